@@ -1,0 +1,134 @@
+//! The `pingfleet` command line: subcommands and their flags, nothing else. Every
+//! subcommand calls into the library.
+//!
+//! Exit codes: 0 success, 1 a threshold or regression check failed, 2 the tool could not
+//! do its job (bad input, bad scenario, a server that did not start).
+
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use pingfleet::eas::xml::Layout;
+use pingfleet::inspect::{self, BinaryForm};
+
+/// Benchmark and load tester for Exchange ActiveSync Direct Push (the Ping command).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert EAS WBXML bodies to readable XML and back.
+    #[command(subcommand)]
+    Wbxml(WbxmlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WbxmlCommand {
+    /// Print an EAS WBXML body (a captured request or response) as XML.
+    ///
+    /// Each code page becomes an XML namespace (`<Ping xmlns="Ping:">`), as libwbxml's
+    /// `wbxml2xml -l ACTIVESYNC` prints it. Binary opaque data is shown in base64.
+    ///
+    /// Example: echo '03 01 6A 00 00 0D 45 47 03 31 00 01 01' | pingfleet wbxml decode --hex
+    Decode(DecodeArgs),
+    /// Encode XML (as `decode` prints it) back into EAS WBXML.
+    ///
+    /// Example: pingfleet wbxml encode ping.xml --hex
+    Encode(EncodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct DecodeArgs {
+    /// WBXML file to read; `-` or nothing reads standard input.
+    input: Option<PathBuf>,
+    /// The input is a hex dump (`03 01 6A 00 ...`, quoted "strings" allowed), not raw bytes.
+    #[arg(long)]
+    hex: bool,
+    /// Print the XML on one line instead of indented.
+    #[arg(long)]
+    compact: bool,
+}
+
+#[derive(Debug, Args)]
+struct EncodeArgs {
+    /// XML file to read; `-` or nothing reads standard input.
+    input: Option<PathBuf>,
+    /// Write a hex dump instead of raw bytes.
+    #[arg(long)]
+    hex: bool,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Wbxml(WbxmlCommand::Decode(args)) => wbxml_decode(args),
+        Command::Wbxml(WbxmlCommand::Encode(args)) => wbxml_encode(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pingfleet: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match path {
+        Some(path) if path.as_os_str() != "-" => {
+            bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read standard input")?;
+        }
+    }
+    Ok(bytes)
+}
+
+fn binary_form(hex: bool) -> BinaryForm {
+    if hex {
+        BinaryForm::Hex
+    } else {
+        BinaryForm::Raw
+    }
+}
+
+fn wbxml_decode(args: DecodeArgs) -> anyhow::Result<()> {
+    let input = read_input(args.input.as_ref())?;
+    let layout = if args.compact {
+        Layout::Compact
+    } else {
+        Layout::Indented
+    };
+    let mut text = inspect::decode_to_xml(&input, binary_form(args.hex), layout)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn wbxml_encode(args: EncodeArgs) -> anyhow::Result<()> {
+    let input = read_input(args.input.as_ref())?;
+    let bytes = inspect::encode_from_xml(&input, binary_form(args.hex))?;
+    match args.output {
+        Some(path) => std::fs::write(&path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(())
+}
