@@ -88,7 +88,8 @@ fn read_input(path: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match path {
         Some(path) if path.as_os_str() != "-" => {
-            bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+            bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
         }
         _ => {
             std::io::stdin()

@@ -21,7 +21,10 @@ pub fn parse(text: &str) -> Result<Vec<u8>, HexError> {
         match ch {
             c if c.is_whitespace() || c == ',' => {}
             '"' => read_quoted(&mut chars, &mut out).map_err(|message| fail(&message))?,
-            '0' if chars.peek().is_some_and(|(_, next)| *next == 'x' || *next == 'X') => {
+            '0' if chars
+                .peek()
+                .is_some_and(|(_, next)| *next == 'x' || *next == 'X') =>
+            {
                 chars.next();
             }
             c if c.is_ascii_hexdigit() => {
@@ -64,7 +67,11 @@ fn read_quoted(
 fn error_at(text: &str, at: usize, message: &str) -> HexError {
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
     HexError {
         line,
         column,
@@ -104,7 +111,10 @@ mod tests {
         let err = parse("03 01\n6A zz").unwrap_err();
         assert_eq!((err.line, err.column), (2, 4));
         assert!(parse("0").unwrap_err().message.contains("two hex digits"));
-        assert!(parse("\"open").unwrap_err().message.contains("unterminated"));
+        assert!(parse("\"open")
+            .unwrap_err()
+            .message
+            .contains("unterminated"));
     }
 
     #[test]

@@ -203,7 +203,10 @@ impl EasQuery {
             }
             None => path,
         };
-        if !path.trim_end_matches('/').eq_ignore_ascii_case(ACTIVESYNC_PATH) {
+        if !path
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(ACTIVESYNC_PATH)
+        {
             return Err(QueryError::NotActiveSync(path.to_owned()));
         }
         Self::parse(query)
@@ -256,7 +259,10 @@ impl EasQuery {
         let bytes = BASE64
             .decode(text.as_bytes())
             .map_err(|err| QueryError::BadBase64(err.to_string()))?;
-        let mut reader = ByteReader { bytes: &bytes, pos: 0 };
+        let mut reader = ByteReader {
+            bytes: &bytes,
+            pos: 0,
+        };
         let version = ProtocolVersion::from_code(reader.byte("protocol version")?)?;
         if !version.allows_base64_query() {
             return Err(QueryError::Base64NotAllowed(version));
@@ -335,10 +341,9 @@ impl EasQuery {
         if !fields.version.allows_base64_query() {
             return Err(QueryError::Base64NotAllowed(fields.version));
         }
-        let code = self
-            .command
-            .code()
-            .ok_or_else(|| QueryError::NotExpressible(format!("command {}", self.command.name())))?;
+        let code = self.command.code().ok_or_else(|| {
+            QueryError::NotExpressible(format!("command {}", self.command.name()))
+        })?;
         let mut bytes = vec![fields.version.code(), code];
         bytes.extend_from_slice(&fields.locale.to_le_bytes());
         push_short(&mut bytes, "DeviceId", self.device_id.as_bytes())?;
@@ -453,7 +458,9 @@ mod tests {
         query.params.push(("ItemId".into(), "5:1".into()));
         query.params.push(("SaveInSent".into(), "T".into()));
         let target = query.to_target().unwrap();
-        assert!(target.starts_with("/Microsoft-Server-ActiveSync?Cmd=SmartReply&User=j+doe%2Bx%40corp"));
+        assert!(
+            target.starts_with("/Microsoft-Server-ActiveSync?Cmd=SmartReply&User=j+doe%2Bx%40corp")
+        );
         assert_eq!(EasQuery::parse_target(&target), Ok(query));
     }
 
@@ -472,7 +479,10 @@ mod tests {
     #[test]
     fn absolute_uris_and_wrong_paths() {
         let absolute = "https://mail.example.com/Microsoft-Server-ActiveSync?Cmd=Ping&DeviceId=A&DeviceType=SP";
-        assert_eq!(EasQuery::parse_target(absolute).unwrap().command, Command::Ping);
+        assert_eq!(
+            EasQuery::parse_target(absolute).unwrap().command,
+            Command::Ping
+        );
         assert_eq!(
             EasQuery::parse_target("/owa?Cmd=Ping"),
             Err(QueryError::NotActiveSync("/owa".into()))
@@ -494,7 +504,10 @@ mod tests {
             EasQuery::parse(&old),
             Err(QueryError::Base64NotAllowed(ProtocolVersion::V12_0))
         );
-        assert!(matches!(EasQuery::parse("!!!"), Err(QueryError::BadBase64(_))));
+        assert!(matches!(
+            EasQuery::parse("!!!"),
+            Err(QueryError::BadBase64(_))
+        ));
         let bad_tag = BASE64.encode([0x8D, 0x12, 9, 4, 1, b'A', 0, 2, b'S', b'P', 9, 1, b'x']);
         assert_eq!(
             EasQuery::parse(&bad_tag),
@@ -515,10 +528,14 @@ mod tests {
             policy_key: None,
         });
         let encoded = query.to_query().unwrap();
-        let percent = percent_encoding::utf8_percent_encode(&encoded, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+        let percent =
+            percent_encoding::utf8_percent_encode(&encoded, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         assert_eq!(EasQuery::parse(&percent), Ok(query.clone()));
         query.params.push(("Bogus".into(), "1".into()));
-        assert!(matches!(query.to_query(), Err(QueryError::NotExpressible(_))));
+        assert!(matches!(
+            query.to_query(),
+            Err(QueryError::NotExpressible(_))
+        ));
     }
 }

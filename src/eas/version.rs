@@ -18,7 +18,9 @@ pub enum ProtocolVersion {
 
 /// A version string or byte that is not one of the EAS versions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown EAS protocol version {0:?} (expected one of 2.5, 12.0, 12.1, 14.0, 14.1, 16.0, 16.1)")]
+#[error(
+    "unknown EAS protocol version {0:?} (expected one of 2.5, 12.0, 12.1, 14.0, 14.1, 16.0, 16.1)"
+)]
 pub struct UnknownVersion(pub String);
 
 impl ProtocolVersion {

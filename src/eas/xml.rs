@@ -34,9 +34,15 @@ pub struct XmlError {
     pub message: String,
 }
 
-/// Renders a document as XML.
+/// The document type libwbxml writes and needs to recognise EAS XML.
+pub const DOCTYPE: &str =
+    "<!DOCTYPE ActiveSync PUBLIC \"-//MICROSOFT//DTD ActiveSync//EN\" \"http://www.microsoft.com/\">";
+
+/// Renders a document as XML, with the XML declaration and the ActiveSync DOCTYPE.
 pub fn to_xml(root: &Element, layout: Layout) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+    newline(&mut out, layout, 0);
+    out.push_str(DOCTYPE);
     newline(&mut out, layout, 0);
     write_element(&mut out, root, None, layout, 0);
     if layout == Layout::Indented {
@@ -79,7 +85,11 @@ fn write_element(
     for node in &element.children {
         match node {
             Node::Element(child) => {
-                let child_layout = if only_elements { layout } else { Layout::Compact };
+                let child_layout = if only_elements {
+                    layout
+                } else {
+                    Layout::Compact
+                };
                 newline(out, child_layout, depth + 1);
                 write_element(out, child, Some(element.tag.page), child_layout, depth + 1);
             }
@@ -98,9 +108,7 @@ fn write_element(
 /// Opaque bytes as text: base64 for binary elements or bytes that are not UTF-8.
 fn opaque_text(tag: Tag, bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(text) if !BASE64_ELEMENTS.contains(&tag) => {
-            quick_xml::escape::escape(text).into_owned()
-        }
+        Ok(text) if !BASE64_ELEMENTS.contains(&tag) => quick_xml::escape::escape(text).into_owned(),
         _ => BASE64.encode(bytes),
     }
 }
@@ -139,7 +147,9 @@ pub fn from_xml(text: &str) -> Result<Element, XmlError> {
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or_else(|| fail("unexpected end tag".into()))?;
+                let element = stack
+                    .pop()
+                    .ok_or_else(|| fail("unexpected end tag".into()))?;
                 let element = decode_base64_content(element).map_err(fail)?;
                 if let Some(root) = attach(&mut stack, element) {
                     return finish(text, &mut reader, root);
@@ -286,7 +296,8 @@ mod tests {
         let xml = to_xml(&sample(), Layout::Compact);
         assert_eq!(
             xml,
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Sync xmlns=\"AirSync:\">\
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><!DOCTYPE ActiveSync PUBLIC \
+             \"-//MICROSOFT//DTD ActiveSync//EN\" \"http://www.microsoft.com/\"><Sync xmlns=\"AirSync:\">\
              <SyncKey>a&lt;b</SyncKey><GetChanges/>\
              <BodyPreference xmlns=\"AirSyncBase:\"><Type>1</Type></BodyPreference>\
              <ConversationId xmlns=\"Email2:\">AAEC</ConversationId></Sync>"
@@ -295,9 +306,10 @@ mod tests {
 
     #[test]
     fn prefixed_namespaces_are_accepted() {
-        let xml = r#"<p:Ping xmlns:p="Ping:"><p:HeartbeatInterval>480</p:HeartbeatInterval></p:Ping>"#;
-        let expected = Element::new(ping::PING)
-            .child(Element::with_text(ping::HEARTBEAT_INTERVAL, "480"));
+        let xml =
+            r#"<p:Ping xmlns:p="Ping:"><p:HeartbeatInterval>480</p:HeartbeatInterval></p:Ping>"#;
+        let expected =
+            Element::new(ping::PING).child(Element::with_text(ping::HEARTBEAT_INTERVAL, "480"));
         assert_eq!(from_xml(xml).unwrap(), expected);
     }
 
@@ -305,7 +317,9 @@ mod tests {
     fn errors_name_the_line_and_what_is_wrong() {
         let err = from_xml("<Ping xmlns=\"Ping:\">\n  <Nope/>\n</Ping>").unwrap_err();
         assert_eq!((err.line, err.column), (2, 3));
-        assert!(err.message.contains("<Nope> is not an element of code page Ping"));
+        assert!(err
+            .message
+            .contains("<Nope> is not an element of code page Ping"));
         let err = from_xml("<Ping>").unwrap_err();
         assert!(err.message.contains("no code-page namespace"), "{err}");
         let err = from_xml("<Ping xmlns=\"Ping:\">").unwrap_err();

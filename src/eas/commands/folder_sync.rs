@@ -38,7 +38,8 @@ impl WbxmlBody for FolderSyncRequest {
     const ROOT: Tag = fh::FOLDER_SYNC;
 
     fn to_element(&self) -> Element {
-        Element::new(fh::FOLDER_SYNC).child(Element::with_text(fh::SYNC_KEY, self.sync_key.as_str()))
+        Element::new(fh::FOLDER_SYNC)
+            .child(Element::with_text(fh::SYNC_KEY, self.sync_key.as_str()))
     }
 
     fn from_root(root: &Element) -> Result<Self, ModelError> {
@@ -90,7 +91,10 @@ fn folder_element(tag: Tag, folder: &Folder) -> Element {
     Element::new(tag)
         .child(Element::with_text(fh::SERVER_ID, folder.server_id.as_str()))
         .child(Element::with_text(fh::PARENT_ID, folder.parent_id.as_str()))
-        .child(Element::with_text(fh::DISPLAY_NAME, folder.display_name.as_str()))
+        .child(Element::with_text(
+            fh::DISPLAY_NAME,
+            folder.display_name.as_str(),
+        ))
         .child(Element::with_text(fh::TYPE, folder.folder_type.to_string()))
 }
 
@@ -113,8 +117,10 @@ impl WbxmlBody for FolderSyncResponse {
             return root;
         };
         root.push(Element::with_text(fh::SYNC_KEY, sync_key.as_str()));
-        let mut changes = Element::new(fh::CHANGES)
-            .child(Element::with_text(fh::COUNT, self.changes.len().to_string()));
+        let mut changes = Element::new(fh::CHANGES).child(Element::with_text(
+            fh::COUNT,
+            self.changes.len().to_string(),
+        ));
         for change in &self.changes {
             changes.push(match change {
                 FolderChange::Add(folder) => folder_element(fh::ADD, folder),
@@ -129,7 +135,11 @@ impl WbxmlBody for FolderSyncResponse {
 
     fn from_root(root: &Element) -> Result<Self, ModelError> {
         let mut changes = Vec::new();
-        for element in root.find(fh::CHANGES).into_iter().flat_map(Element::elements) {
+        for element in root
+            .find(fh::CHANGES)
+            .into_iter()
+            .flat_map(Element::elements)
+        {
             match element.tag {
                 fh::ADD => changes.push(FolderChange::Add(read_folder(element)?)),
                 fh::UPDATE => changes.push(FolderChange::Update(read_folder(element)?)),

@@ -155,7 +155,10 @@ mod tests {
     fn flags_accept_empty_and_numeric_forms() {
         let tag = codepages::airsync::GET_CHANGES;
         let parent = |child: Element| Element::new(codepages::airsync::COLLECTION).child(child);
-        assert_eq!(optional_flag(&parent(Element::new(tag)), tag), Ok(Some(true)));
+        assert_eq!(
+            optional_flag(&parent(Element::new(tag)), tag),
+            Ok(Some(true))
+        );
         let zero = parent(Element::with_text(tag, "0"));
         assert_eq!(optional_flag(&zero, tag), Ok(Some(false)));
         let bad = parent(Element::with_text(tag, "yes"));

@@ -6,8 +6,7 @@
 //! interval and folders.
 
 use super::{
-    optional_number, optional_text, required, required_number, required_text, ModelError,
-    WbxmlBody,
+    optional_number, optional_text, required, required_number, required_text, ModelError, WbxmlBody,
 };
 use crate::eas::codepages::ping;
 use crate::eas::wbxml::{Element, Tag};
@@ -151,8 +150,8 @@ impl WbxmlBody for PingResponse {
     const ROOT: Tag = ping::PING;
 
     fn to_element(&self) -> Element {
-        let mut root =
-            Element::new(ping::PING).child(Element::with_text(ping::STATUS, self.status().to_string()));
+        let mut root = Element::new(ping::PING)
+            .child(Element::with_text(ping::STATUS, self.status().to_string()));
         match self {
             Self::Changes { folders } => {
                 let mut list = Element::new(ping::FOLDERS);
@@ -167,9 +166,10 @@ impl WbxmlBody for PingResponse {
                 ping::HEARTBEAT_INTERVAL,
                 heartbeat_interval_s.to_string(),
             )),
-            Self::TooManyFolders { max_folders } => {
-                root.push(Element::with_text(ping::MAX_FOLDERS, max_folders.to_string()))
-            }
+            Self::TooManyFolders { max_folders } => root.push(Element::with_text(
+                ping::MAX_FOLDERS,
+                max_folders.to_string(),
+            )),
             _ => {}
         }
         root

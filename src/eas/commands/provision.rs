@@ -2,8 +2,12 @@
 //! key, phase 2 acknowledges it and gets the final key; the RemoteWipe acknowledgement
 //! rides on the same command.
 
-use super::settings::{device_information_status, read_device_information_status, DeviceInformation};
-use super::{optional_number, optional_text, required, required_number, required_text, ModelError, WbxmlBody};
+use super::settings::{
+    device_information_status, read_device_information_status, DeviceInformation,
+};
+use super::{
+    optional_number, optional_text, required, required_number, required_text, ModelError, WbxmlBody,
+};
 use crate::eas::codepages::{provision, settings};
 use crate::eas::wbxml::{Element, Tag};
 
@@ -71,7 +75,10 @@ impl WbxmlBody for ProvisionRequest {
         }
         if let Some(policy) = &self.policy {
             let element = Element::new(provision::POLICY)
-                .child(Element::with_text(provision::POLICY_TYPE, policy.policy_type.as_str()))
+                .child(Element::with_text(
+                    provision::POLICY_TYPE,
+                    policy.policy_type.as_str(),
+                ))
                 .optional_text(provision::POLICY_KEY, policy.policy_key.as_deref())
                 .optional_text(provision::STATUS, policy.status.map(|s| s.to_string()));
             root.push(policies_element(element));
@@ -148,11 +155,20 @@ impl WbxmlBody for ProvisionResponse {
         if let Some(status) = self.device_information_status {
             root.push(device_information_status(status));
         }
-        root.push(Element::with_text(provision::STATUS, self.status.to_string()));
+        root.push(Element::with_text(
+            provision::STATUS,
+            self.status.to_string(),
+        ));
         if let Some(policy) = &self.policy {
             let mut element = Element::new(provision::POLICY)
-                .child(Element::with_text(provision::POLICY_TYPE, policy.policy_type.as_str()))
-                .child(Element::with_text(provision::STATUS, policy.status.to_string()))
+                .child(Element::with_text(
+                    provision::POLICY_TYPE,
+                    policy.policy_type.as_str(),
+                ))
+                .child(Element::with_text(
+                    provision::STATUS,
+                    policy.status.to_string(),
+                ))
                 .optional_text(provision::POLICY_KEY, policy.policy_key.as_deref());
             if let Some(document) = &policy.document {
                 let mut doc = Element::new(provision::EAS_PROVISION_DOC);
@@ -171,7 +187,10 @@ impl WbxmlBody for ProvisionResponse {
 
     fn from_root(root: &Element) -> Result<Self, ModelError> {
         let policy = match root.find(provision::POLICIES) {
-            Some(policies) => Some(read_policy_response(required(policies, provision::POLICY)?)?),
+            Some(policies) => Some(read_policy_response(required(
+                policies,
+                provision::POLICY,
+            )?)?),
             None => None,
         };
         Ok(Self {

@@ -96,8 +96,10 @@ impl WbxmlBody for SettingsResponse {
     const ROOT: Tag = settings::SETTINGS;
 
     fn to_element(&self) -> Element {
-        let mut root = Element::new(settings::SETTINGS)
-            .child(Element::with_text(settings::STATUS, self.status.to_string()));
+        let mut root = Element::new(settings::SETTINGS).child(Element::with_text(
+            settings::STATUS,
+            self.status.to_string(),
+        ));
         if let Some(status) = self.device_information_status {
             root.push(device_information_status(status));
         }

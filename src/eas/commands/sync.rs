@@ -82,9 +82,19 @@ impl SyncCollectionRequest {
     fn to_element(&self) -> Element {
         let mut element = Element::new(airsync::COLLECTION)
             .optional_text(airsync::CLASS, self.class.as_deref())
-            .child(Element::with_text(airsync::SYNC_KEY, self.sync_key.as_str()))
-            .child(Element::with_text(airsync::COLLECTION_ID, self.collection_id.as_str()));
-        push_flag(&mut element, airsync::DELETES_AS_MOVES, self.deletes_as_moves);
+            .child(Element::with_text(
+                airsync::SYNC_KEY,
+                self.sync_key.as_str(),
+            ))
+            .child(Element::with_text(
+                airsync::COLLECTION_ID,
+                self.collection_id.as_str(),
+            ));
+        push_flag(
+            &mut element,
+            airsync::DELETES_AS_MOVES,
+            self.deletes_as_moves,
+        );
         match self.get_changes {
             Some(true) => element.push(Element::new(airsync::GET_CHANGES)),
             Some(false) => element.push(Element::with_text(airsync::GET_CHANGES, "0")),
@@ -121,7 +131,10 @@ impl SyncOptions {
             Element::new(airsync::OPTIONS).optional_text(airsync::FILTER_TYPE, filter_type);
         for preference in &self.body_preferences {
             let mut child = Element::new(airsyncbase::BODY_PREFERENCE)
-                .child(Element::with_text(airsyncbase::TYPE, preference.body_type.to_string()))
+                .child(Element::with_text(
+                    airsyncbase::TYPE,
+                    preference.body_type.to_string(),
+                ))
                 .optional_text(
                     airsyncbase::TRUNCATION_SIZE,
                     preference.truncation_size.map(|size| size.to_string()),
@@ -239,8 +252,14 @@ impl SyncCollectionResponse {
     /// `MoreAvailable` goes before `Commands`, as Z-Push writes it.
     fn to_element(&self) -> Element {
         let mut element = Element::new(airsync::COLLECTION)
-            .child(Element::with_text(airsync::SYNC_KEY, self.sync_key.as_str()))
-            .child(Element::with_text(airsync::COLLECTION_ID, self.collection_id.as_str()))
+            .child(Element::with_text(
+                airsync::SYNC_KEY,
+                self.sync_key.as_str(),
+            ))
+            .child(Element::with_text(
+                airsync::COLLECTION_ID,
+                self.collection_id.as_str(),
+            ))
             .child(Element::with_text(airsync::STATUS, self.status.to_string()));
         if self.more_available {
             element.push(Element::new(airsync::MORE_AVAILABLE));
@@ -352,7 +371,9 @@ impl Email {
                 .map(Body::from_element)
                 .transpose()?,
             message_class: optional_text(element, email::MESSAGE_CLASS),
-            conversation_id: element.find(email2::CONVERSATION_ID).and_then(Element::bytes),
+            conversation_id: element
+                .find(email2::CONVERSATION_ID)
+                .and_then(Element::bytes),
         })
     }
 }
@@ -361,7 +382,10 @@ impl Body {
     fn to_element(&self) -> Element {
         let size = self.estimated_data_size.map(|size| size.to_string());
         let mut element = Element::new(airsyncbase::BODY)
-            .child(Element::with_text(airsyncbase::TYPE, self.body_type.to_string()))
+            .child(Element::with_text(
+                airsyncbase::TYPE,
+                self.body_type.to_string(),
+            ))
             .optional_text(airsyncbase::ESTIMATED_DATA_SIZE, size);
         push_flag(&mut element, airsyncbase::TRUNCATED, self.truncated);
         element.optional_text(airsyncbase::DATA, self.data.as_deref())
@@ -401,7 +425,10 @@ mod tests {
                                     .child(
                                         Element::new(airsync::APPLICATION_DATA)
                                             .child(Element::with_text(email::SUBJECT, "Hi"))
-                                            .child(Element::with_text(email::INTERNET_CPID, "65001")),
+                                            .child(Element::with_text(
+                                                email::INTERNET_CPID,
+                                                "65001",
+                                            )),
                                     ),
                             ),
                     ),

@@ -49,7 +49,7 @@ pub enum WbxmlErrorKind {
     NoRootElement,
     #[error("elements nested deeper than {MAX_DEPTH}")]
     TooDeep,
-    #[error("entity {0:#x} is not a Unicode scalar value")]
+    #[error("entity {0:#x} is not a non-NUL Unicode scalar value")]
     BadEntity(u32),
 }
 
@@ -210,10 +210,12 @@ impl<'a> Parser<'a> {
                 }
                 token::ENTITY => {
                     let code = self.reader.mb_u_int32()?;
-                    let ch = char::from_u32(code).ok_or(WbxmlError {
-                        offset: at,
-                        kind: WbxmlErrorKind::BadEntity(code),
-                    })?;
+                    let ch = char::from_u32(code)
+                        .filter(|ch| *ch != '\0')
+                        .ok_or(WbxmlError {
+                            offset: at,
+                            kind: WbxmlErrorKind::BadEntity(code),
+                        })?;
                     self.content(at, Node::Text(ch.to_string()))?;
                 }
                 tag_byte if tag_byte & token::TAG_MASK >= 0x05 => {
@@ -270,12 +272,17 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Adds content to the open element. Adjacent strings (STR_I then STR_T, as
+    /// encoders with a string table write them) join into one text node.
     fn content(&mut self, at: usize, node: Node) -> Result<(), WbxmlError> {
         let parent = self.stack.last_mut().ok_or(WbxmlError {
             offset: at,
             kind: WbxmlErrorKind::ContentOutsideRoot,
         })?;
-        parent.children.push(node);
+        match (parent.children.last_mut(), node) {
+            (Some(Node::Text(existing)), Node::Text(more)) => existing.push_str(&more),
+            (_, node) => parent.children.push(node),
+        }
         Ok(())
     }
 
@@ -328,18 +335,27 @@ mod tests {
         let switched = decode(&hex("03 01 6A 00 00 00 45 13 01")).unwrap();
         assert_eq!(bare, switched);
         assert_eq!(bare.tag, Tag::new(0, 5));
-        assert_eq!(bare.children, vec![Node::Element(Element::new(Tag::new(0, 0x13)))]);
+        assert_eq!(
+            bare.children,
+            vec![Node::Element(Element::new(Tag::new(0, 0x13)))]
+        );
     }
 
     #[test]
     fn multi_byte_integers_follow_the_spec_examples() {
         for (bytes, value) in [("7F", 127u32), ("81 00", 128), ("82 2C", 300)] {
             let data = hex(bytes);
-            let mut reader = Reader { input: &data, pos: 0 };
+            let mut reader = Reader {
+                input: &data,
+                pos: 0,
+            };
             assert_eq!(reader.mb_u_int32().unwrap(), value);
         }
         let data = hex("FF FF FF FF 7F");
-        let mut reader = Reader { input: &data, pos: 0 };
+        let mut reader = Reader {
+            input: &data,
+            pos: 0,
+        };
         assert_eq!(
             reader.mb_u_int32().unwrap_err().kind,
             WbxmlErrorKind::IntegerOverflow
@@ -349,8 +365,8 @@ mod tests {
     #[test]
     fn reads_the_general_header_with_a_string_table() {
         // What xml2wbxml writes: public id as string-table index 0, a 3-byte table.
-        let doc = decode(&hex("03 00 00 6A 03 61 62 00 45 83 00 01")).unwrap();
-        assert_eq!(doc.text().as_deref(), Some("ab"));
+        let doc = decode(&hex("03 00 00 6A 03 61 62 00 45 83 00 03 63 00 01")).unwrap();
+        assert_eq!(doc.children, vec![Node::Text("abc".into())]);
     }
 
     #[test]
@@ -387,5 +403,8 @@ mod tests {
             doc.children,
             vec![Node::Opaque(vec![0x00, 0xFF]), Node::Text("A".into())]
         );
+        // A NUL entity could not be written back as an inline string.
+        let err = decode(&hex("03 01 6A 00 45 02 00 01")).unwrap_err();
+        assert_eq!((err.offset, err.kind), (5, WbxmlErrorKind::BadEntity(0)));
     }
 }

@@ -1,0 +1,47 @@
+//! Shared fixtures: the protocol document's worked examples shipped in `tests/vectors/`.
+
+use std::path::PathBuf;
+
+/// Every worked hex example of the protocol document, by file stem.
+pub const VECTORS: &[&str] = &[
+    "ping-request",
+    "ping-response-status1",
+    "ping-response-status2",
+    "ping-response-status5",
+    "foldersync-request",
+    "foldersync-response",
+    "sync-request-initial",
+    "sync-request",
+    "sync-response",
+    "provision-request-phase1",
+];
+
+pub fn vector_path(name: &str, extension: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(format!("{name}.{extension}"))
+}
+
+/// The bytes of a vector's hex dump.
+pub fn vector_bytes(name: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(vector_path(name, "hex")).expect("vector file");
+    pingfleet::eas::hex::parse(&text).expect("vector hex")
+}
+
+/// The XML `pingfleet wbxml decode` must print for a vector.
+pub fn vector_xml(name: &str) -> String {
+    std::fs::read_to_string(vector_path(name, "xml")).expect("vector xml")
+}
+
+/// Removes `xmlns="...:"` declarations, to compare with XML written without namespaces.
+pub fn strip_namespaces(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(start) = rest.find(" xmlns=\"") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 8..];
+        rest = after.find('"').map_or("", |end| &after[end + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
