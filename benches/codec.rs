@@ -64,6 +64,7 @@ fn sync_response(items: usize) -> SyncResponse {
 
 fn bench_body<T: WbxmlBody>(c: &mut Criterion, name: &str, model: T) {
     let bytes = model.encode();
+    println!("{name}: {} bytes", bytes.len());
     let mut group = c.benchmark_group(name);
     group.throughput(criterion::Throughput::Bytes(bytes.len() as u64));
     group.bench_function("encode", |b| b.iter(|| black_box(&model).encode()));
