@@ -12,3 +12,8 @@
 
 pub mod eas;
 pub mod inspect;
+pub mod measure;
+pub mod notification;
+pub mod partition;
+pub mod server;
+pub mod tls;

@@ -14,6 +14,8 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pingfleet::eas::xml::Layout;
 use pingfleet::inspect::{self, BinaryForm};
+use pingfleet::notification::NotifyArgs;
+use pingfleet::server::launch::ServeArgs;
 
 /// Benchmark and load tester for Exchange ActiveSync Direct Push (the Ping command).
 #[derive(Debug, Parser)]
@@ -25,6 +27,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the bundled reference EAS server (one partition).
+    ///
+    /// It parks Ping requests until a change notification arrives over UDP or the
+    /// heartbeat ends, and prints one JSON line with its addresses once ready.
+    ///
+    /// Example: pingfleet serve --tls --users 100 --metrics 127.0.0.1:9090
+    Serve(Box<ServeArgs>),
+    /// Send a change notification to a server by hand, as the mailbox back-end would.
+    ///
+    /// Example: pingfleet notify --to 127.0.0.1:2883 --user user0 --folder 5
+    Notify(NotifyArgs),
     /// Convert EAS WBXML bodies to readable XML and back.
     #[command(subcommand)]
     Wbxml(WbxmlCommand),
@@ -72,6 +85,10 @@ struct EncodeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => pingfleet::server::launch::serve(*args),
+        Command::Notify(args) => {
+            pingfleet::notification::send(&args).map(|text| println!("sent {text}"))
+        }
         Command::Wbxml(WbxmlCommand::Decode(args)) => wbxml_decode(args),
         Command::Wbxml(WbxmlCommand::Encode(args)) => wbxml_encode(args),
     };

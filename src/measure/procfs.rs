@@ -1,0 +1,63 @@
+//! Readings from Linux `/proc`: resident memory of a process and the kernel's drop
+//! counter of a UDP socket.
+
+/// The resident set size of a process in bytes (`VmRSS` of `/proc/PID/status`), or of
+/// this process when `pid` is `None`.
+pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    parse_vm_rss(&std::fs::read_to_string(path).ok()?)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Datagrams the kernel dropped on the UDP socket bound to `port` (IPv4 or IPv6), from
+/// the last column of `/proc/net/udp`.
+pub fn udp_drops(port: u16) -> Option<u64> {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .find_map(|table| parse_udp_drops(&table, port))
+}
+
+fn parse_udp_drops(table: &str, port: u16) -> Option<u64> {
+    let wanted = format!(":{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local = fields.get(1)?;
+        if local.ends_with(&wanted) {
+            fields.last()?.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_rss() {
+        assert_eq!(
+            parse_vm_rss("Name:\tx\nVmRSS:\t  2048 kB\n"),
+            Some(2 * 1024 * 1024)
+        );
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert!(rss_bytes(None).is_some_and(|rss| rss > 0));
+    }
+
+    #[test]
+    fn reads_udp_drops_for_a_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+                     1: 0100007F:0B43 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1234 2 0000000000000000 17\n";
+        assert_eq!(parse_udp_drops(table, 2883), Some(17));
+        assert_eq!(parse_udp_drops(table, 2884), None);
+    }
+}

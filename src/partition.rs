@@ -1,0 +1,85 @@
+//! Which server partition owns a user: a stable hash of the user name, so the device
+//! fleet, the injector and every server process agree without talking to each other.
+
+/// A partition spec `i/K`: this process is partition `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    /// The single partition of an unpartitioned server.
+    pub const WHOLE: Partition = Partition { index: 0, count: 1 };
+
+    /// Whether this partition owns the user.
+    pub fn owns(&self, user: &str) -> bool {
+        partition_of(user, self.count) == self.index
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    /// Parses `i/K` with `i < K`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not i/K (for example 0/4)"))?;
+        let index: u32 = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("partition index {index:?} is not a number"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("partition count {count:?} is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("partition {index}/{count}: need 0 <= i < K"));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The partition (0..count) that owns a user: FNV-1a of the name, modulo the count.
+/// FNV-1a is fixed forever, unlike std's hasher, so shards on other machines agree.
+pub fn partition_of(user: &str, count: u32) -> u32 {
+    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % u64::from(count.max(1))) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects() {
+        assert_eq!("1/4".parse(), Ok(Partition { index: 1, count: 4 }));
+        assert!("4/4".parse::<Partition>().is_err());
+        assert!("1".parse::<Partition>().is_err());
+        assert!("a/2".parse::<Partition>().is_err());
+        assert!("0/0".parse::<Partition>().is_err());
+    }
+
+    #[test]
+    fn the_hash_is_stable_and_spreads_users() {
+        // Fixed values: changing the hash would split fleets across versions.
+        assert_eq!(partition_of("user0", 1_000_003), 46_252);
+        let mut counts = [0u32; 4];
+        for index in 0..40_000 {
+            counts[partition_of(&format!("user{index}"), 4) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|count| (9_000..11_000).contains(count)),
+            "{counts:?}"
+        );
+    }
+}

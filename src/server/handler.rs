@@ -1,0 +1,150 @@
+//! The one EAS handler both connection engines call: authentication, the request line,
+//! partition routing, protocol version, then the command. It is synchronous and does no
+//! I/O; a Ping that must wait comes back as [`Outcome::Park`] for the engine to await.
+
+use std::sync::Arc;
+
+use super::commands::{self, Outcome, Request, SERVER_VERSION};
+use super::http::{Method, RequestHead, Response};
+use super::metrics::bump;
+use super::state::ServerState;
+use super::users::AuthResult;
+use crate::eas::headers::{
+    parse_policy_key, BasicCredentials, MS_AS_PROTOCOL_COMMANDS, MS_AS_PROTOCOL_VERSIONS,
+    MS_SERVER_ACTIVESYNC, X_MS_LOCATION,
+};
+use crate::eas::request::{Command, EasQuery, QueryError, QueryForm};
+use crate::eas::ProtocolVersion;
+use crate::partition::partition_of;
+
+/// The versions this server speaks, as OPTIONS announces them.
+const VERSIONS: &str = "12.1,14.0,14.1,16.0,16.1";
+/// The commands this server implements.
+const COMMANDS: &str = "Sync,FolderSync,Ping,Provision,Settings";
+
+/// Handles one request.
+pub fn handle(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
+    let outcome = route(state, head, body);
+    if let Outcome::Respond(response) = &outcome {
+        if response.status >= 400 {
+            bump(&state.metrics.http_errors);
+        }
+    }
+    outcome
+}
+
+fn route(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
+    let user = match authenticate(state, head) {
+        Ok(user) => user,
+        Err(response) => return Outcome::Respond(response),
+    };
+    match head.method {
+        Method::Options => {
+            bump(&state.metrics.options_requests);
+            Outcome::Respond(options())
+        }
+        Method::Post => post(state, head, &user, body),
+        Method::Other(_) => Outcome::Respond(
+            Response::text(501, "EAS uses OPTIONS and POST").header("Allow", "OPTIONS,POST"),
+        ),
+    }
+}
+
+/// Basic auth on every request, OPTIONS included.
+fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, Response> {
+    let unauthorized = |message: &str| {
+        Response::text(401, message).header("WWW-Authenticate", "Basic realm=\"pingfleet\"")
+    };
+    let header = head
+        .authorization
+        .as_deref()
+        .ok_or_else(|| unauthorized("credentials required"))?;
+    let credentials =
+        BasicCredentials::from_header(header).map_err(|err| unauthorized(&err.to_string()))?;
+    match state
+        .config
+        .users
+        .check(&credentials.user, &credentials.password)
+    {
+        AuthResult::Accepted => Ok(credentials.user),
+        AuthResult::UnknownUser | AuthResult::WrongPassword => {
+            Err(unauthorized("unknown user or wrong password"))
+        }
+    }
+}
+
+fn options() -> Response {
+    Response::new(200)
+        .header("Allow", "OPTIONS,POST")
+        .header(MS_SERVER_ACTIVESYNC, SERVER_VERSION)
+        .header(MS_AS_PROTOCOL_VERSIONS, VERSIONS)
+        .header(MS_AS_PROTOCOL_COMMANDS, COMMANDS)
+        .header("Public", "OPTIONS,POST")
+}
+
+fn post(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -> Outcome {
+    let query = match EasQuery::parse_target(&head.target) {
+        Ok(query) => query,
+        Err(err @ QueryError::NotActiveSync(_)) => {
+            return Outcome::Respond(Response::text(404, &err.to_string()))
+        }
+        Err(err) => return Outcome::Respond(Response::text(400, &err.to_string())),
+    };
+    if !state.config.partition.owns(user) {
+        return Outcome::Respond(redirect(state, user));
+    }
+    let (version, policy_key) = match &query.form {
+        QueryForm::Base64(fields) => (Ok(fields.version), fields.policy_key),
+        QueryForm::Plain => (
+            head.protocol_version
+                .as_deref()
+                .ok_or_else(|| "MS-ASProtocolVersion header missing".to_owned())
+                .and_then(|text| {
+                    text.parse::<ProtocolVersion>()
+                        .map_err(|err| err.to_string())
+                }),
+            head.policy_key.as_deref().and_then(parse_policy_key),
+        ),
+    };
+    let version = match version {
+        Ok(version) if version >= ProtocolVersion::V12_1 => version,
+        Ok(version) => {
+            let message = format!("protocol {version} is not served; use {VERSIONS}");
+            return Outcome::Respond(Response::text(400, &message));
+        }
+        Err(message) => return Outcome::Respond(Response::text(400, &message)),
+    };
+    state.metrics.count_command(&query.command);
+    let request = Request {
+        state,
+        user,
+        query: &query,
+        version,
+        policy_key,
+        accepts_gzip: head.accepts_gzip,
+    };
+    match query.command {
+        Command::Ping => commands::ping::handle(&request, body),
+        Command::FolderSync => commands::folder_sync::handle(&request, body),
+        Command::Sync => commands::sync::handle(&request, body),
+        Command::Provision => commands::provision::handle(&request, body),
+        Command::Settings => commands::settings::handle(&request, body),
+        _ => Outcome::Respond(Response::text(
+            501,
+            &format!(
+                "command {} is not implemented by this server",
+                query.command.name()
+            ),
+        )),
+    }
+}
+
+/// 451 to the partition that owns the user, when the partition URLs are known.
+fn redirect(state: &ServerState, user: &str) -> Response {
+    let owner = partition_of(user, state.config.partition.count) as usize;
+    let response = Response::text(451, &format!("user {user} lives on partition {owner}"));
+    match state.config.partition_urls.get(owner) {
+        Some(url) => response.header(X_MS_LOCATION, url.clone()),
+        None => response,
+    }
+}

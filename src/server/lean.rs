@@ -1,0 +1,320 @@
+//! The lean connection engine: pingfleet's own HTTP/1.1 layer on tokio. It reads the
+//! head with httparse into a buffer that is freed between requests, reads
+//! Content-Length bodies, keeps connections alive, refuses pipelining by answering the
+//! first request and closing, and, while a Ping is parked, holds no buffer at all and
+//! notices the client going away (a one-byte read that returns EOF).
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::commands::Outcome;
+use super::handler;
+use super::http::{reason, Method, RequestHead, Response};
+use super::state::{HttpLimits, ServerState};
+
+const MAX_HEADERS: usize = 48;
+const READ_CHUNK: usize = 2048;
+
+/// Serves HTTP/1.1 requests on one connection (plain or TLS) until it closes.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    state: Arc<ServerState>,
+) {
+    let mut buffer = Vec::new();
+    loop {
+        let request = match read_request(&mut io, &mut buffer, &state).await {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(response) => {
+                bump_error(&state);
+                let _ = write_response(&mut io, &response, false).await;
+                return;
+            }
+        };
+        let keep_alive = request.keep_alive && !request.pipelined;
+        let outcome = handler::handle(&state, &request.head, &request.body);
+        drop(request);
+        if buffer.is_empty() {
+            // Nothing of the next request has arrived: give the memory back.
+            buffer = Vec::new();
+        }
+        let (response, notified_at) = match outcome {
+            Outcome::Respond(response) => (response, None),
+            Outcome::Park(parked) => {
+                let gone = client_gone(&mut io);
+                match parked.wait(gone).await {
+                    Some(reply) => (reply.response, reply.notified_at),
+                    None => return,
+                }
+            }
+        };
+        if write_response(&mut io, &response, keep_alive)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if let Some(notified_at) = notified_at {
+            state.metrics.record_wake(notified_at.elapsed());
+        }
+        if !keep_alive {
+            let _ = io.shutdown().await;
+            return;
+        }
+    }
+}
+
+fn bump_error(state: &ServerState) {
+    super::metrics::bump(&state.metrics.http_errors);
+}
+
+/// Completes when the client closes, errs, or sends anything while its Ping is parked
+/// (a request pipelined behind a parked Ping is refused by closing).
+async fn client_gone<S: AsyncRead + Unpin>(io: &mut S) {
+    let mut byte = [0u8; 1];
+    let _ = io.read(&mut byte).await;
+}
+
+/// One request read off the connection.
+struct ReadRequest {
+    head: RequestHead,
+    body: Vec<u8>,
+    keep_alive: bool,
+    /// Bytes of another request followed this one without waiting for the response.
+    pipelined: bool,
+}
+
+/// The head fields the engine itself needs, beyond what the handler reads.
+struct Framing {
+    content_length: usize,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+/// Reads one request. `Ok(None)`: the connection closed (or went idle too long, or the
+/// server is stopping) between requests. `Err`: a response to send before closing.
+async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    buffer: &mut Vec<u8>,
+    state: &ServerState,
+) -> Result<Option<ReadRequest>, Response> {
+    let limits = &state.config.limits;
+    let (head, framing, head_len) = match read_head(io, buffer, state).await? {
+        Some(parsed) => parsed,
+        None => return Ok(None),
+    };
+    if framing.content_length > limits.max_body_bytes {
+        return Err(Response::text(
+            413,
+            &format!(
+                "request bodies are limited to {} bytes",
+                limits.max_body_bytes
+            ),
+        ));
+    }
+    buffer.drain(..head_len);
+    if framing.expect_continue && buffer.len() < framing.content_length {
+        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(|_| Response::new(400))?;
+        io.flush().await.map_err(|_| Response::new(400))?;
+    }
+    let deadline = Instant::now() + limits.head_timeout;
+    while buffer.len() < framing.content_length {
+        match read_more(io, buffer, deadline).await {
+            Ok(0) | Err(_) => return Err(Response::text(400, "the body ended early")),
+            Ok(_) => {}
+        }
+    }
+    let body: Vec<u8> = buffer.drain(..framing.content_length).collect();
+    Ok(Some(ReadRequest {
+        head,
+        body,
+        keep_alive: framing.keep_alive,
+        pipelined: !buffer.is_empty(),
+    }))
+}
+
+/// Reads until a whole head is buffered and parses it.
+async fn read_head<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buffer: &mut Vec<u8>,
+    state: &ServerState,
+) -> Result<Option<(RequestHead, Framing, usize)>, Response> {
+    let limits: &HttpLimits = &state.config.limits;
+    let mut deadline = Instant::now() + limits.idle_timeout;
+    let mut started = !buffer.is_empty();
+    if started {
+        deadline = Instant::now() + limits.head_timeout;
+    }
+    loop {
+        if started {
+            if let Some(parsed) = parse_head(buffer)? {
+                return Ok(Some(parsed));
+            }
+            if buffer.len() >= limits.max_head_bytes {
+                return Err(Response::text(
+                    400,
+                    &format!(
+                        "request heads are limited to {} bytes",
+                        limits.max_head_bytes
+                    ),
+                ));
+            }
+        }
+        let read = tokio::select! {
+            () = state.shutdown.cancelled(), if !started => return Ok(None),
+            read = read_more(io, buffer, deadline) => read,
+        };
+        match read {
+            Ok(0) if !started => return Ok(None),
+            Ok(0) => {
+                return Err(Response::text(
+                    400,
+                    "the connection closed inside a request head",
+                ))
+            }
+            Ok(_) if !started => {
+                started = true;
+                deadline = Instant::now() + limits.head_timeout;
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::TimedOut && started => {
+                return Err(Response::text(408, "the request head took too long"))
+            }
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// Reads what is available into the buffer, failing with `TimedOut` at the deadline.
+async fn read_more<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buffer: &mut Vec<u8>,
+    deadline: Instant,
+) -> io::Result<usize> {
+    buffer.reserve(READ_CHUNK);
+    match tokio::time::timeout_at(deadline, io.read_buf(buffer)).await {
+        Ok(read) => read,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Parses a complete head, or returns `Ok(None)` when more bytes are needed.
+fn parse_head(buffer: &[u8]) -> Result<Option<(RequestHead, Framing, usize)>, Response> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let head_len = match request.parse(buffer) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(err) => {
+            return Err(Response::text(
+                400,
+                &format!("malformed request head: {err}"),
+            ))
+        }
+    };
+    let method = Method::parse(request.method.unwrap_or_default());
+    let mut head = RequestHead::new(method, request.path.unwrap_or_default());
+    let http11 = request.version == Some(1);
+    let mut framing = Framing {
+        content_length: 0,
+        keep_alive: http11,
+        expect_continue: false,
+    };
+    for header in request.headers.iter() {
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| Response::text(400, &format!("header {} is not text", header.name)))?;
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            framing.content_length = value
+                .trim()
+                .parse()
+                .map_err(|_| Response::text(400, "Content-Length is not a number"))?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Response::text(
+                411,
+                "send the body with Content-Length; chunked requests are not accepted",
+            ));
+        } else if name.eq_ignore_ascii_case("connection") {
+            let value = value.to_ascii_lowercase();
+            if value.contains("close") {
+                framing.keep_alive = false;
+            } else if value.contains("keep-alive") {
+                framing.keep_alive = true;
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            framing.expect_continue = value.trim().eq_ignore_ascii_case("100-continue");
+        } else {
+            head.set_header(name, value);
+        }
+    }
+    Ok(Some((head, framing, head_len)))
+}
+
+/// Writes a response in one piece (`Content-Length` always, `Connection: close` when
+/// the connection ends after it).
+async fn write_response<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    response: &Response,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let mut out = Vec::with_capacity(160 + response.body.len());
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {} {}\r\n",
+            response.status,
+            reason(response.status)
+        )
+        .as_bytes(),
+    );
+    for (name, value) in &response.headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n", response.body.len()).as_bytes());
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&response.body);
+    io.write_all(&out).await?;
+    io.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_head_and_its_framing() {
+        let raw = b"POST /Microsoft-Server-ActiveSync?Cmd=Ping HTTP/1.1\r\nHost: x\r\n\
+                    Content-Length: 13\r\nConnection: close\r\nMS-ASProtocolVersion: 14.1\r\n\r\nbody";
+        let (head, framing, len) = parse_head(raw).unwrap().unwrap();
+        assert_eq!(head.method, Method::Post);
+        assert_eq!(head.protocol_version.as_deref(), Some("14.1"));
+        assert_eq!(framing.content_length, 13);
+        assert!(!framing.keep_alive);
+        assert_eq!(&raw[len..], b"body");
+        assert!(parse_head(b"POST / HTTP/1.1\r\nHost").unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_frame() {
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse_head(chunked).err().unwrap().status, 411);
+        let bad_length = b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n";
+        assert_eq!(parse_head(bad_length).err().unwrap().status, 400);
+        assert_eq!(
+            parse_head(b"\x01\x02 / HTTP/1.1\r\n\r\n")
+                .err()
+                .unwrap()
+                .status,
+            400
+        );
+        let http10 = b"GET / HTTP/1.0\r\n\r\n";
+        assert!(!parse_head(http10).unwrap().unwrap().1.keep_alive);
+    }
+}

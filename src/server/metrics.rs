@@ -1,0 +1,369 @@
+//! The server's counters and its wake-latency histogram, and the Prometheus text
+//! endpoint (`/metrics`, served by hyper) that exposes them.
+//!
+//! Counters are relaxed atomics: each is independent and read only for reporting.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::eas::request::Command;
+
+/// Ping statuses counted one by one; anything else lands in the last slot.
+const PING_STATUSES: usize = 9;
+/// Commands counted one by one (by base64 code); unknown ones land in the last slot.
+const COMMAND_SLOTS: usize = 24;
+
+/// Every counter the server keeps.
+#[derive(Debug)]
+pub struct Metrics {
+    pub connections_open: AtomicI64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub accept_errors: AtomicU64,
+    pub tls_handshake_errors: AtomicU64,
+    pub parked: AtomicI64,
+    pub parked_released_on_disconnect: AtomicU64,
+    pub requests: [AtomicU64; COMMAND_SLOTS],
+    pub options_requests: AtomicU64,
+    pub http_errors: AtomicU64,
+    pub pings_by_status: [AtomicU64; PING_STATUSES + 1],
+    pub notifications_received: AtomicU64,
+    pub notifications_malformed: AtomicU64,
+    pub notifications_unknown_user: AtomicU64,
+    pub notifications_other_partition: AtomicU64,
+    pub notifications_unknown_folder: AtomicU64,
+    pub notifications_applied: AtomicU64,
+    pub wakeups: AtomicU64,
+    /// Datagram read to response written, microseconds.
+    wake_latency_us: Mutex<Histogram<u64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            connections_open: AtomicI64::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            tls_handshake_errors: AtomicU64::new(0),
+            parked: AtomicI64::new(0),
+            parked_released_on_disconnect: AtomicU64::new(0),
+            requests: std::array::from_fn(|_| AtomicU64::new(0)),
+            options_requests: AtomicU64::new(0),
+            http_errors: AtomicU64::new(0),
+            pings_by_status: std::array::from_fn(|_| AtomicU64::new(0)),
+            notifications_received: AtomicU64::new(0),
+            notifications_malformed: AtomicU64::new(0),
+            notifications_unknown_user: AtomicU64::new(0),
+            notifications_other_partition: AtomicU64::new(0),
+            notifications_unknown_folder: AtomicU64::new(0),
+            notifications_applied: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
+            wake_latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+}
+
+/// Adds one to a counter.
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub fn count_command(&self, command: &Command) {
+        let slot = command.code().map_or(COMMAND_SLOTS - 1, |code| {
+            usize::from(code).min(COMMAND_SLOTS - 1)
+        });
+        bump(&self.requests[slot]);
+    }
+
+    pub fn count_ping_status(&self, status: u32) {
+        let slot = (status as usize).min(PING_STATUSES);
+        bump(&self.pings_by_status[slot]);
+    }
+
+    pub fn record_wake(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut histogram = self
+            .wake_latency_us
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        histogram.saturating_record(micros);
+    }
+
+    /// A copy of the wake-latency histogram.
+    pub fn wake_histogram(&self) -> Histogram<u64> {
+        self.wake_latency_us
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The Prometheus text exposition of every counter, plus the process RSS and the
+    /// kernel's drops on the notification socket when they can be read.
+    pub fn render(&self, extra: &ExtraGauges) -> String {
+        let mut out = String::new();
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(
+                out,
+                "# HELP pingfleet_{name} {help}\n# TYPE pingfleet_{name} {kind}"
+            );
+            let _ = writeln!(out, "pingfleet_{name} {value}");
+        };
+        let gauge = |value: &AtomicI64| value.load(Ordering::Relaxed).to_string();
+        metric(
+            "connections_open",
+            "gauge",
+            "Open client connections.",
+            gauge(&self.connections_open),
+        );
+        metric(
+            "connections_total",
+            "counter",
+            "Accepted client connections.",
+            load(&self.connections_total).to_string(),
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections refused at the connection limit.",
+            load(&self.connections_refused).to_string(),
+        );
+        metric(
+            "accept_errors_total",
+            "counter",
+            "accept() failures (EMFILE and others).",
+            load(&self.accept_errors).to_string(),
+        );
+        metric(
+            "tls_handshake_errors_total",
+            "counter",
+            "Failed TLS handshakes.",
+            load(&self.tls_handshake_errors).to_string(),
+        );
+        metric(
+            "parked_pings",
+            "gauge",
+            "Ping requests parked now.",
+            gauge(&self.parked),
+        );
+        metric(
+            "parked_released_on_disconnect_total",
+            "counter",
+            "Parked Pings released because the client went away.",
+            load(&self.parked_released_on_disconnect).to_string(),
+        );
+        metric(
+            "http_errors_total",
+            "counter",
+            "Requests answered with HTTP 4xx/5xx.",
+            load(&self.http_errors).to_string(),
+        );
+        metric(
+            "options_requests_total",
+            "counter",
+            "OPTIONS requests.",
+            load(&self.options_requests).to_string(),
+        );
+        metric(
+            "notifications_received_total",
+            "counter",
+            "Change datagrams read.",
+            load(&self.notifications_received).to_string(),
+        );
+        metric(
+            "notifications_malformed_total",
+            "counter",
+            "Change datagrams that were not valid.",
+            load(&self.notifications_malformed).to_string(),
+        );
+        metric(
+            "notifications_unknown_user_total",
+            "counter",
+            "Change datagrams for users that do not exist.",
+            load(&self.notifications_unknown_user).to_string(),
+        );
+        metric(
+            "notifications_other_partition_total",
+            "counter",
+            "Change datagrams for users of another partition.",
+            load(&self.notifications_other_partition).to_string(),
+        );
+        metric(
+            "notifications_unknown_folder_total",
+            "counter",
+            "Change datagrams for folders that do not exist.",
+            load(&self.notifications_unknown_folder).to_string(),
+        );
+        metric(
+            "notifications_applied_total",
+            "counter",
+            "Changes applied to the mailbox store.",
+            load(&self.notifications_applied).to_string(),
+        );
+        metric(
+            "wakeups_total",
+            "counter",
+            "Parked Pings woken by a change.",
+            load(&self.wakeups).to_string(),
+        );
+        if let Some(rss) = extra.rss_bytes {
+            metric(
+                "resident_memory_bytes",
+                "gauge",
+                "Resident set size of this process.",
+                rss.to_string(),
+            );
+        }
+        if let Some(drops) = extra.notify_socket_drops {
+            metric(
+                "notify_socket_drops_total",
+                "counter",
+                "Datagrams the kernel dropped on the notification socket.",
+                drops.to_string(),
+            );
+        }
+        self.render_labelled(&mut out);
+        self.render_wake_histogram(&mut out);
+        out
+    }
+
+    fn render_labelled(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP pingfleet_requests_total EAS requests by command.\n# TYPE pingfleet_requests_total counter");
+        for (slot, counter) in self.requests.iter().enumerate() {
+            let count = counter.load(Ordering::Relaxed);
+            if count > 0 {
+                let command = if slot == COMMAND_SLOTS - 1 {
+                    "other".to_owned()
+                } else {
+                    Command::from_code(slot as u8).name().to_owned()
+                };
+                let _ = writeln!(
+                    out,
+                    "pingfleet_requests_total{{command=\"{command}\"}} {count}"
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP pingfleet_pings_total Ping responses by Status.\n# TYPE pingfleet_pings_total counter");
+        for (status, counter) in self.pings_by_status.iter().enumerate().skip(1) {
+            let label = if status == PING_STATUSES {
+                "other".to_owned()
+            } else {
+                status.to_string()
+            };
+            let count = counter.load(Ordering::Relaxed);
+            let _ = writeln!(out, "pingfleet_pings_total{{status=\"{label}\"}} {count}");
+        }
+    }
+
+    fn render_wake_histogram(&self, out: &mut String) {
+        let histogram = self.wake_histogram();
+        let _ = writeln!(out, "# HELP pingfleet_wake_latency_microseconds Datagram read to Ping response written.\n# TYPE pingfleet_wake_latency_microseconds summary");
+        for quantile in [0.5, 0.9, 0.99, 0.999] {
+            let value = histogram.value_at_quantile(quantile);
+            let _ = writeln!(
+                out,
+                "pingfleet_wake_latency_microseconds{{quantile=\"{quantile}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "pingfleet_wake_latency_microseconds_count {}",
+            histogram.len()
+        );
+        let sum = histogram.mean() * histogram.len() as f64;
+        let _ = writeln!(out, "pingfleet_wake_latency_microseconds_sum {sum:.0}");
+    }
+}
+
+/// Readings taken when `/metrics` is scraped rather than counted as events happen.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExtraGauges {
+    pub rss_bytes: Option<u64>,
+    pub notify_socket_drops: Option<u64>,
+}
+
+/// Serves `/metrics` on a listener until `shutdown` fires.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    gauges: impl Fn() -> ExtraGauges + Send + Sync + 'static,
+    shutdown: CancellationToken,
+) {
+    let gauges = Arc::new(gauges);
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let metrics = metrics.clone();
+        let gauges = gauges.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                let response = if request.uri().path() == "/metrics" {
+                    hyper::Response::builder()
+                        .header("Content-Type", "text/plain; version=0.0.4")
+                        .body(Full::new(Bytes::from(metrics.render(&gauges()))))
+                } else {
+                    hyper::Response::builder()
+                        .status(404)
+                        .body(Full::new(Bytes::from_static(b"try /metrics\n")))
+                };
+                async move { response }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_labels_and_quantiles() {
+        let metrics = Metrics::default();
+        metrics.count_command(&Command::Ping);
+        metrics.count_command(&Command::Other("Bogus".into()));
+        metrics.count_ping_status(2);
+        metrics.count_ping_status(142);
+        metrics.record_wake(Duration::from_micros(250));
+        let text = metrics.render(&ExtraGauges {
+            rss_bytes: Some(1024),
+            notify_socket_drops: None,
+        });
+        assert!(
+            text.contains("pingfleet_requests_total{command=\"Ping\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("pingfleet_requests_total{command=\"other\"} 1"));
+        assert!(text.contains("pingfleet_pings_total{status=\"2\"} 1"));
+        assert!(text.contains("pingfleet_pings_total{status=\"other\"} 1"));
+        assert!(text.contains("pingfleet_resident_memory_bytes 1024"));
+        assert!(!text.contains("notify_socket_drops"));
+        assert!(text.contains("pingfleet_wake_latency_microseconds{quantile=\"0.99\"} 250"));
+        assert!(text.contains("pingfleet_wake_latency_microseconds_count 1"));
+    }
+}

@@ -1,0 +1,214 @@
+//! The UDP change-notification listener: reads datagrams, applies each change to the
+//! mailbox store first and then wakes the parked Pings it concerns. Malformed datagrams,
+//! unknown users, other partitions' users and unknown folders are counted and ignored;
+//! nothing here can panic on input.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+
+use super::metrics::bump;
+use super::state::ServerState;
+use super::store::Wake;
+use crate::notification::{ChangeKind, Notification};
+
+/// What became of one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Stored; this many parked Pings were woken.
+    Stored {
+        woken: usize,
+    },
+    UnknownUser,
+    OtherPartition,
+    UnknownFolder,
+}
+
+/// Reads datagrams until shutdown.
+pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
+    let mut buffer = vec![0u8; 2048];
+    loop {
+        let received = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            received = socket.recv_from(&mut buffer) => received,
+        };
+        let Ok((len, _peer)) = received else {
+            continue;
+        };
+        let received_at = Instant::now();
+        bump(&state.metrics.notifications_received);
+        match Notification::parse(&buffer[..len]) {
+            Ok(notification) => {
+                apply(&state, &notification, received_at);
+            }
+            Err(_) => bump(&state.metrics.notifications_malformed),
+        }
+    }
+}
+
+/// Applies one change and wakes the Pings that monitor the folder.
+pub fn apply(state: &ServerState, notification: &Notification, received_at: Instant) -> Applied {
+    let metrics = &state.metrics;
+    if !state.config.users.exists(&notification.user) {
+        bump(&metrics.notifications_unknown_user);
+        return Applied::UnknownUser;
+    }
+    if !state.config.partition.owns(&notification.user) {
+        bump(&metrics.notifications_other_partition);
+        return Applied::OtherPartition;
+    }
+    let applied = state.store.with_user(&notification.user, |user| {
+        let mailbox = &mut user.mailbox;
+        let mut woken = 0;
+        match notification.kind {
+            ChangeKind::NewItem => {
+                let Some(folder) = mailbox.folder_index(&notification.folder) else {
+                    return Applied::UnknownFolder;
+                };
+                mailbox.add_items(
+                    folder,
+                    notification.count,
+                    notification.size_bytes,
+                    notification.seq,
+                );
+                for device in &mut user.devices {
+                    let Some(cache) = &device.ping else { continue };
+                    if device.parked.is_none() || !cache.folders.contains(&folder) {
+                        continue;
+                    }
+                    let folders = device.changed_folders(mailbox, &cache.folders);
+                    if let Some(slot) = device.parked.take() {
+                        let wake = Wake::Changes {
+                            folders,
+                            notified_at: received_at,
+                        };
+                        woken += usize::from(slot.waker.send(wake).is_ok());
+                    }
+                }
+            }
+            ChangeKind::Hierarchy => {
+                mailbox.add_folder();
+                for device in &mut user.devices {
+                    if let Some(slot) = device.parked.take() {
+                        woken += usize::from(slot.waker.send(Wake::HierarchyChanged).is_ok());
+                    }
+                }
+            }
+        }
+        Applied::Stored { woken }
+    });
+    match applied {
+        Applied::Stored { woken } => {
+            bump(&metrics.notifications_applied);
+            metrics
+                .wakeups
+                .fetch_add(woken as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Applied::UnknownFolder => bump(&metrics.notifications_unknown_folder),
+        Applied::UnknownUser | Applied::OtherPartition => {}
+    }
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::Partition;
+    use crate::server::parking::new_slot;
+    use crate::server::state::ServerConfig;
+    use crate::server::store::PingCache;
+    use crate::server::users::Users;
+    use tokio_util::sync::CancellationToken;
+
+    fn state(partition: Partition) -> Arc<ServerState> {
+        let mut config = ServerConfig::new(Users::Synthetic {
+            prefix: "user".into(),
+            count: 100,
+            password: "pw".into(),
+        });
+        config.partition = partition;
+        ServerState::new(config, CancellationToken::new())
+    }
+
+    #[test]
+    fn a_change_is_stored_before_the_parked_ping_is_woken() {
+        let state = state(Partition::WHOLE);
+        let mut receiver = state.store.with_user("user1", |user| {
+            let inbox = user.mailbox.folder_index("5").unwrap();
+            let device = user.device("d");
+            device.ping = Some(PingCache {
+                interval_s: Some(600),
+                folders: vec![inbox].into(),
+            });
+            let (slot, receiver) = new_slot(1);
+            device.parked = Some(slot);
+            receiver
+        });
+        let applied = apply(
+            &state,
+            &Notification::new_item("user1", "5"),
+            Instant::now(),
+        );
+        assert_eq!(applied, Applied::Stored { woken: 1 });
+        match receiver.try_recv() {
+            Ok(Wake::Changes { folders, .. }) => assert_eq!(folders, vec!["5".to_owned()]),
+            other => panic!("expected a change wake, got {other:?}"),
+        }
+        let newest = state.store.with_user("user1", |user| {
+            let inbox = user.mailbox.folder_index("5").unwrap();
+            user.mailbox.newest_seq(inbox)
+        });
+        assert_eq!(newest, 1);
+    }
+
+    #[test]
+    fn unparked_devices_keep_the_change_for_later() {
+        let state = state(Partition::WHOLE);
+        let applied = apply(
+            &state,
+            &Notification::new_item("user2", "5"),
+            Instant::now(),
+        );
+        assert_eq!(applied, Applied::Stored { woken: 0 });
+        let changed = state.store.with_user("user2", |user| {
+            let inbox = user.mailbox.folder_index("5").unwrap();
+            let UserState { mailbox, devices } = user;
+            crate::server::store::device_mut(devices, "d").changed_folders(mailbox, &[inbox])
+        });
+        assert_eq!(changed, vec!["5".to_owned()]);
+    }
+
+    #[test]
+    fn bad_targets_are_counted_not_applied() {
+        let state = state(Partition { index: 0, count: 2 });
+        let now = Instant::now();
+        assert_eq!(
+            apply(&state, &Notification::new_item("nobody", "5"), now),
+            Applied::UnknownUser
+        );
+        let foreign = (0..100)
+            .map(|index| format!("user{index}"))
+            .find(|user| !state.config.partition.owns(user))
+            .unwrap();
+        let local = (0..100)
+            .map(|index| format!("user{index}"))
+            .find(|user| state.config.partition.owns(user))
+            .unwrap();
+        assert_eq!(
+            apply(&state, &Notification::new_item(foreign, "5"), now),
+            Applied::OtherPartition
+        );
+        assert_eq!(
+            apply(&state, &Notification::new_item(local, "77"), now),
+            Applied::UnknownFolder
+        );
+        let metrics = &state.metrics;
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(metrics.notifications_unknown_user.load(Relaxed), 1);
+        assert_eq!(metrics.notifications_other_partition.load(Relaxed), 1);
+        assert_eq!(metrics.notifications_unknown_folder.load(Relaxed), 1);
+    }
+
+    use crate::server::store::UserState;
+}

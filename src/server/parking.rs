@@ -1,0 +1,131 @@
+//! The parking registry's waiting side: a Ping that has been parked waits here for a
+//! change, its heartbeat, a newer Ping, shutdown, or its client going away, and turns
+//! the outcome into the Ping response.
+//!
+//! The registry itself is the `parked` slot of each device in the [`Store`]: whoever
+//! takes the slot under the shard lock (a notification, a newer Ping, shutdown, or this
+//! waiter at its deadline) decides the answer, so exactly one outcome wins every race.
+//!
+//! [`Store`]: super::store::Store
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::commands::eas_response;
+use super::http::Response;
+use super::metrics::bump;
+use super::state::ServerState;
+use super::store::{ParkedSlot, Wake};
+use crate::eas::commands::ping::PingResponse;
+use crate::eas::WbxmlBody;
+
+/// A Ping parked at the server.
+#[derive(Debug)]
+pub struct ParkedPing {
+    state: Arc<ServerState>,
+    user: Box<str>,
+    device: Box<str>,
+    generation: u64,
+    receiver: oneshot::Receiver<Wake>,
+    deadline: tokio::time::Instant,
+    accepts_gzip: bool,
+}
+
+/// The answer to a parked Ping, and when the change that caused it was read (for the
+/// server-side wake latency, which the engine records once the response is written).
+#[derive(Debug)]
+pub struct ParkedReply {
+    pub response: Response,
+    pub notified_at: Option<Instant>,
+}
+
+/// Creates a device's parked slot; the caller stores it under the shard lock.
+pub fn new_slot(generation: u64) -> (ParkedSlot, oneshot::Receiver<Wake>) {
+    let (waker, receiver) = oneshot::channel();
+    (ParkedSlot { generation, waker }, receiver)
+}
+
+impl ParkedPing {
+    pub fn new(
+        state: Arc<ServerState>,
+        user: &str,
+        device: &str,
+        generation: u64,
+        receiver: oneshot::Receiver<Wake>,
+        heartbeat_s: u32,
+        accepts_gzip: bool,
+    ) -> Self {
+        state.metrics.parked.fetch_add(1, Ordering::Relaxed);
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_secs(u64::from(heartbeat_s));
+        Self {
+            state,
+            user: user.into(),
+            device: device.into(),
+            generation,
+            receiver,
+            deadline,
+            accepts_gzip,
+        }
+    }
+
+    /// Waits for the outcome. `client_gone` completes when the engine sees the client
+    /// disconnect; then `None` is returned and nothing is written. A change that woke
+    /// this Ping just as its client left is not lost: it stays unsynced in the mailbox
+    /// and the device's next Ping returns it at once.
+    pub async fn wait(mut self, client_gone: impl Future<Output = ()>) -> Option<ParkedReply> {
+        let wake = tokio::select! {
+            wake = &mut self.receiver => wake.ok(),
+            () = tokio::time::sleep_until(self.deadline) => {
+                if self.release() {
+                    None
+                } else {
+                    // Someone took the slot first and has already sent its wake.
+                    (&mut self.receiver).await.ok()
+                }
+            }
+            () = client_gone => {
+                self.release();
+                bump(&self.state.metrics.parked_released_on_disconnect);
+                return None;
+            }
+        };
+        Some(self.reply(wake))
+    }
+
+    fn reply(&self, wake: Option<Wake>) -> ParkedReply {
+        let (ping, notified_at) = match wake {
+            Some(Wake::Changes {
+                folders,
+                notified_at,
+            }) => (PingResponse::Changes { folders }, Some(notified_at)),
+            Some(Wake::HierarchyChanged) => (PingResponse::FolderSyncRequired, None),
+            Some(Wake::Superseded | Wake::Shutdown) | None => (PingResponse::Expired, None),
+        };
+        self.state.metrics.count_ping_status(ping.status());
+        ParkedReply {
+            response: eas_response(ping.encode(), self.accepts_gzip),
+            notified_at,
+        }
+    }
+
+    /// Removes this Ping's slot if it is still there; true when it was.
+    fn release(&self) -> bool {
+        self.state.store.with_user(&self.user, |user| {
+            user.existing_device(&self.device)
+                .and_then(|device| device.take_parked(self.generation))
+                .is_some()
+        })
+    }
+}
+
+impl Drop for ParkedPing {
+    fn drop(&mut self) {
+        self.state.metrics.parked.fetch_sub(1, Ordering::Relaxed);
+        self.release();
+    }
+}

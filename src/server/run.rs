@@ -1,0 +1,186 @@
+//! Starting and stopping one server partition: binding sockets the caller chooses,
+//! the accept loops of the chosen engine, the notification listener and `/metrics`,
+//! and the graceful stop (stop accepting, answer every parked Ping with Status 1, wait a
+//! few seconds for connections to finish).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use super::metrics::{bump, serve_metrics, ExtraGauges};
+use super::state::{Engine, ServerState};
+use super::store::Wake;
+use super::{hyper_engine, lean, notify};
+use crate::measure::procfs;
+
+/// How long a stopping server waits for connections to finish their last response.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The receive buffer asked for on the notification socket (the kernel may cap it at
+/// `net.core.rmem_max`; [`Sockets::notify_recv_buffer`] says what was granted).
+const NOTIFY_RECV_BUFFER: usize = 8 * 1024 * 1024;
+
+/// The sockets a partition serves, bound by the caller (tests bind port 0).
+#[derive(Debug)]
+pub struct Sockets {
+    pub http: Vec<TcpListener>,
+    pub notify: UdpSocket,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Sockets {
+    /// Binds every address. Must run inside a tokio runtime.
+    pub fn bind(
+        http: &[SocketAddr],
+        notify: SocketAddr,
+        metrics: Option<SocketAddr>,
+    ) -> io::Result<Self> {
+        Ok(Self {
+            http: http
+                .iter()
+                .map(|addr| bind_tcp(*addr))
+                .collect::<io::Result<_>>()?,
+            notify: bind_udp(notify)?,
+            metrics: metrics.map(bind_tcp).transpose()?,
+        })
+    }
+
+    /// The receive buffer the kernel granted the notification socket, in bytes.
+    pub fn notify_recv_buffer(&self) -> Option<usize> {
+        socket2::SockRef::from(&self.notify).recv_buffer_size().ok()
+    }
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works, and the granted size is reported.
+    let _ = socket.set_recv_buffer_size(NOTIFY_RECV_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Runs a partition until `state.shutdown` fires, then stops gracefully.
+pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsAcceptor>) {
+    let tracker = TaskTracker::new();
+    let notify_port = sockets.notify.local_addr().map(|addr| addr.port()).ok();
+    tracker.spawn(notify::listen(sockets.notify, state.clone()));
+    if let Some(listener) = sockets.metrics {
+        let gauges = move || ExtraGauges {
+            rss_bytes: procfs::rss_bytes(None),
+            notify_socket_drops: notify_port.and_then(procfs::udp_drops),
+        };
+        tracker.spawn(serve_metrics(
+            listener,
+            state.metrics.clone(),
+            gauges,
+            state.shutdown.clone(),
+        ));
+    }
+    for listener in sockets.http {
+        tracker.spawn(accept_loop(
+            listener,
+            tls.clone(),
+            state.clone(),
+            tracker.clone(),
+        ));
+    }
+    state.shutdown.cancelled().await;
+    wake_all_parked(&state);
+    tracker.close();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait()).await;
+}
+
+/// Answers every parked Ping (they reply Status 1).
+fn wake_all_parked(state: &ServerState) {
+    state.store.for_each_user(|user| {
+        for device in &mut user.devices {
+            if let Some(slot) = device.parked.take() {
+                let _ = slot.waker.send(Wake::Shutdown);
+            }
+        }
+    });
+}
+
+/// Accepts connections until shutdown. Errors (EMFILE at the open-file limit among
+/// them) are counted and followed by a short sleep, never a spin.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<ServerState>,
+    tracker: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                bump(&state.metrics.accept_errors);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let open = state.metrics.connections_open.load(Ordering::Relaxed);
+        if open >= state.config.max_connections as i64 {
+            bump(&state.metrics.connections_refused);
+            tracker.spawn(refuse(stream));
+            continue;
+        }
+        tracker.spawn(connection(stream, tls.clone(), state.clone()));
+    }
+}
+
+/// Answers a connection over the limit with 503 and Retry-After, then closes it.
+async fn refuse(mut stream: TcpStream) {
+    let response = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n";
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(response)).await;
+}
+
+/// One connection: the open-connection gauge, TLS if configured, then the engine.
+async fn connection(stream: TcpStream, tls: Option<TlsAcceptor>, state: Arc<ServerState>) {
+    let metrics = state.metrics.clone();
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    bump(&metrics.connections_total);
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve(stream, state).await,
+        Some(acceptor) => {
+            let timeout = state.config.limits.head_timeout;
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve(stream, state).await,
+                _ => bump(&metrics.tls_handshake_errors),
+            }
+        }
+    }
+    metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn serve<S>(io: S, state: Arc<ServerState>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match state.config.engine {
+        Engine::Lean => lean::serve_connection(io, state).await,
+        Engine::Hyper => hyper_engine::serve_connection(io, state).await,
+    }
+}

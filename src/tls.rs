@@ -1,0 +1,111 @@
+//! TLS set-up shared by the server and the device fleet: load a certificate and key from
+//! PEM files, or make a self-signed ECDSA P-256 certificate for the loopback addresses
+//! and write it where clients can read it to trust it. One crypto provider for the whole
+//! tree: rustls' default, aws-lc-rs (rcgen is built with the same).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Names a generated certificate is valid for: `localhost` and the loopback addresses a
+/// fleet spreads its connections over.
+pub fn loopback_names() -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "::1".to_owned()];
+    names.extend((1..=32).map(|last| format!("127.0.0.{last}")));
+    names
+}
+
+/// A certificate chain and its private key.
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// Reads PEM files.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .with_context(|| format!("cannot read certificate {}", cert.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("invalid PEM certificate in {}", cert.display()))?;
+        if chain.is_empty() {
+            anyhow::bail!("{} holds no certificate", cert.display());
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+        Ok(Self { chain, key })
+    }
+
+    /// Makes a self-signed ECDSA P-256 certificate for [`loopback_names`] and writes it
+    /// (PEM) to `cert_out` so clients can trust it.
+    pub fn self_signed(cert_out: &Path) -> anyhow::Result<Self> {
+        let generated = rcgen::generate_simple_self_signed(loopback_names())
+            .context("cannot generate a self-signed certificate")?;
+        std::fs::write(cert_out, generated.cert.pem())
+            .with_context(|| format!("cannot write certificate to {}", cert_out.display()))?;
+        let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
+            .map_err(|err| anyhow::anyhow!("generated key is unusable: {err}"))?;
+        Ok(Self {
+            chain: vec![generated.cert.der().clone()],
+            key,
+        })
+    }
+
+    /// A rustls server configuration offering HTTP/1.1.
+    pub fn server_config(self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(self.chain, self.key)
+            .context("the certificate and key do not form a usable TLS identity")?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// A rustls client configuration that trusts exactly the certificates in a PEM file.
+pub fn client_config_trusting(cert: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("cannot read certificate {}", cert.display()))?
+    {
+        let certificate =
+            certificate.with_context(|| format!("invalid PEM in {}", cert.display()))?;
+        roots
+            .add(certificate)
+            .with_context(|| format!("cannot trust the certificate in {}", cert.display()))?;
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Where a server writes its generated certificate when not told otherwise.
+pub fn default_cert_path() -> PathBuf {
+    std::env::temp_dir().join(format!("pingfleet-cert-{}.pem", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_certificate_is_trusted_by_a_client_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let identity = Identity::self_signed(&cert).unwrap();
+        assert!(identity.server_config().is_ok());
+        assert!(client_config_trusting(&cert).is_ok());
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not a key").unwrap();
+        let err = Identity::from_pem_files(&cert, &key)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("private key"), "{err}");
+    }
+}
