@@ -280,13 +280,14 @@ impl EasQuery {
         let device_type = reader.short_string("DeviceType")?;
         let mut user = None;
         let mut params = Vec::new();
+        let mut options = 0u8;
         while reader.pos < bytes.len() {
             let at = reader.pos;
             let tag = reader.byte("parameter tag")?;
             let value = reader.short_bytes("parameter value")?;
             match tag {
                 8 => user = Some(String::from_utf8_lossy(value).into_owned()),
-                OPTIONS_TAG => params.extend(option_flags(value)),
+                OPTIONS_TAG => options |= value.first().copied().unwrap_or(0),
                 _ => {
                     let (_, name) = PARAMETER_TAGS
                         .iter()
@@ -296,6 +297,8 @@ impl EasQuery {
                 }
             }
         }
+        // The option bits read as parameters after the others, as they are written.
+        params.extend(option_flags(options));
         Ok(Self {
             command,
             user,
@@ -389,8 +392,7 @@ impl EasQuery {
     }
 }
 
-fn option_flags(value: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
-    let bits = value.first().copied().unwrap_or(0);
+fn option_flags(bits: u8) -> impl Iterator<Item = (String, String)> {
     OPTION_FLAGS
         .iter()
         .filter(move |(flag, _)| bits & flag != 0)
@@ -513,6 +515,21 @@ mod tests {
             EasQuery::parse(&bad_tag),
             Err(QueryError::UnknownParameterTag { tag: 9, offset: 10 })
         );
+    }
+
+    #[test]
+    fn options_read_after_other_parameters_whatever_their_position() {
+        // Found by fuzzing: Options before an ItemId, and Options twice.
+        let bytes = [0x8D, 0x03, 9, 4, 1, b'A', 0, 1, b'S', 7, 1, 2, 3, 1, b'7', 7, 1, 2];
+        let query = EasQuery::parse(&BASE64.encode(bytes)).unwrap();
+        let expected = [("ItemId", "7"), ("AcceptMultiPart", "T")];
+        let params: Vec<(&str, &str)> = query
+            .params
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(params, expected);
+        assert_eq!(EasQuery::parse(&query.to_query().unwrap()), Ok(query));
     }
 
     #[test]
