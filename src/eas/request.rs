@@ -520,7 +520,9 @@ mod tests {
     #[test]
     fn options_read_after_other_parameters_whatever_their_position() {
         // Found by fuzzing: Options before an ItemId, and Options twice.
-        let bytes = [0x8D, 0x03, 9, 4, 1, b'A', 0, 1, b'S', 7, 1, 2, 3, 1, b'7', 7, 1, 2];
+        let bytes = [
+            0x8D, 0x03, 9, 4, 1, b'A', 0, 1, b'S', 7, 1, 2, 3, 1, b'7', 7, 1, 2,
+        ];
         let query = EasQuery::parse(&BASE64.encode(bytes)).unwrap();
         let expected = [("ItemId", "7"), ("AcceptMultiPart", "T")];
         let params: Vec<(&str, &str)> = query

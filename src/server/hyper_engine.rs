@@ -1,16 +1,21 @@
 //! The hyper connection engine: the same EAS handler behind stock hyper 1.x HTTP/1.1
 //! with default settings (and tokio-rustls for TLS), as most production servers are
 //! built. It exists so a run can show, side by side with the lean engine, what a
-//! conventional stack costs per parked Ping. Like a stock server it does not notice a
-//! client that disconnects while its Ping is parked.
+//! conventional stack costs per parked Ping. hyper's own head read timeout does not
+//! fire on a connection's first request (hyper issue 2741), so a small watchdog here
+//! closes a connection that has no request in progress for the head timeout, measured
+//! from the connection's start or its last response, as hyper's timer intends.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 
 use super::commands::Outcome;
 use super::handler;
@@ -23,20 +28,89 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = state.shutdown.clone();
+    let activity = Arc::new(Activity::new());
+    let head_timeout = state.config.limits.head_timeout;
     let service_state = state.clone();
+    let service_activity = activity.clone();
     let service = hyper::service::service_fn(move |request| {
         let state = service_state.clone();
-        async move { Ok::<_, Infallible>(respond(request, state).await) }
+        let busy = Busy::enter(service_activity.clone());
+        async move {
+            let response = respond(request, state).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
+        }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
+        () = activity.stalled(head_timeout) => {}
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// What the watchdog knows of a connection: requests in progress and when the last one
+/// ended.
+struct Activity {
+    started: Instant,
+    in_progress: AtomicUsize,
+    last_done_ms: AtomicU64,
+    /// Signalled when a request ends.
+    done: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            in_progress: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+            done: Notify::new(),
+        }
+    }
+
+    /// Completes once no request has been in progress for `timeout`.
+    async fn stalled(&self, timeout: Duration) {
+        loop {
+            let idle_since =
+                self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+            tokio::time::sleep_until((idle_since + timeout).into()).await;
+            let idle_since =
+                self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+            if self.in_progress.load(Ordering::Relaxed) == 0 && idle_since.elapsed() >= timeout {
+                return;
+            }
+            if self.in_progress.load(Ordering::Relaxed) > 0 {
+                // A parked Ping: sleep until it ends rather than polling.
+                self.done.notified().await;
+            }
+        }
+    }
+}
+
+/// Marks a request in progress for as long as it lives.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn enter(activity: Arc<Activity>) -> Self {
+        activity.in_progress.fetch_add(1, Ordering::Relaxed);
+        Self(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let elapsed = self.0.started.elapsed().as_millis() as u64;
+        self.0.last_done_ms.store(elapsed, Ordering::Relaxed);
+        self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
+        self.0.done.notify_one();
     }
 }
 
@@ -58,12 +132,17 @@ async fn respond(
         }
     }
     let limit = state.config.limits.max_body_bytes;
+    let too_long = |message: String| to_hyper(Response::text(413, &message));
+    let declared = parts.headers.get(hyper::header::CONTENT_LENGTH);
+    if declared
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|length| length > limit)
+    {
+        return too_long(format!("request bodies are limited to {limit} bytes"));
+    }
     let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            let message = format!("request bodies are limited to {limit} bytes");
-            return to_hyper(Response::text(413, &message));
-        }
+        Err(_) => return too_long(format!("request bodies are limited to {limit} bytes")),
     };
     match handler::handle(&state, &head, &body) {
         Outcome::Respond(response) => to_hyper(response),

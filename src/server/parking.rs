@@ -33,6 +33,8 @@ pub struct ParkedPing {
     receiver: oneshot::Receiver<Wake>,
     deadline: tokio::time::Instant,
     accepts_gzip: bool,
+    /// Set once an answer is produced; a Ping dropped before that lost its client.
+    answered: bool,
 }
 
 /// The answer to a parked Ping, and when the change that caused it was read (for the
@@ -70,11 +72,13 @@ impl ParkedPing {
             receiver,
             deadline,
             accepts_gzip,
+            answered: false,
         }
     }
 
     /// Waits for the outcome. `client_gone` completes when the engine sees the client
-    /// disconnect; then `None` is returned and nothing is written. A change that woke
+    /// disconnect; then `None` is returned and nothing is written (an engine that drops
+    /// this future when its client leaves gets the same accounting). A change that woke
     /// this Ping just as its client left is not lost: it stays unsynced in the mailbox
     /// and the device's next Ping returns it at once.
     pub async fn wait(mut self, client_gone: impl Future<Output = ()>) -> Option<ParkedReply> {
@@ -88,12 +92,9 @@ impl ParkedPing {
                     (&mut self.receiver).await.ok()
                 }
             }
-            () = client_gone => {
-                self.release();
-                bump(&self.state.metrics.parked_released_on_disconnect);
-                return None;
-            }
+            () = client_gone => return None,
         };
+        self.answered = true;
         Some(self.reply(wake))
     }
 
@@ -127,5 +128,8 @@ impl Drop for ParkedPing {
     fn drop(&mut self) {
         self.state.metrics.parked.fetch_sub(1, Ordering::Relaxed);
         self.release();
+        if !self.answered {
+            bump(&self.state.metrics.parked_released_on_disconnect);
+        }
     }
 }

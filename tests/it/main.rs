@@ -1,7 +1,9 @@
 //! The integration tests, in one binary to keep link time low on two cores.
 
 mod cli;
+mod eas_client;
 mod interop;
 mod properties;
+mod server;
 mod util;
 mod vectors;

@@ -1,0 +1,303 @@
+//! Test fixtures for the reference server: start `pingfleet serve` as a real process on
+//! ports it picks itself, and a small blocking EAS client (plain or TLS) to talk to it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use pingfleet::eas::WbxmlBody;
+
+pub const ENGINES: [&str; 2] = ["lean", "hyper"];
+pub const PASSWORD: &str = "pingfleet";
+
+/// A running `pingfleet serve`.
+pub struct Server {
+    child: Child,
+    pub http: SocketAddr,
+    pub notify: SocketAddr,
+    pub metrics: SocketAddr,
+    pub cert: Option<PathBuf>,
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1 port 0 with 100 synthetic users and the extra flags.
+    pub fn start(engine: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+            .args(["serve", "--engine", engine, "--listen", "127.0.0.1:0"])
+            .args([
+                "--notify",
+                "127.0.0.1:0",
+                "--metrics",
+                "127.0.0.1:0",
+                "--users",
+                "100",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pingfleet serve");
+        let mut line = Vec::new();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let ready: serde_json::Value =
+            serde_json::from_slice(&line).unwrap_or_else(|_| panic!("ready line: {line:?}"));
+        Server {
+            child,
+            http: ready["http"][0].as_str().unwrap().parse().unwrap(),
+            notify: ready["notify"].as_str().unwrap().parse().unwrap(),
+            metrics: ready["metrics"].as_str().unwrap().parse().unwrap(),
+            cert: ready["tls_cert"].as_str().map(PathBuf::from),
+        }
+    }
+
+    /// A client for `user` on device `device`.
+    pub fn client(&self, user: &str, device: &str) -> Client {
+        Client::connect(self, user, device)
+    }
+
+    /// Sends a notification datagram.
+    pub fn notify(&self, text: &str) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.send_to(text.as_bytes(), self.notify).unwrap();
+    }
+
+    /// The value of a metric line (exact name with labels), 0 when absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        let mut stream = TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Polls a metric until it equals `value`; false after `timeout`.
+    pub fn wait_metric(&self, name: &str, value: f64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.metric(name) == value {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(mut self, timeout: Duration) -> Option<ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// An HTTP response as the client read it (body un-gzipped).
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub raw_body_len: usize,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Decodes the body as a command response.
+    pub fn eas<T: WbxmlBody>(&self) -> T {
+        T::decode(&self.body).unwrap_or_else(|err| panic!("{err}: {self:?}"))
+    }
+}
+
+/// A blocking EAS client on one keep-alive connection.
+pub struct Client {
+    stream: Box<dyn Stream>,
+    pub user: String,
+    pub password: String,
+    pub device: String,
+    pub version: String,
+    pub policy_key: Option<String>,
+    pub accept_gzip: bool,
+}
+
+impl Client {
+    pub fn connect(server: &Server, user: &str, device: &str) -> Client {
+        let tcp = TcpStream::connect(server.http).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let stream: Box<dyn Stream> = match &server.cert {
+            None => Box::new(tcp),
+            Some(cert) => {
+                let config: Arc<rustls::ClientConfig> =
+                    pingfleet::tls::client_config_trusting(cert).unwrap();
+                let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                let connection = rustls::ClientConnection::new(config, name).unwrap();
+                Box::new(rustls::StreamOwned::new(connection, tcp))
+            }
+        };
+        Client {
+            stream,
+            user: user.to_owned(),
+            password: PASSWORD.to_owned(),
+            device: device.to_owned(),
+            version: "14.1".to_owned(),
+            policy_key: None,
+            accept_gzip: false,
+        }
+    }
+
+    fn authorization(&self) -> String {
+        let raw = format!("{}:{}", self.user, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+        self.stream.flush().unwrap();
+    }
+
+    /// POSTs a command with the plain query.
+    pub fn post(&mut self, command: &str, body: &[u8]) -> HttpResponse {
+        let target = format!(
+            "/Microsoft-Server-ActiveSync?Cmd={command}&User={}&DeviceId={}&DeviceType=SmartPhone",
+            self.user, self.device
+        );
+        self.send_post(&target, body, true);
+        self.read_response()
+    }
+
+    /// Writes a POST without reading the answer.
+    pub fn send_post(&mut self, target: &str, body: &[u8], with_version: bool) {
+        let mut head = format!(
+            "POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n\
+             Content-Type: application/vnd.ms-sync.wbxml\r\nContent-Length: {}\r\n",
+            self.authorization(),
+            body.len()
+        );
+        if with_version {
+            head.push_str(&format!("MS-ASProtocolVersion: {}\r\n", self.version));
+        }
+        if let Some(key) = &self.policy_key {
+            head.push_str(&format!("X-MS-PolicyKey: {key}\r\n"));
+        }
+        if self.accept_gzip {
+            head.push_str("Accept-Encoding: gzip\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send_raw(&bytes);
+    }
+
+    pub fn options(&mut self) -> HttpResponse {
+        let head = format!(
+            "OPTIONS /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: {}\r\n\r\n",
+            self.authorization()
+        );
+        self.send_raw(head.as_bytes());
+        self.read_response()
+    }
+
+    /// Reads one response; panics on a closed connection.
+    pub fn read_response(&mut self) -> HttpResponse {
+        self.try_read_response().expect("a response")
+    }
+
+    /// Reads one response, or `None` when the connection closed first.
+    pub fn try_read_response(&mut self) -> Option<HttpResponse> {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head_len) = response.parse(&buffer).unwrap() {
+                let headers: Vec<(String, String)> = response
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_owned(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                let status = response.code.unwrap();
+                let length: usize = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, value)| value.parse().unwrap());
+                while buffer.len() < head_len + length {
+                    let read = self.stream.read(&mut chunk).ok()?;
+                    if read == 0 {
+                        return None;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                }
+                let raw = buffer[head_len..head_len + length].to_vec();
+                let gzipped = headers.iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("content-encoding") && value == "gzip"
+                });
+                let body = if gzipped {
+                    let mut out = Vec::new();
+                    flate2::read::GzDecoder::new(&raw[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
+                    out
+                } else {
+                    raw.clone()
+                };
+                return Some(HttpResponse {
+                    status,
+                    headers,
+                    body,
+                    raw_body_len: raw.len(),
+                });
+            }
+            let read = self.stream.read(&mut chunk).ok()?;
+            if read == 0 {
+                return None;
+            }
+            buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+}
