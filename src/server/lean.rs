@@ -13,58 +13,84 @@ use tokio::time::Instant;
 use super::commands::Outcome;
 use super::handler;
 use super::http::{reason, Method, RequestHead, Response};
+use super::parking::ParkedPing;
 use super::state::{HttpLimits, ServerState};
 
 const MAX_HEADERS: usize = 48;
 const READ_CHUNK: usize = 2048;
 
 /// Serves HTTP/1.1 requests on one connection (plain or TLS) until it closes.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
-    mut io: S,
-    state: Arc<ServerState>,
-) {
+///
+/// Reading, handling and answering a request run in a boxed future that is freed when
+/// the request is done; only the parked wait lives in this function's own state, so a
+/// parked connection holds the socket, the Ping and its timer, and nothing else.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, state: Arc<ServerState>) {
     let mut buffer = Vec::new();
     loop {
-        let request = match read_request(&mut io, &mut buffer, &state).await {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(response) => {
-                bump_error(&state);
-                let _ = write_response(&mut io, &response, false).await;
-                return;
-            }
+        let (parked, keep_alive) = match Box::pin(serve_request(&mut io, &mut buffer, &state)).await {
+            Step::Continue => continue,
+            Step::Close => return,
+            Step::Park { parked, keep_alive } => (parked, keep_alive),
         };
-        let keep_alive = request.keep_alive && !request.pipelined;
-        let outcome = handler::handle(&state, &request.head, &request.body);
-        drop(request);
-        if buffer.is_empty() {
-            // Nothing of the next request has arrived: give the memory back.
-            buffer = Vec::new();
-        }
-        let (response, notified_at) = match outcome {
-            Outcome::Respond(response) => (response, None),
-            Outcome::Park(parked) => {
-                let gone = client_gone(&mut io);
-                match parked.wait(gone).await {
-                    Some(reply) => (reply.response, reply.notified_at),
-                    None => return,
-                }
-            }
-        };
-        if write_response(&mut io, &response, keep_alive)
-            .await
-            .is_err()
-        {
+        let Some(reply) = parked.wait(client_gone(&mut io)).await else {
             return;
-        }
-        if let Some(notified_at) = notified_at {
+        };
+        let written = Box::pin(finish(&mut io, &reply.response, keep_alive)).await;
+        if let Some(notified_at) = reply.notified_at {
             state.metrics.record_wake(notified_at.elapsed());
         }
-        if !keep_alive {
-            let _ = io.shutdown().await;
+        if !written {
             return;
         }
     }
+}
+
+/// What is left to do after a request.
+enum Step {
+    Continue,
+    Close,
+    Park { parked: ParkedPing, keep_alive: bool },
+}
+
+/// Reads one request and answers it, unless it is a Ping to park.
+async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    buffer: &mut Vec<u8>,
+    state: &Arc<ServerState>,
+) -> Step {
+    let request = match read_request(io, buffer, state).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return Step::Close,
+        Err(response) => {
+            bump_error(state);
+            let _ = write_response(io, &response, false).await;
+            return Step::Close;
+        }
+    };
+    let keep_alive = request.keep_alive && !request.pipelined;
+    let outcome = handler::handle(state, &request.head, &request.body);
+    drop(request);
+    if buffer.is_empty() {
+        // Nothing of the next request has arrived: give the memory back.
+        *buffer = Vec::new();
+    }
+    match outcome {
+        Outcome::Park(parked) => Step::Park { parked, keep_alive },
+        Outcome::Respond(response) if finish(io, &response, keep_alive).await => Step::Continue,
+        Outcome::Respond(_) => Step::Close,
+    }
+}
+
+/// Writes a response and closes the connection when it does not stay alive. True when
+/// the connection can serve another request.
+async fn finish<S: AsyncWrite + Unpin>(io: &mut S, response: &Response, keep_alive: bool) -> bool {
+    if write_response(io, response, keep_alive).await.is_err() {
+        return false;
+    }
+    if !keep_alive {
+        let _ = io.shutdown().await;
+    }
+    keep_alive
 }
 
 fn bump_error(state: &ServerState) {

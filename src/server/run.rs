@@ -3,8 +3,10 @@
 //! and the graceful stop (stop accepting, answer every parked Ping with Status 1, wait a
 //! few seconds for connections to finish).
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,7 +147,7 @@ async fn accept_loop(
             tracker.spawn(refuse(stream));
             continue;
         }
-        tracker.spawn(connection(stream, tls.clone(), state.clone()));
+        start_connection(stream, tls.clone(), state.clone(), &tracker);
     }
 }
 
@@ -156,31 +158,98 @@ async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(response)).await;
 }
 
-/// One connection: the open-connection gauge, TLS if configured, then the engine.
-async fn connection(stream: TcpStream, tls: Option<TlsAcceptor>, state: Arc<ServerState>) {
-    let metrics = state.metrics.clone();
-    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-    bump(&metrics.connections_total);
-    let _ = stream.set_nodelay(true);
-    match tls {
-        None => serve(stream, state).await,
-        Some(acceptor) => {
-            let timeout = state.config.limits.head_timeout;
-            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve(stream, state).await,
-                _ => bump(&metrics.tls_handshake_errors),
-            }
-        }
+/// Counts a connection as open for as long as it lives.
+struct OpenConnection(Arc<super::metrics::Metrics>);
+
+impl OpenConnection {
+    fn new(state: &ServerState) -> Self {
+        state.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        bump(&state.metrics.connections_total);
+        Self(state.metrics.clone())
     }
-    metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn serve<S>(io: S, state: Arc<ServerState>)
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts serving an accepted connection: plain ones at once, TLS ones after a
+/// handshake task.
+///
+/// A task's future is as large as its largest state, so the handshake runs in a task
+/// of its own and the connection is served by a second task that never held the
+/// handshake's state: a parked connection keeps only the engine's (boxed) future.
+fn start_connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    state: Arc<ServerState>,
+    tracker: &TaskTracker,
+) {
+    let open = OpenConnection::new(&state);
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => {
+            tracker.spawn(async move {
+                let _open = open;
+                serve(stream, state).await;
+            });
+        }
+        Some(acceptor) => {
+            let serving = tracker.clone();
+            tracker.spawn(async move {
+                let timeout = state.config.limits.head_timeout;
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        serving.spawn(async move {
+                            let _open = open;
+                            serve(stream, state).await;
+                        });
+                    }
+                    _ => bump(&state.metrics.tls_handshake_errors),
+                }
+            });
+        }
+    }
+}
+
+/// The engine's future for a connection, boxed (see [`connection`]).
+fn serve<S>(io: S, state: Arc<ServerState>) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     match state.config.engine {
-        Engine::Lean => lean::serve_connection(io, state).await,
-        Engine::Hyper => hyper_engine::serve_connection(io, state).await,
+        Engine::Lean => Box::pin(lean::serve_connection(io, state)),
+        Engine::Hyper => Box::pin(hyper_engine::serve_connection(io, state)),
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn probe() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let state = super::ServerState::new(super::super::state::ServerConfig::new(super::super::users::Users::Listed(Default::default())), Default::default());
+            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let g = super::lean::serve_connection(stream, state.clone());
+            eprintln!("lean future: {}", std::mem::size_of_val(&g));
+            eprintln!("sleep: {}", std::mem::size_of::<tokio::time::Sleep>());
+            eprintln!("parked ping: {}", std::mem::size_of::<super::super::parking::ParkedPing>());
+            eprintln!("tcpstream: {}", std::mem::size_of::<tokio::net::TcpStream>());
+            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let mut stream = stream;
+            let (_tx, rx) = tokio::sync::oneshot::channel();
+            let p = super::super::parking::ParkedPing::new(state.clone(), "u".into(), "d".into(), 1, rx, 1, false);
+            let w = p.wait(async { let mut b = [0u8; 1]; let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut b).await; });
+            let _ = &w;
+            eprintln!("wait future: {}", std::mem::size_of_val(&w));
+            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let h = super::hyper_engine::serve_connection(stream, state);
+            eprintln!("hyper future: {}", std::mem::size_of_val(&h));
+        });
     }
 }

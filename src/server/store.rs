@@ -7,7 +7,7 @@
 //! cheapest choice; sharding keeps the two runtime threads from queueing on one lock.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -49,7 +49,7 @@ pub struct PingCache {
 /// Everything the server remembers about one device.
 #[derive(Debug)]
 pub struct DeviceState {
-    pub id: Box<str>,
+    pub id: Arc<str>,
     /// The final policy key after Provision phase 2 (0: not provisioned).
     pub policy_key: u32,
     /// The temporary key handed out by phase 1 (0: none outstanding).
@@ -115,13 +115,23 @@ impl DeviceState {
 }
 
 /// One user's mailbox and devices.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UserState {
+    /// The user name, shared with the parked Pings that must find this user again.
+    pub name: Arc<str>,
     pub mailbox: Mailbox,
     pub devices: Vec<DeviceState>,
 }
 
 impl UserState {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            mailbox: Mailbox::new(),
+            devices: Vec::new(),
+        }
+    }
+
     /// The device's state, created on first contact.
     pub fn device(&mut self, id: &str) -> &mut DeviceState {
         device_mut(&mut self.devices, id)
@@ -147,7 +157,7 @@ pub fn device_mut<'a>(devices: &'a mut Vec<DeviceState>, id: &str) -> &'a mut De
 }
 
 /// One lock's worth of users.
-type Shard = Mutex<HashMap<Box<str>, UserState>>;
+type Shard = Mutex<HashMap<Arc<str>, UserState>>;
 
 /// All users of the partition.
 #[derive(Debug)]
@@ -172,7 +182,10 @@ impl Store {
         let mut users = shard.lock().unwrap_or_else(PoisonError::into_inner);
         match users.get_mut(user) {
             Some(state) => f(state),
-            None => f(users.entry(user.into()).or_default()),
+            None => {
+                let state = UserState::new(user);
+                f(users.entry(state.name.clone()).or_insert(state))
+            }
         }
     }
 

@@ -1,6 +1,8 @@
 //! Ping: answer at once when the request is wrong or a monitored folder already has
 //! changes, otherwise park until a change, the heartbeat, or a newer Ping.
 
+use std::sync::Arc;
+
 use super::{Outcome, Request};
 use crate::eas::commands::ping::{PingRequest, PingResponse};
 use crate::eas::WbxmlBody;
@@ -16,6 +18,8 @@ enum Decision {
         receiver: tokio::sync::oneshot::Receiver<Wake>,
         heartbeat_s: u32,
         generation: u64,
+        user: Arc<str>,
+        device: Arc<str>,
     },
 }
 
@@ -35,10 +39,12 @@ pub fn handle(request: &Request, body: &[u8]) -> Outcome {
             receiver,
             heartbeat_s,
             generation,
+            user,
+            device,
         } => Outcome::Park(ParkedPing::new(
             state.clone(),
-            request.user,
-            request.device_id(),
+            user,
+            device,
             generation,
             receiver,
             heartbeat_s,
@@ -61,7 +67,11 @@ fn decide(
     config: &ServerConfig,
     generation: u64,
 ) -> Decision {
-    let UserState { mailbox, devices } = user;
+    let UserState {
+        name,
+        mailbox,
+        devices,
+    } = user;
     let device = device_mut(devices, device_id);
     let cache = device.ping.as_ref();
     let (interval_s, folder_ids) = match &ping {
@@ -122,6 +132,8 @@ fn decide(
         receiver,
         heartbeat_s: interval_s,
         generation,
+        user: name.clone(),
+        device: device.id.clone(),
     }
 }
 
@@ -146,7 +158,7 @@ mod tests {
     }
 
     fn folder_synced_user() -> UserState {
-        let mut user = UserState::default();
+        let mut user = UserState::new("u");
         user.device("d").hierarchy_key = 1;
         user
     }
@@ -193,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_device_that_never_folder_synced_must_do_so() {
-        let mut user = UserState::default();
+        let mut user = UserState::new("u");
         let decision = decide(&mut user, "d", ping(Some(600), &["5"]), &config(), 1);
         assert_eq!(answer_of(decision), PingResponse::FolderSyncRequired);
     }
