@@ -47,7 +47,10 @@ impl ServerProcess {
         if tls {
             command.arg("--tls");
         }
-        let mut child = command.stdout(Stdio::piped()).spawn().expect("start server");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -111,7 +114,10 @@ async fn device(
     };
     let user = format!("user{index}");
     let mut buffer = Vec::new();
-    let folder_sync = FolderSyncRequest { sync_key: "0".into() }.encode();
+    let folder_sync = FolderSyncRequest {
+        sync_key: "0".into(),
+    }
+    .encode();
     exchange(&mut io, &mut buffer, &user, "FolderSync", &folder_sync).await;
     let mut key = sync(&mut io, &mut buffer, &user, "0").await;
     let ping = PingRequest {
@@ -147,7 +153,13 @@ async fn sync(io: &mut Box<dyn Io>, buffer: &mut Vec<u8>, user: &str, key: &str)
     response.collections[0].sync_key.clone()
 }
 
-async fn exchange(io: &mut Box<dyn Io>, buffer: &mut Vec<u8>, user: &str, command: &str, body: &[u8]) -> Vec<u8> {
+async fn exchange(
+    io: &mut Box<dyn Io>,
+    buffer: &mut Vec<u8>,
+    user: &str,
+    command: &str,
+    body: &[u8],
+) -> Vec<u8> {
     send(io, user, command, body).await;
     read_response(io, buffer).await
 }
@@ -176,7 +188,9 @@ async fn read_response(io: &mut Box<dyn Io>, buffer: &mut Vec<u8>) -> Vec<u8> {
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .map_or(0, |h| std::str::from_utf8(h.value).unwrap().parse().unwrap());
+                .map_or(0, |h| {
+                    std::str::from_utf8(h.value).unwrap().parse().unwrap()
+                });
             if buffer.len() >= head_len + length {
                 let body = buffer[head_len..head_len + length].to_vec();
                 buffer.drain(..head_len + length);
@@ -194,7 +208,9 @@ async fn read_response(io: &mut Box<dyn Io>, buffer: &mut Vec<u8>) -> Vec<u8> {
 /// RSS once the server has `target` parked and its RSS has settled.
 async fn plateau(server: &ServerProcess, parked: &AtomicU64, target: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(300);
-    while (server.metric("pingfleet_parked_pings").await as u64) < target || parked.load(Ordering::Relaxed) < target {
+    while (server.metric("pingfleet_parked_pings").await as u64) < target
+        || parked.load(Ordering::Relaxed) < target
+    {
         assert!(Instant::now() < deadline, "could not park {target}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -223,7 +239,11 @@ fn kernel_tcp_mem_bytes() -> Option<u64> {
     let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
     let line = sockstat.lines().find(|line| line.starts_with("TCP:"))?;
     let mut fields = line.split_whitespace();
-    let pages: u64 = fields.find(|field| *field == "mem").and(fields.next())?.parse().ok()?;
+    let pages: u64 = fields
+        .find(|field| *field == "mem")
+        .and(fields.next())?
+        .parse()
+        .ok()?;
     Some(pages * 4096)
 }
 
@@ -274,7 +294,10 @@ async fn measure(engine: &str, tls: bool, counts: &[u64]) -> Row {
     let kernel_per_socket = kernel_before
         .zip(kernel_tcp_mem_bytes())
         .map(|(before, after)| after.saturating_sub(before) as f64 / (2 * total) as f64);
-    let fit: Vec<(f64, f64)> = points[1..].iter().map(|(n, rss)| (*n as f64, *rss as f64)).collect();
+    let fit: Vec<(f64, f64)> = points[1..]
+        .iter()
+        .map(|(n, rss)| (*n as f64, *rss as f64))
+        .collect();
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let interval = Duration::from_micros(1_000_000 / NOTIFY_RATE);
     let mut next = Instant::now();
@@ -318,7 +341,10 @@ fn main() {
         .map(|count| count.trim().parse().expect("PARK_COUNTS: numbers"))
         .collect();
     let engines = std::env::var("PARK_ENGINES").unwrap_or_else(|_| "lean,hyper".into());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rows = Vec::new();
     for engine in engines.split(',') {
         for tls in [false, true] {

@@ -7,12 +7,13 @@
 //! from the connection's start or its last response, as hyper's timer intends.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
@@ -20,6 +21,7 @@ use tokio::sync::Notify;
 use super::commands::Outcome;
 use super::handler;
 use super::http::{Method, RequestHead, Response};
+use super::metrics::Metrics;
 use super::state::ServerState;
 
 /// Serves one connection (plain or TLS) with hyper until it closes or the server stops.
@@ -117,7 +119,7 @@ impl Drop for Busy {
 async fn respond(
     request: hyper::Request<Incoming>,
     state: Arc<ServerState>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<ResponseBody> {
     let (parts, body) = request.into_parts();
     let mut head = RequestHead::new(
         Method::parse(parts.method.as_str()),
@@ -148,24 +150,69 @@ async fn respond(
         Outcome::Respond(response) => to_hyper(response),
         Outcome::Park(parked) => match parked.wait(std::future::pending()).await {
             Some(reply) => {
+                let mut response = to_hyper(reply.response);
                 if let Some(notified_at) = reply.notified_at {
-                    // hyper writes after this returns; the engine's figure includes
-                    // everything up to handing the response to hyper.
-                    state.metrics.record_wake(notified_at.elapsed());
+                    response.body_mut().wake = Some((notified_at, state.metrics.clone()));
                 }
-                to_hyper(reply.response)
+                response
             }
             None => to_hyper(Response::new(500)),
         },
     }
 }
 
-fn to_hyper(response: Response) -> hyper::Response<Full<Bytes>> {
+fn to_hyper(response: Response) -> hyper::Response<ResponseBody> {
     let mut builder = hyper::Response::builder().status(response.status);
     for (name, value) in &response.headers {
         builder = builder.header(*name, value);
     }
     builder
-        .body(Full::new(Bytes::from(response.body)))
-        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+        .body(ResponseBody::new(response.body))
+        .unwrap_or_else(|_| hyper::Response::new(ResponseBody::new(Vec::new())))
+}
+
+/// A complete response body that, for a woken Ping, records the server-side wake
+/// latency when hyper is done with it (it has taken the whole body, whose length it
+/// knows, and drops it): the closest point to "response written" that hyper exposes.
+pub struct ResponseBody {
+    data: Option<Bytes>,
+    wake: Option<(std::time::Instant, Arc<Metrics>)>,
+}
+
+impl ResponseBody {
+    fn new(data: Vec<u8>) -> Self {
+        Self {
+            data: Some(Bytes::from(data)),
+            wake: None,
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Some((notified_at, metrics)) = self.wake.take() {
+            metrics.record_wake(notified_at.elapsed());
+        }
+    }
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let data = self.get_mut().data.take().filter(|data| !data.is_empty());
+        std::task::Poll::Ready(data.map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |data| data.len() as u64))
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{run, Sockets};
+use super::run::{run, Sockets, TlsConfig};
 use super::state::{Engine, HttpLimits, ServerConfig, ServerState};
 use super::users::Users;
 use crate::partition::Partition;
@@ -195,9 +195,7 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> 
     Ok(config)
 }
 
-fn tls_setup(
-    args: &ServeArgs,
-) -> anyhow::Result<(Option<tokio_rustls::TlsAcceptor>, Option<PathBuf>)> {
+fn tls_setup(args: &ServeArgs) -> anyhow::Result<(Option<TlsConfig>, Option<PathBuf>)> {
     let (identity, cert_path) = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => (Identity::from_pem_files(cert, key)?, cert.clone()),
         _ if args.tls => {
@@ -209,8 +207,7 @@ fn tls_setup(
         }
         _ => return Ok((None, None)),
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(identity.server_config()?);
-    Ok((Some(acceptor), Some(cert_path)))
+    Ok((Some(identity.server_config()?), Some(cert_path)))
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

@@ -24,10 +24,14 @@ const READ_CHUNK: usize = 2048;
 /// Reading, handling and answering a request run in a boxed future that is freed when
 /// the request is done; only the parked wait lives in this function's own state, so a
 /// parked connection holds the socket, the Ping and its timer, and nothing else.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, state: Arc<ServerState>) {
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    state: Arc<ServerState>,
+) {
     let mut buffer = Vec::new();
     loop {
-        let (parked, keep_alive) = match Box::pin(serve_request(&mut io, &mut buffer, &state)).await {
+        let (parked, keep_alive) = match Box::pin(serve_request(&mut io, &mut buffer, &state)).await
+        {
             Step::Continue => continue,
             Step::Close => return,
             Step::Park { parked, keep_alive } => (parked, keep_alive),
@@ -49,7 +53,10 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, stat
 enum Step {
     Continue,
     Close,
-    Park { parked: ParkedPing, keep_alive: bool },
+    Park {
+        parked: ParkedPing,
+        keep_alive: bool,
+    },
 }
 
 /// Reads one request and answers it, unless it is a Ping to park.

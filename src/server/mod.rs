@@ -23,4 +23,5 @@ pub mod parking;
 pub mod run;
 pub mod state;
 pub mod store;
+pub mod tls_stream;
 pub mod users;

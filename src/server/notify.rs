@@ -173,7 +173,9 @@ mod tests {
         assert_eq!(applied, Applied::Stored { woken: 0 });
         let changed = state.store.with_user("user2", |user| {
             let inbox = user.mailbox.folder_index("5").unwrap();
-            let UserState { mailbox, devices, .. } = user;
+            let UserState {
+                mailbox, devices, ..
+            } = user;
             crate::server::store::device_mut(devices, "d").changed_folders(mailbox, &[inbox])
         });
         assert_eq!(changed, vec!["5".to_owned()]);

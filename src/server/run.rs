@@ -14,14 +14,16 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use super::metrics::{bump, serve_metrics, ExtraGauges};
 use super::state::{Engine, ServerState};
 use super::store::Wake;
-use super::{hyper_engine, lean, notify};
+use super::{hyper_engine, lean, notify, tls_stream};
 use crate::measure::procfs;
+
+/// The TLS configuration a partition serves with.
+pub type TlsConfig = Arc<rustls::ServerConfig>;
 
 /// How long a stopping server waits for connections to finish their last response.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,7 +81,7 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Runs a partition until `state.shutdown` fires, then stops gracefully.
-pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsAcceptor>) {
+pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsConfig>) {
     let tracker = TaskTracker::new();
     let notify_port = sockets.notify.local_addr().map(|addr| addr.port()).ok();
     tracker.spawn(notify::listen(sockets.notify, state.clone()));
@@ -124,7 +126,7 @@ fn wake_all_parked(state: &ServerState) {
 /// them) are counted and followed by a short sleep, never a spin.
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsConfig>,
     state: Arc<ServerState>,
     tracker: TaskTracker,
 ) {
@@ -163,7 +165,10 @@ struct OpenConnection(Arc<super::metrics::Metrics>);
 
 impl OpenConnection {
     fn new(state: &ServerState) -> Self {
-        state.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        state
+            .metrics
+            .connections_open
+            .fetch_add(1, Ordering::Relaxed);
         bump(&state.metrics.connections_total);
         Self(state.metrics.clone())
     }
@@ -183,7 +188,7 @@ impl Drop for OpenConnection {
 /// handshake's state: a parked connection keeps only the engine's (boxed) future.
 fn start_connection(
     stream: TcpStream,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsConfig>,
     state: Arc<ServerState>,
     tracker: &TaskTracker,
 ) {
@@ -196,15 +201,26 @@ fn start_connection(
                 serve(stream, state).await;
             });
         }
-        Some(acceptor) => {
+        Some(config) => {
             let serving = tracker.clone();
             tracker.spawn(async move {
                 let timeout = state.config.limits.head_timeout;
-                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
+                let handshake = async {
+                    match state.config.engine {
+                        Engine::Lean => tls_stream::LeanTlsStream::accept(stream, config)
+                            .await
+                            .map(|tls| serve(tls, state.clone())),
+                        Engine::Hyper => tokio_rustls::TlsAcceptor::from(config)
+                            .accept(stream)
+                            .await
+                            .map(|tls| serve(tls, state.clone())),
+                    }
+                };
+                match tokio::time::timeout(timeout, handshake).await {
+                    Ok(Ok(serving_future)) => {
                         serving.spawn(async move {
                             let _open = open;
-                            serve(stream, state).await;
+                            serving_future.await;
                         });
                     }
                     _ => bump(&state.metrics.tls_handshake_errors),
@@ -222,34 +238,5 @@ where
     match state.config.engine {
         Engine::Lean => Box::pin(lean::serve_connection(io, state)),
         Engine::Hyper => Box::pin(hyper_engine::serve_connection(io, state)),
-    }
-}
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn probe() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let state = super::ServerState::new(super::super::state::ServerConfig::new(super::super::users::Users::Listed(Default::default())), Default::default());
-            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let g = super::lean::serve_connection(stream, state.clone());
-            eprintln!("lean future: {}", std::mem::size_of_val(&g));
-            eprintln!("sleep: {}", std::mem::size_of::<tokio::time::Sleep>());
-            eprintln!("parked ping: {}", std::mem::size_of::<super::super::parking::ParkedPing>());
-            eprintln!("tcpstream: {}", std::mem::size_of::<tokio::net::TcpStream>());
-            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let mut stream = stream;
-            let (_tx, rx) = tokio::sync::oneshot::channel();
-            let p = super::super::parking::ParkedPing::new(state.clone(), "u".into(), "d".into(), 1, rx, 1, false);
-            let w = p.wait(async { let mut b = [0u8; 1]; let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut b).await; });
-            let _ = &w;
-            eprintln!("wait future: {}", std::mem::size_of_val(&w));
-            let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let h = super::hyper_engine::serve_connection(stream, state);
-            eprintln!("hyper future: {}", std::mem::size_of_val(&h));
-        });
     }
 }

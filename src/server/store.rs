@@ -79,6 +79,9 @@ impl DeviceState {
         let position = match self.sync.iter().position(|state| state.folder == folder) {
             Some(position) => position,
             None => {
+                // Most devices sync one or two folders: grow one slot at a time rather
+                // than by Vec's default of four.
+                self.sync.reserve_exact(1);
                 self.sync.push(FolderSyncState::new(folder));
                 self.sync.len() - 1
             }
@@ -149,6 +152,8 @@ pub fn device_mut<'a>(devices: &'a mut Vec<DeviceState>, id: &str) -> &'a mut De
     let position = match devices.iter().position(|device| &*device.id == id) {
         Some(position) => position,
         None => {
+            // Most users have one device: no room reserved for four.
+            devices.reserve_exact(1);
             devices.push(DeviceState::new(id));
             devices.len() - 1
         }

@@ -61,7 +61,9 @@ fn sync_collection(
         more_available: false,
         commands: Vec::new(),
     };
-    let UserState { mailbox, devices, .. } = user;
+    let UserState {
+        mailbox, devices, ..
+    } = user;
     let Some(folder) = mailbox.folder_index(&collection.collection_id) else {
         response.status = status::HIERARCHY_CHANGED;
         return response;
