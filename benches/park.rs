@@ -3,17 +3,20 @@
 //! from this process over loopback, reads the server's RSS at each plateau, and reports
 //! bytes per parked Ping as the least-squares slope of RSS over N (fixed overhead drops
 //! out). Then, with 15k parked, it sends 1,000 notifications/s for 5 s and reads the
-//! server's wake histogram (datagram read to response written) from /metrics.
+//! server's wake histogram (datagram read to response written) from /metrics, beside
+//! the same wake-ups timed on this side (datagram sent to Status 2 read), which puts
+//! both engines on the same clock.
 //!
 //! Run: `cargo bench --bench park` (about 3 minutes). `PARK_COUNTS=1000,2000` and
 //! `PARK_ENGINES=lean` narrow a run. Results are printed as a table and written to
 //! `target/park-bench.json`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pingfleet::eas::commands::folder_sync::FolderSyncRequest;
@@ -95,12 +98,37 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// One simulated device: bootstrap, then Ping; on Status 2 sync the Inbox and Ping again.
+/// Send instants of notifications not yet seen by their device, by device index, and
+/// the device-side wake latencies (notification sent to Status 2 read).
+#[derive(Default)]
+struct WakeClock {
+    sent: Mutex<HashMap<usize, Instant>>,
+    latency_us: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+}
+
+impl WakeClock {
+    fn sent(&self, index: usize, at: Instant) {
+        self.sent.lock().unwrap().entry(index).or_insert(at);
+    }
+
+    fn woken(&self, index: usize) {
+        if let Some(sent) = self.sent.lock().unwrap().remove(&index) {
+            let micros = sent.elapsed().as_micros() as u64;
+            let mut histogram = self.latency_us.lock().unwrap();
+            histogram
+                .get_or_insert_with(|| hdrhistogram::Histogram::new(3).unwrap())
+                .saturating_record(micros.max(1));
+        }
+    }
+}
+
 async fn device(
     index: usize,
     server: SocketAddr,
     tls: Option<tokio_rustls::TlsConnector>,
     permits: Arc<Semaphore>,
     parked: Arc<AtomicU64>,
+    clock: Arc<WakeClock>,
 ) {
     let permit = permits.acquire_owned().await.unwrap();
     let tcp = TcpStream::connect(server).await.expect("connect");
@@ -132,7 +160,10 @@ async fn device(
         let body = read_response(&mut io, &mut buffer).await;
         parked.fetch_sub(1, Ordering::Relaxed);
         match PingResponse::decode(&body) {
-            Ok(PingResponse::Changes { .. }) => key = sync(&mut io, &mut buffer, &user, &key).await,
+            Ok(PingResponse::Changes { .. }) => {
+                clock.woken(index);
+                key = sync(&mut io, &mut buffer, &user, &key).await;
+            }
             Ok(_) => {}
             Err(err) => panic!("bad Ping response: {err}"),
         }
@@ -235,29 +266,19 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     covariance / variance
 }
 
-fn kernel_tcp_mem_bytes() -> Option<u64> {
-    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
-    let line = sockstat.lines().find(|line| line.starts_with("TCP:"))?;
-    let mut fields = line.split_whitespace();
-    let pages: u64 = fields
-        .find(|field| *field == "mem")
-        .and(fields.next())?
-        .parse()
-        .ok()?;
-    Some(pages * 4096)
-}
-
 #[derive(serde::Serialize)]
 struct Row {
     engine: String,
     tls: bool,
     rss_points: Vec<(u64, u64)>,
     bytes_per_parked: f64,
-    kernel_tcp_bytes_per_socket: Option<f64>,
     park_rate_per_s: f64,
     wake_p50_us: f64,
     wake_p99_us: f64,
     wake_p999_us: f64,
+    device_wake_p50_us: u64,
+    device_wake_p99_us: u64,
+    device_wake_p999_us: u64,
     wakeups: f64,
     notifications_sent: u64,
 }
@@ -271,7 +292,7 @@ async fn measure(engine: &str, tls: bool, counts: &[u64]) -> Row {
     });
     let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let parked = Arc::new(AtomicU64::new(0));
-    let kernel_before = kernel_tcp_mem_bytes();
+    let clock = Arc::new(WakeClock::default());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut points = vec![(0, server.rss())];
     let mut started = 0u64;
@@ -285,15 +306,13 @@ async fn measure(engine: &str, tls: bool, counts: &[u64]) -> Row {
                 connector.clone(),
                 permits.clone(),
                 parked.clone(),
+                clock.clone(),
             )));
             started += 1;
         }
         points.push((count, plateau(&server, &parked, count).await));
     }
     let park_rate = total as f64 / park_start.elapsed().as_secs_f64();
-    let kernel_per_socket = kernel_before
-        .zip(kernel_tcp_mem_bytes())
-        .map(|(before, after)| after.saturating_sub(before) as f64 / (2 * total) as f64);
     let fit: Vec<(f64, f64)> = points[1..]
         .iter()
         .map(|(n, rss)| (*n as f64, *rss as f64))
@@ -305,22 +324,31 @@ async fn measure(engine: &str, tls: bool, counts: &[u64]) -> Row {
     for seq in 0..sent {
         let user = (seq * 7919) % total;
         let datagram = format!("user=user{user} folder=5 seq={seq}");
+        clock.sent(user as usize, Instant::now());
         socket.send_to(datagram.as_bytes(), server.notify).unwrap();
         next += interval;
         tokio::time::sleep_until(next.into()).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let device_histogram = clock
+        .latency_us
+        .lock()
+        .unwrap()
+        .take()
+        .expect("wakes were seen");
     let quantile = |q: &str| format!("pingfleet_wake_latency_microseconds{{quantile=\"{q}\"}}");
     let row = Row {
         engine: engine.into(),
         tls,
         bytes_per_parked: slope(&fit),
         rss_points: points,
-        kernel_tcp_bytes_per_socket: kernel_per_socket,
         park_rate_per_s: park_rate,
         wake_p50_us: server.metric(&quantile("0.5")).await,
         wake_p99_us: server.metric(&quantile("0.99")).await,
         wake_p999_us: server.metric(&quantile("0.999")).await,
+        device_wake_p50_us: device_histogram.value_at_quantile(0.5),
+        device_wake_p99_us: device_histogram.value_at_quantile(0.99),
+        device_wake_p999_us: device_histogram.value_at_quantile(0.999),
         wakeups: server.metric("pingfleet_wakeups_total").await,
         notifications_sent: sent,
     };
@@ -350,15 +378,17 @@ fn main() {
         for tls in [false, true] {
             let row = runtime.block_on(measure(engine, tls, &counts));
             println!(
-                "{:5} {:5} bytes/parked {:>7.0}  kernel/socket {:>6}  park {:>6.0}/s  wake p50 {:>5} us p99 {:>5} us p99.9 {:>5} us  wakeups {}/{}",
+                "{:5} {:5} bytes/parked {:>6.0}  park {:>5.0}/s  server wake p50/p99/p99.9 {}/{}/{} us  device wake {}/{}/{} us  wakeups {}/{}",
                 row.engine,
                 if row.tls { "tls" } else { "plain" },
                 row.bytes_per_parked,
-                row.kernel_tcp_bytes_per_socket.map_or("n/a".into(), |b| format!("{b:.0}")),
                 row.park_rate_per_s,
                 row.wake_p50_us,
                 row.wake_p99_us,
                 row.wake_p999_us,
+                row.device_wake_p50_us,
+                row.device_wake_p99_us,
+                row.device_wake_p999_us,
                 row.wakeups,
                 row.notifications_sent,
             );
