@@ -2,6 +2,7 @@
 //! partition routing, protocol version, then the command. It is synchronous and does no
 //! I/O; a Ping that must wait comes back as [`Outcome::Park`] for the engine to await.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use super::commands::{self, Outcome, Request, SERVER_VERSION};
@@ -9,12 +10,13 @@ use super::http::{Method, RequestHead, Response};
 use super::metrics::bump;
 use super::state::ServerState;
 use super::users::AuthResult;
+use crate::eas::commands::ping::PingResponse;
 use crate::eas::headers::{
     parse_policy_key, BasicCredentials, MS_AS_PROTOCOL_COMMANDS, MS_AS_PROTOCOL_VERSIONS,
     MS_SERVER_ACTIVESYNC, X_MS_LOCATION,
 };
 use crate::eas::request::{Command, EasQuery, QueryError, QueryForm};
-use crate::eas::ProtocolVersion;
+use crate::eas::{ProtocolVersion, WbxmlBody};
 use crate::partition::partition_of;
 
 /// The versions this server speaks, as OPTIONS announces them.
@@ -22,15 +24,28 @@ const VERSIONS: &str = "12.1,14.0,14.1,16.0,16.1";
 /// The commands this server implements.
 const COMMANDS: &str = "Sync,FolderSync,Ping,Provision,Settings";
 
-/// Handles one request.
+/// Handles one request. A bug that panics inside a command answers this request with
+/// Ping Status 8 (or HTTP 500) instead of taking the connection or the server down.
 pub fn handle(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
-    let outcome = route(state, head, body);
+    let routed = std::panic::catch_unwind(AssertUnwindSafe(|| route(state, head, body)));
+    let outcome = routed.unwrap_or_else(|_| Outcome::Respond(internal_error(head)));
     if let Outcome::Respond(response) = &outcome {
         if response.status >= 400 {
             bump(&state.metrics.http_errors);
         }
     }
     outcome
+}
+
+/// The answer to a request whose handling failed inside the server.
+fn internal_error(head: &RequestHead) -> Response {
+    let is_ping =
+        EasQuery::parse_target(&head.target).is_ok_and(|query| query.command == Command::Ping);
+    if is_ping {
+        commands::eas_response(PingResponse::ServerError.encode(), false)
+    } else {
+        Response::text(500, "internal server error")
+    }
 }
 
 fn route(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
@@ -146,5 +161,30 @@ fn redirect(state: &ServerState, user: &str) -> Response {
     match state.config.partition_urls.get(owner) {
         Some(url) => response.header(X_MS_LOCATION, url.clone()),
         None => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::http::Method;
+
+    #[test]
+    fn an_internal_failure_is_status_8_for_ping_and_500_otherwise() {
+        let ping = RequestHead::new(
+            Method::Post,
+            "/Microsoft-Server-ActiveSync?Cmd=Ping&DeviceId=a&DeviceType=b",
+        );
+        let response = internal_error(&ping);
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            PingResponse::decode(&response.body),
+            Ok(PingResponse::ServerError)
+        );
+        let sync = RequestHead::new(
+            Method::Post,
+            "/Microsoft-Server-ActiveSync?Cmd=Sync&DeviceId=a&DeviceType=b",
+        );
+        assert_eq!(internal_error(&sync).status, 500);
     }
 }
