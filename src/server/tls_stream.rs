@@ -112,14 +112,6 @@ impl LeanTlsStream {
                     }
                     None
                 }
-                ConnectionState::ReadEarlyData(mut early) => {
-                    while let Some(record) = early.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        discard += record.discard;
-                        self.plaintext.extend_from_slice(record.payload);
-                    }
-                    None
-                }
                 ConnectionState::EncodeTlsData(mut encode) => {
                     append(&mut self.outgoing, |out| {
                         encode.encode(out).map_err(|err| match err {
@@ -161,7 +153,8 @@ impl LeanTlsStream {
                     self.closed = true;
                     Some(Step::Closed)
                 }
-                _ => Some(Step::NeedInput),
+                // Early data is off in our server configuration, so nothing else comes.
+                _ => return Err(io::Error::other("unexpected TLS connection state")),
             };
             if discard > 0 {
                 self.incoming.drain(..discard);

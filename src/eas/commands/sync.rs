@@ -60,22 +60,37 @@ impl WbxmlBody for SyncRequest {
     const ROOT: Tag = airsync::SYNC;
 
     fn to_element(&self) -> Element {
-        let mut collections = Element::new(airsync::COLLECTIONS);
-        for collection in &self.collections {
-            collections.push(collection.to_element());
-        }
-        Element::new(airsync::SYNC).child(collections)
+        let collections = self
+            .collections
+            .iter()
+            .map(SyncCollectionRequest::to_element);
+        Element::new(airsync::SYNC).child(collections_element(collections))
     }
 
     fn from_root(root: &Element) -> Result<Self, ModelError> {
-        let collections = root
-            .find(airsync::COLLECTIONS)
-            .into_iter()
-            .flat_map(|list| list.find_all(airsync::COLLECTION))
-            .map(SyncCollectionRequest::from_element)
-            .collect::<Result<_, _>>()?;
-        Ok(Self { collections })
+        Ok(Self {
+            collections: read_collections(root, SyncCollectionRequest::from_element)?,
+        })
     }
+}
+
+/// `Collections{Collection*}` around collection elements.
+fn collections_element(collections: impl Iterator<Item = Element>) -> Element {
+    let mut list = Element::new(airsync::COLLECTIONS);
+    collections.for_each(|collection| list.push(collection));
+    list
+}
+
+/// Reads every `Collections/Collection` of a Sync body.
+fn read_collections<T>(
+    root: &Element,
+    read: impl Fn(&Element) -> Result<T, ModelError>,
+) -> Result<Vec<T>, ModelError> {
+    root.find(airsync::COLLECTIONS)
+        .into_iter()
+        .flat_map(|list| list.find_all(airsync::COLLECTION))
+        .map(read)
+        .collect()
 }
 
 impl SyncCollectionRequest {
@@ -225,25 +240,19 @@ impl WbxmlBody for SyncResponse {
         let status = self.status.map(|status| status.to_string());
         let mut root = Element::new(airsync::SYNC).optional_text(airsync::STATUS, status);
         if !self.collections.is_empty() {
-            let mut collections = Element::new(airsync::COLLECTIONS);
-            for collection in &self.collections {
-                collections.push(collection.to_element());
-            }
-            root.push(collections);
+            let collections = self
+                .collections
+                .iter()
+                .map(SyncCollectionResponse::to_element);
+            root.push(collections_element(collections));
         }
         root
     }
 
     fn from_root(root: &Element) -> Result<Self, ModelError> {
-        let collections = root
-            .find(airsync::COLLECTIONS)
-            .into_iter()
-            .flat_map(|list| list.find_all(airsync::COLLECTION))
-            .map(SyncCollectionResponse::from_element)
-            .collect::<Result<_, _>>()?;
         Ok(Self {
             status: optional_number(root, airsync::STATUS)?,
-            collections,
+            collections: read_collections(root, SyncCollectionResponse::from_element)?,
         })
     }
 }
