@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod eas;
+pub mod fleet;
 pub mod inspect;
 pub mod measure;
 pub mod notification;

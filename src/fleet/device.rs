@@ -1,0 +1,969 @@
+//! One simulated phone as a sans-IO state machine: responses and timer events in,
+//! requests and connection instructions out. It knows nothing of sockets; the engine
+//! carries its bytes. States are named by what the device waits for.
+//!
+//! Bootstrap as a phone does it (OPTIONS, Provision twice, FolderSync, Sync from key 0
+//! and while MoreAvailable for each pushed folder), then the Ping loop with every status
+//! handled as the protocol document says. Wake-up and mail-on-device latencies are
+//! recorded here, from each notification's planned send instant.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::http::{HttpResponse, Request};
+use super::profile::Profile;
+use super::stats::{tally, FleetStats};
+use crate::eas::commands::folder_sync::{FolderChange, FolderSyncRequest, FolderSyncResponse};
+use crate::eas::commands::ping::{PingFolder, PingRequest, PingResponse};
+use crate::eas::commands::provision::{PolicyRequest, ProvisionRequest, ProvisionResponse};
+use crate::eas::commands::sync::{SyncCollectionRequest, SyncCommand, SyncRequest, SyncResponse};
+use crate::eas::headers::{BasicCredentials, MS_AS_PROTOCOL_VERSION, X_MS_POLICY_KEY};
+use crate::eas::{ProtocolVersion, WbxmlBody};
+
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const WINDOW_SIZE: u32 = 100;
+
+/// What the engine must do for the device next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes (connecting first if there is no connection) and deliver the
+    /// response, or report a disconnect if none has come by `deadline`.
+    Send { bytes: Vec<u8>, deadline: Instant },
+    /// Close the connection; connect again at `at` and call [`Device::on_reconnected`].
+    Reconnect { at: Instant },
+    /// As `Reconnect`, to another server URL (a 451 redirect).
+    Redirect { location: String, at: Instant },
+    /// The device gave up (credentials refused): close and forget it.
+    Stop,
+}
+
+/// What the device waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    ExpectOptions,
+    ExpectPolicy,
+    ExpectPolicyAck,
+    ExpectFolderSync,
+    ExpectSync,
+    /// A Ping is parked at the server.
+    Parked,
+    Stopped,
+}
+
+/// A pushed folder and how far the device has synced it.
+#[derive(Debug, Clone)]
+struct PushedFolder {
+    id: String,
+    class: &'static str,
+    key: String,
+}
+
+/// A change notification planned for this device's user, not yet seen by the device.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    seq: u64,
+    folder: usize,
+    planned: Instant,
+    woken: bool,
+}
+
+/// One simulated device.
+#[derive(Debug)]
+pub struct Device {
+    pub user: String,
+    device_id: String,
+    authorization: String,
+    host: String,
+    profile: Arc<Profile>,
+    rng: SmallRng,
+    state: State,
+    version: ProtocolVersion,
+    policy_key: Option<String>,
+    folder_key: String,
+    folders: Vec<PushedFolder>,
+    /// Indices into `folders` still to sync before the next Ping.
+    to_sync: VecDeque<usize>,
+    heartbeat_s: u32,
+    ping_folder_limit: usize,
+    /// The server has the Ping cached, so an empty body may be sent.
+    ping_cached: bool,
+    backoff_attempt: u32,
+    pending: Vec<Pending>,
+}
+
+impl Device {
+    /// A device for `user`; `seed` makes its random choices repeatable.
+    pub fn new(user: &str, password: &str, host: &str, profile: Arc<Profile>, seed: u64) -> Self {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let jitter = i64::from(profile.heartbeat_jitter_s);
+        let offset = if jitter > 0 {
+            rng.random_range(-jitter..=jitter)
+        } else {
+            0
+        };
+        let heartbeat_s = (i64::from(profile.heartbeat_s) + offset).max(1) as u32;
+        let folders = profile
+            .folders
+            .iter()
+            .map(|id| PushedFolder {
+                id: id.clone(),
+                class: "Email",
+                key: "0".into(),
+            })
+            .collect();
+        Self {
+            user: user.to_owned(),
+            device_id: format!("pf{:016x}", seed),
+            authorization: BasicCredentials::new(user, password).to_header(),
+            host: host.to_owned(),
+            version: profile.version,
+            ping_folder_limit: profile.folders.len(),
+            profile,
+            rng,
+            state: State::ExpectOptions,
+            policy_key: None,
+            folder_key: "0".into(),
+            folders,
+            to_sync: VecDeque::new(),
+            heartbeat_s,
+            ping_cached: false,
+            backoff_attempt: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn heartbeat_s(&self) -> u32 {
+        self.heartbeat_s
+    }
+
+    /// Starts the bootstrap.
+    pub fn start(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+        self.state = State::ExpectOptions;
+        self.request(now, stats)
+    }
+
+    /// A notification for this device's user was planned for `planned`.
+    pub fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
+        if let Some(folder) = self.folders.iter().position(|pushed| pushed.id == folder) {
+            self.pending.push(Pending {
+                seq,
+                folder,
+                planned,
+                woken: false,
+            });
+        }
+    }
+
+    /// Counts as lost every notification not delivered by `planned + heartbeat + grace`
+    /// (or every one still pending when `now` is `None`, at the end of the drain).
+    pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
+        let window = Duration::from_secs(u64::from(self.heartbeat_s)) + grace;
+        let before = self.pending.len();
+        self.pending.retain(|pending| {
+            pending.woken || now.is_some_and(|now| now < pending.planned + window)
+        });
+        stats.notifications_lost += (before - self.pending.len()) as u64;
+    }
+
+    /// Notifications planned for this device and not yet woken.
+    pub fn undelivered(&self) -> usize {
+        self.pending.iter().filter(|pending| !pending.woken).count()
+    }
+
+    /// The connection came back after a `Reconnect`: repeat what was in flight.
+    pub fn on_reconnected(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+        self.ping_cached = false;
+        self.request(now, stats)
+    }
+
+    /// The connection was lost or the response deadline passed.
+    pub fn on_disconnect(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+        if self.state == State::Stopped {
+            return Action::Stop;
+        }
+        stats.reconnects += 1;
+        self.backoff(now, None)
+    }
+
+    /// A complete response arrived.
+    pub fn on_response(
+        &mut self,
+        response: HttpResponse,
+        now: Instant,
+        stats: &mut FleetStats,
+    ) -> Action {
+        stats.bytes_received += response.wire_bytes as u64;
+        tally(&mut stats.http_status, response.status.to_string());
+        match response.status {
+            200 => {}
+            401 | 403 => {
+                self.state = State::Stopped;
+                stats.devices_stopped += 1;
+                return Action::Stop;
+            }
+            449 => {
+                self.state = State::ExpectPolicy;
+                return self.request(now, stats);
+            }
+            451 => {
+                return match response.location {
+                    Some(location) => Action::Redirect { location, at: now },
+                    None => self.fail(now, stats, "redirect without X-MS-Location"),
+                }
+            }
+            503 => {
+                tally(&mut stats.errors, "http 503");
+                return self.backoff(now, response.retry_after_s.map(Duration::from_secs));
+            }
+            _ => return self.fail(now, stats, "unexpected HTTP status"),
+        }
+        let result = match self.state {
+            State::ExpectOptions => self.options_answered(&response),
+            State::ExpectPolicy | State::ExpectPolicyAck => self.provision_answered(&response.body),
+            State::ExpectFolderSync => self.folder_sync_answered(&response.body),
+            State::ExpectSync => self.sync_answered(&response.body, now, stats),
+            State::Parked => self.ping_answered(&response.body, now, stats),
+            State::Stopped => return Action::Stop,
+        };
+        match result {
+            Ok(Next::Request) => {
+                self.backoff_attempt = 0;
+                self.request(now, stats)
+            }
+            Ok(Next::Backoff(kind)) => {
+                tally(&mut stats.errors, kind);
+                self.backoff(now, None)
+            }
+            Err(kind) => self.fail(now, stats, kind),
+        }
+    }
+
+    fn fail(&mut self, now: Instant, stats: &mut FleetStats, kind: &'static str) -> Action {
+        tally(&mut stats.errors, kind);
+        self.backoff(now, None)
+    }
+
+    /// Exponential backoff with jitter (half to full of 1 s x 2^attempt, at most 60 s),
+    /// or the server's Retry-After.
+    fn backoff(&mut self, now: Instant, retry_after: Option<Duration>) -> Action {
+        let delay = retry_after.unwrap_or_else(|| {
+            let ceiling = BACKOFF_BASE
+                .saturating_mul(1 << self.backoff_attempt.min(6))
+                .min(BACKOFF_MAX);
+            ceiling.mul_f64(self.rng.random_range(0.5..=1.0))
+        });
+        self.backoff_attempt += 1;
+        Action::Reconnect { at: now + delay }
+    }
+
+    fn options_answered(&mut self, response: &HttpResponse) -> Result<Next, &'static str> {
+        let offered: Vec<ProtocolVersion> = response
+            .protocol_versions
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|version| version.parse().ok())
+            .collect();
+        self.version = if offered.contains(&self.profile.version) {
+            self.profile.version
+        } else {
+            offered
+                .into_iter()
+                .filter(|version| *version <= self.profile.version)
+                .max()
+                .ok_or("no common protocol version")?
+        };
+        self.state = if self.profile.provision {
+            State::ExpectPolicy
+        } else {
+            State::ExpectFolderSync
+        };
+        Ok(Next::Request)
+    }
+
+    fn provision_answered(&mut self, body: &[u8]) -> Result<Next, &'static str> {
+        let response = ProvisionResponse::decode(body).map_err(|_| "bad Provision response")?;
+        let key = response
+            .policy
+            .filter(|policy| policy.status == 1)
+            .and_then(|policy| policy.policy_key)
+            .ok_or("Provision refused")?;
+        if self.state == State::ExpectPolicy {
+            self.policy_key = Some(key);
+            self.state = State::ExpectPolicyAck;
+        } else {
+            self.policy_key = Some(key);
+            self.state = State::ExpectFolderSync;
+        }
+        Ok(Next::Request)
+    }
+
+    fn folder_sync_answered(&mut self, body: &[u8]) -> Result<Next, &'static str> {
+        let response = FolderSyncResponse::decode(body).map_err(|_| "bad FolderSync response")?;
+        match response.status {
+            1 => {}
+            9 => {
+                self.folder_key = "0".into();
+                self.folders
+                    .iter_mut()
+                    .for_each(|folder| folder.key = "0".into());
+                return Ok(Next::Request);
+            }
+            142 | 144 => {
+                self.state = State::ExpectPolicy;
+                return Ok(Next::Request);
+            }
+            _ => return Ok(Next::Backoff("FolderSync failed")),
+        }
+        for change in &response.changes {
+            if let FolderChange::Add(folder) = change {
+                if let Some(pushed) = self
+                    .folders
+                    .iter_mut()
+                    .find(|pushed| pushed.id == folder.server_id)
+                {
+                    pushed.class = match folder.folder_type {
+                        8 | 13 => "Calendar",
+                        9 | 14 => "Contacts",
+                        7 | 15 => "Tasks",
+                        _ => "Email",
+                    };
+                }
+            }
+        }
+        self.folder_key = response.sync_key.unwrap_or_else(|| "0".into());
+        self.to_sync = (0..self.folders.len())
+            .filter(|index| self.folders[*index].key == "0")
+            .collect();
+        self.state = if self.to_sync.is_empty() {
+            State::Parked
+        } else {
+            State::ExpectSync
+        };
+        self.ping_cached = false;
+        Ok(Next::Request)
+    }
+
+    fn sync_answered(
+        &mut self,
+        body: &[u8],
+        now: Instant,
+        stats: &mut FleetStats,
+    ) -> Result<Next, &'static str> {
+        let response = SyncResponse::decode(body).map_err(|_| "bad Sync response")?;
+        match response.status {
+            None | Some(1) => {}
+            Some(142 | 144) => {
+                self.state = State::ExpectPolicy;
+                return Ok(Next::Request);
+            }
+            Some(12) => {
+                self.state = State::ExpectFolderSync;
+                return Ok(Next::Request);
+            }
+            Some(_) => return Ok(Next::Backoff("Sync failed")),
+        }
+        let index = *self
+            .to_sync
+            .front()
+            .ok_or("Sync response with nothing asked")?;
+        let collection = response
+            .collections
+            .iter()
+            .find(|collection| collection.collection_id == self.folders[index].id)
+            .ok_or("Sync response without the folder")?;
+        match collection.status {
+            1 => {}
+            3 => {
+                self.folders[index].key = "0".into();
+                return Ok(Next::Request);
+            }
+            12 => {
+                self.state = State::ExpectFolderSync;
+                return Ok(Next::Request);
+            }
+            _ => return Ok(Next::Backoff("Sync collection failed")),
+        }
+        let was_initial = self.folders[index].key == "0";
+        self.folders[index].key = collection.sync_key.clone();
+        for command in &collection.commands {
+            if let SyncCommand::Add { email, .. } = command {
+                let seq = email
+                    .subject
+                    .as_deref()
+                    .and_then(|subject| subject.strip_prefix("pingfleet seq="))
+                    .and_then(|seq| seq.parse::<u64>().ok());
+                if let Some(seq) = seq {
+                    self.item_arrived(seq, now, stats);
+                }
+            }
+        }
+        if !was_initial && !collection.more_available {
+            self.to_sync.pop_front();
+            // Woken notifications whose items this server does not label are delivered
+            // all the same once their folder is synced.
+            self.pending
+                .retain(|pending| !(pending.woken && pending.folder == index));
+        }
+        if self.to_sync.is_empty() {
+            self.state = State::Parked;
+        }
+        Ok(Next::Request)
+    }
+
+    fn item_arrived(&mut self, seq: u64, now: Instant, stats: &mut FleetStats) {
+        if let Some(position) = self.pending.iter().position(|pending| pending.seq == seq) {
+            let pending = self.pending.swap_remove(position);
+            if !pending.woken {
+                // Delivered by a Sync without a wake-up (a change before the Ping).
+                stats.notifications_delivered += 1;
+                stats.wakeup.record(now - pending.planned);
+            }
+            stats.mail_on_device.record(now - pending.planned);
+        }
+    }
+
+    fn ping_answered(
+        &mut self,
+        body: &[u8],
+        now: Instant,
+        stats: &mut FleetStats,
+    ) -> Result<Next, &'static str> {
+        let response = PingResponse::decode(body).map_err(|_| "bad Ping response")?;
+        tally(&mut stats.ping_status, response.status().to_string());
+        match response {
+            PingResponse::Expired => self.ping_cached = true,
+            PingResponse::Changes { folders } => {
+                self.ping_cached = true;
+                self.woken(&folders, now, stats);
+                self.to_sync = self
+                    .folders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, folder)| folders.contains(&folder.id))
+                    .map(|(index, _)| index)
+                    .collect();
+                if !self.to_sync.is_empty() {
+                    self.state = State::ExpectSync;
+                }
+            }
+            PingResponse::MissingParameters => self.ping_cached = false,
+            PingResponse::SyntaxError => {
+                self.ping_cached = false;
+                return Ok(Next::Backoff("Ping syntax error"));
+            }
+            PingResponse::IntervalOutOfRange {
+                heartbeat_interval_s,
+            } => {
+                self.heartbeat_s = heartbeat_interval_s;
+                self.ping_cached = false;
+            }
+            PingResponse::TooManyFolders { max_folders } => {
+                self.ping_folder_limit = (max_folders as usize).max(1);
+                self.ping_cached = false;
+            }
+            PingResponse::FolderSyncRequired => {
+                self.ping_cached = false;
+                self.state = State::ExpectFolderSync;
+            }
+            PingResponse::ServerError => return Ok(Next::Backoff("Ping server error")),
+            PingResponse::Other { .. } => return Ok(Next::Backoff("Ping status >= 100")),
+        }
+        Ok(Next::Request)
+    }
+
+    /// Records a wake-up for every pending notification of the listed folders, each from
+    /// its own planned instant (coalesced notifications all count).
+    fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
+        for pending in self.pending.iter_mut().filter(|pending| !pending.woken) {
+            if folder_ids.contains(&self.folders[pending.folder].id) && pending.planned <= now {
+                pending.woken = true;
+                stats.notifications_delivered += 1;
+                stats.wakeup.record(now - pending.planned);
+            }
+        }
+    }
+
+    /// The request for the current state.
+    fn request(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+        let (command, body, timeout) = match self.state {
+            State::ExpectOptions => ("", Vec::new(), self.profile.request_timeout),
+            State::ExpectPolicy => {
+                let request = ProvisionRequest {
+                    policy: Some(PolicyRequest::phase_one()),
+                    ..ProvisionRequest::default()
+                };
+                ("Provision", request.encode(), self.profile.request_timeout)
+            }
+            State::ExpectPolicyAck => {
+                let key = self.policy_key.clone().unwrap_or_default();
+                let request = ProvisionRequest {
+                    policy: Some(PolicyRequest::acknowledge(key)),
+                    ..ProvisionRequest::default()
+                };
+                ("Provision", request.encode(), self.profile.request_timeout)
+            }
+            State::ExpectFolderSync => {
+                let request = FolderSyncRequest {
+                    sync_key: self.folder_key.clone(),
+                };
+                ("FolderSync", request.encode(), self.profile.request_timeout)
+            }
+            State::ExpectSync => ("Sync", self.sync_body(), self.profile.request_timeout),
+            State::Parked => {
+                let timeout =
+                    Duration::from_secs(u64::from(self.heartbeat_s)) + self.profile.read_margin;
+                ("Ping", self.ping_body(), timeout)
+            }
+            State::Stopped => return Action::Stop,
+        };
+        let bytes = self.encode(command, &body);
+        tally(
+            &mut stats.requests,
+            if command.is_empty() {
+                "Options"
+            } else {
+                command
+            },
+        );
+        stats.bytes_sent += bytes.len() as u64;
+        Action::Send {
+            bytes,
+            deadline: now + timeout,
+        }
+    }
+
+    fn sync_body(&self) -> Vec<u8> {
+        let folder = self
+            .to_sync
+            .front()
+            .map_or(&self.folders[0], |index| &self.folders[*index]);
+        let initial = folder.key == "0";
+        SyncRequest {
+            collections: vec![SyncCollectionRequest {
+                sync_key: folder.key.clone(),
+                collection_id: folder.id.clone(),
+                get_changes: (!initial).then_some(true),
+                window_size: (!initial).then_some(WINDOW_SIZE),
+                ..SyncCollectionRequest::default()
+            }],
+        }
+        .encode()
+    }
+
+    fn ping_body(&mut self) -> Vec<u8> {
+        if self.profile.empty_reping && self.ping_cached {
+            return Vec::new();
+        }
+        let folders = self
+            .folders
+            .iter()
+            .take(self.ping_folder_limit)
+            .map(|folder| PingFolder::new(folder.id.as_str(), folder.class))
+            .collect();
+        PingRequest {
+            heartbeat_interval_s: Some(self.heartbeat_s),
+            folders,
+        }
+        .encode()
+    }
+
+    fn encode(&self, command: &str, body: &[u8]) -> Vec<u8> {
+        let target = if command.is_empty() {
+            crate::eas::request::ACTIVESYNC_PATH.to_owned()
+        } else {
+            format!(
+                "{}?Cmd={command}&User={}&DeviceId={}&DeviceType={}",
+                crate::eas::request::ACTIVESYNC_PATH,
+                self.user,
+                self.device_id,
+                self.profile.device_type
+            )
+        };
+        let version = self.version.as_str();
+        let mut headers = vec![(MS_AS_PROTOCOL_VERSION, version)];
+        // Like AOSP, no policy key on Ping.
+        if let (Some(key), false) = (&self.policy_key, command == "Ping") {
+            headers.push((X_MS_POLICY_KEY, key.as_str()));
+        }
+        Request {
+            method: if command.is_empty() {
+                "OPTIONS"
+            } else {
+                "POST"
+            },
+            target: &target,
+            host: &self.host,
+            authorization: &self.authorization,
+            user_agent: &self.profile.user_agent,
+            headers: &headers,
+            body,
+            close: command == "Ping" && self.profile.close_per_ping,
+        }
+        .encode()
+    }
+}
+
+/// How a response moves the device on.
+enum Next {
+    /// Send the request of the (possibly new) current state.
+    Request,
+    /// Count this error, back off, then repeat.
+    Backoff(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eas::commands::folder_sync::{Folder, FolderChange};
+    use crate::eas::commands::provision::{PolicyResponse, POLICY_TYPE_WBXML};
+    use crate::eas::commands::sync::{Email, SyncCollectionResponse};
+
+    /// A request the device sent: its command and body.
+    fn sent(action: &Action) -> (String, Vec<u8>, Instant) {
+        let Action::Send { bytes, deadline } = action else {
+            panic!("expected a Send, got {action:?}");
+        };
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        let httparse::Status::Complete(head) = request.parse(bytes).unwrap() else {
+            panic!("incomplete request");
+        };
+        let path = request.path.unwrap();
+        let command = path
+            .split("Cmd=")
+            .nth(1)
+            .map_or("Options".to_owned(), |rest| {
+                rest.split('&').next().unwrap().to_owned()
+            });
+        (command, bytes[head..].to_vec(), *deadline)
+    }
+
+    fn ok(body: Vec<u8>) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            body,
+            ..HttpResponse::default()
+        }
+    }
+
+    fn provision_answer(key: &str) -> HttpResponse {
+        ok(ProvisionResponse {
+            status: 1,
+            device_information_status: None,
+            policy: Some(PolicyResponse {
+                policy_type: POLICY_TYPE_WBXML.into(),
+                status: 1,
+                policy_key: Some(key.into()),
+                document: None,
+            }),
+            remote_wipe: false,
+        }
+        .encode())
+    }
+
+    fn sync_answer(key: &str, more: bool, seqs: &[u64]) -> HttpResponse {
+        let commands = seqs
+            .iter()
+            .map(|seq| SyncCommand::Add {
+                server_id: format!("5:{seq}"),
+                email: Email {
+                    subject: Some(format!("pingfleet seq={seq}")),
+                    ..Email::default()
+                },
+            })
+            .collect();
+        ok(SyncResponse {
+            status: None,
+            collections: vec![SyncCollectionResponse {
+                sync_key: key.into(),
+                collection_id: "5".into(),
+                status: 1,
+                more_available: more,
+                commands,
+            }],
+        }
+        .encode())
+    }
+
+    fn ping_answer(response: PingResponse) -> HttpResponse {
+        ok(response.encode())
+    }
+
+    /// A device driven through the whole bootstrap to its first parked Ping.
+    fn parked_device(profile: Profile, stats: &mut FleetStats, now: Instant) -> (Device, Action) {
+        let mut device = Device::new("user1", "pw", "127.0.0.1", Arc::new(profile), 7);
+        let action = device.start(now, stats);
+        assert_eq!(sent(&action).0, "Options");
+        let options = HttpResponse {
+            status: 200,
+            protocol_versions: Some("12.1,14.0,14.1,16.0,16.1".into()),
+            ..HttpResponse::default()
+        };
+        let action = device.on_response(options, now, stats);
+        assert_eq!(sent(&action).0, "Provision");
+        let action = device.on_response(provision_answer("111"), now, stats);
+        let (command, body, _) = sent(&action);
+        assert_eq!(command, "Provision");
+        let ack = ProvisionRequest::decode(&body).unwrap().policy.unwrap();
+        assert_eq!(ack.policy_key.as_deref(), Some("111"));
+        let action = device.on_response(provision_answer("222"), now, stats);
+        assert_eq!(sent(&action).0, "FolderSync");
+        let folders = FolderSyncResponse {
+            status: 1,
+            sync_key: Some("1".into()),
+            changes: vec![FolderChange::Add(Folder {
+                server_id: "5".into(),
+                parent_id: "0".into(),
+                display_name: "Inbox".into(),
+                folder_type: 2,
+            })],
+        };
+        let action = device.on_response(ok(folders.encode()), now, stats);
+        let (command, body, _) = sent(&action);
+        assert_eq!(command, "Sync");
+        assert_eq!(
+            SyncRequest::decode(&body).unwrap().collections[0].sync_key,
+            "0"
+        );
+        let action = device.on_response(sync_answer("1", false, &[]), now, stats);
+        let (command, body, _) = sent(&action);
+        assert_eq!(
+            command, "Sync",
+            "key 0 is followed by a Sync with the new key"
+        );
+        assert_eq!(
+            SyncRequest::decode(&body).unwrap().collections[0].sync_key,
+            "1"
+        );
+        let action = device.on_response(sync_answer("2", false, &[]), now, stats);
+        assert_eq!(device.state(), State::Parked);
+        (device, action)
+    }
+
+    #[test]
+    fn bootstrap_ends_in_a_full_ping_with_the_heartbeat_deadline() {
+        let mut stats = FleetStats::default();
+        let now = Instant::now();
+        let (device, action) = parked_device(Profile::default(), &mut stats, now);
+        let (command, body, deadline) = sent(&action);
+        assert_eq!(command, "Ping");
+        let ping = PingRequest::decode(&body).unwrap();
+        assert_eq!(ping.heartbeat_interval_s, Some(480));
+        assert_eq!(ping.folders, vec![PingFolder::new("5", "Email")]);
+        assert_eq!(deadline, now + Duration::from_secs(485));
+        assert_eq!(device.heartbeat_s(), 480);
+        assert_eq!(stats.requests["Provision"], 2);
+    }
+
+    #[test]
+    fn ping_statuses() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let profile = Profile {
+            empty_reping: true,
+            ..Profile::default()
+        };
+        let (mut device, _) = parked_device(profile, &mut stats, now);
+        // 1: ping again; the server has it cached, so the body is empty.
+        let (command, body, _) =
+            sent(&device.on_response(ping_answer(PingResponse::Expired), now, &mut stats));
+        assert_eq!((command.as_str(), body.len()), ("Ping", 0));
+        // 3: the full body again.
+        let action = device.on_response(
+            ping_answer(PingResponse::MissingParameters),
+            now,
+            &mut stats,
+        );
+        assert!(PingRequest::decode(&sent(&action).1).is_ok());
+        // 5: adopt the server's interval.
+        let answer = PingResponse::IntervalOutOfRange {
+            heartbeat_interval_s: 60,
+        };
+        let action = device.on_response(ping_answer(answer), now, &mut stats);
+        assert_eq!(
+            PingRequest::decode(&sent(&action).1)
+                .unwrap()
+                .heartbeat_interval_s,
+            Some(60)
+        );
+        // 7: FolderSync with the current key.
+        let action = device.on_response(
+            ping_answer(PingResponse::FolderSyncRequired),
+            now,
+            &mut stats,
+        );
+        let (command, body, _) = sent(&action);
+        assert_eq!(command, "FolderSync");
+        assert_eq!(FolderSyncRequest::decode(&body).unwrap().sync_key, "1");
+        let unchanged = FolderSyncResponse {
+            status: 1,
+            sync_key: Some("2".into()),
+            changes: Vec::new(),
+        };
+        assert_eq!(
+            sent(&device.on_response(ok(unchanged.encode()), now, &mut stats)).0,
+            "Ping"
+        );
+        // 8 and common codes: back off.
+        let action = device.on_response(ping_answer(PingResponse::ServerError), now, &mut stats);
+        assert!(matches!(action, Action::Reconnect { at } if at > now));
+        assert_eq!(sent(&device.on_reconnected(now, &mut stats)).0, "Ping");
+        assert_eq!(stats.ping_status["1"], 1);
+        assert_eq!(stats.errors["Ping server error"], 1);
+    }
+
+    #[test]
+    fn http_statuses() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, now);
+        let busy = HttpResponse {
+            status: 503,
+            retry_after_s: Some(30),
+            ..HttpResponse::default()
+        };
+        assert_eq!(
+            device.on_response(busy, now, &mut stats),
+            Action::Reconnect {
+                at: now + Duration::from_secs(30)
+            }
+        );
+        let moved = HttpResponse {
+            status: 451,
+            location: Some("https://b/x".into()),
+            ..HttpResponse::default()
+        };
+        assert_eq!(
+            device.on_response(moved, now, &mut stats),
+            Action::Redirect {
+                location: "https://b/x".into(),
+                at: now
+            }
+        );
+        let provision = HttpResponse {
+            status: 449,
+            ..HttpResponse::default()
+        };
+        assert_eq!(
+            sent(&device.on_response(provision, now, &mut stats)).0,
+            "Provision"
+        );
+        let refused = HttpResponse {
+            status: 401,
+            ..HttpResponse::default()
+        };
+        assert_eq!(device.on_response(refused, now, &mut stats), Action::Stop);
+        assert_eq!(device.state(), State::Stopped);
+        assert_eq!(stats.devices_stopped, 1);
+    }
+
+    #[test]
+    fn coalesced_notifications_each_count_from_their_own_plan() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+        device.notification_planned(1, "5", start);
+        device.notification_planned(2, "5", start + Duration::from_millis(5));
+        device.notification_planned(3, "1", start);
+        let woken_at = start + Duration::from_millis(10);
+        let changes = PingResponse::Changes {
+            folders: vec!["5".into()],
+        };
+        let action = device.on_response(ping_answer(changes), woken_at, &mut stats);
+        assert_eq!(sent(&action).0, "Sync", "sync exactly the listed folder");
+        assert_eq!(stats.notifications_delivered, 2);
+        assert_eq!(stats.wakeup.summary().count, 2);
+        assert_eq!(stats.wakeup.histogram().max(), 10_007);
+        let synced_at = woken_at + Duration::from_millis(2);
+        let action = device.on_response(sync_answer("3", false, &[1, 2]), synced_at, &mut stats);
+        assert_eq!(sent(&action).0, "Ping");
+        assert_eq!(stats.mail_on_device.summary().count, 2);
+        assert_eq!(
+            device.undelivered(),
+            0,
+            "folder 1 is not pushed, so seq 3 was never pending"
+        );
+    }
+
+    #[test]
+    fn undelivered_notifications_are_lost_after_heartbeat_and_grace() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+        device.notification_planned(1, "5", start);
+        let grace = Duration::from_secs(10);
+        device.expire_lost(Some(start + Duration::from_secs(489)), grace, &mut stats);
+        assert_eq!(stats.notifications_lost, 0);
+        device.expire_lost(Some(start + Duration::from_secs(491)), grace, &mut stats);
+        assert_eq!(stats.notifications_lost, 1);
+        device.notification_planned(2, "5", start);
+        device.expire_lost(None, grace, &mut stats);
+        assert_eq!(
+            stats.notifications_lost, 2,
+            "the end of the drain counts the rest"
+        );
+    }
+
+    #[test]
+    fn reconnect_backoff_grows_with_jitter_and_is_capped() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, now);
+        let mut delays = Vec::new();
+        for _ in 0..10 {
+            let Action::Reconnect { at } = device.on_disconnect(now, &mut stats) else {
+                panic!("expected a reconnect");
+            };
+            delays.push(at - now);
+        }
+        assert!(delays[0] >= Duration::from_millis(500) && delays[0] <= Duration::from_secs(1));
+        assert!(delays[3] >= Duration::from_secs(4) && delays[3] <= Duration::from_secs(8));
+        assert!(delays.iter().all(|delay| *delay <= Duration::from_secs(60)));
+        assert_eq!(stats.reconnects, 10);
+        assert_eq!(sent(&device.on_reconnected(now, &mut stats)).0, "Ping");
+    }
+
+    #[test]
+    fn ping_per_connection_and_jittered_heartbeats() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let profile = Profile {
+            close_per_ping: true,
+            heartbeat_jitter_s: 30,
+            ..Profile::default()
+        };
+        let (device, action) = parked_device(profile.clone(), &mut stats, now);
+        let Action::Send { bytes, .. } = action else {
+            panic!()
+        };
+        assert!(String::from_utf8_lossy(&bytes).contains("Connection: close"));
+        assert!((450..=510).contains(&device.heartbeat_s()));
+        let other = Device::new("user2", "pw", "h", Arc::new(profile), 8);
+        let again = Device::new(
+            "user1",
+            "pw",
+            "h",
+            Arc::new(Profile {
+                heartbeat_jitter_s: 30,
+                ..Profile::default()
+            }),
+            7,
+        );
+        assert_eq!(
+            again.heartbeat_s(),
+            device.heartbeat_s(),
+            "the same seed makes the same device"
+        );
+        assert!(other.heartbeat_s() >= 450);
+    }
+}

@@ -1,0 +1,12 @@
+//! The device fleet: simulated phones speaking real EAS.
+//!
+//! Layout:
+//! - [`device`]: one phone as a sans-IO state machine.
+//! - [`profile`]: what kind of phone it is and how it pings.
+//! - [`http`]: the device side of HTTP/1.1, sans-IO.
+//! - [`stats`]: what a worker measures, and its mergeable JSON form.
+
+pub mod device;
+pub mod http;
+pub mod profile;
+pub mod stats;
