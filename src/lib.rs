@@ -18,3 +18,4 @@ pub mod notification;
 pub mod partition;
 pub mod server;
 pub mod tls;
+pub mod tls_session;

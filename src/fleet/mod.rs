@@ -8,5 +8,6 @@
 
 pub mod device;
 pub mod http;
+pub mod injector;
 pub mod profile;
 pub mod stats;

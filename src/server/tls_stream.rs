@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::tls_session::{Step, TlsSession, Want};
 
 /// Bytes read from the socket in one go.
 const READ_CHUNK: usize = 4096;
@@ -23,59 +24,17 @@ const READ_CHUNK: usize = 4096;
 /// A server-side TLS connection over a TCP stream.
 pub struct LeanTlsStream {
     tcp: TcpStream,
-    conn: UnbufferedServerConnection,
-    /// Received TLS bytes not yet processed.
-    incoming: Vec<u8>,
-    /// Decrypted application data not yet read, from `plaintext_pos`.
-    plaintext: Vec<u8>,
-    plaintext_pos: usize,
-    /// Encrypted bytes not yet sent, from `outgoing_pos`.
-    outgoing: Vec<u8>,
-    outgoing_pos: usize,
-    peer_closed: bool,
-    closed: bool,
-}
-
-/// What processing the received records led to.
-enum Step {
-    /// Application data is ready to read.
-    Data,
-    /// More bytes from the peer are needed.
-    NeedInput,
-    /// The caller's bytes were encrypted into the outgoing buffer.
-    Written,
-    /// A close_notify was queued.
-    CloseQueued,
-    /// The peer closed (or the session ended).
-    Closed,
-}
-
-/// What the caller wants from one round of processing.
-#[derive(Clone, Copy)]
-enum Want<'a> {
-    Read,
-    Write(&'a [u8]),
-    Close,
-}
-
-fn tls_error(err: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, err)
+    session: TlsSession<UnbufferedServerConnection>,
 }
 
 impl LeanTlsStream {
     /// Runs the server handshake.
     pub async fn accept(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
-        let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
+        let conn = UnbufferedServerConnection::new(config)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
         let mut stream = Self {
             tcp,
-            conn,
-            incoming: Vec::new(),
-            plaintext: Vec::new(),
-            plaintext_pos: 0,
-            outgoing: Vec::new(),
-            outgoing_pos: 0,
-            peer_closed: false,
-            closed: false,
+            session: TlsSession::new(conn),
         };
         poll_fn(|cx| stream.poll_handshake(cx)).await?;
         Ok(stream)
@@ -83,11 +42,11 @@ impl LeanTlsStream {
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let step = self.step(Want::Read)?;
+            let step = self.session.step(Want::Read)?;
             // Whatever the step encoded goes out before waiting for the peer's answer.
             ready!(self.poll_send(cx))?;
             match step {
-                Step::NeedInput if self.conn.is_handshaking() => {
+                Step::NeedInput if self.session.is_handshaking() => {
                     if ready!(self.poll_receive(cx))? == 0 {
                         return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
                     }
@@ -98,84 +57,14 @@ impl LeanTlsStream {
         }
     }
 
-    /// Processes received records until the state machine needs something from us.
-    fn step(&mut self, want: Want<'_>) -> io::Result<Step> {
-        loop {
-            let UnbufferedStatus { mut discard, state } =
-                self.conn.process_tls_records(&mut self.incoming);
-            let outcome = match state.map_err(tls_error)? {
-                ConnectionState::ReadTraffic(mut traffic) => {
-                    while let Some(record) = traffic.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        discard += record.discard;
-                        self.plaintext.extend_from_slice(record.payload);
-                    }
-                    None
-                }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    append(&mut self.outgoing, |out| {
-                        encode.encode(out).map_err(|err| match err {
-                            EncodeError::InsufficientSize(size) => Ok(size.required_size),
-                            other => Err(io::Error::new(io::ErrorKind::InvalidData, other)),
-                        })
-                    })?;
-                    None
-                }
-                // The encoded bytes are in `outgoing`, sent before anything else.
-                ConnectionState::TransmitTlsData(transmit) => {
-                    transmit.done();
-                    None
-                }
-                ConnectionState::BlockedHandshake => Some(Step::NeedInput),
-                ConnectionState::WriteTraffic(mut traffic) => Some(match want {
-                    Want::Write(data) => {
-                        append(&mut self.outgoing, |out| {
-                            traffic.encrypt(data, out).map_err(encrypt_error)
-                        })?;
-                        Step::Written
-                    }
-                    Want::Close => {
-                        append(&mut self.outgoing, |out| {
-                            traffic.queue_close_notify(out).map_err(encrypt_error)
-                        })?;
-                        Step::CloseQueued
-                    }
-                    Want::Read if self.plaintext_pos < self.plaintext.len() => Step::Data,
-                    Want::Read if self.peer_closed => Step::Closed,
-                    Want::Read => Step::NeedInput,
-                }),
-                ConnectionState::PeerClosed => {
-                    self.peer_closed = true;
-                    None
-                }
-                ConnectionState::Closed => {
-                    self.peer_closed = true;
-                    self.closed = true;
-                    Some(Step::Closed)
-                }
-                // Early data is off in our server configuration, so nothing else comes.
-                _ => return Err(io::Error::other("unexpected TLS connection state")),
-            };
-            if discard > 0 {
-                self.incoming.drain(..discard);
-            }
-            if self.incoming.is_empty() && self.incoming.capacity() > 0 {
-                self.incoming = Vec::new();
-            }
-            if let Some(step) = outcome {
-                return Ok(step);
-            }
-        }
-    }
-
-    /// Reads what the socket has into `incoming`; 0 at end of stream.
+    /// Reads what the socket has into the session; 0 at end of stream.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             ready!(self.tcp.poll_read_ready(cx))?;
             match self.tcp.try_read(&mut chunk) {
                 Ok(read) => {
-                    self.incoming.extend_from_slice(&chunk[..read]);
+                    self.session.received(&chunk[..read]);
                     return Poll::Ready(Ok(read));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
@@ -184,50 +73,17 @@ impl LeanTlsStream {
         }
     }
 
-    /// Sends everything in `outgoing`, then frees it.
+    /// Sends everything the session has encrypted.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.outgoing_pos < self.outgoing.len() {
-            let sent = ready!(
-                Pin::new(&mut self.tcp).poll_write(cx, &self.outgoing[self.outgoing_pos..])
-            )?;
+        while !self.session.outgoing().is_empty() {
+            let sent = ready!(Pin::new(&mut self.tcp).poll_write(cx, self.session.outgoing()))?;
             if sent == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.outgoing_pos += sent;
+            self.session.sent(sent);
         }
-        self.outgoing = Vec::new();
-        self.outgoing_pos = 0;
         Poll::Ready(Ok(()))
     }
-}
-
-fn encrypt_error(err: EncryptError) -> Result<usize, io::Error> {
-    match err {
-        EncryptError::InsufficientSize(size) => Ok(size.required_size),
-        other => Err(io::Error::new(io::ErrorKind::InvalidData, other)),
-    }
-}
-
-/// Appends what `write` produces to `out`, growing it when `write` reports (as
-/// `Err(Ok(size))`) that it needs `size` bytes.
-fn append(
-    out: &mut Vec<u8>,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, Result<usize, io::Error>>,
-) -> io::Result<()> {
-    let used = out.len();
-    let written = match write(&mut out[used..]) {
-        Ok(written) => written,
-        Err(Ok(required)) => {
-            out.resize(used + required, 0);
-            write(&mut out[used..]).map_err(|err| match err {
-                Ok(_) => io::Error::other("TLS output did not fit the size it asked for"),
-                Err(err) => err,
-            })?
-        }
-        Err(Err(err)) => return Err(err),
-    };
-    out.truncate(used + written);
-    Ok(())
 }
 
 impl AsyncRead for LeanTlsStream {
@@ -238,18 +94,12 @@ impl AsyncRead for LeanTlsStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if this.plaintext_pos < this.plaintext.len() {
-                let available = &this.plaintext[this.plaintext_pos..];
-                let take = available.len().min(buf.remaining());
-                buf.put_slice(&available[..take]);
-                this.plaintext_pos += take;
-                if this.plaintext_pos == this.plaintext.len() {
-                    this.plaintext = Vec::new();
-                    this.plaintext_pos = 0;
-                }
+            if this.session.has_plaintext() {
+                let read = this.session.read_plaintext(buf.initialize_unfilled());
+                buf.advance(read);
                 return Poll::Ready(Ok(()));
             }
-            let step = this.step(Want::Read)?;
+            let step = this.session.step(Want::Read)?;
             ready!(this.poll_send(cx))?;
             match step {
                 Step::Data => continue,
@@ -273,10 +123,10 @@ impl AsyncWrite for LeanTlsStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_send(cx))?;
-        if this.closed {
+        if this.session.is_closed() {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        match this.step(Want::Write(data))? {
+        match this.session.step(Want::Write(data))? {
             Step::Written => {
                 // Start sending now; what does not go out yet is sent by the next call.
                 if let Poll::Ready(Err(err)) = this.poll_send(cx) {
@@ -295,9 +145,9 @@ impl AsyncWrite for LeanTlsStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_send(cx))?;
-        if !this.closed {
-            this.closed = true;
-            if matches!(this.step(Want::Close), Ok(Step::CloseQueued)) {
+        if !this.session.is_closed() {
+            this.session.set_closed();
+            if matches!(this.session.step(Want::Close), Ok(Step::CloseQueued)) {
                 ready!(this.poll_send(cx))?;
             }
         }
@@ -328,11 +178,15 @@ mod tests {
             let mut request = vec![0u8; 5];
             tls.read_exact(&mut request).await.unwrap();
             assert_eq!(&request, b"hello");
-            assert!(tls.incoming.capacity() == 0 && tls.plaintext.capacity() == 0);
+            assert_eq!(
+                tls.session.buffered_capacity(),
+                0,
+                "an idle session holds no buffer"
+            );
             tls.write_all(&vec![7u8; 40_000]).await.unwrap();
             tls.flush().await.unwrap();
             assert_eq!(
-                tls.outgoing.capacity(),
+                tls.session.buffered_capacity(),
                 0,
                 "the write buffer is freed once sent"
             );
