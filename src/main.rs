@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pingfleet::eas::xml::Layout;
+use pingfleet::fleet::launch::DevicesArgs;
 use pingfleet::inspect::{self, BinaryForm};
 use pingfleet::notification::NotifyArgs;
 use pingfleet::server::launch::ServeArgs;
@@ -34,6 +35,11 @@ enum Command {
     ///
     /// Example: pingfleet serve --tls --users 100 --metrics 127.0.0.1:9090
     Serve(Box<ServeArgs>),
+    /// Run one device worker: simulated phones speaking EAS to any server, and the
+    /// notification injector that measures their wake-up latency.
+    ///
+    /// Example: pingfleet devices --target http://127.0.0.1:8080 --notify 127.0.0.1:2883 --devices 1000 --heartbeat 60 --duration 30s --rate 100
+    Devices(Box<DevicesArgs>),
     /// Send a change notification to a server by hand, as the mailbox back-end would.
     ///
     /// Example: pingfleet notify --to 127.0.0.1:2883 --user user0 --folder 5
@@ -86,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
+        Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
         Command::Notify(args) => {
             pingfleet::notification::send(&args).map(|text| println!("sent {text}"))
         }

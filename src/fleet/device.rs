@@ -201,7 +201,6 @@ impl Device {
         now: Instant,
         stats: &mut FleetStats,
     ) -> Action {
-        stats.bytes_received += response.wire_bytes as u64;
         tally(&mut stats.http_status, response.status.to_string());
         match response.status {
             200 => {}
@@ -535,7 +534,6 @@ impl Device {
                 command
             },
         );
-        stats.bytes_sent += bytes.len() as u64;
         Action::Send {
             bytes,
             deadline: now + timeout,

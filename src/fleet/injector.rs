@@ -28,7 +28,7 @@ pub struct Planned {
 }
 
 /// An endless (or, for a burst, finite) sequence of planned notifications.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Schedule {
     pattern: Pattern,
     devices: usize,

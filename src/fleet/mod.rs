@@ -7,7 +7,12 @@
 //! - [`stats`]: what a worker measures, and its mergeable JSON form.
 
 pub mod device;
+pub mod engine;
 pub mod http;
 pub mod injector;
+pub mod launch;
 pub mod profile;
+pub mod report;
 pub mod stats;
+pub mod target;
+pub mod timers;

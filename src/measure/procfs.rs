@@ -61,3 +61,35 @@ mod tests {
         assert_eq!(parse_udp_drops(table, 2884), None);
     }
 }
+
+/// CPU time (user + system) a process has used, in seconds, from `/proc/PID/stat`
+/// (clock ticks of 1/100 s, Linux's USER_HZ).
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    parse_cpu_seconds(&std::fs::read_to_string(path).ok()?)
+}
+
+fn parse_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name may hold spaces; the fields after its closing parenthesis are
+    // state (3), ..., utime (14), stime (15).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let stat = "42 (a b) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0";
+        assert_eq!(parse_cpu_seconds(stat), Some(3.0));
+        assert!(cpu_seconds(None).is_some());
+    }
+}

@@ -1,0 +1,275 @@
+//! `pingfleet devices`: its flags, building the worker's devices, running the engine,
+//! and reporting (a summary on standard output, the JSON document with `--output`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+
+use super::device::Device;
+use super::engine::{Engine, EngineConfig, InjectorConfig, RunEnd};
+use super::injector::{Pattern, Schedule};
+use super::profile::Profile;
+use super::report::WorkerReport;
+use super::target::Target;
+use crate::eas::ProtocolVersion;
+use crate::partition::Partition;
+
+/// The injector's schedule shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatternKind {
+    Fixed,
+    Poisson,
+    Burst,
+}
+
+/// Flags of `pingfleet devices`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevicesArgs {
+    /// EAS server URL (repeatable: devices are spread over the targets in turn, e.g.
+    /// http://127.0.0.1:8080 and http://127.0.0.2:8080 to use more ephemeral ports).
+    #[arg(long = "target", value_name = "URL", required = true)]
+    pub targets: Vec<String>,
+    /// UDP notification address of each server partition, in partition order
+    /// (repeatable). Without it nothing is injected: parking and heartbeats only.
+    #[arg(long = "notify", value_name = "ADDR")]
+    pub notify: Vec<SocketAddr>,
+    /// Devices in the whole fleet (this worker runs its shard of them).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub devices: usize,
+    /// This worker's shard j of M: devices j, j+M, j+2M, ...
+    #[arg(long, value_name = "j/M", default_value = "0/1")]
+    pub shard: Partition,
+    /// User names are PREFIX0, PREFIX1, ... by device index.
+    #[arg(long, default_value = "user")]
+    pub user_prefix: String,
+    #[arg(long, default_value = "pingfleet")]
+    pub password: String,
+    /// A file of `user:password` lines, one per device, instead of synthetic users.
+    #[arg(long, value_name = "PATH")]
+    pub credentials: Option<PathBuf>,
+    /// How long to run, injection included, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// After the duration, the longest wait for undelivered notifications.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+    /// A notification not delivered within the device's heartbeat plus this is lost.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// New devices started per second (ramp-up).
+    #[arg(long, value_name = "PER_S", default_value_t = 5000.0)]
+    pub connect_rate: f64,
+    /// Notifications per second (fixed and poisson patterns).
+    #[arg(long, value_name = "PER_S", default_value_t = 10.0)]
+    pub rate: f64,
+    #[arg(long, value_enum, default_value_t = PatternKind::Fixed)]
+    pub pattern: PatternKind,
+    /// Burst: the share of devices notified, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub burst_percent: f64,
+    /// Burst: the window the burst is spread over.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub burst_window: Duration,
+    /// When injection starts (default: when the ramp-up should be over, plus a second).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub inject_after: Option<Duration>,
+    /// Heartbeat each device asks for, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 480)]
+    pub heartbeat: u32,
+    /// Each device's heartbeat differs by up to this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub heartbeat_jitter: u32,
+    /// Folder ids each device pushes.
+    #[arg(long = "folder", value_name = "ID", default_values_t = vec!["5".to_owned()])]
+    pub folders: Vec<String>,
+    #[arg(long, default_value = "14.1")]
+    pub protocol_version: ProtocolVersion,
+    #[arg(long, default_value = "Android")]
+    pub device_type: String,
+    #[arg(long, default_value = "Android/14-EAS-2.0")]
+    pub user_agent: String,
+    /// Re-Ping with an empty body once the server has the Ping cached.
+    #[arg(long)]
+    pub empty_reping: bool,
+    /// Send `Connection: close` on every Ping (a new connection per Ping).
+    #[arg(long)]
+    pub close_per_ping: bool,
+    /// Skip Provision during bootstrap.
+    #[arg(long)]
+    pub no_provision: bool,
+    /// Trust the certificates in this PEM file (for https targets).
+    #[arg(long, value_name = "PATH")]
+    pub ca: Option<PathBuf>,
+    /// Accept any server certificate. Only for test servers.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Seed of every random choice (jitter, schedule, backoff).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the worker's JSON document here.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs `pingfleet devices` to completion.
+pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
+    rlimit::increase_nofile_limit(u64::MAX).ok();
+    let targets: Vec<Target> = args
+        .targets
+        .iter()
+        .map(|url| Target::parse(url))
+        .collect::<anyhow::Result<_>>()?;
+    let tls = match targets.iter().any(|target| target.tls) {
+        true => Some(client_tls(&args)?),
+        false => None,
+    };
+    let credentials = credentials(&args)?;
+    let profile = Arc::new(Profile {
+        version: args.protocol_version,
+        device_type: args.device_type.clone(),
+        user_agent: args.user_agent.clone(),
+        folders: args.folders.clone(),
+        provision: !args.no_provision,
+        empty_reping: args.empty_reping,
+        close_per_ping: args.close_per_ping,
+        heartbeat_s: args.heartbeat,
+        heartbeat_jitter_s: args.heartbeat_jitter,
+        ..Profile::default()
+    });
+    let mine: Vec<usize> = (0..credentials.len())
+        .filter(|index| *index as u32 % args.shard.count == args.shard.index)
+        .collect();
+    let devices: Vec<Device> = mine
+        .iter()
+        .map(|index| {
+            let (user, password) = &credentials[*index];
+            let host = &targets[index % targets.len()].host;
+            Device::new(
+                user,
+                password,
+                host,
+                profile.clone(),
+                args.seed.wrapping_mul(1_000_003) ^ *index as u64,
+            )
+        })
+        .collect();
+    let target_count = targets.len();
+    let global: Vec<usize> = mine.clone();
+    let injector = (!args.notify.is_empty()).then(|| InjectorConfig {
+        schedule: Schedule::new(pattern(&args), devices.len(), args.seed),
+        notify: args.notify.clone(),
+        folder: args.folders[0].clone(),
+        start_after: args.inject_after.unwrap_or_else(|| {
+            Duration::from_secs_f64(devices.len() as f64 / args.connect_rate.max(1.0))
+                + Duration::from_secs(1)
+        }),
+    });
+    let config = EngineConfig {
+        targets,
+        tls,
+        connect_rate_per_s: args.connect_rate,
+        duration: args.duration,
+        drain: args.drain,
+        grace: args.grace,
+        injector,
+    };
+    let started = SystemTime::now();
+    let engine = Engine::new(config, devices, move |local| global[local] % target_count)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stats, end) = engine.run(stop)?;
+    let report = WorkerReport::new(&args, started, &stats, end);
+    print_summary(&report, end);
+    if let Some(path) = &args.output {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn pattern(args: &DevicesArgs) -> Pattern {
+    match args.pattern {
+        PatternKind::Fixed => Pattern::Fixed {
+            rate_per_s: args.rate,
+        },
+        PatternKind::Poisson => Pattern::Poisson {
+            rate_per_s: args.rate,
+        },
+        PatternKind::Burst => Pattern::Burst {
+            percent: args.burst_percent,
+            window: args.burst_window,
+        },
+    }
+}
+
+/// `(user, password)` for every device of the fleet.
+fn credentials(args: &DevicesArgs) -> anyhow::Result<Vec<(String, String)>> {
+    let Some(path) = &args.credentials else {
+        return Ok((0..args.devices)
+            .map(|index| {
+                (
+                    format!("{}{index}", args.user_prefix),
+                    args.password.clone(),
+                )
+            })
+            .collect());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut list = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (user, password) = line.split_once(':').with_context(|| {
+            format!("{}:{}: expected user:password", path.display(), number + 1)
+        })?;
+        list.push((user.to_owned(), password.to_owned()));
+    }
+    list.truncate(args.devices);
+    Ok(list)
+}
+
+fn client_tls(args: &DevicesArgs) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    match (&args.ca, args.insecure) {
+        (Some(ca), _) => crate::tls::client_config_trusting(ca),
+        (None, true) => Ok(crate::tls::client_config_insecure()),
+        (None, false) => {
+            anyhow::bail!("https targets need --ca PEM (the server's certificate) or --insecure")
+        }
+    }
+}
+
+fn print_summary(report: &WorkerReport, end: RunEnd) {
+    let counters = &report.counters;
+    println!(
+        "devices {} (shard {}), parked at end {}, requests {}, connections {}, reconnects {}, stopped {}",
+        report.devices,
+        report.shard,
+        end.devices_parked,
+        counters.requests.values().sum::<u64>(),
+        counters.connections_opened,
+        counters.reconnects,
+        counters.devices_stopped
+    );
+    println!(
+        "notifications sent {}, delivered {}, lost {}",
+        counters.notifications_sent, counters.notifications_delivered, counters.notifications_lost
+    );
+    for (name, histogram) in &report.histograms {
+        let s = histogram.summary;
+        if s.count > 0 {
+            println!(
+                "{name:<22} n={:<7} p50 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  max {:>8} us",
+                s.count, s.p50_us, s.p99_us, s.p999_us, s.max_us
+            );
+        }
+    }
+    if !counters.errors.is_empty() {
+        println!("errors: {:?}", counters.errors);
+    }
+}
