@@ -174,6 +174,11 @@ impl Device {
         stats.notifications_lost += (before - self.pending.len()) as u64;
     }
 
+    /// Notifications planned for this device whose item has not reached it yet.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Notifications planned for this device and not yet woken.
     pub fn undelivered(&self) -> usize {
         self.pending.iter().filter(|pending| !pending.woken).count()

@@ -65,6 +65,8 @@ struct Slot {
     /// Request bytes waiting for the connection.
     outbox: Vec<u8>,
     stopped: bool,
+    /// The device has sent its first Ping (its bootstrap is done).
+    bootstrapped: bool,
 }
 
 /// One open connection.
@@ -83,8 +85,14 @@ struct Conn {
 /// What a run ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunEnd {
+    /// Devices with a Ping outstanding when the run ended (a snapshot: a device busy
+    /// syncing after a wake-up is not counted).
     pub devices_parked: usize,
+    /// Devices that finished their bootstrap and sent a Ping at least once.
+    pub devices_bootstrapped: usize,
     pub undelivered_at_end: usize,
+    /// From the start until every device had sent its first Ping, if all did.
+    pub bootstrap_all: Option<Duration>,
 }
 
 /// The event loop and everything it drives.
@@ -96,6 +104,9 @@ pub struct Engine {
     stats: FleetStats,
     /// The folder notifications name, when injecting.
     folder: Option<String>,
+    bootstrapped: usize,
+    started_at: Instant,
+    bootstrap_all: Option<Duration>,
 }
 
 /// A notification the injector thread has sent, for the engine to hand to its device.
@@ -173,6 +184,7 @@ impl Engine {
                 conn: None,
                 outbox: Vec::new(),
                 stopped: false,
+                bootstrapped: false,
             })
             .collect::<Vec<_>>();
         Ok(Self {
@@ -185,12 +197,16 @@ impl Engine {
                 .map(|injector| injector.folder.clone()),
             config,
             stats: FleetStats::default(),
+            bootstrapped: 0,
+            started_at: start,
+            bootstrap_all: None,
         })
     }
 
     /// Runs until the duration and drain are over or `stop` is set; returns the stats.
     pub fn run(mut self, stop: Arc<AtomicBool>) -> io::Result<(FleetStats, RunEnd)> {
         let start = Instant::now();
+        self.started_at = start;
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut started = 0usize;
@@ -289,6 +305,8 @@ impl Engine {
                 .iter()
                 .map(|slot| slot.device.undelivered())
                 .sum(),
+            bootstrap_all: self.bootstrap_all,
+            devices_bootstrapped: self.bootstrapped,
         };
         for slot in &mut self.slots {
             slot.device
@@ -346,7 +364,15 @@ impl Engine {
         match action {
             Action::Send { bytes, deadline } => {
                 self.timers.set(token, deadline);
+                let devices = self.slots.len();
                 let slot = &mut self.slots[token];
+                if !slot.bootstrapped && slot.device.state() == super::device::State::Parked {
+                    slot.bootstrapped = true;
+                    self.bootstrapped += 1;
+                    if self.bootstrapped == devices {
+                        self.bootstrap_all = Some(now - self.started_at);
+                    }
+                }
                 slot.outbox = bytes;
                 if slot.conn.is_none() {
                     self.connect(token, now);

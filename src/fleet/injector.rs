@@ -76,9 +76,6 @@ impl Schedule {
     }
 
     fn gap(&mut self, rate_per_s: f64, poisson: bool) -> Duration {
-        if rate_per_s <= 0.0 {
-            return Duration::MAX;
-        }
         let mean = 1.0 / rate_per_s;
         let seconds = if poisson {
             -mean * (1.0 - self.rng.random::<f64>()).ln()
@@ -101,6 +98,9 @@ impl Iterator for Schedule {
             Pattern::Fixed { rate_per_s } => (rate_per_s, false),
             Pattern::Poisson { rate_per_s } => (rate_per_s, true),
         };
+        if rate <= 0.0 {
+            return None;
+        }
         let offset = self.next_offset;
         let gap = self.gap(rate, poisson);
         self.next_offset = self.next_offset.checked_add(gap)?;
@@ -130,6 +130,18 @@ mod tests {
             .collect();
         assert_eq!(plan, again);
         assert!(plan.iter().all(|p| p.device < 10));
+    }
+
+    #[test]
+    fn a_zero_rate_plans_nothing() {
+        assert_eq!(
+            Schedule::new(Pattern::Fixed { rate_per_s: 0.0 }, 10, 1).next(),
+            None
+        );
+        assert_eq!(
+            Schedule::new(Pattern::Poisson { rate_per_s: 0.0 }, 10, 1).next(),
+            None
+        );
     }
 
     #[test]

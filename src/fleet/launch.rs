@@ -256,6 +256,12 @@ fn print_summary(report: &WorkerReport, end: RunEnd) {
         counters.reconnects,
         counters.devices_stopped
     );
+    if let Some(seconds) = report.bootstrap_all_s {
+        println!(
+            "all devices bootstrapped in {seconds:.2} s ({:.0} devices/s)",
+            report.devices as f64 / seconds.max(1e-9)
+        );
+    }
     println!(
         "notifications sent {}, delivered {}, lost {}",
         counters.notifications_sent, counters.notifications_delivered, counters.notifications_lost

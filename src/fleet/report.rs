@@ -29,7 +29,13 @@ pub struct WorkerReport {
     pub profile: ProfileSummary,
     pub counters: Counters,
     pub histograms: BTreeMap<String, HistogramDoc>,
+    /// Devices with a Ping outstanding when the run ended.
     pub devices_parked_at_end: usize,
+    /// Devices that finished their bootstrap and pinged at least once.
+    pub devices_bootstrapped: usize,
+    /// Seconds from the start until every device had sent its first Ping; `null` if
+    /// some never did.
+    pub bootstrap_all_s: Option<f64>,
     /// Resident memory of the worker at the end; `null` when it could not be read.
     pub rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
@@ -136,6 +142,8 @@ impl WorkerReport {
             },
             histograms,
             devices_parked_at_end: end.devices_parked,
+            devices_bootstrapped: end.devices_bootstrapped,
+            bootstrap_all_s: end.bootstrap_all.map(|elapsed| elapsed.as_secs_f64()),
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
         }

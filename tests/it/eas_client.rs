@@ -26,16 +26,16 @@ pub struct Server {
 impl Server {
     /// Starts a server on 127.0.0.1 port 0 with 100 synthetic users and the extra flags.
     pub fn start(engine: &str, extra: &[&str]) -> Server {
+        Self::start_at(engine, "127.0.0.1:0", "127.0.0.1:0", extra)
+    }
+
+    /// Starts a server on the given HTTP and notification addresses.
+    pub fn start_at(engine: &str, listen: &str, notify: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
-            .args(["serve", "--engine", engine, "--listen", "127.0.0.1:0"])
             .args([
-                "--notify",
-                "127.0.0.1:0",
-                "--metrics",
-                "127.0.0.1:0",
-                "--users",
-                "100",
+                "serve", "--engine", engine, "--listen", listen, "--notify", notify,
             ])
+            .args(["--metrics", "127.0.0.1:0", "--users", "100"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

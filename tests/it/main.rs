@@ -2,6 +2,7 @@
 
 mod cli;
 mod eas_client;
+mod fleet;
 mod interop;
 mod properties;
 mod server;

@@ -1,0 +1,167 @@
+//! `pingfleet devices` against a real `pingfleet serve` on loopback ports picked at run
+//! time: bootstrap, parking, wake-ups and their latencies, a server restart, refused
+//! credentials, and the worker's JSON document.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use pingfleet::fleet::report::WorkerReport;
+use pingfleet::fleet::stats::Latency;
+
+use crate::eas_client::Server;
+
+fn run_devices(args: &[String], output: &Path) -> (Output, WorkerReport) {
+    let result = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .arg("devices")
+        .args(args)
+        .arg("--output")
+        .arg(output)
+        .output()
+        .expect("run pingfleet devices");
+    assert!(result.status.success(), "{result:?}");
+    let report = serde_json::from_slice(&std::fs::read(output).unwrap()).expect("worker JSON");
+    (result, report)
+}
+
+fn args(server: &Server, extra: &[&str]) -> Vec<String> {
+    let scheme = if server.cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut args = vec![
+        "--target".to_owned(),
+        format!("{scheme}://{}", server.http),
+        "--notify".to_owned(),
+        server.notify.to_string(),
+    ];
+    if let Some(cert) = &server.cert {
+        args.extend(["--ca".to_owned(), cert.display().to_string()]);
+    }
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    args
+}
+
+#[test]
+fn devices_bootstrap_park_and_wake_over_plain_and_tls() {
+    for tls in [false, true] {
+        let mut flags = vec!["--min-heartbeat", "1"];
+        if tls {
+            flags.push("--tls");
+        }
+        let server = Server::start("lean", &flags);
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("worker.json");
+        let extra = [
+            "--devices",
+            "40",
+            "--heartbeat",
+            "2",
+            "--duration",
+            "6s",
+            "--rate",
+            "30",
+            "--inject-after",
+            "1s",
+        ];
+        let (result, report) = run_devices(&args(&server, &extra), &output);
+        let counters = &report.counters;
+        let context = format!("tls={tls}: {counters:?}");
+        assert!(counters.notifications_sent >= 100, "{context}");
+        assert_eq!(
+            counters.notifications_delivered, counters.notifications_sent,
+            "{context}"
+        );
+        assert_eq!(counters.notifications_lost, 0, "{context}");
+        assert_eq!(counters.requests["Provision"], 80, "two phases per device");
+        assert!(
+            counters.ping_status.contains_key("1"),
+            "heartbeats expired: {context}"
+        );
+        assert!(counters.ping_status.contains_key("2"), "{context}");
+        assert_eq!(counters.devices_stopped, 0);
+        assert_eq!(report.devices_bootstrapped, 40, "{context}");
+        // A snapshot at the end: the device whose wake-up ended the run may be syncing.
+        assert!(report.devices_parked_at_end >= 38, "{context}");
+        assert!(report.bootstrap_all_s.is_some());
+        let wakeup = Latency::from_base64(&report.histograms["wakeup_latency_us"].data).unwrap();
+        assert_eq!(wakeup.summary().count, counters.notifications_delivered);
+        let mail = &report.histograms["mail_on_device_latency_us"].summary;
+        assert_eq!(
+            mail.count, counters.notifications_delivered,
+            "every item reached its device"
+        );
+        assert!(mail.p50_us >= report.histograms["wakeup_latency_us"].summary.p50_us);
+        assert_eq!(counters.tls_handshakes, if tls { 40 } else { 0 });
+        assert!(report.rss_bytes.is_some_and(|rss| rss > 0));
+        let summary = String::from_utf8_lossy(&result.stdout);
+        assert!(summary.contains("lost 0"), "{summary}");
+        assert_eq!(
+            server.metric("pingfleet_notifications_applied_total") as u64,
+            counters.notifications_sent,
+            "the server applied every notification the worker sent"
+        );
+    }
+}
+
+#[test]
+fn devices_reconnect_after_the_server_restarts() {
+    let first = Server::start("lean", &[]);
+    let port = first.http.port();
+    let notify = first.notify.port();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let extra = [
+        "--devices",
+        "20",
+        "--heartbeat",
+        "60",
+        "--duration",
+        "7s",
+        "--rate",
+        "0",
+    ];
+    let worker = {
+        let args = args(&first, &extra);
+        let output = output.clone();
+        std::thread::spawn(move || run_devices(&args, &output))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        first.metric("pingfleet_parked_pings"),
+        20.0,
+        "parked before the restart"
+    );
+    // A kill closes every parked connection mid-Ping.
+    drop(first);
+    std::thread::sleep(Duration::from_millis(300));
+    let listen = format!("127.0.0.1:{port}");
+    let notify = format!("127.0.0.1:{notify}");
+    let second = Server::start_at("lean", &listen, &notify, &[]);
+    let (_, report) = worker.join().unwrap();
+    assert!(report.counters.reconnects >= 20, "{:?}", report.counters);
+    assert_eq!(report.devices_parked_at_end, 20, "{:?}", report.counters);
+    assert!(second.wait_metric("pingfleet_parked_pings", 0.0, Duration::from_secs(5)));
+}
+
+#[test]
+fn refused_credentials_stop_the_devices() {
+    let server = Server::start("lean", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let extra = [
+        "--devices",
+        "5",
+        "--password",
+        "wrong",
+        "--duration",
+        "1s",
+        "--rate",
+        "0",
+    ];
+    let (_, report) = run_devices(&args(&server, &extra), &output);
+    assert_eq!(report.counters.devices_stopped, 5);
+    assert_eq!(report.counters.http_status["401"], 5);
+    assert_eq!(report.devices_parked_at_end, 0);
+}
