@@ -38,7 +38,7 @@ pub struct InjectorConfig {
     pub notify: Vec<SocketAddr>,
     /// The folder each notification names.
     pub folder: String,
-    /// When to start injecting, after the run starts (ramp-up).
+    /// When to start injecting, after the hold phase starts.
     pub start_after: Duration,
 }
 
@@ -48,7 +48,10 @@ pub struct EngineConfig {
     pub targets: Vec<Target>,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub connect_rate_per_s: f64,
-    /// From the start until injection stops.
+    /// The longest the ramp-up may take: the hold phase starts when every device has
+    /// bootstrapped (or given up), or at this point at the latest.
+    pub ramp_timeout: Duration,
+    /// The hold phase: devices parked, notifications injected.
     pub duration: Duration,
     /// After injection stops, the longest wait for undelivered notifications.
     pub drain: Duration,
@@ -72,7 +75,8 @@ struct Slot {
 /// One open connection.
 struct Conn {
     stream: TcpStream,
-    tls: Option<TlsSession<UnbufferedClientConnection>>,
+    /// Boxed: a plain connection must not carry a TLS session's size.
+    tls: Option<Box<TlsSession<UnbufferedClientConnection>>>,
     reader: ResponseReader,
     /// Bytes to write on the socket (ciphertext with TLS), from `out_pos`.
     out: Vec<u8>,
@@ -105,6 +109,7 @@ pub struct Engine {
     /// The folder notifications name, when injecting.
     folder: Option<String>,
     bootstrapped: usize,
+    stopped: usize,
     started_at: Instant,
     bootstrap_all: Option<Duration>,
 }
@@ -198,35 +203,27 @@ impl Engine {
             config,
             stats: FleetStats::default(),
             bootstrapped: 0,
+            stopped: 0,
             started_at: start,
             bootstrap_all: None,
         })
     }
 
-    /// Runs until the duration and drain are over or `stop` is set; returns the stats.
+    /// Runs the ramp, hold and drain phases (or until `stop` is set); returns the stats.
     pub fn run(mut self, stop: Arc<AtomicBool>) -> io::Result<(FleetStats, RunEnd)> {
         let start = Instant::now();
         self.started_at = start;
         let mut events = Events::with_capacity(1024);
         let mut due = Vec::new();
         let mut started = 0usize;
-        let inject_until = start + self.config.duration;
         let queue = Arc::new(Mutex::new(Vec::new()));
-        let injector = self.config.injector.take().map(|injector| {
-            let users = self
-                .slots
-                .iter()
-                .map(|slot| slot.device.user.clone())
-                .collect();
-            let inject_from = start + injector.start_after;
-            let (queue, stop) = (queue.clone(), stop.clone());
-            std::thread::spawn(move || {
-                run_injector(injector, users, inject_from, inject_until, queue, stop)
-            })
-        });
+        let mut injector_config = self.config.injector.take();
+        let mut injector = None;
+        let mut hold: Option<(Instant, Instant)> = None;
         let mut last_sweep = start;
         loop {
-            let now = Instant::now();
+            let turn = Instant::now();
+            let now = turn;
             self.take_sent(&queue);
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -244,13 +241,31 @@ impl Engine {
                     slot.device.expire_lost(Some(now), grace, &mut self.stats);
                 }
             }
-            if now >= inject_until {
-                let undelivered: usize = self
+            let settled = self.bootstrapped + self.stopped >= self.slots.len();
+            if hold.is_none() && (settled || now >= start + self.config.ramp_timeout) {
+                let until = now + self.config.duration;
+                hold = Some((now, until));
+                injector = injector_config.take().map(|config| {
+                    let users = self
+                        .slots
+                        .iter()
+                        .map(|slot| slot.device.user.clone())
+                        .collect();
+                    let from = now + config.start_after;
+                    let (queue, stop) = (queue.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        run_injector(config, users, from, until, queue, stop)
+                    })
+                });
+            }
+            if let Some((_, until)) = hold {
+                // Drain: until every notified item has reached its device.
+                let outstanding: usize = self
                     .slots
                     .iter()
-                    .map(|slot| slot.device.undelivered())
+                    .map(|slot| slot.device.outstanding())
                     .sum();
-                if undelivered == 0 || now >= inject_until + self.config.drain {
+                if now >= until && (outstanding == 0 || now >= until + self.config.drain) {
                     break;
                 }
             }
@@ -261,17 +276,10 @@ impl Engine {
             if !self.timers.is_empty() {
                 timeout = timeout.min(TimerWheel::tick());
             }
-            // epoll sleeps in whole milliseconds, rounding up: that is the wake asked for.
-            let timeout = Duration::from_millis(timeout.as_millis().max(1) as u64);
-            let intended = Instant::now() + timeout;
+            // The loop's own lag: a turn's work delays every event that arrives meanwhile.
+            self.stats.loop_lag.record(turn.elapsed());
             self.poll.poll(&mut events, Some(timeout))?;
             let now = Instant::now();
-            if events.is_empty() {
-                // The loop's own lag: how much later than asked it woke.
-                self.stats
-                    .loop_lag
-                    .record(now.saturating_duration_since(intended));
-            }
             // Notifications sent while polling must reach their devices before the
             // responses they cause are read.
             self.take_sent(&queue);
@@ -409,7 +417,10 @@ impl Engine {
             Action::Stop => {
                 self.close(token);
                 self.timers.cancel(token);
-                self.slots[token].stopped = true;
+                if !self.slots[token].stopped {
+                    self.slots[token].stopped = true;
+                    self.stopped += 1;
+                }
             }
         }
     }
@@ -423,7 +434,7 @@ impl Engine {
                     UnbufferedClientConnection::new(config.clone(), name)
                         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
                 }) {
-                Ok(conn) => Some(TlsSession::new(conn)),
+                Ok(conn) => Some(Box::new(TlsSession::new(conn))),
                 Err(_) => {
                     tally(&mut self.stats.errors, "TLS set-up failed");
                     return self.lost(token, now);

@@ -51,9 +51,13 @@ pub struct DevicesArgs {
     /// A file of `user:password` lines, one per device, instead of synthetic users.
     #[arg(long, value_name = "PATH")]
     pub credentials: Option<PathBuf>,
-    /// How long to run, injection included, e.g. 30s.
+    /// The hold phase, after every device has bootstrapped: devices parked and
+    /// notifications injected, e.g. 30s.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
+    /// The longest the ramp-up may take before the hold phase starts anyway.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub ramp_timeout: Duration,
     /// After the duration, the longest wait for undelivered notifications.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
@@ -74,9 +78,9 @@ pub struct DevicesArgs {
     /// Burst: the window the burst is spread over.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub burst_window: Duration,
-    /// When injection starts (default: when the ramp-up should be over, plus a second).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub inject_after: Option<Duration>,
+    /// How long after the hold phase starts the injector begins.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub inject_after: Duration,
     /// Heartbeat each device asks for, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 480)]
     pub heartbeat: u32,
@@ -163,15 +167,13 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         schedule: Schedule::new(pattern(&args), devices.len(), args.seed),
         notify: args.notify.clone(),
         folder: args.folders[0].clone(),
-        start_after: args.inject_after.unwrap_or_else(|| {
-            Duration::from_secs_f64(devices.len() as f64 / args.connect_rate.max(1.0))
-                + Duration::from_secs(1)
-        }),
+        start_after: args.inject_after,
     });
     let config = EngineConfig {
         targets,
         tls,
         connect_rate_per_s: args.connect_rate,
+        ramp_timeout: args.ramp_timeout,
         duration: args.duration,
         drain: args.drain,
         grace: args.grace,

@@ -1,0 +1,175 @@
+//! Device-worker cost: user-space bytes per parked device (the least-squares slope of
+//! the worker's RSS over N = 1k, 5k and 15k, plain and TLS), how fast one worker
+//! bootstraps and parks its devices, and its own event-loop lag with 15k parked and
+//! 1,000 notifications/s. The server (`pingfleet serve`, lean) runs in its own process.
+//!
+//! Run: `cargo bench --bench fleet` (about 2 minutes). `FLEET_COUNTS=1000,2000` narrows
+//! a run. Results are printed and written to `target/fleet-bench.json`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pingfleet::fleet::report::WorkerReport;
+
+struct Server {
+    child: Child,
+    ready: serde_json::Value,
+}
+
+impl Server {
+    fn start(tls: bool, users: usize) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pingfleet"));
+        command.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--notify",
+            "127.0.0.1:0",
+        ]);
+        command.args(["--users", &users.to_string(), "--min-heartbeat", "1"]);
+        if tls {
+            command.arg("--tls");
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            ready: serde_json::from_str(&line).expect("ready line"),
+            child,
+        }
+    }
+
+    fn worker(
+        &self,
+        devices: usize,
+        duration: Duration,
+        rate: f64,
+        heartbeat: u32,
+    ) -> WorkerReport {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("worker.json");
+        let http = self.ready["http"][0].as_str().unwrap();
+        let tls = self.ready["tls_cert"].as_str();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pingfleet"));
+        command.args(["devices", "--target", &format!("{scheme}://{http}")]);
+        command.args(["--notify", self.ready["notify"].as_str().unwrap()]);
+        command.args([
+            "--devices",
+            &devices.to_string(),
+            "--rate",
+            &rate.to_string(),
+        ]);
+        command.args(["--heartbeat", &heartbeat.to_string(), "--no-provision"]);
+        command.args(["--duration", &format!("{}ms", duration.as_millis())]);
+        command.args(["--connect-rate", "20000"]);
+        if let Some(cert) = tls {
+            command.args(["--ca", cert]);
+        }
+        command.arg("--output").arg(&output).stdout(Stdio::null());
+        let status = command.status().expect("run worker");
+        assert!(status.success(), "worker failed");
+        serde_json::from_slice(&std::fs::read(&output).unwrap()).expect("worker JSON")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Least-squares slope of y over x.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let covariance: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    let variance: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    covariance / variance
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    tls: bool,
+    rss_points: Vec<(usize, u64)>,
+    bytes_per_parked_device: f64,
+    bootstrap_per_s_at_max: f64,
+    loop_lag_p50_us: u64,
+    loop_lag_p99_us: u64,
+    wakeup_p50_us: u64,
+    wakeup_p99_us: u64,
+    notifications_sent: u64,
+    notifications_delivered: u64,
+    notifications_lost: u64,
+}
+
+fn main() {
+    if std::env::args().any(|arg| arg == "--list") {
+        return;
+    }
+    let counts: Vec<usize> = std::env::var("FLEET_COUNTS")
+        .unwrap_or_else(|_| "1000,5000,15000".into())
+        .split(',')
+        .map(|count| count.trim().parse().expect("FLEET_COUNTS: numbers"))
+        .collect();
+    let max = *counts.iter().max().unwrap();
+    let mut rows = Vec::new();
+    for tls in [false, true] {
+        let server = Server::start(tls, max);
+        let mut points = Vec::new();
+        let mut bootstrap_rate = 0.0;
+        for &count in &counts {
+            let report = server.worker(count, Duration::from_secs(2), 0.0, 3000);
+            assert_eq!(
+                report.devices_bootstrapped, count,
+                "not every device bootstrapped"
+            );
+            points.push((count, report.rss_bytes.expect("worker RSS")));
+            bootstrap_rate = count as f64 / report.bootstrap_all_s.expect("all bootstrapped");
+        }
+        let fit: Vec<(f64, f64)> = points
+            .iter()
+            .map(|(n, rss)| (*n as f64, *rss as f64))
+            .collect();
+        let loaded = server.worker(max, Duration::from_secs(10), 1000.0, 3000);
+        let histogram = |name: &str| loaded.histograms[name].summary;
+        let row = Row {
+            tls,
+            bytes_per_parked_device: slope(&fit),
+            rss_points: points,
+            bootstrap_per_s_at_max: bootstrap_rate,
+            loop_lag_p50_us: histogram("event_loop_lag_us").p50_us,
+            loop_lag_p99_us: histogram("event_loop_lag_us").p99_us,
+            wakeup_p50_us: histogram("wakeup_latency_us").p50_us,
+            wakeup_p99_us: histogram("wakeup_latency_us").p99_us,
+            notifications_sent: loaded.counters.notifications_sent,
+            notifications_delivered: loaded.counters.notifications_delivered,
+            notifications_lost: loaded.counters.notifications_lost,
+        };
+        println!(
+            "{:5} bytes/device {:>6.0}  bootstrap {:>6.0}/s  loop lag p50/p99 {}/{} us  wakeup p50/p99 {}/{} us  notifications {}/{} lost {}",
+            if tls { "tls" } else { "plain" },
+            row.bytes_per_parked_device,
+            row.bootstrap_per_s_at_max,
+            row.loop_lag_p50_us,
+            row.loop_lag_p99_us,
+            row.wakeup_p50_us,
+            row.wakeup_p99_us,
+            row.notifications_delivered,
+            row.notifications_sent,
+            row.notifications_lost,
+        );
+        rows.push(row);
+    }
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../fleet-bench.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&rows).unwrap()).unwrap();
+    println!("written to {}", path.display());
+}
