@@ -675,6 +675,10 @@ mod tests {
     }
 
     fn sync_answer(key: &str, more: bool, seqs: &[u64]) -> HttpResponse {
+        sync_answer_in("5", key, more, seqs)
+    }
+
+    fn sync_answer_in(folder: &str, key: &str, more: bool, seqs: &[u64]) -> HttpResponse {
         let commands = seqs
             .iter()
             .map(|seq| SyncCommand::Add {
@@ -689,7 +693,7 @@ mod tests {
             status: None,
             collections: vec![SyncCollectionResponse {
                 sync_key: key.into(),
-                collection_id: "5".into(),
+                collection_id: folder.into(),
                 status: 1,
                 more_available: more,
                 commands,
@@ -731,24 +735,29 @@ mod tests {
                 folder_type: 2,
             })],
         };
-        let action = device.on_response(ok(folders.encode()), now, stats);
+        let mut action = device.on_response(ok(folders.encode()), now, stats);
         let (command, body, _) = sent(&action);
         assert_eq!(command, "Sync");
         assert_eq!(
             SyncRequest::decode(&body).unwrap().collections[0].sync_key,
             "0"
         );
-        let action = device.on_response(sync_answer("1", false, &[]), now, stats);
-        let (command, body, _) = sent(&action);
-        assert_eq!(
-            command, "Sync",
-            "key 0 is followed by a Sync with the new key"
-        );
-        assert_eq!(
-            SyncRequest::decode(&body).unwrap().collections[0].sync_key,
-            "1"
-        );
-        let action = device.on_response(sync_answer("2", false, &[]), now, stats);
+        let mut key = 1;
+        while device.state() == State::ExpectSync {
+            let (command, body, _) = sent(&action);
+            assert_eq!(
+                command, "Sync",
+                "key 0 is followed by a Sync with the new key"
+            );
+            let request = SyncRequest::decode(&body).unwrap();
+            let folder = request.collections[0].collection_id.clone();
+            action = device.on_response(
+                sync_answer_in(&folder, &key.to_string(), false, &[]),
+                now,
+                stats,
+            );
+            key += 1;
+        }
         assert_eq!(device.state(), State::Parked);
         (device, action)
     }
@@ -896,6 +905,49 @@ mod tests {
             0,
             "folder 1 is not pushed, so seq 3 was never pending"
         );
+    }
+
+    #[test]
+    fn a_change_while_not_parked_is_delivered_by_the_next_sync() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+        // Status 2 for another change; while the device syncs, a new notification is sent.
+        device.notification_planned(1, "5", start);
+        let changes = PingResponse::Changes {
+            folders: vec!["5".into()],
+        };
+        device.on_response(
+            ping_answer(changes),
+            start + Duration::from_millis(1),
+            &mut stats,
+        );
+        device.notification_planned(2, "5", start + Duration::from_millis(2));
+        let synced_at = start + Duration::from_millis(3);
+        device.on_response(sync_answer("3", false, &[1, 2]), synced_at, &mut stats);
+        assert_eq!(
+            stats.notifications_delivered, 2,
+            "the unparked change counts as delivered"
+        );
+        assert_eq!(stats.mail_on_device.summary().count, 2);
+        assert_eq!(device.outstanding(), 0);
+    }
+
+    #[test]
+    fn syntax_errors_back_off_and_too_many_folders_shrink_the_ping() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let profile = Profile {
+            folders: vec!["5".into(), "1".into()],
+            ..Profile::default()
+        };
+        let (mut device, _) = parked_device(profile, &mut stats, now);
+        let action = device.on_response(ping_answer(PingResponse::SyntaxError), now, &mut stats);
+        assert!(matches!(action, Action::Reconnect { .. }));
+        assert_eq!(stats.errors["Ping syntax error"], 1);
+        let answer = PingResponse::TooManyFolders { max_folders: 1 };
+        let (_, body, _) = sent(&device.on_response(ping_answer(answer), now, &mut stats));
+        assert_eq!(PingRequest::decode(&body).unwrap().folders.len(), 1);
     }
 
     #[test]

@@ -165,3 +165,31 @@ fn refused_credentials_stop_the_devices() {
     assert_eq!(report.counters.http_status["401"], 5);
     assert_eq!(report.devices_parked_at_end, 0);
 }
+
+#[test]
+fn a_new_connection_per_ping_when_the_profile_closes_them() {
+    let server = Server::start("lean", &["--min-heartbeat", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let extra = [
+        "--devices",
+        "10",
+        "--heartbeat",
+        "1",
+        "--duration",
+        "3s",
+        "--rate",
+        "10",
+        "--close-per-ping",
+        "--empty-reping",
+    ];
+    let (_, report) = run_devices(&args(&server, &extra), &output);
+    let counters = &report.counters;
+    assert!(counters.connections_opened >= 30, "{counters:?}");
+    assert_eq!(counters.notifications_lost, 0, "{counters:?}");
+    assert_eq!(
+        counters.notifications_delivered,
+        counters.notifications_sent
+    );
+    assert!(counters.errors.is_empty(), "{counters:?}");
+}
