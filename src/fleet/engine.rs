@@ -48,6 +48,10 @@ pub struct EngineConfig {
     pub targets: Vec<Target>,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub connect_rate_per_s: f64,
+    /// The most devices bootstrapping at once: bounds the work in flight during the ramp
+    /// (connections opening, TLS handshakes, bootstrap exchanges), so a fast ramp does
+    /// not turn into a connect storm against the server.
+    pub max_bootstrapping: usize,
     /// The longest the ramp-up may take: the hold phase starts when every device has
     /// bootstrapped (or given up), or at this point at the latest.
     pub ramp_timeout: Duration,

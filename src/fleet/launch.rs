@@ -67,6 +67,9 @@ pub struct DevicesArgs {
     /// New devices started per second (ramp-up).
     #[arg(long, value_name = "PER_S", default_value_t = 5000.0)]
     pub connect_rate: f64,
+    /// The most devices bootstrapping (connecting, handshaking, syncing) at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_bootstrapping: usize,
     /// Notifications per second (fixed and poisson patterns).
     #[arg(long, value_name = "PER_S", default_value_t = 10.0)]
     pub rate: f64,
@@ -173,6 +176,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         targets,
         tls,
         connect_rate_per_s: args.connect_rate,
+        max_bootstrapping: args.max_bootstrapping,
         ramp_timeout: args.ramp_timeout,
         duration: args.duration,
         drain: args.drain,
