@@ -68,7 +68,12 @@ impl Server {
         ]);
         command.args(["--heartbeat", &heartbeat.to_string(), "--no-provision"]);
         command.args(["--duration", &format!("{}ms", duration.as_millis())]);
-        command.args(["--connect-rate", "20000"]);
+        command.args([
+            "--connect-rate",
+            "20000",
+            "--tls-key-exchange",
+            key_exchange,
+        ]);
         if let Some(cert) = tls {
             command.args(["--ca", cert]);
         }
@@ -99,6 +104,7 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 #[derive(serde::Serialize)]
 struct Row {
     tls: bool,
+    key_exchange: &'static str,
     rss_points: Vec<(usize, u64)>,
     bytes_per_parked_device: f64,
     bootstrap_per_s_at_max: f64,
@@ -122,12 +128,12 @@ fn main() {
         .collect();
     let max = *counts.iter().max().unwrap();
     let mut rows = Vec::new();
-    for tls in [false, true] {
+    for (tls, key_exchange) in [(false, "hybrid"), (true, "hybrid"), (true, "x25519")] {
         let server = Server::start(tls, max);
         let mut points = Vec::new();
         let mut bootstrap_rate = 0.0;
         for &count in &counts {
-            let report = server.worker(count, Duration::from_secs(2), 0.0, 3000);
+            let report = server.worker(count, Duration::from_secs(2), 0.0, 3000, key_exchange);
             assert_eq!(
                 report.devices_bootstrapped, count,
                 "not every device bootstrapped"
@@ -139,10 +145,11 @@ fn main() {
             .iter()
             .map(|(n, rss)| (*n as f64, *rss as f64))
             .collect();
-        let loaded = server.worker(max, Duration::from_secs(10), 1000.0, 3000);
+        let loaded = server.worker(max, Duration::from_secs(10), 1000.0, 3000, key_exchange);
         let histogram = |name: &str| loaded.histograms[name].summary;
         let row = Row {
             tls,
+            key_exchange,
             bytes_per_parked_device: slope(&fit),
             rss_points: points,
             bootstrap_per_s_at_max: bootstrap_rate,
@@ -155,8 +162,9 @@ fn main() {
             notifications_lost: loaded.counters.notifications_lost,
         };
         println!(
-            "{:5} bytes/device {:>6.0}  bootstrap {:>6.0}/s  loop lag p50/p99 {}/{} us  wakeup p50/p99 {}/{} us  notifications {}/{} lost {}",
+            "{:5} {:6} bytes/device {:>6.0}  bootstrap {:>6.0}/s  loop lag p50/p99 {}/{} us  wakeup p50/p99 {}/{} us  notifications {}/{} lost {}",
             if tls { "tls" } else { "plain" },
+            if tls { key_exchange } else { "" },
             row.bytes_per_parked_device,
             row.bootstrap_per_s_at_max,
             row.loop_lag_p50_us,

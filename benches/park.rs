@@ -287,7 +287,11 @@ async fn measure(engine: &str, tls: bool, counts: &[u64]) -> Row {
     let total = *counts.last().unwrap();
     let server = ServerProcess::start(engine, tls, total as usize);
     let connector = server.cert.as_ref().map(|cert| {
-        let config = pingfleet::tls::client_config_trusting(cert.as_ref()).unwrap();
+        let config = pingfleet::tls::client_config_trusting(
+            cert.as_ref(),
+            pingfleet::tls::KeyExchange::Hybrid,
+        )
+        .unwrap();
         tokio_rustls::TlsConnector::from(config)
     });
     let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));

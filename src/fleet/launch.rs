@@ -17,6 +17,7 @@ use super::report::WorkerReport;
 use super::target::Target;
 use crate::eas::ProtocolVersion;
 use crate::partition::Partition;
+use crate::tls::KeyExchange;
 
 /// The injector's schedule shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +115,9 @@ pub struct DevicesArgs {
     /// Accept any server certificate. Only for test servers.
     #[arg(long)]
     pub insecure: bool,
+    /// The TLS key exchange devices offer.
+    #[arg(long, value_enum, default_value_t = KeyExchange::Hybrid)]
+    pub tls_key_exchange: KeyExchange,
     /// Seed of every random choice (jitter, schedule, backoff).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -242,8 +246,8 @@ fn credentials(args: &DevicesArgs) -> anyhow::Result<Vec<(String, String)>> {
 
 fn client_tls(args: &DevicesArgs) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     match (&args.ca, args.insecure) {
-        (Some(ca), _) => crate::tls::client_config_trusting(ca),
-        (None, true) => Ok(crate::tls::client_config_insecure()),
+        (Some(ca), _) => crate::tls::client_config_trusting(ca, args.tls_key_exchange),
+        (None, true) => crate::tls::client_config_insecure(args.tls_key_exchange),
         (None, false) => {
             anyhow::bail!("https targets need --ca PEM (the server's certificate) or --insecure")
         }

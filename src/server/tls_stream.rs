@@ -194,7 +194,8 @@ mod tests {
             tls.read_to_end(&mut rest).await.unwrap();
             rest
         });
-        let client_config = crate::tls::client_config_trusting(&cert).unwrap();
+        let client_config =
+            crate::tls::client_config_trusting(&cert, crate::tls::KeyExchange::Hybrid).unwrap();
         let connector = tokio_rustls::TlsConnector::from(client_config);
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();

@@ -163,8 +163,11 @@ impl Client {
         let stream: Box<dyn Stream> = match &server.cert {
             None => Box::new(tcp),
             Some(cert) => {
-                let config: Arc<rustls::ClientConfig> =
-                    pingfleet::tls::client_config_trusting(cert).unwrap();
+                let config: Arc<rustls::ClientConfig> = pingfleet::tls::client_config_trusting(
+                    cert,
+                    pingfleet::tls::KeyExchange::Hybrid,
+                )
+                .unwrap();
                 let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
                 let connection = rustls::ClientConnection::new(config, name).unwrap();
                 Box::new(rustls::StreamOwned::new(connection, tcp))
