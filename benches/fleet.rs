@@ -51,6 +51,7 @@ impl Server {
         duration: Duration,
         rate: f64,
         heartbeat: u32,
+        key_exchange: &str,
     ) -> WorkerReport {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("worker.json");
