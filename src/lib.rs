@@ -16,6 +16,8 @@ pub mod inspect;
 pub mod measure;
 pub mod notification;
 pub mod partition;
+pub mod run;
+pub mod scenario;
 pub mod server;
 pub mod tls;
 pub mod tls_session;

@@ -12,7 +12,9 @@ use super::users::Users;
 use crate::partition::Partition;
 
 /// Which connection engine serves the EAS handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     /// pingfleet's own HTTP/1.1 layer: drops buffers while a Ping is parked and notices a

@@ -1,0 +1,464 @@
+//! Scenario files (TOML): what a `pingfleet run` does, parsed strictly (unknown keys are
+//! errors) with errors that name the file, the line and what would be valid.
+//!
+//! ```toml
+//! name = "smoke"
+//! seed = 7
+//! [server]
+//! engine = "lean"
+//! tls = false
+//! [devices]
+//! count = 200
+//! heartbeat = "30s"
+//! [stages]
+//! hold = "5s"
+//! [injector]
+//! pattern = "poisson"
+//! rate = 100
+//! [thresholds]
+//! wakeup_latency = ["p(99)<20ms"]
+//! lost_notifications = ["count==0"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::Error as _;
+use serde::Deserialize;
+
+use crate::run::threshold::Condition;
+use crate::server::state::Engine;
+
+/// The scenario `pingfleet run` runs when given none (also `scenarios/default.toml`).
+pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
+
+/// A scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Directory of result files.
+    #[serde(default = "default_output")]
+    pub output: String,
+    #[serde(default)]
+    pub server: ServerSection,
+    pub devices: DevicesSection,
+    #[serde(default)]
+    pub stages: StagesSection,
+    #[serde(default)]
+    pub injector: InjectorSection,
+    /// Metric name to conditions.
+    #[serde(default)]
+    pub thresholds: BTreeMap<Metric, Vec<ConditionText>>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_output() -> String {
+    "results".into()
+}
+
+/// The bundled server's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    #[serde(default = "default_engine")]
+    pub engine: Engine,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub partitions: Partitions,
+    #[serde(default = "one_second")]
+    pub min_heartbeat: Span,
+    #[serde(default = "max_heartbeat")]
+    pub max_heartbeat: Span,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            engine: default_engine(),
+            tls: false,
+            partitions: Partitions::Auto,
+            min_heartbeat: one_second(),
+            max_heartbeat: max_heartbeat(),
+        }
+    }
+}
+
+fn default_engine() -> Engine {
+    Engine::Lean
+}
+
+fn one_second() -> Span {
+    Span(Duration::from_secs(1))
+}
+
+fn max_heartbeat() -> Span {
+    Span(Duration::from_secs(3540))
+}
+
+/// How many server partitions: chosen from the open-file limit, or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Partitions {
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+impl<'de> Deserialize<'de> for Partitions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u32),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(count) if count > 0 => Ok(Self::Count(count)),
+            Raw::Text(text) if text == "auto" => Ok(Self::Auto),
+            _ => Err(D::Error::custom(
+                "partitions must be \"auto\" or a number from 1",
+            )),
+        }
+    }
+}
+
+/// The simulated devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesSection {
+    pub count: usize,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: Span,
+    #[serde(default)]
+    pub heartbeat_jitter: Span,
+    #[serde(default = "default_folders")]
+    pub folders: Vec<String>,
+    #[serde(default)]
+    pub empty_reping: bool,
+    #[serde(default)]
+    pub close_per_ping: bool,
+    #[serde(default = "yes")]
+    pub provision: bool,
+    /// New devices started per second during the ramp.
+    #[serde(default = "default_connect_rate")]
+    pub connect_rate: f64,
+}
+
+fn default_heartbeat() -> Span {
+    Span(Duration::from_secs(480))
+}
+
+fn default_folders() -> Vec<String> {
+    vec!["5".into()]
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_connect_rate() -> f64 {
+    5000.0
+}
+
+/// Phase lengths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagesSection {
+    #[serde(default = "default_ramp_timeout")]
+    pub ramp_timeout: Span,
+    #[serde(default = "default_hold")]
+    pub hold: Span,
+    #[serde(default = "default_drain")]
+    pub drain: Span,
+}
+
+impl Default for StagesSection {
+    fn default() -> Self {
+        Self {
+            ramp_timeout: default_ramp_timeout(),
+            hold: default_hold(),
+            drain: default_drain(),
+        }
+    }
+}
+
+fn default_ramp_timeout() -> Span {
+    Span(Duration::from_secs(120))
+}
+
+fn default_hold() -> Span {
+    Span(Duration::from_secs(30))
+}
+
+fn default_drain() -> Span {
+    Span(Duration::from_secs(10))
+}
+
+/// The notification schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectorSection {
+    #[serde(default = "default_pattern")]
+    pub pattern: PatternName,
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    #[serde(default = "default_burst_percent")]
+    pub burst_percent: f64,
+    #[serde(default = "default_burst_window")]
+    pub burst_window: Span,
+}
+
+impl Default for InjectorSection {
+    fn default() -> Self {
+        Self {
+            pattern: default_pattern(),
+            rate: default_rate(),
+            burst_percent: default_burst_percent(),
+            burst_window: default_burst_window(),
+        }
+    }
+}
+
+fn default_pattern() -> PatternName {
+    PatternName::Poisson
+}
+
+fn default_rate() -> f64 {
+    100.0
+}
+
+fn default_burst_percent() -> f64 {
+    10.0
+}
+
+fn default_burst_window() -> Span {
+    Span(Duration::from_millis(100))
+}
+
+/// The injector's schedule shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatternName {
+    Fixed,
+    Poisson,
+    Burst,
+}
+
+/// A duration written like `30s`, `500ms` or `2m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map(Span).map_err(|err| {
+            D::Error::custom(format!(
+                "{text:?} is not a duration like \"30s\" or \"500ms\": {err}"
+            ))
+        })
+    }
+}
+
+/// Metrics thresholds can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    WakeupLatency,
+    MailOnDeviceLatency,
+    InjectorLag,
+    EventLoopLag,
+    LostNotifications,
+    Errors,
+    ServerBytesPerParked,
+    DeviceBytesPerParked,
+}
+
+/// A threshold condition, checked when the file is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionText(pub Condition);
+
+impl<'de> Deserialize<'de> for ConditionText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Condition::parse(&text)
+            .map(ConditionText)
+            .map_err(|err| D::Error::custom(err.to_string()))
+    }
+}
+
+/// A scenario that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| anyhow::anyhow!("cannot read scenario {}: {err}", path.display()))?;
+        Ok(Self::parse(&text, &path.display().to_string())?)
+    }
+
+    /// Parses and checks scenario text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        let error_at = |offset: usize, message: String| {
+            let before = &text[..offset.min(text.len())];
+            ScenarioError {
+                file: file.to_owned(),
+                line: before.matches('\n').count() + 1,
+                column: before
+                    .rsplit('\n')
+                    .next()
+                    .map_or(0, |last| last.chars().count())
+                    + 1,
+                message,
+            }
+        };
+        let scenario: Scenario = toml::from_str(text).map_err(|err| {
+            let offset = err.span().map_or(0, |span| span.start);
+            error_at(offset, err.message().trim().to_owned())
+        })?;
+        scenario.check().map_err(|(key, message)| {
+            let offset = find_key(text, key).unwrap_or(0);
+            error_at(offset, message)
+        })?;
+        Ok(scenario)
+    }
+
+    /// Checks what the types cannot: returns the key to point at and the message.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.devices.count == 0 {
+            return Err(("count", "devices.count must be at least 1".into()));
+        }
+        if self.devices.folders.is_empty() {
+            return Err((
+                "folders",
+                "devices.folders must name at least one folder id".into(),
+            ));
+        }
+        let heartbeat = self.devices.heartbeat.0;
+        if heartbeat < self.server.min_heartbeat.0 || heartbeat > self.server.max_heartbeat.0 {
+            return Err((
+                "heartbeat",
+                format!(
+                    "devices.heartbeat {} is outside the server's bounds {}..{}",
+                    humantime::format_duration(heartbeat),
+                    humantime::format_duration(self.server.min_heartbeat.0),
+                    humantime::format_duration(self.server.max_heartbeat.0)
+                ),
+            ));
+        }
+        if self.devices.connect_rate <= 0.0 {
+            return Err((
+                "connect_rate",
+                "devices.connect_rate must be above 0".into(),
+            ));
+        }
+        if self.injector.rate < 0.0 {
+            return Err(("rate", "injector.rate cannot be negative".into()));
+        }
+        if !(0.0..=100.0).contains(&self.injector.burst_percent) {
+            return Err((
+                "burst_percent",
+                "injector.burst_percent must be 0 to 100".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The byte offset of the first line that assigns `key`.
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(offset + line.len() - trimmed.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\n[devices]\ncount = 10\n";
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let scenario = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(scenario.seed, 1);
+        assert_eq!(scenario.server.engine, Engine::Lean);
+        assert_eq!(scenario.server.partitions, Partitions::Auto);
+        assert_eq!(scenario.devices.heartbeat.0, Duration::from_secs(480));
+        assert_eq!(scenario.injector.pattern, PatternName::Poisson);
+        assert!(scenario.thresholds.is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_what_is_valid() {
+        let unknown = "name = \"t\"\n[devices]\ncount = 10\ncolour = \"red\"\n";
+        let err = Scenario::parse(unknown, "s.toml").unwrap_err();
+        assert_eq!((err.file.as_str(), err.line), ("s.toml", 4), "{err}");
+        assert!(err.message.contains("colour"), "{err}");
+        let bad_engine = "name = \"t\"\n[server]\nengine = \"nginx\"\n[devices]\ncount = 1\n";
+        let err = Scenario::parse(bad_engine, "s.toml").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(
+            err.message.contains("lean") && err.message.contains("hyper"),
+            "{err}"
+        );
+        let bad_threshold =
+            "name = \"t\"\n[devices]\ncount = 1\n[thresholds]\nwakeup_latency = [\"p(99)<<1ms\"]\n";
+        let err = Scenario::parse(bad_threshold, "s.toml").unwrap_err();
+        assert_eq!(err.line, 5, "{err}");
+        let bad_metric =
+            "name = \"t\"\n[devices]\ncount = 1\n[thresholds]\nlatency = [\"p(99)<1ms\"]\n";
+        let err = Scenario::parse(bad_metric, "s.toml").unwrap_err();
+        assert!(err.message.contains("wakeup_latency"), "{err}");
+        let bad_span = "name = \"t\"\n[devices]\ncount = 1\nheartbeat = \"soon\"\n";
+        assert_eq!(Scenario::parse(bad_span, "s.toml").unwrap_err().line, 4);
+        let zero = "name = \"t\"\n[devices]\n  count = 0\n";
+        let err = Scenario::parse(zero, "s.toml").unwrap_err();
+        assert_eq!((err.line, err.column), (3, 3), "{err}");
+        let outside = "name = \"t\"\n[devices]\ncount = 1\nheartbeat = \"2h\"\n";
+        assert!(Scenario::parse(outside, "s.toml")
+            .unwrap_err()
+            .message
+            .contains("bounds"));
+    }
+
+    #[test]
+    fn every_shipped_scenario_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "toml") {
+                Scenario::load(&path).unwrap_or_else(|err| panic!("{err:#}"));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2, "scenarios/ should ship default and smoke");
+        let default = Scenario::parse(DEFAULT_SCENARIO, "default").unwrap();
+        assert!(default.devices.count >= 20_000);
+        assert!(default.server.tls);
+    }
+}
