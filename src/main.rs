@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pingfleet::eas::xml::Layout;
 use pingfleet::fleet::launch::DevicesArgs;
+use pingfleet::fleet::report::MergeArgs;
 use pingfleet::inspect::{self, BinaryForm};
 use pingfleet::notification::NotifyArgs;
 use pingfleet::server::launch::ServeArgs;
@@ -40,6 +41,11 @@ enum Command {
     ///
     /// Example: pingfleet devices --target http://127.0.0.1:8080 --notify 127.0.0.1:2883 --devices 1000 --heartbeat 60 --duration 30s --rate 100
     Devices(Box<DevicesArgs>),
+    /// Merge device-worker JSON documents (shards of one fleet) exactly: counters
+    /// summed, histograms added.
+    ///
+    /// Example: pingfleet merge shard0.json shard1.json -o fleet.json
+    Merge(MergeArgs),
     /// Send a change notification to a server by hand, as the mailbox back-end would.
     ///
     /// Example: pingfleet notify --to 127.0.0.1:2883 --user user0 --folder 5
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
         Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
+        Command::Merge(args) => pingfleet::fleet::report::merge_files(&args),
         Command::Notify(args) => {
             pingfleet::notification::send(&args).map(|text| println!("sent {text}"))
         }

@@ -149,3 +149,123 @@ impl WorkerReport {
         }
     }
 }
+
+/// Adds `more`'s counts to `into`, name by name.
+fn add_tally(into: &mut Tally, more: &Tally) {
+    for (name, count) in more {
+        *into.entry(name.clone()).or_default() += count;
+    }
+}
+
+impl WorkerReport {
+    /// Merges shard reports exactly: counters summed, histograms added, devices,
+    /// memory and CPU summed, the longest duration and bootstrap kept.
+    pub fn merge(reports: &[WorkerReport]) -> anyhow::Result<WorkerReport> {
+        let (first, rest) = reports
+            .split_first()
+            .ok_or_else(|| anyhow::anyhow!("nothing to merge"))?;
+        let mut merged = first.clone();
+        let mut histograms: BTreeMap<String, Latency> = BTreeMap::new();
+        for report in reports {
+            if report.schema != SCHEMA {
+                anyhow::bail!(
+                    "cannot merge schema {:?} (expected {SCHEMA})",
+                    report.schema
+                );
+            }
+            for (name, doc) in &report.histograms {
+                if doc.encoding != ENCODING {
+                    anyhow::bail!(
+                        "histogram {name} uses encoding {:?} (expected {ENCODING})",
+                        doc.encoding
+                    );
+                }
+                let latency = Latency::from_base64(&doc.data)?;
+                histograms.entry(name.clone()).or_default().merge(&latency);
+            }
+        }
+        for report in rest {
+            let (into, more) = (&mut merged.counters, &report.counters);
+            add_tally(&mut into.requests, &more.requests);
+            add_tally(&mut into.http_status, &more.http_status);
+            add_tally(&mut into.ping_status, &more.ping_status);
+            add_tally(&mut into.errors, &more.errors);
+            into.bytes_sent += more.bytes_sent;
+            into.bytes_received += more.bytes_received;
+            into.connections_opened += more.connections_opened;
+            into.tls_handshakes += more.tls_handshakes;
+            into.reconnects += more.reconnects;
+            into.devices_stopped += more.devices_stopped;
+            into.notifications_sent += more.notifications_sent;
+            into.notifications_delivered += more.notifications_delivered;
+            into.notifications_lost += more.notifications_lost;
+            merged.devices += report.devices;
+            merged.devices_parked_at_end += report.devices_parked_at_end;
+            merged.devices_bootstrapped += report.devices_bootstrapped;
+            merged.duration_s = merged.duration_s.max(report.duration_s);
+            merged.bootstrap_all_s = merged
+                .bootstrap_all_s
+                .zip(report.bootstrap_all_s)
+                .map(|(a, b)| a.max(b));
+            merged.rss_bytes = merged.rss_bytes.zip(report.rss_bytes).map(|(a, b)| a + b);
+            merged.cpu_seconds = merged
+                .cpu_seconds
+                .zip(report.cpu_seconds)
+                .map(|(a, b)| a + b);
+            merged.started_at = merged.started_at.clone().min(report.started_at.clone());
+            for target in &report.targets {
+                if !merged.targets.contains(target) {
+                    merged.targets.push(target.clone());
+                }
+            }
+        }
+        merged.shard = reports
+            .iter()
+            .map(|report| report.shard.as_str())
+            .collect::<Vec<_>>()
+            .join("+");
+        merged.histograms = histograms
+            .iter()
+            .map(|(name, latency)| (name.clone(), HistogramDoc::new(latency)))
+            .collect();
+        Ok(merged)
+    }
+}
+
+/// Flags of `pingfleet merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// Worker JSON documents (from `pingfleet devices --output`) to merge.
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<std::path::PathBuf>,
+    /// Where to write the merged document.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+}
+
+/// Runs `pingfleet merge`.
+pub fn merge_files(args: &MergeArgs) -> anyhow::Result<()> {
+    let reports = args
+        .inputs
+        .iter()
+        .map(|path| {
+            let text = std::fs::read(path)
+                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+            serde_json::from_slice(&text).map_err(|err| {
+                anyhow::anyhow!("{} is not a worker document: {err}", path.display())
+            })
+        })
+        .collect::<anyhow::Result<Vec<WorkerReport>>>()?;
+    let merged = WorkerReport::merge(&reports)?;
+    std::fs::write(&args.output, serde_json::to_string_pretty(&merged)?)
+        .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", args.output.display()))?;
+    println!(
+        "merged {} documents: {} devices, notifications sent {}, delivered {}, lost {}",
+        reports.len(),
+        merged.devices,
+        merged.counters.notifications_sent,
+        merged.counters.notifications_delivered,
+        merged.counters.notifications_lost
+    );
+    Ok(())
+}

@@ -193,3 +193,72 @@ fn a_new_connection_per_ping_when_the_profile_closes_them() {
     );
     assert!(counters.errors.is_empty(), "{counters:?}");
 }
+
+#[test]
+fn shards_of_one_fleet_merge_exactly() {
+    let server = Server::start("lean", &["--min-heartbeat", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    let mut paths = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let output = dir.path().join(format!("shard{}.json", &shard[..1]));
+        let extra = [
+            "--devices",
+            "30",
+            "--shard",
+            shard,
+            "--heartbeat",
+            "5",
+            "--duration",
+            "2s",
+            "--rate",
+            "20",
+        ];
+        let (_, report) = run_devices(&args(&server, &extra), &output);
+        reports.push(report);
+        paths.push(output);
+    }
+    let merged_path = dir.path().join("merged.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .arg("merge")
+        .args(&paths)
+        .arg("-o")
+        .arg(&merged_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let merged: WorkerReport =
+        serde_json::from_slice(&std::fs::read(&merged_path).unwrap()).unwrap();
+    assert_eq!(merged.devices, 30);
+    assert_eq!(reports[0].devices + reports[1].devices, 30);
+    let sent: u64 = reports.iter().map(|r| r.counters.notifications_sent).sum();
+    assert_eq!(merged.counters.notifications_sent, sent);
+    let wakeups: u64 = reports
+        .iter()
+        .map(|r| r.histograms["wakeup_latency_us"].summary.count)
+        .sum();
+    assert_eq!(
+        merged.histograms["wakeup_latency_us"].summary.count,
+        wakeups
+    );
+    let max = reports
+        .iter()
+        .map(|r| r.histograms["wakeup_latency_us"].summary.max_us)
+        .max()
+        .unwrap();
+    assert_eq!(merged.histograms["wakeup_latency_us"].summary.max_us, max);
+    assert_eq!(merged.shard, "0/2+1/2");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .args([
+            "merge",
+            bad.to_str().unwrap(),
+            "-o",
+            merged_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a worker document"));
+}
