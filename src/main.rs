@@ -17,6 +17,7 @@ use pingfleet::fleet::launch::DevicesArgs;
 use pingfleet::fleet::report::MergeArgs;
 use pingfleet::inspect::{self, BinaryForm};
 use pingfleet::notification::NotifyArgs;
+use pingfleet::run::orchestrate::RunArgs;
 use pingfleet::server::launch::ServeArgs;
 
 /// Benchmark and load tester for Exchange ActiveSync Direct Push (the Ping command).
@@ -29,6 +30,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a scenario: server partitions and device workers as child processes, memory
+    /// sampled, results merged, thresholds judged (exit 0 pass, 1 a threshold failed,
+    /// 2 the run could not be completed).
+    ///
+    /// Example: pingfleet run scenarios/smoke.toml --devices 500
+    Run(RunArgs),
     /// Run the bundled reference EAS server (one partition).
     ///
     /// It parks Ping requests until a change notification arrives over UDP or the
@@ -96,7 +103,17 @@ struct EncodeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Run(args) = cli.command {
+        return match pingfleet::run::orchestrate::run(args) {
+            Ok(code) => ExitCode::from(code),
+            Err(err) => {
+                eprintln!("pingfleet: {err:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let result = match cli.command {
+        Command::Run(_) => unreachable!("handled above"),
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
         Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
         Command::Merge(args) => pingfleet::fleet::report::merge_files(&args),

@@ -280,6 +280,22 @@ pub enum Metric {
     DeviceBytesPerParked,
 }
 
+impl Metric {
+    /// The name as scenario files write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WakeupLatency => "wakeup_latency",
+            Self::MailOnDeviceLatency => "mail_on_device_latency",
+            Self::InjectorLag => "injector_lag",
+            Self::EventLoopLag => "event_loop_lag",
+            Self::LostNotifications => "lost_notifications",
+            Self::Errors => "errors",
+            Self::ServerBytesPerParked => "server_bytes_per_parked",
+            Self::DeviceBytesPerParked => "device_bytes_per_parked",
+        }
+    }
+}
+
 /// A threshold condition, checked when the file is read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConditionText(pub Condition);

@@ -16,7 +16,7 @@ use super::profile::Profile;
 use super::report::WorkerReport;
 use super::target::Target;
 use crate::eas::ProtocolVersion;
-use crate::partition::Partition;
+use crate::partition::{partition_of, Partition};
 use crate::tls::KeyExchange;
 
 /// The injector's schedule shape.
@@ -34,6 +34,10 @@ pub struct DevicesArgs {
     /// http://127.0.0.1:8080 and http://127.0.0.2:8080 to use more ephemeral ports).
     #[arg(long = "target", value_name = "URL", required = true)]
     pub targets: Vec<String>,
+    /// The targets are the server partitions in partition order: each device connects
+    /// to the one that owns its user (instead of taking the targets in turn).
+    #[arg(long)]
+    pub route_by_partition: bool,
     /// UDP notification address of each server partition, in partition order
     /// (repeatable). Without it nothing is injected: parking and heartbeats only.
     #[arg(long = "notify", value_name = "ADDR")]
@@ -154,22 +158,29 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     let mine: Vec<usize> = (0..credentials.len())
         .filter(|index| *index as u32 % args.shard.count == args.shard.index)
         .collect();
+    let target_count = targets.len();
+    let target_of: Vec<usize> = mine
+        .iter()
+        .map(|index| match args.route_by_partition {
+            true => partition_of(&credentials[*index].0, target_count as u32) as usize,
+            false => index % target_count,
+        })
+        .collect();
     let devices: Vec<Device> = mine
         .iter()
-        .map(|index| {
+        .zip(&target_of)
+        .map(|(index, target)| {
             let (user, password) = &credentials[*index];
-            let host = &targets[index % targets.len()].host;
+            let seed = args.seed.wrapping_mul(1_000_003) ^ *index as u64;
             Device::new(
                 user,
                 password,
-                host,
+                &targets[*target].host,
                 profile.clone(),
-                args.seed.wrapping_mul(1_000_003) ^ *index as u64,
+                seed,
             )
         })
         .collect();
-    let target_count = targets.len();
-    let global: Vec<usize> = mine.clone();
     let injector = (!args.notify.is_empty()).then(|| InjectorConfig {
         schedule: Schedule::new(pattern(&args), devices.len(), args.seed),
         notify: args.notify.clone(),
@@ -188,7 +199,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         injector,
     };
     let started = SystemTime::now();
-    let engine = Engine::new(config, devices, move |local| global[local] % target_count)?;
+    let engine = Engine::new(config, devices, move |local| target_of[local])?;
     let stop = Arc::new(AtomicBool::new(false));
     let (stats, end) = engine.run(stop)?;
     let report = WorkerReport::new(&args, started, &stats, end);

@@ -2,9 +2,12 @@
 //! their results judged.
 //!
 //! Layout:
+//! - [`orchestrate`]: partitions and workers started, sampled, collected, judged.
+//! - [`children`]: the child processes and what they said when they failed.
+//! - [`result`]: the result file and the threshold verdicts.
 //! - [`threshold`]: the k6-like threshold conditions of a scenario.
-//!
-//! The orchestrator that starts partitions and workers is not built yet; the scenario
-//! format ([`crate::scenario`]) and the thresholds are.
 
+pub mod children;
+pub mod orchestrate;
+pub mod result;
 pub mod threshold;

@@ -5,6 +5,7 @@ mod eas_client;
 mod fleet;
 mod interop;
 mod properties;
+mod run;
 mod server;
 mod util;
 mod vectors;

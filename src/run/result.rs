@@ -1,0 +1,161 @@
+//! The result file of a run (`results/<scenario>-<UTC time>.json`) and the threshold
+//! verdicts computed from it.
+
+use std::collections::BTreeMap;
+
+use crate::fleet::report::WorkerReport;
+use crate::fleet::stats::Latency;
+use crate::scenario::Metric;
+
+/// The schema name and version of [`RunResult`].
+pub const SCHEMA: &str = "pingfleet.result/1";
+
+/// Everything a run measured.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunResult {
+    pub schema: String,
+    pub tool_version: String,
+    pub git_commit: Option<String>,
+    pub scenario: String,
+    pub seed: u64,
+    /// The scenario file's text.
+    pub scenario_text: String,
+    /// Command-line overrides applied on top of it (`--devices 500`, ...).
+    pub overrides: Vec<String>,
+    pub machine: Machine,
+    pub partitions: u32,
+    pub workers: u32,
+    /// False when a child failed or the run was cut short; figures are partial then.
+    pub complete: bool,
+    pub failures: Vec<String>,
+    pub memory: Memory,
+    /// The device workers' merged document: counters and histograms.
+    pub fleet: WorkerReport,
+    pub timeline: Vec<TimelinePoint>,
+    pub thresholds: Vec<Verdict>,
+}
+
+/// The machine the run was on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_bytes: Option<u64>,
+    pub kernel: Option<String>,
+    pub fd_limit: u64,
+}
+
+impl Machine {
+    pub fn read(fd_limit: u64) -> Self {
+        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+                Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+            });
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_bytes,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .map(|text| text.trim().to_owned()),
+            fd_limit,
+        }
+    }
+}
+
+/// Memory per parked connection, user space only; `null` when not measured.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Memory {
+    pub server_rss_baseline_bytes: Option<u64>,
+    pub server_rss_plateau_bytes: Option<u64>,
+    pub parked_at_plateau: Option<u64>,
+    /// (plateau - baseline) / parked, summed over the server partitions.
+    pub server_bytes_per_parked: Option<f64>,
+    /// The workers' RSS at their end divided by their devices (fixed overhead included).
+    pub device_bytes_per_device: Option<f64>,
+    /// The kernel's share is not measured yet.
+    pub kernel_bytes_per_socket: Option<f64>,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TimelinePoint {
+    pub t_s: f64,
+    pub parked: u64,
+    pub wakeups: u64,
+    pub server_rss_bytes: u64,
+}
+
+/// One threshold condition and its outcome.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Verdict {
+    pub metric: String,
+    pub condition: String,
+    /// What was observed, in the condition's units; `null` when not measured.
+    pub observed: Option<f64>,
+    pub passed: bool,
+}
+
+/// Judges every threshold of a scenario against the result.
+pub fn judge(
+    thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
+    result: &RunResult,
+) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for (metric, conditions) in thresholds {
+        for condition in conditions {
+            let condition = &condition.0;
+            let observed = observe(*metric, condition.aggregate, result);
+            verdicts.push(Verdict {
+                metric: metric.name().to_owned(),
+                condition: condition.text.clone(),
+                observed,
+                passed: observed.is_some_and(|value| condition.holds(value)),
+            });
+        }
+    }
+    verdicts
+}
+
+fn observe(
+    metric: Metric,
+    aggregate: super::threshold::Aggregate,
+    result: &RunResult,
+) -> Option<f64> {
+    use super::threshold::Aggregate;
+    let counters = &result.fleet.counters;
+    let histogram = |name: &str| {
+        result
+            .fleet
+            .histograms
+            .get(name)
+            .and_then(|doc| Latency::from_base64(&doc.data).ok())
+    };
+    let latency = |name: &str| -> Option<f64> {
+        let latency = histogram(name)?;
+        let histogram = latency.histogram();
+        Some(match aggregate {
+            Aggregate::Percentile(p) => histogram.value_at_quantile(p / 100.0) as f64,
+            Aggregate::Avg => histogram.mean(),
+            Aggregate::Min => histogram.min() as f64,
+            Aggregate::Max => histogram.max() as f64,
+            Aggregate::Count => histogram.len() as f64,
+            Aggregate::Rate => return None,
+        })
+    };
+    match metric {
+        Metric::WakeupLatency => latency("wakeup_latency_us"),
+        Metric::MailOnDeviceLatency => latency("mail_on_device_latency_us"),
+        Metric::InjectorLag => latency("injector_lag_us"),
+        Metric::EventLoopLag => latency("event_loop_lag_us"),
+        Metric::LostNotifications => match aggregate {
+            Aggregate::Rate => {
+                Some(counters.notifications_lost as f64 / counters.notifications_sent.max(1) as f64)
+            }
+            _ => Some(counters.notifications_lost as f64),
+        },
+        Metric::Errors => Some(counters.errors.values().sum::<u64>() as f64),
+        Metric::ServerBytesPerParked => result.memory.server_bytes_per_parked,
+        Metric::DeviceBytesPerParked => result.memory.device_bytes_per_device,
+    }
+}

@@ -1,0 +1,91 @@
+//! `pingfleet run` as a user runs it: a whole scenario with real child processes, the
+//! result file, the exit codes.
+
+use std::process::Command;
+
+use pingfleet::run::result::RunResult;
+
+#[test]
+fn the_smoke_scenario_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("smoke.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"))
+            .unwrap()
+            .replace("name = \"smoke\"", "name = \"smoke\"\noutput = \"out\"");
+    std::fs::write(&scenario, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--devices",
+            "100",
+            "--duration",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("[PASS] lost_notifications count==0"),
+        "{stdout}"
+    );
+    let results: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
+    assert_eq!(results.len(), 1);
+    let path = results[0].as_ref().unwrap().path();
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("smoke-"));
+    let result: RunResult = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(result.complete);
+    assert_eq!(result.fleet.devices, 100);
+    assert_eq!(result.overrides, vec!["--devices 100", "--duration 3s"]);
+    assert!(result.fleet.counters.notifications_sent > 0);
+    assert_eq!(result.fleet.counters.notifications_lost, 0);
+    assert_eq!(result.memory.parked_at_plateau, Some(100));
+    assert!(result.memory.server_bytes_per_parked.is_some());
+    assert!(!result.timeline.is_empty());
+    assert!(result.thresholds.iter().all(|verdict| verdict.passed));
+}
+
+#[test]
+fn a_failing_threshold_exits_1_and_a_bad_scenario_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        "name = \"strict\"\noutput = \"out\"\n[server]\npartitions = 1\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
+         [stages]\nhold = \"1s\"\n[injector]\nrate = 20\n[thresholds]\nwakeup_latency = [\"max<1us\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .args(["run", strict.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("[FAIL] wakeup_latency max<1us"), "{stdout}");
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "name = \"b\"\n[devices]\ncount = 10\nspeed = 3\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .args(["run", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("broken.toml:4:1") && stderr.contains("speed"),
+        "{stderr}"
+    );
+}
