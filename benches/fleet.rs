@@ -92,16 +92,6 @@ impl Drop for Server {
     }
 }
 
-/// Least-squares slope of y over x.
-fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let covariance: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
-    let variance: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-    covariance / variance
-}
-
 #[derive(serde::Serialize)]
 struct Row {
     tls: bool,
@@ -151,7 +141,7 @@ fn main() {
         let row = Row {
             tls,
             key_exchange,
-            bytes_per_parked_device: slope(&fit),
+            bytes_per_parked_device: pingfleet::measure::least_squares_slope(&fit),
             rss_points: points,
             bootstrap_per_s_at_max: bootstrap_rate,
             loop_lag_p50_us: histogram("event_loop_lag_us").p50_us,

@@ -256,16 +256,6 @@ async fn plateau(server: &ServerProcess, parked: &AtomicU64, target: u64) -> u64
     }
 }
 
-/// Least-squares slope of y over x.
-fn slope(points: &[(f64, f64)]) -> f64 {
-    let n = points.len() as f64;
-    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let covariance: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
-    let variance: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-    covariance / variance
-}
-
 #[derive(serde::Serialize)]
 struct Row {
     engine: String,
@@ -344,7 +334,7 @@ async fn measure(engine: &str, tls: bool, counts: &[u64]) -> Row {
     let row = Row {
         engine: engine.into(),
         tls,
-        bytes_per_parked: slope(&fit),
+        bytes_per_parked: pingfleet::measure::least_squares_slope(&fit),
         rss_points: points,
         park_rate_per_s: park_rate,
         wake_p50_us: server.metric(&quantile("0.5")).await,

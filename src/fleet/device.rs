@@ -171,7 +171,7 @@ impl Device {
         self.pending.retain(|pending| {
             pending.woken || now.is_some_and(|now| now < pending.planned + window)
         });
-        stats.notifications_lost += (before - self.pending.len()) as u64;
+        stats.counters.notifications_lost += (before - self.pending.len()) as u64;
     }
 
     /// Notifications planned for this device whose item has not reached it yet.
@@ -195,7 +195,7 @@ impl Device {
         if self.state == State::Stopped {
             return Action::Stop;
         }
-        stats.reconnects += 1;
+        stats.counters.reconnects += 1;
         self.backoff(now, None)
     }
 
@@ -206,12 +206,12 @@ impl Device {
         now: Instant,
         stats: &mut FleetStats,
     ) -> Action {
-        tally(&mut stats.http_status, response.status.to_string());
+        tally(&mut stats.counters.http_status, response.status.to_string());
         match response.status {
             200 => {}
             401 | 403 => {
                 self.state = State::Stopped;
-                stats.devices_stopped += 1;
+                stats.counters.devices_stopped += 1;
                 return Action::Stop;
             }
             449 => {
@@ -225,7 +225,7 @@ impl Device {
                 }
             }
             503 => {
-                tally(&mut stats.errors, "http 503");
+                tally(&mut stats.counters.errors, "http 503");
                 return self.backoff(now, response.retry_after_s.map(Duration::from_secs));
             }
             _ => return self.fail(now, stats, "unexpected HTTP status"),
@@ -244,7 +244,7 @@ impl Device {
                 self.request(now, stats)
             }
             Ok(Next::Backoff(kind)) => {
-                tally(&mut stats.errors, kind);
+                tally(&mut stats.counters.errors, kind);
                 self.backoff(now, None)
             }
             Err(kind) => self.fail(now, stats, kind),
@@ -252,7 +252,7 @@ impl Device {
     }
 
     fn fail(&mut self, now: Instant, stats: &mut FleetStats, kind: &'static str) -> Action {
-        tally(&mut stats.errors, kind);
+        tally(&mut stats.counters.errors, kind);
         self.backoff(now, None)
     }
 
@@ -429,7 +429,7 @@ impl Device {
             let pending = self.pending.swap_remove(position);
             if !pending.woken {
                 // Delivered by a Sync without a wake-up (a change before the Ping).
-                stats.notifications_delivered += 1;
+                stats.counters.notifications_delivered += 1;
                 stats.wakeup.record(now - pending.planned);
             }
             stats.mail_on_device.record(now - pending.planned);
@@ -443,7 +443,10 @@ impl Device {
         stats: &mut FleetStats,
     ) -> Result<Next, &'static str> {
         let response = PingResponse::decode(body).map_err(|_| "bad Ping response")?;
-        tally(&mut stats.ping_status, response.status().to_string());
+        tally(
+            &mut stats.counters.ping_status,
+            response.status().to_string(),
+        );
         match response {
             PingResponse::Expired => self.ping_cached = true,
             PingResponse::Changes { folders } => {
@@ -491,7 +494,7 @@ impl Device {
         for pending in self.pending.iter_mut().filter(|pending| !pending.woken) {
             if folder_ids.contains(&self.folders[pending.folder].id) && pending.planned <= now {
                 pending.woken = true;
-                stats.notifications_delivered += 1;
+                stats.counters.notifications_delivered += 1;
                 stats.wakeup.record(now - pending.planned);
             }
         }
@@ -532,7 +535,7 @@ impl Device {
         };
         let bytes = self.encode(command, &body);
         tally(
-            &mut stats.requests,
+            &mut stats.counters.requests,
             if command.is_empty() {
                 "Options"
             } else {
@@ -774,7 +777,7 @@ mod tests {
         assert_eq!(ping.folders, vec![PingFolder::new("5", "Email")]);
         assert_eq!(deadline, now + Duration::from_secs(485));
         assert_eq!(device.heartbeat_s(), 480);
-        assert_eq!(stats.requests["Provision"], 2);
+        assert_eq!(stats.counters.requests["Provision"], 2);
     }
 
     #[test]
@@ -830,8 +833,8 @@ mod tests {
         let action = device.on_response(ping_answer(PingResponse::ServerError), now, &mut stats);
         assert!(matches!(action, Action::Reconnect { at } if at > now));
         assert_eq!(sent(&device.on_reconnected(now, &mut stats)).0, "Ping");
-        assert_eq!(stats.ping_status["1"], 1);
-        assert_eq!(stats.errors["Ping server error"], 1);
+        assert_eq!(stats.counters.ping_status["1"], 1);
+        assert_eq!(stats.counters.errors["Ping server error"], 1);
     }
 
     #[test]
@@ -876,7 +879,7 @@ mod tests {
         };
         assert_eq!(device.on_response(refused, now, &mut stats), Action::Stop);
         assert_eq!(device.state(), State::Stopped);
-        assert_eq!(stats.devices_stopped, 1);
+        assert_eq!(stats.counters.devices_stopped, 1);
     }
 
     #[test]
@@ -893,7 +896,7 @@ mod tests {
         };
         let action = device.on_response(ping_answer(changes), woken_at, &mut stats);
         assert_eq!(sent(&action).0, "Sync", "sync exactly the listed folder");
-        assert_eq!(stats.notifications_delivered, 2);
+        assert_eq!(stats.counters.notifications_delivered, 2);
         assert_eq!(stats.wakeup.summary().count, 2);
         assert_eq!(stats.wakeup.histogram().max(), 10_007);
         let synced_at = woken_at + Duration::from_millis(2);
@@ -926,7 +929,7 @@ mod tests {
         let synced_at = start + Duration::from_millis(3);
         device.on_response(sync_answer("3", false, &[1, 2]), synced_at, &mut stats);
         assert_eq!(
-            stats.notifications_delivered, 2,
+            stats.counters.notifications_delivered, 2,
             "the unparked change counts as delivered"
         );
         assert_eq!(stats.mail_on_device.summary().count, 2);
@@ -944,7 +947,7 @@ mod tests {
         let (mut device, _) = parked_device(profile, &mut stats, now);
         let action = device.on_response(ping_answer(PingResponse::SyntaxError), now, &mut stats);
         assert!(matches!(action, Action::Reconnect { .. }));
-        assert_eq!(stats.errors["Ping syntax error"], 1);
+        assert_eq!(stats.counters.errors["Ping syntax error"], 1);
         let answer = PingResponse::TooManyFolders { max_folders: 1 };
         let (_, body, _) = sent(&device.on_response(ping_answer(answer), now, &mut stats));
         assert_eq!(PingRequest::decode(&body).unwrap().folders.len(), 1);
@@ -958,13 +961,13 @@ mod tests {
         device.notification_planned(1, "5", start);
         let grace = Duration::from_secs(10);
         device.expire_lost(Some(start + Duration::from_secs(489)), grace, &mut stats);
-        assert_eq!(stats.notifications_lost, 0);
+        assert_eq!(stats.counters.notifications_lost, 0);
         device.expire_lost(Some(start + Duration::from_secs(491)), grace, &mut stats);
-        assert_eq!(stats.notifications_lost, 1);
+        assert_eq!(stats.counters.notifications_lost, 1);
         device.notification_planned(2, "5", start);
         device.expire_lost(None, grace, &mut stats);
         assert_eq!(
-            stats.notifications_lost, 2,
+            stats.counters.notifications_lost, 2,
             "the end of the drain counts the rest"
         );
     }
@@ -984,7 +987,7 @@ mod tests {
         assert!(delays[0] >= Duration::from_millis(500) && delays[0] <= Duration::from_secs(1));
         assert!(delays[3] >= Duration::from_secs(4) && delays[3] <= Duration::from_secs(8));
         assert!(delays.iter().all(|delay| *delay <= Duration::from_secs(60)));
-        assert_eq!(stats.reconnects, 10);
+        assert_eq!(stats.counters.reconnects, 10);
         assert_eq!(sent(&device.on_reconnected(now, &mut stats)).0, "Ping");
     }
 

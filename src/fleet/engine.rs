@@ -167,8 +167,8 @@ fn run_injector(
             notification.to_string().as_bytes(),
             injector.notify[partition],
         ) {
-            Ok(_) => stats.notifications_sent += 1,
-            Err(_) => tally(&mut stats.errors, "notification send failed"),
+            Ok(_) => stats.counters.notifications_sent += 1,
+            Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
         }
         stats
             .injector_lag
@@ -297,11 +297,8 @@ impl Engine {
         }
         stop.store(true, Ordering::Relaxed);
         if let Some(Ok(Ok(injected))) = injector.map(std::thread::JoinHandle::join) {
-            self.stats.notifications_sent += injected.notifications_sent;
+            self.stats.counters.add(&injected.counters);
             self.stats.injector_lag.merge(&injected.injector_lag);
-            for (kind, count) in injected.errors {
-                *self.stats.errors.entry(kind).or_default() += count;
-            }
         }
         self.take_sent(&queue);
         let end = RunEnd {
@@ -361,7 +358,7 @@ impl Engine {
         }
         let action = if slot.conn.is_some() {
             // The response deadline passed: the connection is presumed cut.
-            tally(&mut self.stats.errors, "response deadline passed");
+            tally(&mut self.stats.counters.errors, "response deadline passed");
             self.close(token);
             self.slots[token].device.on_disconnect(now, &mut self.stats)
         } else {
@@ -414,7 +411,7 @@ impl Engine {
                         };
                         self.slots[token].target = index;
                     }
-                    Err(_) => tally(&mut self.stats.errors, "bad redirect location"),
+                    Err(_) => tally(&mut self.stats.counters.errors, "bad redirect location"),
                 }
                 self.timers.set(token, at);
             }
@@ -440,7 +437,7 @@ impl Engine {
                 }) {
                 Ok(conn) => Some(Box::new(TlsSession::new(conn))),
                 Err(_) => {
-                    tally(&mut self.stats.errors, "TLS set-up failed");
+                    tally(&mut self.stats.counters.errors, "TLS set-up failed");
                     return self.lost(token, now);
                 }
             },
@@ -449,7 +446,10 @@ impl Engine {
         let stream = match TcpStream::connect(target.addr) {
             Ok(stream) => stream,
             Err(err) => {
-                tally(&mut self.stats.errors, format!("connect: {}", err.kind()));
+                tally(
+                    &mut self.stats.counters.errors,
+                    format!("connect: {}", err.kind()),
+                );
                 return self.lost(token, now);
             }
         };
@@ -468,10 +468,13 @@ impl Engine {
             Token(token),
             Interest::READABLE | Interest::WRITABLE,
         ) {
-            tally(&mut self.stats.errors, format!("register: {}", err.kind()));
+            tally(
+                &mut self.stats.counters.errors,
+                format!("register: {}", err.kind()),
+            );
             return self.lost(token, now);
         }
-        self.stats.connections_opened += 1;
+        self.stats.counters.connections_opened += 1;
         self.slots[token].conn = Some(conn);
     }
 
@@ -512,7 +515,7 @@ impl Engine {
                 }
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => {
                     if let Ok(Some(_)) | Err(_) = conn.stream.take_error() {
-                        tally(&mut self.stats.errors, "connect refused");
+                        tally(&mut self.stats.counters.errors, "connect refused");
                         return self.lost(token, now);
                     }
                     return;
@@ -540,7 +543,7 @@ impl Engine {
                     return false;
                 }
                 Ok(read) => {
-                    self.stats.bytes_received += read as u64;
+                    self.stats.counters.bytes_received += read as u64;
                     if !self.received(token, &chunk[..read], now) {
                         return false;
                     }
@@ -567,14 +570,14 @@ impl Engine {
                 let was_handshaking = tls.is_handshaking();
                 match tls.step(Want::Read) {
                     Ok(Step::Closed) | Err(_) => {
-                        tally(&mut self.stats.errors, "TLS failure");
+                        tally(&mut self.stats.counters.errors, "TLS failure");
                         self.lost(token, now);
                         return false;
                     }
                     Ok(_) => {}
                 }
                 if was_handshaking && !tls.is_handshaking() {
-                    self.stats.tls_handshakes += 1;
+                    self.stats.counters.tls_handshakes += 1;
                     if let Some(started) = conn.handshake_started {
                         self.stats.tls_handshake.record(now - started);
                     }
@@ -591,7 +594,10 @@ impl Engine {
                 Ok(Some(response)) => response,
                 Ok(None) => return true,
                 Err(err) => {
-                    tally(&mut self.stats.errors, format!("bad response: {err}"));
+                    tally(
+                        &mut self.stats.counters.errors,
+                        format!("bad response: {err}"),
+                    );
                     self.lost(token, now);
                     return false;
                 }
@@ -648,7 +654,7 @@ impl Engine {
             match conn.stream.write(&conn.out[conn.out_pos..]) {
                 Ok(written) => {
                     conn.out_pos += written;
-                    self.stats.bytes_sent += written as u64;
+                    self.stats.counters.bytes_sent += written as u64;
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::engine::RunEnd;
 use super::launch::DevicesArgs;
-use super::stats::{FleetStats, Latency, LatencySummary, Tally};
+use super::stats::{Counters, FleetStats, Latency, LatencySummary};
 use crate::measure::procfs;
 
 /// The schema name and version of [`WorkerReport`].
@@ -52,24 +52,6 @@ pub struct ProfileSummary {
     pub provision: bool,
     pub empty_reping: bool,
     pub close_per_ping: bool,
-}
-
-/// Every counter of the worker.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Counters {
-    pub requests: Tally,
-    pub http_status: Tally,
-    pub ping_status: Tally,
-    pub errors: Tally,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub connections_opened: u64,
-    pub tls_handshakes: u64,
-    pub reconnects: u64,
-    pub devices_stopped: u64,
-    pub notifications_sent: u64,
-    pub notifications_delivered: u64,
-    pub notifications_lost: u64,
 }
 
 /// One histogram: its exact encoding and its percentiles.
@@ -125,21 +107,7 @@ impl WorkerReport {
                 empty_reping: args.empty_reping,
                 close_per_ping: args.close_per_ping,
             },
-            counters: Counters {
-                requests: stats.requests.clone(),
-                http_status: stats.http_status.clone(),
-                ping_status: stats.ping_status.clone(),
-                errors: stats.errors.clone(),
-                bytes_sent: stats.bytes_sent,
-                bytes_received: stats.bytes_received,
-                connections_opened: stats.connections_opened,
-                tls_handshakes: stats.tls_handshakes,
-                reconnects: stats.reconnects,
-                devices_stopped: stats.devices_stopped,
-                notifications_sent: stats.notifications_sent,
-                notifications_delivered: stats.notifications_delivered,
-                notifications_lost: stats.notifications_lost,
-            },
+            counters: stats.counters.clone(),
             histograms,
             devices_parked_at_end: end.devices_parked,
             devices_bootstrapped: end.devices_bootstrapped,
@@ -147,13 +115,6 @@ impl WorkerReport {
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
         }
-    }
-}
-
-/// Adds `more`'s counts to `into`, name by name.
-fn add_tally(into: &mut Tally, more: &Tally) {
-    for (name, count) in more {
-        *into.entry(name.clone()).or_default() += count;
     }
 }
 
@@ -185,20 +146,7 @@ impl WorkerReport {
             }
         }
         for report in rest {
-            let (into, more) = (&mut merged.counters, &report.counters);
-            add_tally(&mut into.requests, &more.requests);
-            add_tally(&mut into.http_status, &more.http_status);
-            add_tally(&mut into.ping_status, &more.ping_status);
-            add_tally(&mut into.errors, &more.errors);
-            into.bytes_sent += more.bytes_sent;
-            into.bytes_received += more.bytes_received;
-            into.connections_opened += more.connections_opened;
-            into.tls_handshakes += more.tls_handshakes;
-            into.reconnects += more.reconnects;
-            into.devices_stopped += more.devices_stopped;
-            into.notifications_sent += more.notifications_sent;
-            into.notifications_delivered += more.notifications_delivered;
-            into.notifications_lost += more.notifications_lost;
+            merged.counters.add(&report.counters);
             merged.devices += report.devices;
             merged.devices_parked_at_end += report.devices_parked_at_end;
             merged.devices_bootstrapped += report.devices_bootstrapped;

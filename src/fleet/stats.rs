@@ -94,15 +94,9 @@ pub fn tally(map: &mut Tally, key: impl Into<String>) {
     *map.entry(key.into()).or_default() += 1;
 }
 
-/// Everything a worker counts and times.
-#[derive(Debug, Clone, Default)]
-pub struct FleetStats {
-    pub wakeup: Latency,
-    pub mail_on_device: Latency,
-    pub injector_lag: Latency,
-    pub connect: Latency,
-    pub tls_handshake: Latency,
-    pub loop_lag: Latency,
+/// Everything a worker counts, by name and in total.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
     pub requests: Tally,
     pub http_status: Tally,
     pub ping_status: Tally,
@@ -116,6 +110,43 @@ pub struct FleetStats {
     pub notifications_sent: u64,
     pub notifications_delivered: u64,
     pub notifications_lost: u64,
+}
+
+impl Counters {
+    /// Adds another worker's counts.
+    pub fn add(&mut self, more: &Counters) {
+        for (into, from) in [
+            (&mut self.requests, &more.requests),
+            (&mut self.http_status, &more.http_status),
+            (&mut self.ping_status, &more.ping_status),
+            (&mut self.errors, &more.errors),
+        ] {
+            for (name, count) in from {
+                *into.entry(name.clone()).or_default() += count;
+            }
+        }
+        self.bytes_sent += more.bytes_sent;
+        self.bytes_received += more.bytes_received;
+        self.connections_opened += more.connections_opened;
+        self.tls_handshakes += more.tls_handshakes;
+        self.reconnects += more.reconnects;
+        self.devices_stopped += more.devices_stopped;
+        self.notifications_sent += more.notifications_sent;
+        self.notifications_delivered += more.notifications_delivered;
+        self.notifications_lost += more.notifications_lost;
+    }
+}
+
+/// Everything a worker counts and times.
+#[derive(Debug, Clone, Default)]
+pub struct FleetStats {
+    pub wakeup: Latency,
+    pub mail_on_device: Latency,
+    pub injector_lag: Latency,
+    pub connect: Latency,
+    pub tls_handshake: Latency,
+    pub loop_lag: Latency,
+    pub counters: Counters,
 }
 
 #[cfg(test)]
