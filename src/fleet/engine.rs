@@ -282,7 +282,11 @@ impl Engine {
             }
             // The loop's own lag: a turn's work delays every event that arrives meanwhile.
             self.stats.loop_lag.record(turn.elapsed());
-            self.poll.poll(&mut events, Some(timeout))?;
+            match self.poll.poll(&mut events, Some(timeout)) {
+                // A signal (the stop request among them) interrupted the wait.
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),
+                other => other?,
+            }
             let now = Instant::now();
             // Notifications sent while polling must reach their devices before the
             // responses they cause are read.

@@ -200,7 +200,12 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     };
     let started = SystemTime::now();
     let engine = Engine::new(config, devices, move |local| target_of[local])?;
+    // SIGINT (Ctrl-C reaches the whole process group) or SIGTERM end the run early;
+    // the worker still reports what it measured.
     let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
     let (stats, end) = engine.run(stop)?;
     let report = WorkerReport::new(&args, started, &stats, end);
     print_summary(&report, end);

@@ -11,6 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use anyhow::Context as _;
 
 use super::children::RoleProcess;
@@ -75,6 +78,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         dir.display()
     );
     let mut failures = Vec::new();
+    // Ctrl-C reaches every process of the group: the workers stop and report, and the
+    // run keeps what they measured, marked incomplete.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone())?;
+    }
     let mut servers = start_servers(&scenario, partitions, &dir)?;
     std::thread::sleep(Duration::from_millis(300));
     let baseline: u64 = servers
@@ -128,6 +137,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
         if running == 0 {
+            break;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            failures.push("interrupted: partial results".to_owned());
+            for worker in &mut worker_processes {
+                worker.stop(Duration::from_secs(30));
+            }
             break;
         }
         if let Some(dead) = servers

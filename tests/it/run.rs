@@ -89,3 +89,42 @@ fn a_failing_threshold_exits_1_and_a_bad_scenario_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_keeps_partial_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("long.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"long\"\noutput = \"out\"\n[server]\npartitions = 1\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
+         [stages]\nhold = \"60s\"\n[injector]\nrate = 20\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .args(["run", scenario.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("[INCOMPLETE] interrupted"), "{stdout}");
+    let path = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let result: RunResult = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert!(!result.complete);
+    assert_eq!(result.fleet.devices, 20);
+    assert!(result.fleet.counters.notifications_sent > 0);
+}
