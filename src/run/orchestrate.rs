@@ -93,6 +93,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let ca = concatenate_certificates(&servers, &dir)?;
     let mut worker_processes = start_workers(&scenario, &servers, workers, ca.as_deref(), &dir)?;
     let started = Instant::now();
+    let view = LiveView::new(devices as u64);
     let mut timeline = Vec::new();
     let mut plateau: Option<(u64, u64)> = None;
     let ramp_deadline = started + scenario.stages.ramp_timeout.0;
@@ -125,10 +126,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
                 .sum();
             plateau = Some((settled, parked));
-            println!(
+            view.note(&format!(
                 "plateau: {parked} parked, server RSS {} MiB",
                 settled / (1 << 20)
-            );
+            ));
         }
         let mut running = 0;
         for worker in &mut worker_processes {
@@ -153,13 +154,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             failures.push(format!("{dead} died during the run"));
             break;
         }
-        println!(
-            "t={:>5.1}s parked {parked:>6} wakeups {wakeups:>7} server RSS {:>5} MiB",
-            started.elapsed().as_secs_f64(),
-            rss / (1 << 20)
-        );
+        view.show(started.elapsed(), parked, wakeups, rss);
         std::thread::sleep(Duration::from_secs(1));
     }
+    view.finish();
     let mut reports = Vec::new();
     for (index, worker) in worker_processes.iter_mut().enumerate() {
         let status = worker.wait()?;
@@ -222,6 +220,69 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         1
     })
+}
+
+/// Progress while the run goes on: a live bar on a terminal, a plain status line every
+/// few seconds otherwise (logs, CI).
+struct LiveView {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::cell::Cell<Option<Instant>>,
+}
+
+impl LiveView {
+    const LINE_EVERY: Duration = Duration::from_secs(5);
+
+    fn new(devices: u64) -> Self {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stdout()).then(|| {
+            let bar = indicatif::ProgressBar::new(devices);
+            let style = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} parked  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Self {
+            bar,
+            last_line: std::cell::Cell::new(None),
+        }
+    }
+
+    fn show(&self, elapsed: Duration, parked: u64, wakeups: u64, rss: u64) {
+        let message = format!("wake-ups {wakeups}  server RSS {} MiB", rss / (1 << 20));
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(parked);
+                bar.set_message(message);
+            }
+            None => {
+                let due = self
+                    .last_line
+                    .get()
+                    .is_none_or(|last| last.elapsed() >= Self::LINE_EVERY);
+                if due {
+                    self.last_line.set(Some(Instant::now()));
+                    println!(
+                        "t={:>5.1}s parked {parked:>6}  {message}",
+                        elapsed.as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+
+    fn note(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn apply_overrides(scenario: &mut Scenario, args: &RunArgs) -> Vec<String> {
