@@ -2,6 +2,7 @@
 //! counters. Every reader returns `None` when the figure cannot be read, so a report
 //! can say "not measured" instead of inventing a number.
 
+pub mod calibration;
 pub mod procfs;
 
 /// The least-squares slope of y over x: memory per connection measured across several

@@ -77,6 +77,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         scenario.server.engine,
         dir.display()
     );
+    let calibration = crate::measure::calibration::loopback_floor(1000, Duration::from_micros(500))
+        .ok()
+        .map(|latency| latency.summary());
+    if let Some(floor) = calibration {
+        println!(
+            "loopback floor (UDP wakes a parked TCP read, no EAS): p50 {} us, p99 {} us",
+            floor.p50_us, floor.p99_us
+        );
+    }
     let mut failures = Vec::new();
     // Ctrl-C reaches every process of the group: the workers stop and report, and the
     // run keeps what they measured, marked incomplete.
@@ -173,6 +182,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    let cpu_seconds_servers = servers
+        .iter()
+        .map(|server| procfs::cpu_seconds(Some(server.process.pid())))
+        .sum::<Option<f64>>();
     for server in &mut servers {
         server.process.stop(Duration::from_secs(10));
     }
@@ -206,6 +219,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         complete: failures.is_empty(),
         failures,
         memory,
+        calibration,
+        cpu_seconds_servers,
+        cpu_seconds_workers: fleet.cpu_seconds,
         fleet,
         timeline,
         thresholds: Vec::new(),
@@ -559,6 +575,18 @@ fn print_summary(result: &RunResult, path: &Path) {
                 s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us
             );
         }
+    }
+    if let (Some(floor), Some(wakeup)) = (
+        result.calibration,
+        fleet.histograms.get("wakeup_latency_us"),
+    ) {
+        println!(
+            "wake-up p50 is {:.1}x the loopback floor ({} us), p99 {:.1}x ({} us)",
+            wakeup.summary.p50_us as f64 / floor.p50_us.max(1) as f64,
+            floor.p50_us,
+            wakeup.summary.p99_us as f64 / floor.p99_us.max(1) as f64,
+            floor.p99_us
+        );
     }
     let per_parked = result
         .memory

@@ -29,6 +29,12 @@ pub struct RunResult {
     pub complete: bool,
     pub failures: Vec<String>,
     pub memory: Memory,
+    /// The machine's floor for a wake-up without EAS (see `measure::calibration`),
+    /// measured before the run; `null` if it could not be measured.
+    pub calibration: Option<crate::fleet::stats::LatencySummary>,
+    /// CPU seconds used by the server partitions and by the device workers.
+    pub cpu_seconds_servers: Option<f64>,
+    pub cpu_seconds_workers: Option<f64>,
     /// The device workers' merged document: counters and histograms.
     pub fleet: WorkerReport,
     pub timeline: Vec<TimelinePoint>,
