@@ -93,3 +93,29 @@ mod cpu_tests {
         assert!(cpu_seconds(None).is_some());
     }
 }
+
+/// The kernel's slab memory in bytes (`Slab:` of `/proc/meminfo`): where socket, inode
+/// and connection-tracking objects live.
+pub fn kernel_slab_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo_kib(&meminfo, "Slab:").map(|kib| kib * 1024)
+}
+
+fn parse_meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|line| line.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod slab_tests {
+    use super::*;
+
+    #[test]
+    fn reads_slab_from_meminfo() {
+        assert_eq!(
+            parse_meminfo_kib("MemTotal: 10 kB\nSlab:   2048 kB\n", "Slab:"),
+            Some(2048)
+        );
+        assert!(kernel_slab_bytes().is_some_and(|bytes| bytes > 0));
+    }
+}

@@ -95,6 +95,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     let mut servers = start_servers(&scenario, partitions, &dir)?;
     std::thread::sleep(Duration::from_millis(300));
+    let slab_baseline = procfs::kernel_slab_bytes();
     let baseline: u64 = servers
         .iter()
         .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
@@ -105,6 +106,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let view = LiveView::new(devices as u64);
     let mut timeline = Vec::new();
     let mut plateau: Option<(u64, u64)> = None;
+    let mut slab_plateau = None;
     let ramp_deadline = started + scenario.stages.ramp_timeout.0;
     loop {
         let parked: u64 = servers
@@ -135,6 +137,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
                 .sum();
             plateau = Some((settled, parked));
+            slab_plateau = procfs::kernel_slab_bytes();
             view.note(&format!(
                 "plateau: {parked} parked, server RSS {} MiB",
                 settled / (1 << 20)
@@ -203,7 +206,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         device_bytes_per_device: fleet
             .rss_bytes
             .map(|rss| rss as f64 / fleet.devices.max(1) as f64),
-        kernel_bytes_per_socket: None,
+        kernel_slab_bytes_per_connection: slab_baseline
+            .zip(slab_plateau)
+            .zip(plateau.filter(|(_, parked)| *parked > 0))
+            .map(|((before, after), (_, parked))| {
+                after.saturating_sub(before) as f64 / parked as f64
+            }),
     };
     let mut result = RunResult {
         schema: SCHEMA.into(),
@@ -595,6 +603,11 @@ fn print_summary(result: &RunResult, path: &Path) {
             format!("{bytes:.0} bytes")
         });
     println!("server memory per parked connection (user space): {per_parked}");
+    if let Some(kernel) = result.memory.kernel_slab_bytes_per_connection {
+        println!(
+            "kernel slab growth per parked connection (both loopback ends): {kernel:.0} bytes"
+        );
+    }
     for verdict in &result.thresholds {
         let observed = verdict
             .observed

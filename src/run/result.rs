@@ -79,8 +79,10 @@ pub struct Memory {
     pub server_bytes_per_parked: Option<f64>,
     /// The workers' RSS at their end divided by their devices (fixed overhead included).
     pub device_bytes_per_device: Option<f64>,
-    /// The kernel's share is not measured yet.
-    pub kernel_bytes_per_socket: Option<f64>,
+    /// Growth of the kernel's slab memory from baseline to plateau per parked
+    /// connection. On loopback this holds both ends of each connection (the device's
+    /// socket and the server's), and whatever else the kernel allocated meanwhile.
+    pub kernel_slab_bytes_per_connection: Option<f64>,
 }
 
 /// One second of the run.
