@@ -77,6 +77,9 @@ pub struct ServerSection {
     pub min_heartbeat: Span,
     #[serde(default = "max_heartbeat")]
     pub max_heartbeat: Span,
+    /// Run the same fleet against the lean engine, then the hyper engine, and compare.
+    #[serde(default)]
+    pub compare_engines: bool,
 }
 
 impl Default for ServerSection {
@@ -87,6 +90,7 @@ impl Default for ServerSection {
             partitions: Partitions::Auto,
             min_heartbeat: one_second(),
             max_heartbeat: max_heartbeat(),
+            compare_engines: false,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::children::RoleProcess;
-use super::result::{judge, Machine, Memory, RunResult, TimelinePoint, SCHEMA};
+use super::result::{judge, EngineComparison, Machine, Memory, RunResult, TimelinePoint, SCHEMA};
 use crate::fleet::report::WorkerReport;
 use crate::measure::procfs;
 use crate::scenario::{Partitions, PatternName, Scenario, DEFAULT_SCENARIO};
@@ -70,11 +70,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let workers = devices.div_ceil(SOCKETS_PER_PROCESS).max(1) as u32;
     let dir = run_directory(&scenario)?;
+    let engines = if scenario.server.compare_engines {
+        vec![Engine::Lean, Engine::Hyper]
+    } else {
+        vec![scenario.server.engine]
+    };
     println!(
-        "pingfleet run {}: {devices} {} devices, {partitions} server partition(s) ({:?}), {workers} worker(s); logs in {}",
+        "pingfleet run {}: {devices} {} devices, {partitions} server partition(s) ({}), {workers} worker(s); logs in {}",
         scenario.name,
         if scenario.server.tls { "TLS" } else { "plain" },
-        scenario.server.engine,
+        engines.iter().map(|engine| format!("{engine:?}").to_lowercase()).collect::<Vec<_>>().join(" then "),
         dir.display()
     );
     let calibration = crate::measure::calibration::loopback_floor(1000, Duration::from_micros(500))
@@ -86,22 +91,90 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             floor.p50_us, floor.p99_us
         );
     }
-    let mut failures = Vec::new();
     // Ctrl-C reaches every process of the group: the workers stop and report, and the
     // run keeps what they measured, marked incomplete.
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, interrupted.clone())?;
     }
-    let mut servers = start_servers(&scenario, partitions, &dir)?;
+    let context = RunContext {
+        text,
+        overrides,
+        fd_limit,
+        calibration,
+        partitions,
+        workers,
+        dir,
+    };
+    let mut results = Vec::new();
+    for engine in engines {
+        let mut variant = scenario.clone();
+        variant.server.engine = engine;
+        let mut result = measure(&variant, &context, &interrupted)?;
+        if let [first] = results.as_slice() {
+            result.comparison = Some(EngineComparison::between(first, &result));
+        }
+        result.thresholds = judge(&variant.thresholds, &result);
+        let path = write_result(&variant, &result, results.len())?;
+        print_summary(&result, &path);
+        let stop = interrupted.load(Ordering::Relaxed);
+        results.push(result);
+        if stop {
+            break;
+        }
+    }
+    if let Some(comparison) = results.last().and_then(|result| result.comparison.as_ref()) {
+        print_comparison(comparison);
+    }
+    Ok(results
+        .iter()
+        .map(|result| {
+            if !result.complete {
+                2
+            } else if result.thresholds.iter().all(|verdict| verdict.passed) {
+                0
+            } else {
+                1
+            }
+        })
+        .max()
+        .unwrap_or(2))
+}
+
+/// What every measurement of one `pingfleet run` shares.
+struct RunContext {
+    text: String,
+    overrides: Vec<String>,
+    fd_limit: u64,
+    calibration: Option<crate::fleet::stats::LatencySummary>,
+    partitions: u32,
+    workers: u32,
+    dir: PathBuf,
+}
+
+/// One measurement: servers and workers started, sampled, collected and stopped.
+fn measure(
+    scenario: &Scenario,
+    context: &RunContext,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<RunResult> {
+    let RunContext {
+        partitions,
+        workers,
+        ref dir,
+        ..
+    } = *context;
+    let devices = scenario.devices.count;
+    let mut failures = Vec::new();
+    let mut servers = start_servers(scenario, partitions, dir)?;
     std::thread::sleep(Duration::from_millis(300));
     let slab_baseline = procfs::kernel_slab_bytes();
     let baseline: u64 = servers
         .iter()
         .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
         .sum();
-    let ca = concatenate_certificates(&servers, &dir)?;
-    let mut worker_processes = start_workers(&scenario, &servers, workers, ca.as_deref(), &dir)?;
+    let ca = concatenate_certificates(&servers, dir)?;
+    let mut worker_processes = start_workers(scenario, &servers, workers, ca.as_deref(), dir)?;
     let started = Instant::now();
     let view = LiveView::new(devices as u64);
     let mut timeline = Vec::new();
@@ -213,36 +286,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 after.saturating_sub(before) as f64 / parked as f64
             }),
     };
-    let mut result = RunResult {
+    Ok(RunResult {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit(),
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        scenario_text: text,
-        overrides,
-        machine: Machine::read(fd_limit),
+        engine: format!("{:?}", scenario.server.engine).to_lowercase(),
+        scenario_text: context.text.clone(),
+        overrides: context.overrides.clone(),
+        machine: Machine::read(context.fd_limit),
         partitions,
         workers,
         complete: failures.is_empty(),
         failures,
         memory,
-        calibration,
+        calibration: context.calibration,
         cpu_seconds_servers,
         cpu_seconds_workers: fleet.cpu_seconds,
         fleet,
         timeline,
         thresholds: Vec::new(),
-    };
-    result.thresholds = judge(&scenario.thresholds, &result);
-    let path = write_result(&scenario, &result)?;
-    print_summary(&result, &path);
-    Ok(if !result.complete {
-        2
-    } else if result.thresholds.iter().all(|verdict| verdict.passed) {
-        0
-    } else {
-        1
+        comparison: None,
     })
 }
 
@@ -545,13 +610,20 @@ fn git_commit() -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-fn write_result(scenario: &Scenario, result: &RunResult) -> anyhow::Result<PathBuf> {
+/// Writes `results/<name>[-<engine>]-<UTC time>.json` (the engine named when a run
+/// compares engines, `index` > 0 or the scenario asks for it).
+fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow::Result<PathBuf> {
     let dir = PathBuf::from(&scenario.output);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace(':', "-");
-    let path = dir.join(format!("{}-{stamp}.json", scenario.name));
+    let name = if scenario.server.compare_engines || index > 0 {
+        format!("{}-{}", scenario.name, result.engine)
+    } else {
+        scenario.name.clone()
+    };
+    let path = dir.join(format!("{name}-{stamp}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
@@ -623,4 +695,30 @@ fn print_summary(result: &RunResult, path: &Path) {
         println!("[INCOMPLETE] {failure}");
     }
     println!("results: {}", path.display());
+}
+
+fn print_comparison(comparison: &EngineComparison) {
+    let figure = |value: Option<f64>, unit: &str| {
+        value.map_or("n/a".to_owned(), |value| format!("{value:.0} {unit}"))
+    };
+    println!();
+    println!(
+        "{:<8} {:>24} {:>18} {:>18}",
+        "engine", "server bytes per parked", "wake-up p99", "device RSS/device"
+    );
+    for side in [&comparison.lean, &comparison.hyper] {
+        println!(
+            "{:<8} {:>24} {:>18} {:>18}",
+            side.engine,
+            figure(side.server_bytes_per_parked, "B"),
+            figure(side.wakeup_p99_us, "us"),
+            figure(side.device_bytes_per_device, "B")
+        );
+    }
+    let ratio = |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.2}x"));
+    println!(
+        "hyper / lean: memory per parked Ping {}, wake-up p99 {}",
+        ratio(comparison.memory_ratio),
+        ratio(comparison.wakeup_p99_ratio)
+    );
 }

@@ -17,6 +17,8 @@ pub struct RunResult {
     pub tool_version: String,
     pub git_commit: Option<String>,
     pub scenario: String,
+    /// The server engine measured (`lean` or `hyper`).
+    pub engine: String,
     pub seed: u64,
     /// The scenario file's text.
     pub scenario_text: String,
@@ -39,6 +41,57 @@ pub struct RunResult {
     pub fleet: WorkerReport,
     pub timeline: Vec<TimelinePoint>,
     pub thresholds: Vec<Verdict>,
+    /// With `compare_engines`: this run beside the first one, with ratios.
+    pub comparison: Option<EngineComparison>,
+}
+
+/// The figures of one engine in a comparison.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EngineFigures {
+    pub engine: String,
+    pub server_bytes_per_parked: Option<f64>,
+    pub wakeup_p99_us: Option<f64>,
+    pub device_bytes_per_device: Option<f64>,
+}
+
+impl EngineFigures {
+    fn of(result: &RunResult) -> Self {
+        Self {
+            engine: result.engine.clone(),
+            server_bytes_per_parked: result.memory.server_bytes_per_parked,
+            wakeup_p99_us: result
+                .fleet
+                .histograms
+                .get("wakeup_latency_us")
+                .map(|doc| doc.summary.p99_us as f64),
+            device_bytes_per_device: result.memory.device_bytes_per_device,
+        }
+    }
+}
+
+/// Two engines measured one after the other in one run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EngineComparison {
+    pub lean: EngineFigures,
+    pub hyper: EngineFigures,
+    /// hyper's server memory per parked Ping over lean's.
+    pub memory_ratio: Option<f64>,
+    /// hyper's wake-up p99 over lean's.
+    pub wakeup_p99_ratio: Option<f64>,
+}
+
+impl EngineComparison {
+    pub fn between(first: &RunResult, second: &RunResult) -> Self {
+        let (lean, hyper) = (EngineFigures::of(first), EngineFigures::of(second));
+        let ratio =
+            |a: Option<f64>, b: Option<f64>| a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b);
+        Self {
+            memory_ratio: ratio(hyper.server_bytes_per_parked, lean.server_bytes_per_parked),
+            wakeup_p99_ratio: ratio(hyper.wakeup_p99_us, lean.wakeup_p99_us),
+            lean,
+            hyper,
+        }
+    }
 }
 
 /// The machine the run was on.
