@@ -263,13 +263,18 @@ impl Engine {
                 });
             }
             if let Some((_, until)) = hold {
-                // Drain: until every notified item has reached its device.
+                // Drain: until the injector has sent its last notification and every
+                // notified item has reached its device.
+                let injecting = injector
+                    .as_ref()
+                    .is_some_and(|thread| !thread.is_finished());
                 let outstanding: usize = self
                     .slots
                     .iter()
                     .map(|slot| slot.device.outstanding())
                     .sum();
-                if now >= until && (outstanding == 0 || now >= until + self.config.drain) {
+                let settled = !injecting && outstanding == 0;
+                if now >= until && (settled || now >= until + self.config.drain) {
                     break;
                 }
             }
