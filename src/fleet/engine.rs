@@ -57,6 +57,9 @@ pub struct EngineConfig {
     pub ramp_timeout: Duration,
     /// The hold phase: devices parked, notifications injected.
     pub duration: Duration,
+    /// When set, the hold waits for this flag too (an orchestrator starts every
+    /// worker's hold together once all partitions report their devices parked).
+    pub hold_gate: Option<Arc<AtomicBool>>,
     /// After injection stops, the longest wait for undelivered notifications.
     pub drain: Duration,
     /// Added to a device's heartbeat before an undelivered notification is lost.
@@ -246,7 +249,13 @@ impl Engine {
                 }
             }
             let settled = self.bootstrapped + self.stopped >= self.slots.len();
-            if hold.is_none() && (settled || now >= start + self.config.ramp_timeout) {
+            let released = self
+                .config
+                .hold_gate
+                .as_ref()
+                .is_none_or(|gate| gate.load(Ordering::Relaxed));
+            if hold.is_none() && ((settled && released) || now >= start + self.config.ramp_timeout)
+            {
                 let until = now + self.config.duration;
                 hold = Some((now, until));
                 injector = injector_config.take().map(|config| {

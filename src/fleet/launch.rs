@@ -86,6 +86,10 @@ pub struct DevicesArgs {
     /// Burst: the window the burst is spread over.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub burst_window: Duration,
+    /// Start the hold phase only on SIGUSR1 (or at the ramp timeout), so several workers
+    /// driven by `pingfleet run` measure together once every device is parked.
+    #[arg(long)]
+    pub wait_for_start: bool,
     /// How long after the hold phase starts the injector begins.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub inject_after: Duration,
@@ -194,6 +198,14 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         max_bootstrapping: args.max_bootstrapping,
         ramp_timeout: args.ramp_timeout,
         duration: args.duration,
+        hold_gate: match args.wait_for_start {
+            true => {
+                let gate = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register(signal_hook::consts::SIGUSR1, gate.clone())?;
+                Some(gate)
+            }
+            false => None,
+        },
         drain: args.drain,
         grace: args.grace,
         injector,

@@ -68,6 +68,14 @@ impl RoleProcess {
         })
     }
 
+    /// Sends a signal (`-USR1`, `-TERM`, ...) to the child.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+
     /// The exit status if the child has ended.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
@@ -80,10 +88,7 @@ impl RoleProcess {
 
     /// Asks the child to stop (SIGTERM) and waits up to `timeout` before killing it.
     pub fn stop(&mut self, timeout: Duration) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
+        self.signal("-TERM");
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             if self.try_status().is_some() {

@@ -200,8 +200,11 @@ fn measure(
             wakeups,
             server_rss_bytes: rss,
         });
+        // Devices whose heartbeat just ended are re-pinging at any instant, so the
+        // plateau allows a sliver (0.5%) of them to be between two Pings.
+        let nearly_all = devices as u64 - (devices as u64 / 200);
         if plateau.is_none()
-            && (parked >= devices as u64 || Instant::now() >= ramp_deadline)
+            && (parked >= nearly_all || Instant::now() >= ramp_deadline)
             && parked > 0
         {
             std::thread::sleep(Duration::from_millis(500));
@@ -211,6 +214,10 @@ fn measure(
                 .sum();
             plateau = Some((settled, parked));
             slab_plateau = procfs::kernel_slab_bytes();
+            // Every worker starts its hold now, together.
+            for worker in &worker_processes {
+                worker.signal("-USR1");
+            }
             view.note(&format!(
                 "plateau: {parked} parked, server RSS {} MiB",
                 settled / (1 << 20)
@@ -531,7 +538,11 @@ fn start_workers(
     let devices = &scenario.devices;
     let mut processes = Vec::new();
     for index in 0..workers {
-        let mut args: Vec<String> = vec!["devices".into(), "--route-by-partition".into()];
+        let mut args: Vec<String> = vec![
+            "devices".into(),
+            "--route-by-partition".into(),
+            "--wait-for-start".into(),
+        ];
         for server in servers {
             args.extend(["--target".into(), format!("{scheme}://{}", server.http)]);
             args.extend(["--notify".into(), server.notify.to_string()]);
