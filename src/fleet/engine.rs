@@ -295,7 +295,11 @@ impl Engine {
                 timeout = timeout.min(TimerWheel::tick());
             }
             // The loop's own lag: a turn's work delays every event that arrives meanwhile.
-            self.stats.loop_lag.record(turn.elapsed());
+            // Counted in the hold only, where latencies are measured; the ramp's
+            // handshakes would say nothing about the figures it vouches for.
+            if hold.is_some() {
+                self.stats.loop_lag.record(turn.elapsed());
+            }
             match self.poll.poll(&mut events, Some(timeout)) {
                 // A signal (the stop request among them) interrupted the wait.
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),

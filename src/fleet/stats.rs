@@ -145,6 +145,7 @@ pub struct FleetStats {
     pub injector_lag: Latency,
     pub connect: Latency,
     pub tls_handshake: Latency,
+    /// Work time of each event-loop turn during the hold.
     pub loop_lag: Latency,
     pub counters: Counters,
 }
