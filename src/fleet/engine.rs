@@ -271,19 +271,16 @@ impl Engine {
                     })
                 });
             }
-            if let Some((_, until)) = hold {
+            if let Some((_, until)) = hold.filter(|(_, until)| now >= *until) {
                 // Drain: until the injector has sent its last notification and every
-                // notified item has reached its device.
+                // notified item has reached its device. Counted only once the hold is
+                // over, not on every turn of it.
                 let injecting = injector
                     .as_ref()
                     .is_some_and(|thread| !thread.is_finished());
-                let outstanding: usize = self
-                    .slots
-                    .iter()
-                    .map(|slot| slot.device.outstanding())
-                    .sum();
-                let settled = !injecting && outstanding == 0;
-                if now >= until && (settled || now >= until + self.config.drain) {
+                let settled =
+                    !injecting && self.slots.iter().all(|slot| slot.device.outstanding() == 0);
+                if settled || now >= until + self.config.drain {
                     break;
                 }
             }
@@ -666,10 +663,9 @@ impl Engine {
                         return self.lost(token, now);
                     }
                 }
-                let pending = tls.outgoing().to_vec();
-                let count = pending.len();
+                conn.out.extend_from_slice(tls.outgoing());
+                let count = tls.outgoing().len();
                 tls.sent(count);
-                conn.out.extend_from_slice(&pending);
             }
         }
         while conn.out_pos < conn.out.len() {
