@@ -19,7 +19,7 @@ use rustls_pki_types::ServerName;
 use super::device::{Action, Device};
 use super::http::ResponseReader;
 use super::injector::Schedule;
-use super::stats::{tally, FleetStats};
+use super::stats::{tally, Counters, FleetStats};
 use super::target::Target;
 use super::timers::TimerWheel;
 use crate::notification::Notification;
@@ -94,7 +94,7 @@ struct Conn {
 }
 
 /// What a run ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunEnd {
     /// Devices with a Ping outstanding when the run ended (a snapshot: a device busy
     /// syncing after a wake-up is not counted).
@@ -104,6 +104,66 @@ pub struct RunEnd {
     pub undelivered_at_end: usize,
     /// From the start until every device had sent its first Ping, if all did.
     pub bootstrap_all: Option<Duration>,
+    /// What was counted in each phase that ran (ramp, hold, drain), in order.
+    pub stages: Vec<StageCounts>,
+}
+
+/// The counters of one phase of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageCounts {
+    pub name: &'static str,
+    pub duration: Duration,
+    pub counters: Counters,
+}
+
+/// Snapshots of the counters where the phases change.
+#[derive(Default)]
+struct StageMarks {
+    hold_started: Option<(Instant, Counters)>,
+    hold_ended: Option<(Instant, Counters)>,
+}
+
+impl StageMarks {
+    /// The counters of each phase, given the run's start, its end and its final counts;
+    /// `injected` (the injector thread's own counts) belongs to the hold.
+    fn split(
+        self,
+        start: Instant,
+        end: Instant,
+        last: &Counters,
+        injected: &Counters,
+    ) -> Vec<StageCounts> {
+        let mut stages = Vec::new();
+        let mut from = (start, Counters::default());
+        for (name, mark) in [("ramp", self.hold_started), ("hold", self.hold_ended)] {
+            let Some(mark) = mark else { break };
+            let mut counters = mark.1.since(&from.1);
+            if name == "hold" {
+                counters.add(injected);
+            }
+            stages.push(StageCounts {
+                name,
+                duration: mark.0 - from.0,
+                counters,
+            });
+            from = mark;
+        }
+        let name = match stages.len() {
+            0 => "ramp",
+            1 => "hold",
+            _ => "drain",
+        };
+        let mut counters = last.since(&from.1);
+        if name == "hold" {
+            counters.add(injected);
+        }
+        stages.push(StageCounts {
+            name,
+            duration: end - from.0,
+            counters,
+        });
+        stages
+    }
 }
 
 /// The event loop and everything it drives.
@@ -227,6 +287,7 @@ impl Engine {
         let mut injector_config = self.config.injector.take();
         let mut injector = None;
         let mut hold: Option<(Instant, Instant)> = None;
+        let mut marks = StageMarks::default();
         let mut last_sweep = start;
         loop {
             let turn = Instant::now();
@@ -258,6 +319,7 @@ impl Engine {
             {
                 let until = now + self.config.duration;
                 hold = Some((now, until));
+                marks.hold_started = Some((now, self.stats.counters.clone()));
                 injector = injector_config.take().map(|config| {
                     let users = self
                         .slots
@@ -272,6 +334,9 @@ impl Engine {
                 });
             }
             if let Some((_, until)) = hold.filter(|(_, until)| now >= *until) {
+                if marks.hold_ended.is_none() {
+                    marks.hold_ended = Some((now, self.stats.counters.clone()));
+                }
                 // Drain: until the injector has sent its last notification and every
                 // notified item has reached its device. Counted only once the hold is
                 // over, not on every turn of it.
@@ -315,8 +380,10 @@ impl Engine {
             }
         }
         stop.store(true, Ordering::Relaxed);
+        let ended = Instant::now();
+        let mut injected_counters = Counters::default();
         if let Some(Ok(Ok(injected))) = injector.map(std::thread::JoinHandle::join) {
-            self.stats.counters.add(&injected.counters);
+            injected_counters = injected.counters;
             self.stats.injector_lag.merge(&injected.injector_lag);
         }
         self.take_sent(&queue);
@@ -335,12 +402,15 @@ impl Engine {
                 .sum(),
             bootstrap_all: self.bootstrap_all,
             devices_bootstrapped: self.bootstrapped,
+            stages: Vec::new(),
         };
         for slot in &mut self.slots {
             slot.device
                 .expire_lost(None, Duration::ZERO, &mut self.stats);
         }
-        Ok((self.stats, end))
+        let stages = marks.split(start, ended, &self.stats.counters, &injected_counters);
+        self.stats.counters.add(&injected_counters);
+        Ok((self.stats, RunEnd { stages, ..end }))
     }
 
     /// Hands every notification the injector has sent to its device.

@@ -146,6 +146,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         true => Some(client_tls(&args)?),
         false => None,
     };
+    let rss_before_devices = crate::measure::procfs::rss_bytes(None);
     let credentials = credentials(&args)?;
     let profile = Arc::new(Profile {
         version: args.protocol_version,
@@ -219,8 +220,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, stop.clone())?;
     }
     let (stats, end) = engine.run(stop)?;
-    let report = WorkerReport::new(&args, started, &stats, end);
-    print_summary(&report, end);
+    let report = WorkerReport::new(&args, started, rss_before_devices, &stats, &end);
+    print_summary(&report, &end);
     if let Some(path) = &args.output {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
@@ -282,7 +283,7 @@ fn client_tls(args: &DevicesArgs) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     }
 }
 
-fn print_summary(report: &WorkerReport, end: RunEnd) {
+fn print_summary(report: &WorkerReport, end: &RunEnd) {
     let counters = &report.counters;
     println!(
         "devices {} (shard {}), parked at end {}, requests {}, connections {}, reconnects {}, stopped {}",

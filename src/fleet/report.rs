@@ -17,6 +17,7 @@ pub const ENCODING: &str = "hdr-v2-deflate-base64";
 
 /// One worker's results.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct WorkerReport {
     pub schema: String,
     pub tool_version: String,
@@ -28,6 +29,9 @@ pub struct WorkerReport {
     pub targets: Vec<String>,
     pub profile: ProfileSummary,
     pub counters: Counters,
+    /// The counters of each phase (ramp, hold, drain) apart.
+    #[serde(default)]
+    pub stages: Vec<StageReport>,
     pub histograms: BTreeMap<String, HistogramDoc>,
     /// Devices with a Ping outstanding when the run ended.
     pub devices_parked_at_end: usize,
@@ -36,13 +40,28 @@ pub struct WorkerReport {
     /// Seconds from the start until every device had sent its first Ping; `null` if
     /// some never did.
     pub bootstrap_all_s: Option<f64>,
+    /// Resident memory of the worker before its first device started; `null` when it
+    /// could not be read.
+    #[serde(default)]
+    pub rss_before_devices_bytes: Option<u64>,
     /// Resident memory of the worker at the end; `null` when it could not be read.
     pub rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
 }
 
+/// The counters of one phase of a worker's run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct StageReport {
+    /// `ramp`, `hold` or `drain`.
+    pub name: String,
+    pub duration_s: f64,
+    pub counters: Counters,
+}
+
 /// The device profile the worker ran.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ProfileSummary {
     pub protocol_version: String,
     pub device_type: String,
@@ -56,6 +75,7 @@ pub struct ProfileSummary {
 
 /// One histogram: its exact encoding and its percentiles.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct HistogramDoc {
     pub encoding: String,
     pub data: String,
@@ -73,7 +93,13 @@ impl HistogramDoc {
 }
 
 impl WorkerReport {
-    pub fn new(args: &DevicesArgs, started: SystemTime, stats: &FleetStats, end: RunEnd) -> Self {
+    pub fn new(
+        args: &DevicesArgs,
+        started: SystemTime,
+        rss_before_devices_bytes: Option<u64>,
+        stats: &FleetStats,
+        end: &RunEnd,
+    ) -> Self {
         let histograms = [
             ("wakeup_latency_us", &stats.wakeup),
             ("mail_on_device_latency_us", &stats.mail_on_device),
@@ -108,10 +134,20 @@ impl WorkerReport {
                 close_per_ping: args.close_per_ping,
             },
             counters: stats.counters.clone(),
+            stages: end
+                .stages
+                .iter()
+                .map(|stage| StageReport {
+                    name: stage.name.to_owned(),
+                    duration_s: stage.duration.as_secs_f64(),
+                    counters: stage.counters.clone(),
+                })
+                .collect(),
             histograms,
             devices_parked_at_end: end.devices_parked,
             devices_bootstrapped: end.devices_bootstrapped,
             bootstrap_all_s: end.bootstrap_all.map(|elapsed| elapsed.as_secs_f64()),
+            rss_before_devices_bytes,
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
         }
@@ -156,6 +192,11 @@ impl WorkerReport {
                 .zip(report.bootstrap_all_s)
                 .map(|(a, b)| a.max(b));
             merged.rss_bytes = merged.rss_bytes.zip(report.rss_bytes).map(|(a, b)| a + b);
+            merged.rss_before_devices_bytes = merged
+                .rss_before_devices_bytes
+                .zip(report.rss_before_devices_bytes)
+                .map(|(a, b)| a + b);
+            merge_stages(&mut merged.stages, &report.stages);
             merged.cpu_seconds = merged
                 .cpu_seconds
                 .zip(report.cpu_seconds)
@@ -177,6 +218,19 @@ impl WorkerReport {
             .map(|(name, latency)| (name.clone(), HistogramDoc::new(latency)))
             .collect();
         Ok(merged)
+    }
+}
+
+/// Adds a shard's phases to the merged ones, matched by name; the longest duration kept.
+fn merge_stages(into: &mut Vec<StageReport>, from: &[StageReport]) {
+    for stage in from {
+        match into.iter_mut().find(|merged| merged.name == stage.name) {
+            Some(merged) => {
+                merged.counters.add(&stage.counters);
+                merged.duration_s = merged.duration_s.max(stage.duration_s);
+            }
+            None => into.push(stage.clone()),
+        }
     }
 }
 

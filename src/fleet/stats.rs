@@ -77,6 +77,7 @@ impl Latency {
 
 /// Percentiles of one histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct LatencySummary {
     pub count: u64,
     pub p50_us: u64,
@@ -95,7 +96,8 @@ pub fn tally(map: &mut Tally, key: impl Into<String>) {
 }
 
 /// Everything a worker counts, by name and in total.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Counters {
     pub requests: Tally,
     pub http_status: Tally,
@@ -110,6 +112,9 @@ pub struct Counters {
     pub notifications_sent: u64,
     pub notifications_delivered: u64,
     pub notifications_lost: u64,
+    /// Connections the churn stage cut on purpose (the device then reconnects).
+    #[serde(default)]
+    pub churn_drops: u64,
 }
 
 impl Counters {
@@ -134,6 +139,44 @@ impl Counters {
         self.notifications_sent += more.notifications_sent;
         self.notifications_delivered += more.notifications_delivered;
         self.notifications_lost += more.notifications_lost;
+        self.churn_drops += more.churn_drops;
+    }
+
+    /// What was counted after `earlier`, a snapshot of these same counters.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        let minus = |now: &Tally, before: &Tally| -> Tally {
+            now.iter()
+                .map(|(name, count)| {
+                    let before = before.get(name).copied().unwrap_or(0);
+                    (name.clone(), count.saturating_sub(before))
+                })
+                .filter(|(_, count)| *count > 0)
+                .collect()
+        };
+        Counters {
+            requests: minus(&self.requests, &earlier.requests),
+            http_status: minus(&self.http_status, &earlier.http_status),
+            ping_status: minus(&self.ping_status, &earlier.ping_status),
+            errors: minus(&self.errors, &earlier.errors),
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
+            connections_opened: self
+                .connections_opened
+                .saturating_sub(earlier.connections_opened),
+            tls_handshakes: self.tls_handshakes.saturating_sub(earlier.tls_handshakes),
+            reconnects: self.reconnects.saturating_sub(earlier.reconnects),
+            devices_stopped: self.devices_stopped.saturating_sub(earlier.devices_stopped),
+            notifications_sent: self
+                .notifications_sent
+                .saturating_sub(earlier.notifications_sent),
+            notifications_delivered: self
+                .notifications_delivered
+                .saturating_sub(earlier.notifications_delivered),
+            notifications_lost: self
+                .notifications_lost
+                .saturating_sub(earlier.notifications_lost),
+            churn_drops: self.churn_drops.saturating_sub(earlier.churn_drops),
+        }
     }
 }
 
@@ -153,6 +196,27 @@ pub struct FleetStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_since_a_snapshot_are_the_difference() {
+        let mut before = Counters::default();
+        tally(&mut before.requests, "Ping");
+        before.bytes_sent = 100;
+        let mut now = before.clone();
+        tally(&mut now.requests, "Ping");
+        tally(&mut now.requests, "Sync");
+        now.bytes_sent = 250;
+        now.churn_drops = 3;
+        let delta = now.since(&before);
+        assert_eq!(delta.requests.get("Ping"), Some(&1));
+        assert_eq!(delta.requests.get("Sync"), Some(&1));
+        assert_eq!(delta.bytes_sent, 150);
+        assert_eq!(delta.churn_drops, 3);
+        let mut sum = before.clone();
+        sum.add(&delta);
+        assert_eq!(sum, now);
+        assert!(now.since(&now).requests.is_empty());
+    }
 
     #[test]
     fn histograms_round_trip_through_base64_and_merge_exactly() {

@@ -119,3 +119,53 @@ mod slab_tests {
         assert!(kernel_slab_bytes().is_some_and(|bytes| bytes > 0));
     }
 }
+
+/// The kernel's TCP socket counters of `/proc/net/sockstat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct TcpSockstat {
+    /// TCP sockets in use (every open connection end and listener).
+    pub in_use: u64,
+    /// Memory the kernel accounts to TCP socket buffers, in bytes (pages of 4 KiB).
+    pub buffer_bytes: u64,
+}
+
+/// The machine's TCP socket counters.
+pub fn tcp_sockstat() -> Option<TcpSockstat> {
+    parse_tcp_sockstat(&std::fs::read_to_string("/proc/net/sockstat").ok()?)
+}
+
+fn parse_tcp_sockstat(sockstat: &str) -> Option<TcpSockstat> {
+    let fields: Vec<&str> = sockstat
+        .lines()
+        .find(|line| line.starts_with("TCP:"))?
+        .split_whitespace()
+        .collect();
+    let value = |key: &str| -> Option<u64> {
+        let at = fields.iter().position(|field| *field == key)?;
+        fields.get(at + 1)?.parse().ok()
+    };
+    Some(TcpSockstat {
+        in_use: value("inuse")?,
+        buffer_bytes: value("mem")? * 4096,
+    })
+}
+
+#[cfg(test)]
+mod sockstat_tests {
+    use super::*;
+
+    #[test]
+    fn reads_tcp_sockstat() {
+        let text =
+            "sockets: used 9\nTCP: inuse 12 orphan 0 tw 3 alloc 14 mem 5\nUDP: inuse 0 mem 0\n";
+        assert_eq!(
+            parse_tcp_sockstat(text),
+            Some(TcpSockstat {
+                in_use: 12,
+                buffer_bytes: 5 * 4096
+            })
+        );
+        assert_eq!(parse_tcp_sockstat("UDP: inuse 0 mem 0\n"), None);
+    }
+}

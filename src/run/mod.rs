@@ -3,11 +3,21 @@
 //!
 //! Layout:
 //! - [`orchestrate`]: partitions and workers started, sampled, collected, judged.
+//! - [`roles`]: server partitions and device workers started with a scenario's flags.
 //! - [`children`]: the child processes and what they said when they failed.
+//! - [`sampler`]: every process's memory and CPU, and the kernel's socket memory, each second.
+//! - [`live`]: the progress shown while a run goes on.
 //! - [`result`]: the result file and the threshold verdicts.
+//! - [`self_check`]: whether the generator or the machine was saturated.
+//! - [`summary`]: what a run prints when it ends.
 //! - [`threshold`]: the k6-like threshold conditions of a scenario.
 
 pub mod children;
+pub mod live;
 pub mod orchestrate;
 pub mod result;
+pub mod roles;
+pub mod sampler;
+pub mod self_check;
+pub mod summary;
 pub mod threshold;

@@ -1,13 +1,11 @@
 //! The orchestrator: starts server partitions and device workers as child processes of
-//! this binary, sized to the open-file limit, samples server memory at the baseline
-//! and at the plateau, waits for the workers, merges their documents, judges the
-//! thresholds and writes the result file.
+//! this binary, sized to the open-file limit, samples every process each second, reads
+//! memory at the baseline and at the plateau, starts the holds together, waits for the
+//! workers, merges their documents, judges the thresholds and writes the result file.
 //!
 //! Exit codes: 0 every threshold passed, 1 a threshold failed, 2 the run could not be
 //! completed (a child died, nothing parked); partial results are still written.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,15 +15,23 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::children::RoleProcess;
-use super::result::{judge, EngineComparison, Machine, Memory, RunResult, TimelinePoint, SCHEMA};
+use super::live::LiveView;
+use super::result::{
+    judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, TimelinePoint, SCHEMA,
+};
+use super::roles::{
+    concatenate_certificates, start_servers, start_workers, ServerCounts, ServerProcess,
+};
+use super::sampler::{cores_of, rss_of, Role, Sampler};
+use super::self_check::check;
+use super::summary::{print_comparison, print_summary};
 use crate::fleet::report::WorkerReport;
 use crate::measure::procfs;
-use crate::scenario::{Partitions, PatternName, Scenario, DEFAULT_SCENARIO};
+use crate::scenario::{Partitions, Scenario, DEFAULT_SCENARIO};
 use crate::server::state::Engine;
 
 /// Sockets one process may hold, with room under the 20,000 open-file limit.
 const SOCKETS_PER_PROCESS: usize = 18_000;
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Flags of `pingfleet run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -164,77 +170,192 @@ fn measure(
         ref dir,
         ..
     } = *context;
-    let devices = scenario.devices.count;
-    let mut failures = Vec::new();
     let mut servers = start_servers(scenario, partitions, dir)?;
     std::thread::sleep(Duration::from_millis(300));
-    let slab_baseline = procfs::kernel_slab_bytes();
-    let baseline: u64 = servers
-        .iter()
-        .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
-        .sum();
+    let baseline = Baseline::read(&servers);
     let ca = concatenate_certificates(&servers, dir)?;
     let mut worker_processes = start_workers(scenario, &servers, workers, ca.as_deref(), dir)?;
-    let started = Instant::now();
-    let view = LiveView::new(devices as u64);
-    let mut timeline = Vec::new();
-    let mut plateau: Option<(u64, u64)> = None;
-    let mut slab_plateau = None;
-    let ramp_deadline = started + scenario.stages.ramp_timeout.0;
-    loop {
-        let parked: u64 = servers
-            .iter()
-            .map(|s| s.metric("pingfleet_parked_pings") as u64)
-            .sum();
-        let wakeups: u64 = servers
-            .iter()
-            .map(|s| s.metric("pingfleet_wakeups_total") as u64)
-            .sum();
-        let rss: u64 = servers
-            .iter()
-            .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
-            .sum();
-        timeline.push(TimelinePoint {
-            t_s: started.elapsed().as_secs_f64(),
+    let watched = watch(scenario, &mut servers, &mut worker_processes, interrupted);
+    let mut failures = watched.failures;
+    let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
+    let cpu_seconds_servers = servers
+        .iter()
+        .map(|server| procfs::cpu_seconds(Some(server.process.pid())))
+        .sum::<Option<f64>>();
+    for server in &mut servers {
+        server.process.stop(Duration::from_secs(10));
+    }
+    if reports.is_empty() {
+        anyhow::bail!("no worker produced results: {}", failures.join("; "));
+    }
+    let fleet = WorkerReport::merge(&reports)?;
+    let machine = Machine::read(context.fd_limit);
+    Ok(RunResult {
+        schema: SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit(),
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        engine: format!("{:?}", scenario.server.engine).to_lowercase(),
+        scenario_text: context.text.clone(),
+        overrides: context.overrides.clone(),
+        partitions,
+        workers,
+        complete: failures.is_empty(),
+        failures,
+        memory: memory(&baseline, watched.plateau.as_ref(), &fleet),
+        calibration: context.calibration,
+        cpu_seconds_servers,
+        cpu_seconds_workers: fleet.cpu_seconds,
+        self_check: check(
+            &watched.timeline,
+            watched.hold_window_s,
+            machine.cores,
+            &fleet,
+        ),
+        hold_window_s: watched.hold_window_s,
+        cost_per_device_hour: DeviceHourCost::of(&fleet),
+        machine,
+        fleet,
+        timeline: watched.timeline,
+        thresholds: Vec::new(),
+        comparison: None,
+    })
+}
+
+/// Readings before any device connects.
+struct Baseline {
+    server_rss: u64,
+    slab: Option<u64>,
+}
+
+impl Baseline {
+    fn read(servers: &[ServerProcess]) -> Self {
+        Self {
+            server_rss: servers
+                .iter()
+                .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
+                .sum(),
+            slab: procfs::kernel_slab_bytes(),
+        }
+    }
+}
+
+/// Readings once every device is parked.
+struct Plateau {
+    parked: u64,
+    server_rss: Vec<u64>,
+    worker_rss: u64,
+    slab: Option<u64>,
+    tcp_buffers: Option<u64>,
+}
+
+impl Plateau {
+    fn read(parked: u64, servers: &[ServerProcess], workers: &[RoleProcess]) -> Self {
+        let rss = |pid| procfs::rss_bytes(Some(pid)).unwrap_or(0);
+        Self {
             parked,
-            wakeups,
-            server_rss_bytes: rss,
+            server_rss: servers.iter().map(|s| rss(s.process.pid())).collect(),
+            worker_rss: workers.iter().map(|w| rss(w.pid())).sum(),
+            slab: procfs::kernel_slab_bytes(),
+            tcp_buffers: procfs::tcp_sockstat().map(|tcp| tcp.buffer_bytes),
+        }
+    }
+}
+
+/// What watching a run saw.
+struct Watched {
+    timeline: Vec<TimelinePoint>,
+    plateau: Option<Plateau>,
+    hold_window_s: Option<(f64, f64)>,
+    failures: Vec<String>,
+}
+
+/// Samples every process each second until the workers end (or a server dies, or the
+/// run is interrupted); at the plateau, reads memory and starts every worker's hold.
+fn watch(
+    scenario: &Scenario,
+    servers: &mut [ServerProcess],
+    workers: &mut [RoleProcess],
+    interrupted: &AtomicBool,
+) -> Watched {
+    let devices = scenario.devices.count as u64;
+    let hold = scenario.stages.hold.0.as_secs_f64();
+    let mut sampler = Sampler::new(
+        servers
+            .iter()
+            .map(|s| (s.process.name.clone(), Role::Server, s.process.pid()))
+            .chain(
+                workers
+                    .iter()
+                    .map(|w| (w.name.clone(), Role::Worker, w.pid())),
+            ),
+    );
+    let started = Instant::now();
+    let view = LiveView::new(devices);
+    let ramp_deadline = started + scenario.stages.ramp_timeout.0;
+    let mut watched = Watched {
+        timeline: Vec::new(),
+        plateau: None,
+        hold_window_s: None,
+        failures: Vec::new(),
+    };
+    loop {
+        let counts = ServerCounts::of_all(servers);
+        let (processes, kernel) = sampler.sample();
+        let t_s = started.elapsed().as_secs_f64();
+        let stage = match watched.hold_window_s {
+            None => "ramp",
+            Some((_, end)) if t_s <= end => "hold",
+            Some(_) => "drain",
+        };
+        watched.timeline.push(TimelinePoint {
+            t_s,
+            stage: stage.into(),
+            parked: counts.parked,
+            notifications: counts.notifications,
+            wakeups: counts.wakeups,
+            server_wake_p99_us: counts.wake_p99_us,
+            server_rss_bytes: rss_of(&processes, Role::Server),
+            worker_rss_bytes: rss_of(&processes, Role::Worker),
+            server_cpu_cores: cores_of(&processes, Role::Server),
+            worker_cpu_cores: cores_of(&processes, Role::Worker),
+            kernel,
+            processes,
         });
         // Devices whose heartbeat just ended are re-pinging at any instant, so the
         // plateau allows a sliver (0.5%) of them to be between two Pings.
-        let nearly_all = devices as u64 - (devices as u64 / 200);
-        if plateau.is_none()
-            && (parked >= nearly_all || Instant::now() >= ramp_deadline)
-            && parked > 0
+        let nearly_all = devices - devices / 200;
+        if watched.plateau.is_none()
+            && (counts.parked >= nearly_all || Instant::now() >= ramp_deadline)
+            && counts.parked > 0
         {
             std::thread::sleep(Duration::from_millis(500));
-            let settled: u64 = servers
-                .iter()
-                .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
-                .sum();
-            plateau = Some((settled, parked));
-            slab_plateau = procfs::kernel_slab_bytes();
+            let plateau = Plateau::read(counts.parked, servers, workers);
             // Every worker starts its hold now, together.
-            for worker in &worker_processes {
+            for worker in workers.iter() {
                 worker.signal("-USR1");
             }
+            let start = started.elapsed().as_secs_f64();
+            watched.hold_window_s = Some((start, start + hold));
             view.note(&format!(
-                "plateau: {parked} parked, server RSS {} MiB",
-                settled / (1 << 20)
+                "plateau: {} parked, server RSS {} MiB",
+                counts.parked,
+                plateau.server_rss.iter().sum::<u64>() / (1 << 20)
             ));
+            watched.plateau = Some(plateau);
         }
-        let mut running = 0;
-        for worker in &mut worker_processes {
-            if worker.try_status().is_none() {
-                running += 1;
-            }
-        }
-        if running == 0 {
+        if workers
+            .iter_mut()
+            .all(|worker| worker.try_status().is_some())
+        {
             break;
         }
         if interrupted.load(Ordering::Relaxed) {
-            failures.push("interrupted: partial results".to_owned());
-            for worker in &mut worker_processes {
+            watched
+                .failures
+                .push("interrupted: partial results".to_owned());
+            for worker in workers.iter_mut() {
                 worker.stop(Duration::from_secs(30));
             }
             break;
@@ -243,15 +364,25 @@ fn measure(
             .iter_mut()
             .find_map(|s| s.process.try_status().map(|_| s.process.name.clone()))
         {
-            failures.push(format!("{dead} died during the run"));
+            watched.failures.push(format!("{dead} died during the run"));
             break;
         }
-        view.show(started.elapsed(), parked, wakeups, rss);
+        let point = watched.timeline.last().expect("pushed above");
+        view.show(started.elapsed(), point);
         std::thread::sleep(Duration::from_secs(1));
     }
     view.finish();
+    watched
+}
+
+/// Waits for every worker and reads its document; a worker without one is a failure.
+fn collect_reports(
+    workers: &mut [RoleProcess],
+    dir: &Path,
+    failures: &mut Vec<String>,
+) -> anyhow::Result<Vec<WorkerReport>> {
     let mut reports = Vec::new();
-    for (index, worker) in worker_processes.iter_mut().enumerate() {
+    for (index, worker) in workers.iter_mut().enumerate() {
         let status = worker.wait()?;
         let path = dir.join(format!("worker-{index}.json"));
         match std::fs::read(&path)
@@ -265,119 +396,33 @@ fn measure(
             }
         }
     }
-    let cpu_seconds_servers = servers
-        .iter()
-        .map(|server| procfs::cpu_seconds(Some(server.process.pid())))
-        .sum::<Option<f64>>();
-    for server in &mut servers {
-        server.process.stop(Duration::from_secs(10));
-    }
-    if reports.is_empty() {
-        anyhow::bail!("no worker produced results: {}", failures.join("; "));
-    }
-    let fleet = WorkerReport::merge(&reports)?;
-    let memory = Memory {
-        server_rss_baseline_bytes: Some(baseline),
-        server_rss_plateau_bytes: plateau.map(|(rss, _)| rss),
-        parked_at_plateau: plateau.map(|(_, parked)| parked),
-        server_bytes_per_parked: plateau
-            .filter(|(_, parked)| *parked > 0)
-            .map(|(rss, parked)| rss.saturating_sub(baseline) as f64 / parked as f64),
-        device_bytes_per_device: fleet
-            .rss_bytes
-            .map(|rss| rss as f64 / fleet.devices.max(1) as f64),
-        kernel_slab_bytes_per_connection: slab_baseline
-            .zip(slab_plateau)
-            .zip(plateau.filter(|(_, parked)| *parked > 0))
-            .map(|((before, after), (_, parked))| {
-                after.saturating_sub(before) as f64 / parked as f64
-            }),
-    };
-    Ok(RunResult {
-        schema: SCHEMA.into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: git_commit(),
-        scenario: scenario.name.clone(),
-        seed: scenario.seed,
-        engine: format!("{:?}", scenario.server.engine).to_lowercase(),
-        scenario_text: context.text.clone(),
-        overrides: context.overrides.clone(),
-        machine: Machine::read(context.fd_limit),
-        partitions,
-        workers,
-        complete: failures.is_empty(),
-        failures,
-        memory,
-        calibration: context.calibration,
-        cpu_seconds_servers,
-        cpu_seconds_workers: fleet.cpu_seconds,
-        fleet,
-        timeline,
-        thresholds: Vec::new(),
-        comparison: None,
-    })
+    Ok(reports)
 }
 
-/// Progress while the run goes on: a live bar on a terminal, a plain status line every
-/// few seconds otherwise (logs, CI).
-struct LiveView {
-    bar: Option<indicatif::ProgressBar>,
-    last_line: std::cell::Cell<Option<Instant>>,
-}
-
-impl LiveView {
-    const LINE_EVERY: Duration = Duration::from_secs(5);
-
-    fn new(devices: u64) -> Self {
-        let bar = std::io::IsTerminal::is_terminal(&std::io::stdout()).then(|| {
-            let bar = indicatif::ProgressBar::new(devices);
-            let style = indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} parked  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar
-        });
-        Self {
-            bar,
-            last_line: std::cell::Cell::new(None),
-        }
-    }
-
-    fn show(&self, elapsed: Duration, parked: u64, wakeups: u64, rss: u64) {
-        let message = format!("wake-ups {wakeups}  server RSS {} MiB", rss / (1 << 20));
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(parked);
-                bar.set_message(message);
-            }
-            None => {
-                let due = self
-                    .last_line
-                    .get()
-                    .is_none_or(|last| last.elapsed() >= Self::LINE_EVERY);
-                if due {
-                    self.last_line.set(Some(Instant::now()));
-                    println!(
-                        "t={:>5.1}s parked {parked:>6}  {message}",
-                        elapsed.as_secs_f64()
-                    );
-                }
-            }
-        }
-    }
-
-    fn note(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => println!("{text}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+/// Memory per parked connection from the baseline and plateau readings.
+fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) -> Memory {
+    let plateau = plateau.filter(|plateau| plateau.parked > 0);
+    let per_parked = |bytes: u64| plateau.map(|p| bytes as f64 / p.parked as f64);
+    let server_plateau = plateau.map(|p| p.server_rss.iter().sum::<u64>());
+    let worker_baseline = fleet.rss_before_devices_bytes;
+    let worker_plateau = plateau.map(|p| p.worker_rss);
+    Memory {
+        server_rss_baseline_bytes: Some(baseline.server_rss),
+        server_rss_plateau_bytes: server_plateau,
+        server_rss_plateau_by_partition: plateau.map(|p| p.server_rss.clone()).unwrap_or_default(),
+        parked_at_plateau: plateau.map(|p| p.parked),
+        server_bytes_per_parked: server_plateau
+            .and_then(|rss| per_parked(rss.saturating_sub(baseline.server_rss))),
+        worker_rss_baseline_bytes: worker_baseline,
+        worker_rss_plateau_bytes: worker_plateau,
+        device_bytes_per_device: worker_baseline
+            .zip(worker_plateau)
+            .and_then(|(before, after)| per_parked(after.saturating_sub(before))),
+        kernel_slab_bytes_per_connection: baseline
+            .slab
+            .zip(plateau.and_then(|p| p.slab))
+            .and_then(|(before, after)| per_parked(after.saturating_sub(before))),
+        kernel_tcp_buffer_bytes_at_plateau: plateau.and_then(|p| p.tcp_buffers),
     }
 }
 
@@ -420,195 +465,6 @@ fn run_directory(scenario: &Scenario) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A running server partition and its addresses.
-struct ServerProcess {
-    process: RoleProcess,
-    http: SocketAddr,
-    notify: SocketAddr,
-    metrics: SocketAddr,
-    cert: Option<PathBuf>,
-}
-
-impl ServerProcess {
-    /// A metric of the partition's /metrics, 0 when it cannot be read.
-    fn metric(&self, name: &str) -> f64 {
-        let read = || -> std::io::Result<String> {
-            let mut stream = TcpStream::connect_timeout(&self.metrics, Duration::from_secs(2))?;
-            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut text = String::new();
-            stream.read_to_string(&mut text)?;
-            Ok(text)
-        };
-        read()
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            })
-            .unwrap_or(0.0)
-    }
-}
-
-fn start_servers(
-    scenario: &Scenario,
-    partitions: u32,
-    dir: &Path,
-) -> anyhow::Result<Vec<ServerProcess>> {
-    let mut servers = Vec::new();
-    for index in 0..partitions {
-        let mut args: Vec<String> = vec![
-            "serve".into(),
-            "--partition".into(),
-            format!("{index}/{partitions}"),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--notify".into(),
-            "127.0.0.1:0".into(),
-            "--metrics".into(),
-            "127.0.0.1:0".into(),
-            "--users".into(),
-            scenario.devices.count.to_string(),
-            "--engine".into(),
-            format!("{:?}", scenario.server.engine).to_lowercase(),
-            "--min-heartbeat".into(),
-            scenario.server.min_heartbeat.0.as_secs().max(1).to_string(),
-            "--max-heartbeat".into(),
-            scenario.server.max_heartbeat.0.as_secs().to_string(),
-        ];
-        if scenario.server.tls {
-            args.extend(["--tls".into(), "--cert-out".into()]);
-            args.push(
-                dir.join(format!("partition-{index}.pem"))
-                    .display()
-                    .to_string(),
-            );
-        }
-        let mut process = RoleProcess::spawn(&format!("server-{index}"), &args, dir, true)?;
-        let ready = process.ready_line(READY_TIMEOUT)?;
-        let address = |key: &str| -> anyhow::Result<SocketAddr> {
-            ready[key]
-                .as_str()
-                .and_then(|text| text.parse().ok())
-                .context("ready line lacks an address")
-        };
-        servers.push(ServerProcess {
-            http: ready["http"][0]
-                .as_str()
-                .and_then(|text| text.parse().ok())
-                .context("ready line lacks http")?,
-            notify: address("notify")?,
-            metrics: address("metrics")?,
-            cert: ready["tls_cert"].as_str().map(PathBuf::from),
-            process,
-        });
-    }
-    Ok(servers)
-}
-
-/// One PEM file trusted by the workers, holding every partition's certificate.
-fn concatenate_certificates(
-    servers: &[ServerProcess],
-    dir: &Path,
-) -> anyhow::Result<Option<PathBuf>> {
-    let certs: Vec<&PathBuf> = servers
-        .iter()
-        .filter_map(|server| server.cert.as_ref())
-        .collect();
-    if certs.is_empty() {
-        return Ok(None);
-    }
-    let mut pem = String::new();
-    for cert in certs {
-        pem.push_str(&std::fs::read_to_string(cert)?);
-    }
-    let path = dir.join("partitions.pem");
-    std::fs::write(&path, pem)?;
-    Ok(Some(path))
-}
-
-fn start_workers(
-    scenario: &Scenario,
-    servers: &[ServerProcess],
-    workers: u32,
-    ca: Option<&Path>,
-    dir: &Path,
-) -> anyhow::Result<Vec<RoleProcess>> {
-    let scheme = if scenario.server.tls { "https" } else { "http" };
-    let devices = &scenario.devices;
-    let mut processes = Vec::new();
-    for index in 0..workers {
-        let mut args: Vec<String> = vec![
-            "devices".into(),
-            "--route-by-partition".into(),
-            "--wait-for-start".into(),
-        ];
-        for server in servers {
-            args.extend(["--target".into(), format!("{scheme}://{}", server.http)]);
-            args.extend(["--notify".into(), server.notify.to_string()]);
-        }
-        if let Some(ca) = ca {
-            args.extend(["--ca".into(), ca.display().to_string()]);
-        }
-        args.extend([
-            "--devices".into(),
-            devices.count.to_string(),
-            "--shard".into(),
-            format!("{index}/{workers}"),
-            "--heartbeat".into(),
-            devices.heartbeat.0.as_secs().max(1).to_string(),
-            "--heartbeat-jitter".into(),
-            devices.heartbeat_jitter.0.as_secs().to_string(),
-            "--connect-rate".into(),
-            (devices.connect_rate / f64::from(workers)).to_string(),
-            "--duration".into(),
-            format!("{}ms", scenario.stages.hold.0.as_millis()),
-            "--drain".into(),
-            format!("{}ms", scenario.stages.drain.0.as_millis()),
-            "--ramp-timeout".into(),
-            format!("{}ms", scenario.stages.ramp_timeout.0.as_millis()),
-            "--rate".into(),
-            (scenario.injector.rate / f64::from(workers)).to_string(),
-            "--pattern".into(),
-            match scenario.injector.pattern {
-                PatternName::Fixed => "fixed",
-                PatternName::Poisson => "poisson",
-                PatternName::Burst => "burst",
-            }
-            .into(),
-            "--burst-percent".into(),
-            scenario.injector.burst_percent.to_string(),
-            "--burst-window".into(),
-            format!("{}ms", scenario.injector.burst_window.0.as_millis()),
-            "--seed".into(),
-            scenario.seed.wrapping_add(u64::from(index)).to_string(),
-            "--output".into(),
-            dir.join(format!("worker-{index}.json"))
-                .display()
-                .to_string(),
-        ]);
-        for folder in &devices.folders {
-            args.extend(["--folder".into(), folder.clone()]);
-        }
-        for (flag, on) in [
-            ("--empty-reping", devices.empty_reping),
-            ("--close-per-ping", devices.close_per_ping),
-            ("--no-provision", !devices.provision),
-        ] {
-            if on {
-                args.push(flag.into());
-            }
-        }
-        processes.push(RoleProcess::spawn(
-            &format!("worker-{index}"),
-            &args,
-            dir,
-            false,
-        )?);
-    }
-    Ok(processes)
-}
-
 fn git_commit() -> Option<String> {
     let output = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -638,98 +494,4 @@ fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow
     std::fs::write(&path, serde_json::to_string_pretty(result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
-}
-
-fn print_summary(result: &RunResult, path: &Path) {
-    let fleet = &result.fleet;
-    let counters = &fleet.counters;
-    println!();
-    println!(
-        "devices {} bootstrapped {} | notifications sent {} delivered {} lost {} | requests {} errors {}",
-        fleet.devices,
-        fleet.devices_bootstrapped,
-        counters.notifications_sent,
-        counters.notifications_delivered,
-        counters.notifications_lost,
-        counters.requests.values().sum::<u64>(),
-        counters.errors.values().sum::<u64>()
-    );
-    for name in [
-        "wakeup_latency_us",
-        "mail_on_device_latency_us",
-        "event_loop_lag_us",
-    ] {
-        if let Some(doc) = fleet.histograms.get(name) {
-            let s = doc.summary;
-            println!(
-                "{name:<26} p50 {:>7} us  p90 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  max {:>8} us",
-                s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us
-            );
-        }
-    }
-    if let (Some(floor), Some(wakeup)) = (
-        result.calibration,
-        fleet.histograms.get("wakeup_latency_us"),
-    ) {
-        println!(
-            "wake-up p50 is {:.1}x the loopback floor ({} us), p99 {:.1}x ({} us)",
-            wakeup.summary.p50_us as f64 / floor.p50_us.max(1) as f64,
-            floor.p50_us,
-            wakeup.summary.p99_us as f64 / floor.p99_us.max(1) as f64,
-            floor.p99_us
-        );
-    }
-    let per_parked = result
-        .memory
-        .server_bytes_per_parked
-        .map_or("not measured".to_owned(), |bytes| {
-            format!("{bytes:.0} bytes")
-        });
-    println!("server memory per parked connection (user space): {per_parked}");
-    if let Some(kernel) = result.memory.kernel_slab_bytes_per_connection {
-        println!(
-            "kernel slab growth per parked connection (both loopback ends): {kernel:.0} bytes"
-        );
-    }
-    for verdict in &result.thresholds {
-        let observed = verdict
-            .observed
-            .map_or("n/a".to_owned(), |value| format!("{value:.1}"));
-        println!(
-            "[{}] {} {} (observed {observed})",
-            if verdict.passed { "PASS" } else { "FAIL" },
-            verdict.metric,
-            verdict.condition
-        );
-    }
-    for failure in &result.failures {
-        println!("[INCOMPLETE] {failure}");
-    }
-    println!("results: {}", path.display());
-}
-
-fn print_comparison(comparison: &EngineComparison) {
-    let figure = |value: Option<f64>, unit: &str| {
-        value.map_or("n/a".to_owned(), |value| format!("{value:.0} {unit}"))
-    };
-    println!();
-    println!(
-        "{:<8} {:>24} {:>18} {:>18}",
-        "engine", "server bytes per parked", "wake-up p99", "device RSS/device"
-    );
-    for side in [&comparison.lean, &comparison.hyper] {
-        println!(
-            "{:<8} {:>24} {:>18} {:>18}",
-            side.engine,
-            figure(side.server_bytes_per_parked, "B"),
-            figure(side.wakeup_p99_us, "us"),
-            figure(side.device_bytes_per_device, "B")
-        );
-    }
-    let ratio = |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.2}x"));
-    println!(
-        "hyper / lean: memory per parked Ping {}, wake-up p99 {}",
-        ratio(comparison.memory_ratio),
-        ratio(comparison.wakeup_p99_ratio)
-    );
 }

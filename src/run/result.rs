@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::sampler::{KernelPoint, ProcessPoint};
+use super::self_check::SelfCheck;
 use crate::fleet::report::WorkerReport;
 use crate::fleet::stats::Latency;
 use crate::scenario::Metric;
@@ -12,6 +14,7 @@ pub const SCHEMA: &str = "pingfleet.result/1";
 
 /// Everything a run measured.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct RunResult {
     pub schema: String,
     pub tool_version: String,
@@ -37,7 +40,14 @@ pub struct RunResult {
     /// CPU seconds used by the server partitions and by the device workers.
     pub cpu_seconds_servers: Option<f64>,
     pub cpu_seconds_workers: Option<f64>,
-    /// The device workers' merged document: counters and histograms.
+    /// Was the generator (or the machine) saturated during the hold?
+    pub self_check: SelfCheck,
+    /// Seconds since the start of the run at which the hold began and ended.
+    pub hold_window_s: Option<(f64, f64)>,
+    /// What one parked device costs per hour in the hold (`null` without a hold).
+    pub cost_per_device_hour: Option<DeviceHourCost>,
+    /// The device workers' merged document: counters (in total and per stage) and
+    /// histograms.
     pub fleet: WorkerReport,
     pub timeline: Vec<TimelinePoint>,
     pub thresholds: Vec<Verdict>,
@@ -47,6 +57,7 @@ pub struct RunResult {
 
 /// The figures of one engine in a comparison.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EngineFigures {
     pub engine: String,
     pub server_bytes_per_parked: Option<f64>,
@@ -71,6 +82,7 @@ impl EngineFigures {
 
 /// Two engines measured one after the other in one run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EngineComparison {
     pub lean: EngineFigures,
     pub hyper: EngineFigures,
@@ -96,6 +108,7 @@ impl EngineComparison {
 
 /// The machine the run was on.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Machine {
     pub cores: usize,
     pub memory_bytes: Option<u64>,
@@ -122,33 +135,93 @@ impl Machine {
     }
 }
 
-/// Memory per parked connection, user space only; `null` when not measured.
+/// Memory per parked connection: server user space, device user space and the
+/// kernel, each apart; `null` when not measured.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Memory {
     pub server_rss_baseline_bytes: Option<u64>,
     pub server_rss_plateau_bytes: Option<u64>,
+    /// Each partition's RSS at the plateau, in partition order (to compare with `ps`).
+    #[serde(default)]
+    pub server_rss_plateau_by_partition: Vec<u64>,
     pub parked_at_plateau: Option<u64>,
     /// (plateau - baseline) / parked, summed over the server partitions.
     pub server_bytes_per_parked: Option<f64>,
-    /// The workers' RSS at their end divided by their devices (fixed overhead included).
+    /// The workers' RSS before their devices started, and at the plateau.
+    pub worker_rss_baseline_bytes: Option<u64>,
+    pub worker_rss_plateau_bytes: Option<u64>,
+    /// (plateau - baseline) / parked, summed over the device workers.
     pub device_bytes_per_device: Option<f64>,
     /// Growth of the kernel's slab memory from baseline to plateau per parked
     /// connection. On loopback this holds both ends of each connection (the device's
     /// socket and the server's), and whatever else the kernel allocated meanwhile.
     pub kernel_slab_bytes_per_connection: Option<f64>,
+    /// TCP socket buffer memory at the plateau (`/proc/net/sockstat` mem), all sockets.
+    pub kernel_tcp_buffer_bytes_at_plateau: Option<u64>,
+}
+
+/// What one device costs per hour of the hold: the hold's counts divided by devices
+/// and hours.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct DeviceHourCost {
+    pub requests: f64,
+    pub ping_requests: f64,
+    /// Bytes on the wire both ways, HTTP headers included (TLS records with TLS).
+    pub bytes: f64,
+    pub connections: f64,
+    pub tls_handshakes: f64,
+}
+
+impl DeviceHourCost {
+    /// From the merged hold stage; `None` without a hold or devices.
+    pub fn of(fleet: &WorkerReport) -> Option<Self> {
+        let hold = fleet.stages.iter().find(|stage| stage.name == "hold")?;
+        let device_hours = fleet.devices as f64 * hold.duration_s / 3600.0;
+        if device_hours <= 0.0 {
+            return None;
+        }
+        let counters = &hold.counters;
+        let per = |count: u64| count as f64 / device_hours;
+        Some(Self {
+            requests: per(counters.requests.values().sum()),
+            ping_requests: per(counters.requests.get("Ping").copied().unwrap_or(0)),
+            bytes: per(counters.bytes_sent + counters.bytes_received),
+            connections: per(counters.connections_opened),
+            tls_handshakes: per(counters.tls_handshakes),
+        })
+    }
 }
 
 /// One second of the run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct TimelinePoint {
     pub t_s: f64,
+    /// `ramp`, `hold` or `drain` (the orchestrator's view).
+    pub stage: String,
+    /// Pings parked at the servers.
     pub parked: u64,
+    /// Notifications the servers received so far.
+    pub notifications: u64,
+    /// Parked Pings the servers woke so far.
     pub wakeups: u64,
+    /// The highest partition's server-side wake-up p99 so far (datagram read to
+    /// response written), microseconds.
+    pub server_wake_p99_us: u64,
     pub server_rss_bytes: u64,
+    pub worker_rss_bytes: u64,
+    /// Cores used in the second before this reading.
+    pub server_cpu_cores: f64,
+    pub worker_cpu_cores: f64,
+    pub kernel: KernelPoint,
+    pub processes: Vec<ProcessPoint>,
 }
 
 /// One threshold condition and its outcome.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Verdict {
     pub metric: String,
     pub condition: String,

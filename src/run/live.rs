@@ -1,0 +1,82 @@
+//! The live view of a run: a progress bar on a terminal, a plain status line every few
+//! seconds otherwise (logs, CI).
+
+use std::time::{Duration, Instant};
+
+use super::result::TimelinePoint;
+
+/// Progress while the run goes on: a live bar on a terminal, a plain status line every
+/// few seconds otherwise (logs, CI).
+pub struct LiveView {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::cell::Cell<Option<Instant>>,
+}
+
+impl LiveView {
+    const LINE_EVERY: Duration = Duration::from_secs(5);
+
+    pub fn new(devices: u64) -> Self {
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stdout()).then(|| {
+            let bar = indicatif::ProgressBar::new(devices);
+            let style = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} parked  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Self {
+            bar,
+            last_line: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Shows the latest reading: parked devices (the bar), notifications, wake-ups, the
+    /// servers' running wake-up p99, memory and CPU.
+    pub fn show(&self, elapsed: Duration, point: &TimelinePoint) {
+        let message = format!(
+            "{}  notifications {}  wake-ups {}  server wake p99 {} us  RSS servers {} MiB workers {} MiB  CPU {:.2}+{:.2} cores",
+            point.stage,
+            point.notifications,
+            point.wakeups,
+            point.server_wake_p99_us,
+            point.server_rss_bytes >> 20,
+            point.worker_rss_bytes >> 20,
+            point.server_cpu_cores,
+            point.worker_cpu_cores,
+        );
+        let parked = point.parked;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(parked);
+                bar.set_message(message);
+            }
+            None => {
+                let due = self
+                    .last_line
+                    .get()
+                    .is_none_or(|last| last.elapsed() >= Self::LINE_EVERY);
+                if due {
+                    self.last_line.set(Some(Instant::now()));
+                    println!(
+                        "t={:>5.1}s parked {parked:>6}  {message}",
+                        elapsed.as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn note(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

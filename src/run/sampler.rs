@@ -1,0 +1,144 @@
+//! Once-a-second readings of every process of a run (resident memory and the CPU it
+//! used since the previous reading) and of the kernel's socket memory (slab and
+//! `/proc/net/sockstat`), the raw material of the timeline and of the self-check.
+
+use std::time::Instant;
+
+use crate::measure::procfs::{self, TcpSockstat};
+
+/// Which side of the run a process is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Server,
+    Worker,
+}
+
+/// One process at one instant.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct ProcessPoint {
+    pub name: String,
+    pub role: Role,
+    /// `null` once the process has ended.
+    pub rss_bytes: Option<u64>,
+    /// Cores busy since the previous reading (1.0 = one core the whole second).
+    pub cpu_cores: Option<f64>,
+}
+
+/// The kernel side of one reading.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct KernelPoint {
+    pub slab_bytes: Option<u64>,
+    pub tcp: Option<TcpSockstat>,
+}
+
+/// A process the sampler follows.
+struct Followed {
+    name: String,
+    role: Role,
+    pid: u32,
+    cpu_seconds: Option<f64>,
+}
+
+/// Reads every followed process each time [`Sampler::sample`] is called.
+pub struct Sampler {
+    followed: Vec<Followed>,
+    last: Instant,
+}
+
+impl Sampler {
+    pub fn new(processes: impl IntoIterator<Item = (String, Role, u32)>) -> Self {
+        let followed = processes
+            .into_iter()
+            .map(|(name, role, pid)| Followed {
+                cpu_seconds: procfs::cpu_seconds(Some(pid)),
+                name,
+                role,
+                pid,
+            })
+            .collect();
+        Self {
+            followed,
+            last: Instant::now(),
+        }
+    }
+
+    /// Every followed process now, with the cores it used since the previous call.
+    pub fn sample(&mut self) -> (Vec<ProcessPoint>, KernelPoint) {
+        let now = Instant::now();
+        let interval = (now - self.last).as_secs_f64();
+        self.last = now;
+        let processes = self
+            .followed
+            .iter_mut()
+            .map(|process| {
+                let cpu = procfs::cpu_seconds(Some(process.pid));
+                let cpu_cores = cpu
+                    .zip(process.cpu_seconds)
+                    .filter(|_| interval > 0.0)
+                    .map(|(now, before)| (now - before).max(0.0) / interval);
+                process.cpu_seconds = cpu.or(process.cpu_seconds);
+                ProcessPoint {
+                    name: process.name.clone(),
+                    role: process.role,
+                    rss_bytes: procfs::rss_bytes(Some(process.pid)),
+                    cpu_cores,
+                }
+            })
+            .collect();
+        let kernel = KernelPoint {
+            slab_bytes: procfs::kernel_slab_bytes(),
+            tcp: procfs::tcp_sockstat(),
+        };
+        (processes, kernel)
+    }
+}
+
+/// The sum of `rss_bytes` of the processes of one role.
+pub fn rss_of(points: &[ProcessPoint], role: Role) -> u64 {
+    points
+        .iter()
+        .filter(|point| point.role == role)
+        .filter_map(|point| point.rss_bytes)
+        .sum()
+}
+
+/// The sum of `cpu_cores` of the processes of one role.
+pub fn cores_of(points: &[ProcessPoint], role: Role) -> f64 {
+    points
+        .iter()
+        .filter(|point| point.role == role)
+        .filter_map(|point| point.cpu_cores)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_a_busy_process_and_sums_by_role() {
+        let me = std::process::id();
+        let mut sampler = Sampler::new([
+            ("me".to_owned(), Role::Worker, me),
+            ("gone".to_owned(), Role::Server, u32::MAX),
+        ]);
+        let spin_until = Instant::now() + std::time::Duration::from_millis(300);
+        let mut spins = 0u64;
+        while Instant::now() < spin_until {
+            spins = std::hint::black_box(spins + 1);
+        }
+        let (points, kernel) = sampler.sample();
+        assert!(points[0].rss_bytes.is_some_and(|rss| rss > 0));
+        assert!(points[0].cpu_cores.is_some_and(|cores| cores > 0.0));
+        assert_eq!(points[1].rss_bytes, None);
+        assert_eq!(points[1].cpu_cores, None);
+        assert_eq!(rss_of(&points, Role::Worker), points[0].rss_bytes.unwrap());
+        assert_eq!(rss_of(&points, Role::Server), 0);
+        assert!(cores_of(&points, Role::Worker) > 0.0);
+        assert!(kernel.tcp.is_some());
+    }
+}

@@ -1,0 +1,169 @@
+//! The self-check: was the load generator (the device workers) or the whole machine
+//! saturated during the hold? When it was, the latencies measure the generator and the
+//! machine rather than the server, and the result says so.
+
+use super::result::TimelinePoint;
+use super::sampler::Role;
+use crate::fleet::report::WorkerReport;
+
+/// A worker using this much of a core in a second of the hold is saturated: its event
+/// loop is single-threaded.
+const WORKER_BUSY_CORES: f64 = 0.9;
+/// Every process of the run together using this share of the machine's cores.
+const MACHINE_BUSY_SHARE: f64 = 0.9;
+/// A generator whose own delays reach this is part of the latency it reports.
+const GENERATOR_LAG_LIMIT_US: u64 = 1_000;
+
+/// The verdict and the readings behind it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct SelfCheck {
+    /// A device worker was busy, or its event loop or injector fell behind: latencies
+    /// include the generator's own delays.
+    pub generator_saturated: bool,
+    /// Every process together used nearly all cores: server and generator competed.
+    pub machine_saturated: bool,
+    /// Why, in words; empty when neither.
+    pub reasons: Vec<String>,
+    /// Seconds of the hold the check saw.
+    pub hold_seconds_sampled: usize,
+    /// The busiest worker's CPU in its busiest second of the hold (cores).
+    pub busiest_worker_cores: Option<f64>,
+    /// All processes' CPU in the busiest second of the hold (cores), and the machine's.
+    pub busiest_second_cores: Option<f64>,
+    pub machine_cores: usize,
+    pub event_loop_lag_p99_us: Option<u64>,
+    pub injector_lag_p99_us: Option<u64>,
+}
+
+/// Checks the seconds of the timeline inside the hold (`hold_s` = start and end, in
+/// seconds since the run started) and the workers' own lag histograms.
+pub fn check(
+    timeline: &[TimelinePoint],
+    hold_s: Option<(f64, f64)>,
+    machine_cores: usize,
+    fleet: &WorkerReport,
+) -> SelfCheck {
+    // A reading covers the second before it, so the first one inside the hold is the
+    // first that lies a second past its start.
+    let in_hold: Vec<&TimelinePoint> = match hold_s {
+        Some((start, end)) => timeline
+            .iter()
+            .filter(|point| point.t_s >= start + 1.0 && point.t_s <= end + 0.5)
+            .collect(),
+        None => Vec::new(),
+    };
+    let busiest_worker = in_hold
+        .iter()
+        .flat_map(|point| &point.processes)
+        .filter(|process| process.role == Role::Worker)
+        .filter_map(|process| process.cpu_cores.map(|cores| (cores, &process.name)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let busiest_second = in_hold
+        .iter()
+        .map(|point| point.server_cpu_cores + point.worker_cpu_cores)
+        .max_by(f64::total_cmp);
+    let p99 = |name: &str| fleet.histograms.get(name).map(|doc| doc.summary.p99_us);
+    let event_loop_lag = p99("event_loop_lag_us");
+    let injector_lag = p99("injector_lag_us");
+    let mut reasons = Vec::new();
+    if let Some((cores, name)) = busiest_worker.filter(|(cores, _)| *cores >= WORKER_BUSY_CORES) {
+        reasons.push(format!(
+            "{name} used {cores:.2} of a core in a second of the hold (limit {WORKER_BUSY_CORES})"
+        ));
+    }
+    for (what, lag) in [
+        ("event-loop lag", event_loop_lag),
+        ("injector lag", injector_lag),
+    ] {
+        if let Some(lag) = lag.filter(|lag| *lag > GENERATOR_LAG_LIMIT_US) {
+            reasons.push(format!(
+                "{what} p99 {lag} us exceeds {GENERATOR_LAG_LIMIT_US} us"
+            ));
+        }
+    }
+    let generator_saturated = !reasons.is_empty();
+    let machine_limit = MACHINE_BUSY_SHARE * machine_cores as f64;
+    let machine_saturated = busiest_second.is_some_and(|cores| cores >= machine_limit);
+    if let Some(cores) = busiest_second.filter(|_| machine_saturated) {
+        reasons.push(format!(
+            "all processes used {cores:.2} of {machine_cores} cores in a second of the hold"
+        ));
+    }
+    SelfCheck {
+        generator_saturated,
+        machine_saturated,
+        reasons,
+        hold_seconds_sampled: in_hold.len(),
+        busiest_worker_cores: busiest_worker.map(|(cores, _)| cores),
+        busiest_second_cores: busiest_second,
+        machine_cores,
+        event_loop_lag_p99_us: event_loop_lag,
+        injector_lag_p99_us: injector_lag,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::sampler::{KernelPoint, ProcessPoint};
+
+    fn point(t_s: f64, worker_cores: f64, server_cores: f64) -> TimelinePoint {
+        TimelinePoint {
+            t_s,
+            stage: "hold".into(),
+            parked: 10,
+            notifications: 0,
+            wakeups: 0,
+            server_wake_p99_us: 0,
+            server_rss_bytes: 0,
+            worker_rss_bytes: 0,
+            server_cpu_cores: server_cores,
+            worker_cpu_cores: worker_cores,
+            kernel: KernelPoint {
+                slab_bytes: None,
+                tcp: None,
+            },
+            processes: vec![ProcessPoint {
+                name: "worker-0".into(),
+                role: Role::Worker,
+                rss_bytes: Some(1),
+                cpu_cores: Some(worker_cores),
+            }],
+        }
+    }
+
+    fn fleet() -> WorkerReport {
+        serde_json::from_str(include_str!("testdata/worker.json")).expect("test document")
+    }
+
+    #[test]
+    fn an_idle_generator_passes_and_a_busy_one_is_named() {
+        let quiet = [
+            point(1.0, 0.95, 0.0),
+            point(3.0, 0.2, 0.3),
+            point(4.0, 0.3, 0.2),
+        ];
+        // The busy first second lies in the ramp, outside the hold.
+        let verdict = check(&quiet, Some((2.0, 4.0)), 2, &fleet());
+        assert!(!verdict.generator_saturated && !verdict.machine_saturated);
+        assert_eq!(verdict.hold_seconds_sampled, 2);
+        assert_eq!(verdict.busiest_worker_cores, Some(0.3));
+
+        let busy = [point(3.0, 0.97, 0.9), point(4.0, 0.3, 0.2)];
+        let verdict = check(&busy, Some((2.0, 4.0)), 2, &fleet());
+        assert!(verdict.generator_saturated);
+        assert!(verdict.machine_saturated);
+        assert!(verdict.reasons[0].starts_with("worker-0 used 0.97"));
+    }
+
+    #[test]
+    fn a_lagging_event_loop_counts_as_saturated() {
+        let mut report = fleet();
+        let lag = report.histograms.get_mut("event_loop_lag_us").expect("lag");
+        lag.summary.p99_us = 5_000;
+        let verdict = check(&[point(3.0, 0.1, 0.1)], Some((2.0, 4.0)), 2, &report);
+        assert!(verdict.generator_saturated);
+        assert!(verdict.reasons[0].contains("event-loop lag p99 5000 us"));
+    }
+}

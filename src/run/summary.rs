@@ -1,0 +1,128 @@
+//! What a run prints when it ends: the figures, every threshold marked pass or fail,
+//! and the engines side by side.
+
+use std::path::Path;
+
+use super::result::{EngineComparison, RunResult};
+
+pub fn print_summary(result: &RunResult, path: &Path) {
+    let fleet = &result.fleet;
+    let counters = &fleet.counters;
+    println!();
+    println!(
+        "devices {} bootstrapped {} | notifications sent {} delivered {} lost {} | requests {} errors {}",
+        fleet.devices,
+        fleet.devices_bootstrapped,
+        counters.notifications_sent,
+        counters.notifications_delivered,
+        counters.notifications_lost,
+        counters.requests.values().sum::<u64>(),
+        counters.errors.values().sum::<u64>()
+    );
+    for name in [
+        "wakeup_latency_us",
+        "mail_on_device_latency_us",
+        "event_loop_lag_us",
+    ] {
+        if let Some(doc) = fleet.histograms.get(name) {
+            let s = doc.summary;
+            println!(
+                "{name:<26} p50 {:>7} us  p90 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  max {:>8} us",
+                s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us
+            );
+        }
+    }
+    if let (Some(floor), Some(wakeup)) = (
+        result.calibration,
+        fleet.histograms.get("wakeup_latency_us"),
+    ) {
+        println!(
+            "wake-up p50 is {:.1}x the loopback floor ({} us), p99 {:.1}x ({} us)",
+            wakeup.summary.p50_us as f64 / floor.p50_us.max(1) as f64,
+            floor.p50_us,
+            wakeup.summary.p99_us as f64 / floor.p99_us.max(1) as f64,
+            floor.p99_us
+        );
+    }
+    print_memory(result);
+    if let Some(cost) = result.cost_per_device_hour {
+        println!(
+            "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes",
+            cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes
+        );
+    }
+    print_self_check(result);
+    for verdict in &result.thresholds {
+        let observed = verdict
+            .observed
+            .map_or("n/a".to_owned(), |value| format!("{value:.1}"));
+        println!(
+            "[{}] {} {} (observed {observed})",
+            if verdict.passed { "PASS" } else { "FAIL" },
+            verdict.metric,
+            verdict.condition
+        );
+    }
+    for failure in &result.failures {
+        println!("[INCOMPLETE] {failure}");
+    }
+    println!("results: {}", path.display());
+}
+
+fn print_memory(result: &RunResult) {
+    let memory = &result.memory;
+    let figure =
+        |value: Option<f64>| value.map_or("not measured".to_owned(), |v| format!("{v:.0} bytes"));
+    println!(
+        "memory per parked connection: server user space {}, device user space {}, kernel slab {} (both loopback ends)",
+        figure(memory.server_bytes_per_parked),
+        figure(memory.device_bytes_per_device),
+        figure(memory.kernel_slab_bytes_per_connection),
+    );
+}
+
+fn print_self_check(result: &RunResult) {
+    let check = &result.self_check;
+    let cores = |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
+    let verdict = match (check.generator_saturated, check.machine_saturated) {
+        (false, false) => "generator not saturated",
+        (true, _) => "GENERATOR SATURATED: latencies include the generator's own delays",
+        (false, true) => "MACHINE SATURATED: server and generator competed for the cores",
+    };
+    println!(
+        "self-check: {verdict} (busiest worker {} cores, busiest second {} of {} cores, {} s of hold sampled)",
+        cores(check.busiest_worker_cores),
+        cores(check.busiest_second_cores),
+        check.machine_cores,
+        check.hold_seconds_sampled
+    );
+    for reason in &check.reasons {
+        println!("  - {reason}");
+    }
+}
+
+pub fn print_comparison(comparison: &EngineComparison) {
+    let figure = |value: Option<f64>, unit: &str| {
+        value.map_or("n/a".to_owned(), |value| format!("{value:.0} {unit}"))
+    };
+    println!();
+    println!(
+        "{:<8} {:>24} {:>18} {:>18}",
+        "engine", "server bytes per parked", "wake-up p99", "device RSS/device"
+    );
+    for side in [&comparison.lean, &comparison.hyper] {
+        println!(
+            "{:<8} {:>24} {:>18} {:>18}",
+            side.engine,
+            figure(side.server_bytes_per_parked, "B"),
+            figure(side.wakeup_p99_us, "us"),
+            figure(side.device_bytes_per_device, "B")
+        );
+    }
+    let ratio = |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.2}x"));
+    println!(
+        "hyper / lean: memory per parked Ping {}, wake-up p99 {}",
+        ratio(comparison.memory_ratio),
+        ratio(comparison.wakeup_p99_ratio)
+    );
+}
