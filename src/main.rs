@@ -48,8 +48,8 @@ enum Command {
     ///
     /// Example: pingfleet devices --target http://127.0.0.1:8080 --notify 127.0.0.1:2883 --devices 1000 --heartbeat 60 --duration 30s --rate 100
     Devices(Box<DevicesArgs>),
-    /// Merge device-worker JSON documents (shards of one fleet) exactly: counters
-    /// summed, histograms added.
+    /// Merge the fleet figures of several shards exactly (worker documents or run result
+    /// files, e.g. from several machines): counters summed, histograms added.
     ///
     /// Example: pingfleet merge shard0.json shard1.json -o fleet.json
     Merge(MergeArgs),

@@ -237,12 +237,25 @@ fn merge_stages(into: &mut Vec<StageReport>, from: &[StageReport]) {
 /// Flags of `pingfleet merge`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MergeArgs {
-    /// Worker JSON documents (from `pingfleet devices --output`) to merge.
+    /// Worker documents (`pingfleet devices --output`) or run results (`results/*.json`,
+    /// whose fleet documents are merged) of several shards or machines.
     #[arg(required = true, value_name = "FILE")]
     pub inputs: Vec<std::path::PathBuf>,
     /// Where to write the merged document.
     #[arg(short, long, value_name = "FILE")]
     pub output: std::path::PathBuf,
+}
+
+/// The worker document in `bytes`: a worker's own, or the merged fleet document inside a
+/// `pingfleet run` result file.
+fn fleet_document(bytes: &[u8]) -> anyhow::Result<WorkerReport> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| anyhow::anyhow!("not JSON: {err}"))?;
+    if value["schema"] == crate::run::result::SCHEMA {
+        value = value["fleet"].take();
+    }
+    serde_json::from_value(value)
+        .map_err(|err| anyhow::anyhow!("neither a worker document nor a run result: {err}"))
 }
 
 /// Runs `pingfleet merge`.
@@ -253,9 +266,7 @@ pub fn merge_files(args: &MergeArgs) -> anyhow::Result<()> {
         .map(|path| {
             let text = std::fs::read(path)
                 .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
-            serde_json::from_slice(&text).map_err(|err| {
-                anyhow::anyhow!("{} is not a worker document: {err}", path.display())
-            })
+            fleet_document(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
         })
         .collect::<anyhow::Result<Vec<WorkerReport>>>()?;
     let merged = WorkerReport::merge(&reports)?;

@@ -15,7 +15,16 @@ pub const SCHEMA: &str = "pingfleet.result/1";
 /// Everything a run measured.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(
+    test,
+    schemars(
+        title = "pingfleet run result",
+        description = "What one `pingfleet run` measured (schema pingfleet.result/1)."
+    )
+)]
 pub struct RunResult {
+    /// Always `pingfleet.result/1` for this layout.
+    #[cfg_attr(test, schemars(extend("const" = "pingfleet.result/1")))]
     pub schema: String,
     pub tool_version: String,
     pub git_commit: Option<String>,
@@ -291,5 +300,26 @@ fn observe(
         Metric::Errors => Some(counters.errors.values().sum::<u64>() as f64),
         Metric::ServerBytesPerParked => result.memory.server_bytes_per_parked,
         Metric::DeviceBytesPerParked => result.memory.device_bytes_per_device,
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    /// `schemas/result.schema.json` is what these types serialize to; after a change to
+    /// them, `UPDATE_SCHEMA=1 cargo test --lib schema` writes it anew.
+    #[test]
+    fn the_committed_schema_matches_the_types() {
+        let generated = serde_json::to_string_pretty(&schemars::schema_for!(super::RunResult))
+            .expect("a schema serializes")
+            + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/result.schema.json");
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &generated).expect("schemas/ is writable");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "schemas/result.schema.json is stale: run UPDATE_SCHEMA=1 cargo test --lib schema"
+        );
     }
 }

@@ -260,5 +260,6 @@ fn shards_of_one_fleet_merge_exactly() {
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a worker document"));
+    assert!(String::from_utf8_lossy(&refused.stderr)
+        .contains("neither a worker document nor a run result"));
 }

@@ -45,6 +45,7 @@ fn the_smoke_scenario_runs_end_to_end() {
         .unwrap()
         .to_string_lossy()
         .starts_with("smoke-"));
+    assert_matches_the_schema(&path);
     let result: RunResult = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert!(result.complete);
     assert_eq!(result.fleet.devices, 100);
@@ -55,6 +56,86 @@ fn the_smoke_scenario_runs_end_to_end() {
     assert!(result.memory.server_bytes_per_parked.is_some());
     assert!(!result.timeline.is_empty());
     assert!(result.thresholds.iter().all(|verdict| verdict.passed));
+    // Every process was sampled each second, and the hold was seen by the self-check.
+    let names: Vec<&str> = result.timeline[0]
+        .processes
+        .iter()
+        .map(|process| process.name.as_str())
+        .collect();
+    assert_eq!(names, ["server-0", "worker-0"]);
+    assert!(result.self_check.hold_seconds_sampled >= 2);
+    assert!(
+        !result.self_check.generator_saturated,
+        "{:?}",
+        result.self_check
+    );
+    let stages: Vec<&str> = result
+        .fleet
+        .stages
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(stages, ["ramp", "hold", "drain"]);
+    let hold = &result.fleet.stages[1].counters;
+    assert_eq!(
+        hold.notifications_sent,
+        result.fleet.counters.notifications_sent
+    );
+    let cost = result.cost_per_device_hour.expect("a hold ran");
+    assert!(cost.ping_requests > 0.0 && cost.bytes > 0.0);
+    assert!(result
+        .memory
+        .device_bytes_per_device
+        .is_some_and(|bytes| bytes > 0.0));
+
+    // Result files of shards (here the same one twice) merge exactly.
+    let merged_path = dir.path().join("merged.json");
+    let merged = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .arg("merge")
+        .args([&path, &path])
+        .arg("-o")
+        .arg(&merged_path)
+        .status()
+        .unwrap();
+    assert!(merged.success());
+    let merged: pingfleet::fleet::report::WorkerReport =
+        serde_json::from_slice(&std::fs::read(&merged_path).unwrap()).unwrap();
+    assert_eq!(merged.devices, 200);
+    assert_eq!(
+        merged.counters.notifications_delivered,
+        2 * result.fleet.counters.notifications_delivered
+    );
+    assert_eq!(
+        merged.histograms["wakeup_latency_us"].summary.count,
+        2 * result.fleet.histograms["wakeup_latency_us"].summary.count
+    );
+    assert_eq!(
+        merged.stages[1].counters.notifications_sent,
+        2 * result.fleet.stages[1].counters.notifications_sent
+    );
+}
+
+/// Validates a result file against the committed JSON Schema, and checks that the
+/// schema does reject a document missing a required part.
+fn assert_matches_the_schema(path: &std::path::Path) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/result.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut instance: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    instance.as_object_mut().unwrap().remove("memory");
+    assert!(!validator.is_valid(&instance));
 }
 
 #[test]
@@ -123,6 +204,7 @@ fn ctrl_c_keeps_partial_results() {
         .unwrap()
         .unwrap()
         .path();
+    assert_matches_the_schema(&path);
     let result: RunResult = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert!(!result.complete);
     assert_eq!(result.fleet.devices, 20);
