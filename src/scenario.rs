@@ -27,6 +27,7 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::Deserialize;
 
+use crate::fleet::profile::ProfileSpec;
 use crate::run::threshold::Condition;
 use crate::server::state::Engine;
 
@@ -153,6 +154,10 @@ pub struct DevicesSection {
     /// New devices started per second during the ramp.
     #[serde(default = "default_connect_rate")]
     pub connect_rate: f64,
+    /// A mix of device kinds (`[[devices.profiles]]`); what an entry leaves out comes
+    /// from this section. Without entries every device is of one kind.
+    #[serde(default)]
+    pub profiles: Vec<ProfileSpec>,
 }
 
 fn default_heartbeat() -> Span {
@@ -350,15 +355,48 @@ impl Scenario {
             let offset = err.span().map_or(0, |span| span.start);
             error_at(offset, err.message().trim().to_owned())
         })?;
-        scenario.check().map_err(|(key, message)| {
-            let offset = find_key(text, key).unwrap_or(0);
-            error_at(offset, message)
+        scenario.check().map_err(|(place, message)| {
+            let offset = match place {
+                Place::Key(key) => find_key(text, key),
+                Place::Profile(index) => find_profile_entry(text, index),
+            };
+            error_at(offset.unwrap_or(0), message)
         })?;
         Ok(scenario)
     }
 
-    /// Checks what the types cannot: returns the key to point at and the message.
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks what the types cannot: returns where to point and the message.
+    fn check(&self) -> Result<(), (Place, String)> {
+        self.check_fields()
+            .map_err(|(key, message)| (Place::Key(key), message))?;
+        for (index, profile) in self.devices.profiles.iter().enumerate() {
+            let heartbeat = profile.heartbeat.unwrap_or(self.devices.heartbeat.0);
+            let problem = profile.problem().or_else(|| {
+                self.heartbeat_outside_bounds(heartbeat)
+                    .map(|message| format!("profile {:?}: {message}", profile.name))
+            });
+            if let Some(message) = problem {
+                return Err((Place::Profile(index), message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a heartbeat is outside the server's bounds, if it is.
+    fn heartbeat_outside_bounds(&self, heartbeat: Duration) -> Option<String> {
+        let (min, max) = (self.server.min_heartbeat.0, self.server.max_heartbeat.0);
+        (heartbeat < min || heartbeat > max).then(|| {
+            format!(
+                "heartbeat {} is outside the server's bounds {}..{}",
+                humantime::format_duration(heartbeat),
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            )
+        })
+    }
+
+    /// Checks of single keys: returns the key to point at and the message.
+    fn check_fields(&self) -> Result<(), (&'static str, String)> {
         if self.devices.count == 0 {
             return Err(("count", "devices.count must be at least 1".into()));
         }
@@ -368,17 +406,8 @@ impl Scenario {
                 "devices.folders must name at least one folder id".into(),
             ));
         }
-        let heartbeat = self.devices.heartbeat.0;
-        if heartbeat < self.server.min_heartbeat.0 || heartbeat > self.server.max_heartbeat.0 {
-            return Err((
-                "heartbeat",
-                format!(
-                    "devices.heartbeat {} is outside the server's bounds {}..{}",
-                    humantime::format_duration(heartbeat),
-                    humantime::format_duration(self.server.min_heartbeat.0),
-                    humantime::format_duration(self.server.max_heartbeat.0)
-                ),
-            ));
+        if let Some(message) = self.heartbeat_outside_bounds(self.devices.heartbeat.0) {
+            return Err(("heartbeat", format!("devices.{message}")));
         }
         if self.devices.connect_rate <= 0.0 {
             return Err((
@@ -397,6 +426,31 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Where a semantic error points.
+enum Place {
+    /// The first line assigning this key.
+    Key(&'static str),
+    /// The header of the n-th `[[devices.profiles]]` entry.
+    Profile(usize),
+}
+
+/// The byte offset of the header of the `index`-th `[[devices.profiles]]` entry.
+fn find_profile_entry(text: &str, index: usize) -> Option<usize> {
+    let mut offset = 0;
+    let mut seen = 0;
+    for line in text.split_inclusive('\n') {
+        let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+        if compact.starts_with("[[devices.profiles]]") {
+            if seen == index {
+                return Some(offset);
+            }
+            seen += 1;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The byte offset of the first line that assigns `key`.
@@ -458,6 +512,15 @@ mod tests {
         let zero = "name = \"t\"\n[devices]\n  count = 0\n";
         let err = Scenario::parse(zero, "s.toml").unwrap_err();
         assert_eq!((err.line, err.column), (3, 3), "{err}");
+        let mix = "name = \"t\"\n[devices]\ncount = 1\n[[devices.profiles]]\nname = \"a\"\n\
+                   [[devices.profiles]]\nname = \"b\"\nheartbeat = \"2h\"\n";
+        let err = Scenario::parse(mix, "s.toml").unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
+        assert!(err.message.contains("profile \"b\": heartbeat 2h"), "{err}");
+        let unknown_in_mix =
+            "name = \"t\"\n[devices]\ncount = 1\n[[devices.profiles]]\nname = \"a\"\nkind = 1\n";
+        let err = Scenario::parse(unknown_in_mix, "s.toml").unwrap_err();
+        assert!(err.message.contains("kind"), "{err}");
         let outside = "name = \"t\"\n[devices]\ncount = 1\nheartbeat = \"2h\"\n";
         assert!(Scenario::parse(outside, "s.toml")
             .unwrap_err()

@@ -141,6 +141,11 @@ impl Device {
         self.state
     }
 
+    /// The folder the mailbox back-end notifies for this device: the first it pushes.
+    pub fn notified_folder(&self) -> &str {
+        &self.profile.folders[0]
+    }
+
     pub fn heartbeat_s(&self) -> u32 {
         self.heartbeat_s
     }

@@ -36,8 +36,6 @@ pub struct InjectorConfig {
     pub schedule: Schedule,
     /// The UDP address of each server partition, in partition order.
     pub notify: Vec<SocketAddr>,
-    /// The folder each notification names.
-    pub folder: String,
     /// When to start injecting, after the hold phase starts.
     pub start_after: Duration,
 }
@@ -173,8 +171,6 @@ pub struct Engine {
     slots: Vec<Slot>,
     timers: TimerWheel,
     stats: FleetStats,
-    /// The folder notifications name, when injecting.
-    folder: Option<String>,
     bootstrapped: usize,
     stopped: usize,
     started_at: Instant,
@@ -195,7 +191,8 @@ struct Sent {
 /// the server can answer it.
 fn run_injector(
     injector: InjectorConfig,
-    users: Vec<String>,
+    // Each device's user and the folder its notifications name.
+    users: Vec<(String, String)>,
     inject_from: Instant,
     inject_until: Instant,
     queue: Arc<Mutex<Vec<Sent>>>,
@@ -212,11 +209,11 @@ fn run_injector(
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
-        let Some(user) = users.get(planned.device) else {
+        let Some((user, folder)) = users.get(planned.device) else {
             continue;
         };
         let partition = partition_of(user, injector.notify.len() as u32) as usize;
-        let mut notification = Notification::new_item(user.clone(), injector.folder.clone());
+        let mut notification = Notification::new_item(user.clone(), folder.clone());
         notification.seq = Some(planned.seq);
         queue
             .lock()
@@ -263,10 +260,6 @@ impl Engine {
             timers: TimerWheel::new(slots.len(), start),
             poll: Poll::new()?,
             slots,
-            folder: config
-                .injector
-                .as_ref()
-                .map(|injector| injector.folder.clone()),
             config,
             stats: FleetStats::default(),
             bootstrapped: 0,
@@ -324,7 +317,10 @@ impl Engine {
                     let users = self
                         .slots
                         .iter()
-                        .map(|slot| slot.device.user.clone())
+                        .map(|slot| {
+                            let device = &slot.device;
+                            (device.user.clone(), device.notified_folder().to_owned())
+                        })
                         .collect();
                     let from = now + config.start_after;
                     let (queue, stop) = (queue.clone(), stop.clone());
@@ -416,11 +412,9 @@ impl Engine {
     /// Hands every notification the injector has sent to its device.
     fn take_sent(&mut self, queue: &Mutex<Vec<Sent>>) {
         let sent = std::mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
-        let Some(folder) = self.folder.clone() else {
-            return;
-        };
         for note in sent {
             if let Some(slot) = self.slots.get_mut(note.device) {
+                let folder = slot.device.notified_folder().to_owned();
                 slot.device
                     .notification_planned(note.seq, &folder, note.planned);
             }

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use super::device::Device;
 use super::engine::{Engine, EngineConfig, InjectorConfig, RunEnd};
 use super::injector::{Pattern, Schedule};
-use super::profile::Profile;
+use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
 use super::report::WorkerReport;
 use super::target::Target;
 use crate::eas::ProtocolVersion;
@@ -117,6 +117,12 @@ pub struct DevicesArgs {
     /// Skip Provision during bootstrap.
     #[arg(long)]
     pub no_provision: bool,
+    /// A mix of device kinds: a TOML file of `[[profile]]` entries (name, weight, and
+    /// any of version, device_type, user_agent, folders, heartbeat, heartbeat_jitter,
+    /// provision, empty_reping, close_per_ping); what an entry leaves out comes from
+    /// the flags above. Each device's kind depends on its index and --seed only.
+    #[arg(long, value_name = "FILE")]
+    pub profiles: Option<PathBuf>,
     /// Trust the certificates in this PEM file (for https targets).
     #[arg(long, value_name = "PATH")]
     pub ca: Option<PathBuf>,
@@ -148,7 +154,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     };
     let rss_before_devices = crate::measure::procfs::rss_bytes(None);
     let credentials = credentials(&args)?;
-    let profile = Arc::new(Profile {
+    let base = Profile {
         version: args.protocol_version,
         device_type: args.device_type.clone(),
         user_agent: args.user_agent.clone(),
@@ -159,7 +165,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         heartbeat_s: args.heartbeat,
         heartbeat_jitter_s: args.heartbeat_jitter,
         ..Profile::default()
-    });
+    };
+    let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);
     let mine: Vec<usize> = (0..credentials.len())
         .filter(|index| *index as u32 % args.shard.count == args.shard.index)
         .collect();
@@ -177,19 +184,13 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         .map(|(index, target)| {
             let (user, password) = &credentials[*index];
             let seed = args.seed.wrapping_mul(1_000_003) ^ *index as u64;
-            Device::new(
-                user,
-                password,
-                &targets[*target].host,
-                profile.clone(),
-                seed,
-            )
+            let profile = mix.profile(mix.pick(*index)).clone();
+            Device::new(user, password, &targets[*target].host, profile, seed)
         })
         .collect();
     let injector = (!args.notify.is_empty()).then(|| InjectorConfig {
         schedule: Schedule::new(pattern(&args), devices.len(), args.seed),
         notify: args.notify.clone(),
-        folder: args.folders[0].clone(),
         start_after: args.inject_after,
     });
     let config = EngineConfig {
@@ -220,7 +221,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, stop.clone())?;
     }
     let (stats, end) = engine.run(stop)?;
-    let report = WorkerReport::new(&args, started, rss_before_devices, &stats, &end);
+    let report = WorkerReport::new(&args, &mix, started, rss_before_devices, &stats, &end);
     print_summary(&report, &end);
     if let Some(path) = &args.output {
         let json = serde_json::to_string_pretty(&report)?;
@@ -242,6 +243,21 @@ fn pattern(args: &DevicesArgs) -> Pattern {
             window: args.burst_window,
         },
     }
+}
+
+/// The entries of `--profiles`, checked.
+fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
+    let Some(path) = &args.profiles else {
+        return Ok(Vec::new());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ProfileFile =
+        toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    if let Some(problem) = file.profile.iter().find_map(ProfileSpec::problem) {
+        anyhow::bail!("{}: {problem}", path.display());
+    }
+    Ok(file.profile)
 }
 
 /// `(user, password)` for every device of the fleet.

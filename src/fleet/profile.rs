@@ -1,5 +1,7 @@
-//! A device profile: what kind of phone a simulated device is and how it pings.
+//! Device profiles: what kind of phone a simulated device is and how it pings, and the
+//! mix of profiles a fleet runs (which device is which kind).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::eas::ProtocolVersion;
@@ -45,5 +47,223 @@ impl Default for Profile {
             read_margin: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// One kind of phone in a mix: a name, a weight, and what it changes from the base
+/// profile (anything left out is the base's). Scenario files write these as
+/// `[[devices.profiles]]`, `pingfleet devices --profiles FILE` as `[[profile]]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSpec {
+    pub name: String,
+    /// Share of the fleet relative to the other entries' weights.
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<ProtocolVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folders: Option<Vec<String>>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub heartbeat: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub heartbeat_jitter: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_reping: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_per_ping: Option<bool>,
+}
+
+/// The file `pingfleet devices --profiles` reads: `[[profile]]` entries.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    pub profile: Vec<ProfileSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl ProfileSpec {
+    /// An entry that changes nothing.
+    pub fn named_only(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            weight: 1,
+            version: None,
+            device_type: None,
+            user_agent: None,
+            folders: None,
+            heartbeat: None,
+            heartbeat_jitter: None,
+            provision: None,
+            empty_reping: None,
+            close_per_ping: None,
+        }
+    }
+
+    /// The base profile with this entry's changes.
+    pub fn resolve(&self, base: &Profile) -> Profile {
+        let seconds = |span: Duration| u32::try_from(span.as_secs()).unwrap_or(u32::MAX);
+        Profile {
+            version: self.version.unwrap_or(base.version),
+            device_type: self.device_type.clone().unwrap_or(base.device_type.clone()),
+            user_agent: self.user_agent.clone().unwrap_or(base.user_agent.clone()),
+            folders: self.folders.clone().unwrap_or(base.folders.clone()),
+            provision: self.provision.unwrap_or(base.provision),
+            empty_reping: self.empty_reping.unwrap_or(base.empty_reping),
+            close_per_ping: self.close_per_ping.unwrap_or(base.close_per_ping),
+            heartbeat_s: self.heartbeat.map_or(base.heartbeat_s, seconds),
+            heartbeat_jitter_s: self
+                .heartbeat_jitter
+                .map_or(base.heartbeat_jitter_s, seconds),
+            ..base.clone()
+        }
+    }
+
+    /// What is wrong with the entry, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.weight == 0 {
+            return Some(format!(
+                "profile {:?}: weight must be at least 1",
+                self.name
+            ));
+        }
+        if self.folders.as_ref().is_some_and(Vec::is_empty) {
+            return Some(format!(
+                "profile {:?}: folders must name at least one folder id",
+                self.name
+            ));
+        }
+        None
+    }
+}
+
+/// The profiles of a fleet and which device runs which. A device's profile depends only
+/// on its index in the whole fleet and the seed, so shards agree on it.
+#[derive(Debug, Clone)]
+pub struct ProfileMix {
+    entries: Vec<(ProfileSpec, Arc<Profile>)>,
+    total_weight: u64,
+    seed: u64,
+}
+
+impl ProfileMix {
+    /// One entry per spec, resolved against `base`; just `base` (named `default`)
+    /// without specs.
+    pub fn new(base: &Profile, specs: &[ProfileSpec], seed: u64) -> Self {
+        let entries: Vec<_> = match specs {
+            [] => vec![(ProfileSpec::named_only("default"), Arc::new(base.clone()))],
+            specs => specs
+                .iter()
+                .map(|spec| (spec.clone(), Arc::new(spec.resolve(base))))
+                .collect(),
+        };
+        let total_weight = entries
+            .iter()
+            .map(|(spec, _)| u64::from(spec.weight.max(1)))
+            .sum();
+        Self {
+            entries,
+            total_weight,
+            seed,
+        }
+    }
+
+    /// The entry device `index` (of the whole fleet) runs.
+    pub fn pick(&self, index: usize) -> usize {
+        let mut point =
+            splitmix64(self.seed ^ (index as u64).wrapping_mul(0x9E37_79B9)) % self.total_weight;
+        for (at, (spec, _)) in self.entries.iter().enumerate() {
+            let weight = u64::from(spec.weight.max(1));
+            if point < weight {
+                return at;
+            }
+            point -= weight;
+        }
+        self.entries.len() - 1
+    }
+
+    pub fn profile(&self, entry: usize) -> &Arc<Profile> {
+        &self.entries[entry].1
+    }
+
+    pub fn spec(&self, entry: usize) -> &ProfileSpec {
+        &self.entries[entry].0
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A well-mixed 64-bit hash (splitmix64's finalizer).
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> ProfileSpec {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn an_entry_changes_only_what_it_names() {
+        let base = Profile::default();
+        let iphone = spec("name = \"iphone\"\nversion = \"16.1\"\ndevice_type = \"iPhone\"\nheartbeat = \"15m\"\n");
+        let resolved = iphone.resolve(&base);
+        assert_eq!(resolved.version, ProtocolVersion::V16_1);
+        assert_eq!(resolved.device_type, "iPhone");
+        assert_eq!(resolved.heartbeat_s, 900);
+        assert_eq!(resolved.folders, base.folders);
+        assert_eq!(resolved.user_agent, base.user_agent);
+        assert!(toml::from_str::<ProfileSpec>("name = \"x\"\ncolour = 1\n").is_err());
+        assert!(toml::from_str::<ProfileSpec>("name = \"x\"\nversion = \"15.0\"\n").is_err());
+        assert!(spec("name = \"x\"\nweight = 0\n").problem().is_some());
+    }
+
+    #[test]
+    fn the_mix_follows_the_weights_and_is_the_same_in_every_shard() {
+        let base = Profile::default();
+        let specs = [
+            spec("name = \"a\"\nweight = 3\n"),
+            spec("name = \"b\"\nweight = 1\nclose_per_ping = true\n"),
+        ];
+        let mix = ProfileMix::new(&base, &specs, 7);
+        let picks: Vec<usize> = (0..10_000).map(|index| mix.pick(index)).collect();
+        let b = picks.iter().filter(|entry| **entry == 1).count();
+        assert!((2_300..2_700).contains(&b), "{b} of 10,000 picked b");
+        // Even and odd devices (two shards) each get about a quarter of b.
+        let odd_b = picks.iter().skip(1).step_by(2).filter(|e| **e == 1).count();
+        assert!((1_100..1_400).contains(&odd_b), "{odd_b}");
+        assert_eq!(ProfileMix::new(&base, &specs, 7).pick(42), mix.pick(42));
+        assert!(mix.profile(1).close_per_ping && !mix.profile(0).close_per_ping);
+        let plain = ProfileMix::new(&base, &[], 7);
+        assert_eq!((plain.len(), plain.spec(0).name.as_str()), (1, "default"));
     }
 }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::engine::RunEnd;
 use super::launch::DevicesArgs;
+use super::profile::ProfileMix;
 use super::stats::{Counters, FleetStats, Latency, LatencySummary};
 use crate::measure::procfs;
 
@@ -27,7 +28,8 @@ pub struct WorkerReport {
     pub started_at: String,
     pub duration_s: f64,
     pub targets: Vec<String>,
-    pub profile: ProfileSummary,
+    /// The device kinds the worker ran, with how many devices each.
+    pub profiles: Vec<ProfileSummary>,
     pub counters: Counters,
     /// The counters of each phase (ramp, hold, drain) apart.
     #[serde(default)]
@@ -59,11 +61,16 @@ pub struct StageReport {
     pub counters: Counters,
 }
 
-/// The device profile the worker ran.
+/// One device kind the worker ran.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ProfileSummary {
+    pub name: String,
+    pub weight: u32,
+    /// Devices of this kind.
+    pub devices: usize,
     pub protocol_version: String,
+    pub user_agent: String,
     pub device_type: String,
     pub folders: Vec<String>,
     pub heartbeat_s: u32,
@@ -92,9 +99,41 @@ impl HistogramDoc {
     }
 }
 
+/// Each entry of the mix with the devices of this shard that run it.
+fn profile_summaries(args: &DevicesArgs, mix: &ProfileMix) -> Vec<ProfileSummary> {
+    let mut devices = vec![0; mix.len()];
+    for index in
+        (0..args.devices).filter(|index| *index as u32 % args.shard.count == args.shard.index)
+    {
+        devices[mix.pick(index)] += 1;
+    }
+    devices
+        .into_iter()
+        .enumerate()
+        .map(|(entry, devices)| {
+            let (spec, profile) = (mix.spec(entry), mix.profile(entry));
+            ProfileSummary {
+                name: spec.name.clone(),
+                weight: spec.weight,
+                devices,
+                protocol_version: profile.version.to_string(),
+                user_agent: profile.user_agent.clone(),
+                device_type: profile.device_type.clone(),
+                folders: profile.folders.clone(),
+                heartbeat_s: profile.heartbeat_s,
+                heartbeat_jitter_s: profile.heartbeat_jitter_s,
+                provision: profile.provision,
+                empty_reping: profile.empty_reping,
+                close_per_ping: profile.close_per_ping,
+            }
+        })
+        .collect()
+}
+
 impl WorkerReport {
     pub fn new(
         args: &DevicesArgs,
+        mix: &ProfileMix,
         started: SystemTime,
         rss_before_devices_bytes: Option<u64>,
         stats: &FleetStats,
@@ -123,16 +162,7 @@ impl WorkerReport {
                 .elapsed()
                 .map_or(0.0, |elapsed| elapsed.as_secs_f64()),
             targets: args.targets.clone(),
-            profile: ProfileSummary {
-                protocol_version: args.protocol_version.to_string(),
-                device_type: args.device_type.clone(),
-                folders: args.folders.clone(),
-                heartbeat_s: args.heartbeat,
-                heartbeat_jitter_s: args.heartbeat_jitter,
-                provision: !args.no_provision,
-                empty_reping: args.empty_reping,
-                close_per_ping: args.close_per_ping,
-            },
+            profiles: profile_summaries(args, mix),
             counters: stats.counters.clone(),
             stages: end
                 .stages
@@ -197,6 +227,7 @@ impl WorkerReport {
                 .zip(report.rss_before_devices_bytes)
                 .map(|(a, b)| a + b);
             merge_stages(&mut merged.stages, &report.stages);
+            merge_profiles(&mut merged.profiles, &report.profiles);
             merged.cpu_seconds = merged
                 .cpu_seconds
                 .zip(report.cpu_seconds)
@@ -230,6 +261,16 @@ fn merge_stages(into: &mut Vec<StageReport>, from: &[StageReport]) {
                 merged.duration_s = merged.duration_s.max(stage.duration_s);
             }
             None => into.push(stage.clone()),
+        }
+    }
+}
+
+/// Adds a shard's device kinds to the merged ones, matched by name.
+fn merge_profiles(into: &mut Vec<ProfileSummary>, from: &[ProfileSummary]) {
+    for profile in from {
+        match into.iter_mut().find(|merged| merged.name == profile.name) {
+            Some(merged) => merged.devices += profile.devices,
+            None => into.push(profile.clone()),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::children::RoleProcess;
+use crate::fleet::profile::ProfileFile;
 use crate::scenario::{PatternName, Scenario};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -165,6 +166,20 @@ pub fn concatenate_certificates(
     Ok(Some(path))
 }
 
+/// The scenario's profile mix as a `--profiles` file for the workers, if it has one.
+fn write_profiles(scenario: &Scenario, dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if scenario.devices.profiles.is_empty() {
+        return Ok(None);
+    }
+    let file = ProfileFile {
+        profile: scenario.devices.profiles.clone(),
+    };
+    let path = dir.join("profiles.toml");
+    std::fs::write(&path, toml::to_string(&file)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Some(path))
+}
+
 /// Starts the device workers; each runs shard `index/workers` of the fleet.
 pub fn start_workers(
     scenario: &Scenario,
@@ -175,6 +190,7 @@ pub fn start_workers(
 ) -> anyhow::Result<Vec<RoleProcess>> {
     let scheme = if scenario.server.tls { "https" } else { "http" };
     let devices = &scenario.devices;
+    let profiles = write_profiles(scenario, dir)?;
     let mut processes = Vec::new();
     for index in 0..workers {
         let mut args: Vec<String> = vec![
@@ -226,6 +242,9 @@ pub fn start_workers(
                 .display()
                 .to_string(),
         ]);
+        if let Some(path) = &profiles {
+            args.extend(["--profiles".into(), path.display().to_string()]);
+        }
         for folder in &devices.folders {
             args.extend(["--folder".into(), folder.clone()]);
         }

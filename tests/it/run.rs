@@ -64,11 +64,24 @@ fn the_smoke_scenario_runs_end_to_end() {
         .collect();
     assert_eq!(names, ["server-0", "worker-0"]);
     assert!(result.self_check.hold_seconds_sampled >= 2);
-    assert!(
-        !result.self_check.generator_saturated,
-        "{:?}",
-        result.self_check
+    // Whether this busy test machine saturated the generator is not for a test to
+    // say; that the verdict comes with its readings and reasons is.
+    let check = &result.self_check;
+    assert!(check.busiest_worker_cores.is_some() && check.injector_lag_p99_us.is_some());
+    assert_eq!(
+        check.generator_saturated || check.machine_saturated,
+        !check.reasons.is_empty()
     );
+    // The smoke scenario's three kinds of phone, each run by some of the 100 devices.
+    let kinds: Vec<(&str, usize)> = result
+        .fleet
+        .profiles
+        .iter()
+        .map(|profile| (profile.name.as_str(), profile.devices))
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(kinds.iter().map(|(_, devices)| devices).sum::<usize>(), 100);
+    assert!(kinds.iter().all(|(_, devices)| *devices > 0), "{kinds:?}");
     let stages: Vec<&str> = result
         .fleet
         .stages
