@@ -186,6 +186,10 @@ pub struct StagesSection {
     pub hold: Span,
     #[serde(default = "default_drain")]
     pub drain: Span,
+    /// The churn stage, during the hold: this fraction of the devices loses its
+    /// connection each minute and reconnects (0 = none).
+    #[serde(default)]
+    pub churn_per_minute: f64,
 }
 
 impl Default for StagesSection {
@@ -194,6 +198,7 @@ impl Default for StagesSection {
             ramp_timeout: default_ramp_timeout(),
             hold: default_hold(),
             drain: default_drain(),
+            churn_per_minute: 0.0,
         }
     }
 }
@@ -413,6 +418,12 @@ impl Scenario {
             return Err((
                 "connect_rate",
                 "devices.connect_rate must be above 0".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.stages.churn_per_minute) {
+            return Err((
+                "churn_per_minute",
+                "stages.churn_per_minute is a fraction of the devices, 0 to 1".into(),
             ));
         }
         if self.injector.rate < 0.0 {

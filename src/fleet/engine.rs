@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 use rustls::client::UnbufferedClientConnection;
 use rustls_pki_types::ServerName;
 
+use super::churn::Churn;
 use super::device::{Action, Device};
 use super::http::ResponseReader;
 use super::injector::Schedule;
@@ -63,6 +64,8 @@ pub struct EngineConfig {
     /// Added to a device's heartbeat before an undelivered notification is lost.
     pub grace: Duration,
     pub injector: Option<InjectorConfig>,
+    /// The churn stage: connections dropped during the hold.
+    pub churn: Option<Churn>,
 }
 
 /// One device and its connection.
@@ -329,6 +332,9 @@ impl Engine {
                     })
                 });
             }
+            if hold.is_some_and(|(_, until)| now < until) {
+                self.churn(now);
+            }
             if let Some((_, until)) = hold.filter(|(_, until)| now >= *until) {
                 if marks.hold_ended.is_none() {
                     marks.hold_ended = Some((now, self.stats.counters.clone()));
@@ -407,6 +413,20 @@ impl Engine {
         let stages = marks.split(start, ended, &self.stats.counters, &injected_counters);
         self.stats.counters.add(&injected_counters);
         Ok((self.stats, RunEnd { stages, ..end }))
+    }
+
+    /// Drops the connections the churn stage asks for; their devices reconnect.
+    fn churn(&mut self, now: Instant) {
+        let Some(mut churn) = self.config.churn.take() else {
+            return;
+        };
+        let slots = &self.slots;
+        let drops = churn.due(now, slots.len(), |token| slots[token].conn.is_some());
+        self.config.churn = Some(churn);
+        for token in drops {
+            self.stats.counters.churn_drops += 1;
+            self.lost(token, now);
+        }
     }
 
     /// Hands every notification the injector has sent to its device.

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 
+use super::churn::Churn;
 use super::device::Device;
 use super::engine::{Engine, EngineConfig, InjectorConfig, RunEnd};
 use super::injector::{Pattern, Schedule};
@@ -123,6 +124,10 @@ pub struct DevicesArgs {
     /// the flags above. Each device's kind depends on its index and --seed only.
     #[arg(long, value_name = "FILE")]
     pub profiles: Option<PathBuf>,
+    /// The churn stage: this fraction of the devices loses its connection each minute
+    /// of the hold (e.g. 0.2) and reconnects after the usual backoff.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub churn_per_minute: f64,
     /// Trust the certificates in this PEM file (for https targets).
     #[arg(long, value_name = "PATH")]
     pub ca: Option<PathBuf>,
@@ -210,6 +215,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         },
         drain: args.drain,
         grace: args.grace,
+        churn: (args.churn_per_minute > 0.0)
+            .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed)),
         injector,
     };
     let started = SystemTime::now();

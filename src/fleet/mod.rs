@@ -4,8 +4,10 @@
 //! - [`device`]: one phone as a sans-IO state machine.
 //! - [`profile`]: what kind of phone it is and how it pings.
 //! - [`http`]: the device side of HTTP/1.1, sans-IO.
+//! - [`churn`]: which devices lose their connection in the churn stage, and when.
 //! - [`stats`]: what a worker measures, and its mergeable JSON form.
 
+pub mod churn;
 pub mod device;
 pub mod engine;
 pub mod http;

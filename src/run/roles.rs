@@ -231,6 +231,8 @@ pub fn start_workers(
                 PatternName::Burst => "burst",
             }
             .into(),
+            "--churn-per-minute".into(),
+            scenario.stages.churn_per_minute.to_string(),
             "--burst-percent".into(),
             scenario.injector.burst_percent.to_string(),
             "--burst-window".into(),

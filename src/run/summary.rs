@@ -10,15 +10,25 @@ pub fn print_summary(result: &RunResult, path: &Path) {
     let counters = &fleet.counters;
     println!();
     println!(
-        "devices {} bootstrapped {} | notifications sent {} delivered {} lost {} | requests {} errors {}",
+        "devices {} bootstrapped {} | notifications sent {} delivered {} lost {} | requests {} errors {} | reconnects {} (churn drops {})",
         fleet.devices,
         fleet.devices_bootstrapped,
         counters.notifications_sent,
         counters.notifications_delivered,
         counters.notifications_lost,
         counters.requests.values().sum::<u64>(),
-        counters.errors.values().sum::<u64>()
+        counters.errors.values().sum::<u64>(),
+        counters.reconnects,
+        counters.churn_drops
     );
+    if let [_, _, ..] = fleet.profiles.as_slice() {
+        let mix: Vec<String> = fleet
+            .profiles
+            .iter()
+            .map(|profile| format!("{} {}", profile.name, profile.devices))
+            .collect();
+        println!("device kinds: {}", mix.join(", "));
+    }
     for name in [
         "wakeup_latency_us",
         "mail_on_device_latency_us",

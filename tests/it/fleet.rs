@@ -263,3 +263,45 @@ fn shards_of_one_fleet_merge_exactly() {
     assert!(String::from_utf8_lossy(&refused.stderr)
         .contains("neither a worker document nor a run result"));
 }
+
+#[test]
+fn churned_devices_reconnect_and_lose_no_notification() {
+    let server = Server::start("lean", &["--min-heartbeat", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    // 60 devices, all of them once a minute: one drop a second for 6 s.
+    let extra = [
+        "--devices",
+        "60",
+        "--heartbeat",
+        "30",
+        "--duration",
+        "6s",
+        "--rate",
+        "20",
+        "--churn-per-minute",
+        "1.0",
+        "--drain",
+        "10s",
+    ];
+    let (_, report) = run_devices(&args(&server, &extra), &output);
+    let counters = &report.counters;
+    assert!((4..=7).contains(&counters.churn_drops), "{counters:?}");
+    assert!(counters.reconnects >= counters.churn_drops, "{counters:?}");
+    // Every dropped device came back with a connection of its own.
+    assert!(
+        counters.connections_opened >= 60 + counters.churn_drops,
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters.notifications_delivered, counters.notifications_sent,
+        "{counters:?}"
+    );
+    assert_eq!(counters.notifications_lost, 0);
+    let hold = report
+        .stages
+        .iter()
+        .find(|stage| stage.name == "hold")
+        .unwrap();
+    assert_eq!(hold.counters.churn_drops, counters.churn_drops);
+}
