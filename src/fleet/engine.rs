@@ -202,6 +202,9 @@ fn run_injector(
     stop: Arc<AtomicBool>,
 ) -> io::Result<FleetStats> {
     let udp = UdpSocket::bind("0.0.0.0:0")?;
+    // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
+    // of which would count as injector lag; this thread asks for exact wake-ups.
+    let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
     let mut stats = FleetStats::default();
     for planned in injector.schedule {
         let planned_at = inject_from + planned.offset;
