@@ -248,7 +248,7 @@ pub fn judge(
     for (metric, conditions) in thresholds {
         for condition in conditions {
             let condition = &condition.0;
-            let observed = observe(*metric, condition.aggregate, result);
+            let observed = observe(*metric, condition.aggregate, &result.fleet, &result.memory);
             verdicts.push(Verdict {
                 metric: metric.name().to_owned(),
                 condition: condition.text.clone(),
@@ -260,16 +260,17 @@ pub fn judge(
     verdicts
 }
 
+/// What a run observed of one metric; `None` when it was not measured.
 fn observe(
     metric: Metric,
     aggregate: super::threshold::Aggregate,
-    result: &RunResult,
+    fleet: &WorkerReport,
+    memory: &Memory,
 ) -> Option<f64> {
     use super::threshold::Aggregate;
-    let counters = &result.fleet.counters;
+    let counters = &fleet.counters;
     let histogram = |name: &str| {
-        result
-            .fleet
+        fleet
             .histograms
             .get(name)
             .and_then(|doc| Latency::from_base64(&doc.data).ok())
@@ -277,6 +278,10 @@ fn observe(
     let latency = |name: &str| -> Option<f64> {
         let latency = histogram(name)?;
         let histogram = latency.histogram();
+        // No samples: a percentile of nothing is not measured (and fails), not 0.
+        if histogram.is_empty() && aggregate != Aggregate::Count {
+            return None;
+        }
         Some(match aggregate {
             Aggregate::Percentile(p) => histogram.value_at_quantile(p / 100.0) as f64,
             Aggregate::Avg => histogram.mean(),
@@ -298,8 +303,44 @@ fn observe(
             _ => Some(counters.notifications_lost as f64),
         },
         Metric::Errors => Some(counters.errors.values().sum::<u64>() as f64),
-        Metric::ServerBytesPerParked => result.memory.server_bytes_per_parked,
-        Metric::DeviceBytesPerParked => result.memory.device_bytes_per_device,
+        Metric::ServerBytesPerParked => memory.server_bytes_per_parked,
+        Metric::DeviceBytesPerParked => memory.device_bytes_per_device,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::threshold::Aggregate;
+
+    #[test]
+    fn a_latency_without_samples_is_not_measured() {
+        let mut fleet: WorkerReport =
+            serde_json::from_str(include_str!("testdata/worker.json")).expect("test document");
+        let memory = Memory::default();
+        let p99 = Aggregate::Percentile(99.0);
+        let measured = observe(Metric::WakeupLatency, p99, &fleet, &memory);
+        assert!(measured.is_some_and(|us| us > 0.0));
+        let empty = Latency::default().to_base64();
+        fleet
+            .histograms
+            .get_mut("wakeup_latency_us")
+            .expect("present")
+            .data = empty;
+        assert_eq!(observe(Metric::WakeupLatency, p99, &fleet, &memory), None);
+        assert_eq!(
+            observe(Metric::WakeupLatency, Aggregate::Count, &fleet, &memory),
+            Some(0.0)
+        );
+        assert_eq!(
+            observe(
+                Metric::ServerBytesPerParked,
+                Aggregate::Max,
+                &fleet,
+                &memory
+            ),
+            None
+        );
     }
 }
 
