@@ -17,6 +17,7 @@ use rustls::client::UnbufferedClientConnection;
 use rustls_pki_types::ServerName;
 
 use super::churn::Churn;
+use super::connect::{loopback_source, open};
 use super::device::{Action, Device};
 use super::http::ResponseReader;
 use super::injector::Schedule;
@@ -64,6 +65,9 @@ pub struct EngineConfig {
     /// Added to a device's heartbeat before an undelivered notification is lost.
     pub grace: Duration,
     pub injector: Option<InjectorConfig>,
+    /// This worker's shard number: connections to loopback targets then come from
+    /// loopback source addresses of the shard's own (see [`super::connect`]).
+    pub shard: u32,
     /// The churn stage: connections dropped during the hold.
     pub churn: Option<Churn>,
 }
@@ -549,7 +553,12 @@ impl Engine {
             },
             _ => None,
         };
-        let stream = match TcpStream::connect(target.addr) {
+        let source = target
+            .addr
+            .ip()
+            .is_loopback()
+            .then(|| loopback_source(self.config.shard, token));
+        let stream = match open(target.addr, source) {
             Ok(stream) => stream,
             Err(err) => {
                 tally(

@@ -215,6 +215,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         },
         drain: args.drain,
         grace: args.grace,
+        shard: args.shard.index,
         churn: (args.churn_per_minute > 0.0)
             .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed)),
         injector,

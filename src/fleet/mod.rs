@@ -5,9 +5,11 @@
 //! - [`profile`]: what kind of phone it is and how it pings.
 //! - [`http`]: the device side of HTTP/1.1, sans-IO.
 //! - [`churn`]: which devices lose their connection in the churn stage, and when.
+//! - [`connect`]: opening connections, from a loopback source address per group of devices.
 //! - [`stats`]: what a worker measures, and its mergeable JSON form.
 
 pub mod churn;
+pub mod connect;
 pub mod device;
 pub mod engine;
 pub mod http;
