@@ -63,8 +63,14 @@ mod tests {
 
     #[test]
     fn groups_of_devices_share_a_source() {
-        assert_eq!(loopback_source(0, 0), loopback_source(0, DEVICES_PER_SOURCE - 1));
-        assert_ne!(loopback_source(0, 0), loopback_source(0, DEVICES_PER_SOURCE));
+        assert_eq!(
+            loopback_source(0, 0),
+            loopback_source(0, DEVICES_PER_SOURCE - 1)
+        );
+        assert_ne!(
+            loopback_source(0, 0),
+            loopback_source(0, DEVICES_PER_SOURCE)
+        );
         assert_ne!(loopback_source(0, 0), loopback_source(1, 0));
     }
 }

@@ -172,25 +172,21 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);
-    let mine: Vec<usize> = (0..credentials.len())
-        .filter(|index| *index as u32 % args.shard.count == args.shard.index)
-        .collect();
     let target_count = targets.len();
-    let target_of: Vec<usize> = mine
+    let target_of: Vec<usize> = credentials
         .iter()
-        .map(|index| match args.route_by_partition {
-            true => partition_of(&credentials[*index].0, target_count as u32) as usize,
+        .map(|(index, user, _)| match args.route_by_partition {
+            true => partition_of(user, target_count as u32) as usize,
             false => index % target_count,
         })
         .collect();
-    let devices: Vec<Device> = mine
-        .iter()
+    let devices: Vec<Device> = credentials
+        .into_iter()
         .zip(&target_of)
-        .map(|(index, target)| {
-            let (user, password) = &credentials[*index];
-            let seed = args.seed.wrapping_mul(1_000_003) ^ *index as u64;
-            let profile = mix.profile(mix.pick(*index)).clone();
-            Device::new(user, password, &targets[*target].host, profile, seed)
+        .map(|((index, user, password), target)| {
+            let seed = args.seed.wrapping_mul(1_000_003) ^ index as u64;
+            let profile = mix.profile(mix.pick(index)).clone();
+            Device::new(&user, &password, &targets[*target].host, profile, seed)
         })
         .collect();
     let injector = (!args.notify.is_empty()).then(|| InjectorConfig {
@@ -268,32 +264,35 @@ fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
     Ok(file.profile)
 }
 
-/// `(user, password)` for every device of the fleet.
-fn credentials(args: &DevicesArgs) -> anyhow::Result<Vec<(String, String)>> {
+/// `(index in the fleet, user, password)` of this shard's devices (only those: a worker
+/// of a 400,000-device fleet does not hold everybody's names).
+fn credentials(args: &DevicesArgs) -> anyhow::Result<Vec<(usize, String, String)>> {
+    let mine = |index: &usize| *index as u32 % args.shard.count == args.shard.index;
     let Some(path) = &args.credentials else {
         return Ok((0..args.devices)
+            .filter(mine)
             .map(|index| {
-                (
-                    format!("{}{index}", args.user_prefix),
-                    args.password.clone(),
-                )
+                let user = format!("{}{index}", args.user_prefix);
+                (index, user, args.password.clone())
             })
             .collect());
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut list = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    let entries = text
+        .lines()
+        .enumerate()
+        .map(|(number, line)| (number, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'));
+    for (index, (number, line)) in entries.enumerate().take(args.devices) {
         let (user, password) = line.split_once(':').with_context(|| {
             format!("{}:{}: expected user:password", path.display(), number + 1)
         })?;
-        list.push((user.to_owned(), password.to_owned()));
+        if mine(&index) {
+            list.push((index, user.to_owned(), password.to_owned()));
+        }
     }
-    list.truncate(args.devices);
     Ok(list)
 }
 
