@@ -118,7 +118,7 @@ pub fn print_comparison(comparison: &EngineComparison) {
     println!();
     println!(
         "{:<8} {:>24} {:>18} {:>18}",
-        "engine", "server bytes per parked", "wake-up p99", "device RSS/device"
+        "engine", "server bytes per parked", "wake-up p99", "device bytes/device"
     );
     for side in [&comparison.lean, &comparison.hyper] {
         println!(
