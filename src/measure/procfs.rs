@@ -169,3 +169,35 @@ mod sockstat_tests {
         assert_eq!(parse_tcp_sockstat("UDP: inuse 0 mem 0\n"), None);
     }
 }
+
+/// The machine's CPU time from the first line of `/proc/stat`, in clock ticks: (busy,
+/// total), busy being everything but idle and iowait.
+pub fn machine_cpu_ticks() -> Option<(u64, u64)> {
+    parse_machine_cpu_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn parse_machine_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle, total))
+}
+
+#[cfg(test)]
+mod machine_cpu_tests {
+    use super::*;
+
+    #[test]
+    fn reads_busy_and_total_ticks() {
+        let stat = "cpu  100 5 50 800 10 0 5 30 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(parse_machine_cpu_ticks(stat), Some((190, 1000)));
+        assert_eq!(parse_machine_cpu_ticks("intr 1 2\n"), None);
+        assert!(machine_cpu_ticks().is_some_and(|(busy, total)| busy <= total));
+    }
+}

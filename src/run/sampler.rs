@@ -33,6 +33,10 @@ pub struct ProcessPoint {
 pub struct KernelPoint {
     pub slab_bytes: Option<u64>,
     pub tcp: Option<TcpSockstat>,
+    /// Cores the whole machine was busy since the previous reading (every process,
+    /// pingfleet's or not, and the kernel), from `/proc/stat`.
+    #[serde(default)]
+    pub machine_busy_cores: Option<f64>,
 }
 
 /// A process the sampler follows.
@@ -47,6 +51,9 @@ struct Followed {
 pub struct Sampler {
     followed: Vec<Followed>,
     last: Instant,
+    /// The machine's (busy, total) CPU ticks at the previous reading.
+    machine_ticks: Option<(u64, u64)>,
+    cores: usize,
 }
 
 impl Sampler {
@@ -63,6 +70,8 @@ impl Sampler {
         Self {
             followed,
             last: Instant::now(),
+            machine_ticks: procfs::machine_cpu_ticks(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -92,8 +101,20 @@ impl Sampler {
         let kernel = KernelPoint {
             slab_bytes: procfs::kernel_slab_bytes(),
             tcp: procfs::tcp_sockstat(),
+            machine_busy_cores: self.machine_busy_cores(),
         };
         (processes, kernel)
+    }
+
+    /// Cores the machine was busy since the previous reading.
+    fn machine_busy_cores(&mut self) -> Option<f64> {
+        let now = procfs::machine_cpu_ticks();
+        let before = self.machine_ticks;
+        self.machine_ticks = now.or(before);
+        let ((busy, total), (busy_before, total_before)) = now.zip(before)?;
+        let elapsed = total.checked_sub(total_before).filter(|ticks| *ticks > 0)?;
+        let busy = busy.saturating_sub(busy_before) as f64 / elapsed as f64;
+        Some(busy * self.cores as f64)
     }
 }
 
@@ -140,5 +161,8 @@ mod tests {
         assert_eq!(rss_of(&points, Role::Server), 0);
         assert!(cores_of(&points, Role::Worker) > 0.0);
         assert!(kernel.tcp.is_some());
+        assert!(kernel
+            .machine_busy_cores
+            .is_some_and(|cores| (0.0..=2.0 * sampler.cores as f64).contains(&cores)));
     }
 }

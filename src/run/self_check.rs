@@ -21,7 +21,8 @@ pub struct SelfCheck {
     /// A device worker was busy, or its event loop or injector fell behind: latencies
     /// include the generator's own delays.
     pub generator_saturated: bool,
-    /// Every process together used nearly all cores: server and generator competed.
+    /// The machine was busy on nearly all cores: server and generator competed for them
+    /// (with each other, or with whatever else ran).
     pub machine_saturated: bool,
     /// Why, in words; empty when neither.
     pub reasons: Vec<String>,
@@ -29,7 +30,8 @@ pub struct SelfCheck {
     pub hold_seconds_sampled: usize,
     /// The busiest worker's CPU in its busiest second of the hold (cores).
     pub busiest_worker_cores: Option<f64>,
-    /// All processes' CPU in the busiest second of the hold (cores), and the machine's.
+    /// The machine's busy cores (every process, and the kernel) in the busiest second
+    /// of the hold, and how many cores it has.
     pub busiest_second_cores: Option<f64>,
     pub machine_cores: usize,
     pub event_loop_lag_p99_us: Option<u64>,
@@ -59,9 +61,17 @@ pub fn check(
         .filter(|process| process.role == Role::Worker)
         .filter_map(|process| process.cpu_cores.map(|cores| (cores, &process.name)))
         .max_by(|a, b| a.0.total_cmp(&b.0));
+    // The machine's own reading counts what is not pingfleet's too; the processes' sum
+    // stands in when the machine cannot be read.
     let busiest_second = in_hold
         .iter()
-        .map(|point| point.server_cpu_cores + point.worker_cpu_cores)
+        .map(|point| {
+            let ours = point.server_cpu_cores + point.worker_cpu_cores;
+            point
+                .kernel
+                .machine_busy_cores
+                .map_or(ours, |all| all.max(ours))
+        })
         .max_by(f64::total_cmp);
     let p99 = |name: &str| fleet.histograms.get(name).map(|doc| doc.summary.p99_us);
     let event_loop_lag = p99("event_loop_lag_us");
@@ -87,7 +97,7 @@ pub fn check(
     let machine_saturated = busiest_second.is_some_and(|cores| cores >= machine_limit);
     if let Some(cores) = busiest_second.filter(|_| machine_saturated) {
         reasons.push(format!(
-            "all processes used {cores:.2} of {machine_cores} cores in a second of the hold"
+            "the machine was busy on {cores:.2} of {machine_cores} cores in a second of the hold"
         ));
     }
     SelfCheck {
@@ -123,6 +133,7 @@ mod tests {
             kernel: KernelPoint {
                 slab_bytes: None,
                 tcp: None,
+                machine_busy_cores: None,
             },
             processes: vec![ProcessPoint {
                 name: "worker-0".into(),
@@ -155,6 +166,16 @@ mod tests {
         assert!(verdict.generator_saturated);
         assert!(verdict.machine_saturated);
         assert!(verdict.reasons[0].starts_with("worker-0 used 0.97"));
+    }
+
+    #[test]
+    fn a_machine_busy_with_something_else_counts() {
+        let mut busy = point(3.0, 0.1, 0.1);
+        busy.kernel.machine_busy_cores = Some(1.9);
+        let verdict = check(&[busy], Some((2.0, 4.0)), 2, &fleet());
+        assert!(verdict.machine_saturated && !verdict.generator_saturated);
+        assert_eq!(verdict.busiest_second_cores, Some(1.9));
+        assert!(verdict.reasons[0].contains("busy on 1.90 of 2 cores"));
     }
 
     #[test]
