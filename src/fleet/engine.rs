@@ -21,7 +21,7 @@ use super::connect::{loopback_source, open};
 use super::device::{Action, Device};
 use super::http::ResponseReader;
 use super::injector::Schedule;
-use super::stats::{tally, Counters, FleetStats};
+use super::stats::{tally, Counters, FleetStats, Progress};
 use super::target::Target;
 use super::timers::TimerWheel;
 use crate::notification::Notification;
@@ -70,6 +70,8 @@ pub struct EngineConfig {
     pub shard: u32,
     /// The churn stage: connections dropped during the hold.
     pub churn: Option<Churn>,
+    /// Print a [`Progress`] line on stdout every second.
+    pub progress: bool,
 }
 
 /// One device and its connection.
@@ -180,6 +182,8 @@ pub struct Engine {
     stats: FleetStats,
     bootstrapped: usize,
     stopped: usize,
+    /// Notifications the injector has handed over so far.
+    notified: u64,
     started_at: Instant,
     bootstrap_all: Option<Duration>,
 }
@@ -274,6 +278,7 @@ impl Engine {
             stats: FleetStats::default(),
             bootstrapped: 0,
             stopped: 0,
+            notified: 0,
             started_at: start,
             bootstrap_all: None,
         })
@@ -307,6 +312,9 @@ impl Engine {
             }
             if now - last_sweep >= LOSS_SWEEP {
                 last_sweep = now;
+                if self.config.progress {
+                    self.print_progress();
+                }
                 let grace = self.config.grace;
                 for slot in &mut self.slots {
                     slot.device.expire_lost(Some(now), grace, &mut self.stats);
@@ -422,6 +430,22 @@ impl Engine {
         Ok((self.stats, RunEnd { stages, ..end }))
     }
 
+    /// One [`Progress`] line on stdout.
+    fn print_progress(&self) {
+        let counters = &self.stats.counters;
+        let wakeups = self.stats.wakeup.histogram();
+        let progress = Progress {
+            bootstrapped: self.bootstrapped,
+            notified: self.notified,
+            delivered: counters.notifications_delivered,
+            lost: counters.notifications_lost,
+            wakeup_p99_us: wakeups.value_at_quantile(0.99),
+        };
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{}", progress.to_line());
+        let _ = stdout.flush();
+    }
+
     /// Drops the connections the churn stage asks for; their devices reconnect.
     fn churn(&mut self, now: Instant) {
         let Some(mut churn) = self.config.churn.take() else {
@@ -439,6 +463,7 @@ impl Engine {
     /// Hands every notification the injector has sent to its device.
     fn take_sent(&mut self, queue: &Mutex<Vec<Sent>>) {
         let sent = std::mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
+        self.notified += sent.len() as u64;
         for note in sent {
             if let Some(slot) = self.slots.get_mut(note.device) {
                 let folder = slot.device.notified_folder().to_owned();

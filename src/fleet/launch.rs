@@ -128,6 +128,10 @@ pub struct DevicesArgs {
     /// of the hold (e.g. 0.2) and reconnects after the usual backoff.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     pub churn_per_minute: f64,
+    /// Print the running figures (bootstrapped, notified, delivered, lost, wake-up p99)
+    /// as one JSON line a second on stdout (`{"progress": {...}}`).
+    #[arg(long)]
+    pub progress: bool,
     /// Trust the certificates in this PEM file (for https targets).
     #[arg(long, value_name = "PATH")]
     pub ca: Option<PathBuf>,
@@ -212,6 +216,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         drain: args.drain,
         grace: args.grace,
         shard: args.shard.index,
+        progress: args.progress,
         churn: (args.churn_per_minute > 0.0)
             .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed)),
         injector,

@@ -193,9 +193,61 @@ pub struct FleetStats {
     pub counters: Counters,
 }
 
+/// A worker's running figures, one JSON line a second on its stdout with
+/// `pingfleet devices --progress` (what the orchestrator's live view shows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct Progress {
+    pub bootstrapped: usize,
+    /// Notifications the injector has sent so far.
+    pub notified: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    /// Wake-up latency p99 so far (0 before the first).
+    pub wakeup_p99_us: u64,
+}
+
+impl Progress {
+    /// The line a worker prints.
+    pub fn to_line(self) -> String {
+        serde_json::json!({ "progress": self }).to_string()
+    }
+
+    /// Several workers' figures together: counts added, the worst p99 kept.
+    pub fn together(self, other: Progress) -> Progress {
+        Progress {
+            bootstrapped: self.bootstrapped + other.bootstrapped,
+            notified: self.notified + other.notified,
+            delivered: self.delivered + other.delivered,
+            lost: self.lost + other.lost,
+            wakeup_p99_us: self.wakeup_p99_us.max(other.wakeup_p99_us),
+        }
+    }
+
+    /// Reads a line printed by [`Progress::to_line`]; `None` for any other line.
+    pub fn from_line(line: &str) -> Option<Self> {
+        let mut value: serde_json::Value = serde_json::from_str(line).ok()?;
+        serde_json::from_value(value.get_mut("progress")?.take()).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_lines_round_trip_and_other_lines_are_not_progress() {
+        let progress = Progress {
+            bootstrapped: 3,
+            notified: 10,
+            delivered: 9,
+            lost: 1,
+            wakeup_p99_us: 250,
+        };
+        assert_eq!(Progress::from_line(&progress.to_line()), Some(progress));
+        assert_eq!(Progress::from_line("devices 100 (shard 0/1)"), None);
+        assert_eq!(Progress::from_line("{\"other\": 1}"), None);
+    }
 
     #[test]
     fn counters_since_a_snapshot_are_the_difference() {

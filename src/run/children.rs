@@ -68,6 +68,11 @@ impl RoleProcess {
         })
     }
 
+    /// The child's stdout, for a reader of its own (once).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// Sends a signal (`-USR1`, `-TERM`, ...) to the child.
     pub fn signal(&self, signal: &str) {
         let _ = Command::new("kill")

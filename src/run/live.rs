@@ -31,19 +31,22 @@ impl LiveView {
         }
     }
 
-    /// Shows the latest reading: parked devices (the bar), notifications, wake-ups, the
-    /// servers' running wake-up p99, memory and CPU.
+    /// Shows the latest reading: parked devices (the bar), then notifications sent,
+    /// Pings woken, notifications delivered and lost, the running wake-up p99, memory
+    /// and CPU.
     pub fn show(&self, elapsed: Duration, point: &TimelinePoint) {
+        let fleet = &point.fleet;
         let message = format!(
-            "{}  notifications {}  wake-ups {}  server wake p99 {} us  RSS servers {} MiB workers {} MiB  CPU {:.2}+{:.2} cores",
+            "{}  notified {}  woken {}  delivered {}  lost {}  wake-up p99 {} us (worst worker)  RSS {}+{} MiB  CPU {:.2} cores",
             point.stage,
-            point.notifications,
+            fleet.notified,
             point.wakeups,
-            point.server_wake_p99_us,
+            fleet.delivered,
+            fleet.lost,
+            fleet.wakeup_p99_us,
             point.server_rss_bytes >> 20,
             point.worker_rss_bytes >> 20,
-            point.server_cpu_cores,
-            point.worker_cpu_cores,
+            point.server_cpu_cores + point.worker_cpu_cores,
         );
         let parked = point.parked;
         match &self.bar {

@@ -6,6 +6,7 @@
 //! - [`roles`]: server partitions and device workers started with a scenario's flags.
 //! - [`children`]: the child processes and what they said when they failed.
 //! - [`sampler`]: every process's memory and CPU, and the kernel's socket memory, each second.
+//! - [`progress`]: the workers' running figures, read from their stdout.
 //! - [`live`]: the progress shown while a run goes on.
 //! - [`result`]: the result file and the threshold verdicts.
 //! - [`self_check`]: whether the generator or the machine was saturated.
@@ -15,6 +16,7 @@
 pub mod children;
 pub mod live;
 pub mod orchestrate;
+pub mod progress;
 pub mod result;
 pub mod roles;
 pub mod sampler;

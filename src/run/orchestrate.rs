@@ -16,6 +16,7 @@ use anyhow::Context as _;
 
 use super::children::RoleProcess;
 use super::live::LiveView;
+use super::progress::WorkerProgress;
 use super::result::{
     judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, TimelinePoint, SCHEMA,
 };
@@ -175,7 +176,13 @@ fn measure(
     let baseline = Baseline::read(&servers);
     let ca = concatenate_certificates(&servers, dir)?;
     let mut worker_processes = start_workers(scenario, &servers, workers, ca.as_deref(), dir)?;
-    let watched = watch(scenario, &mut servers, &mut worker_processes, interrupted);
+    let watched = watch(
+        scenario,
+        &mut servers,
+        &mut worker_processes,
+        dir,
+        interrupted,
+    );
     let mut failures = watched.failures;
     let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
     let cpu_seconds_servers = servers
@@ -277,6 +284,7 @@ fn watch(
     scenario: &Scenario,
     servers: &mut [ServerProcess],
     workers: &mut [RoleProcess],
+    dir: &Path,
     interrupted: &AtomicBool,
 ) -> Watched {
     let devices = scenario.devices.count as u64;
@@ -292,6 +300,7 @@ fn watch(
             ),
     );
     let started = Instant::now();
+    let progress = WorkerProgress::follow(workers, dir);
     let view = LiveView::new(devices);
     let ramp_deadline = started + scenario.stages.ramp_timeout.0;
     let mut watched = Watched {
@@ -321,6 +330,7 @@ fn watch(
             server_cpu_cores: cores_of(&processes, Role::Server),
             worker_cpu_cores: cores_of(&processes, Role::Worker),
             kernel,
+            fleet: progress.total(),
             processes,
         });
         // Devices whose heartbeat just ended are re-pinging at any instant, so the

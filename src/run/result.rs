@@ -7,6 +7,7 @@ use super::sampler::{KernelPoint, ProcessPoint};
 use super::self_check::SelfCheck;
 use crate::fleet::report::WorkerReport;
 use crate::fleet::stats::Latency;
+use crate::fleet::stats::Progress;
 use crate::scenario::Metric;
 
 /// The schema name and version of [`RunResult`].
@@ -225,6 +226,8 @@ pub struct TimelinePoint {
     pub server_cpu_cores: f64,
     pub worker_cpu_cores: f64,
     pub kernel: KernelPoint,
+    /// The workers' running figures (notified, delivered, lost, worst wake-up p99).
+    pub fleet: Progress,
     pub processes: Vec<ProcessPoint>,
 }
 

@@ -197,6 +197,7 @@ pub fn start_workers(
             "devices".into(),
             "--route-by-partition".into(),
             "--wait-for-start".into(),
+            "--progress".into(),
         ];
         for server in servers {
             args.extend(["--target".into(), format!("{scheme}://{}", server.http)]);
@@ -263,7 +264,7 @@ pub fn start_workers(
             &format!("worker-{index}"),
             &args,
             dir,
-            false,
+            true,
         )?);
     }
     Ok(processes)

@@ -135,6 +135,7 @@ mod tests {
                 tcp: None,
                 machine_busy_cores: None,
             },
+            fleet: crate::fleet::stats::Progress::default(),
             processes: vec![ProcessPoint {
                 name: "worker-0".into(),
                 role: Role::Worker,

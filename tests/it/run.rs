@@ -63,6 +63,12 @@ fn the_smoke_scenario_runs_end_to_end() {
         .map(|process| process.name.as_str())
         .collect();
     assert_eq!(names, ["server-0", "worker-0"]);
+    // The workers' running figures reached the timeline (and the live view) during the run.
+    assert!(result
+        .timeline
+        .iter()
+        .any(|point| point.fleet.delivered > 0));
+    assert!(result.timeline.iter().all(|point| point.fleet.lost == 0));
     assert!(result.self_check.hold_seconds_sampled >= 2);
     // Whether this busy test machine saturated the generator is not for a test to
     // say; that the verdict comes with its readings and reasons is.
