@@ -245,6 +245,12 @@ mod tests {
             wakeup_p99_us: 250,
         };
         assert_eq!(Progress::from_line(&progress.to_line()), Some(progress));
+        let other = Progress {
+            wakeup_p99_us: 900,
+            ..Progress::default()
+        };
+        let both = progress.together(other);
+        assert_eq!((both.notified, both.lost, both.wakeup_p99_us), (10, 1, 900));
         assert_eq!(Progress::from_line("devices 100 (shard 0/1)"), None);
         assert_eq!(Progress::from_line("{\"other\": 1}"), None);
     }
