@@ -30,9 +30,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a scenario: server partitions and device workers as child processes, memory
-    /// sampled, results merged, thresholds judged (exit 0 pass, 1 a threshold failed,
-    /// 2 the run could not be completed).
+    /// Run a scenario: server partitions and device workers as child processes, every
+    /// process sampled each second, results merged into results/<scenario>-<UTC>.json,
+    /// thresholds judged (exit 0 pass, 1 a threshold failed, 2 the run could not be
+    /// completed). Scenarios: default, smoke, storm, churn, engines, capacity-100k.
     ///
     /// Example: pingfleet run scenarios/smoke.toml --devices 500
     Run(RunArgs),
