@@ -289,6 +289,9 @@ impl Engine {
         let start = Instant::now();
         self.started_at = start;
         let mut events = Events::with_capacity(1024);
+        // When the loop last came back from polling: a turn runs from there (the events
+        // it returned) to the next poll.
+        let mut turn = Instant::now();
         let mut due = Vec::new();
         let mut started = 0usize;
         let queue = Arc::new(Mutex::new(Vec::new()));
@@ -298,8 +301,7 @@ impl Engine {
         let mut marks = StageMarks::default();
         let mut last_sweep = start;
         loop {
-            let turn = Instant::now();
-            let now = turn;
+            let now = Instant::now();
             self.take_sent(&queue);
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -373,9 +375,10 @@ impl Engine {
             if !self.timers.is_empty() {
                 timeout = timeout.min(TimerWheel::tick());
             }
-            // The loop's own lag: a turn's work delays every event that arrives meanwhile.
-            // Counted in the hold only, where latencies are measured; the ramp's
-            // handshakes would say nothing about the figures it vouches for.
+            // The loop's own lag: a turn's work (the events the last poll returned, then
+            // timers, notifications and phase checks) delays every event that arrives
+            // meanwhile. Counted in the hold only, where latencies are measured; the
+            // ramp's handshakes would say nothing about the figures it vouches for.
             if hold.is_some() {
                 self.stats.loop_lag.record(turn.elapsed());
             }
@@ -384,7 +387,8 @@ impl Engine {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),
                 other => other?,
             }
-            let now = Instant::now();
+            turn = Instant::now();
+            let now = turn;
             // Notifications sent while polling must reach their devices before the
             // responses they cause are read.
             self.take_sent(&queue);
