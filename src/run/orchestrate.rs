@@ -379,7 +379,9 @@ fn watch(
         }
         let point = watched.timeline.last().expect("pushed above");
         view.show(started.elapsed(), point);
-        std::thread::sleep(Duration::from_secs(1));
+        // One reading a second, however long the reading itself took.
+        let next = Duration::from_secs(started.elapsed().as_secs() + 1);
+        std::thread::sleep(next.saturating_sub(started.elapsed()));
     }
     view.finish();
     watched
