@@ -152,6 +152,12 @@ pub struct DevicesArgs {
 /// Runs `pingfleet devices` to completion.
 pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     rlimit::increase_nofile_limit(u64::MAX).ok();
+    if !(0.0..=1.0).contains(&args.churn_per_minute) {
+        anyhow::bail!(
+            "--churn-per-minute is a fraction of the devices, 0 to 1 (got {})",
+            args.churn_per_minute
+        );
+    }
     let targets: Vec<Target> = args
         .targets
         .iter()

@@ -90,6 +90,28 @@ fn garbage_exits_2_with_a_message_never_a_panic() {
             b"",
             "cannot read /no/such/file",
         ),
+        (
+            &[
+                "devices",
+                "--target",
+                "http://127.0.0.1:9",
+                "--churn-per-minute",
+                "2",
+            ],
+            b"",
+            "--churn-per-minute is a fraction",
+        ),
+        (
+            &[
+                "devices",
+                "--target",
+                "http://127.0.0.1:9",
+                "--profiles",
+                "/no/such/mix.toml",
+            ],
+            b"",
+            "cannot read /no/such/mix.toml",
+        ),
     ];
     for (args, stdin, needle) in cases {
         let output = pingfleet(args, stdin);
