@@ -230,19 +230,23 @@ fn measure(
     })
 }
 
+/// Every process's RSS, or `None` if one of them cannot be read (a sum missing a
+/// process would be a figure nobody measured).
+fn rss_of_each(pids: impl Iterator<Item = u32>) -> Option<Vec<u64>> {
+    pids.map(|pid| procfs::rss_bytes(Some(pid))).collect()
+}
+
 /// Readings before any device connects.
 struct Baseline {
-    server_rss: u64,
+    server_rss: Option<u64>,
     slab: Option<u64>,
 }
 
 impl Baseline {
     fn read(servers: &[ServerProcess]) -> Self {
         Self {
-            server_rss: servers
-                .iter()
-                .filter_map(|s| procfs::rss_bytes(Some(s.process.pid())))
-                .sum(),
+            server_rss: rss_of_each(servers.iter().map(|s| s.process.pid()))
+                .map(|each| each.iter().sum()),
             slab: procfs::kernel_slab_bytes(),
         }
     }
@@ -251,19 +255,19 @@ impl Baseline {
 /// Readings once every device is parked.
 struct Plateau {
     parked: u64,
-    server_rss: Vec<u64>,
-    worker_rss: u64,
+    server_rss: Option<Vec<u64>>,
+    worker_rss: Option<u64>,
     slab: Option<u64>,
     tcp_buffers: Option<u64>,
 }
 
 impl Plateau {
     fn read(parked: u64, servers: &[ServerProcess], workers: &[RoleProcess]) -> Self {
-        let rss = |pid| procfs::rss_bytes(Some(pid)).unwrap_or(0);
         Self {
             parked,
-            server_rss: servers.iter().map(|s| rss(s.process.pid())).collect(),
-            worker_rss: workers.iter().map(|w| rss(w.pid())).sum(),
+            server_rss: rss_of_each(servers.iter().map(|s| s.process.pid())),
+            worker_rss: rss_of_each(workers.iter().map(RoleProcess::pid))
+                .map(|each| each.iter().sum()),
             slab: procfs::kernel_slab_bytes(),
             tcp_buffers: procfs::tcp_sockstat().map(|tcp| tcp.buffer_bytes),
         }
@@ -351,7 +355,7 @@ fn watch(
             view.note(&format!(
                 "plateau: {} parked, server RSS {} MiB",
                 counts.parked,
-                plateau.server_rss.iter().sum::<u64>() / (1 << 20)
+                plateau.server_rss.iter().flatten().sum::<u64>() / (1 << 20)
             ));
             watched.plateau = Some(plateau);
         }
@@ -415,16 +419,21 @@ fn collect_reports(
 fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) -> Memory {
     let plateau = plateau.filter(|plateau| plateau.parked > 0);
     let per_parked = |bytes: u64| plateau.map(|p| bytes as f64 / p.parked as f64);
-    let server_plateau = plateau.map(|p| p.server_rss.iter().sum::<u64>());
+    let server_plateau = plateau
+        .and_then(|p| p.server_rss.as_ref())
+        .map(|each| each.iter().sum::<u64>());
     let worker_baseline = fleet.rss_before_devices_bytes;
-    let worker_plateau = plateau.map(|p| p.worker_rss);
+    let worker_plateau = plateau.and_then(|p| p.worker_rss);
     Memory {
-        server_rss_baseline_bytes: Some(baseline.server_rss),
+        server_rss_baseline_bytes: baseline.server_rss,
         server_rss_plateau_bytes: server_plateau,
-        server_rss_plateau_by_partition: plateau.map(|p| p.server_rss.clone()).unwrap_or_default(),
+        server_rss_plateau_by_partition: plateau
+            .and_then(|p| p.server_rss.clone())
+            .unwrap_or_default(),
         parked_at_plateau: plateau.map(|p| p.parked),
         server_bytes_per_parked: server_plateau
-            .and_then(|rss| per_parked(rss.saturating_sub(baseline.server_rss))),
+            .zip(baseline.server_rss)
+            .and_then(|(rss, before)| per_parked(rss.saturating_sub(before))),
         worker_rss_baseline_bytes: worker_baseline,
         worker_rss_plateau_bytes: worker_plateau,
         device_bytes_per_device: worker_baseline
