@@ -182,6 +182,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);
+    let fleet_indices: Vec<usize> = credentials.iter().map(|(index, _, _)| *index).collect();
     let target_count = targets.len();
     let target_of: Vec<usize> = credentials
         .iter()
@@ -236,7 +237,15 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, stop.clone())?;
     }
     let (stats, end) = engine.run(stop)?;
-    let report = WorkerReport::new(&args, &mix, started, rss_before_devices, &stats, &end);
+    let report = WorkerReport::new(
+        &args,
+        &mix,
+        &fleet_indices,
+        started,
+        rss_before_devices,
+        &stats,
+        &end,
+    );
     print_summary(&report, &end);
     if let Some(path) = &args.output {
         let json = serde_json::to_string_pretty(&report)?;

@@ -99,13 +99,12 @@ impl HistogramDoc {
     }
 }
 
-/// Each entry of the mix with the devices of this shard that run it.
-fn profile_summaries(args: &DevicesArgs, mix: &ProfileMix) -> Vec<ProfileSummary> {
+/// Each entry of the mix with the devices of this worker that run it (`fleet_indices`:
+/// their indices in the whole fleet).
+fn profile_summaries(mix: &ProfileMix, fleet_indices: &[usize]) -> Vec<ProfileSummary> {
     let mut devices = vec![0; mix.len()];
-    for index in
-        (0..args.devices).filter(|index| *index as u32 % args.shard.count == args.shard.index)
-    {
-        devices[mix.pick(index)] += 1;
+    for index in fleet_indices {
+        devices[mix.pick(*index)] += 1;
     }
     devices
         .into_iter()
@@ -134,6 +133,7 @@ impl WorkerReport {
     pub fn new(
         args: &DevicesArgs,
         mix: &ProfileMix,
+        fleet_indices: &[usize],
         started: SystemTime,
         rss_before_devices_bytes: Option<u64>,
         stats: &FleetStats,
@@ -154,15 +154,13 @@ impl WorkerReport {
             schema: SCHEMA.into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             shard: args.shard.to_string(),
-            devices: (0..args.devices)
-                .filter(|index| *index as u32 % args.shard.count == args.shard.index)
-                .count(),
+            devices: fleet_indices.len(),
             started_at: humantime::format_rfc3339_seconds(started).to_string(),
             duration_s: started
                 .elapsed()
                 .map_or(0.0, |elapsed| elapsed.as_secs_f64()),
             targets: args.targets.clone(),
-            profiles: profile_summaries(args, mix),
+            profiles: profile_summaries(mix, fleet_indices),
             counters: stats.counters.clone(),
             stages: end
                 .stages

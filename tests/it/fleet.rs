@@ -305,3 +305,64 @@ fn churned_devices_reconnect_and_lose_no_notification() {
         .unwrap();
     assert_eq!(hold.counters.churn_drops, counters.churn_drops);
 }
+
+#[test]
+fn a_credentials_file_and_a_profile_mix_shape_the_fleet() {
+    let server = Server::start("lean", &["--min-heartbeat", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.txt");
+    std::fs::write(
+        &users,
+        "# three phones\nuser0:pingfleet\nuser1:pingfleet\n\nuser2:pingfleet\n",
+    )
+    .unwrap();
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        "[[profile]]\nname = \"iphone\"\nversion = \"16.1\"\ndevice_type = \"iPhone\"\n\
+         [[profile]]\nname = \"android\"\nclose_per_ping = true\n",
+    )
+    .unwrap();
+    let output = dir.path().join("worker.json");
+    let extra = [
+        "--devices",
+        "10",
+        "--credentials",
+        users.to_str().unwrap(),
+        "--profiles",
+        mix.to_str().unwrap(),
+        "--heartbeat",
+        "2",
+        "--duration",
+        "2s",
+        "--rate",
+        "5",
+    ];
+    let (_, report) = run_devices(&args(&server, &extra), &output);
+    // The file names three devices, whatever --devices says.
+    assert_eq!(report.devices, 3);
+    assert_eq!(report.devices_bootstrapped, 3);
+    let kinds: Vec<(&str, usize)> = report
+        .profiles
+        .iter()
+        .map(|kind| (kind.name.as_str(), kind.devices))
+        .collect();
+    assert_eq!(kinds.iter().map(|(_, n)| n).sum::<usize>(), 3, "{kinds:?}");
+    assert_eq!(kinds[0].0, "iphone");
+    assert_eq!(report.profiles[0].protocol_version, "16.1");
+    assert!(report.profiles[1].close_per_ping);
+    assert_eq!(report.counters.notifications_lost, 0);
+
+    std::fs::write(&mix, "[[profile]]\nname = \"x\"\ncolour = \"red\"\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .arg("devices")
+        .args(args(&server, &["--profiles", mix.to_str().unwrap()]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mix.toml") && stderr.contains("colour"),
+        "{stderr}"
+    );
+}
