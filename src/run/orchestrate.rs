@@ -516,3 +516,49 @@ fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet() -> WorkerReport {
+        serde_json::from_str(include_str!("testdata/worker.json")).expect("test document")
+    }
+
+    #[test]
+    fn memory_per_parked_connection_from_baseline_and_plateau() {
+        let mut fleet = fleet();
+        fleet.rss_before_devices_bytes = Some(10_000_000);
+        let baseline = Baseline {
+            server_rss: Some(5_000_000),
+            slab: Some(100_000_000),
+        };
+        let plateau = Plateau {
+            parked: 1_000,
+            server_rss: Some(vec![4_000_000, 4_000_000]),
+            worker_rss: Some(12_000_000),
+            slab: Some(110_000_000),
+            tcp_buffers: Some(4096),
+        };
+        let read = memory(&baseline, Some(&plateau), &fleet);
+        assert_eq!(read.server_bytes_per_parked, Some(3_000.0));
+        assert_eq!(read.device_bytes_per_device, Some(2_000.0));
+        assert_eq!(read.kernel_slab_bytes_per_connection, Some(10_000.0));
+        assert_eq!(read.server_rss_plateau_by_partition, [4_000_000, 4_000_000]);
+
+        // A partition whose RSS could not be read: no server figure at all.
+        let unread = Plateau {
+            server_rss: None,
+            ..plateau
+        };
+        let read = memory(&baseline, Some(&unread), &fleet);
+        assert_eq!(read.server_bytes_per_parked, None);
+        assert!(read.server_rss_plateau_by_partition.is_empty());
+        assert_eq!(read.device_bytes_per_device, Some(2_000.0));
+        // Nothing parked: nothing per parked connection.
+        assert_eq!(
+            memory(&baseline, None, &fleet).server_bytes_per_parked,
+            None
+        );
+    }
+}
