@@ -159,13 +159,23 @@ impl Device {
     /// A notification for this device's user was planned for `planned`.
     pub fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
         if let Some(folder) = self.folders.iter().position(|pushed| pushed.id == folder) {
-            self.pending.push(Pending {
-                seq,
-                folder,
-                planned,
-                woken: false,
-            });
+            self.plan(seq, folder, planned);
         }
+    }
+
+    /// A notification for [`Device::notified_folder`] was planned for `planned`.
+    pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant) {
+        // `folders` follows the profile's order, so the notified folder is the first.
+        self.plan(seq, 0, planned);
+    }
+
+    fn plan(&mut self, seq: u64, folder: usize, planned: Instant) {
+        self.pending.push(Pending {
+            seq,
+            folder,
+            planned,
+            woken: false,
+        });
     }
 
     /// Counts as lost every notification not delivered by `planned + heartbeat + grace`

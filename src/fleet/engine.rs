@@ -470,9 +470,7 @@ impl Engine {
         self.notified += sent.len() as u64;
         for note in sent {
             if let Some(slot) = self.slots.get_mut(note.device) {
-                let folder = slot.device.notified_folder().to_owned();
-                slot.device
-                    .notification_planned(note.seq, &folder, note.planned);
+                slot.device.notified_folder_planned(note.seq, note.planned);
             }
         }
     }
