@@ -140,36 +140,27 @@ impl StageMarks {
         last: &Counters,
         injected: &Counters,
     ) -> Vec<StageCounts> {
-        let mut stages = Vec::new();
-        let mut from = (start, Counters::default());
-        for (name, mark) in [("ramp", self.hold_started), ("hold", self.hold_ended)] {
-            let Some(mark) = mark else { break };
-            let mut counters = mark.1.since(&from.1);
-            if name == "hold" {
-                counters.add(injected);
-            }
-            stages.push(StageCounts {
-                name,
-                duration: mark.0 - from.0,
-                counters,
-            });
-            from = mark;
-        }
-        let name = match stages.len() {
-            0 => "ramp",
-            1 => "hold",
-            _ => "drain",
-        };
-        let mut counters = last.since(&from.1);
-        if name == "hold" {
-            counters.add(injected);
-        }
-        stages.push(StageCounts {
-            name,
-            duration: end - from.0,
-            counters,
-        });
-        stages
+        // The phase changes that happened, between the start and the end.
+        let marks: Vec<(Instant, Counters)> = std::iter::once((start, Counters::default()))
+            .chain(self.hold_started)
+            .chain(self.hold_ended)
+            .chain(std::iter::once((end, last.clone())))
+            .collect();
+        marks
+            .windows(2)
+            .zip(["ramp", "hold", "drain"])
+            .map(|(pair, name)| {
+                let mut counters = pair[1].1.since(&pair[0].1);
+                if name == "hold" {
+                    counters.add(injected);
+                }
+                StageCounts {
+                    name,
+                    duration: pair[1].0 - pair[0].0,
+                    counters,
+                }
+            })
+            .collect()
     }
 }
 
