@@ -10,14 +10,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod argv;
 pub mod eas;
 pub mod fleet;
 pub mod inspect;
 pub mod measure;
 pub mod notification;
 pub mod partition;
+pub mod phase;
 pub mod run;
 pub mod scenario;
+pub mod seeds;
 pub mod server;
 pub mod tls;
 pub mod tls_session;

@@ -16,6 +16,11 @@ impl Partition {
     pub fn owns(&self, user: &str) -> bool {
         partition_of(user, self.count) == self.index
     }
+
+    /// Whether this shard of a fleet holds device `fleet_index` (devices j, j+M, ...).
+    pub fn holds(&self, fleet_index: usize) -> bool {
+        fleet_index % self.count as usize == self.index as usize
+    }
 }
 
 impl std::str::FromStr for Partition {
@@ -41,6 +46,13 @@ impl std::str::FromStr for Partition {
     }
 }
 
+impl serde::Serialize for Partition {
+    /// As `i/K`, the form the flags take.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl std::fmt::Display for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
@@ -50,10 +62,7 @@ impl std::fmt::Display for Partition {
 /// The partition (0..count) that owns a user: FNV-1a of the name, modulo the count.
 /// FNV-1a is fixed forever, unlike std's hasher, so shards on other machines agree.
 pub fn partition_of(user: &str, count: u32) -> u32 {
-    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    (hash % u64::from(count.max(1))) as u32
+    (crate::seeds::fnv1a(user.as_bytes()) % u64::from(count.max(1))) as u32
 }
 
 #[cfg(test)]

@@ -66,7 +66,18 @@ impl Identity {
 }
 
 /// The key exchange a TLS client offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum KeyExchange {
     /// rustls' default: the X25519MLKEM768 post-quantum hybrid first, as current
     /// Android and iOS releases send it, then classic groups.

@@ -7,6 +7,9 @@ use std::time::Instant;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::partition::Partition;
+use crate::seeds::{self, Stream};
+
 /// Tries to find a connected device before a drop is given up for this turn.
 const PICK_ATTEMPTS: usize = 8;
 
@@ -21,13 +24,18 @@ pub struct Churn {
 }
 
 impl Churn {
-    /// `fraction_per_minute` of `devices` dropped each minute.
-    pub fn new(fraction_per_minute: f64, devices: usize, seed: u64) -> Self {
+    /// `fraction_per_minute` of a worker's `devices` dropped each minute; which ones
+    /// follows the run's seed and the worker's shard.
+    pub fn new(fraction_per_minute: f64, devices: usize, run_seed: u64, shard: Partition) -> Self {
         Self {
             drops_per_s: fraction_per_minute * devices as f64 / 60.0,
             owed: 0.0,
             last: None,
-            rng: SmallRng::seed_from_u64(seed ^ 0xC4A2_0000),
+            rng: SmallRng::seed_from_u64(seeds::derive(
+                run_seed,
+                Stream::Churn,
+                u64::from(shard.index),
+            )),
         }
     }
 
@@ -63,7 +71,7 @@ mod tests {
     #[test]
     fn drops_the_asked_fraction_per_minute_among_connected_devices() {
         // 30% of 1,000 devices a minute = 5 a second.
-        let mut churn = Churn::new(0.3, 1000, 1);
+        let mut churn = Churn::new(0.3, 1000, 1, Partition::WHOLE);
         let start = Instant::now();
         assert!(churn.due(start, 1000, |_| true).is_empty());
         let mut dropped = Vec::new();

@@ -23,6 +23,7 @@ use crate::eas::commands::provision::{PolicyRequest, ProvisionRequest, Provision
 use crate::eas::commands::sync::{SyncCollectionRequest, SyncCommand, SyncRequest, SyncResponse};
 use crate::eas::headers::{BasicCredentials, MS_AS_PROTOCOL_VERSION, X_MS_POLICY_KEY};
 use crate::eas::{ProtocolVersion, WbxmlBody};
+use crate::seeds::{self, Stream};
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -88,7 +89,7 @@ pub struct Device {
     folders: Vec<PushedFolder>,
     /// Indices into `folders` still to sync before the next Ping.
     to_sync: VecDeque<usize>,
-    heartbeat_s: u32,
+    heartbeat: Duration,
     ping_folder_limit: usize,
     /// The server has the Ping cached, so an empty body may be sent.
     ping_cached: bool,
@@ -97,16 +98,26 @@ pub struct Device {
 }
 
 impl Device {
-    /// A device for `user`; `seed` makes its random choices repeatable.
-    pub fn new(user: &str, password: &str, host: &str, profile: Arc<Profile>, seed: u64) -> Self {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let jitter = i64::from(profile.heartbeat_jitter_s);
-        let offset = if jitter > 0 {
-            rng.random_range(-jitter..=jitter)
+    /// Device `fleet_index` of the whole fleet, for `user`. Its random choices (heartbeat
+    /// jitter, backoff) follow `(run_seed, fleet_index)`; its DeviceId follows the user and
+    /// the index only, so a server sees the same device partnerships on every run.
+    pub fn new(
+        user: &str,
+        password: &str,
+        host: &str,
+        profile: Arc<Profile>,
+        fleet_index: usize,
+        run_seed: u64,
+    ) -> Self {
+        let mut rng =
+            SmallRng::seed_from_u64(seeds::derive(run_seed, Stream::Device, fleet_index as u64));
+        let jitter_ms = profile.heartbeat_jitter.as_millis() as i64;
+        let offset_ms = if jitter_ms > 0 {
+            rng.random_range(-jitter_ms..=jitter_ms)
         } else {
             0
         };
-        let heartbeat_s = (i64::from(profile.heartbeat_s) + offset).max(1) as u32;
+        let heartbeat_ms = (profile.heartbeat.as_millis() as i64 + offset_ms).max(1000);
         let folders = profile
             .folders
             .iter()
@@ -118,7 +129,7 @@ impl Device {
             .collect();
         Self {
             user: user.to_owned(),
-            device_id: format!("pf{:016x}", seed),
+            device_id: device_id(user, fleet_index),
             authorization: BasicCredentials::new(user, password).to_header(),
             host: host.to_owned(),
             version: profile.version,
@@ -130,11 +141,16 @@ impl Device {
             folder_key: "0".into(),
             folders,
             to_sync: VecDeque::new(),
-            heartbeat_s,
+            heartbeat: Duration::from_millis(heartbeat_ms as u64),
             ping_cached: false,
             backoff_attempt: 0,
             pending: Vec::new(),
         }
+    }
+
+    /// The DeviceId the device sends.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
     }
 
     pub fn state(&self) -> State {
@@ -146,8 +162,15 @@ impl Device {
         &self.profile.folders[0]
     }
 
-    pub fn heartbeat_s(&self) -> u32 {
-        self.heartbeat_s
+    /// The heartbeat this device asks for (the profile's, jittered, or the server's
+    /// bound after a Status 5).
+    pub fn heartbeat(&self) -> Duration {
+        self.heartbeat
+    }
+
+    /// The heartbeat as the Ping carries it: whole seconds (MS-ASCMD), rounded up.
+    fn heartbeat_on_wire_s(&self) -> u32 {
+        u32::try_from(self.heartbeat.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
     }
 
     /// Starts the bootstrap.
@@ -181,7 +204,7 @@ impl Device {
     /// Counts as lost every notification not delivered by `planned + heartbeat + grace`
     /// (or every one still pending when `now` is `None`, at the end of the drain).
     pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
-        let window = Duration::from_secs(u64::from(self.heartbeat_s)) + grace;
+        let window = self.heartbeat + grace;
         let before = self.pending.len();
         self.pending.retain(|pending| {
             pending.woken || now.is_some_and(|now| now < pending.planned + window)
@@ -486,7 +509,7 @@ impl Device {
             PingResponse::IntervalOutOfRange {
                 heartbeat_interval_s,
             } => {
-                self.heartbeat_s = heartbeat_interval_s;
+                self.heartbeat = Duration::from_secs(u64::from(heartbeat_interval_s));
                 self.ping_cached = false;
             }
             PingResponse::TooManyFolders { max_folders } => {
@@ -542,8 +565,7 @@ impl Device {
             }
             State::ExpectSync => ("Sync", self.sync_body(), self.profile.request_timeout),
             State::Parked => {
-                let timeout =
-                    Duration::from_secs(u64::from(self.heartbeat_s)) + self.profile.read_margin;
+                let timeout = self.heartbeat + self.profile.read_margin;
                 ("Ping", self.ping_body(), timeout)
             }
             State::Stopped => return Action::Stop,
@@ -592,7 +614,7 @@ impl Device {
             .map(|folder| PingFolder::new(folder.id.as_str(), folder.class))
             .collect();
         PingRequest {
-            heartbeat_interval_s: Some(self.heartbeat_s),
+            heartbeat_interval_s: Some(self.heartbeat_on_wire_s()),
             folders,
         }
         .encode()
@@ -632,6 +654,14 @@ impl Device {
         }
         .encode()
     }
+}
+
+/// The DeviceId of device `fleet_index` for `user`: stable across runs and seeds.
+pub fn device_id(user: &str, fleet_index: usize) -> String {
+    format!(
+        "pf{:016x}",
+        seeds::splitmix64(seeds::fnv1a(user.as_bytes()) ^ fleet_index as u64)
+    )
 }
 
 /// How a response moves the device on.
@@ -726,7 +756,7 @@ mod tests {
 
     /// A device driven through the whole bootstrap to its first parked Ping.
     fn parked_device(profile: Profile, stats: &mut FleetStats, now: Instant) -> (Device, Action) {
-        let mut device = Device::new("user1", "pw", "127.0.0.1", Arc::new(profile), 7);
+        let mut device = Device::new("user1", "pw", "127.0.0.1", Arc::new(profile), 7, 1);
         let action = device.start(now, stats);
         assert_eq!(sent(&action).0, "Options");
         let options = HttpResponse {
@@ -791,7 +821,7 @@ mod tests {
         assert_eq!(ping.heartbeat_interval_s, Some(480));
         assert_eq!(ping.folders, vec![PingFolder::new("5", "Email")]);
         assert_eq!(deadline, now + Duration::from_secs(485));
-        assert_eq!(device.heartbeat_s(), 480);
+        assert_eq!(device.heartbeat(), Duration::from_secs(480));
         assert_eq!(stats.counters.requests["Provision"], 2);
     }
 
@@ -1012,7 +1042,7 @@ mod tests {
         let mut stats = FleetStats::default();
         let profile = Profile {
             close_per_ping: true,
-            heartbeat_jitter_s: 30,
+            heartbeat_jitter: Duration::from_secs(30),
             ..Profile::default()
         };
         let (device, action) = parked_device(profile.clone(), &mut stats, now);
@@ -1020,23 +1050,39 @@ mod tests {
             panic!()
         };
         assert!(String::from_utf8_lossy(&bytes).contains("Connection: close"));
-        assert!((450..=510).contains(&device.heartbeat_s()));
-        let other = Device::new("user2", "pw", "h", Arc::new(profile), 8);
-        let again = Device::new(
-            "user1",
-            "pw",
-            "h",
-            Arc::new(Profile {
-                heartbeat_jitter_s: 30,
-                ..Profile::default()
-            }),
-            7,
-        );
+        let window = Duration::from_secs(450)..=Duration::from_secs(510);
+        assert!(window.contains(&device.heartbeat()));
+        let other = Device::new("user2", "pw", "h", Arc::new(profile.clone()), 8, 1);
+        let again = Device::new("user1", "pw", "h", Arc::new(profile.clone()), 7, 1);
         assert_eq!(
-            again.heartbeat_s(),
-            device.heartbeat_s(),
-            "the same seed makes the same device"
+            again.heartbeat(),
+            device.heartbeat(),
+            "the same index and run seed make the same device"
         );
-        assert!(other.heartbeat_s() >= 450);
+        assert_eq!(again.device_id(), device.device_id());
+        assert!(window.contains(&other.heartbeat()));
+        // The DeviceId does not depend on the run's seed; the jitter does.
+        let reseeded = Device::new("user1", "pw", "h", Arc::new(profile), 7, 2);
+        assert_eq!(reseeded.device_id(), device.device_id());
+        assert_ne!(device_id("user1", 7), device_id("user1", 8));
+    }
+
+    #[test]
+    fn a_fractional_heartbeat_is_kept_and_rounded_up_on_the_wire() {
+        let profile = Profile {
+            heartbeat: Duration::from_millis(1500),
+            ..Profile::default()
+        };
+        let mut stats = FleetStats::default();
+        let now = Instant::now();
+        let (device, action) = parked_device(profile, &mut stats, now);
+        assert_eq!(device.heartbeat(), Duration::from_millis(1500));
+        let (_, body, deadline) = sent(&action);
+        let ping = PingRequest::decode(&body).unwrap();
+        assert_eq!(ping.heartbeat_interval_s, Some(2));
+        assert_eq!(
+            deadline - now,
+            Duration::from_millis(1500) + Profile::default().read_margin
+        );
     }
 }

@@ -6,9 +6,8 @@
 //! token-bucket rate; the injector sends notifications open loop from its schedule.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -20,27 +19,16 @@ use super::churn::Churn;
 use super::connect::{loopback_source, open};
 use super::device::{Action, Device};
 use super::http::ResponseReader;
-use super::injector::Schedule;
+use super::injector::{InjectorConfig, InjectorThread, Sent};
 use super::stats::{tally, Counters, FleetStats, Progress};
 use super::target::Target;
 use super::timers::TimerWheel;
-use crate::notification::Notification;
-use crate::partition::partition_of;
+use crate::phase::Phase;
 use crate::tls_session::{Step, TlsSession, Want};
 
 const READ_CHUNK: usize = 16 * 1024;
 /// How often undelivered notifications are checked against their deadline.
 const LOSS_SWEEP: Duration = Duration::from_secs(1);
-
-/// Where notifications go and what they say.
-#[derive(Debug)]
-pub struct InjectorConfig {
-    pub schedule: Schedule,
-    /// The UDP address of each server partition, in partition order.
-    pub notify: Vec<SocketAddr>,
-    /// When to start injecting, after the hold phase starts.
-    pub start_after: Duration,
-}
 
 /// How a worker runs.
 #[derive(Debug)]
@@ -118,44 +106,50 @@ pub struct RunEnd {
 /// The counters of one phase of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageCounts {
-    pub name: &'static str,
+    pub phase: Phase,
     pub duration: Duration,
     pub counters: Counters,
 }
 
-/// Snapshots of the counters where the phases change.
-#[derive(Default)]
-struct StageMarks {
-    hold_started: Option<(Instant, Counters)>,
-    hold_ended: Option<(Instant, Counters)>,
+/// Where the run is: the phase, when it changed, and the counters at each change.
+struct PhaseClock {
+    phase: Phase,
+    /// The instant each phase started and the counters then, in order.
+    marks: Vec<(Instant, Counters)>,
+    /// When the hold ends (set when it starts).
+    hold_until: Option<Instant>,
 }
 
-impl StageMarks {
-    /// The counters of each phase, given the run's start, its end and its final counts;
+impl PhaseClock {
+    fn new(start: Instant) -> Self {
+        Self {
+            phase: Phase::Ramp,
+            marks: vec![(start, Counters::default())],
+            hold_until: None,
+        }
+    }
+
+    /// Moves to `phase` at `now` with the counters so far.
+    fn enter(&mut self, phase: Phase, now: Instant, counters: &Counters) {
+        self.phase = phase;
+        self.marks.push((now, counters.clone()));
+    }
+
+    /// The counters of each phase that ran, given the run's end and its final counts;
     /// `injected` (the injector thread's own counts) belongs to the hold.
-    fn split(
-        self,
-        start: Instant,
-        end: Instant,
-        last: &Counters,
-        injected: &Counters,
-    ) -> Vec<StageCounts> {
-        // The phase changes that happened, between the start and the end.
-        let marks: Vec<(Instant, Counters)> = std::iter::once((start, Counters::default()))
-            .chain(self.hold_started)
-            .chain(self.hold_ended)
-            .chain(std::iter::once((end, last.clone())))
-            .collect();
+    fn split(self, end: Instant, last: &Counters, injected: &Counters) -> Vec<StageCounts> {
+        let mut marks = self.marks;
+        marks.push((end, last.clone()));
         marks
             .windows(2)
-            .zip(["ramp", "hold", "drain"])
-            .map(|(pair, name)| {
+            .zip(Phase::ALL)
+            .map(|(pair, phase)| {
                 let mut counters = pair[1].1.since(&pair[0].1);
-                if name == "hold" {
+                if phase == Phase::Hold {
                     counters.add(injected);
                 }
                 StageCounts {
-                    name,
+                    phase,
                     duration: pair[1].0 - pair[0].0,
                     counters,
                 }
@@ -177,69 +171,10 @@ pub struct Engine {
     notified: u64,
     started_at: Instant,
     bootstrap_all: Option<Duration>,
-}
-
-/// A notification the injector thread has sent, for the engine to hand to its device.
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    device: usize,
-    seq: u64,
-    planned: Instant,
-}
-
-/// Sends notifications at their planned instants on a thread of its own, so their
-/// timing does not depend on the event loop's millisecond poll timeouts. Each one is
-/// queued for the engine before its datagram leaves, so the engine knows of it before
-/// the server can answer it.
-fn run_injector(
-    injector: InjectorConfig,
-    // Each device's user and the folder its notifications name.
-    users: Vec<(String, String)>,
-    inject_from: Instant,
-    inject_until: Instant,
-    queue: Arc<Mutex<Vec<Sent>>>,
-    stop: Arc<AtomicBool>,
-) -> io::Result<FleetStats> {
-    let udp = UdpSocket::bind("0.0.0.0:0")?;
-    // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
-    // of which would count as injector lag; this thread asks for exact wake-ups.
-    let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
-    let mut stats = FleetStats::default();
-    for planned in injector.schedule {
-        let planned_at = inject_from + planned.offset;
-        if planned_at >= inject_until || stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let wait = planned_at.saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-        let Some((user, folder)) = users.get(planned.device) else {
-            continue;
-        };
-        let partition = partition_of(user, injector.notify.len() as u32) as usize;
-        let mut notification = Notification::new_item(user.clone(), folder.clone());
-        notification.seq = Some(planned.seq);
-        queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Sent {
-                device: planned.device,
-                seq: planned.seq,
-                planned: planned_at,
-            });
-        match udp.send_to(
-            notification.to_string().as_bytes(),
-            injector.notify[partition],
-        ) {
-            Ok(_) => stats.counters.notifications_sent += 1,
-            Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
-        }
-        stats
-            .injector_lag
-            .record(Instant::now().saturating_duration_since(planned_at));
-    }
-    Ok(stats)
+    /// When the loop last came back from polling: a turn runs from there.
+    turn_started: Instant,
+    /// Timers due this turn (kept to reuse its allocation).
+    due: Vec<(usize, Instant)>,
 }
 
 impl Engine {
@@ -272,6 +207,8 @@ impl Engine {
             notified: 0,
             started_at: start,
             bootstrap_all: None,
+            turn_started: start,
+            due: Vec::new(),
         })
     }
 
@@ -280,125 +217,184 @@ impl Engine {
         let start = Instant::now();
         self.started_at = start;
         let mut events = Events::with_capacity(1024);
-        // When the loop last came back from polling: a turn runs from there (the events
-        // it returned) to the next poll.
-        let mut turn = Instant::now();
-        let mut due = Vec::new();
-        let mut started = 0usize;
-        let queue = Arc::new(Mutex::new(Vec::new()));
-        let mut injector_config = self.config.injector.take();
+        let mut clock = PhaseClock::new(start);
         let mut injector = None;
-        let mut hold: Option<(Instant, Instant)> = None;
-        let mut marks = StageMarks::default();
         let mut last_sweep = start;
+        let mut started = 0usize;
         loop {
             let now = Instant::now();
-            self.take_sent(&queue);
+            self.take_sent(injector.as_ref());
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             started = self.start_devices(start, now, started);
-            due.clear();
-            self.timers.expire(now, &mut due);
-            for (token, _) in due.drain(..) {
-                self.timer_fired(token, now);
-            }
+            self.expire_timers(now);
             if now - last_sweep >= LOSS_SWEEP {
                 last_sweep = now;
-                if self.config.progress {
-                    self.print_progress();
-                }
-                let grace = self.config.grace;
-                for slot in &mut self.slots {
-                    slot.device.expire_lost(Some(now), grace, &mut self.stats);
-                }
+                self.sweep(now);
             }
-            let settled = self.bootstrapped + self.stopped >= self.slots.len();
-            let released = self
-                .config
-                .hold_gate
-                .as_ref()
-                .is_none_or(|gate| gate.load(Ordering::Relaxed));
-            if hold.is_none() && ((settled && released) || now >= start + self.config.ramp_timeout)
-            {
-                let until = now + self.config.duration;
-                hold = Some((now, until));
-                marks.hold_started = Some((now, self.stats.counters.clone()));
-                injector = injector_config.take().map(|config| {
-                    let users = self
-                        .slots
-                        .iter()
-                        .map(|slot| {
-                            let device = &slot.device;
-                            (device.user.clone(), device.notified_folder().to_owned())
-                        })
-                        .collect();
-                    let from = now + config.start_after;
-                    let (queue, stop) = (queue.clone(), stop.clone());
-                    std::thread::spawn(move || {
-                        run_injector(config, users, from, until, queue, stop)
-                    })
-                });
+            if !self.advance(&mut clock, &mut injector, now, &stop) {
+                break;
             }
-            if hold.is_some_and(|(_, until)| now < until) {
-                self.churn(now);
-            }
-            if let Some((_, until)) = hold.filter(|(_, until)| now >= *until) {
-                if marks.hold_ended.is_none() {
-                    marks.hold_ended = Some((now, self.stats.counters.clone()));
+            self.poll_once(&mut events, started, clock.phase, injector.as_ref())?;
+        }
+        stop.store(true, Ordering::Relaxed);
+        Ok(self.finish(clock, injector))
+    }
+
+    /// Moves the run from phase to phase; false when the drain is over.
+    fn advance(
+        &mut self,
+        clock: &mut PhaseClock,
+        injector: &mut Option<InjectorThread>,
+        now: Instant,
+        stop: &Arc<AtomicBool>,
+    ) -> bool {
+        match clock.phase {
+            Phase::Ramp => {
+                let settled = self.bootstrapped + self.stopped >= self.slots.len();
+                let released = self
+                    .config
+                    .hold_gate
+                    .as_ref()
+                    .is_none_or(|gate| gate.load(Ordering::Relaxed));
+                if (settled && released) || now >= self.started_at + self.config.ramp_timeout {
+                    let until = now + self.config.duration;
+                    clock.enter(Phase::Hold, now, &self.stats.counters);
+                    clock.hold_until = Some(until);
+                    *injector = self.start_injector(now, until, stop);
                 }
-                // Drain: until the injector has sent its last notification and every
-                // notified item has reached its device. Counted only once the hold is
-                // over, not on every turn of it.
+                true
+            }
+            Phase::Hold => {
+                let until = clock.hold_until.unwrap_or(now);
+                if now < until {
+                    self.churn(now);
+                } else {
+                    clock.enter(Phase::Drain, now, &self.stats.counters);
+                }
+                true
+            }
+            // Until the injector has sent its last notification and every notified item
+            // has reached its device, or the drain's time is up.
+            Phase::Drain => {
+                let until = clock.hold_until.unwrap_or(now);
                 let injecting = injector
                     .as_ref()
                     .is_some_and(|thread| !thread.is_finished());
                 let settled =
                     !injecting && self.slots.iter().all(|slot| slot.device.outstanding() == 0);
-                if settled || now >= until + self.config.drain {
-                    break;
-                }
-            }
-            let mut timeout = Duration::from_millis(100);
-            if started < self.slots.len() {
-                timeout = Duration::from_millis(1);
-            }
-            if !self.timers.is_empty() {
-                timeout = timeout.min(TimerWheel::tick());
-            }
-            // The loop's own lag: a turn's work (the events the last poll returned, then
-            // timers, notifications and phase checks) delays every event that arrives
-            // meanwhile. Counted in the hold only, where latencies are measured; the
-            // ramp's handshakes would say nothing about the figures it vouches for.
-            if hold.is_some() {
-                self.stats.loop_lag.record(turn.elapsed());
-            }
-            match self.poll.poll(&mut events, Some(timeout)) {
-                // A signal (the stop request among them) interrupted the wait.
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),
-                other => other?,
-            }
-            turn = Instant::now();
-            let now = turn;
-            // Notifications sent while polling must reach their devices before the
-            // responses they cause are read.
-            self.take_sent(&queue);
-            for event in events.iter() {
-                self.ready(
-                    event.token().0,
-                    event.is_readable() || event.is_read_closed(),
-                    now,
-                );
+                !(settled || now >= until + self.config.drain)
             }
         }
-        stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The injector thread for the hold, if the worker injects.
+    fn start_injector(
+        &mut self,
+        now: Instant,
+        until: Instant,
+        stop: &Arc<AtomicBool>,
+    ) -> Option<InjectorThread> {
+        let config = self.config.injector.take()?;
+        let users = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let device = &slot.device;
+                (device.user.clone(), device.notified_folder().to_owned())
+            })
+            .collect();
+        let from = now + config.start_after;
+        Some(InjectorThread::start(
+            config,
+            users,
+            from,
+            until,
+            stop.clone(),
+        ))
+    }
+
+    /// Fires every timer that is due.
+    fn expire_timers(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.expire(now, &mut due);
+        for (token, _) in due.drain(..) {
+            self.timer_fired(token, now);
+        }
+        self.due = due;
+    }
+
+    /// Once a second: the progress line, and notifications past their deadline lost.
+    fn sweep(&mut self, now: Instant) {
+        if self.config.progress {
+            self.print_progress();
+        }
+        let grace = self.config.grace;
+        for slot in &mut self.slots {
+            slot.device.expire_lost(Some(now), grace, &mut self.stats);
+        }
+    }
+
+    /// Waits for socket events (at most until the next timer) and handles them.
+    fn poll_once(
+        &mut self,
+        events: &mut Events,
+        started: usize,
+        phase: Phase,
+        injector: Option<&InjectorThread>,
+    ) -> io::Result<()> {
+        let mut timeout = Duration::from_millis(100);
+        if started < self.slots.len() {
+            timeout = Duration::from_millis(1);
+        }
+        if !self.timers.is_empty() {
+            timeout = timeout.min(TimerWheel::tick());
+        }
+        // The loop's own lag: a turn's work (the events the last poll returned, then
+        // timers, notifications and phase checks) delays every event that arrives
+        // meanwhile. Counted in the hold only, where latencies are measured; the
+        // ramp's handshakes would say nothing about the figures it vouches for.
+        if phase != Phase::Ramp {
+            self.stats.loop_lag.record(self.turn_started.elapsed());
+        }
+        match self.poll.poll(events, Some(timeout)) {
+            // A signal (the stop request among them) interrupted the wait.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),
+            other => other?,
+        }
+        // A turn runs from the return of one poll to the next poll.
+        self.turn_started = Instant::now();
+        let now = self.turn_started;
+        // Notifications sent while polling must reach their devices before the
+        // responses they cause are read.
+        self.take_sent(injector);
+        for event in events.iter() {
+            self.ready(
+                event.token().0,
+                event.is_readable() || event.is_read_closed(),
+                now,
+            );
+        }
+        Ok(())
+    }
+
+    /// The end of the run: the injector's counts joined, what is still undelivered lost.
+    fn finish(
+        mut self,
+        clock: PhaseClock,
+        injector: Option<InjectorThread>,
+    ) -> (FleetStats, RunEnd) {
         let ended = Instant::now();
-        let mut injected_counters = Counters::default();
-        if let Some(Ok(Ok(injected))) = injector.map(std::thread::JoinHandle::join) {
-            injected_counters = injected.counters;
+        let mut injected = FleetStats::default();
+        if let Some(thread) = injector {
+            let (stats, leftovers) = thread.join();
+            injected = stats;
+            self.hand_over(leftovers);
             self.stats.injector_lag.merge(&injected.injector_lag);
+            self.stats.notifications_planned = injected.notifications_planned;
+            self.stats.notifications_digest = injected.notifications_digest;
         }
-        self.take_sent(&queue);
         let end = RunEnd {
             devices_parked: self
                 .slots
@@ -420,9 +416,9 @@ impl Engine {
             slot.device
                 .expire_lost(None, Duration::ZERO, &mut self.stats);
         }
-        let stages = marks.split(start, ended, &self.stats.counters, &injected_counters);
-        self.stats.counters.add(&injected_counters);
-        Ok((self.stats, RunEnd { stages, ..end }))
+        let stages = clock.split(ended, &self.stats.counters, &injected.counters);
+        self.stats.counters.add(&injected.counters);
+        (self.stats, RunEnd { stages, ..end })
     }
 
     /// One [`Progress`] line on stdout.
@@ -456,8 +452,13 @@ impl Engine {
     }
 
     /// Hands every notification the injector has sent to its device.
-    fn take_sent(&mut self, queue: &Mutex<Vec<Sent>>) {
-        let sent = std::mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner));
+    fn take_sent(&mut self, injector: Option<&InjectorThread>) {
+        if let Some(thread) = injector {
+            self.hand_over(thread.take_sent());
+        }
+    }
+
+    fn hand_over(&mut self, sent: Vec<Sent>) {
         self.notified += sent.len() as u64;
         for note in sent {
             if let Some(slot) = self.slots.get_mut(note.device) {

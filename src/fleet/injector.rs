@@ -1,14 +1,42 @@
 //! The notification injector's schedule: when each notification is planned, for which
-//! device, open loop and seeded. The engine sends each one at (or as soon as it can
-//! after) its planned instant; latency is always measured from the plan, so a stalled
-//! sender cannot hide latency.
+//! device, open loop and seeded. The schedule is the whole fleet's, from the run seed
+//! alone; a worker sends only the notifications for its own shard's devices, so the
+//! plan is the same however many workers share the fleet. The engine sends each one at
+//! (or as soon as it can after) its planned instant; latency is always measured from
+//! the plan, so a stalled sender cannot hide latency.
 
-use std::time::Duration;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// The shape of the schedule.
+use super::report::FleetDigest;
+use super::stats::{tally, FleetStats};
+use crate::notification::Notification;
+use crate::partition::{partition_of, Partition};
+use crate::seeds::{self, Stream};
+
+/// The schedule's shape, as flags (`--pattern`) and scenario files
+/// (`injector.pattern`) name it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PatternKind {
+    /// Evenly spaced.
+    Fixed,
+    /// Exponential gaps (a Poisson process).
+    Poisson,
+    /// A share of the devices, each once, within a window.
+    Burst,
+}
+
+/// The shape of the schedule with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pattern {
     /// Evenly spaced at `rate_per_s`.
@@ -19,19 +47,40 @@ pub enum Pattern {
     Burst { percent: f64, window: Duration },
 }
 
-/// One planned notification: its offset from the start and the device it is for.
+impl Pattern {
+    /// The pattern of `kind`: `rate_per_s` for fixed and poisson, the burst's share of
+    /// the devices and its window for a burst.
+    pub fn new(kind: PatternKind, rate_per_s: f64, burst_percent: f64, window: Duration) -> Self {
+        match kind {
+            PatternKind::Fixed => Self::Fixed { rate_per_s },
+            PatternKind::Poisson => Self::Poisson { rate_per_s },
+            PatternKind::Burst => Self::Burst {
+                percent: burst_percent,
+                window,
+            },
+        }
+    }
+}
+
+/// One planned notification: its offset from the start, the device it is for (its
+/// index in the worker and in the whole fleet) and its sequence number in the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Planned {
     pub offset: Duration,
+    /// The device's index among this worker's devices.
     pub device: usize,
+    pub fleet_device: usize,
     pub seq: u64,
 }
 
-/// An endless (or, for a burst, finite) sequence of planned notifications.
+/// An endless (or, for a burst, finite) sequence of planned notifications for one
+/// shard of a fleet.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pattern: Pattern,
+    /// Devices in the whole fleet.
     devices: usize,
+    shard: Partition,
     rng: SmallRng,
     next_offset: Duration,
     seq: u64,
@@ -39,11 +88,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(pattern: Pattern, devices: usize, seed: u64) -> Self {
+    /// The schedule of a fleet of `devices` in a run seeded with `run_seed`, of which
+    /// this one yields shard `shard`'s notifications (`rate_per_s` is the fleet's rate).
+    pub fn new(pattern: Pattern, devices: usize, run_seed: u64, shard: Partition) -> Self {
         let mut schedule = Self {
             pattern,
             devices,
-            rng: SmallRng::seed_from_u64(seed),
+            shard,
+            rng: SmallRng::seed_from_u64(seeds::derive(run_seed, Stream::Schedule, 0)),
             next_offset: Duration::ZERO,
             seq: 0,
             burst: Vec::new(),
@@ -67,9 +119,11 @@ impl Schedule {
             .enumerate()
             .map(|(seq, device)| Planned {
                 offset: window.mul_f64(self.rng.random::<f64>()),
-                device,
+                device: device / self.shard.count as usize,
+                fleet_device: device,
                 seq: seq as u64,
             })
+            .filter(|planned| self.shard.holds(planned.fleet_device))
             .collect();
         planned.sort_by_key(|planned| std::cmp::Reverse(planned.offset));
         planned
@@ -89,7 +143,20 @@ impl Schedule {
 impl Iterator for Schedule {
     type Item = Planned;
 
+    /// The next notification for one of this shard's devices.
     fn next(&mut self) -> Option<Planned> {
+        loop {
+            let planned = self.next_in_fleet()?;
+            if self.shard.holds(planned.fleet_device) {
+                return Some(planned);
+            }
+        }
+    }
+}
+
+impl Schedule {
+    /// The next notification of the whole fleet.
+    fn next_in_fleet(&mut self) -> Option<Planned> {
         if self.devices == 0 {
             return None;
         }
@@ -104,9 +171,11 @@ impl Iterator for Schedule {
         let offset = self.next_offset;
         let gap = self.gap(rate, poisson);
         self.next_offset = self.next_offset.checked_add(gap)?;
+        let fleet_device = self.rng.random_range(0..self.devices);
         let planned = Planned {
             offset,
-            device: self.rng.random_range(0..self.devices),
+            device: fleet_device / self.shard.count as usize,
+            fleet_device,
             seq: self.seq,
         };
         self.seq += 1;
@@ -114,20 +183,198 @@ impl Iterator for Schedule {
     }
 }
 
+/// Where notifications go and what they say.
+#[derive(Debug)]
+pub struct InjectorConfig {
+    pub schedule: Schedule,
+    /// The UDP address of each server partition, in partition order.
+    pub notify: Vec<SocketAddr>,
+    /// When to start injecting, after the hold phase starts.
+    pub start_after: Duration,
+}
+
+/// A notification the injector thread has sent, for the engine to hand to its device.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// The device's index among the worker's devices.
+    pub device: usize,
+    pub seq: u64,
+    pub planned: Instant,
+}
+
+/// The injector on a thread of its own, so notifications leave at their planned
+/// instants whatever the event loop is doing (its poll timeouts are milliseconds). Each
+/// one is queued for the engine before its datagram leaves, so the engine knows of it
+/// before the server can answer it.
+pub struct InjectorThread {
+    /// A std Mutex, not a channel per notification: the engine drains it once a turn,
+    /// and neither side holds it across anything slow.
+    queue: Arc<Mutex<Vec<Sent>>>,
+    handle: JoinHandle<io::Result<FleetStats>>,
+}
+
+impl InjectorThread {
+    /// Starts injecting at `from` for the devices `users` (each device's user and the
+    /// folder its notifications name, by worker index) until `until` or `stop`.
+    pub fn start(
+        config: InjectorConfig,
+        users: Vec<(String, String)>,
+        from: Instant,
+        until: Instant,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let queue = Arc::new(Mutex::new(Vec::new()));
+        let sent = queue.clone();
+        let handle = std::thread::spawn(move || inject(config, &users, from, until, &sent, &stop));
+        Self { queue, handle }
+    }
+
+    /// The notifications sent since the last call.
+    pub fn take_sent(&self) -> Vec<Sent> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Whether the thread has sent its last notification.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Waits for the thread; returns what it counted (sends, send errors, its lag) and
+    /// the notifications it sent since the last [`InjectorThread::take_sent`].
+    pub fn join(self) -> (FleetStats, Vec<Sent>) {
+        let stats = match self.handle.join() {
+            Ok(Ok(stats)) => stats,
+            Ok(Err(err)) => {
+                let mut stats = FleetStats::default();
+                tally(
+                    &mut stats.counters.errors,
+                    format!("injector: {}", err.kind()),
+                );
+                stats
+            }
+            Err(_) => {
+                let mut stats = FleetStats::default();
+                tally(&mut stats.counters.errors, "injector thread panicked");
+                stats
+            }
+        };
+        let leftovers =
+            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        (stats, leftovers)
+    }
+}
+
+/// The injector thread's loop: sleep until each planned instant, queue, send.
+fn inject(
+    config: InjectorConfig,
+    users: &[(String, String)],
+    from: Instant,
+    until: Instant,
+    queue: &Mutex<Vec<Sent>>,
+    stop: &AtomicBool,
+) -> io::Result<FleetStats> {
+    let udp = UdpSocket::bind("0.0.0.0:0")?;
+    // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
+    // of which would count as injector lag; this thread asks for exact wake-ups.
+    let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
+    let mut stats = FleetStats::default();
+    for planned in config.schedule {
+        let planned_at = from + planned.offset;
+        if planned_at >= until || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Some((user, folder)) = users.get(planned.device) else {
+            continue;
+        };
+        stats.notifications_planned += 1;
+        stats.notifications_digest ^= FleetDigest::notification(
+            planned.fleet_device,
+            planned.seq,
+            planned.offset.as_micros(),
+        );
+        let wait = planned_at.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        let partition = partition_of(user, config.notify.len() as u32) as usize;
+        let mut notification = Notification::new_item(user.clone(), folder.clone());
+        notification.seq = Some(planned.seq);
+        queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Sent {
+                device: planned.device,
+                seq: planned.seq,
+                planned: planned_at,
+            });
+        match udp.send_to(
+            notification.to_string().as_bytes(),
+            config.notify[partition],
+        ) {
+            Ok(_) => stats.counters.notifications_sent += 1,
+            Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
+        }
+        stats
+            .injector_lag
+            .record(Instant::now().saturating_duration_since(planned_at));
+    }
+    Ok(stats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const WHOLE: Partition = Partition::WHOLE;
+
+    /// Every shard's notifications for `shards` workers, in fleet terms, sorted by seq.
+    fn fleet_plan(pattern: Pattern, shards: u32) -> Vec<(u64, usize, Duration)> {
+        let mut plan: Vec<(u64, usize, Duration)> = (0..shards)
+            .flat_map(|index| {
+                let shard = Partition {
+                    index,
+                    count: shards,
+                };
+                Schedule::new(pattern, 1_000, 5, shard)
+                    .take_while(|p| p.offset < Duration::from_secs(2))
+                    .inspect(move |p| {
+                        assert_eq!(p.device * shards as usize + index as usize, p.fleet_device)
+                    })
+                    .map(|p| (p.seq, p.fleet_device, p.offset))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        plan.sort_unstable();
+        plan
+    }
+
+    #[test]
+    fn every_worker_count_plans_the_same_notifications() {
+        for pattern in [
+            Pattern::Poisson { rate_per_s: 500.0 },
+            Pattern::Burst {
+                percent: 30.0,
+                window: Duration::from_millis(200),
+            },
+        ] {
+            let one = fleet_plan(pattern, 1);
+            assert!(one.len() > 250, "{pattern:?}: {}", one.len());
+            assert_eq!(fleet_plan(pattern, 2), one, "{pattern:?}");
+            assert_eq!(fleet_plan(pattern, 3), one, "{pattern:?}");
+        }
+    }
+
     #[test]
     fn fixed_rate_is_evenly_spaced_and_seeded() {
-        let plan: Vec<Planned> = Schedule::new(Pattern::Fixed { rate_per_s: 1000.0 }, 10, 1)
+        let plan: Vec<Planned> = Schedule::new(Pattern::Fixed { rate_per_s: 1000.0 }, 10, 1, WHOLE)
             .take(5)
             .collect();
         let offsets: Vec<u128> = plan.iter().map(|p| p.offset.as_micros()).collect();
         assert_eq!(offsets, [0, 1000, 2000, 3000, 4000]);
-        let again: Vec<Planned> = Schedule::new(Pattern::Fixed { rate_per_s: 1000.0 }, 10, 1)
-            .take(5)
-            .collect();
+        let again: Vec<Planned> =
+            Schedule::new(Pattern::Fixed { rate_per_s: 1000.0 }, 10, 1, WHOLE)
+                .take(5)
+                .collect();
         assert_eq!(plan, again);
         assert!(plan.iter().all(|p| p.device < 10));
     }
@@ -135,18 +382,18 @@ mod tests {
     #[test]
     fn a_zero_rate_plans_nothing() {
         assert_eq!(
-            Schedule::new(Pattern::Fixed { rate_per_s: 0.0 }, 10, 1).next(),
+            Schedule::new(Pattern::Fixed { rate_per_s: 0.0 }, 10, 1, WHOLE).next(),
             None
         );
         assert_eq!(
-            Schedule::new(Pattern::Poisson { rate_per_s: 0.0 }, 10, 1).next(),
+            Schedule::new(Pattern::Poisson { rate_per_s: 0.0 }, 10, 1, WHOLE).next(),
             None
         );
     }
 
     #[test]
     fn poisson_has_the_asked_mean_rate() {
-        let last = Schedule::new(Pattern::Poisson { rate_per_s: 1000.0 }, 100, 3)
+        let last = Schedule::new(Pattern::Poisson { rate_per_s: 1000.0 }, 100, 3, WHOLE)
             .take(10_001)
             .last()
             .unwrap();
@@ -167,6 +414,7 @@ mod tests {
             },
             100,
             9,
+            WHOLE,
         )
         .collect();
         assert_eq!(plan.len(), 50);

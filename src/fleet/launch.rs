@@ -11,25 +11,19 @@ use anyhow::Context as _;
 
 use super::churn::Churn;
 use super::device::Device;
-use super::engine::{Engine, EngineConfig, InjectorConfig, RunEnd};
-use super::injector::{Pattern, Schedule};
+use super::engine::{Engine, EngineConfig, RunEnd};
+use super::injector::{InjectorConfig, Pattern, PatternKind, Schedule};
 use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
-use super::report::WorkerReport;
+use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
 use super::target::Target;
+use crate::argv;
 use crate::eas::ProtocolVersion;
 use crate::partition::{partition_of, Partition};
 use crate::tls::KeyExchange;
 
-/// The injector's schedule shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PatternKind {
-    Fixed,
-    Poisson,
-    Burst,
-}
-
-/// Flags of `pingfleet devices`.
-#[derive(Debug, Clone, clap::Args)]
+/// Flags of `pingfleet devices`; `pingfleet run` starts its workers from values of this
+/// type (see [`DevicesArgs::to_argv`]).
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize)]
 pub struct DevicesArgs {
     /// EAS server URL (repeatable: devices are spread over the targets in turn, e.g.
     /// http://127.0.0.1:8080 and http://127.0.0.2:8080 to use more ephemeral ports).
@@ -59,16 +53,20 @@ pub struct DevicesArgs {
     pub credentials: Option<PathBuf>,
     /// The hold phase, after every device has bootstrapped: devices parked and
     /// notifications injected, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub duration: Duration,
     /// The longest the ramp-up may take before the hold phase starts anyway.
-    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "120s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub ramp_timeout: Duration,
     /// After the duration, the longest wait for undelivered notifications.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub drain: Duration,
     /// A notification not delivered within the device's heartbeat plus this is lost.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub grace: Duration,
     /// New devices started per second (ramp-up).
     #[arg(long, value_name = "PER_S", default_value_t = 5000.0)]
@@ -76,7 +74,9 @@ pub struct DevicesArgs {
     /// The most devices bootstrapping (connecting, handshaking, syncing) at once.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_bootstrapping: usize,
-    /// Notifications per second (fixed and poisson patterns).
+    /// Notifications per second to the whole fleet (fixed and poisson patterns); this
+    /// worker sends those for its own shard's devices. The schedule depends only on
+    /// --seed and --devices, so any number of workers sends the same notifications.
     #[arg(long, value_name = "PER_S", default_value_t = 10.0)]
     pub rate: f64,
     #[arg(long, value_enum, default_value_t = PatternKind::Fixed)]
@@ -85,21 +85,26 @@ pub struct DevicesArgs {
     #[arg(long, default_value_t = 10.0)]
     pub burst_percent: f64,
     /// Burst: the window the burst is spread over.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub burst_window: Duration,
     /// Start the hold phase only on SIGUSR1 (or at the ramp timeout), so several workers
     /// driven by `pingfleet run` measure together once every device is parked.
     #[arg(long)]
     pub wait_for_start: bool,
     /// How long after the hold phase starts the injector begins.
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub inject_after: Duration,
-    /// Heartbeat each device asks for, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 480)]
-    pub heartbeat: u32,
-    /// Each device's heartbeat differs by up to this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-    pub heartbeat_jitter: u32,
+    /// Heartbeat each device asks for: seconds (480) or a duration (8m, 1.5s). A Ping
+    /// carries whole seconds, rounded up; the device's own deadlines use it exactly.
+    #[arg(long, value_name = "DURATION", default_value = "480s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Each device's heartbeat differs by up to this (seconds or a duration).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_jitter: Duration,
     /// Folder ids each device pushes.
     #[arg(long = "folder", value_name = "ID", default_values_t = vec!["5".to_owned()])]
     pub folders: Vec<String>,
@@ -122,8 +127,12 @@ pub struct DevicesArgs {
     /// any of version, device_type, user_agent, folders, heartbeat, heartbeat_jitter,
     /// provision, empty_reping, close_per_ping); what an entry leaves out comes from
     /// the flags above. Each device's kind depends on its index and --seed only.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     pub profiles: Option<PathBuf>,
+    /// One kind of the mix, as JSON (repeatable; instead of --profiles), e.g.
+    /// '{"name":"iphone","weight":5,"version":"16.1","heartbeat":"15m"}'.
+    #[arg(long, value_name = "JSON", value_parser = parse_profile)]
+    pub profile: Vec<ProfileSpec>,
     /// The churn stage: this fraction of the devices loses its connection each minute
     /// of the hold (e.g. 0.2) and reconnects after the usual backoff.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
@@ -141,12 +150,33 @@ pub struct DevicesArgs {
     /// The TLS key exchange devices offer.
     #[arg(long, value_enum, default_value_t = KeyExchange::Hybrid)]
     pub tls_key_exchange: KeyExchange,
-    /// Seed of every random choice (jitter, schedule, backoff).
+    /// The run's seed: every random choice (kinds, jitter, schedule, backoff) follows
+    /// it and each device's index in the whole fleet, so every shard of a fleet takes
+    /// the same seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Write the worker's JSON document here.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+impl DevicesArgs {
+    /// The flags' defaults, aimed at `targets`.
+    pub fn for_targets(targets: Vec<String>) -> Self {
+        let mut args: Self = argv::parse(&[
+            "devices".to_owned(),
+            "--target".to_owned(),
+            "http://x".to_owned(),
+        ])
+        .expect("devices needs only --target");
+        args.targets = targets;
+        args
+    }
+
+    /// `devices` and the flags that give these values back.
+    pub fn to_argv(&self) -> anyhow::Result<Vec<String>> {
+        argv::to_argv("devices", self)
+    }
 }
 
 /// Runs `pingfleet devices` to completion.
@@ -168,7 +198,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         false => None,
     };
     let rss_before_devices = crate::measure::procfs::rss_bytes(None);
-    let credentials = credentials(&args)?;
+    let (credentials, fleet_size) = credentials(&args)?;
     let base = Profile {
         version: args.protocol_version,
         device_type: args.device_type.clone(),
@@ -177,8 +207,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         provision: !args.no_provision,
         empty_reping: args.empty_reping,
         close_per_ping: args.close_per_ping,
-        heartbeat_s: args.heartbeat,
-        heartbeat_jitter_s: args.heartbeat_jitter,
+        heartbeat: args.heartbeat,
+        heartbeat_jitter: args.heartbeat_jitter,
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);
@@ -191,17 +221,37 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             false => index % target_count,
         })
         .collect();
+    let mut digest = FleetDigest::default();
     let devices: Vec<Device> = credentials
         .into_iter()
         .zip(&target_of)
         .map(|((index, user, password), target)| {
-            let seed = args.seed.wrapping_mul(1_000_003) ^ index as u64;
-            let profile = mix.profile(mix.pick(index)).clone();
-            Device::new(&user, &password, &targets[*target].host, profile, seed)
+            let kind = mix.pick(index);
+            let profile = mix.profile(kind).clone();
+            let device = Device::new(
+                &user,
+                &password,
+                &targets[*target].host,
+                profile,
+                index,
+                args.seed,
+            );
+            digest.add_device(index, &mix.spec(kind).name, &device);
+            device
         })
         .collect();
     let injector = (!args.notify.is_empty()).then(|| InjectorConfig {
-        schedule: Schedule::new(pattern(&args), devices.len(), args.seed),
+        schedule: Schedule::new(
+            Pattern::new(
+                args.pattern,
+                args.rate,
+                args.burst_percent,
+                args.burst_window,
+            ),
+            fleet_size,
+            args.seed,
+            args.shard,
+        ),
         notify: args.notify.clone(),
         start_after: args.inject_after,
     });
@@ -225,7 +275,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         shard: args.shard.index,
         progress: args.progress,
         churn: (args.churn_per_minute > 0.0)
-            .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed)),
+            .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed, args.shard)),
         injector,
     };
     let started = SystemTime::now();
@@ -237,8 +287,14 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, stop.clone())?;
     }
     let (stats, end) = engine.run(stop)?;
+    digest.notifications = stats.notifications_digest;
+    digest.planned_notifications = stats.notifications_planned;
     let report = WorkerReport::new(
-        &args,
+        WorkerIdentity {
+            shard: args.shard,
+            targets: args.targets.clone(),
+            digest,
+        },
         &mix,
         &fleet_indices,
         started,
@@ -254,25 +310,20 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pattern(args: &DevicesArgs) -> Pattern {
-    match args.pattern {
-        PatternKind::Fixed => Pattern::Fixed {
-            rate_per_s: args.rate,
-        },
-        PatternKind::Poisson => Pattern::Poisson {
-            rate_per_s: args.rate,
-        },
-        PatternKind::Burst => Pattern::Burst {
-            percent: args.burst_percent,
-            window: args.burst_window,
-        },
+/// One `--profile` entry: a JSON table, checked.
+fn parse_profile(text: &str) -> Result<ProfileSpec, String> {
+    let spec: ProfileSpec =
+        serde_json::from_str(text).map_err(|err| format!("{text:?} is not a profile: {err}"))?;
+    match spec.problem() {
+        Some(problem) => Err(problem),
+        None => Ok(spec),
     }
 }
 
-/// The entries of `--profiles`, checked.
+/// The entries of `--profiles` or `--profile`, checked.
 fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
     let Some(path) = &args.profiles else {
-        return Ok(Vec::new());
+        return Ok(args.profile.clone());
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -285,21 +336,26 @@ fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
 }
 
 /// `(index in the fleet, user, password)` of this shard's devices (only those: a worker
-/// of a 400,000-device fleet does not hold everybody's names).
-fn credentials(args: &DevicesArgs) -> anyhow::Result<Vec<(usize, String, String)>> {
-    let mine = |index: &usize| *index as u32 % args.shard.count == args.shard.index;
+/// of a 400,000-device fleet does not hold everybody's names), and the size of the whole
+/// fleet (--devices, or fewer when the credentials file is shorter).
+type Credentials = Vec<(usize, String, String)>;
+
+fn credentials(args: &DevicesArgs) -> anyhow::Result<(Credentials, usize)> {
+    let mine = |index: &usize| args.shard.holds(*index);
     let Some(path) = &args.credentials else {
-        return Ok((0..args.devices)
+        let list = (0..args.devices)
             .filter(mine)
             .map(|index| {
                 let user = format!("{}{index}", args.user_prefix);
                 (index, user, args.password.clone())
             })
-            .collect());
+            .collect();
+        return Ok((list, args.devices));
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut list = Vec::new();
+    let mut fleet_size = 0;
     let entries = text
         .lines()
         .enumerate()
@@ -309,11 +365,12 @@ fn credentials(args: &DevicesArgs) -> anyhow::Result<Vec<(usize, String, String)
         let (user, password) = line.split_once(':').with_context(|| {
             format!("{}:{}: expected user:password", path.display(), number + 1)
         })?;
+        fleet_size = index + 1;
         if mine(&index) {
             list.push((index, user.to_owned(), password.to_owned()));
         }
     }
-    Ok(list)
+    Ok((list, fleet_size))
 }
 
 fn client_tls(args: &DevicesArgs) -> anyhow::Result<Arc<rustls::ClientConfig>> {

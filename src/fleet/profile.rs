@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::eas::ProtocolVersion;
+use crate::seeds::{self, Stream};
 
 /// How a simulated device behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +22,11 @@ pub struct Profile {
     pub empty_reping: bool,
     /// Send `Connection: close` on every Ping, as some Android clients do.
     pub close_per_ping: bool,
-    pub heartbeat_s: u32,
-    /// Each device's heartbeat is `heartbeat_s` plus or minus up to this.
-    pub heartbeat_jitter_s: u32,
+    /// The heartbeat asked for (on the wire in whole seconds, rounded up; the device's
+    /// own deadlines use it exactly).
+    pub heartbeat: Duration,
+    /// Each device's heartbeat is `heartbeat` plus or minus up to this.
+    pub heartbeat_jitter: Duration,
     /// How long after its heartbeat a device waits for the Ping response before it
     /// assumes the connection was cut (AOSP waits 5 s, NachoMail 10 s).
     pub read_margin: Duration,
@@ -42,8 +45,8 @@ impl Default for Profile {
             provision: true,
             empty_reping: false,
             close_per_ping: false,
-            heartbeat_s: 480,
-            heartbeat_jitter_s: 0,
+            heartbeat: Duration::from_secs(480),
+            heartbeat_jitter: Duration::ZERO,
             read_margin: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
         }
@@ -119,7 +122,6 @@ impl ProfileSpec {
 
     /// The base profile with this entry's changes.
     pub fn resolve(&self, base: &Profile) -> Profile {
-        let seconds = |span: Duration| u32::try_from(span.as_secs()).unwrap_or(u32::MAX);
         Profile {
             version: self.version.unwrap_or(base.version),
             device_type: self.device_type.clone().unwrap_or(base.device_type.clone()),
@@ -128,10 +130,8 @@ impl ProfileSpec {
             provision: self.provision.unwrap_or(base.provision),
             empty_reping: self.empty_reping.unwrap_or(base.empty_reping),
             close_per_ping: self.close_per_ping.unwrap_or(base.close_per_ping),
-            heartbeat_s: self.heartbeat.map_or(base.heartbeat_s, seconds),
-            heartbeat_jitter_s: self
-                .heartbeat_jitter
-                .map_or(base.heartbeat_jitter_s, seconds),
+            heartbeat: self.heartbeat.unwrap_or(base.heartbeat),
+            heartbeat_jitter: self.heartbeat_jitter.unwrap_or(base.heartbeat_jitter),
             ..base.clone()
         }
     }
@@ -155,7 +155,7 @@ impl ProfileSpec {
 }
 
 /// The profiles of a fleet and which device runs which. A device's profile depends only
-/// on its index in the whole fleet and the seed, so shards agree on it.
+/// on its index in the whole fleet and the run's seed, so shards agree on it.
 #[derive(Debug, Clone)]
 pub struct ProfileMix {
     entries: Vec<(ProfileSpec, Arc<Profile>)>,
@@ -187,8 +187,7 @@ impl ProfileMix {
 
     /// The entry device `index` (of the whole fleet) runs.
     pub fn pick(&self, index: usize) -> usize {
-        let mut point =
-            splitmix64(self.seed ^ (index as u64).wrapping_mul(0x9E37_79B9)) % self.total_weight;
+        let mut point = seeds::derive(self.seed, Stream::Kind, index as u64) % self.total_weight;
         for (at, (spec, _)) in self.entries.iter().enumerate() {
             let weight = u64::from(spec.weight.max(1));
             if point < weight {
@@ -216,14 +215,6 @@ impl ProfileMix {
     }
 }
 
-/// A well-mixed 64-bit hash (splitmix64's finalizer).
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,7 +230,7 @@ mod tests {
         let resolved = iphone.resolve(&base);
         assert_eq!(resolved.version, ProtocolVersion::V16_1);
         assert_eq!(resolved.device_type, "iPhone");
-        assert_eq!(resolved.heartbeat_s, 900);
+        assert_eq!(resolved.heartbeat, Duration::from_secs(900));
         assert_eq!(resolved.folders, base.folders);
         assert_eq!(resolved.user_agent, base.user_agent);
         assert!(toml::from_str::<ProfileSpec>("name = \"x\"\ncolour = 1\n").is_err());

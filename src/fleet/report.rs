@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use super::device::Device;
 use super::engine::RunEnd;
-use super::launch::DevicesArgs;
 use super::profile::ProfileMix;
 use super::stats::{Counters, FleetStats, Latency, LatencySummary};
 use crate::measure::procfs;
+use crate::partition::Partition;
+use crate::phase::Phase;
+use crate::seeds;
 
 /// The schema name and version of [`WorkerReport`].
 pub const SCHEMA: &str = "pingfleet.worker/1";
@@ -49,14 +52,78 @@ pub struct WorkerReport {
     /// Resident memory of the worker at the end; `null` when it could not be read.
     pub rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
+    /// Which devices the report covers and what was planned for them.
+    #[serde(default)]
+    pub fleet_digest: FleetDigest,
+}
+
+/// Who a worker is: what its report says of its place in the fleet.
+#[derive(Debug, Clone)]
+pub struct WorkerIdentity {
+    pub shard: Partition,
+    pub targets: Vec<String>,
+    pub digest: FleetDigest,
+}
+
+/// A fingerprint of a fleet, equal for the same fleet however it is sharded: every
+/// device (fleet index, kind, heartbeat, DeviceId) and every planned notification (fleet
+/// index, sequence number, planned offset) hashes to 64 bits, and the hashes are XORed,
+/// so shards merge by XOR. Two runs with equal digests ran the same devices and planned
+/// the same notifications for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct FleetDigest {
+    #[serde(with = "hex_u64")]
+    #[cfg_attr(test, schemars(with = "String"))]
+    pub devices: u64,
+    /// Notifications the injector sent (each planned one it reached).
+    pub planned_notifications: u64,
+    #[serde(with = "hex_u64")]
+    #[cfg_attr(test, schemars(with = "String"))]
+    pub notifications: u64,
+}
+
+impl FleetDigest {
+    /// Adds device `fleet_index`, of kind `kind`.
+    pub fn add_device(&mut self, fleet_index: usize, kind: &str, device: &Device) {
+        let fields = format!(
+            "{fleet_index}/{kind}/{}/{}",
+            device.heartbeat().as_millis(),
+            device.device_id()
+        );
+        self.devices ^= seeds::splitmix64(seeds::fnv1a(fields.as_bytes()));
+    }
+
+    /// The hash of one planned notification.
+    pub fn notification(fleet_index: usize, seq: u64, offset_us: u128) -> u64 {
+        let fields = format!("{fleet_index}/{seq}/{offset_us}");
+        seeds::splitmix64(seeds::fnv1a(fields.as_bytes()))
+    }
+
+    fn merge(&mut self, other: &FleetDigest) {
+        self.devices ^= other.devices;
+        self.notifications ^= other.notifications;
+        self.planned_notifications += other.planned_notifications;
+    }
+}
+
+/// A u64 as 16 hex digits (JSON readers lose precision on large numbers).
+mod hex_u64 {
+    pub fn serialize<S: serde::Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{value:016x}"))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let text: String = serde::Deserialize::deserialize(deserializer)?;
+        u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The counters of one phase of a worker's run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct StageReport {
-    /// `ramp`, `hold` or `drain`.
-    pub name: String,
+    pub name: Phase,
     pub duration_s: f64,
     pub counters: Counters,
 }
@@ -73,8 +140,8 @@ pub struct ProfileSummary {
     pub user_agent: String,
     pub device_type: String,
     pub folders: Vec<String>,
-    pub heartbeat_s: u32,
-    pub heartbeat_jitter_s: u32,
+    pub heartbeat_s: f64,
+    pub heartbeat_jitter_s: f64,
     pub provision: bool,
     pub empty_reping: bool,
     pub close_per_ping: bool,
@@ -119,8 +186,8 @@ fn profile_summaries(mix: &ProfileMix, fleet_indices: &[usize]) -> Vec<ProfileSu
                 user_agent: profile.user_agent.clone(),
                 device_type: profile.device_type.clone(),
                 folders: profile.folders.clone(),
-                heartbeat_s: profile.heartbeat_s,
-                heartbeat_jitter_s: profile.heartbeat_jitter_s,
+                heartbeat_s: profile.heartbeat.as_secs_f64(),
+                heartbeat_jitter_s: profile.heartbeat_jitter.as_secs_f64(),
                 provision: profile.provision,
                 empty_reping: profile.empty_reping,
                 close_per_ping: profile.close_per_ping,
@@ -131,7 +198,7 @@ fn profile_summaries(mix: &ProfileMix, fleet_indices: &[usize]) -> Vec<ProfileSu
 
 impl WorkerReport {
     pub fn new(
-        args: &DevicesArgs,
+        identity: WorkerIdentity,
         mix: &ProfileMix,
         fleet_indices: &[usize],
         started: SystemTime,
@@ -153,20 +220,20 @@ impl WorkerReport {
         Self {
             schema: SCHEMA.into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
-            shard: args.shard.to_string(),
+            shard: identity.shard.to_string(),
             devices: fleet_indices.len(),
             started_at: humantime::format_rfc3339_seconds(started).to_string(),
             duration_s: started
                 .elapsed()
                 .map_or(0.0, |elapsed| elapsed.as_secs_f64()),
-            targets: args.targets.clone(),
+            targets: identity.targets,
             profiles: profile_summaries(mix, fleet_indices),
             counters: stats.counters.clone(),
             stages: end
                 .stages
                 .iter()
                 .map(|stage| StageReport {
-                    name: stage.name.to_owned(),
+                    name: stage.phase,
                     duration_s: stage.duration.as_secs_f64(),
                     counters: stage.counters.clone(),
                 })
@@ -178,6 +245,7 @@ impl WorkerReport {
             rss_before_devices_bytes,
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
+            fleet_digest: identity.digest,
         }
     }
 }
@@ -211,6 +279,7 @@ impl WorkerReport {
         }
         for report in rest {
             merged.counters.add(&report.counters);
+            merged.fleet_digest.merge(&report.fleet_digest);
             merged.devices += report.devices;
             merged.devices_parked_at_end += report.devices_parked_at_end;
             merged.devices_bootstrapped += report.devices_bootstrapped;

@@ -191,6 +191,10 @@ pub struct FleetStats {
     /// Work time of each event-loop turn during the hold.
     pub loop_lag: Latency,
     pub counters: Counters,
+    /// The injector's planned notifications: how many it reached, and the XOR of their
+    /// hashes (see `report::FleetDigest`).
+    pub notifications_planned: u64,
+    pub notifications_digest: u64,
 }
 
 /// A worker's running figures, one JSON line a second on its stdout with

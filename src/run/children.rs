@@ -2,10 +2,8 @@
 //! with its stderr kept in a file so a child that dies can be named with the tail of
 //! what it said. Children are killed when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// A child process of the run.
@@ -16,56 +14,46 @@ pub struct RoleProcess {
 }
 
 impl RoleProcess {
-    /// Starts `pingfleet <args>`; its stderr goes to `<dir>/<name>.stderr`.
-    pub fn spawn(
-        name: &str,
-        args: &[String],
-        dir: &Path,
-        stdout_piped: bool,
-    ) -> anyhow::Result<Self> {
+    /// Starts `pingfleet <args>` with its stdout piped; its stderr goes to
+    /// `<dir>/<name>.stderr`.
+    pub fn spawn(name: &str, args: &[String], dir: &Path) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
-        let stderr_path = dir.join(format!("{name}.stderr"));
+        let stderr_path = Self::stderr_path(name, dir);
         let stderr = std::fs::File::create(&stderr_path)?;
         let child = Command::new(exe)
             .args(args)
             .stdin(Stdio::null())
-            .stdout(if stdout_piped {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .map_err(|err| anyhow::anyhow!("cannot start {name}: {err}"))?;
-        Ok(Self {
+        Ok(Self::adopt(name, child, stderr_path))
+    }
+
+    /// A child started elsewhere whose stderr goes to `stderr_path`.
+    pub fn adopt(name: &str, child: Child, stderr_path: PathBuf) -> Self {
+        Self {
             name: name.to_owned(),
             child,
             stderr_path,
-        })
+        }
+    }
+
+    /// Where the child `name` of a run in `dir` keeps its stderr.
+    pub fn stderr_path(name: &str, dir: &Path) -> PathBuf {
+        dir.join(format!("{name}.stderr"))
+    }
+
+    /// The last lines of a stderr file, joined with ` | `.
+    pub fn stderr_tail(path: &Path) -> String {
+        let stderr = std::fs::read_to_string(path).unwrap_or_default();
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        tail.join(" | ")
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// Reads the child's first stdout line (a server's JSON ready line).
-    pub fn ready_line(&mut self, timeout: Duration) -> anyhow::Result<serde_json::Value> {
-        let stdout = self
-            .child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("{} has no stdout to read", self.name))?;
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = receiver.recv_timeout(timeout).unwrap_or_default();
-        serde_json::from_str(&line).map_err(|_| {
-            let why = self.describe_failure();
-            anyhow::anyhow!("{} did not become ready: {why}", self.name)
-        })
     }
 
     /// The child's stdout, for a reader of its own (once).
@@ -110,10 +98,7 @@ impl RoleProcess {
         let status = self
             .try_status()
             .map_or("still running".to_owned(), |status| status.to_string());
-        let stderr = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!("{status}; stderr: {}", tail.join(" | "))
+        format!("{status}; stderr: {}", Self::stderr_tail(&self.stderr_path))
     }
 }
 

@@ -11,7 +11,6 @@
 //! - [`result`]: the result file and the threshold verdicts.
 //! - [`self_check`]: whether the generator or the machine was saturated.
 //! - [`summary`]: what a run prints when it ends.
-//! - [`threshold`]: the k6-like threshold conditions of a scenario.
 
 pub mod children;
 pub mod live;
@@ -22,4 +21,3 @@ pub mod roles;
 pub mod sampler;
 pub mod self_check;
 pub mod summary;
-pub mod threshold;

@@ -27,12 +27,12 @@ use super::sampler::{cores_of, rss_of, Role, Sampler};
 use super::self_check::check;
 use super::summary::{print_comparison, print_summary};
 use crate::fleet::report::WorkerReport;
+use crate::fleet::stats::LatencySummary;
 use crate::measure::procfs;
-use crate::scenario::{Partitions, Scenario, DEFAULT_SCENARIO};
+use crate::phase::Phase;
+use crate::scenario::resolve::{worker_document, MachineLimits, Overrides, ResolvedScenario};
+use crate::scenario::{Scenario, DEFAULT_SCENARIO};
 use crate::server::state::Engine;
-
-/// Sockets one process may hold, with room under the 20,000 open-file limit.
-const SOCKETS_PER_PROCESS: usize = 18_000;
 
 /// Flags of `pingfleet run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,8 +43,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub devices: Option<usize>,
     /// Override the hold phase, e.g. 60s.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = crate::argv::duration)]
     pub duration: Option<Duration>,
+    /// Override the run's seed (every random choice follows it and each device's index).
     #[arg(long)]
     pub seed: Option<u64>,
     #[arg(long, value_enum)]
@@ -55,11 +56,32 @@ pub struct RunArgs {
     /// Plain HTTP.
     #[arg(long)]
     pub no_tls: bool,
+    /// Override the number of server partitions (server.partitions).
+    #[arg(long, value_name = "K")]
+    pub partitions: Option<u32>,
+    /// Override the number of device workers (devices.workers); the fleet, its kinds
+    /// and its notification schedule are the same for any number.
+    #[arg(long, value_name = "M")]
+    pub workers: Option<u32>,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            devices: self.devices,
+            duration: self.duration,
+            seed: self.seed,
+            engine: self.engine,
+            tls: (self.tls || self.no_tls).then_some(self.tls),
+            partitions: self.partitions,
+            workers: self.workers,
+        }
+    }
 }
 
 /// Runs a scenario; returns the exit code.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let limits = MachineLimits::read();
     let (text, file) = match &args.scenario {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -68,25 +90,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         ),
         None => (DEFAULT_SCENARIO.to_owned(), "default (built in)".to_owned()),
     };
-    let mut scenario = Scenario::parse(&text, &file)?;
-    let overrides = apply_overrides(&mut scenario, &args);
-    let devices = scenario.devices.count;
-    let partitions = match scenario.server.partitions {
-        Partitions::Count(count) => count,
-        Partitions::Auto => devices.div_ceil(SOCKETS_PER_PROCESS) as u32,
-    };
-    let workers = devices.div_ceil(SOCKETS_PER_PROCESS).max(1) as u32;
-    let dir = run_directory(&scenario)?;
-    let engines = if scenario.server.compare_engines {
-        vec![Engine::Lean, Engine::Hyper]
-    } else {
-        vec![scenario.server.engine]
-    };
+    let plan = ResolvedScenario::resolve(&text, &file, &args.overrides(), limits)?;
+    let scenario = &plan.scenario;
+    let dir = run_directory(scenario)?;
     println!(
-        "pingfleet run {}: {devices} {} devices, {partitions} server partition(s) ({}), {workers} worker(s); logs in {}",
+        "pingfleet run {}: {} {} devices, {} server partition(s) ({}), {} worker(s); logs in {}",
         scenario.name,
+        scenario.devices.count,
         if scenario.server.tls { "TLS" } else { "plain" },
-        engines.iter().map(|engine| format!("{engine:?}").to_lowercase()).collect::<Vec<_>>().join(" then "),
+        plan.partitions,
+        plan.engines
+            .iter()
+            .map(|engine| engine.name())
+            .collect::<Vec<_>>()
+            .join(" then "),
+        plan.workers,
         dir.display()
     );
     let calibration = crate::measure::calibration::loopback_floor(1000, Duration::from_micros(500))
@@ -104,25 +122,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, interrupted.clone())?;
     }
-    let context = RunContext {
-        text,
-        overrides,
-        fd_limit,
-        calibration,
-        partitions,
-        workers,
-        dir,
-    };
     let mut results = Vec::new();
-    for engine in engines {
-        let mut variant = scenario.clone();
-        variant.server.engine = engine;
-        let mut result = measure(&variant, &context, &interrupted)?;
+    for engine in plan.engines.iter().copied() {
+        let mut result = measure(&plan, engine, calibration, &dir, &interrupted)?;
         if let [first] = results.as_slice() {
             result.comparison = Some(EngineComparison::between(first, &result));
         }
-        result.thresholds = judge(&variant.thresholds, &result);
-        let path = write_result(&variant, &result, results.len())?;
+        result.thresholds = judge(&scenario.thresholds, &result);
+        let path = write_result(scenario, &result, results.len())?;
         print_summary(&result, &path);
         let stop = interrupted.load(Ordering::Relaxed);
         results.push(result);
@@ -148,34 +155,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or(2))
 }
 
-/// What every measurement of one `pingfleet run` shares.
-struct RunContext {
-    text: String,
-    overrides: Vec<String>,
-    fd_limit: u64,
-    calibration: Option<crate::fleet::stats::LatencySummary>,
-    partitions: u32,
-    workers: u32,
-    dir: PathBuf,
-}
-
 /// One measurement: servers and workers started, sampled, collected and stopped.
 fn measure(
-    scenario: &Scenario,
-    context: &RunContext,
+    plan: &ResolvedScenario,
+    engine: Engine,
+    calibration: Option<LatencySummary>,
+    dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<RunResult> {
-    let RunContext {
-        partitions,
-        workers,
-        ref dir,
-        ..
-    } = *context;
-    let mut servers = start_servers(scenario, partitions, dir)?;
+    let scenario = &plan.scenario;
+    let mut servers = start_servers(plan, engine, dir)?;
     std::thread::sleep(Duration::from_millis(300));
     let baseline = Baseline::read(&servers);
     let ca = concatenate_certificates(&servers, dir)?;
-    let mut worker_processes = start_workers(scenario, &servers, workers, ca.as_deref(), dir)?;
+    let mut worker_processes = start_workers(plan, &servers, ca.as_deref(), dir)?;
     let watched = watch(
         scenario,
         &mut servers,
@@ -196,22 +189,22 @@ fn measure(
         anyhow::bail!("no worker produced results: {}", failures.join("; "));
     }
     let fleet = WorkerReport::merge(&reports)?;
-    let machine = Machine::read(context.fd_limit);
+    let machine = Machine::read(plan.limits.fd_limit);
     Ok(RunResult {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit(),
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        engine: format!("{:?}", scenario.server.engine).to_lowercase(),
-        scenario_text: context.text.clone(),
-        overrides: context.overrides.clone(),
-        partitions,
-        workers,
+        engine: engine.name().into(),
+        scenario_text: plan.text.clone(),
+        overrides: plan.overrides.clone(),
+        partitions: plan.partitions,
+        workers: plan.workers,
         complete: failures.is_empty(),
         failures,
         memory: memory(&baseline, watched.plateau.as_ref(), &fleet),
-        calibration: context.calibration,
+        calibration,
         cpu_seconds_servers,
         cpu_seconds_workers: fleet.cpu_seconds,
         self_check: check(
@@ -318,13 +311,13 @@ fn watch(
         let (processes, kernel) = sampler.sample();
         let t_s = started.elapsed().as_secs_f64();
         let stage = match watched.hold_window_s {
-            None => "ramp",
-            Some((_, end)) if t_s <= end => "hold",
-            Some(_) => "drain",
+            None => Phase::Ramp,
+            Some((_, end)) if t_s <= end => Phase::Hold,
+            Some(_) => Phase::Drain,
         };
         watched.timeline.push(TimelinePoint {
             t_s,
-            stage: stage.into(),
+            stage,
             parked: counts.parked,
             notifications: counts.notifications,
             wakeups: counts.wakeups,
@@ -400,7 +393,7 @@ fn collect_reports(
     let mut reports = Vec::new();
     for (index, worker) in workers.iter_mut().enumerate() {
         let status = worker.wait()?;
-        let path = dir.join(format!("worker-{index}.json"));
+        let path = worker_document(dir, index as u32);
         match std::fs::read(&path)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<WorkerReport>(&bytes).ok())
@@ -445,34 +438,6 @@ fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) 
             .and_then(|(before, after)| per_parked(after.saturating_sub(before))),
         kernel_tcp_buffer_bytes_at_plateau: plateau.and_then(|p| p.tcp_buffers),
     }
-}
-
-fn apply_overrides(scenario: &mut Scenario, args: &RunArgs) -> Vec<String> {
-    let mut overrides = Vec::new();
-    if let Some(devices) = args.devices {
-        scenario.devices.count = devices;
-        overrides.push(format!("--devices {devices}"));
-    }
-    if let Some(duration) = args.duration {
-        scenario.stages.hold.0 = duration;
-        overrides.push(format!(
-            "--duration {}",
-            humantime::format_duration(duration)
-        ));
-    }
-    if let Some(seed) = args.seed {
-        scenario.seed = seed;
-        overrides.push(format!("--seed {seed}"));
-    }
-    if let Some(engine) = args.engine {
-        scenario.server.engine = engine;
-        overrides.push(format!("--engine {engine:?}").to_lowercase());
-    }
-    if args.tls || args.no_tls {
-        scenario.server.tls = args.tls;
-        overrides.push(if args.tls { "--tls" } else { "--no-tls" }.into());
-    }
-    overrides
 }
 
 /// Where a run keeps its children's logs and documents.

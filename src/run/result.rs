@@ -187,7 +187,10 @@ pub struct DeviceHourCost {
 impl DeviceHourCost {
     /// From the merged hold stage; `None` without a hold or devices.
     pub fn of(fleet: &WorkerReport) -> Option<Self> {
-        let hold = fleet.stages.iter().find(|stage| stage.name == "hold")?;
+        let hold = fleet
+            .stages
+            .iter()
+            .find(|stage| stage.name == crate::phase::Phase::Hold)?;
         let device_hours = fleet.devices as f64 * hold.duration_s / 3600.0;
         if device_hours <= 0.0 {
             return None;
@@ -210,7 +213,7 @@ impl DeviceHourCost {
 pub struct TimelinePoint {
     pub t_s: f64,
     /// `ramp`, `hold` or `drain` (the orchestrator's view).
-    pub stage: String,
+    pub stage: crate::phase::Phase,
     /// Pings parked at the servers.
     pub parked: u64,
     /// Notifications the servers received so far.
@@ -266,11 +269,11 @@ pub fn judge(
 /// What a run observed of one metric; `None` when it was not measured.
 fn observe(
     metric: Metric,
-    aggregate: super::threshold::Aggregate,
+    aggregate: crate::scenario::threshold::Aggregate,
     fleet: &WorkerReport,
     memory: &Memory,
 ) -> Option<f64> {
-    use super::threshold::Aggregate;
+    use crate::scenario::threshold::Aggregate;
     let counters = &fleet.counters;
     let histogram = |name: &str| {
         fleet
@@ -314,7 +317,7 @@ fn observe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::threshold::Aggregate;
+    use crate::scenario::threshold::Aggregate;
 
     #[test]
     fn a_latency_without_samples_is_not_measured() {

@@ -121,7 +121,7 @@ mod tests {
     fn point(t_s: f64, worker_cores: f64, server_cores: f64) -> TimelinePoint {
         TimelinePoint {
             t_s,
-            stage: "hold".into(),
+            stage: crate::phase::Phase::Hold,
             parked: 10,
             notifications: 0,
             wakeups: 0,

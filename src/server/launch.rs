@@ -12,11 +12,13 @@ use tokio_util::sync::CancellationToken;
 use super::run::{run, Sockets, TlsConfig};
 use super::state::{Engine, HttpLimits, ServerConfig, ServerState};
 use super::users::Users;
+use crate::argv;
 use crate::partition::Partition;
 use crate::tls::Identity;
 
-/// Flags of `pingfleet serve`.
-#[derive(Debug, Clone, clap::Args)]
+/// Flags of `pingfleet serve`; `pingfleet run` starts its partitions from values of this
+/// type (see [`ServeArgs::to_argv`]).
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize)]
 pub struct ServeArgs {
     /// Address to accept EAS connections on (repeatable).
     #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -81,10 +83,12 @@ pub struct ServeArgs {
     pub engine: Engine,
     /// Time allowed from a request's first byte to the end of its head (and for a TLS
     /// handshake), e.g. 10s.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub head_timeout: Duration,
     /// Time a keep-alive connection may sit with no request.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Runtime worker threads (default: one per core).
     #[arg(long, value_name = "N")]
@@ -95,20 +99,35 @@ pub struct ServeArgs {
 /// opened by the server itself.
 const FD_RESERVE: u64 = 100;
 
-/// The JSON line `serve` prints once it accepts connections.
-#[derive(Debug, serde::Serialize)]
-struct Ready {
-    ready: bool,
-    pid: u32,
-    engine: Engine,
-    partition: String,
-    http: Vec<SocketAddr>,
-    notify: SocketAddr,
-    metrics: Option<SocketAddr>,
-    tls_cert: Option<PathBuf>,
-    fd_limit: u64,
-    max_connections: usize,
-    notify_recv_buffer: Option<usize>,
+impl ServeArgs {
+    /// The flags' defaults, as `pingfleet serve` alone would run.
+    pub fn defaults() -> Self {
+        argv::parse(&["serve".to_owned()]).expect("serve needs no flag")
+    }
+
+    /// `serve` and the flags that give these values back.
+    pub fn to_argv(&self) -> anyhow::Result<Vec<String>> {
+        argv::to_argv("serve", self)
+    }
+}
+
+/// The JSON line `serve` prints once it accepts connections: what the orchestrator,
+/// the tests and the benches read from a starting server (see [`super::handle`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerReady {
+    pub ready: bool,
+    pub pid: u32,
+    pub engine: Engine,
+    pub partition: String,
+    /// The EAS listeners, in the order of --listen.
+    pub http: Vec<SocketAddr>,
+    pub notify: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+    /// The certificate served (generated or given), for clients to trust.
+    pub tls_cert: Option<PathBuf>,
+    pub fd_limit: u64,
+    pub max_connections: usize,
+    pub notify_recv_buffer: Option<usize>,
 }
 
 /// Runs `pingfleet serve` to completion.
@@ -127,7 +146,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let sockets = Sockets::bind(&args.listen, args.notify, args.metrics)
             .context("cannot bind the server's sockets")?;
         let (tls, tls_cert) = tls_setup(&args)?;
-        let ready = Ready {
+        let ready = ServerReady {
             ready: true,
             pid: std::process::id(),
             engine: config.engine,

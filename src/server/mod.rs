@@ -11,6 +11,7 @@
 //! - [`run`]: starting and stopping a partition.
 
 pub mod commands;
+pub mod handle;
 pub mod handler;
 pub mod http;
 pub mod hyper_engine;

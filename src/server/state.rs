@@ -24,6 +24,16 @@ pub enum Engine {
     Hyper,
 }
 
+impl Engine {
+    /// The name flags and scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lean => "lean",
+            Self::Hyper => "hyper",
+        }
+    }
+}
+
 /// Size and time limits of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct HttpLimits {

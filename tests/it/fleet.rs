@@ -302,7 +302,7 @@ fn churned_devices_reconnect_and_lose_no_notification() {
     let hold = report
         .stages
         .iter()
-        .find(|stage| stage.name == "hold")
+        .find(|stage| stage.name == pingfleet::phase::Phase::Hold)
         .unwrap();
     assert_eq!(hold.counters.churn_drops, counters.churn_drops);
 }

@@ -88,12 +88,7 @@ fn the_smoke_scenario_runs_end_to_end() {
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert_eq!(kinds.iter().map(|(_, devices)| devices).sum::<usize>(), 100);
     assert!(kinds.iter().all(|(_, devices)| *devices > 0), "{kinds:?}");
-    let stages: Vec<&str> = result
-        .fleet
-        .stages
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
+    let stages: Vec<&str> = result.fleet.stages.iter().map(|s| s.name.name()).collect();
     assert_eq!(stages, ["ramp", "hold", "drain"]);
     let hold = &result.fleet.stages[1].counters;
     assert_eq!(

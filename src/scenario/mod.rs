@@ -1,6 +1,10 @@
 //! Scenario files (TOML): what a `pingfleet run` does, parsed strictly (unknown keys are
 //! errors) with errors that name the file, the line and what would be valid.
 //!
+//! Layout: this file holds the file format and its checks; [`resolve`] turns a file and
+//! the command line's overrides into the one validated plan a run takes everything
+//! from; [`threshold`] is the language of `[thresholds]`.
+//!
 //! ```toml
 //! name = "smoke"
 //! seed = 7
@@ -27,12 +31,16 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::Deserialize;
 
+use crate::fleet::injector::PatternKind;
 use crate::fleet::profile::ProfileSpec;
-use crate::run::threshold::Condition;
 use crate::server::state::Engine;
+use threshold::Condition;
+
+pub mod resolve;
+pub mod threshold;
 
 /// The scenario `pingfleet run` runs when given none (also `scenarios/default.toml`).
-pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,8 +80,10 @@ pub struct ServerSection {
     pub engine: Engine,
     #[serde(default)]
     pub tls: bool,
+    /// Server processes: `"auto"` (from the device count and the open-file limit) or a
+    /// number.
     #[serde(default)]
-    pub partitions: Partitions,
+    pub partitions: ProcessCount,
     #[serde(default = "one_second")]
     pub min_heartbeat: Span,
     #[serde(default = "max_heartbeat")]
@@ -88,7 +98,7 @@ impl Default for ServerSection {
         Self {
             engine: default_engine(),
             tls: false,
-            partitions: Partitions::Auto,
+            partitions: ProcessCount::Auto,
             min_heartbeat: one_second(),
             max_heartbeat: max_heartbeat(),
             compare_engines: false,
@@ -108,15 +118,16 @@ fn max_heartbeat() -> Span {
     Span(Duration::from_secs(3540))
 }
 
-/// How many server partitions: chosen from the open-file limit, or a number.
+/// How many processes of a role (server partitions, device workers): chosen from the
+/// device count and the open-file limit, or a number (checked to be at least 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Partitions {
+pub enum ProcessCount {
     #[default]
     Auto,
     Count(u32),
 }
 
-impl<'de> Deserialize<'de> for Partitions {
+impl<'de> Deserialize<'de> for ProcessCount {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -124,11 +135,11 @@ impl<'de> Deserialize<'de> for Partitions {
             Number(u32),
             Text(String),
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::Number(count) if count > 0 => Ok(Self::Count(count)),
-            Raw::Text(text) if text == "auto" => Ok(Self::Auto),
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Number(count)) => Ok(Self::Count(count)),
+            Ok(Raw::Text(text)) if text == "auto" => Ok(Self::Auto),
             _ => Err(D::Error::custom(
-                "partitions must be \"auto\" or a number from 1",
+                "a process count is \"auto\" or a number from 1",
             )),
         }
     }
@@ -158,6 +169,10 @@ pub struct DevicesSection {
     /// from this section. Without entries every device is of one kind.
     #[serde(default)]
     pub profiles: Vec<ProfileSpec>,
+    /// Device worker processes: `"auto"` (from the device count and the open-file
+    /// limit) or a number.
+    #[serde(default)]
+    pub workers: ProcessCount,
 }
 
 fn default_heartbeat() -> Span {
@@ -220,7 +235,7 @@ fn default_drain() -> Span {
 #[serde(deny_unknown_fields)]
 pub struct InjectorSection {
     #[serde(default = "default_pattern")]
-    pub pattern: PatternName,
+    pub pattern: PatternKind,
     #[serde(default = "default_rate")]
     pub rate: f64,
     #[serde(default = "default_burst_percent")]
@@ -240,8 +255,8 @@ impl Default for InjectorSection {
     }
 }
 
-fn default_pattern() -> PatternName {
-    PatternName::Poisson
+fn default_pattern() -> PatternKind {
+    PatternKind::Poisson
 }
 
 fn default_rate() -> f64 {
@@ -254,15 +269,6 @@ fn default_burst_percent() -> f64 {
 
 fn default_burst_window() -> Span {
     Span(Duration::from_millis(100))
-}
-
-/// The injector's schedule shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PatternName {
-    Fixed,
-    Poisson,
-    Burst,
 }
 
 /// A duration written like `30s`, `500ms` or `2m`.
@@ -343,35 +349,24 @@ impl Scenario {
 
     /// Parses and checks scenario text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, ScenarioError> {
-        let error_at = |offset: usize, message: String| {
-            let before = &text[..offset.min(text.len())];
-            ScenarioError {
-                file: file.to_owned(),
-                line: before.matches('\n').count() + 1,
-                column: before
-                    .rsplit('\n')
-                    .next()
-                    .map_or(0, |last| last.chars().count())
-                    + 1,
-                message,
-            }
-        };
-        let scenario: Scenario = toml::from_str(text).map_err(|err| {
-            let offset = err.span().map_or(0, |span| span.start);
-            error_at(offset, err.message().trim().to_owned())
-        })?;
-        scenario.check().map_err(|(place, message)| {
-            let offset = match place {
-                Place::Key(key) => find_key(text, key),
-                Place::Profile(index) => find_profile_entry(text, index),
-            };
-            error_at(offset.unwrap_or(0), message)
-        })?;
+        let scenario = Self::parse_unchecked(text, file)?;
+        scenario
+            .check()
+            .map_err(|(place, message)| place.error_in(text, file, message))?;
         Ok(scenario)
     }
 
+    /// Parses scenario text without the checks the types cannot make (overrides are
+    /// applied before those).
+    pub(crate) fn parse_unchecked(text: &str, file: &str) -> Result<Self, ScenarioError> {
+        toml::from_str(text).map_err(|err| {
+            let offset = err.span().map_or(0, |span| span.start);
+            error_at(text, file, offset, err.message().trim().to_owned())
+        })
+    }
+
     /// Checks what the types cannot: returns where to point and the message.
-    fn check(&self) -> Result<(), (Place, String)> {
+    pub(crate) fn check(&self) -> Result<(), (Place, String)> {
         self.check_fields()
             .map_err(|(key, message)| (Place::Key(key), message))?;
         for (index, profile) in self.devices.profiles.iter().enumerate() {
@@ -404,6 +399,35 @@ impl Scenario {
     fn check_fields(&self) -> Result<(), (&'static str, String)> {
         if self.devices.count == 0 {
             return Err(("count", "devices.count must be at least 1".into()));
+        }
+        for (key, count) in [
+            ("partitions", self.server.partitions),
+            ("workers", self.devices.workers),
+        ] {
+            if count == ProcessCount::Count(0) {
+                return Err((key, format!("{key} must be \"auto\" or at least 1")));
+            }
+        }
+        if self.stages.hold.0.is_zero() {
+            return Err((
+                "hold",
+                "stages.hold must be longer than 0s: nothing is measured outside the hold".into(),
+            ));
+        }
+        for (key, bound) in [
+            ("min_heartbeat", self.server.min_heartbeat.0),
+            ("max_heartbeat", self.server.max_heartbeat.0),
+        ] {
+            if bound.subsec_nanos() != 0 || bound.is_zero() {
+                return Err((
+                    key,
+                    format!(
+                        "server.{key} must be a whole number of seconds from 1s (a Ping's \
+                         heartbeat is whole seconds), got {}",
+                        humantime::format_duration(bound)
+                    ),
+                ));
+            }
         }
         if self.devices.folders.is_empty() {
             return Err((
@@ -440,11 +464,38 @@ impl Scenario {
 }
 
 /// Where a semantic error points.
-enum Place {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
     /// The first line assigning this key.
     Key(&'static str),
     /// The header of the n-th `[[devices.profiles]]` entry.
     Profile(usize),
+}
+
+impl Place {
+    /// The error at this place of `text`.
+    pub(crate) fn error_in(self, text: &str, file: &str, message: String) -> ScenarioError {
+        let offset = match self {
+            Place::Key(key) => find_key(text, key),
+            Place::Profile(index) => find_profile_entry(text, index),
+        };
+        error_at(text, file, offset.unwrap_or(0), message)
+    }
+}
+
+/// The error at byte `offset` of `text`, with its line and column.
+fn error_at(text: &str, file: &str, offset: usize, message: String) -> ScenarioError {
+    let before = &text[..offset.min(text.len())];
+    ScenarioError {
+        file: file.to_owned(),
+        line: before.matches('\n').count() + 1,
+        column: before
+            .rsplit('\n')
+            .next()
+            .map_or(0, |last| last.chars().count())
+            + 1,
+        message,
+    }
 }
 
 /// The byte offset of the header of the `index`-th `[[devices.profiles]]` entry.
@@ -491,9 +542,10 @@ mod tests {
         let scenario = Scenario::parse(MINIMAL, "t.toml").unwrap();
         assert_eq!(scenario.seed, 1);
         assert_eq!(scenario.server.engine, Engine::Lean);
-        assert_eq!(scenario.server.partitions, Partitions::Auto);
+        assert_eq!(scenario.server.partitions, ProcessCount::Auto);
+        assert_eq!(scenario.devices.workers, ProcessCount::Auto);
         assert_eq!(scenario.devices.heartbeat.0, Duration::from_secs(480));
-        assert_eq!(scenario.injector.pattern, PatternName::Poisson);
+        assert_eq!(scenario.injector.pattern, PatternKind::Poisson);
         assert!(scenario.thresholds.is_empty());
     }
 

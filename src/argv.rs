@@ -1,0 +1,88 @@
+//! The typed seam between `pingfleet run` and its children: a child's flags are the
+//! same clap structs its own command line parses (`ServeArgs`, `DevicesArgs`), turned
+//! back into an argument vector here. Nothing spells a flag by hand: each field is
+//! written under the long flag clap gives it, so a new flag crosses the seam without
+//! anyone remembering to pass it (the round-trip tests beside each struct check that
+//! parsing the vector gives the value back).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// `subcommand` followed by the flags that reproduce `args`: `--flag value` for each
+/// set value (repeated for lists), `--flag` alone for a true switch, nothing for an
+/// unset option or a false switch. Values are written as serde writes them (durations
+/// through `humantime_serde`, enums by their clap names, nested tables as JSON).
+pub fn to_argv<T: clap::Args + Serialize>(
+    subcommand: &str,
+    args: &T,
+) -> anyhow::Result<Vec<String>> {
+    let command = T::augment_args(clap::Command::new("pingfleet"));
+    let fields = serde_json::to_value(args)?;
+    let mut argv = vec![subcommand.to_owned()];
+    for arg in command.get_arguments() {
+        let Some(value) = fields.get(arg.get_id().as_str()) else {
+            continue;
+        };
+        let Some(long) = arg.get_long() else {
+            anyhow::bail!("{subcommand}: argument {} has no long flag", arg.get_id());
+        };
+        let flag = format!("--{long}");
+        match value {
+            Value::Null | Value::Bool(false) => {}
+            Value::Bool(true) => argv.push(flag),
+            Value::Array(items) => {
+                for item in items {
+                    argv.extend([flag.clone(), text(item)?]);
+                }
+            }
+            other => argv.extend([flag, text(other)?]),
+        }
+    }
+    Ok(argv)
+}
+
+/// Parses `argv` (a subcommand and its flags, as [`to_argv`] writes them) into `T`.
+pub fn parse<T: clap::Args + clap::FromArgMatches>(argv: &[String]) -> Result<T, clap::Error> {
+    let command = T::augment_args(clap::Command::new("pingfleet").no_binary_name(true));
+    let matches = command.try_get_matches_from(argv.iter().skip(1))?;
+    T::from_arg_matches(&matches)
+}
+
+/// A value as one argument: strings as they are, numbers in Rust's notation, tables
+/// as JSON.
+fn text(value: &Value) -> anyhow::Result<String> {
+    Ok(match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Object(_) => serde_json::to_string(value)?,
+        other => anyhow::bail!("no flag form for {other}"),
+    })
+}
+
+/// Parses a duration flag: `90` or `1.5` (seconds), or `1s 500ms`, `2m`, `480s`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if let Ok(seconds) = trimmed.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text:?} is not a duration of 0 seconds or more"));
+    }
+    humantime::parse_duration(trimmed)
+        .map_err(|err| format!("{text:?} is not a duration like 30s, 1.5 or 500ms: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_seconds_or_units() {
+        assert_eq!(duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration("1s 500ms"), Ok(Duration::from_millis(1500)));
+        assert!(duration("-1s").is_err());
+        assert!(duration("-1").is_err());
+        assert!(duration("soon").is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! A scenario resolved: the file, the command line's overrides and the machine's limits
+//! turned into one validated plan, from which a run takes everything: how many server
+//! partitions (K) and device workers (M), where each listens, and every child's flags
+//! as the typed structs their own command lines parse. Overrides are checked like the
+//! file's own values, with the same messages, naming the flag.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Place, ProcessCount, Scenario};
+use crate::fleet::launch::DevicesArgs;
+use crate::server::launch::ServeArgs;
+use crate::server::state::Engine;
+
+/// Sockets one process may hold at most, with room under the 20,000 open-file limit.
+const SOCKETS_PER_PROCESS: usize = 18_000;
+/// Descriptors a process keeps for itself (listeners, files, pipes).
+const FD_RESERVE: u64 = 2_000;
+/// The most processes of one role a run starts (a million devices took 56 of each).
+pub const MAX_PROCESSES: u32 = 256;
+
+/// What `pingfleet run` may override on its command line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub devices: Option<usize>,
+    pub duration: Option<Duration>,
+    pub seed: Option<u64>,
+    pub engine: Option<Engine>,
+    pub tls: Option<bool>,
+    pub partitions: Option<u32>,
+    pub workers: Option<u32>,
+}
+
+/// The limits of this machine a plan must fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineLimits {
+    /// The open-file limit each process can raise itself to.
+    pub fd_limit: u64,
+}
+
+impl MachineLimits {
+    /// Reads the limits (raising this process's soft open-file limit on the way).
+    pub fn read() -> Self {
+        Self {
+            fd_limit: rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024),
+        }
+    }
+
+    /// Connections one process may hold.
+    pub fn sockets_per_process(&self) -> usize {
+        (self.fd_limit.saturating_sub(FD_RESERVE) as usize).clamp(1, SOCKETS_PER_PROCESS)
+    }
+}
+
+/// A validated plan for one `pingfleet run`.
+#[derive(Debug, Clone)]
+pub struct ResolvedScenario {
+    /// The scenario with the overrides applied.
+    pub scenario: Scenario,
+    /// The file's text, kept in the result.
+    pub text: String,
+    /// The overrides as given on the command line, kept in the result.
+    pub overrides: Vec<String>,
+    /// Server partitions (K).
+    pub partitions: u32,
+    /// Device workers (M).
+    pub workers: u32,
+    /// The engines measured one after the other (two when the scenario compares them).
+    pub engines: Vec<Engine>,
+    pub limits: MachineLimits,
+}
+
+impl ResolvedScenario {
+    /// Parses `text` (from `file`), applies `overrides`, checks everything, sizes the
+    /// processes for `limits`.
+    pub fn resolve(
+        text: &str,
+        file: &str,
+        overrides: &Overrides,
+        limits: MachineLimits,
+    ) -> anyhow::Result<Self> {
+        let mut scenario = Scenario::parse_unchecked(text, file)?;
+        let given = apply(&mut scenario, overrides);
+        if let Err((place, message)) = scenario.check() {
+            let flag = given.iter().find(|(_, key)| Place::Key(key) == place);
+            return Err(match flag {
+                Some((flag, _)) => anyhow::anyhow!("{flag}: {message}"),
+                None => place.error_in(text, file, message).into(),
+            });
+        }
+        let devices = scenario.devices.count;
+        let per_process = limits.sockets_per_process();
+        let needed = devices.div_ceil(per_process).max(1) as u32;
+        let count = |key: &str, flag: &str, count: ProcessCount| -> anyhow::Result<u32> {
+            let count = match count {
+                ProcessCount::Auto => needed,
+                ProcessCount::Count(count) => count,
+            };
+            let name = given
+                .iter()
+                .find(|(_, given_key)| *given_key == key)
+                .map_or(format!("{key} = {count}"), |_| format!("{flag} {count}"));
+            if (count as usize).saturating_mul(per_process) < devices {
+                anyhow::bail!(
+                    "{name} cannot hold {devices} devices: a process holds at most \
+                     {per_process} connections under the open-file limit {} (use {needed} or \"auto\")",
+                    limits.fd_limit
+                );
+            }
+            if count > MAX_PROCESSES {
+                anyhow::bail!("{name}: at most {MAX_PROCESSES} processes of one role");
+            }
+            Ok(count)
+        };
+        let partitions = count("partitions", "--partitions", scenario.server.partitions)?;
+        let workers = count("workers", "--workers", scenario.devices.workers)?;
+        if workers as usize > devices {
+            anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");
+        }
+        let engines = match scenario.server.compare_engines {
+            true => vec![Engine::Lean, Engine::Hyper],
+            false => vec![scenario.server.engine],
+        };
+        Ok(Self {
+            scenario,
+            text: text.to_owned(),
+            overrides: given.into_iter().map(|(flag, _)| flag).collect(),
+            partitions,
+            workers,
+            engines,
+            limits,
+        })
+    }
+
+    /// The flags of server partition `index` running `engine`; its files go to `dir`.
+    pub fn serve_args(&self, index: u32, engine: Engine, dir: &Path) -> ServeArgs {
+        let server = &self.scenario.server;
+        let mut args = ServeArgs::defaults();
+        args.partition = crate::partition::Partition {
+            index,
+            count: self.partitions,
+        };
+        args.listen = vec![partition_address(index)];
+        args.notify = loopback_any_port();
+        args.metrics = Some(loopback_any_port());
+        args.users = self.scenario.devices.count as u64;
+        args.engine = engine;
+        // Whole seconds: checked when the scenario was read.
+        args.min_heartbeat = server.min_heartbeat.0.as_secs() as u32;
+        args.max_heartbeat = server.max_heartbeat.0.as_secs() as u32;
+        if server.tls {
+            args.tls = true;
+            args.cert_out = Some(dir.join(format!("partition-{index}.pem")));
+        }
+        args
+    }
+
+    /// The flags of device worker `index`, given each partition's EAS and notification
+    /// addresses in partition order and the certificates to trust.
+    pub fn devices_args(
+        &self,
+        index: u32,
+        partitions: &[(SocketAddr, SocketAddr)],
+        ca: Option<&Path>,
+        dir: &Path,
+    ) -> DevicesArgs {
+        let (devices, stages, injector) = (
+            &self.scenario.devices,
+            &self.scenario.stages,
+            &self.scenario.injector,
+        );
+        let scheme = if self.scenario.server.tls {
+            "https"
+        } else {
+            "http"
+        };
+        let mut args = DevicesArgs::for_targets(
+            partitions
+                .iter()
+                .map(|(http, _)| format!("{scheme}://{http}"))
+                .collect(),
+        );
+        args.route_by_partition = true;
+        args.wait_for_start = true;
+        args.progress = true;
+        args.notify = partitions.iter().map(|(_, notify)| *notify).collect();
+        args.ca = ca.map(Path::to_path_buf);
+        args.devices = devices.count;
+        args.shard = crate::partition::Partition {
+            index,
+            count: self.workers,
+        };
+        args.heartbeat = devices.heartbeat.0;
+        args.heartbeat_jitter = devices.heartbeat_jitter.0;
+        args.folders = devices.folders.clone();
+        args.empty_reping = devices.empty_reping;
+        args.close_per_ping = devices.close_per_ping;
+        args.no_provision = !devices.provision;
+        args.profile = devices.profiles.clone();
+        // Each worker starts its own shard's devices.
+        args.connect_rate = devices.connect_rate / f64::from(self.workers);
+        args.duration = stages.hold.0;
+        args.drain = stages.drain.0;
+        args.ramp_timeout = stages.ramp_timeout.0;
+        args.churn_per_minute = stages.churn_per_minute;
+        // The schedule is the fleet's: each worker sends its own devices' share.
+        args.rate = injector.rate;
+        args.pattern = injector.pattern;
+        args.burst_percent = injector.burst_percent;
+        args.burst_window = injector.burst_window.0;
+        args.seed = self.scenario.seed;
+        args.output = Some(worker_document(dir, index));
+        args
+    }
+}
+
+/// Where worker `index` writes its document.
+pub fn worker_document(dir: &Path, index: u32) -> PathBuf {
+    dir.join(format!("worker-{index}.json"))
+}
+
+/// The loopback address partition `index` listens on: one address each (127.0.0.1,
+/// 127.0.0.2, ...), so every partition's connections have the whole ephemeral port
+/// range to themselves. The generated certificates name 127.0.0.1 to 127.0.0.32.
+fn partition_address(index: u32) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, (index % 32 + 1) as u8], 0))
+}
+
+fn loopback_any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Applies the overrides; returns each as given (`--devices 500`) with the scenario
+/// key it sets.
+fn apply(scenario: &mut Scenario, overrides: &Overrides) -> Vec<(String, &'static str)> {
+    let mut given = Vec::new();
+    if let Some(devices) = overrides.devices {
+        scenario.devices.count = devices;
+        given.push((format!("--devices {devices}"), "count"));
+    }
+    if let Some(duration) = overrides.duration {
+        scenario.stages.hold.0 = duration;
+        let text = humantime::format_duration(duration);
+        given.push((format!("--duration {text}"), "hold"));
+    }
+    if let Some(seed) = overrides.seed {
+        scenario.seed = seed;
+        given.push((format!("--seed {seed}"), "seed"));
+    }
+    if let Some(engine) = overrides.engine {
+        scenario.server.engine = engine;
+        given.push((format!("--engine {}", engine.name()), "engine"));
+    }
+    if let Some(tls) = overrides.tls {
+        scenario.server.tls = tls;
+        given.push((if tls { "--tls" } else { "--no-tls" }.into(), "tls"));
+    }
+    if let Some(partitions) = overrides.partitions {
+        scenario.server.partitions = ProcessCount::Count(partitions);
+        given.push((format!("--partitions {partitions}"), "partitions"));
+    }
+    if let Some(workers) = overrides.workers {
+        scenario.devices.workers = ProcessCount::Count(workers);
+        given.push((format!("--workers {workers}"), "workers"));
+    }
+    given
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: MachineLimits = MachineLimits { fd_limit: 20_000 };
+    const TEXT: &str = "name = \"t\"\n[devices]\ncount = 40000\nheartbeat = \"1.5s\"\n\
+                        [server]\nmin_heartbeat = \"1s\"\n";
+
+    fn resolve(text: &str, overrides: &Overrides) -> anyhow::Result<ResolvedScenario> {
+        ResolvedScenario::resolve(text, "t.toml", overrides, LIMITS)
+    }
+
+    #[test]
+    fn auto_counts_follow_the_devices_and_can_be_set() {
+        let plan = resolve(TEXT, &Overrides::default()).unwrap();
+        assert_eq!((plan.partitions, plan.workers), (3, 3));
+        let more = Overrides {
+            workers: Some(5),
+            partitions: Some(4),
+            ..Overrides::default()
+        };
+        let plan = resolve(TEXT, &more).unwrap();
+        assert_eq!((plan.partitions, plan.workers), (4, 5));
+        assert_eq!(plan.overrides, ["--partitions 4", "--workers 5"]);
+        let set = TEXT.replace("count = 40000", "count = 40000\nworkers = 4");
+        assert_eq!(resolve(&set, &Overrides::default()).unwrap().workers, 4);
+    }
+
+    #[test]
+    fn overrides_are_checked_like_file_values_and_name_the_flag() {
+        let zero = Overrides {
+            devices: Some(0),
+            ..Overrides::default()
+        };
+        let err = resolve(TEXT, &zero).unwrap_err().to_string();
+        assert_eq!(err, "--devices 0: devices.count must be at least 1");
+        let no_hold = Overrides {
+            duration: Some(Duration::ZERO),
+            ..Overrides::default()
+        };
+        let err = resolve(TEXT, &no_hold).unwrap_err().to_string();
+        assert!(err.starts_with("--duration 0s: stages.hold"), "{err}");
+        let one = Overrides {
+            workers: Some(1),
+            ..Overrides::default()
+        };
+        let err = resolve(TEXT, &one).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--workers 1 cannot hold 40000 devices"),
+            "{err}"
+        );
+        let file_zero = TEXT.replace("count = 40000", "count = 40000\nworkers = 0");
+        let err = resolve(&file_zero, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t.toml:4:1: workers must be"), "{err}");
+        let too_many = Overrides {
+            partitions: Some(MAX_PROCESSES + 1),
+            ..Overrides::default()
+        };
+        assert!(resolve(TEXT, &too_many).is_err());
+    }
+
+    #[test]
+    fn children_get_the_scenario_exactly() {
+        let plan = resolve(TEXT, &Overrides::default()).unwrap();
+        let dir = Path::new("/run/x");
+        let partitions: Vec<(SocketAddr, SocketAddr)> = (0..3)
+            .map(|index| {
+                let http = SocketAddr::from(([127, 0, 0, index + 1], 8000));
+                (
+                    http,
+                    SocketAddr::from(([127, 0, 0, 1], 9000 + u16::from(index))),
+                )
+            })
+            .collect();
+        let worker = plan.devices_args(1, &partitions, None, dir);
+        assert_eq!(worker.heartbeat, Duration::from_millis(1500));
+        assert_eq!(worker.shard.to_string(), "1/3");
+        assert_eq!(
+            worker.seed, plan.scenario.seed,
+            "every shard takes the run's seed"
+        );
+        assert_eq!(worker.targets[2], "http://127.0.0.3:8000");
+        assert_eq!(worker.output, Some(worker_document(dir, 1)));
+        let argv = worker.to_argv().unwrap();
+        assert_eq!(crate::argv::parse::<DevicesArgs>(&argv).unwrap(), worker);
+        let server = plan.serve_args(2, Engine::Hyper, dir);
+        assert_eq!(server.listen, [SocketAddr::from(([127, 0, 0, 3], 0))]);
+        assert_eq!((server.min_heartbeat, server.partition.count), (1, 3));
+    }
+}
