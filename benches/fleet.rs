@@ -6,43 +6,32 @@
 //! Run: `cargo bench --bench fleet` (about 2 minutes). `FLEET_COUNTS=1000,2000` narrows
 //! a run. Results are printed and written to `target/fleet-bench.json`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use pingfleet::fleet::launch::DevicesArgs;
 use pingfleet::fleet::report::WorkerReport;
+use pingfleet::server::handle::ServerHandle;
+use pingfleet::server::launch::ServeArgs;
+use pingfleet::tls::KeyExchange;
 
 struct Server {
-    child: Child,
-    ready: serde_json::Value,
+    handle: ServerHandle,
 }
 
 impl Server {
     fn start(tls: bool, users: usize) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pingfleet"));
-        command.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--notify",
-            "127.0.0.1:0",
-        ]);
-        command.args(["--users", &users.to_string(), "--min-heartbeat", "1"]);
-        if tls {
-            command.arg("--tls");
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .spawn()
+        let mut args = ServeArgs::defaults();
+        args.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        args.notify = "127.0.0.1:0".parse().unwrap();
+        args.users = users as u64;
+        args.min_heartbeat = 1;
+        args.tls = tls;
+        let exe = Path::new(env!("CARGO_BIN_EXE_pingfleet"));
+        let handle = ServerHandle::spawn(exe, &args, Stdio::inherit(), Duration::from_secs(30))
             .expect("start server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            ready: serde_json::from_str(&line).expect("ready line"),
-            child,
-        }
+        Self { handle }
     }
 
     fn worker(
@@ -51,35 +40,32 @@ impl Server {
         duration: Duration,
         rate: f64,
         heartbeat: u32,
-        key_exchange: &str,
+        key_exchange: KeyExchange,
     ) -> WorkerReport {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("worker.json");
-        let http = self.ready["http"][0].as_str().unwrap();
-        let tls = self.ready["tls_cert"].as_str();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pingfleet"));
-        command.args(["devices", "--target", &format!("{scheme}://{http}")]);
-        command.args(["--notify", self.ready["notify"].as_str().unwrap()]);
-        command.args([
-            "--devices",
-            &devices.to_string(),
-            "--rate",
-            &rate.to_string(),
-        ]);
-        command.args(["--heartbeat", &heartbeat.to_string(), "--no-provision"]);
-        command.args(["--duration", &format!("{}ms", duration.as_millis())]);
-        command.args([
-            "--connect-rate",
-            "20000",
-            "--tls-key-exchange",
-            key_exchange,
-        ]);
-        if let Some(cert) = tls {
-            command.args(["--ca", cert]);
-        }
-        command.arg("--output").arg(&output).stdout(Stdio::null());
-        let status = command.status().expect("run worker");
+        let ready = &self.handle.ready;
+        let scheme = if ready.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut args = DevicesArgs::for_targets(vec![format!("{scheme}://{}", ready.http[0])]);
+        args.notify = vec![ready.notify];
+        args.devices = devices;
+        args.rate = rate;
+        args.heartbeat = Duration::from_secs(u64::from(heartbeat));
+        args.no_provision = true;
+        args.duration = duration;
+        args.connect_rate = 20_000.0;
+        args.tls_key_exchange = key_exchange;
+        args.ca = ready.tls_cert.clone();
+        args.output = Some(output.clone());
+        let status = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+            .args(args.to_argv().expect("worker flags"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run worker");
         assert!(status.success(), "worker failed");
         serde_json::from_slice(&std::fs::read(&output).unwrap()).expect("worker JSON")
     }
@@ -87,8 +73,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.handle.terminate(Duration::from_secs(5));
     }
 }
 
@@ -119,7 +104,11 @@ fn main() {
         .collect();
     let max = *counts.iter().max().unwrap();
     let mut rows = Vec::new();
-    for (tls, key_exchange) in [(false, "hybrid"), (true, "hybrid"), (true, "x25519")] {
+    for (tls, key_exchange) in [
+        (false, KeyExchange::Hybrid),
+        (true, KeyExchange::Hybrid),
+        (true, KeyExchange::X25519),
+    ] {
         let server = Server::start(tls, max);
         let mut points = Vec::new();
         let mut bootstrap_rate = 0.0;
@@ -140,7 +129,7 @@ fn main() {
         let histogram = |name: &str| loaded.histograms[name].summary;
         let row = Row {
             tls,
-            key_exchange,
+            key_exchange: if tls { key_exchange.name() } else { "" },
             bytes_per_parked_device: pingfleet::measure::least_squares_slope(&fit),
             rss_points: points,
             bootstrap_per_s_at_max: bootstrap_rate,
@@ -155,7 +144,7 @@ fn main() {
         println!(
             "{:5} {:6} bytes/device {:>6.0}  bootstrap {:>6.0}/s  loop lag p50/p99 {}/{} us  wakeup p50/p99 {}/{} us  notifications {}/{} lost {}",
             if tls { "tls" } else { "plain" },
-            if tls { key_exchange } else { "" },
+            row.key_exchange,
             row.bytes_per_parked_device,
             row.bootstrap_per_s_at_max,
             row.loop_lag_p50_us,

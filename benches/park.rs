@@ -12,9 +12,9 @@
 //! `target/park-bench.json`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ use pingfleet::eas::commands::ping::{PingFolder, PingRequest, PingResponse};
 use pingfleet::eas::commands::sync::{SyncCollectionRequest, SyncRequest, SyncResponse};
 use pingfleet::eas::WbxmlBody;
 use pingfleet::measure::procfs;
+use pingfleet::server::handle::ServerHandle;
+use pingfleet::server::launch::ServeArgs;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -34,63 +36,48 @@ const NOTIFY_RATE: u64 = 1000;
 const NOTIFY_SECONDS: u64 = 5;
 
 struct ServerProcess {
-    child: Child,
+    handle: ServerHandle,
     http: SocketAddr,
     notify: SocketAddr,
-    metrics: SocketAddr,
-    cert: Option<String>,
+    cert: Option<PathBuf>,
 }
 
 impl ServerProcess {
     fn start(engine: &str, tls: bool, users: usize) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pingfleet"));
-        command.args(["serve", "--engine", engine, "--listen", "127.0.0.1:0"]);
-        command.args(["--notify", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]);
-        command.args(["--users", &users.to_string()]);
+        let mut argv = vec!["serve".to_owned(), format!("--engine={engine}")];
+        argv.extend(["--listen=127.0.0.1:0", "--notify=127.0.0.1:0"].map(String::from));
+        argv.extend([
+            "--metrics=127.0.0.1:0".to_owned(),
+            format!("--users={users}"),
+        ]);
         if tls {
-            command.arg("--tls");
+            argv.push("--tls".into());
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .spawn()
+        let args: ServeArgs = pingfleet::argv::parse(&argv).expect("serve flags");
+        let exe = Path::new(env!("CARGO_BIN_EXE_pingfleet"));
+        let handle = ServerHandle::spawn(exe, &args, Stdio::inherit(), Duration::from_secs(30))
             .expect("start server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: serde_json::Value = serde_json::from_str(&line).expect("ready line");
-        let addr = |key: &str| ready[key].as_str().unwrap().parse().unwrap();
         Self {
-            http: ready["http"][0].as_str().unwrap().parse().unwrap(),
-            notify: addr("notify"),
-            metrics: addr("metrics"),
-            cert: ready["tls_cert"].as_str().map(str::to_owned),
-            child,
+            http: handle.http(),
+            notify: handle.notify(),
+            cert: handle.ready.tls_cert.clone(),
+            handle,
         }
     }
 
     fn rss(&self) -> u64 {
-        procfs::rss_bytes(Some(self.child.id())).expect("server RSS")
+        procfs::rss_bytes(Some(self.handle.pid())).expect("server RSS")
     }
 
+    /// One metric from /metrics (a blocking read; the bench can spare the thread).
     async fn metric(&self, name: &str) -> f64 {
-        let mut stream = TcpStream::connect(self.metrics).await.unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await.unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
+        self.handle.metric(name).expect("the server's /metrics")
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.handle.terminate(Duration::from_secs(5));
     }
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-/// `subcommand` followed by the flags that reproduce `args`: `--flag value` for each
-/// set value (repeated for lists), `--flag` alone for a true switch, nothing for an
+/// `subcommand` followed by the flags that reproduce `args`: `--flag=value` for each
+/// set value (repeated for lists; the `=` form keeps a value that starts with `-` a
+/// value), `--flag` alone for a true switch, nothing for an
 /// unset option or a false switch. Values are written as serde writes them (durations
 /// through `humantime_serde`, enums by their clap names, nested tables as JSON).
 pub fn to_argv<T: clap::Args + Serialize>(
@@ -34,10 +35,10 @@ pub fn to_argv<T: clap::Args + Serialize>(
             Value::Bool(true) => argv.push(flag),
             Value::Array(items) => {
                 for item in items {
-                    argv.extend([flag.clone(), text(item)?]);
+                    argv.push(format!("{flag}={}", text(item)?));
                 }
             }
-            other => argv.extend([flag, text(other)?]),
+            other => argv.push(format!("{flag}={}", text(other)?)),
         }
     }
     Ok(argv)

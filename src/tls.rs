@@ -88,6 +88,16 @@ pub enum KeyExchange {
     X25519,
 }
 
+impl KeyExchange {
+    /// The name flags use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::X25519 => "x25519",
+        }
+    }
+}
+
 /// The crypto provider for a client offering `key_exchange`.
 fn client_provider(key_exchange: KeyExchange) -> Arc<rustls::crypto::CryptoProvider> {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();

@@ -418,3 +418,122 @@ fn print_summary(report: &WorkerReport, end: &RunEnd) {
         println!("errors: {:?}", counters.errors);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        // Milliseconds: what scenario files and flags can say.
+        (0u64..10_000_000).prop_map(Duration::from_millis)
+    }
+
+    fn words() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 ./:_-]{1,12}"
+    }
+
+    fn profile() -> impl Strategy<Value = ProfileSpec> {
+        (
+            words(),
+            1u32..100,
+            proptest::option::of(proptest::sample::select(ProtocolVersion::ALL.to_vec())),
+            proptest::option::of(duration()),
+            proptest::option::of(proptest::collection::vec(words(), 1..3)),
+            proptest::option::of(any::<bool>()),
+        )
+            .prop_map(|(name, weight, version, heartbeat, folders, close)| {
+                let mut spec = ProfileSpec::named_only(&name);
+                spec.weight = weight;
+                spec.version = version;
+                spec.heartbeat = heartbeat;
+                spec.folders = folders;
+                spec.close_per_ping = close;
+                spec
+            })
+    }
+
+    prop_compose! {
+        fn devices_args()(
+            targets in proptest::collection::vec("https?://[a-z0-9.]{1,10}:[0-9]{1,5}", 1..4),
+            notify in proptest::collection::vec(any::<std::net::SocketAddrV4>(), 0..3),
+            (devices, shard_count, connect_rate, rate, seed) in
+                (0usize..1_000_000, 1u32..64, 0.001f64..1e6, 0.0f64..1e5, any::<u64>()),
+            (duration, ramp_timeout, drain, grace, burst_window, inject_after, heartbeat, jitter) in
+                (duration(), duration(), duration(), duration(), duration(), duration(), duration(), duration()),
+            (pattern, key_exchange) in (
+                proptest::sample::select(vec![PatternKind::Fixed, PatternKind::Poisson, PatternKind::Burst]),
+                proptest::sample::select(vec![KeyExchange::Hybrid, KeyExchange::X25519]),
+            ),
+            switches in proptest::collection::vec(any::<bool>(), 8),
+            folders in proptest::collection::vec(words(), 1..4),
+            profile in proptest::collection::vec(profile(), 0..3),
+            (user_prefix, password, device_type, user_agent) in (words(), words(), words(), words()),
+            (version, output, ca) in (
+                proptest::sample::select(ProtocolVersion::ALL.to_vec()),
+                proptest::option::of("/[a-z ]{1,10}"),
+                proptest::option::of("/[a-z]{1,10}.pem"),
+            ),
+        ) -> DevicesArgs {
+            let mut args = DevicesArgs::for_targets(targets);
+            args.notify = notify.into_iter().map(SocketAddr::V4).collect();
+            args.devices = devices;
+            args.shard = Partition { index: shard_count - 1, count: shard_count };
+            args.connect_rate = connect_rate;
+            args.rate = rate;
+            args.seed = seed;
+            args.duration = duration;
+            args.ramp_timeout = ramp_timeout;
+            args.drain = drain;
+            args.grace = grace;
+            args.burst_window = burst_window;
+            args.inject_after = inject_after;
+            args.heartbeat = heartbeat;
+            args.heartbeat_jitter = jitter;
+            args.pattern = pattern;
+            args.tls_key_exchange = key_exchange;
+            args.route_by_partition = switches[0];
+            args.wait_for_start = switches[1];
+            args.empty_reping = switches[2];
+            args.close_per_ping = switches[3];
+            args.no_provision = switches[4];
+            args.progress = switches[5];
+            args.insecure = switches[6];
+            args.folders = folders;
+            args.profile = profile;
+            args.user_prefix = user_prefix;
+            args.password = password;
+            args.device_type = device_type;
+            args.user_agent = user_agent;
+            args.protocol_version = version;
+            args.output = output.map(PathBuf::from);
+            args.ca = ca.map(PathBuf::from);
+            if switches[7] {
+                args.credentials = Some(PathBuf::from("/creds file.txt"));
+            }
+            args
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn devices_args_cross_the_seam_unchanged(args in devices_args()) {
+            let argv = args.to_argv().unwrap();
+            let parsed: DevicesArgs = argv::parse(&argv).unwrap();
+            prop_assert_eq!(parsed, args);
+        }
+    }
+
+    #[test]
+    fn a_fractional_heartbeat_crosses_the_seam() {
+        let mut args = DevicesArgs::for_targets(vec!["http://127.0.0.1:1".into()]);
+        args.heartbeat = Duration::from_millis(1500);
+        let argv = args.to_argv().unwrap();
+        assert!(
+            argv.contains(&"--heartbeat=1s 500ms".to_owned()),
+            "{argv:?}"
+        );
+        let parsed: DevicesArgs = argv::parse(&argv).unwrap();
+        assert_eq!(parsed.heartbeat, Duration::from_millis(1500));
+    }
+}

@@ -3,23 +3,24 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use pingfleet::eas::WbxmlBody;
+use pingfleet::server::handle::ServerHandle;
+use pingfleet::server::launch::ServeArgs;
 
 pub const ENGINES: [&str; 2] = ["lean", "hyper"];
 pub const PASSWORD: &str = "pingfleet";
 
 /// A running `pingfleet serve`.
 pub struct Server {
-    child: Child,
+    handle: ServerHandle,
     pub http: SocketAddr,
     pub notify: SocketAddr,
-    pub metrics: SocketAddr,
     pub cert: Option<PathBuf>,
 }
 
@@ -31,30 +32,37 @@ impl Server {
 
     /// Starts a server on the given HTTP and notification addresses.
     pub fn start_at(engine: &str, listen: &str, notify: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
-            .args([
-                "serve", "--engine", engine, "--listen", listen, "--notify", notify,
-            ])
-            .args(["--metrics", "127.0.0.1:0", "--users", "100"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pingfleet serve");
-        let mut line = Vec::new();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        let ready: serde_json::Value =
-            serde_json::from_slice(&line).unwrap_or_else(|_| panic!("ready line: {line:?}"));
+        let argv: Vec<String> = [
+            "serve",
+            "--engine",
+            engine,
+            "--listen",
+            listen,
+            "--notify",
+            notify,
+            "--metrics",
+            "127.0.0.1:0",
+            "--users",
+            "100",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|arg| arg.to_string())
+        .collect();
+        let args: ServeArgs = pingfleet::argv::parse(&argv).expect("serve flags");
+        let handle = ServerHandle::spawn(
+            Path::new(env!("CARGO_BIN_EXE_pingfleet")),
+            &args,
+            Stdio::inherit(),
+            Duration::from_secs(30),
+        )
+        .expect("start pingfleet serve");
+        let ready = handle.ready.clone();
         Server {
-            child,
-            http: ready["http"][0].as_str().unwrap().parse().unwrap(),
-            notify: ready["notify"].as_str().unwrap().parse().unwrap(),
-            metrics: ready["metrics"].as_str().unwrap().parse().unwrap(),
-            cert: ready["tls_cert"].as_str().map(PathBuf::from),
+            handle,
+            http: ready.http[0],
+            notify: ready.notify,
+            cert: ready.tls_cert,
         }
     }
 
@@ -71,15 +79,7 @@ impl Server {
 
     /// The value of a metric line (exact name with labels), 0 when absent.
     pub fn metric(&self, name: &str) -> f64 {
-        let mut stream = TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
+        self.handle.metric(name).expect("the server's /metrics")
     }
 
     /// Polls a metric until it equals `value`; false after `timeout`.
@@ -94,27 +94,16 @@ impl Server {
         false
     }
 
-    /// Sends SIGTERM and waits for the exit.
+    /// Sends SIGTERM and waits for the exit (`None`: it had to be killed).
     pub fn terminate(mut self, timeout: Duration) -> Option<ExitStatus> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.handle.terminate(timeout)
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.handle.child.kill();
+        let _ = self.handle.child.wait();
     }
 }
 

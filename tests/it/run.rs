@@ -224,3 +224,70 @@ fn ctrl_c_keeps_partial_results() {
     assert_eq!(result.fleet.devices, 20);
     assert!(result.fleet.counters.notifications_sent > 0);
 }
+
+/// Runs the smoke scenario (1.5 s heartbeats, 120 devices) with `workers` workers in
+/// its own directory and returns its result.
+fn smoke_with_workers(workers: u32) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("smoke.toml");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"))
+            .unwrap()
+            .replace("name = \"smoke\"", "name = \"smoke\"\noutput = \"out\"")
+            .replace("heartbeat = \"2s\"", "heartbeat = \"1500ms\"");
+    std::fs::write(&scenario, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .args(["run", scenario.to_str().unwrap(), "--devices", "120"])
+        .args(["--duration", "2s", "--workers", &workers.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let path = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn the_same_fleet_and_schedule_for_any_worker_count() {
+    let results: Vec<RunResult> = [1, 2, 3].map(smoke_with_workers).into();
+    let kinds = |result: &RunResult| -> Vec<(String, usize, f64)> {
+        let mut kinds: Vec<_> = result
+            .fleet
+            .profiles
+            .iter()
+            .map(|kind| (kind.name.clone(), kind.devices, kind.heartbeat_s))
+            .collect();
+        kinds.sort_by(|a, b| a.0.cmp(&b.0));
+        kinds
+    };
+    let one = &results[0];
+    assert_eq!(one.workers, 1);
+    // Every kind is there, with the scenario's fractional heartbeat unrounded.
+    assert_eq!(kinds(one).len(), 3);
+    assert!(kinds(one).iter().all(|(_, _, heartbeat)| *heartbeat == 1.5));
+    assert!(one.fleet.fleet_digest.planned_notifications >= 150);
+    assert_ne!(one.fleet.fleet_digest.devices, 0);
+    for result in &results[1..] {
+        assert_eq!(
+            result.fleet.shard.split('+').count(),
+            result.workers as usize
+        );
+        assert_eq!(kinds(result), kinds(one), "{} workers", result.workers);
+        // Each device (index, kind, heartbeat, DeviceId) and each planned notification
+        // (device, seq, planned offset) hashes into the digest: equal digests mean the
+        // same fleet and the same schedule.
+        assert_eq!(
+            result.fleet.fleet_digest, one.fleet.fleet_digest,
+            "{} workers",
+            result.workers
+        );
+        assert_eq!(result.fleet.counters.notifications_lost, 0);
+    }
+}
