@@ -124,6 +124,25 @@ impl Notification {
     }
 }
 
+/// What precedes a notification's sequence number in the subject of the item it puts
+/// in a mailbox; a device matches the item to the notification by it.
+const SUBJECT_TAG: &str = "pingfleet seq=";
+
+/// The subject of the item notification `seq` delivers.
+pub fn subject_for_seq(seq: u64) -> String {
+    format!("{SUBJECT_TAG}{seq}")
+}
+
+/// The sequence number a subject carries (anywhere in it, so a mail server's own
+/// prefixes do not hide it), if any.
+pub fn seq_in_subject(subject: &str) -> Option<u64> {
+    let after = &subject[subject.find(SUBJECT_TAG)? + SUBJECT_TAG.len()..];
+    let digits = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    after[..digits].parse().ok()
+}
+
 impl fmt::Display for Notification {
     /// The datagram text, without a trailing newline.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,6 +166,18 @@ impl fmt::Display for Notification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_carry_the_sequence_number() {
+        assert_eq!(seq_in_subject(&subject_for_seq(42)), Some(42));
+        assert_eq!(seq_in_subject("Fwd: pingfleet seq=7 (resent)"), Some(7));
+        assert_eq!(seq_in_subject("pingfleet item 3"), None);
+        assert_eq!(seq_in_subject("pingfleet seq="), None);
+        assert_eq!(
+            seq_in_subject("pingfleet seq=99999999999999999999999"),
+            None
+        );
+    }
 
     #[test]
     fn full_and_minimal_forms() {

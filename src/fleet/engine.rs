@@ -5,28 +5,25 @@
 //! [`TlsSession`], so an idle connection holds no buffer. New devices start at a
 //! token-bucket rate; the injector sends notifications open loop from its schedule.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use rustls::client::UnbufferedClientConnection;
-use rustls_pki_types::ServerName;
 
 use super::churn::Churn;
-use super::connect::{loopback_source, open};
+use super::conn::{Conn, Cut};
 use super::device::{Action, Device};
-use super::http::ResponseReader;
+use super::errors::DeviceError;
 use super::injector::{InjectorConfig, InjectorThread, Sent};
-use super::stats::{tally, Counters, FleetStats, Progress};
+use super::phase_clock::PhaseClock;
+pub use super::phase_clock::{RunEnd, StageCounts};
+use super::stats::{FleetStats, Progress};
 use super::target::Target;
 use super::timers::TimerWheel;
 use crate::phase::Phase;
-use crate::tls_session::{Step, TlsSession, Want};
 
-const READ_CHUNK: usize = 16 * 1024;
 /// How often undelivered notifications are checked against their deadline.
 const LOSS_SWEEP: Duration = Duration::from_secs(1);
 
@@ -72,90 +69,6 @@ struct Slot {
     stopped: bool,
     /// The device has sent its first Ping (its bootstrap is done).
     bootstrapped: bool,
-}
-
-/// One open connection.
-struct Conn {
-    stream: TcpStream,
-    /// Boxed: a plain connection must not carry a TLS session's size.
-    tls: Option<Box<TlsSession<UnbufferedClientConnection>>>,
-    reader: ResponseReader,
-    /// Bytes to write on the socket (ciphertext with TLS), from `out_pos`.
-    out: Vec<u8>,
-    out_pos: usize,
-    connecting: bool,
-    opened_at: Instant,
-    handshake_started: Option<Instant>,
-}
-
-/// What a run ended with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunEnd {
-    /// Devices with a Ping outstanding when the run ended (a snapshot: a device busy
-    /// syncing after a wake-up is not counted).
-    pub devices_parked: usize,
-    /// Devices that finished their bootstrap and sent a Ping at least once.
-    pub devices_bootstrapped: usize,
-    pub undelivered_at_end: usize,
-    /// From the start until every device had sent its first Ping, if all did.
-    pub bootstrap_all: Option<Duration>,
-    /// What was counted in each phase that ran (ramp, hold, drain), in order.
-    pub stages: Vec<StageCounts>,
-}
-
-/// The counters of one phase of the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageCounts {
-    pub phase: Phase,
-    pub duration: Duration,
-    pub counters: Counters,
-}
-
-/// Where the run is: the phase, when it changed, and the counters at each change.
-struct PhaseClock {
-    phase: Phase,
-    /// The instant each phase started and the counters then, in order.
-    marks: Vec<(Instant, Counters)>,
-    /// When the hold ends (set when it starts).
-    hold_until: Option<Instant>,
-}
-
-impl PhaseClock {
-    fn new(start: Instant) -> Self {
-        Self {
-            phase: Phase::Ramp,
-            marks: vec![(start, Counters::default())],
-            hold_until: None,
-        }
-    }
-
-    /// Moves to `phase` at `now` with the counters so far.
-    fn enter(&mut self, phase: Phase, now: Instant, counters: &Counters) {
-        self.phase = phase;
-        self.marks.push((now, counters.clone()));
-    }
-
-    /// The counters of each phase that ran, given the run's end and its final counts;
-    /// `injected` (the injector thread's own counts) belongs to the hold.
-    fn split(self, end: Instant, last: &Counters, injected: &Counters) -> Vec<StageCounts> {
-        let mut marks = self.marks;
-        marks.push((end, last.clone()));
-        marks
-            .windows(2)
-            .zip(Phase::ALL)
-            .map(|(pair, phase)| {
-                let mut counters = pair[1].1.since(&pair[0].1);
-                if phase == Phase::Hold {
-                    counters.add(injected);
-                }
-                StageCounts {
-                    phase,
-                    duration: pair[1].0 - pair[0].0,
-                    counters,
-                }
-            })
-            .collect()
-    }
 }
 
 /// The event loop and everything it drives.
@@ -487,7 +400,7 @@ impl Engine {
         }
         let action = if slot.conn.is_some() {
             // The response deadline passed: the connection is presumed cut.
-            tally(&mut self.stats.counters.errors, "response deadline passed");
+            DeviceError::DeadlinePassed.count(&mut self.stats.counters);
             self.close(token);
             self.slots[token].device.on_disconnect(now, &mut self.stats)
         } else {
@@ -514,8 +427,8 @@ impl Engine {
                 slot.outbox = bytes;
                 if slot.conn.is_none() {
                     self.connect(token, now);
-                } else {
-                    self.flush_outbox(token, now);
+                } else if let Err(cut) = self.flush_outbox(token) {
+                    self.cut(token, cut, now);
                 }
             }
             Action::Reconnect { at } => {
@@ -540,7 +453,7 @@ impl Engine {
                         };
                         self.slots[token].target = index;
                     }
-                    Err(_) => tally(&mut self.stats.counters.errors, "bad redirect location"),
+                    Err(_) => DeviceError::BadRedirectLocation.count(&mut self.stats.counters),
                 }
                 self.timers.set(token, at);
             }
@@ -557,62 +470,37 @@ impl Engine {
 
     fn connect(&mut self, token: usize, now: Instant) {
         let target = &self.config.targets[self.slots[token].target];
-        let tls = match (&self.config.tls, target.tls) {
-            (Some(config), true) => match ServerName::try_from(target.host.clone())
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))
-                .and_then(|name| {
-                    UnbufferedClientConnection::new(config.clone(), name)
-                        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
-                }) {
-                Ok(conn) => Some(Box::new(TlsSession::new(conn))),
-                Err(_) => {
-                    tally(&mut self.stats.counters.errors, "TLS set-up failed");
-                    return self.lost(token, now);
-                }
-            },
-            _ => None,
+        let opened = Conn::open(
+            target,
+            self.config.tls.as_ref(),
+            (self.config.shard, token),
+            self.stats.counters.connections_opened,
+            now,
+        );
+        let mut conn = match opened {
+            Ok(conn) => conn,
+            Err(error) => return self.cut(token, Cut(Some(error)), now),
         };
-        let source = target
-            .addr
-            .ip()
-            .is_loopback()
-            .then(|| loopback_source(self.config.shard, token));
-        let stream = match open(target.addr, source) {
-            Ok(stream) => stream,
-            Err(err) => {
-                tally(
-                    &mut self.stats.counters.errors,
-                    format!("connect: {}", err.kind()),
-                );
-                return self.lost(token, now);
-            }
-        };
-        let mut conn = Box::new(Conn {
-            stream,
-            tls,
-            reader: ResponseReader::default(),
-            out: Vec::new(),
-            out_pos: 0,
-            connecting: true,
-            opened_at: now,
-            handshake_started: None,
-        });
         if let Err(err) = self.poll.registry().register(
             &mut conn.stream,
             Token(token),
             Interest::READABLE | Interest::WRITABLE,
         ) {
-            tally(
-                &mut self.stats.counters.errors,
-                format!("register: {}", err.kind()),
-            );
-            return self.lost(token, now);
+            return self.cut(token, DeviceError::Register(err.kind()).into(), now);
         }
         self.stats.counters.connections_opened += 1;
         self.slots[token].conn = Some(conn);
     }
 
-    /// The connection failed: close it and let the device decide.
+    /// The connection failed: count why, close it and let the device decide.
+    fn cut(&mut self, token: usize, cut: Cut, now: Instant) {
+        if let Some(error) = cut.0 {
+            error.count(&mut self.stats.counters);
+        }
+        self.lost(token, now);
+    }
+
+    /// The connection is gone: close it and let the device decide.
     fn lost(&mut self, token: usize, now: Instant) {
         self.close(token);
         let action = self.slots[token].device.on_disconnect(now, &mut self.stats);
@@ -625,116 +513,49 @@ impl Engine {
         }
     }
 
-    /// A socket event for `token`.
+    /// A socket event for `token`: the one place an I/O outcome is applied.
     fn ready(&mut self, token: usize, readable: bool, now: Instant) {
+        if let Err(cut) = self.serve_event(token, readable, now) {
+            self.cut(token, cut, now);
+        }
+    }
+
+    /// Finishes a connect, hands complete responses to the device, writes its requests.
+    fn serve_event(&mut self, token: usize, readable: bool, now: Instant) -> Result<(), Cut> {
         let Some(conn) = self
             .slots
             .get_mut(token)
             .and_then(|slot| slot.conn.as_mut())
         else {
-            return;
+            return Ok(());
         };
-        if conn.connecting {
-            match conn.stream.peer_addr() {
-                Ok(_) => {
-                    conn.connecting = false;
-                    let _ = conn.stream.set_nodelay(true);
-                    self.stats.connect.record(now - conn.opened_at);
-                    if let Some(tls) = conn.tls.as_mut() {
-                        conn.handshake_started = Some(now);
-                        if tls.step(Want::Read).is_err() {
-                            return self.lost(token, now);
-                        }
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::NotConnected => {
-                    if let Ok(Some(_)) | Err(_) = conn.stream.take_error() {
-                        tally(&mut self.stats.counters.errors, "connect refused");
-                        return self.lost(token, now);
-                    }
-                    return;
-                }
-                Err(_) => return self.lost(token, now),
+        if conn.connecting() && !conn.finish_connect(now, &mut self.stats)? {
+            return Ok(());
+        }
+        if readable {
+            let serial = conn.serial;
+            let open = conn.read_available(now, &mut self.stats)?;
+            self.deliver_responses(token, now)?;
+            let slot = &self.slots[token];
+            if slot.conn.as_ref().is_none_or(|conn| conn.serial != serial) {
+                // The device's answer closed this connection (it may be on a new one).
+                return Ok(());
+            }
+            if !open {
+                return Err(Cut(None));
             }
         }
-        if readable && !self.read(token, now) {
-            return;
-        }
-        self.flush_outbox(token, now);
+        self.flush_outbox(token)
     }
 
-    /// Reads everything available and hands complete responses to the device. False
-    /// when the connection is gone.
-    fn read(&mut self, token: usize, now: Instant) -> bool {
-        let mut chunk = [0u8; READ_CHUNK];
+    /// Hands every complete response read to the device.
+    fn deliver_responses(&mut self, token: usize, now: Instant) -> Result<(), Cut> {
         loop {
             let Some(conn) = self.slots[token].conn.as_mut() else {
-                return false;
+                return Ok(());
             };
-            match conn.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.lost(token, now);
-                    return false;
-                }
-                Ok(read) => {
-                    self.stats.counters.bytes_received += read as u64;
-                    if !self.received(token, &chunk[..read], now) {
-                        return false;
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.lost(token, now);
-                    return false;
-                }
-            }
-        }
-    }
-
-    /// Feeds received bytes through TLS (if any) and the response reader.
-    fn received(&mut self, token: usize, bytes: &[u8], now: Instant) -> bool {
-        let Some(conn) = self.slots[token].conn.as_mut() else {
-            return false;
-        };
-        match conn.tls.as_mut() {
-            None => conn.reader.feed(bytes),
-            Some(tls) => {
-                tls.received(bytes);
-                let was_handshaking = tls.is_handshaking();
-                match tls.step(Want::Read) {
-                    Ok(Step::Closed) | Err(_) => {
-                        tally(&mut self.stats.counters.errors, "TLS failure");
-                        self.lost(token, now);
-                        return false;
-                    }
-                    Ok(_) => {}
-                }
-                if was_handshaking && !tls.is_handshaking() {
-                    self.stats.counters.tls_handshakes += 1;
-                    if let Some(started) = conn.handshake_started {
-                        self.stats.tls_handshake.record(now - started);
-                    }
-                }
-                let plaintext = tls.take_plaintext();
-                conn.reader.feed(&plaintext);
-            }
-        }
-        loop {
-            let Some(conn) = self.slots[token].conn.as_mut() else {
-                return false;
-            };
-            let response = match conn.reader.next_response() {
-                Ok(Some(response)) => response,
-                Ok(None) => return true,
-                Err(err) => {
-                    tally(
-                        &mut self.stats.counters.errors,
-                        format!("bad response: {err}"),
-                    );
-                    self.lost(token, now);
-                    return false;
-                }
+            let Some(response) = conn.next_response()? else {
+                return Ok(());
             };
             if response.closes {
                 self.close(token);
@@ -744,57 +565,15 @@ impl Engine {
                 .device
                 .on_response(response, now, &mut self.stats);
             self.apply(token, action, now);
-            if self.slots[token].conn.is_none() {
-                return false;
-            }
         }
     }
 
-    /// Moves the outbox into the connection (encrypting it with TLS) and writes.
-    fn flush_outbox(&mut self, token: usize, now: Instant) {
+    /// Moves the device's outbox into its connection and writes.
+    fn flush_outbox(&mut self, token: usize) -> Result<(), Cut> {
         let slot = &mut self.slots[token];
-        let Some(conn) = slot.conn.as_mut() else {
-            return;
-        };
-        if conn.connecting {
-            return;
+        match slot.conn.as_mut() {
+            Some(conn) => conn.flush(&mut slot.outbox, &mut self.stats),
+            None => Ok(()),
         }
-        match conn.tls.as_mut() {
-            None => {
-                if !slot.outbox.is_empty() {
-                    let outbox = std::mem::take(&mut slot.outbox);
-                    if conn.out_pos >= conn.out.len() {
-                        conn.out = outbox;
-                        conn.out_pos = 0;
-                    } else {
-                        conn.out.extend_from_slice(&outbox);
-                    }
-                }
-            }
-            Some(tls) => {
-                if !tls.is_handshaking() && !slot.outbox.is_empty() {
-                    let outbox = std::mem::take(&mut slot.outbox);
-                    if tls.step(Want::Write(&outbox)).is_err() {
-                        return self.lost(token, now);
-                    }
-                }
-                conn.out.extend_from_slice(tls.outgoing());
-                let count = tls.outgoing().len();
-                tls.sent(count);
-            }
-        }
-        while conn.out_pos < conn.out.len() {
-            match conn.stream.write(&conn.out[conn.out_pos..]) {
-                Ok(written) => {
-                    conn.out_pos += written;
-                    self.stats.counters.bytes_sent += written as u64;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.lost(token, now),
-            }
-        }
-        conn.out = Vec::new();
-        conn.out_pos = 0;
     }
 }

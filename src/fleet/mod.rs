@@ -1,25 +1,30 @@
 //! The device fleet: simulated phones speaking real EAS.
 //!
 //! Layout:
-//! - [`device`]: one phone as a sans-IO state machine.
+//! - [`device`]: one phone as a sans-IO state machine; [`errors`]: what it counts as errors.
 //! - [`profile`]: what kind of phone it is and how it pings; mixes of kinds.
 //! - [`http`]: the device side of HTTP/1.1, sans-IO.
-//! - [`engine`]: the mio event loop driving every device of a worker, and the injector
-//!   thread; [`timers`]: its timer wheel.
-//! - [`injector`]: the notification schedule (fixed, Poisson, burst).
+//! - [`engine`]: the mio event loop driving every device of a worker; [`timers`]: its
+//!   timer wheel; `phase_clock`: its phases and what was counted in each.
+//! - [`injector`]: the fleet's notification schedule (fixed, Poisson, burst) and the
+//!   thread that sends a shard's share of it.
 //! - [`churn`]: which devices lose their connection in the churn stage, and when.
+//! - [`conn`]: one connection's I/O (connect, TLS, read, write) as outcomes.
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
 //! - [`target`]: server URLs.
 //! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document.
 //! - [`launch`]: `pingfleet devices`, its flags and summary.
 
 pub mod churn;
+pub mod conn;
 pub mod connect;
 pub mod device;
 pub mod engine;
+pub mod errors;
 pub mod http;
 pub mod injector;
 pub mod launch;
+mod phase_clock;
 pub mod profile;
 pub mod report;
 pub mod stats;

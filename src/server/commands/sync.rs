@@ -128,7 +128,7 @@ fn email_for(item: &Item, request: &Request, preference: (u32, Option<u32>)) -> 
     let size = item.size_bytes as usize;
     let shown = truncation.map_or(size, |limit| size.min(limit as usize));
     let subject = match item.notify_seq {
-        Some(seq) => format!("pingfleet seq={seq}"),
+        Some(seq) => crate::notification::subject_for_seq(seq),
         None => format!("pingfleet item {}", item.seq),
     };
     Email {

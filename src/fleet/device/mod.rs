@@ -14,15 +14,23 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::http::{HttpResponse, Request};
+use super::http::HttpResponse;
 use super::profile::Profile;
+mod pending;
+mod request;
+
+use pending::Pending;
+
+use super::errors::DeviceError;
 use super::stats::{tally, FleetStats};
-use crate::eas::commands::folder_sync::{FolderChange, FolderSyncRequest, FolderSyncResponse};
-use crate::eas::commands::ping::{PingFolder, PingRequest, PingResponse};
-use crate::eas::commands::provision::{PolicyRequest, ProvisionRequest, ProvisionResponse};
-use crate::eas::commands::sync::{SyncCollectionRequest, SyncCommand, SyncRequest, SyncResponse};
-use crate::eas::headers::{BasicCredentials, MS_AS_PROTOCOL_VERSION, X_MS_POLICY_KEY};
+use crate::eas::commands::folder_sync::{FolderChange, FolderSyncResponse};
+use crate::eas::commands::ping::PingResponse;
+use crate::eas::commands::provision::ProvisionResponse;
+use crate::eas::commands::sync::{SyncCommand, SyncResponse};
+use crate::eas::headers::BasicCredentials;
+use crate::eas::request::Command;
 use crate::eas::{ProtocolVersion, WbxmlBody};
+use crate::notification;
 use crate::seeds::{self, Stream};
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -62,15 +70,6 @@ struct PushedFolder {
     id: String,
     class: &'static str,
     key: String,
-}
-
-/// A change notification planned for this device's user, not yet seen by the device.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    seq: u64,
-    folder: usize,
-    planned: Instant,
-    woken: bool,
 }
 
 /// One simulated device.
@@ -168,58 +167,10 @@ impl Device {
         self.heartbeat
     }
 
-    /// The heartbeat as the Ping carries it: whole seconds (MS-ASCMD), rounded up.
-    fn heartbeat_on_wire_s(&self) -> u32 {
-        u32::try_from(self.heartbeat.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
-    }
-
     /// Starts the bootstrap.
     pub fn start(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
         self.state = State::ExpectOptions;
         self.request(now, stats)
-    }
-
-    /// A notification for this device's user was planned for `planned`.
-    pub fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
-        if let Some(folder) = self.folders.iter().position(|pushed| pushed.id == folder) {
-            self.plan(seq, folder, planned);
-        }
-    }
-
-    /// A notification for [`Device::notified_folder`] was planned for `planned`.
-    pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant) {
-        // `folders` follows the profile's order, so the notified folder is the first.
-        self.plan(seq, 0, planned);
-    }
-
-    fn plan(&mut self, seq: u64, folder: usize, planned: Instant) {
-        self.pending.push(Pending {
-            seq,
-            folder,
-            planned,
-            woken: false,
-        });
-    }
-
-    /// Counts as lost every notification not delivered by `planned + heartbeat + grace`
-    /// (or every one still pending when `now` is `None`, at the end of the drain).
-    pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
-        let window = self.heartbeat + grace;
-        let before = self.pending.len();
-        self.pending.retain(|pending| {
-            pending.woken || now.is_some_and(|now| now < pending.planned + window)
-        });
-        stats.counters.notifications_lost += (before - self.pending.len()) as u64;
-    }
-
-    /// Notifications planned for this device whose item has not reached it yet.
-    pub fn outstanding(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Notifications planned for this device and not yet woken.
-    pub fn undelivered(&self) -> usize {
-        self.pending.iter().filter(|pending| !pending.woken).count()
     }
 
     /// The connection came back after a `Reconnect`: repeat what was in flight.
@@ -259,14 +210,14 @@ impl Device {
             451 => {
                 return match response.location {
                     Some(location) => Action::Redirect { location, at: now },
-                    None => self.fail(now, stats, "redirect without X-MS-Location"),
+                    None => self.fail(now, stats, DeviceError::RedirectWithoutLocation),
                 }
             }
             503 => {
-                tally(&mut stats.counters.errors, "http 503");
+                DeviceError::ServiceUnavailable.count(&mut stats.counters);
                 return self.backoff(now, response.retry_after_s.map(Duration::from_secs));
             }
-            _ => return self.fail(now, stats, "unexpected HTTP status"),
+            _ => return self.fail(now, stats, DeviceError::UnexpectedStatus),
         }
         let result = match self.state {
             State::ExpectOptions => self.options_answered(&response),
@@ -281,16 +232,12 @@ impl Device {
                 self.backoff_attempt = 0;
                 self.request(now, stats)
             }
-            Ok(Next::Backoff(kind)) => {
-                tally(&mut stats.counters.errors, kind);
-                self.backoff(now, None)
-            }
-            Err(kind) => self.fail(now, stats, kind),
+            Ok(Next::Backoff(error)) | Err(error) => self.fail(now, stats, error),
         }
     }
 
-    fn fail(&mut self, now: Instant, stats: &mut FleetStats, kind: &'static str) -> Action {
-        tally(&mut stats.counters.errors, kind);
+    fn fail(&mut self, now: Instant, stats: &mut FleetStats, error: DeviceError) -> Action {
+        error.count(&mut stats.counters);
         self.backoff(now, None)
     }
 
@@ -307,7 +254,7 @@ impl Device {
         Action::Reconnect { at: now + delay }
     }
 
-    fn options_answered(&mut self, response: &HttpResponse) -> Result<Next, &'static str> {
+    fn options_answered(&mut self, response: &HttpResponse) -> Result<Next, DeviceError> {
         let offered: Vec<ProtocolVersion> = response
             .protocol_versions
             .as_deref()
@@ -322,7 +269,7 @@ impl Device {
                 .into_iter()
                 .filter(|version| *version <= self.profile.version)
                 .max()
-                .ok_or("no common protocol version")?
+                .ok_or(DeviceError::NoCommonVersion)?
         };
         self.state = if self.profile.provision {
             State::ExpectPolicy
@@ -332,13 +279,14 @@ impl Device {
         Ok(Next::Request)
     }
 
-    fn provision_answered(&mut self, body: &[u8]) -> Result<Next, &'static str> {
-        let response = ProvisionResponse::decode(body).map_err(|_| "bad Provision response")?;
+    fn provision_answered(&mut self, body: &[u8]) -> Result<Next, DeviceError> {
+        let response = ProvisionResponse::decode(body)
+            .map_err(|_| DeviceError::Undecodable(Some(Command::Provision)))?;
         let key = response
             .policy
             .filter(|policy| policy.status == 1)
             .and_then(|policy| policy.policy_key)
-            .ok_or("Provision refused")?;
+            .ok_or(DeviceError::ProvisionRefused)?;
         if self.state == State::ExpectPolicy {
             self.policy_key = Some(key);
             self.state = State::ExpectPolicyAck;
@@ -349,8 +297,9 @@ impl Device {
         Ok(Next::Request)
     }
 
-    fn folder_sync_answered(&mut self, body: &[u8]) -> Result<Next, &'static str> {
-        let response = FolderSyncResponse::decode(body).map_err(|_| "bad FolderSync response")?;
+    fn folder_sync_answered(&mut self, body: &[u8]) -> Result<Next, DeviceError> {
+        let response = FolderSyncResponse::decode(body)
+            .map_err(|_| DeviceError::Undecodable(Some(Command::FolderSync)))?;
         match response.status {
             1 => {}
             9 => {
@@ -364,7 +313,7 @@ impl Device {
                 self.state = State::ExpectPolicy;
                 return Ok(Next::Request);
             }
-            _ => return Ok(Next::Backoff("FolderSync failed")),
+            _ => return Ok(Next::Backoff(DeviceError::Failed(Command::FolderSync))),
         }
         for change in &response.changes {
             if let FolderChange::Add(folder) = change {
@@ -400,8 +349,9 @@ impl Device {
         body: &[u8],
         now: Instant,
         stats: &mut FleetStats,
-    ) -> Result<Next, &'static str> {
-        let response = SyncResponse::decode(body).map_err(|_| "bad Sync response")?;
+    ) -> Result<Next, DeviceError> {
+        let response = SyncResponse::decode(body)
+            .map_err(|_| DeviceError::Undecodable(Some(Command::Sync)))?;
         match response.status {
             None | Some(1) => {}
             Some(142 | 144) => {
@@ -412,17 +362,14 @@ impl Device {
                 self.state = State::ExpectFolderSync;
                 return Ok(Next::Request);
             }
-            Some(_) => return Ok(Next::Backoff("Sync failed")),
+            Some(_) => return Ok(Next::Backoff(DeviceError::Failed(Command::Sync))),
         }
-        let index = *self
-            .to_sync
-            .front()
-            .ok_or("Sync response with nothing asked")?;
+        let index = *self.to_sync.front().ok_or(DeviceError::SyncMismatch)?;
         let collection = response
             .collections
             .iter()
             .find(|collection| collection.collection_id == self.folders[index].id)
-            .ok_or("Sync response without the folder")?;
+            .ok_or(DeviceError::SyncMismatch)?;
         match collection.status {
             1 => {}
             3 => {
@@ -433,7 +380,7 @@ impl Device {
                 self.state = State::ExpectFolderSync;
                 return Ok(Next::Request);
             }
-            _ => return Ok(Next::Backoff("Sync collection failed")),
+            _ => return Ok(Next::Backoff(DeviceError::SyncCollectionFailed)),
         }
         let was_initial = self.folders[index].key == "0";
         self.folders[index].key = collection.sync_key.clone();
@@ -442,8 +389,7 @@ impl Device {
                 let seq = email
                     .subject
                     .as_deref()
-                    .and_then(|subject| subject.strip_prefix("pingfleet seq="))
-                    .and_then(|seq| seq.parse::<u64>().ok());
+                    .and_then(notification::seq_in_subject);
                 if let Some(seq) = seq {
                     self.item_arrived(seq, now, stats);
                 }
@@ -462,25 +408,14 @@ impl Device {
         Ok(Next::Request)
     }
 
-    fn item_arrived(&mut self, seq: u64, now: Instant, stats: &mut FleetStats) {
-        if let Some(position) = self.pending.iter().position(|pending| pending.seq == seq) {
-            let pending = self.pending.swap_remove(position);
-            if !pending.woken {
-                // Delivered by a Sync without a wake-up (a change before the Ping).
-                stats.counters.notifications_delivered += 1;
-                stats.wakeup.record(now - pending.planned);
-            }
-            stats.mail_on_device.record(now - pending.planned);
-        }
-    }
-
     fn ping_answered(
         &mut self,
         body: &[u8],
         now: Instant,
         stats: &mut FleetStats,
-    ) -> Result<Next, &'static str> {
-        let response = PingResponse::decode(body).map_err(|_| "bad Ping response")?;
+    ) -> Result<Next, DeviceError> {
+        let response = PingResponse::decode(body)
+            .map_err(|_| DeviceError::Undecodable(Some(Command::Ping)))?;
         tally(
             &mut stats.counters.ping_status,
             response.status().to_string(),
@@ -504,7 +439,7 @@ impl Device {
             PingResponse::MissingParameters => self.ping_cached = false,
             PingResponse::SyntaxError => {
                 self.ping_cached = false;
-                return Ok(Next::Backoff("Ping syntax error"));
+                return Ok(Next::Backoff(DeviceError::PingSyntaxError));
             }
             PingResponse::IntervalOutOfRange {
                 heartbeat_interval_s,
@@ -520,139 +455,10 @@ impl Device {
                 self.ping_cached = false;
                 self.state = State::ExpectFolderSync;
             }
-            PingResponse::ServerError => return Ok(Next::Backoff("Ping server error")),
-            PingResponse::Other { .. } => return Ok(Next::Backoff("Ping status >= 100")),
+            PingResponse::ServerError => return Ok(Next::Backoff(DeviceError::PingServerError)),
+            PingResponse::Other { .. } => return Ok(Next::Backoff(DeviceError::PingStatusOver100)),
         }
         Ok(Next::Request)
-    }
-
-    /// Records a wake-up for every pending notification of the listed folders, each from
-    /// its own planned instant (coalesced notifications all count).
-    fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
-        for pending in self.pending.iter_mut().filter(|pending| !pending.woken) {
-            if folder_ids.contains(&self.folders[pending.folder].id) && pending.planned <= now {
-                pending.woken = true;
-                stats.counters.notifications_delivered += 1;
-                stats.wakeup.record(now - pending.planned);
-            }
-        }
-    }
-
-    /// The request for the current state.
-    fn request(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
-        let (command, body, timeout) = match self.state {
-            State::ExpectOptions => ("", Vec::new(), self.profile.request_timeout),
-            State::ExpectPolicy => {
-                let request = ProvisionRequest {
-                    policy: Some(PolicyRequest::phase_one()),
-                    ..ProvisionRequest::default()
-                };
-                ("Provision", request.encode(), self.profile.request_timeout)
-            }
-            State::ExpectPolicyAck => {
-                let key = self.policy_key.clone().unwrap_or_default();
-                let request = ProvisionRequest {
-                    policy: Some(PolicyRequest::acknowledge(key)),
-                    ..ProvisionRequest::default()
-                };
-                ("Provision", request.encode(), self.profile.request_timeout)
-            }
-            State::ExpectFolderSync => {
-                let request = FolderSyncRequest {
-                    sync_key: self.folder_key.clone(),
-                };
-                ("FolderSync", request.encode(), self.profile.request_timeout)
-            }
-            State::ExpectSync => ("Sync", self.sync_body(), self.profile.request_timeout),
-            State::Parked => {
-                let timeout = self.heartbeat + self.profile.read_margin;
-                ("Ping", self.ping_body(), timeout)
-            }
-            State::Stopped => return Action::Stop,
-        };
-        let bytes = self.encode(command, &body);
-        tally(
-            &mut stats.counters.requests,
-            if command.is_empty() {
-                "Options"
-            } else {
-                command
-            },
-        );
-        Action::Send {
-            bytes,
-            deadline: now + timeout,
-        }
-    }
-
-    fn sync_body(&self) -> Vec<u8> {
-        let folder = self
-            .to_sync
-            .front()
-            .map_or(&self.folders[0], |index| &self.folders[*index]);
-        let initial = folder.key == "0";
-        SyncRequest {
-            collections: vec![SyncCollectionRequest {
-                sync_key: folder.key.clone(),
-                collection_id: folder.id.clone(),
-                get_changes: (!initial).then_some(true),
-                window_size: (!initial).then_some(WINDOW_SIZE),
-                ..SyncCollectionRequest::default()
-            }],
-        }
-        .encode()
-    }
-
-    fn ping_body(&mut self) -> Vec<u8> {
-        if self.profile.empty_reping && self.ping_cached {
-            return Vec::new();
-        }
-        let folders = self
-            .folders
-            .iter()
-            .take(self.ping_folder_limit)
-            .map(|folder| PingFolder::new(folder.id.as_str(), folder.class))
-            .collect();
-        PingRequest {
-            heartbeat_interval_s: Some(self.heartbeat_on_wire_s()),
-            folders,
-        }
-        .encode()
-    }
-
-    fn encode(&self, command: &str, body: &[u8]) -> Vec<u8> {
-        let target = if command.is_empty() {
-            crate::eas::request::ACTIVESYNC_PATH.to_owned()
-        } else {
-            format!(
-                "{}?Cmd={command}&User={}&DeviceId={}&DeviceType={}",
-                crate::eas::request::ACTIVESYNC_PATH,
-                self.user,
-                self.device_id,
-                self.profile.device_type
-            )
-        };
-        let version = self.version.as_str();
-        let mut headers = vec![(MS_AS_PROTOCOL_VERSION, version)];
-        // Like AOSP, no policy key on Ping.
-        if let (Some(key), false) = (&self.policy_key, command == "Ping") {
-            headers.push((X_MS_POLICY_KEY, key.as_str()));
-        }
-        Request {
-            method: if command.is_empty() {
-                "OPTIONS"
-            } else {
-                "POST"
-            },
-            target: &target,
-            host: &self.host,
-            authorization: &self.authorization,
-            user_agent: &self.profile.user_agent,
-            headers: &headers,
-            body,
-            close: command == "Ping" && self.profile.close_per_ping,
-        }
-        .encode()
     }
 }
 
@@ -669,15 +475,20 @@ enum Next {
     /// Send the request of the (possibly new) current state.
     Request,
     /// Count this error, back off, then repeat.
-    Backoff(&'static str),
+    Backoff(DeviceError),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eas::commands::folder_sync::FolderSyncRequest;
     use crate::eas::commands::folder_sync::{Folder, FolderChange};
+    use crate::eas::commands::ping::{PingFolder, PingRequest};
+    use crate::eas::commands::provision::ProvisionRequest;
     use crate::eas::commands::provision::{PolicyResponse, POLICY_TYPE_WBXML};
+    use crate::eas::commands::sync::SyncRequest;
     use crate::eas::commands::sync::{Email, SyncCollectionResponse};
+    use crate::eas::request::EasQuery;
 
     /// A request the device sent: its command and body.
     fn sent(action: &Action) -> (String, Vec<u8>, Instant) {
@@ -1065,6 +876,34 @@ mod tests {
         let reseeded = Device::new("user1", "pw", "h", Arc::new(profile), 7, 2);
         assert_eq!(reseeded.device_id(), device.device_id());
         assert_ne!(device_id("user1", 7), device_id("user1", 8));
+    }
+
+    #[test]
+    fn the_request_line_is_percent_encoded_by_the_protocol_core() {
+        let profile = Arc::new(Profile {
+            provision: false,
+            ..Profile::default()
+        });
+        let mut device = Device::new("CORP\\alice smith", "pw", "h", profile, 3, 1);
+        let mut stats = FleetStats::default();
+        let now = Instant::now();
+        device.start(now, &mut stats);
+        let options = HttpResponse {
+            status: 200,
+            protocol_versions: Some("14.1".into()),
+            ..HttpResponse::default()
+        };
+        let Action::Send { bytes, .. } = device.on_response(options, now, &mut stats) else {
+            panic!("expected FolderSync")
+        };
+        let line = String::from_utf8_lossy(&bytes);
+        let line = line.lines().next().unwrap();
+        let target = line.split(' ').nth(1).unwrap();
+        assert!(target.contains("User=CORP%5Calice+smith"), "{line}");
+        let query = EasQuery::parse_target(target).unwrap();
+        assert_eq!(query.user.as_deref(), Some("CORP\\alice smith"));
+        assert_eq!(query.command, Command::FolderSync);
+        assert_eq!(query.device_id, device.device_id());
     }
 
     #[test]

@@ -1,0 +1,217 @@
+//! One device connection's I/O, without the device: open it (plain or TLS, from a
+//! loopback source address where the target is on loopback), finish the connect, read
+//! what arrived into the response reader, write what the device sent. Each step
+//! returns an outcome; the engine applies a [`Cut`] in one place (close, tell the
+//! device, count the error).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use rustls::client::UnbufferedClientConnection;
+use rustls_pki_types::ServerName;
+
+use super::connect::{loopback_source, open};
+use super::errors::DeviceError;
+use super::http::{HttpResponse, ResponseReader};
+use super::stats::FleetStats;
+use super::target::Target;
+use crate::tls_session::{Step, TlsSession, Want};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a connection is over: the peer closed it, or an error (counted by the engine).
+#[derive(Debug)]
+pub struct Cut(pub Option<DeviceError>);
+
+impl From<DeviceError> for Cut {
+    fn from(error: DeviceError) -> Self {
+        Self(Some(error))
+    }
+}
+
+/// One open connection.
+pub struct Conn {
+    pub stream: TcpStream,
+    /// Which of the worker's connections this is (its count when it was opened).
+    pub serial: u64,
+    /// Boxed: a plain connection must not carry a TLS session's size.
+    tls: Option<Box<TlsSession<UnbufferedClientConnection>>>,
+    reader: ResponseReader,
+    /// Bytes to write on the socket (ciphertext with TLS), from `out_pos`.
+    out: Vec<u8>,
+    out_pos: usize,
+    connecting: bool,
+    opened_at: Instant,
+    handshake_started: Option<Instant>,
+}
+
+impl Conn {
+    /// Starts connecting to `target` (TLS when the target is https and `tls` is given);
+    /// `shard` and `token` pick the loopback source address.
+    pub fn open(
+        target: &Target,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+        (shard, token): (u32, usize),
+        serial: u64,
+        now: Instant,
+    ) -> Result<Box<Self>, DeviceError> {
+        let tls = match (tls, target.tls) {
+            (Some(config), true) => {
+                let name =
+                    ServerName::try_from(target.host.clone()).map_err(|_| DeviceError::TlsSetup)?;
+                let conn = UnbufferedClientConnection::new(config.clone(), name)
+                    .map_err(|_| DeviceError::TlsSetup)?;
+                Some(Box::new(TlsSession::new(conn)))
+            }
+            _ => None,
+        };
+        let source = target
+            .addr
+            .ip()
+            .is_loopback()
+            .then(|| loopback_source(shard, token));
+        let stream = open(target.addr, source).map_err(|err| DeviceError::Connect(err.kind()))?;
+        Ok(Box::new(Self {
+            stream,
+            serial,
+            tls,
+            reader: ResponseReader::default(),
+            out: Vec::new(),
+            out_pos: 0,
+            connecting: true,
+            opened_at: now,
+            handshake_started: None,
+        }))
+    }
+
+    /// Whether the TCP connect is still under way.
+    pub fn connecting(&self) -> bool {
+        self.connecting
+    }
+
+    /// On an event while connecting: `Ok(true)` once connected (the TLS handshake
+    /// begun), `Ok(false)` while still connecting.
+    pub fn finish_connect(&mut self, now: Instant, stats: &mut FleetStats) -> Result<bool, Cut> {
+        match self.stream.peer_addr() {
+            Ok(_) => {
+                self.connecting = false;
+                let _ = self.stream.set_nodelay(true);
+                stats.connect.record(now - self.opened_at);
+                if let Some(tls) = self.tls.as_mut() {
+                    self.handshake_started = Some(now);
+                    tls.step(Want::Read).map_err(tls_cut)?;
+                }
+                Ok(true)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                match self.stream.take_error() {
+                    Ok(None) => Ok(false),
+                    Ok(Some(_)) | Err(_) => Err(DeviceError::ConnectRefused.into()),
+                }
+            }
+            Err(_) => Err(Cut(None)),
+        }
+    }
+
+    /// Reads everything the socket has, through TLS, into the response reader; false
+    /// when the peer has closed its side (what it sent before is still to be read).
+    pub fn read_available(&mut self, now: Instant, stats: &mut FleetStats) -> Result<bool, Cut> {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(read) => {
+                    stats.counters.bytes_received += read as u64;
+                    self.received(&chunk[..read], now, stats)?;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Cut(None)),
+            }
+        }
+    }
+
+    fn received(&mut self, bytes: &[u8], now: Instant, stats: &mut FleetStats) -> Result<(), Cut> {
+        let Some(tls) = self.tls.as_mut() else {
+            self.reader.feed(bytes);
+            return Ok(());
+        };
+        tls.received(bytes);
+        let was_handshaking = tls.is_handshaking();
+        match tls.step(Want::Read) {
+            Ok(Step::Closed) => return Err(DeviceError::Tls("closed by the server".into()).into()),
+            Err(err) => return Err(tls_cut(err)),
+            Ok(_) => {}
+        }
+        if was_handshaking && !tls.is_handshaking() {
+            stats.counters.tls_handshakes += 1;
+            if let Some(started) = self.handshake_started {
+                stats.tls_handshake.record(now - started);
+            }
+        }
+        let plaintext = tls.take_plaintext();
+        self.reader.feed(&plaintext);
+        Ok(())
+    }
+
+    /// The next complete response read, if any.
+    pub fn next_response(&mut self) -> Result<Option<HttpResponse>, Cut> {
+        self.reader
+            .next_response()
+            .map_err(|err| DeviceError::BadHttp(err.to_string()).into())
+    }
+
+    /// Takes `outbox` (the device's request bytes, once the connection can carry them),
+    /// encrypts it with TLS, and writes what the socket accepts.
+    pub fn flush(&mut self, outbox: &mut Vec<u8>, stats: &mut FleetStats) -> Result<(), Cut> {
+        if self.connecting {
+            return Ok(());
+        }
+        match self.tls.as_mut() {
+            None => {
+                if !outbox.is_empty() {
+                    let bytes = std::mem::take(outbox);
+                    if self.out_pos >= self.out.len() {
+                        self.out = bytes;
+                        self.out_pos = 0;
+                    } else {
+                        self.out.extend_from_slice(&bytes);
+                    }
+                }
+            }
+            Some(tls) => {
+                if !tls.is_handshaking() && !outbox.is_empty() {
+                    let bytes = std::mem::take(outbox);
+                    tls.step(Want::Write(&bytes)).map_err(tls_cut)?;
+                }
+                self.out.extend_from_slice(tls.outgoing());
+                let count = tls.outgoing().len();
+                tls.sent(count);
+            }
+        }
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(written) => {
+                    self.out_pos += written;
+                    stats.counters.bytes_sent += written as u64;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Cut(None)),
+            }
+        }
+        self.out = Vec::new();
+        self.out_pos = 0;
+        Ok(())
+    }
+}
+
+/// A TLS error as a cut, with rustls' own words for the cause.
+fn tls_cut(err: io::Error) -> Cut {
+    let cause = err
+        .get_ref()
+        .map_or_else(|| err.kind().to_string(), ToString::to_string);
+    DeviceError::Tls(cause).into()
+}

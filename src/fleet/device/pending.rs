@@ -1,0 +1,86 @@
+//! The notifications planned for a device and not yet on it: when each was planned,
+//! whether a Ping has woken the device for it, and the latencies recorded when it
+//! arrives or is given up as lost.
+
+use std::time::{Duration, Instant};
+
+use super::Device;
+use crate::fleet::stats::FleetStats;
+
+/// A change notification planned for this device's user, not yet seen by the device.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    pub(super) folder: usize,
+    pub(super) planned: Instant,
+    pub(super) woken: bool,
+}
+
+impl Device {
+    /// A notification for this device's user was planned for `planned`.
+    pub fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
+        if let Some(folder) = self.folders.iter().position(|pushed| pushed.id == folder) {
+            self.plan(seq, folder, planned);
+        }
+    }
+
+    /// A notification for [`Device::notified_folder`] was planned for `planned`.
+    pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant) {
+        // `folders` follows the profile's order, so the notified folder is the first.
+        self.plan(seq, 0, planned);
+    }
+
+    fn plan(&mut self, seq: u64, folder: usize, planned: Instant) {
+        self.pending.push(Pending {
+            seq,
+            folder,
+            planned,
+            woken: false,
+        });
+    }
+
+    /// Counts as lost every notification not delivered by `planned + heartbeat + grace`
+    /// (or every one still pending when `now` is `None`, at the end of the drain).
+    pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
+        let window = self.heartbeat + grace;
+        let before = self.pending.len();
+        self.pending.retain(|pending| {
+            pending.woken || now.is_some_and(|now| now < pending.planned + window)
+        });
+        stats.counters.notifications_lost += (before - self.pending.len()) as u64;
+    }
+
+    /// Notifications planned for this device whose item has not reached it yet.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Notifications planned for this device and not yet woken.
+    pub fn undelivered(&self) -> usize {
+        self.pending.iter().filter(|pending| !pending.woken).count()
+    }
+
+    pub(super) fn item_arrived(&mut self, seq: u64, now: Instant, stats: &mut FleetStats) {
+        if let Some(position) = self.pending.iter().position(|pending| pending.seq == seq) {
+            let pending = self.pending.swap_remove(position);
+            if !pending.woken {
+                // Delivered by a Sync without a wake-up (a change before the Ping).
+                stats.counters.notifications_delivered += 1;
+                stats.wakeup.record(now - pending.planned);
+            }
+            stats.mail_on_device.record(now - pending.planned);
+        }
+    }
+
+    /// Records a wake-up for every pending notification of the listed folders, each from
+    /// its own planned instant (coalesced notifications all count).
+    pub(super) fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
+        for pending in self.pending.iter_mut().filter(|pending| !pending.woken) {
+            if folder_ids.contains(&self.folders[pending.folder].id) && pending.planned <= now {
+                pending.woken = true;
+                stats.counters.notifications_delivered += 1;
+                stats.wakeup.record(now - pending.planned);
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! What went wrong for a device, as the worker counts it: every error a device or its
+//! connection can meet is a variant here, and its text is the key the report counts it
+//! under (`errors` in the worker document). Nothing else writes error keys.
+
+use std::fmt;
+
+use super::stats::{tally, Counters};
+use crate::eas::request::Command;
+
+/// One error of a device or of its connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceError {
+    /// A response the device could not decode for this command (`None`: OPTIONS).
+    Undecodable(Option<Command>),
+    /// The response cannot be read as HTTP (its framing, its size, its encoding).
+    BadHttp(String),
+    /// An HTTP status the device has no handling for.
+    UnexpectedStatus,
+    /// 503: the server is busy.
+    ServiceUnavailable,
+    /// 451 without the new address.
+    RedirectWithoutLocation,
+    /// 451 to an address that is no URL.
+    BadRedirectLocation,
+    /// OPTIONS offered no version the device can speak.
+    NoCommonVersion,
+    /// Provision answered without a policy key, or refused.
+    ProvisionRefused,
+    /// A command answered with a failure status.
+    Failed(Command),
+    /// A Sync response for a folder that was not asked for, or without the one asked.
+    SyncMismatch,
+    /// A Sync collection answered with a failure status.
+    SyncCollectionFailed,
+    /// Ping Status 4 (the request was malformed).
+    PingSyntaxError,
+    /// Ping Status 8.
+    PingServerError,
+    /// A Ping status from 100 up (a server-wide condition).
+    PingStatusOver100,
+    /// No response by the deadline: the connection is presumed cut.
+    DeadlinePassed,
+    /// The connection could not be opened.
+    Connect(std::io::ErrorKind),
+    /// The connection was refused.
+    ConnectRefused,
+    /// The socket could not join the event loop.
+    Register(std::io::ErrorKind),
+    /// The TLS client could not be set up (a bad server name).
+    TlsSetup,
+    /// The TLS session failed; the cause as rustls names it.
+    Tls(String),
+    /// A notification datagram could not be sent.
+    NotificationSendFailed,
+    /// The injector thread stopped on an error.
+    Injector(String),
+}
+
+impl DeviceError {
+    /// Counts the error in `counters`.
+    pub fn count(&self, counters: &mut Counters) {
+        tally(&mut counters.errors, self.to_string());
+    }
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Undecodable(None) => f.write_str("bad Options response"),
+            Self::Undecodable(Some(command)) => write!(f, "bad {} response", command.name()),
+            Self::BadHttp(why) => write!(f, "bad response: {why}"),
+            Self::UnexpectedStatus => f.write_str("unexpected HTTP status"),
+            Self::ServiceUnavailable => f.write_str("http 503"),
+            Self::RedirectWithoutLocation => f.write_str("redirect without X-MS-Location"),
+            Self::BadRedirectLocation => f.write_str("bad redirect location"),
+            Self::NoCommonVersion => f.write_str("no common protocol version"),
+            Self::ProvisionRefused => f.write_str("Provision refused"),
+            Self::Failed(command) => write!(f, "{} failed", command.name()),
+            Self::SyncMismatch => f.write_str("Sync response for another folder"),
+            Self::SyncCollectionFailed => f.write_str("Sync collection failed"),
+            Self::PingSyntaxError => f.write_str("Ping syntax error"),
+            Self::PingServerError => f.write_str("Ping server error"),
+            Self::PingStatusOver100 => f.write_str("Ping status >= 100"),
+            Self::DeadlinePassed => f.write_str("response deadline passed"),
+            Self::Connect(kind) => write!(f, "connect: {kind}"),
+            Self::ConnectRefused => f.write_str("connect refused"),
+            Self::Register(kind) => write!(f, "register: {kind}"),
+            Self::TlsSetup => f.write_str("TLS set-up failed"),
+            Self::Tls(cause) => write!(f, "TLS failure: {cause}"),
+            Self::NotificationSendFailed => f.write_str("notification send failed"),
+            Self::Injector(why) => write!(f, "injector: {why}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_count_under_their_text() {
+        let mut counters = Counters::default();
+        DeviceError::Undecodable(Some(Command::Sync)).count(&mut counters);
+        DeviceError::Undecodable(Some(Command::Sync)).count(&mut counters);
+        DeviceError::Tls("invalid peer certificate: UnknownIssuer".into()).count(&mut counters);
+        assert_eq!(counters.errors["bad Sync response"], 2);
+        assert_eq!(
+            counters.errors["TLS failure: invalid peer certificate: UnknownIssuer"],
+            1
+        );
+    }
+}
