@@ -1,10 +1,25 @@
 //! pingfleet: a benchmark and load tester for Exchange ActiveSync Direct Push, the
 //! long-parked `Ping` command that phones use for push e-mail.
 //!
-//! Layout:
+//! Layout (lower layers first; nothing imports a layer above it):
 //! - [`eas`]: the protocol, pure and I/O-free: WBXML codec and code pages, command
 //!   models, the request line and headers. Shared by every role.
+//! - [`notification`]: the change-notification datagram, `pingfleet notify`, and the
+//!   subject that ties an item to its notification.
+//! - [`partition`]: which server partition owns a user and which worker a device.
+//! - [`seeds`]: every random choice from (run seed, device index).
+//! - [`phase`]: the phases of a run (ramp, hold, drain).
+//! - [`argv`]: the typed seam: child flags written from the structs their CLIs parse.
+//! - [`measure`]: latency histograms and readings from /proc, the loopback floor.
+//! - [`tls`], [`tls_session`]: certificates and client configs; rustls' unbuffered API.
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
+//! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::handle`],
+//!   how other processes start one.
+//! - [`fleet`]: the simulated phones (`pingfleet devices`), the injector, the worker's
+//!   document.
+//! - [`scenario`]: scenario files, the resolved plan of a run, threshold conditions.
+//! - [`orchestrator`]: `pingfleet run` and `pingfleet merge`: children started from the
+//!   plan, sampled, merged, judged.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
@@ -16,9 +31,9 @@ pub mod fleet;
 pub mod inspect;
 pub mod measure;
 pub mod notification;
+pub mod orchestrator;
 pub mod partition;
 pub mod phase;
-pub mod run;
 pub mod scenario;
 pub mod seeds;
 pub mod server;

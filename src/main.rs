@@ -14,10 +14,10 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pingfleet::eas::xml::Layout;
 use pingfleet::fleet::launch::DevicesArgs;
-use pingfleet::fleet::report::MergeArgs;
 use pingfleet::inspect::{self, BinaryForm};
 use pingfleet::notification::NotifyArgs;
-use pingfleet::run::orchestrate::RunArgs;
+use pingfleet::orchestrator::merge::MergeArgs;
+use pingfleet::orchestrator::orchestrate::RunArgs;
 use pingfleet::server::launch::ServeArgs;
 
 /// Benchmark and load tester for Exchange ActiveSync Direct Push (the Ping command).
@@ -105,7 +105,7 @@ struct EncodeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Run(args) = cli.command {
-        return match pingfleet::run::orchestrate::run(args) {
+        return match pingfleet::orchestrator::orchestrate::run(args) {
             Ok(code) => ExitCode::from(code),
             Err(err) => {
                 eprintln!("pingfleet: {err:#}");
@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         Command::Run(_) => unreachable!("handled above"),
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
         Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
-        Command::Merge(args) => pingfleet::fleet::report::merge_files(&args),
+        Command::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
         Command::Notify(args) => {
             pingfleet::notification::send(&args).map(|text| println!("sent {text}"))
         }

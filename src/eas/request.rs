@@ -382,14 +382,6 @@ impl EasQuery {
         }
         Ok(BASE64.encode(bytes))
     }
-
-    /// A command parameter by name (`ItemId`, `CollectionId`, `SaveInSent`).
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
 }
 
 fn option_flags(bits: u8) -> impl Iterator<Item = (String, String)> {

@@ -1,9 +1,10 @@
 //! The device engine: one mio event loop driving every device of a worker process.
 //! Devices live in a vector indexed by their mio token; each has at most one
 //! connection (boxed, so a device between connections costs no connection state) and
-//! one timer in the [`TimerWheel`]. TLS is rustls' unbuffered client through
-//! [`TlsSession`], so an idle connection holds no buffer. New devices start at a
-//! token-bucket rate; the injector sends notifications open loop from its schedule.
+//! one timer in the [`TimerWheel`]; a connection's I/O is `conn`'s (TLS through rustls'
+//! unbuffered client, so an idle connection holds no buffer). New devices start at a
+//! token-bucket rate; the injector thread sends notifications open loop from its
+//! schedule. The loop moves through the phases (ramp, hold, drain) in [`Engine::run`].
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -55,11 +55,6 @@ impl ResponseReader {
         !self.buffer.is_empty()
     }
 
-    /// Forgets buffered bytes (the connection was lost) and frees the buffer.
-    pub fn reset(&mut self) {
-        self.buffer = Vec::new();
-    }
-
     /// The next complete response, if one is buffered.
     pub fn next_response(&mut self) -> Result<Option<HttpResponse>, HttpError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];

@@ -9,14 +9,14 @@
 //! - [`injector`]: the fleet's notification schedule (fixed, Poisson, burst) and the
 //!   thread that sends a shard's share of it.
 //! - [`churn`]: which devices lose their connection in the churn stage, and when.
-//! - [`conn`]: one connection's I/O (connect, TLS, read, write) as outcomes.
+//! - `conn`: one connection's I/O (connect, TLS, read, write) as outcomes.
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
 //! - [`target`]: server URLs.
 //! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document.
 //! - [`launch`]: `pingfleet devices`, its flags and summary.
 
 pub mod churn;
-pub mod conn;
+mod conn;
 pub mod connect;
 pub mod device;
 pub mod engine;

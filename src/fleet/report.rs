@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::device::Device;
-use super::engine::RunEnd;
+use super::phase_clock::RunEnd;
 use super::profile::ProfileMix;
-use super::stats::{Counters, FleetStats, Latency, LatencySummary};
+use super::stats::{Counters, FleetStats};
+use crate::measure::latency::{Latency, LatencySummary};
 use crate::measure::procfs;
 use crate::partition::Partition;
 use crate::phase::Phase;
@@ -340,53 +341,4 @@ fn merge_profiles(into: &mut Vec<ProfileSummary>, from: &[ProfileSummary]) {
             None => into.push(profile.clone()),
         }
     }
-}
-
-/// Flags of `pingfleet merge`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct MergeArgs {
-    /// Worker documents (`pingfleet devices --output`) or run results (`results/*.json`,
-    /// whose fleet documents are merged) of several shards or machines.
-    #[arg(required = true, value_name = "FILE")]
-    pub inputs: Vec<std::path::PathBuf>,
-    /// Where to write the merged document.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: std::path::PathBuf,
-}
-
-/// The worker document in `bytes`: a worker's own, or the merged fleet document inside a
-/// `pingfleet run` result file.
-fn fleet_document(bytes: &[u8]) -> anyhow::Result<WorkerReport> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|err| anyhow::anyhow!("not JSON: {err}"))?;
-    if value["schema"] == crate::run::result::SCHEMA {
-        value = value["fleet"].take();
-    }
-    serde_json::from_value(value)
-        .map_err(|err| anyhow::anyhow!("neither a worker document nor a run result: {err}"))
-}
-
-/// Runs `pingfleet merge`.
-pub fn merge_files(args: &MergeArgs) -> anyhow::Result<()> {
-    let reports = args
-        .inputs
-        .iter()
-        .map(|path| {
-            let text = std::fs::read(path)
-                .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
-            fleet_document(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<WorkerReport>>>()?;
-    let merged = WorkerReport::merge(&reports)?;
-    std::fs::write(&args.output, serde_json::to_string_pretty(&merged)?)
-        .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", args.output.display()))?;
-    println!(
-        "merged {} documents: {} devices, notifications sent {}, delivered {}, lost {}",
-        reports.len(),
-        merged.devices,
-        merged.counters.notifications_sent,
-        merged.counters.notifications_delivered,
-        merged.counters.notifications_lost
-    );
-    Ok(())
 }

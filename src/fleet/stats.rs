@@ -1,91 +1,9 @@
-//! What one device worker measures: latency histograms (microseconds, 3 significant
-//! digits) and counters, written as one JSON document whose histograms use the standard
-//! compressed V2 encoding in base64, so shards from many workers merge exactly.
+//! What one device worker measures: its latency histograms (see
+//! [`crate::measure::latency`]) and its counters.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use hdrhistogram::Histogram;
-
-/// Latencies above this (one hour) are clamped into the top bucket.
-const MAX_LATENCY_US: u64 = 3_600_000_000;
-
-/// A latency histogram in microseconds.
-#[derive(Debug, Clone)]
-pub struct Latency(Histogram<u64>);
-
-impl Default for Latency {
-    fn default() -> Self {
-        Self(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"))
-    }
-}
-
-impl Latency {
-    pub fn record(&mut self, elapsed: Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.0.saturating_record(micros.clamp(1, MAX_LATENCY_US));
-    }
-
-    pub fn histogram(&self) -> &Histogram<u64> {
-        &self.0
-    }
-
-    /// Adds another histogram's counts (shards merge exactly).
-    pub fn merge(&mut self, other: &Latency) {
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.0.add(&other.0);
-    }
-
-    /// The standard compressed V2 encoding, base64.
-    pub fn to_base64(&self) -> String {
-        let mut bytes = Vec::new();
-        V2DeflateSerializer::new()
-            .serialize(&self.0, &mut bytes)
-            .expect("serializing into memory cannot fail");
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    }
-
-    /// Reads the encoding written by [`Latency::to_base64`] (or any V2 encoder).
-    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
-        let histogram: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut &bytes[..])
-            .map_err(|err| anyhow::anyhow!("not a V2 HdrHistogram: {err:?}"))?;
-        let mut latency = Self::default();
-        latency
-            .0
-            .add(&histogram)
-            .map_err(|err| anyhow::anyhow!("histogram out of range: {err:?}"))?;
-        Ok(latency)
-    }
-
-    /// p50, p90, p99, p99.9 and max, in microseconds.
-    pub fn summary(&self) -> LatencySummary {
-        let at = |quantile| self.0.value_at_quantile(quantile);
-        LatencySummary {
-            count: self.0.len(),
-            p50_us: at(0.5),
-            p90_us: at(0.9),
-            p99_us: at(0.99),
-            p999_us: at(0.999),
-            max_us: self.0.max(),
-        }
-    }
-}
-
-/// Percentiles of one histogram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct LatencySummary {
-    pub count: u64,
-    pub p50_us: u64,
-    pub p90_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
-    pub max_us: u64,
-}
+use crate::measure::latency::Latency;
 
 /// Counters by name (command, status, error kind), ordered for stable output.
 pub type Tally = BTreeMap<String, u64>;
@@ -278,23 +196,6 @@ mod tests {
         sum.add(&delta);
         assert_eq!(sum, now);
         assert!(now.since(&now).requests.is_empty());
-    }
-
-    #[test]
-    fn histograms_round_trip_through_base64_and_merge_exactly() {
-        let mut a = Latency::default();
-        let mut b = Latency::default();
-        for micros in [10, 20, 30, 4000] {
-            a.record(Duration::from_micros(micros));
-        }
-        b.record(Duration::from_micros(250));
-        let decoded = Latency::from_base64(&a.to_base64()).unwrap();
-        assert_eq!(decoded.summary(), a.summary());
-        let mut merged = decoded;
-        merged.merge(&Latency::from_base64(&b.to_base64()).unwrap());
-        assert_eq!(merged.summary().count, 5);
-        assert_eq!(merged.histogram().max(), a.histogram().max());
-        assert!(Latency::from_base64("not base64!").is_err());
     }
 
     #[test]

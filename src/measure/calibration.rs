@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::fleet::stats::Latency;
+use crate::measure::latency::Latency;
 
 /// Measures `samples` wake-ups spaced `gap` apart.
 pub fn loopback_floor(samples: usize, gap: Duration) -> std::io::Result<Latency> {

@@ -1,8 +1,14 @@
-//! Measurements read from the operating system: process memory and kernel socket
-//! counters. Every reader returns `None` when the figure cannot be read, so a report
-//! can say "not measured" instead of inventing a number.
+//! Measurements: latency histograms, and figures read from the operating system
+//! (process memory, CPU, kernel socket counters). Every reader returns `None` when the
+//! figure cannot be read, so a report can say "not measured" instead of inventing one.
+//!
+//! Layout:
+//! - [`latency`]: HDR histograms in microseconds, mergeable across shards.
+//! - [`procfs`]: RSS, CPU, slab and socket counters from /proc.
+//! - [`calibration`]: the loopback floor (a datagram wakes a parked socket, no EAS).
 
 pub mod calibration;
+pub mod latency;
 pub mod procfs;
 
 /// The least-squares slope of y over x: memory per connection measured across several

@@ -5,7 +5,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use super::commands::{self, Outcome, Request, SERVER_VERSION};
+use super::commands::{self, Outcome, Request};
+use super::http::SERVER_VERSION;
 use super::http::{Method, RequestHead, Response};
 use super::metrics::bump;
 use super::state::ServerState;
@@ -42,7 +43,7 @@ fn internal_error(head: &RequestHead) -> Response {
     let is_ping =
         EasQuery::parse_target(&head.target).is_ok_and(|query| query.command == Command::Ping);
     if is_ping {
-        commands::eas_response(PingResponse::ServerError.encode(), false)
+        super::http::eas_response(PingResponse::ServerError.encode(), false)
     } else {
         Response::text(500, "internal server error")
     }

@@ -96,10 +96,6 @@ impl Mailbox {
         }
     }
 
-    pub fn folder_count(&self) -> usize {
-        STANDARD_FOLDERS.len() + self.user_folders.len()
-    }
-
     pub fn hierarchy_version(&self) -> u32 {
         self.hierarchy_version
     }

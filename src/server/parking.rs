@@ -18,7 +18,7 @@ use std::time::Instant;
 use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
 
-use super::commands::eas_response;
+use super::http::eas_response;
 use super::http::Response;
 use super::metrics::bump;
 use super::state::ServerState;

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use pingfleet::fleet::report::WorkerReport;
-use pingfleet::fleet::stats::Latency;
+use pingfleet::measure::latency::Latency;
 
 use crate::eas_client::Server;
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use pingfleet::run::result::RunResult;
+use pingfleet::orchestrator::result::RunResult;
 
 #[test]
 fn the_smoke_scenario_runs_end_to_end() {

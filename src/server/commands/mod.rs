@@ -8,21 +8,13 @@ pub mod provision;
 pub mod settings;
 pub mod sync;
 
-use std::io::Write as _;
 use std::sync::Arc;
 
-use super::http::Response;
+use super::http::{eas_response, Response};
 use super::parking::ParkedPing;
 use super::state::ServerState;
-use crate::eas::headers::{CONTENT_TYPE_WBXML, MS_SERVER_ACTIVESYNC};
 use crate::eas::request::EasQuery;
 use crate::eas::ProtocolVersion;
-
-/// The version this server announces in `MS-Server-ActiveSync`.
-pub const SERVER_VERSION: &str = "16.1";
-
-/// Bodies smaller than this are not worth compressing (a Ping response is 13-20 bytes).
-pub const GZIP_MIN_BYTES: usize = 256;
 
 /// What the handler decided.
 #[derive(Debug)]
@@ -73,50 +65,5 @@ impl Request<'_> {
         } else {
             Some(Outcome::Respond(Response::new(449)))
         }
-    }
-}
-
-/// A 200 response with a WBXML body, gzip-compressed when the client accepts it and the
-/// body is large enough to gain from it.
-pub fn eas_response(body: Vec<u8>, accepts_gzip: bool) -> Response {
-    let mut response = Response::new(200)
-        .header("Content-Type", CONTENT_TYPE_WBXML)
-        .header(MS_SERVER_ACTIVESYNC, SERVER_VERSION);
-    if accepts_gzip && body.len() >= GZIP_MIN_BYTES {
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 2),
-            flate2::Compression::fast(),
-        );
-        if encoder.write_all(&body).is_ok() {
-            if let Ok(compressed) = encoder.finish() {
-                response.body = compressed;
-                return response.header("Content-Encoding", "gzip");
-            }
-        }
-    }
-    response.body = body;
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read as _;
-
-    #[test]
-    fn large_bodies_are_gzipped_when_accepted() {
-        let body = vec![b'a'; 1000];
-        let plain = eas_response(body.clone(), false);
-        assert_eq!(plain.body, body);
-        assert_eq!(plain.header_value("Content-Encoding"), None);
-        let small = eas_response(vec![1, 2, 3], true);
-        assert_eq!(small.header_value("Content-Encoding"), None);
-        let gzipped = eas_response(body.clone(), true);
-        assert_eq!(gzipped.header_value("Content-Encoding"), Some("gzip"));
-        let mut decoded = Vec::new();
-        flate2::read::GzDecoder::new(&gzipped.body[..])
-            .read_to_end(&mut decoded)
-            .unwrap();
-        assert_eq!(decoded, body);
     }
 }

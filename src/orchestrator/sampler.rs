@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use crate::fleet::stats::Progress;
 use crate::measure::procfs::{self, TcpSockstat};
 
 /// Which side of the run a process is on.
@@ -134,6 +135,33 @@ pub fn cores_of(points: &[ProcessPoint], role: Role) -> f64 {
         .filter(|point| point.role == role)
         .filter_map(|point| point.cpu_cores)
         .sum()
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct TimelinePoint {
+    pub t_s: f64,
+    /// `ramp`, `hold` or `drain` (the orchestrator's view).
+    pub stage: crate::phase::Phase,
+    /// Pings parked at the servers.
+    pub parked: u64,
+    /// Notifications the servers received so far.
+    pub notifications: u64,
+    /// Parked Pings the servers woke so far.
+    pub wakeups: u64,
+    /// The highest partition's server-side wake-up p99 so far (datagram read to
+    /// response written), microseconds.
+    pub server_wake_p99_us: u64,
+    pub server_rss_bytes: u64,
+    pub worker_rss_bytes: u64,
+    /// Cores used in the second before this reading.
+    pub server_cpu_cores: f64,
+    pub worker_cpu_cores: f64,
+    pub kernel: KernelPoint,
+    /// The workers' running figures (notified, delivered, lost, worst wake-up p99).
+    pub fleet: Progress,
+    pub processes: Vec<ProcessPoint>,
 }
 
 #[cfg(test)]

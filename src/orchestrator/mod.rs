@@ -8,12 +8,14 @@
 //! - [`sampler`]: every process's memory and CPU, and the kernel's socket memory, each second.
 //! - [`progress`]: the workers' running figures, read from their stdout.
 //! - [`live`]: the progress shown while a run goes on.
+//! - [`merge`]: `pingfleet merge`, shards' documents combined exactly.
 //! - [`result`]: the result file and the threshold verdicts.
 //! - [`self_check`]: whether the generator or the machine was saturated.
 //! - [`summary`]: what a run prints when it ends.
 
 pub mod children;
 pub mod live;
+pub mod merge;
 pub mod orchestrate;
 pub mod progress;
 pub mod result;

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::sampler::{KernelPoint, ProcessPoint};
+use super::sampler::TimelinePoint;
 use super::self_check::SelfCheck;
 use crate::fleet::report::WorkerReport;
-use crate::fleet::stats::Latency;
-use crate::fleet::stats::Progress;
+use crate::measure::latency::Latency;
 use crate::scenario::Metric;
 
 /// The schema name and version of [`RunResult`].
@@ -46,7 +45,7 @@ pub struct RunResult {
     pub memory: Memory,
     /// The machine's floor for a wake-up without EAS (see `measure::calibration`),
     /// measured before the run; `null` if it could not be measured.
-    pub calibration: Option<crate::fleet::stats::LatencySummary>,
+    pub calibration: Option<crate::measure::latency::LatencySummary>,
     /// CPU seconds used by the server partitions and by the device workers.
     pub cpu_seconds_servers: Option<f64>,
     pub cpu_seconds_workers: Option<f64>,
@@ -205,33 +204,6 @@ impl DeviceHourCost {
             tls_handshakes: per(counters.tls_handshakes),
         })
     }
-}
-
-/// One second of the run.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct TimelinePoint {
-    pub t_s: f64,
-    /// `ramp`, `hold` or `drain` (the orchestrator's view).
-    pub stage: crate::phase::Phase,
-    /// Pings parked at the servers.
-    pub parked: u64,
-    /// Notifications the servers received so far.
-    pub notifications: u64,
-    /// Parked Pings the servers woke so far.
-    pub wakeups: u64,
-    /// The highest partition's server-side wake-up p99 so far (datagram read to
-    /// response written), microseconds.
-    pub server_wake_p99_us: u64,
-    pub server_rss_bytes: u64,
-    pub worker_rss_bytes: u64,
-    /// Cores used in the second before this reading.
-    pub server_cpu_cores: f64,
-    pub worker_cpu_cores: f64,
-    pub kernel: KernelPoint,
-    /// The workers' running figures (notified, delivered, lost, worst wake-up p99).
-    pub fleet: Progress,
-    pub processes: Vec<ProcessPoint>,
 }
 
 /// One threshold condition and its outcome.

@@ -17,17 +17,15 @@ use anyhow::Context as _;
 use super::children::RoleProcess;
 use super::live::LiveView;
 use super::progress::WorkerProgress;
-use super::result::{
-    judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, TimelinePoint, SCHEMA,
-};
+use super::result::{judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, SCHEMA};
 use super::roles::{
     concatenate_certificates, start_servers, start_workers, ServerCounts, ServerProcess,
 };
-use super::sampler::{cores_of, rss_of, Role, Sampler};
+use super::sampler::{cores_of, rss_of, Role, Sampler, TimelinePoint};
 use super::self_check::check;
 use super::summary::{print_comparison, print_summary};
 use crate::fleet::report::WorkerReport;
-use crate::fleet::stats::LatencySummary;
+use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
 use crate::phase::Phase;
 use crate::scenario::resolve::{worker_document, MachineLimits, Overrides, ResolvedScenario};

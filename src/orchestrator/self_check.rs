@@ -2,8 +2,8 @@
 //! saturated during the hold? When it was, the latencies measure the generator and the
 //! machine rather than the server, and the result says so.
 
-use super::result::TimelinePoint;
 use super::sampler::Role;
+use super::sampler::TimelinePoint;
 use crate::fleet::report::WorkerReport;
 
 /// A worker using this much of a core in a second of the hold is saturated: its event
@@ -116,7 +116,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::sampler::{KernelPoint, ProcessPoint};
+    use crate::orchestrator::sampler::{KernelPoint, ProcessPoint};
 
     fn point(t_s: f64, worker_cores: f64, server_cores: f64) -> TimelinePoint {
         TimelinePoint {
