@@ -10,13 +10,16 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
+// The watchdog's clock is tokio's, like the sleeps it waits on (under a paused test
+// clock a std Instant would never catch up with them).
+use tokio::time::Instant;
 
 use super::commands::Outcome;
 use super::handler;
@@ -83,7 +86,7 @@ impl Activity {
         loop {
             let idle_since =
                 self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
-            tokio::time::sleep_until((idle_since + timeout).into()).await;
+            tokio::time::sleep_until(idle_since + timeout).await;
             let idle_since =
                 self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
             if self.in_progress.load(Ordering::Relaxed) == 0 && idle_since.elapsed() >= timeout {

@@ -7,5 +7,6 @@ mod interop;
 mod properties;
 mod run;
 mod server;
+mod server_in_process;
 mod util;
 mod vectors;
