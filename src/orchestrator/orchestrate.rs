@@ -194,7 +194,7 @@ fn measure(
         git_commit: git_commit(),
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        engine: engine.name().into(),
+        engine,
         scenario_text: plan.text.clone(),
         overrides: plan.overrides.clone(),
         partitions: plan.partitions,
@@ -470,7 +470,7 @@ fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow
         .to_string()
         .replace(':', "-");
     let name = if scenario.server.compare_engines || index > 0 {
-        format!("{}-{}", scenario.name, result.engine)
+        format!("{}-{}", scenario.name, result.engine.name())
     } else {
         scenario.name.clone()
     };

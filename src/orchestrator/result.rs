@@ -8,6 +8,7 @@ use super::self_check::SelfCheck;
 use crate::fleet::report::WorkerReport;
 use crate::measure::latency::Latency;
 use crate::scenario::Metric;
+use crate::server::state::Engine;
 
 /// The schema name and version of [`RunResult`].
 pub const SCHEMA: &str = "pingfleet.result/1";
@@ -29,8 +30,8 @@ pub struct RunResult {
     pub tool_version: String,
     pub git_commit: Option<String>,
     pub scenario: String,
-    /// The server engine measured (`lean` or `hyper`).
-    pub engine: String,
+    /// The server engine measured.
+    pub engine: Engine,
     pub seed: u64,
     /// The scenario file's text.
     pub scenario_text: String,
@@ -68,7 +69,7 @@ pub struct RunResult {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EngineFigures {
-    pub engine: String,
+    pub engine: Engine,
     pub server_bytes_per_parked: Option<f64>,
     pub wakeup_p99_us: Option<f64>,
     pub device_bytes_per_device: Option<f64>,
@@ -77,7 +78,7 @@ pub struct EngineFigures {
 impl EngineFigures {
     fn of(result: &RunResult) -> Self {
         Self {
-            engine: result.engine.clone(),
+            engine: result.engine,
             server_bytes_per_parked: result.memory.server_bytes_per_parked,
             wakeup_p99_us: result
                 .fleet

@@ -123,7 +123,7 @@ pub fn print_comparison(comparison: &EngineComparison) {
     for side in [&comparison.lean, &comparison.hyper] {
         println!(
             "{:<8} {:>24} {:>18} {:>18}",
-            side.engine,
+            side.engine.name(),
             figure(side.server_bytes_per_parked, "B"),
             figure(side.wakeup_p99_us, "us"),
             figure(side.device_bytes_per_device, "B")

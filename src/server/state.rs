@@ -15,6 +15,7 @@ use crate::partition::Partition;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
 )]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     /// pingfleet's own HTTP/1.1 layer: drops buffers while a Ping is parked and notices a
