@@ -35,6 +35,11 @@ pub struct Notification {
 
 /// The largest `count` one datagram may ask for, so a typo cannot flood a mailbox.
 pub const MAX_COUNT: u32 = 10_000;
+/// The largest item a datagram may ask for (`size`): larger ones are refused, never
+/// stored or sent.
+pub const MAX_ITEM_BYTES: u32 = 4 * 1024 * 1024;
+/// The longest datagram read; a longer one is refused whole, not cut and applied.
+pub const MAX_DATAGRAM_BYTES: usize = 2048;
 /// The item size used when a datagram names none.
 pub const DEFAULT_SIZE_BYTES: u32 = 2048;
 
@@ -55,6 +60,8 @@ pub enum NotificationError {
     },
     #[error("the required field {0} is missing")]
     Missing(&'static str),
+    #[error("the datagram is longer than {MAX_DATAGRAM_BYTES} bytes")]
+    TooLong,
 }
 
 impl Notification {
@@ -72,6 +79,9 @@ impl Notification {
 
     /// Parses one datagram. A trailing newline is allowed.
     pub fn parse(datagram: &[u8]) -> Result<Self, NotificationError> {
+        if datagram.len() > MAX_DATAGRAM_BYTES {
+            return Err(NotificationError::TooLong);
+        }
         let text = std::str::from_utf8(datagram).map_err(|_| NotificationError::NotText)?;
         let mut user = None;
         let mut folder = None;
@@ -105,8 +115,11 @@ impl Notification {
                         .ok_or_else(|| bad("count", "a number from 1 to 10000"))?
                 }
                 "size" => {
-                    notification.size_bytes =
-                        value.parse().map_err(|_| bad("size", "a byte count"))?
+                    notification.size_bytes = value
+                        .parse()
+                        .ok()
+                        .filter(|size| *size <= MAX_ITEM_BYTES)
+                        .ok_or_else(|| bad("size", "a byte count up to 4194304"))?
                 }
                 "seq" => {
                     notification.seq = Some(
@@ -228,6 +241,16 @@ mod tests {
             assert_eq!(Notification::parse(datagram).as_ref(), Err(expected));
         }
         assert!(Notification::parse(b"user=u folder=5 count=0").is_err());
+        // Sizes past the item limit, and datagrams past the length limit, are refused
+        // whole (a datagram was once cut to 2,048 bytes and applied without its tail).
+        assert!(Notification::parse(b"user=u folder=5 size=4194304").is_ok());
+        assert!(Notification::parse(b"user=u folder=5 size=4194305").is_err());
+        assert!(Notification::parse(b"user=u folder=5 size=4294967295").is_err());
+        let long = format!("user=u folder=5 seq=1{}", " ".repeat(MAX_DATAGRAM_BYTES));
+        assert_eq!(
+            Notification::parse(long.as_bytes()),
+            Err(NotificationError::TooLong)
+        );
         assert!(Notification::parse(b"user=u folder=5 kind=moved").is_err());
         assert!(Notification::parse(b"user= folder=5").is_err());
     }

@@ -124,7 +124,9 @@ impl Conn {
                 Ok(0) => return Ok(false),
                 Ok(read) => {
                     stats.counters.bytes_received += read as u64;
-                    self.received(&chunk[..read], now, stats)?;
+                    if !self.received(&chunk[..read], now, stats)? {
+                        return Ok(false);
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -133,18 +135,25 @@ impl Conn {
         }
     }
 
-    fn received(&mut self, bytes: &[u8], now: Instant, stats: &mut FleetStats) -> Result<(), Cut> {
+    /// Feeds received bytes through TLS (if any) to the response reader; false once the
+    /// server has closed the TLS session (what it sent before is fed first).
+    fn received(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        stats: &mut FleetStats,
+    ) -> Result<bool, Cut> {
         let Some(tls) = self.tls.as_mut() else {
             self.reader.feed(bytes);
-            return Ok(());
+            return Ok(true);
         };
         tls.received(bytes);
         let was_handshaking = tls.is_handshaking();
-        match tls.step(Want::Read) {
-            Ok(Step::Closed) => return Err(DeviceError::Tls("closed by the server".into()).into()),
+        let open = match tls.step(Want::Read) {
+            Ok(Step::Closed) => false,
             Err(err) => return Err(tls_cut(err)),
-            Ok(_) => {}
-        }
+            Ok(_) => true,
+        };
         if was_handshaking && !tls.is_handshaking() {
             stats.counters.tls_handshakes += 1;
             if let Some(started) = self.handshake_started {
@@ -153,7 +162,7 @@ impl Conn {
         }
         let plaintext = tls.take_plaintext();
         self.reader.feed(&plaintext);
-        Ok(())
+        Ok(open)
     }
 
     /// The next complete response read, if any.

@@ -38,10 +38,10 @@ pub struct RunArgs {
     /// Scenario file (default: the built-in default scenario, also scenarios/default.toml).
     pub scenario: Option<PathBuf>,
     /// Override the number of devices.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub devices: Option<usize>,
     /// Override the hold phase, e.g. 60s.
-    #[arg(long, value_parser = crate::argv::duration)]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::argv::duration)]
     pub duration: Option<Duration>,
     /// Override the run's seed (every random choice follows it and each device's index).
     #[arg(long)]

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use crate::fleet::injector::PatternKind;
 use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
-use threshold::Condition;
+use threshold::{Condition, MetricKind};
 
 pub mod resolve;
 pub mod threshold;
@@ -301,6 +301,19 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// What the metric is, and so which conditions can judge it.
+    pub fn kind(self) -> MetricKind {
+        match self {
+            Self::WakeupLatency
+            | Self::MailOnDeviceLatency
+            | Self::InjectorLag
+            | Self::EventLoopLag => MetricKind::Latency,
+            Self::LostNotifications => MetricKind::CountOrRate,
+            Self::Errors => MetricKind::Count,
+            Self::ServerBytesPerParked | Self::DeviceBytesPerParked => MetricKind::Bytes,
+        }
+    }
+
     /// The name as scenario files write it.
     pub fn name(self) -> &'static str {
         match self {
@@ -377,6 +390,15 @@ impl Scenario {
             });
             if let Some(message) = problem {
                 return Err((Place::Profile(index), message));
+            }
+        }
+        for (metric, conditions) in &self.thresholds {
+            if let Some(message) = conditions
+                .iter()
+                .find_map(|condition| condition.0.misfit(metric.kind()))
+            {
+                let message = format!("thresholds.{}: {message}", metric.name());
+                return Err((Place::Key(metric.name()), message));
             }
         }
         Ok(())

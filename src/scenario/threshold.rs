@@ -28,6 +28,19 @@ pub enum Comparison {
     NotEqual,
 }
 
+/// What a value's unit says it measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// No unit: a count, a share from 0 to 1, or (for sizes) bytes.
+    None,
+    /// `us`, `ms`, `s`: microseconds.
+    Duration,
+    /// `B`, `KB`, `KiB`, `MB`, `MiB`, `GiB`: bytes.
+    Size,
+    /// `%`: a share.
+    Percent,
+}
+
 /// One condition: `aggregate comparison value` (value in microseconds for durations,
 /// bytes for sizes, plain numbers otherwise).
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +48,24 @@ pub struct Condition {
     pub aggregate: Aggregate,
     pub comparison: Comparison,
     pub value: f64,
+    pub unit: Unit,
     pub text: String,
+}
+
+/// What a metric is, and so which conditions can judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A latency histogram: `p(N)`, `avg`, `min`, `max` with a duration unit, or
+    /// `count` (of samples).
+    Latency,
+    /// One figure in bytes: `max`, `min` or `avg` (all that figure), in bytes or a
+    /// size unit.
+    Bytes,
+    /// A count of events: `count` with a plain number.
+    Count,
+    /// Events that can also be a share of their chances: `count`, or `rate` as a
+    /// fraction or `%`.
+    CountOrRate,
 }
 
 /// Why a condition cannot be read.
@@ -91,12 +121,50 @@ impl Condition {
                 Aggregate::Percentile(percentile)
             }
         };
+        let (value, unit) =
+            parse_value(right).ok_or_else(|| fail(&format!("cannot read the value {right:?}")))?;
+        if !value.is_finite() {
+            return Err(fail(&format!("the value {right:?} is not a finite number")));
+        }
         Ok(Self {
             aggregate,
             comparison,
-            value: parse_value(right)
-                .ok_or_else(|| fail(&format!("cannot read the value {right:?}")))?,
+            value,
+            unit,
             text: text.to_owned(),
+        })
+    }
+
+    /// Why this condition cannot judge a metric of `kind`, if it cannot.
+    pub fn misfit(&self, kind: MetricKind) -> Option<String> {
+        use Aggregate::{Avg, Count, Max, Min, Percentile, Rate};
+        let fits = match (kind, self.aggregate) {
+            (MetricKind::Latency, Count) => self.unit == Unit::None,
+            (MetricKind::Latency, Percentile(_) | Avg | Min | Max) => self.unit == Unit::Duration,
+            (MetricKind::Bytes, Avg | Min | Max) => matches!(self.unit, Unit::None | Unit::Size),
+            (MetricKind::Count | MetricKind::CountOrRate, Count) => self.unit == Unit::None,
+            (MetricKind::CountOrRate, Rate) => matches!(self.unit, Unit::None | Unit::Percent),
+            _ => false,
+        };
+        let negative = self.value < 0.0;
+        (!fits || negative).then(|| {
+            let wanted = match kind {
+                MetricKind::Latency => {
+                    "p(N), avg, min or max with a duration (p(99)<5ms), or count"
+                }
+                MetricKind::Bytes => "max, min or avg with a size (max<2KiB)",
+                MetricKind::Count => "count with a number (count==0)",
+                MetricKind::CountOrRate => "count with a number (count==0), or rate (rate<1%)",
+            };
+            let why = if negative {
+                "a negative value"
+            } else {
+                "this form"
+            };
+            format!(
+                "{:?} cannot judge this metric ({why}); it takes {wanted}",
+                self.text
+            )
         })
     }
 
@@ -120,27 +188,27 @@ impl fmt::Display for Condition {
 }
 
 /// A number with an optional unit: durations become microseconds, sizes bytes.
-fn parse_value(text: &str) -> Option<f64> {
+fn parse_value(text: &str) -> Option<(f64, Unit)> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().ok()?;
-    let scale = match unit {
-        "" => 1.0,
-        "us" | "µs" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "B" => 1.0,
-        "KB" | "kB" => 1e3,
-        "KiB" => 1024.0,
-        "MB" => 1e6,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "%" => 0.01,
+    let (scale, kind) = match unit {
+        "" => (1.0, Unit::None),
+        "us" | "µs" => (1.0, Unit::Duration),
+        "ms" => (1e3, Unit::Duration),
+        "s" => (1e6, Unit::Duration),
+        "B" => (1.0, Unit::Size),
+        "KB" | "kB" => (1e3, Unit::Size),
+        "KiB" => (1024.0, Unit::Size),
+        "MB" => (1e6, Unit::Size),
+        "MiB" => (1024.0 * 1024.0, Unit::Size),
+        "GiB" => (1024.0 * 1024.0 * 1024.0, Unit::Size),
+        "%" => (0.01, Unit::Percent),
         _ => return None,
     };
-    Some(number * scale)
+    Some((number * scale, kind))
 }
 
 #[cfg(test)]
@@ -163,6 +231,37 @@ mod tests {
         assert!(Condition::parse("p(99.9)<=250us").unwrap().holds(250.0));
         assert_eq!(Condition::parse("rate<1%").unwrap().value, 0.01);
         assert_eq!(Condition::parse("avg>=1.5s").unwrap().value, 1.5e6);
+    }
+
+    #[test]
+    fn each_metric_kind_takes_only_its_own_forms() {
+        let misfit = |text: &str, kind| Condition::parse(text).unwrap().misfit(kind);
+        for (text, kind) in [
+            ("p(99)<1ms", MetricKind::Latency),
+            ("count>10", MetricKind::Latency),
+            ("max<2KiB", MetricKind::Bytes),
+            ("avg<=9000", MetricKind::Bytes),
+            ("count==0", MetricKind::Count),
+            ("rate<0.1", MetricKind::CountOrRate),
+            ("rate<1%", MetricKind::CountOrRate),
+        ] {
+            assert_eq!(misfit(text, kind), None, "{text}");
+        }
+        for (text, kind) in [
+            ("p(99)<1ms", MetricKind::CountOrRate),
+            ("avg<1ms", MetricKind::Count),
+            ("max<1ms", MetricKind::Bytes),
+            ("max<2KiB", MetricKind::Latency),
+            ("p(99)<1000", MetricKind::Latency),
+            ("rate<0.1", MetricKind::Latency),
+            ("rate<0.1", MetricKind::Count),
+            ("count<5ms", MetricKind::Count),
+            ("max<-1B", MetricKind::Bytes),
+        ] {
+            let why = misfit(text, kind).unwrap_or_else(|| panic!("{text} fit {kind:?}"));
+            assert!(why.contains("cannot judge this metric"), "{why}");
+        }
+        assert!(Condition::parse("p(99)<1e400ms").is_err());
     }
 
     #[test]

@@ -66,8 +66,9 @@ fn route(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
     }
 }
 
-/// Basic auth on every request, OPTIONS included.
-fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, Response> {
+/// Basic auth on every request, OPTIONS included; both engines also call it on the head,
+/// before they read a body.
+pub(crate) fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, Response> {
     let unauthorized = |message: &str| {
         Response::text(401, message).header("WWW-Authenticate", "Basic realm=\"pingfleet\"")
     };
@@ -130,6 +131,10 @@ fn post(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -
         }
         Err(message) => return Outcome::Respond(Response::text(400, &message)),
     };
+    if let Some(refused) = refuse_device(state, user, &query.device_id) {
+        bump(&state.metrics.devices_refused);
+        return Outcome::Respond(refused);
+    }
     state.metrics.count_command(&query.command);
     let request = Request {
         state,
@@ -153,6 +158,27 @@ fn post(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -
             ),
         )),
     }
+}
+
+/// The longest DeviceId kept (MS-ASHTTP's own limit is 32 characters).
+pub const MAX_DEVICE_ID_BYTES: usize = 64;
+/// Devices kept per user; a further one is refused (403) rather than stored.
+pub const MAX_DEVICES_PER_USER: usize = 100;
+
+/// Why a request's device cannot be served, if it cannot: a DeviceId too long (400),
+/// or a new device for a user who has [`MAX_DEVICES_PER_USER`] already (403).
+fn refuse_device(state: &ServerState, user: &str, device_id: &str) -> Option<Response> {
+    if device_id.is_empty() || device_id.len() > MAX_DEVICE_ID_BYTES {
+        let message = format!("DeviceId must be 1 to {MAX_DEVICE_ID_BYTES} bytes");
+        return Some(Response::text(400, &message));
+    }
+    let full = state.store.with_user(user, |user| {
+        user.devices.len() >= MAX_DEVICES_PER_USER && user.existing_device(device_id).is_none()
+    });
+    full.then(|| {
+        let message = format!("user {user} has {MAX_DEVICES_PER_USER} devices already");
+        Response::text(403, &message)
+    })
 }
 
 /// 451 to the partition that owns the user, when the partition URLs are known.

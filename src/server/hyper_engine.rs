@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 // clock a std Instant would never catch up with them).
 use tokio::time::Instant;
 
+use super::admission::admit;
 use super::commands::Outcome;
 use super::handler;
 use super::http::{Method, RequestHead, Response};
@@ -136,19 +137,26 @@ async fn respond(
             head.set_header(name.as_str(), value);
         }
     }
-    let limit = state.config.limits.max_body_bytes;
-    let too_long = |message: String| to_hyper(Response::text(413, &message));
-    let declared = parts.headers.get(hyper::header::CONTENT_LENGTH);
-    if declared
-        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|length| length > limit)
-    {
-        return too_long(format!("request bodies are limited to {limit} bytes"));
-    }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return too_long(format!("request bodies are limited to {limit} bytes")),
+    // Credentials and the body budget are checked on the head, as the lean engine does.
+    // hyper has checked Content-Length strictly; without one the body is chunked.
+    let Some(declared) = hyper::body::Body::size_hint(&body).exact() else {
+        return to_hyper(Response::text(
+            411,
+            "send the body with Content-Length; chunked requests are not accepted",
+        ));
     };
+    let declared = usize::try_from(declared).unwrap_or(usize::MAX);
+    let permit = match admit(&state, &head, declared) {
+        Ok(permit) => permit,
+        Err(response) => return to_hyper(response),
+    };
+    let limits = &state.config.limits;
+    let body = match tokio::time::timeout(limits.body_timeout, read_body(body, declared)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return to_hyper(response),
+        Err(_) => return to_hyper(Response::text(408, "the request body took too long")),
+    };
+    drop(permit);
     match handler::handle(&state, &head, &body) {
         Outcome::Respond(response) => to_hyper(response),
         Outcome::Park(parked) => match parked.wait(std::future::pending()).await {
@@ -162,6 +170,26 @@ async fn respond(
             None => to_hyper(Response::new(500)),
         },
     }
+}
+
+/// Reads a body of the `declared` length into one buffer, copying each frame out as it
+/// arrives (a collected body would keep every frame's whole read buffer alive: 4 KB per
+/// byte for a client that drips one byte a segment).
+async fn read_body(mut body: Incoming, declared: usize) -> Result<Vec<u8>, Response> {
+    let mut bytes = Vec::with_capacity(declared);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Response::text(400, "the body ended early"))?;
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > declared {
+                return Err(Response::text(
+                    400,
+                    "the body is longer than its Content-Length",
+                ));
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
+    Ok(bytes)
 }
 
 fn to_hyper(response: Response) -> hyper::Response<ResponseBody> {

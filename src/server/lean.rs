@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::admission::admit;
 use super::commands::Outcome;
 use super::handler;
 use super::http::{reason, Method, RequestHead, Response};
@@ -139,15 +140,9 @@ async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
         Some(parsed) => parsed,
         None => return Ok(None),
     };
-    if framing.content_length > limits.max_body_bytes {
-        return Err(Response::text(
-            413,
-            &format!(
-                "request bodies are limited to {} bytes",
-                limits.max_body_bytes
-            ),
-        ));
-    }
+    // Credentials and the body budget are checked on the head: a body from nobody, or
+    // one the server has no room for, is never read.
+    let permit = admit(state, &head, framing.content_length)?;
     buffer.drain(..head_len);
     if framing.expect_continue && buffer.len() < framing.content_length {
         io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -155,14 +150,18 @@ async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
             .map_err(|_| Response::new(400))?;
         io.flush().await.map_err(|_| Response::new(400))?;
     }
-    let deadline = Instant::now() + limits.head_timeout;
+    let deadline = Instant::now() + limits.body_timeout;
     while buffer.len() < framing.content_length {
         match read_more(io, buffer, deadline).await {
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                return Err(Response::text(408, "the request body took too long"))
+            }
             Ok(0) | Err(_) => return Err(Response::text(400, "the body ended early")),
             Ok(_) => {}
         }
     }
     let body: Vec<u8> = buffer.drain(..framing.content_length).collect();
+    drop(permit);
     Ok(Some(ReadRequest {
         head,
         body,
@@ -258,15 +257,23 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(RequestHead, Framing, usize)>, Re
         keep_alive: http11,
         expect_continue: false,
     };
+    let mut seen_length = None;
     for header in request.headers.iter() {
         let value = std::str::from_utf8(header.value)
             .map_err(|_| Response::text(400, &format!("header {} is not text", header.name)))?;
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            framing.content_length = value
-                .trim()
-                .parse()
-                .map_err(|_| Response::text(400, "Content-Length is not a number"))?;
+            let length = content_length(value)?;
+            if seen_length
+                .replace(length)
+                .is_some_and(|seen| seen != length)
+            {
+                return Err(Response::text(
+                    400,
+                    "Content-Length is given twice, differently",
+                ));
+            }
+            framing.content_length = length;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Response::text(
                 411,
@@ -286,6 +293,17 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(RequestHead, Framing, usize)>, Re
         }
     }
     Ok(Some((head, framing, head_len)))
+}
+
+/// A Content-Length value as RFC 9112 (section 6.3) has it: decimal digits only, no
+/// sign, nothing else (`+13` and `1 3` are 400, as hyper answers them).
+fn content_length(value: &str) -> Result<usize, Response> {
+    let digits = value.trim_matches([' ', '\t']);
+    let valid = !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit());
+    valid
+        .then(|| digits.parse().ok())
+        .flatten()
+        .ok_or_else(|| Response::text(400, "Content-Length is not a decimal number"))
 }
 
 /// Writes a response in one piece (`Content-Length` always, `Connection: close` when

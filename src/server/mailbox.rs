@@ -29,6 +29,10 @@ pub const STANDARD_FOLDERS: [(&str, &str, u32, &str); 9] = [
 /// Ids of folders added by hierarchy notifications start here.
 const FIRST_USER_FOLDER_ID: u32 = 100;
 
+/// Folders a hierarchy change may add to one mailbox; beyond, changes are refused (and
+/// counted), so a folder's index never wraps onto another folder.
+pub const MAX_USER_FOLDERS: usize = 1000;
+
 /// Items kept per folder; older ones are dropped (a device that falls this far behind
 /// gets the newest ones).
 pub const MAX_ITEMS_PER_FOLDER: usize = 256;
@@ -127,8 +131,12 @@ impl Mailbox {
         folder.newest_seq
     }
 
-    /// Adds a mail folder (a hierarchy change) and returns its id.
-    pub fn add_folder(&mut self) -> String {
+    /// Adds a mail folder (a hierarchy change) and returns its id; `None` when the
+    /// mailbox has [`MAX_USER_FOLDERS`] already.
+    pub fn add_folder(&mut self) -> Option<String> {
+        if self.user_folders.len() >= MAX_USER_FOLDERS {
+            return None;
+        }
         self.hierarchy_version += 1;
         let number = self.user_folders.len() as u32;
         let id = (FIRST_USER_FOLDER_ID + number).to_string();
@@ -137,7 +145,7 @@ impl Mailbox {
             name: format!("Folder {number}"),
             created_version: self.hierarchy_version,
         });
-        id
+        Some(id)
     }
 
     /// The newest item seq of a folder (0 when empty).
@@ -282,13 +290,31 @@ mod tests {
     #[test]
     fn hierarchy_changes_add_folders_by_version() {
         let mut mailbox = Mailbox::new();
-        let id = mailbox.add_folder();
+        let id = mailbox.add_folder().unwrap();
         assert_eq!(id, "100");
         assert_eq!(mailbox.hierarchy_version(), 1);
         assert_eq!(mailbox.folder_index("100"), Some(9));
         assert_eq!(mailbox.user_folders_since(0).count(), 1);
         assert_eq!(mailbox.user_folders_since(1).count(), 0);
         assert_eq!(mailbox.all_folders().len(), 10);
+    }
+
+    #[test]
+    fn folders_are_bounded_and_never_alias() {
+        let mut mailbox = Mailbox::new();
+        for _ in 0..MAX_USER_FOLDERS {
+            assert!(mailbox.add_folder().is_some());
+        }
+        assert_eq!(mailbox.add_folder(), None);
+        let last = (99 + MAX_USER_FOLDERS).to_string();
+        let index = mailbox.folder_index(&last).unwrap();
+        assert_eq!(mailbox.folder_id(index), last);
+        assert_eq!(
+            mailbox.folder_index(&(100 + MAX_USER_FOLDERS).to_string()),
+            None
+        );
+        // Every index names its own folder: none wraps onto a standard one.
+        assert!(STANDARD_FOLDERS.len() + MAX_USER_FOLDERS <= usize::from(FolderIndex::MAX));
     }
 
     #[test]

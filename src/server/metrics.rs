@@ -42,6 +42,13 @@ pub struct Metrics {
     pub notifications_other_partition: AtomicU64,
     pub notifications_unknown_folder: AtomicU64,
     pub notifications_applied: AtomicU64,
+    /// Changes refused because the mailbox is at a limit (folders per user).
+    pub notifications_over_limit: AtomicU64,
+    /// Requests refused for their device: a DeviceId too long, or a new device for a
+    /// user who has the most devices the server keeps.
+    pub devices_refused: AtomicU64,
+    /// Requests refused with 503 because the server-wide body budget was spent.
+    pub bodies_refused: AtomicU64,
     pub wakeups: AtomicU64,
     /// Datagram read to response written, microseconds.
     wake_latency_us: Mutex<Histogram<u64>>,
@@ -67,6 +74,9 @@ impl Default for Metrics {
             notifications_other_partition: AtomicU64::new(0),
             notifications_unknown_folder: AtomicU64::new(0),
             notifications_applied: AtomicU64::new(0),
+            notifications_over_limit: AtomicU64::new(0),
+            devices_refused: AtomicU64::new(0),
+            bodies_refused: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
             wake_latency_us: Mutex::new(
                 Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
@@ -214,6 +224,24 @@ impl Metrics {
             "counter",
             "Changes applied to the mailbox store.",
             load(&self.notifications_applied).to_string(),
+        );
+        metric(
+            "notifications_over_limit_total",
+            "counter",
+            "Changes refused because the mailbox is at a limit (folders per user).",
+            load(&self.notifications_over_limit).to_string(),
+        );
+        metric(
+            "devices_refused_total",
+            "counter",
+            "Requests refused for their device: DeviceId too long, or too many devices.",
+            load(&self.devices_refused).to_string(),
+        );
+        metric(
+            "bodies_refused_total",
+            "counter",
+            "Requests refused (503) because the server-wide body budget was spent.",
+            load(&self.bodies_refused).to_string(),
         );
         metric(
             "wakeups_total",

@@ -10,6 +10,7 @@
 //! - [`metrics`]: counters and `/metrics`.
 //! - [`run`]: starting and stopping a partition.
 
+pub mod admission;
 pub mod commands;
 pub mod handle;
 pub mod handler;

@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use super::metrics::bump;
 use super::state::ServerState;
 use super::store::Wake;
-use crate::notification::{ChangeKind, Notification};
+use crate::notification::{ChangeKind, Notification, MAX_DATAGRAM_BYTES};
 
 /// What became of one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +23,14 @@ pub enum Applied {
     UnknownUser,
     OtherPartition,
     UnknownFolder,
+    /// The user has the most folders a mailbox keeps: the hierarchy change is refused.
+    FolderLimit,
 }
 
 /// Reads datagrams until shutdown.
 pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
-    let mut buffer = vec![0u8; 2048];
+    // One byte more than a datagram may have, so a longer one is seen, not cut.
+    let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     loop {
         let received = tokio::select! {
             () = state.shutdown.cancelled() => return,
@@ -88,7 +91,9 @@ pub fn apply(state: &ServerState, notification: &Notification, received_at: Inst
                 }
             }
             ChangeKind::Hierarchy => {
-                mailbox.add_folder();
+                if mailbox.add_folder().is_none() {
+                    return Applied::FolderLimit;
+                }
                 for device in &mut user.devices {
                     if let Some(slot) = device.parked.take() {
                         woken += usize::from(slot.waker.send(Wake::HierarchyChanged).is_ok());
@@ -106,6 +111,7 @@ pub fn apply(state: &ServerState, notification: &Notification, received_at: Inst
                 .fetch_add(woken as u64, std::sync::atomic::Ordering::Relaxed);
         }
         Applied::UnknownFolder => bump(&metrics.notifications_unknown_folder),
+        Applied::FolderLimit => bump(&metrics.notifications_over_limit),
         Applied::UnknownUser | Applied::OtherPartition => {}
     }
     applied

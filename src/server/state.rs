@@ -1,5 +1,6 @@
 //! The configuration of one server partition and the state its connections share.
 
+use super::admission::BodyBudget;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +41,12 @@ impl Engine {
 pub struct HttpLimits {
     pub max_head_bytes: usize,
     pub max_body_bytes: usize,
+    /// Body bytes buffered at once across the whole server.
+    pub max_body_bytes_in_flight: usize,
     /// From the first byte of a request head to its end.
     pub head_timeout: Duration,
+    /// From the end of a request head to the end of its body.
+    pub body_timeout: Duration,
     /// A keep-alive connection with no request in progress is closed after this.
     pub idle_timeout: Duration,
 }
@@ -51,7 +56,9 @@ impl Default for HttpLimits {
         Self {
             max_head_bytes: 16 * 1024,
             max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes_in_flight: 64 * 1024 * 1024,
             head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
         }
     }
@@ -99,6 +106,8 @@ pub struct ServerState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
+    /// Request body bytes buffered now, across every connection.
+    pub body_budget: Arc<BodyBudget>,
     generations: AtomicU64,
     policy_keys: AtomicU64,
 }
@@ -106,6 +115,7 @@ pub struct ServerState {
 impl ServerState {
     pub fn new(config: ServerConfig, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
+            body_budget: Arc::new(BodyBudget::new(config.limits.max_body_bytes_in_flight)),
             config,
             store: Store::default(),
             metrics: Arc::new(Metrics::default()),

@@ -58,8 +58,7 @@ impl Users {
         match self {
             Self::Synthetic { prefix, count, .. } => user
                 .strip_prefix(prefix.as_str())
-                .filter(|digits| !digits.starts_with('0') || *digits == "0")
-                .and_then(|digits| digits.parse::<u64>().ok())
+                .and_then(canonical_index)
                 .is_some_and(|index| index < *count),
             Self::Listed(users) => users.contains_key(user),
         }
@@ -75,12 +74,32 @@ impl Users {
             },
             Self::Synthetic { .. } => return AuthResult::UnknownUser,
         };
-        if expected == password {
+        if same_secret(expected.as_bytes(), password.as_bytes()) {
             AuthResult::Accepted
         } else {
             AuthResult::WrongPassword
         }
     }
+}
+
+/// The index a synthetic user name's digits spell, only when they are its one spelling:
+/// ASCII digits, no sign, no leading zero (`user+17`, `user017` are nobody).
+fn canonical_index(digits: &str) -> Option<u64> {
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
+}
+
+/// Compares a password in time that depends on its length only, not on where it first
+/// differs.
+fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    expected.len() == given.len()
+        && expected
+            .iter()
+            .zip(given)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
 }
 
 #[cfg(test)]
@@ -100,6 +119,24 @@ mod tests {
         assert_eq!(users.check("user01", "pw"), AuthResult::UnknownUser);
         assert_eq!(users.check("bob", "pw"), AuthResult::UnknownUser);
         assert_eq!(users.check("user3", "nope"), AuthResult::WrongPassword);
+        assert_eq!(users.check("user3", "pwx"), AuthResult::WrongPassword);
+        // One name per user, byte for byte: no sign, no leading zeros, no spaces.
+        for ghost in [
+            "user+1",
+            "user+0000001",
+            "user-0",
+            "user 1",
+            "user1 ",
+            "user",
+            "user１",
+        ] {
+            assert_eq!(
+                users.check(ghost, "pw"),
+                AuthResult::UnknownUser,
+                "{ghost:?}"
+            );
+            assert!(!users.exists(ghost), "{ghost:?}");
+        }
     }
 
     #[test]

@@ -291,3 +291,45 @@ fn the_same_fleet_and_schedule_for_any_worker_count() {
         assert_eq!(result.fleet.counters.notifications_lost, 0);
     }
 }
+
+#[test]
+fn plans_that_cannot_measure_exit_2_naming_the_flag_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml");
+    let no_workers = dir.path().join("no-workers.toml");
+    let text = std::fs::read_to_string(smoke)
+        .unwrap()
+        .replace("count = 200", "count = 200\nworkers = 0");
+    std::fs::write(&no_workers, text).unwrap();
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec![smoke, "--devices", "0"],
+            "--devices 0: devices.count must be at least 1",
+        ),
+        (
+            vec![smoke, "--duration", "-1s"],
+            "invalid value '-1s' for '--duration",
+        ),
+        (
+            vec![smoke, "--duration", "0s"],
+            "--duration 0s: stages.hold",
+        ),
+        (
+            vec![no_workers.to_str().unwrap()],
+            "no-workers.toml:14:1: workers must be \"auto\" or at least 1",
+        ),
+    ];
+    for (args, message) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+            .current_dir(dir.path())
+            .arg("run")
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        // Nothing was started: no result file.
+        assert!(!dir.path().join("results").exists(), "{args:?}");
+    }
+}

@@ -13,7 +13,7 @@ use pingfleet::eas::commands::sync::{
 use pingfleet::eas::request::{Base64Fields, Command, EasQuery, QueryForm};
 use pingfleet::eas::{ProtocolVersion, WbxmlBody};
 
-use crate::eas_client::{Client, Server, ENGINES};
+use crate::eas_client::{Client, Server, ENGINES, PASSWORD};
 
 const PARKED: &str = "pingfleet_parked_pings";
 const SECOND: Duration = Duration::from_secs(1);
@@ -379,11 +379,20 @@ fn gzip_bad_auth_base64_and_http_errors() {
         assert_eq!(client.post("MoveItems", &body).status, 501);
         client.send_post("/owa?Cmd=Ping", b"", true);
         assert_eq!(client.read_response().status, 404);
-        let head =
-            "POST /Microsoft-Server-ActiveSync?Cmd=Sync&DeviceId=a&DeviceType=b HTTP/1.1\r\n\
-                    Host: x\r\nContent-Length: 5000000\r\n\r\n";
+        // A body from nobody is refused on its head, whatever its size, unread.
+        let head = "POST /Microsoft-Server-ActiveSync?Cmd=Sync&DeviceId=a&DeviceType=b \
+                    HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n";
+        let mut anonymous = server.client("user8", "dev8");
+        anonymous.send_raw(format!("{head}\r\n").as_bytes());
+        assert_eq!(
+            anonymous.read_response().status,
+            401,
+            "{engine}: no credentials"
+        );
         let mut huge = server.client("user8", "dev8");
-        huge.send_raw(head.as_bytes());
+        let credentials = pingfleet::eas::headers::BasicCredentials::new("user8", PASSWORD);
+        let authorized = format!("{head}Authorization: {}\r\n\r\n", credentials.to_header());
+        huge.send_raw(authorized.as_bytes());
         assert_eq!(huge.read_response().status, 413, "{engine}: oversized body");
     }
 }

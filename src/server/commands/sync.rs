@@ -70,7 +70,8 @@ fn sync_collection(
     };
     let state = device_mut(devices, request.device_id()).folder_sync(folder);
     let check = state.check(collection.sync_key.trim());
-    let (items, more) = match check {
+    let preference = body_preference(collection);
+    let (mut items, mut more) = match check {
         KeyCheck::Invalid => {
             response.status = status::INVALID_SYNC_KEY;
             response.sync_key = "0".into();
@@ -88,6 +89,9 @@ fn sync_collection(
             }
         }
     };
+    if keep_within_response_limit(&mut items, preference) {
+        more = true;
+    }
     let synced_seq = match (check, items.last()) {
         (_, Some(last)) => last.seq,
         (KeyCheck::Current { synced_seq } | KeyCheck::Retry { synced_seq }, None) => synced_seq,
@@ -95,7 +99,6 @@ fn sync_collection(
     };
     response.sync_key = state.advance(check, synced_seq).to_string();
     response.more_available = more;
-    let preference = body_preference(collection);
     response.commands = items
         .iter()
         .map(|item| SyncCommand::Add {
@@ -104,6 +107,33 @@ fn sync_collection(
         })
         .collect();
     response
+}
+
+/// Body bytes one Sync response carries at most; the items past it wait for the next
+/// Sync (MoreAvailable). One item always goes, and no item is over
+/// [`crate::notification::MAX_ITEM_BYTES`].
+pub const MAX_RESPONSE_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Drops the items past [`MAX_RESPONSE_BODY_BYTES`] (after the first); true if any was.
+fn keep_within_response_limit(items: &mut Vec<Item>, preference: (u32, Option<u32>)) -> bool {
+    let mut total = 0usize;
+    let keep = items
+        .iter()
+        .take_while(|item| {
+            total += shown_bytes(item, preference.1);
+            total <= MAX_RESPONSE_BODY_BYTES
+        })
+        .count()
+        .max(1);
+    let dropped = keep < items.len();
+    items.truncate(keep);
+    dropped
+}
+
+/// The body bytes an item is sent with, truncated as the device asked.
+fn shown_bytes(item: &Item, truncation: Option<u32>) -> usize {
+    let size = item.size_bytes as usize;
+    truncation.map_or(size, |limit| size.min(limit as usize))
 }
 
 /// The body type and truncation the device asked for (plain text, untruncated, if none).
@@ -126,7 +156,7 @@ fn body_preference(collection: &SyncCollectionRequest) -> (u32, Option<u32>) {
 fn email_for(item: &Item, request: &Request, preference: (u32, Option<u32>)) -> Email {
     let (body_type, truncation) = preference;
     let size = item.size_bytes as usize;
-    let shown = truncation.map_or(size, |limit| size.min(limit as usize));
+    let shown = shown_bytes(item, truncation);
     let subject = match item.notify_seq {
         Some(seq) => crate::notification::subject_for_seq(seq),
         None => format!("pingfleet item {}", item.seq),
@@ -167,6 +197,26 @@ fn body_text(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_carries_at_most_its_byte_limit_and_always_one_item() {
+        let item = |seq, size_bytes| Item {
+            seq,
+            size_bytes,
+            notify_seq: None,
+        };
+        let big = crate::notification::MAX_ITEM_BYTES;
+        let mut items: Vec<Item> = (1..=5).map(|seq| item(seq, big)).collect();
+        assert!(keep_within_response_limit(&mut items, (1, None)));
+        assert_eq!(items.len(), MAX_RESPONSE_BODY_BYTES / big as usize);
+        // Truncated bodies count as what is sent.
+        let mut items: Vec<Item> = (1..=5).map(|seq| item(seq, big)).collect();
+        assert!(!keep_within_response_limit(&mut items, (1, Some(1024))));
+        assert_eq!(items.len(), 5);
+        let mut one = vec![item(1, u32::MAX)];
+        assert!(!keep_within_response_limit(&mut one, (1, None)));
+        assert_eq!(one.len(), 1);
+    }
 
     #[test]
     fn filler_has_the_exact_length() {
