@@ -307,7 +307,45 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    match failure(&report) {
+        Some(reason) => Err(anyhow::anyhow!("{reason}")),
+        None => Ok(()),
+    }
+}
+
+/// Why a worker did not do what it was asked, in one line: no device parked, every
+/// device refused its credentials, or not one notification delivered. `None` when it did.
+pub fn failure(report: &WorkerReport) -> Option<String> {
+    let counters = &report.counters;
+    let worst_error = counters
+        .errors
+        .iter()
+        .max_by_key(|(_, count)| **count)
+        .map_or(String::new(), |(kind, count)| {
+            format!(" (most frequent error: {kind}, {count} times)")
+        });
+    if report.devices > 0 && counters.devices_stopped as usize >= report.devices {
+        let refused: u64 = ["401", "403"]
+            .iter()
+            .filter_map(|status| counters.http_status.get(*status))
+            .sum();
+        return Some(format!(
+            "every device was refused by the server ({refused} responses 401/403): check the credentials"
+        ));
+    }
+    if report.devices > 0 && report.devices_bootstrapped == 0 {
+        return Some(format!(
+            "no device of {} parked a Ping{worst_error}",
+            report.devices
+        ));
+    }
+    if counters.notifications_sent > 0 && counters.notifications_delivered == 0 {
+        return Some(format!(
+            "none of {} notifications reached its device{worst_error}",
+            counters.notifications_sent
+        ));
+    }
+    None
 }
 
 /// One `--profile` entry: a JSON table, checked.

@@ -382,7 +382,9 @@ fn watch(
     watched
 }
 
-/// Waits for every worker and reads its document; a worker without one is a failure.
+/// Waits for every worker and reads its document. A worker without one is a failure;
+/// a worker that wrote one but failed (it said why on stderr) is a failure too, and its
+/// figures still count.
 fn collect_reports(
     workers: &mut [RoleProcess],
     dir: &Path,
@@ -392,16 +394,14 @@ fn collect_reports(
     for (index, worker) in workers.iter_mut().enumerate() {
         let status = worker.wait()?;
         let path = worker_document(dir, index as u32);
-        match std::fs::read(&path)
+        let report = std::fs::read(&path)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<WorkerReport>(&bytes).ok())
-        {
-            Some(report) if status.success() => reports.push(report),
-            _ => {
-                let why = worker.describe_failure();
-                failures.push(format!("{} failed: {why}", worker.name));
-            }
+            .and_then(|bytes| serde_json::from_slice::<WorkerReport>(&bytes).ok());
+        if !status.success() || report.is_none() {
+            let why = worker.describe_failure();
+            failures.push(format!("{} failed: {why}", worker.name));
         }
+        reports.extend(report);
     }
     Ok(reports)
 }

@@ -11,7 +11,15 @@ use pingfleet::measure::latency::Latency;
 
 use crate::eas_client::Server;
 
+/// Runs a worker that must succeed.
 fn run_devices(args: &[String], output: &Path) -> (Output, WorkerReport) {
+    let (result, report) = run_devices_any(args, output);
+    assert!(result.status.success(), "{result:?}");
+    (result, report)
+}
+
+/// Runs a worker, whatever its exit; its document is written either way.
+fn run_devices_any(args: &[String], output: &Path) -> (Output, WorkerReport) {
     let result = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
         .arg("devices")
         .args(args)
@@ -19,7 +27,6 @@ fn run_devices(args: &[String], output: &Path) -> (Output, WorkerReport) {
         .arg(output)
         .output()
         .expect("run pingfleet devices");
-    assert!(result.status.success(), "{result:?}");
     let report = serde_json::from_slice(&std::fs::read(output).unwrap()).expect("worker JSON");
     (result, report)
 }
@@ -160,10 +167,46 @@ fn refused_credentials_stop_the_devices() {
         "--rate",
         "0",
     ];
-    let (_, report) = run_devices(&args(&server, &extra), &output);
+    let (result, report) = run_devices_any(&args(&server, &extra), &output);
     assert_eq!(report.counters.devices_stopped, 5);
     assert_eq!(report.counters.http_status["401"], 5);
     assert_eq!(report.devices_parked_at_end, 0);
+    // Nothing the worker was asked to do was done: that is no success.
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "pingfleet: every device was refused by the server (5 responses 401/403): check the credentials"
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_fails_the_worker_with_its_cause() {
+    let trusted = Server::start("lean", &["--tls"]);
+    let other = Server::start("lean", &["--tls"]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let mut flags = args(&other, &["--devices", "3", "--duration", "1s", "--rate", "5"]);
+    // The other server's certificate does not vouch for this one.
+    let ca = flags.iter().position(|flag| flag == "--ca").unwrap() + 1;
+    flags[ca] = trusted.cert.as_ref().unwrap().display().to_string();
+    flags.extend(["--ramp-timeout".to_owned(), "3s".to_owned()]);
+    let (result, report) = run_devices_any(&flags, &output);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no device of 3 parked a Ping (most frequent error: TLS failure:"),
+        "{stderr}"
+    );
+    // Both self-signed certificates bear one name, so rustls reports the signature.
+    let kinds: Vec<&String> = report.counters.errors.keys().collect();
+    assert!(
+        !kinds.is_empty()
+            && kinds
+                .iter()
+                .all(|kind| kind.starts_with("TLS failure: invalid peer certificate")),
+        "{kinds:?}"
+    );
 }
 
 #[test]
