@@ -12,6 +12,7 @@
 //! - [`argv`]: the typed seam: child flags written from the structs their CLIs parse.
 //! - [`measure`]: latency histograms and readings from /proc, the loopback floor.
 //! - [`tls`], [`tls_session`]: certificates and client configs; rustls' unbuffered API.
+//! - [`lifeline`]: children of a run end with it (`PR_SET_PDEATHSIG`).
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
 //! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::handle`],
 //!   how other processes start one.
@@ -29,6 +30,7 @@ pub mod argv;
 pub mod eas;
 pub mod fleet;
 pub mod inspect;
+pub mod lifeline;
 pub mod measure;
 pub mod notification;
 pub mod orchestrator;

@@ -131,8 +131,14 @@ pub fn client_config_trusting(
 }
 
 /// Where a server writes its generated certificate when not told otherwise.
-pub fn default_cert_path() -> PathBuf {
-    std::env::temp_dir().join(format!("pingfleet-cert-{}.pem", std::process::id()))
+pub fn default_cert_path() -> std::io::Result<PathBuf> {
+    // A fresh directory only this user can enter: no file planted in the shared temp
+    // directory (a symlink to something else) can be written through.
+    let dir = tempfile::Builder::new()
+        .prefix("pingfleet-cert-")
+        .tempdir()?
+        .keep();
+    Ok(dir.join("cert.pem"))
 }
 
 #[cfg(test)]

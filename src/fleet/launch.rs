@@ -181,6 +181,9 @@ impl DevicesArgs {
 
 /// Runs `pingfleet devices` to completion.
 pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
+    if !crate::lifeline::bind_to_parent() {
+        anyhow::bail!("the run that started this process has ended");
+    }
     rlimit::increase_nofile_limit(u64::MAX).ok();
     if !(0.0..=1.0).contains(&args.churn_per_minute) {
         anyhow::bail!(

@@ -252,6 +252,30 @@ impl WorkerReport {
 }
 
 impl WorkerReport {
+    /// The document of no worker: no devices, nothing counted or timed.
+    pub fn empty() -> Self {
+        Self {
+            schema: SCHEMA.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            shard: String::new(),
+            devices: 0,
+            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            duration_s: 0.0,
+            targets: Vec::new(),
+            profiles: Vec::new(),
+            counters: Counters::default(),
+            stages: Vec::new(),
+            histograms: BTreeMap::new(),
+            devices_parked_at_end: 0,
+            devices_bootstrapped: 0,
+            bootstrap_all_s: None,
+            rss_before_devices_bytes: None,
+            rss_bytes: None,
+            cpu_seconds: None,
+            fleet_digest: FleetDigest::default(),
+        }
+    }
+
     /// Merges shard reports exactly: counters summed, histograms added, devices,
     /// memory and CPU summed, the longest duration and bootstrap kept.
     pub fn merge(reports: &[WorkerReport]) -> anyhow::Result<WorkerReport> {

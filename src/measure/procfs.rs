@@ -101,6 +101,12 @@ pub fn kernel_slab_bytes() -> Option<u64> {
     parse_meminfo_kib(&meminfo, "Slab:").map(|kib| kib * 1024)
 }
 
+/// Memory the kernel says it can give new work without swapping (`MemAvailable:`).
+pub fn memory_available_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo_kib(&meminfo, "MemAvailable:").map(|kib| kib * 1024)
+}
+
 fn parse_meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
     let line = meminfo.lines().find(|line| line.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -20,7 +20,9 @@ impl RoleProcess {
         let exe = std::env::current_exe()?;
         let stderr_path = Self::stderr_path(name, dir);
         let stderr = std::fs::File::create(&stderr_path)?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        crate::lifeline::mark(&mut command);
+        let child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

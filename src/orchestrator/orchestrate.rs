@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// and its notification schedule are the same for any number.
     #[arg(long, value_name = "M")]
     pub workers: Option<u32>,
+    /// Keep the run's directory (each child's stderr, the workers' documents) after a
+    /// complete run; an incomplete run always keeps it.
+    #[arg(long)]
+    pub keep_logs: bool,
 }
 
 impl RunArgs {
@@ -90,7 +94,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let plan = ResolvedScenario::resolve(&text, &file, &args.overrides(), limits)?;
     let scenario = &plan.scenario;
-    let dir = run_directory(scenario)?;
+    // Ctrl-C reaches every process of the group: the workers stop and report, and the
+    // run keeps what they measured, marked incomplete. From here on Ctrl-C is honoured
+    // at every step, start-up included.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone())?;
+    }
+    let run_dir = run_directory(scenario)?;
+    let dir = run_dir.path().to_path_buf();
     println!(
         "pingfleet run {}: {} {} devices, {} server partition(s) ({}), {} worker(s); logs in {}",
         scenario.name,
@@ -114,12 +126,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             floor.p50_us, floor.p99_us
         );
     }
-    // Ctrl-C reaches every process of the group: the workers stop and report, and the
-    // run keeps what they measured, marked incomplete.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone())?;
-    }
     let mut results = Vec::new();
     for engine in plan.engines.iter().copied() {
         let mut result = measure(&plan, engine, calibration, &dir, &interrupted)?;
@@ -138,7 +144,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(comparison) = results.last().and_then(|result| result.comparison.as_ref()) {
         print_comparison(comparison);
     }
-    Ok(results
+    let code = results
         .iter()
         .map(|result| {
             if !result.complete {
@@ -150,7 +156,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
         })
         .max()
-        .unwrap_or(2))
+        .unwrap_or(2);
+    // The children's logs and documents stay for a run that did not complete (they say
+    // why) or when asked; otherwise the directory goes with the run.
+    if code == 2 || args.keep_logs {
+        println!("logs kept in {}", run_dir.keep().display());
+    }
+    Ok(code)
 }
 
 /// One measurement: servers and workers started, sampled, collected and stopped.
@@ -162,11 +174,11 @@ fn measure(
     interrupted: &AtomicBool,
 ) -> anyhow::Result<RunResult> {
     let scenario = &plan.scenario;
-    let mut servers = start_servers(plan, engine, dir)?;
+    let mut servers = start_servers(plan, engine, dir, interrupted)?;
     std::thread::sleep(Duration::from_millis(300));
     let baseline = Baseline::read(&servers);
     let ca = concatenate_certificates(&servers, dir)?;
-    let mut worker_processes = start_workers(plan, &servers, ca.as_deref(), dir)?;
+    let mut worker_processes = start_workers(plan, &servers, ca.as_deref(), dir, interrupted)?;
     let watched = watch(
         scenario,
         &mut servers,
@@ -183,10 +195,12 @@ fn measure(
     for server in &mut servers {
         server.process.stop(Duration::from_secs(10));
     }
-    if reports.is_empty() {
-        anyhow::bail!("no worker produced results: {}", failures.join("; "));
-    }
-    let fleet = WorkerReport::merge(&reports)?;
+    // Without any worker's document the result still says what happened, with no
+    // fleet figures (and every threshold not judged).
+    let fleet = match reports.is_empty() {
+        true => WorkerReport::empty(),
+        false => WorkerReport::merge(&reports)?,
+    };
     let machine = Machine::read(plan.limits.fd_limit);
     Ok(RunResult {
         schema: SCHEMA.into(),
@@ -365,11 +379,15 @@ fn watch(
             }
             break;
         }
-        if let Some(dead) = servers
-            .iter_mut()
-            .find_map(|s| s.process.try_status().map(|_| s.process.name.clone()))
-        {
-            watched.failures.push(format!("{dead} died during the run"));
+        if let Some(dead) = servers.iter_mut().find_map(|server| {
+            let process = &mut server.process;
+            process.try_status().is_some().then_some(process)
+        }) {
+            let why = dead.describe_failure();
+            let name = &dead.name;
+            watched
+                .failures
+                .push(format!("{name} died during the run: {why}"));
             break;
         }
         let point = watched.timeline.last().expect("pushed above");
@@ -439,14 +457,13 @@ fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) 
 }
 
 /// Where a run keeps its children's logs and documents.
-fn run_directory(scenario: &Scenario) -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "pingfleet-run-{}-{}",
-        scenario.name,
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+/// A fresh directory only this user can enter (never one that exists already, so no
+/// planted file or symlink is written through); removed when dropped.
+fn run_directory(scenario: &Scenario) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("pingfleet-run-{}-", scenario.name))
+        .tempdir()
+        .context("cannot create the run's directory")
 }
 
 fn git_commit() -> Option<String> {

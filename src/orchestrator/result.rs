@@ -215,7 +215,15 @@ pub struct Verdict {
     pub condition: String,
     /// What was observed, in the condition's units; `null` when not measured.
     pub observed: Option<f64>,
+    /// False when the run was incomplete (interrupted, or a child failed): its figures
+    /// are partial, so the condition was not judged (and `passed` is false).
+    #[serde(default = "yes")]
+    pub judged: bool,
     pub passed: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Judges every threshold of a scenario against the result.
@@ -232,7 +240,8 @@ pub fn judge(
                 metric: metric.name().to_owned(),
                 condition: condition.text.clone(),
                 observed,
-                passed: observed.is_some_and(|value| condition.holds(value)),
+                judged: result.complete,
+                passed: result.complete && observed.is_some_and(|value| condition.holds(value)),
             });
         }
     }

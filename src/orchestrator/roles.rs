@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::children::RoleProcess;
@@ -75,10 +76,13 @@ pub fn start_servers(
     plan: &ResolvedScenario,
     engine: Engine,
     dir: &Path,
+    interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<ServerProcess>> {
     let exe = std::env::current_exe()?;
     let mut servers = Vec::new();
     for index in 0..plan.partitions {
+        // Those already started are stopped when `servers` is dropped.
+        stop_if_interrupted(interrupted, "the server partitions")?;
         let name = format!("server-{index}");
         let stderr_path = RoleProcess::stderr_path(&name, dir);
         let stderr = std::fs::File::create(&stderr_path)?;
@@ -125,6 +129,7 @@ pub fn start_workers(
     servers: &[ServerProcess],
     ca: Option<&Path>,
     dir: &Path,
+    interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<RoleProcess>> {
     let partitions: Vec<_> = servers
         .iter()
@@ -132,8 +137,17 @@ pub fn start_workers(
         .collect();
     (0..plan.workers)
         .map(|index| {
+            stop_if_interrupted(interrupted, "the device workers")?;
             let args = plan.devices_args(index, &partitions, ca, dir);
             RoleProcess::spawn(&format!("worker-{index}"), &args.to_argv()?, dir)
         })
         .collect()
+}
+
+/// An error when Ctrl-C (or SIGTERM) came while starting `what`.
+fn stop_if_interrupted(interrupted: &AtomicBool, what: &str) -> anyhow::Result<()> {
+    match interrupted.load(Ordering::Relaxed) {
+        true => anyhow::bail!("interrupted while starting {what}; nothing was measured"),
+        false => Ok(()),
+    }
 }

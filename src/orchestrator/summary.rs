@@ -68,7 +68,11 @@ pub fn print_summary(result: &RunResult, path: &Path) {
             .map_or("n/a".to_owned(), |value| format!("{value:.1}"));
         println!(
             "[{}] {} {} (observed {observed})",
-            if verdict.passed { "PASS" } else { "FAIL" },
+            match (verdict.judged, verdict.passed) {
+                (false, _) => "NOT JUDGED",
+                (true, true) => "PASS",
+                (true, false) => "FAIL",
+            },
             verdict.metric,
             verdict.condition
         );

@@ -19,6 +19,13 @@ const SOCKETS_PER_PROCESS: usize = 18_000;
 const FD_RESERVE: u64 = 2_000;
 /// The most processes of one role a run starts (a million devices took 56 of each).
 pub const MAX_PROCESSES: u32 = 256;
+/// Memory one device costs the machine, server, worker and kernel together, as last
+/// measured with some room: capacity-100k took 6.5 KB server + 5.5 KB worker + 8.2 KB
+/// kernel per TLS device; a million plain devices took 13.7 KB each.
+const TLS_DEVICE_BYTES: u64 = 24 * 1024;
+const PLAIN_DEVICE_BYTES: u64 = 16 * 1024;
+/// Memory one partition or worker process takes before its first device.
+const PROCESS_BYTES: u64 = 32 * 1024 * 1024;
 
 /// What `pingfleet run` may override on its command line.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,6 +44,8 @@ pub struct Overrides {
 pub struct MachineLimits {
     /// The open-file limit each process can raise itself to.
     pub fd_limit: u64,
+    /// Memory available to new work (`MemAvailable`), if it can be read.
+    pub memory_available_bytes: Option<u64>,
 }
 
 impl MachineLimits {
@@ -44,6 +53,7 @@ impl MachineLimits {
     pub fn read() -> Self {
         Self {
             fd_limit: rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024),
+            memory_available_bytes: crate::measure::procfs::memory_available_bytes(),
         }
     }
 
@@ -118,6 +128,7 @@ impl ResolvedScenario {
         if workers as usize > devices {
             anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");
         }
+        check_memory(&scenario, partitions + workers, limits)?;
         let engines = match scenario.server.compare_engines {
             true => vec![Engine::Lean, Engine::Hyper],
             false => vec![scenario.server.engine],
@@ -215,6 +226,33 @@ impl ResolvedScenario {
     }
 }
 
+/// Refuses a plan whose devices would not fit in this machine's available memory, by
+/// the last measured cost per device.
+fn check_memory(scenario: &Scenario, processes: u32, limits: MachineLimits) -> anyhow::Result<()> {
+    let Some(available) = limits.memory_available_bytes else {
+        return Ok(());
+    };
+    let (kind, per_device) = match scenario.server.tls {
+        true => ("TLS", TLS_DEVICE_BYTES),
+        false => ("plain", PLAIN_DEVICE_BYTES),
+    };
+    let devices = scenario.devices.count as u64;
+    let needed = devices
+        .saturating_mul(per_device)
+        .saturating_add(u64::from(processes) * PROCESS_BYTES);
+    if needed > available / 10 * 9 {
+        const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+        anyhow::bail!(
+            "{devices} {kind} devices need about {:.1} GiB ({} KiB each as last measured, \
+             and {processes} processes), but this machine has {:.1} GiB available",
+            needed as f64 / GIB,
+            per_device / 1024,
+            available as f64 / GIB
+        );
+    }
+    Ok(())
+}
+
 /// Where worker `index` writes its document.
 pub fn worker_document(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("worker-{index}.json"))
@@ -271,7 +309,10 @@ fn apply(scenario: &mut Scenario, overrides: &Overrides) -> Vec<(String, &'stati
 mod tests {
     use super::*;
 
-    const LIMITS: MachineLimits = MachineLimits { fd_limit: 20_000 };
+    const LIMITS: MachineLimits = MachineLimits {
+        fd_limit: 20_000,
+        memory_available_bytes: Some(24 << 30),
+    };
     const TEXT: &str = "name = \"t\"\n[devices]\ncount = 40000\nheartbeat = \"1.5s\"\n\
                         [server]\nmin_heartbeat = \"1s\"\n";
 
@@ -328,6 +369,36 @@ mod tests {
             ..Overrides::default()
         };
         assert!(resolve(TEXT, &too_many).is_err());
+    }
+
+    #[test]
+    fn a_fleet_larger_than_the_memory_is_refused_with_the_numbers() {
+        let billion = Overrides {
+            devices: Some(1_000_000_000),
+            ..Overrides::default()
+        };
+        // 55,556 workers would be needed first.
+        assert!(resolve(TEXT, &billion).is_err());
+        let million = Overrides {
+            devices: Some(1_000_000),
+            ..Overrides::default()
+        };
+        let small = MachineLimits {
+            memory_available_bytes: Some(4 << 30),
+            ..LIMITS
+        };
+        let err = ResolvedScenario::resolve(TEXT, "t.toml", &million, small)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("1000000 plain devices need about 18.8 GiB (16 KiB each"),
+            "{err}"
+        );
+        assert!(err.ends_with("this machine has 4.0 GiB available"), "{err}");
+        assert!(
+            resolve(TEXT, &million).is_ok(),
+            "24 GiB hold a million plain devices"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ impl ServerHandle {
         stderr: Stdio,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // The server ends with the thread that started it, should that end first.
+        crate::lifeline::mark(&mut command);
+        let mut child = command
             .args(args.to_argv()?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -132,6 +132,9 @@ pub struct ServerReady {
 
 /// Runs `pingfleet serve` to completion.
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !crate::lifeline::bind_to_parent() {
+        anyhow::bail!("the run that started this process has ended");
+    }
     let fd_limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let config = config_from(&args, fd_limit)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -221,7 +224,8 @@ fn tls_setup(args: &ServeArgs) -> anyhow::Result<(Option<TlsConfig>, Option<Path
             let path = args
                 .cert_out
                 .clone()
-                .unwrap_or_else(crate::tls::default_cert_path);
+                .map_or_else(crate::tls::default_cert_path, Ok)
+                .context("cannot make a directory for the certificate")?;
             (Identity::self_signed(&path)?, path)
         }
         _ => return Ok((None, None)),

@@ -186,7 +186,10 @@ fn an_untrusted_certificate_fails_the_worker_with_its_cause() {
     let other = Server::start("lean", &["--tls"]);
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("worker.json");
-    let mut flags = args(&other, &["--devices", "3", "--duration", "1s", "--rate", "5"]);
+    let mut flags = args(
+        &other,
+        &["--devices", "3", "--duration", "1s", "--rate", "5"],
+    );
     // The other server's certificate does not vouch for this one.
     let ca = flags.iter().position(|flag| flag == "--ca").unwrap() + 1;
     flags[ca] = trusted.cert.as_ref().unwrap().display().to_string();

@@ -192,7 +192,7 @@ fn ctrl_c_keeps_partial_results() {
     std::fs::write(
         &scenario,
         "name = \"long\"\noutput = \"out\"\n[server]\npartitions = 1\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
-         [stages]\nhold = \"60s\"\n[injector]\nrate = 20\n",
+         [stages]\nhold = \"60s\"\n[injector]\nrate = 20\n[thresholds]\nlost_notifications = [\"count==0\"]\n",
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
@@ -212,6 +212,12 @@ fn ctrl_c_keeps_partial_results() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("[INCOMPLETE] interrupted"), "{stdout}");
+    // Stopping mid-hold leaves notifications in flight: the threshold is not judged.
+    assert!(
+        stdout.contains("[NOT JUDGED] lost_notifications count==0"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("[FAIL]"), "{stdout}");
     let path = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
         .next()
