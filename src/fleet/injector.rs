@@ -21,6 +21,11 @@ use crate::notification::Notification;
 use crate::partition::{partition_of, Partition};
 use crate::seeds::{self, Stream};
 
+/// The highest rate (connections or notifications per second) a run may ask for: far
+/// above what one machine sends (a worker's injector manages some 10,000 a second), low
+/// enough that a typo like `1e12` is caught rather than tried.
+pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
+
 /// The schedule's shape, as flags (`--pattern`) and scenario files
 /// (`injector.pattern`) name it.
 #[derive(

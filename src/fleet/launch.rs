@@ -191,6 +191,14 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             args.churn_per_minute
         );
     }
+    for (flag, rate) in [("--rate", args.rate), ("--connect-rate", args.connect_rate)] {
+        if !(0.0..=super::injector::MAX_RATE_PER_S).contains(&rate) {
+            anyhow::bail!(
+                "{flag} must be 0 to {} per second (got {rate})",
+                super::injector::MAX_RATE_PER_S
+            );
+        }
+    }
     let targets: Vec<Target> = args
         .targets
         .iter()

@@ -31,7 +31,7 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::Deserialize;
 
-use crate::fleet::injector::PatternKind;
+use crate::fleet::injector::{PatternKind, MAX_RATE_PER_S};
 use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
 use threshold::{Condition, MetricKind};
@@ -460,10 +460,12 @@ impl Scenario {
         if let Some(message) = self.heartbeat_outside_bounds(self.devices.heartbeat.0) {
             return Err(("heartbeat", format!("devices.{message}")));
         }
-        if self.devices.connect_rate <= 0.0 {
+        if !(self.devices.connect_rate > 0.0 && self.devices.connect_rate <= MAX_RATE_PER_S) {
             return Err((
                 "connect_rate",
-                "devices.connect_rate must be above 0".into(),
+                format!(
+                    "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&self.stages.churn_per_minute) {
@@ -472,8 +474,11 @@ impl Scenario {
                 "stages.churn_per_minute is a fraction of the devices, 0 to 1".into(),
             ));
         }
-        if self.injector.rate < 0.0 {
-            return Err(("rate", "injector.rate cannot be negative".into()));
+        if !(0.0..=MAX_RATE_PER_S).contains(&self.injector.rate) {
+            return Err((
+                "rate",
+                format!("injector.rate must be 0 to {MAX_RATE_PER_S} notifications per second"),
+            ));
         }
         if !(0.0..=100.0).contains(&self.injector.burst_percent) {
             return Err((
@@ -606,6 +611,14 @@ mod tests {
             "name = \"t\"\n[devices]\ncount = 1\n[[devices.profiles]]\nname = \"a\"\nkind = 1\n";
         let err = Scenario::parse(unknown_in_mix, "s.toml").unwrap_err();
         assert!(err.message.contains("kind"), "{err}");
+        let absurd = "name = \"t\"\n[devices]\ncount = 1\n[injector]\nrate = 1e12\n";
+        let err = Scenario::parse(absurd, "s.toml").unwrap_err();
+        assert_eq!(err.line, 5, "{err}");
+        let nonsense =
+            "name = \"t\"\n[devices]\ncount = 1\n[thresholds]\nlost_notifications = [\"p(99)<1ms\"]\n";
+        let err = Scenario::parse(nonsense, "s.toml").unwrap_err();
+        assert_eq!(err.line, 5, "{err}");
+        assert!(err.message.contains("cannot judge this metric"), "{err}");
         let outside = "name = \"t\"\n[devices]\ncount = 1\nheartbeat = \"2h\"\n";
         assert!(Scenario::parse(outside, "s.toml")
             .unwrap_err()

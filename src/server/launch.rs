@@ -86,6 +86,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub head_timeout: Duration,
+    /// Time allowed from the end of a request's head to the end of its body.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
     /// Time a keep-alive connection may sit with no request.
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
@@ -211,6 +215,7 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> 
         .unwrap_or(fd_limit.saturating_sub(FD_RESERVE).max(1) as usize);
     config.limits = HttpLimits {
         head_timeout: args.head_timeout,
+        body_timeout: args.body_timeout,
         idle_timeout: args.idle_timeout,
         ..HttpLimits::default()
     };

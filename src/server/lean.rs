@@ -122,10 +122,11 @@ struct ReadRequest {
 }
 
 /// The head fields the engine itself needs, beyond what the handler reads.
-struct Framing {
-    content_length: usize,
-    keep_alive: bool,
-    expect_continue: bool,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    pub content_length: usize,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
 }
 
 /// Reads one request. `Ok(None)`: the connection closed (or went idle too long, or the
@@ -235,8 +236,9 @@ async fn read_more<S: AsyncRead + Unpin>(
     }
 }
 
-/// Parses a complete head, or returns `Ok(None)` when more bytes are needed.
-fn parse_head(buffer: &[u8]) -> Result<Option<(RequestHead, Framing, usize)>, Response> {
+/// Parses a complete head, or returns `Ok(None)` when more bytes are needed; `Err` is
+/// the response to send before closing. Public for the fuzz target.
+pub fn parse_head(buffer: &[u8]) -> Result<Option<(RequestHead, Framing, usize)>, Response> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(buffer) {

@@ -66,6 +66,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.handle.pid()
+    }
+
     /// A client for `user` on device `device`.
     pub fn client(&self, user: &str, device: &str) -> Client {
         Client::connect(self, user, device)

@@ -1,5 +1,6 @@
 //! The integration tests, in one binary to keep link time low on two cores.
 
+mod adversarial;
 mod cli;
 mod eas_client;
 mod fleet;
