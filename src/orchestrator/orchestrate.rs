@@ -388,6 +388,11 @@ fn watch(
             watched
                 .failures
                 .push(format!("{name} died during the run: {why}"));
+            // What the workers measured so far is kept; the rest of the run would
+            // measure a fleet without its server.
+            for worker in workers.iter_mut() {
+                worker.stop(Duration::from_secs(30));
+            }
             break;
         }
         let point = watched.timeline.last().expect("pushed above");

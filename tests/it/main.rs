@@ -1,6 +1,7 @@
 //! The integration tests, in one binary to keep link time low on two cores.
 
 mod adversarial;
+mod chaos;
 mod cli;
 mod eas_client;
 mod fleet;

@@ -131,7 +131,7 @@ fn the_smoke_scenario_runs_end_to_end() {
 
 /// Validates a result file against the committed JSON Schema, and checks that the
 /// schema does reject a document missing a required part.
-fn assert_matches_the_schema(path: &std::path::Path) {
+pub(crate) fn assert_matches_the_schema(path: &std::path::Path) {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
