@@ -8,7 +8,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ where
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
-        () = activity.stalled(head_timeout) => {}
+        () = activity.stalled(head_timeout, state.config.limits.idle_timeout) => {}
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
@@ -68,6 +68,8 @@ struct Activity {
     started: Instant,
     in_progress: AtomicUsize,
     last_done_ms: AtomicU64,
+    /// A request has been served on the connection.
+    served: AtomicBool,
     /// Signalled when a request ends.
     done: Notify,
 }
@@ -78,13 +80,19 @@ impl Activity {
             started: Instant::now(),
             in_progress: AtomicUsize::new(0),
             last_done_ms: AtomicU64::new(0),
+            served: AtomicBool::new(false),
             done: Notify::new(),
         }
     }
 
-    /// Completes once no request has been in progress for `timeout`.
-    async fn stalled(&self, timeout: Duration) {
+    /// Completes once no request has been in progress for `head_timeout` since the
+    /// connection opened, or for `idle_timeout` since its last response.
+    async fn stalled(&self, head_timeout: Duration, idle_timeout: Duration) {
         loop {
+            let timeout = match self.served.load(Ordering::Relaxed) {
+                true => idle_timeout,
+                false => head_timeout,
+            };
             let idle_since =
                 self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
             tokio::time::sleep_until(idle_since + timeout).await;
@@ -115,6 +123,7 @@ impl Drop for Busy {
     fn drop(&mut self) {
         let elapsed = self.0.started.elapsed().as_millis() as u64;
         self.0.last_done_ms.store(elapsed, Ordering::Relaxed);
+        self.0.served.store(true, Ordering::Relaxed);
         self.0.in_progress.fetch_sub(1, Ordering::Relaxed);
         self.0.done.notify_one();
     }

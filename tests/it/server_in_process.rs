@@ -226,3 +226,19 @@ async fn a_change_while_not_parked_answers_the_next_ping_at_once() {
         server.stop().await;
     }
 }
+
+/// The lean engine keeps an idle keep-alive connection for the idle timeout. (hyper's
+/// own header-read timer starts as soon as it waits for the next head, so the hyper
+/// engine closes an idle connection after the head timeout; see the README.)
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_lasts_the_idle_timeout_not_the_head_timeout() {
+    for engine in [Engine::Lean] {
+        let server = InProcess::start(engine).await;
+        let mut device = Device::connect(&server, "user5").await;
+        device.folder_sync().await;
+        // Well past the head timeout (10 s), well within the idle timeout (2 h).
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        device.folder_sync().await;
+        server.stop().await;
+    }
+}
