@@ -5,16 +5,16 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use super::admission::authenticate;
 use super::commands::{self, Outcome, Request};
 use super::http::SERVER_VERSION;
 use super::http::{Method, RequestHead, Response};
 use super::metrics::bump;
 use super::state::ServerState;
-use super::users::AuthResult;
 use crate::eas::commands::ping::PingResponse;
 use crate::eas::headers::{
-    parse_policy_key, BasicCredentials, MS_AS_PROTOCOL_COMMANDS, MS_AS_PROTOCOL_VERSIONS,
-    MS_SERVER_ACTIVESYNC, X_MS_LOCATION,
+    parse_policy_key, MS_AS_PROTOCOL_COMMANDS, MS_AS_PROTOCOL_VERSIONS, MS_SERVER_ACTIVESYNC,
+    X_MS_LOCATION,
 };
 use crate::eas::request::{Command, EasQuery, QueryError, QueryForm};
 use crate::eas::{ProtocolVersion, WbxmlBody};
@@ -63,30 +63,6 @@ fn route(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
         Method::Other(_) => Outcome::Respond(
             Response::text(501, "EAS uses OPTIONS and POST").header("Allow", "OPTIONS,POST"),
         ),
-    }
-}
-
-/// Basic auth on every request, OPTIONS included; both engines also call it on the head,
-/// before they read a body.
-pub(crate) fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, Response> {
-    let unauthorized = |message: &str| {
-        Response::text(401, message).header("WWW-Authenticate", "Basic realm=\"pingfleet\"")
-    };
-    let header = head
-        .authorization
-        .as_deref()
-        .ok_or_else(|| unauthorized("credentials required"))?;
-    let credentials =
-        BasicCredentials::from_header(header).map_err(|err| unauthorized(&err.to_string()))?;
-    match state
-        .config
-        .users
-        .check(&credentials.user, &credentials.password)
-    {
-        AuthResult::Accepted => Ok(credentials.user),
-        AuthResult::UnknownUser | AuthResult::WrongPassword => {
-            Err(unauthorized("unknown user or wrong password"))
-        }
     }
 }
 

@@ -8,9 +8,16 @@
 //! - [`store`], [`mailbox`], [`parking`]: users, devices, folders, items, parked Pings.
 //! - [`notify`]: the UDP change-notification listener.
 //! - [`metrics`]: counters and `/metrics`.
-//! - [`run`]: starting and stopping a partition.
+//! - [`admission`]: credentials on the head and a share of the [`budget`] of body
+//!   bytes in flight, before either engine reads a body.
+//! - [`http`]: the request and response shapes both engines share; [`tls_stream`]:
+//!   the lean engine's TLS.
+//! - [`users`]: who may log in; [`state`]: what a partition's connections share.
+//! - [`run`]: starting and stopping a partition; [`launch`]: `pingfleet serve`;
+//!   [`handle`]: a `serve` process as the orchestrator, tests and benches start it.
 
 pub mod admission;
+pub mod budget;
 pub mod commands;
 pub mod handle;
 pub mod handler;

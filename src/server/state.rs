@@ -1,6 +1,6 @@
 //! The configuration of one server partition and the state its connections share.
 
-use super::admission::BodyBudget;
+use super::budget::BodyBudget;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
