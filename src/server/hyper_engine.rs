@@ -53,7 +53,13 @@ where
         .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     tokio::select! {
-        _ = connection.as_mut() => {}
+        served = connection.as_mut() => {
+            // hyper answers malformed or oversized heads (400, 431) and slow heads
+            // itself, without the service: count them as the lean engine does.
+            if served.is_err_and(|err| err.is_parse() || err.is_parse_too_large() || err.is_timeout()) {
+                super::metrics::bump(&state.metrics.http_errors);
+            }
+        }
         () = activity.stalled(head_timeout, state.config.limits.idle_timeout) => {}
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();

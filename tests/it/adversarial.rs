@@ -138,6 +138,20 @@ fn probe_bodies_from_nobody(server: &Server, engine: &str) {
 }
 
 fn probe_lenient_framing(server: &Server, engine: &str) {
+    // A head no HTTP parser accepts: 400, counted by both engines.
+    let errors = "pingfleet_http_errors_total";
+    let before = server.metric(errors);
+    assert_eq!(
+        status_of(
+            server,
+            "POST /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost x\r\n\r\n"
+        ),
+        400
+    );
+    assert!(
+        server.wait_metric(errors, before + 1.0, Duration::from_secs(5)),
+        "{engine}: {errors}"
+    );
     let auth = authorization("user90");
     let target = "/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=user90&DeviceId=d&DeviceType=t";
     for lengths in [
