@@ -136,6 +136,7 @@ pub fn default_cert_path() -> std::io::Result<PathBuf> {
     // directory (a symlink to something else) can be written through.
     let dir = tempfile::Builder::new()
         .prefix("pingfleet-cert-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()?
         .keep();
     Ok(dir.join("cert.pem"))
@@ -144,6 +145,24 @@ pub fn default_cert_path() -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_generated_certificate_goes_to_a_fresh_private_directory() {
+        let first = default_cert_path().unwrap();
+        let second = default_cert_path().unwrap();
+        assert_ne!(first, second);
+        let dir = first.parent().unwrap();
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(
+            !first.exists(),
+            "nothing is there to be followed or overwritten"
+        );
+        for path in [first, second] {
+            std::fs::remove_dir(path.parent().unwrap()).unwrap();
+        }
+    }
 
     #[test]
     fn a_generated_certificate_is_trusted_by_a_client_reading_it() {

@@ -467,6 +467,7 @@ fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) 
 fn run_directory(scenario: &Scenario) -> anyhow::Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix(&format!("pingfleet-run-{}-", scenario.name))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .context("cannot create the run's directory")
 }
@@ -505,6 +506,23 @@ fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn run_directories_are_fresh_and_private() {
+        let scenario = Scenario::parse(DEFAULT_SCENARIO, "default").unwrap();
+        let first = run_directory(&scenario).unwrap();
+        let second = run_directory(&scenario).unwrap();
+        assert_ne!(first.path(), second.path(), "a directory is never reused");
+        let mode = std::fs::metadata(first.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let path = first.path().to_path_buf();
+        drop(first);
+        assert!(!path.exists(), "removed with the run");
+    }
 
     fn fleet() -> WorkerReport {
         serde_json::from_str(include_str!("testdata/worker.json")).expect("test document")
