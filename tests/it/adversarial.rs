@@ -237,6 +237,14 @@ fn every_probe_is_answered_and_the_fleet_loses_nothing() {
             counters.notifications_delivered, counters.notifications_sent,
             "{engine}"
         );
+        println!(
+            "{engine}: 6 probes, server RSS {} -> {} MiB, notifications sent {} delivered {} lost {}",
+            rss_before >> 20,
+            rss_after >> 20,
+            counters.notifications_sent,
+            counters.notifications_delivered,
+            counters.notifications_lost
+        );
         // Still serving after all of it.
         let mut client = server.client("user91", "after");
         assert_eq!(client.options().status, 200, "{engine}");
