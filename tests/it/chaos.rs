@@ -157,12 +157,7 @@ fn all_gone(pids: &[u32], timeout: Duration) -> bool {
 
 /// The one result file in `dir/out`, checked against the schema.
 fn the_result(dir: &Path) -> RunResult {
-    let path = std::fs::read_dir(dir.join("out"))
-        .expect("a result directory")
-        .next()
-        .expect("a result file")
-        .unwrap()
-        .path();
+    let path = crate::run::the_result_file(dir);
     crate::run::assert_matches_the_schema(&path);
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

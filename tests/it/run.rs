@@ -131,6 +131,16 @@ fn the_smoke_scenario_runs_end_to_end() {
 
 /// Validates a result file against the committed JSON Schema, and checks that the
 /// schema does reject a document missing a required part.
+/// The one result file a run in `dir` wrote (scenarios there say `output = "out"`).
+pub(crate) fn the_result_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("out"))
+        .expect("a result directory")
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.remove(0)
+}
+
 pub(crate) fn assert_matches_the_schema(path: &std::path::Path) {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
@@ -218,12 +228,7 @@ fn ctrl_c_keeps_partial_results() {
         "{stdout}"
     );
     assert!(!stdout.contains("[FAIL]"), "{stdout}");
-    let path = std::fs::read_dir(dir.path().join("out"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let path = the_result_file(dir.path());
     assert_matches_the_schema(&path);
     let result: RunResult = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert!(!result.complete);
@@ -251,12 +256,7 @@ fn smoke_with_workers(workers: u32) -> RunResult {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    let path = std::fs::read_dir(dir.path().join("out"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let path = the_result_file(dir.path());
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
