@@ -33,21 +33,30 @@ pub fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, R
     }
 }
 
+/// A request allowed to send its body: who sent it, and its share of the budget (held
+/// while the body is read).
+#[derive(Debug)]
+pub struct Admitted {
+    pub user: String,
+    pub permit: BodyPermit,
+}
+
 /// Admits a request whose head declares `body_bytes`: its credentials must be good and
 /// its body must fit the budget. The response to send instead (401, 413, 503) if not.
 pub fn admit(
     state: &ServerState,
     head: &RequestHead,
     body_bytes: usize,
-) -> Result<BodyPermit, Response> {
-    authenticate(state, head)?;
+) -> Result<Admitted, Response> {
+    let user = authenticate(state, head)?;
     let limit = state.config.limits.max_body_bytes;
     if body_bytes > limit {
         let message = format!("request bodies are limited to {limit} bytes");
         return Err(Response::text(413, &message));
     }
-    state.body_budget.reserve(body_bytes).ok_or_else(|| {
+    let permit = state.body_budget.reserve(body_bytes).ok_or_else(|| {
         super::metrics::bump(&state.metrics.bodies_refused);
         Response::text(503, "too many request bodies at once; retry").header("Retry-After", "1")
-    })
+    })?;
+    Ok(Admitted { user, permit })
 }

@@ -5,7 +5,6 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use super::admission::authenticate;
 use super::commands::{self, Outcome, Request};
 use super::http::SERVER_VERSION;
 use super::http::{Method, RequestHead, Response};
@@ -25,10 +24,11 @@ const VERSIONS: &str = "12.1,14.0,14.1,16.0,16.1";
 /// The commands this server implements.
 const COMMANDS: &str = "Sync,FolderSync,Ping,Provision,Settings";
 
-/// Handles one request. A bug that panics inside a command answers this request with
+/// Handles one request of `user`, whom the engine admitted on the head (see
+/// [`super::admission`]). A bug that panics inside a command answers this request with
 /// Ping Status 8 (or HTTP 500) instead of taking the connection or the server down.
-pub fn handle(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
-    let routed = std::panic::catch_unwind(AssertUnwindSafe(|| route(state, head, body)));
+pub fn handle(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -> Outcome {
+    let routed = std::panic::catch_unwind(AssertUnwindSafe(|| route(state, head, user, body)));
     let outcome = routed.unwrap_or_else(|_| Outcome::Respond(internal_error(head)));
     if let Outcome::Respond(response) = &outcome {
         if response.status >= 400 {
@@ -49,17 +49,13 @@ fn internal_error(head: &RequestHead) -> Response {
     }
 }
 
-fn route(state: &Arc<ServerState>, head: &RequestHead, body: &[u8]) -> Outcome {
-    let user = match authenticate(state, head) {
-        Ok(user) => user,
-        Err(response) => return Outcome::Respond(response),
-    };
+fn route(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -> Outcome {
     match head.method {
         Method::Options => {
             bump(&state.metrics.options_requests);
             Outcome::Respond(options())
         }
-        Method::Post => post(state, head, &user, body),
+        Method::Post => post(state, head, user, body),
         Method::Other(_) => Outcome::Respond(
             Response::text(501, "EAS uses OPTIONS and POST").header("Allow", "OPTIONS,POST"),
         ),

@@ -161,8 +161,8 @@ async fn respond(
         ));
     };
     let declared = usize::try_from(declared).unwrap_or(usize::MAX);
-    let permit = match admit(&state, &head, declared) {
-        Ok(permit) => permit,
+    let admitted = match admit(&state, &head, declared) {
+        Ok(admitted) => admitted,
         Err(response) => return to_hyper(response),
     };
     let limits = &state.config.limits;
@@ -171,8 +171,8 @@ async fn respond(
         Ok(Err(response)) => return to_hyper(response),
         Err(_) => return to_hyper(Response::text(408, "the request body took too long")),
     };
-    drop(permit);
-    match handler::handle(&state, &head, &body) {
+    drop(admitted.permit);
+    match handler::handle(&state, &head, &admitted.user, &body) {
         Outcome::Respond(response) => to_hyper(response),
         Outcome::Park(parked) => match parked.wait(std::future::pending()).await {
             Some(reply) => {

@@ -76,7 +76,7 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let keep_alive = request.keep_alive && !request.pipelined;
-    let outcome = handler::handle(state, &request.head, &request.body);
+    let outcome = handler::handle(state, &request.head, &request.user, &request.body);
     drop(request);
     if buffer.is_empty() {
         // Nothing of the next request has arrived: give the memory back.
@@ -115,6 +115,8 @@ async fn client_gone<S: AsyncRead + Unpin>(io: &mut S) {
 /// One request read off the connection.
 struct ReadRequest {
     head: RequestHead,
+    /// Who sent it, admitted on the head.
+    user: String,
     body: Vec<u8>,
     keep_alive: bool,
     /// Bytes of another request followed this one without waiting for the response.
@@ -143,7 +145,7 @@ async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // Credentials and the body budget are checked on the head: a body from nobody, or
     // one the server has no room for, is never read.
-    let permit = admit(state, &head, framing.content_length)?;
+    let admitted = admit(state, &head, framing.content_length)?;
     buffer.drain(..head_len);
     if framing.expect_continue && buffer.len() < framing.content_length {
         io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -162,9 +164,10 @@ async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     let body: Vec<u8> = buffer.drain(..framing.content_length).collect();
-    drop(permit);
+    drop(admitted.permit);
     Ok(Some(ReadRequest {
         head,
+        user: admitted.user,
         body,
         keep_alive: framing.keep_alive,
         pipelined: !buffer.is_empty(),
