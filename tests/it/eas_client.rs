@@ -99,6 +99,18 @@ impl Server {
         false
     }
 
+    /// Polls a counter until it reaches at least `value`; false after `timeout`.
+    pub fn wait_metric_at_least(&self, name: &str, value: f64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.metric(name) >= value {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Sends SIGTERM and waits for the exit (`None`: it had to be killed).
     pub fn terminate(mut self, timeout: Duration) -> Option<ExitStatus> {
         self.handle.terminate(timeout)
