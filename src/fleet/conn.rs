@@ -165,10 +165,11 @@ impl Conn {
         Ok(open)
     }
 
-    /// The next complete response read, if any.
-    pub fn next_response(&mut self) -> Result<Option<HttpResponse>, Cut> {
+    /// The next complete response read, if any; `closed`: the server has closed the
+    /// connection (a body framed by the close is complete).
+    pub fn next_response(&mut self, closed: bool) -> Result<Option<HttpResponse>, Cut> {
         self.reader
-            .next_response()
+            .next_response(closed)
             .map_err(|err| DeviceError::BadHttp(err.to_string()).into())
     }
 

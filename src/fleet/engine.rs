@@ -536,7 +536,7 @@ impl Engine {
         if readable {
             let serial = conn.serial;
             let open = conn.read_available(now, &mut self.stats)?;
-            self.deliver_responses(token, now)?;
+            self.deliver_responses(token, now, (!open).then_some(serial))?;
             let slot = &self.slots[token];
             if slot.conn.as_ref().is_none_or(|conn| conn.serial != serial) {
                 // The device's answer closed this connection (it may be on a new one).
@@ -549,13 +549,21 @@ impl Engine {
         self.flush_outbox(token)
     }
 
-    /// Hands every complete response read to the device.
-    fn deliver_responses(&mut self, token: usize, now: Instant) -> Result<(), Cut> {
+    /// Hands every complete response read to the device; `closed`: the serial of the
+    /// connection the server has closed, if it has.
+    fn deliver_responses(
+        &mut self,
+        token: usize,
+        now: Instant,
+        closed: Option<u64>,
+    ) -> Result<(), Cut> {
         loop {
             let Some(conn) = self.slots[token].conn.as_mut() else {
                 return Ok(());
             };
-            let Some(response) = conn.next_response()? else {
+            // Only the connection that was read can have closed.
+            let closed = closed == Some(conn.serial);
+            let Some(response) = conn.next_response(closed)? else {
                 return Ok(());
             };
             if response.closes {

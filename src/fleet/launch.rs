@@ -242,7 +242,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             let device = Device::new(
                 &user,
                 &password,
-                &targets[*target].host,
+                &targets[*target].host_header,
                 profile,
                 index,
                 args.seed,

@@ -8,8 +8,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 pub struct Target {
     pub url: String,
     pub addr: SocketAddr,
-    /// The host as written, for the Host header and TLS server name.
+    /// The host as written, for the TLS server name.
     pub host: String,
+    /// The `Host` header: the host, and the port unless it is the scheme's default.
+    pub host_header: String,
     pub tls: bool,
 }
 
@@ -27,13 +29,20 @@ impl Target {
         if authority.is_empty() {
             anyhow::bail!("target {url:?} names no host");
         }
-        let with_port = if authority
+        let default_port = if tls { 443 } else { 80 };
+        let written_port = authority
             .rsplit_once(':')
-            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-        {
-            authority.to_owned()
-        } else {
-            format!("{authority}:{}", if tls { 443 } else { 80 })
+            .and_then(|(_, port)| port.parse::<u16>().ok());
+        let with_port = match written_port {
+            Some(_) => authority.to_owned(),
+            None => format!("{authority}:{default_port}"),
+        };
+        let host_header = match written_port {
+            Some(port) if port == default_port => authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host)
+                .to_owned(),
+            _ => authority.to_owned(),
         };
         let addr = with_port
             .to_socket_addrs()
@@ -49,6 +58,7 @@ impl Target {
             url: url.to_owned(),
             addr,
             host,
+            host_header,
             tls,
         })
     }
@@ -66,6 +76,17 @@ mod tests {
         let tls = Target::parse("https://localhost").unwrap();
         assert_eq!(tls.addr.port(), 443);
         assert_eq!((tls.host.as_str(), tls.tls), ("localhost", true));
+        // The Host header carries the port unless it is the scheme's default.
+        assert_eq!(plain.host_header, "127.0.0.2:8080");
+        assert_eq!(tls.host_header, "localhost");
+        assert_eq!(
+            Target::parse("http://127.0.0.1:80/").unwrap().host_header,
+            "127.0.0.1"
+        );
+        assert_eq!(
+            Target::parse("https://[::1]:8443").unwrap().host_header,
+            "[::1]:8443"
+        );
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("http://").is_err());
     }

@@ -98,7 +98,7 @@ impl Device {
     async fn response(&mut self) -> HttpResponse {
         let mut chunk = [0u8; 8192];
         loop {
-            if let Some(response) = self.reader.next_response().unwrap() {
+            if let Some(response) = self.reader.next_response(false).unwrap() {
                 return response;
             }
             let read = self.stream.read(&mut chunk).await.unwrap();
