@@ -24,6 +24,37 @@ impl Method {
     }
 }
 
+/// How the lean engine frames its response bodies. pingfleet sends `Content-Length`;
+/// other servers send chunked bodies (behind many proxies) or end the body by closing
+/// the connection (Z-Push above 1 MiB). The others exist to test clients against them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseFraming {
+    #[default]
+    Length,
+    Chunked,
+    /// No length: the connection closes after each response.
+    Close,
+}
+
+/// How the lean engine writes responses: their framing, and whether every body is
+/// gzip-compressed (as PHP's `zlib.output_compression` does, empty bodies included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResponseStyle {
+    pub framing: ResponseFraming,
+    pub gzip_everything: bool,
+}
+
 /// The parts of a request head the EAS handler reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {

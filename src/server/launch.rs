@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use super::http::{ResponseFraming, ResponseStyle};
 use super::run::{run, Sockets, TlsConfig};
 use super::state::{Engine, HttpLimits, ServerConfig, ServerState};
 use super::users::Users;
@@ -94,6 +95,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// How the lean engine frames response bodies: `length` (Content-Length), or as
+    /// other servers do, to test clients against them: `chunked`, or `close` (no length,
+    /// the connection closes after each response, as Z-Push does above 1 MiB).
+    #[arg(long, value_enum, default_value_t = ResponseFraming::Length)]
+    pub response_framing: ResponseFraming,
+    /// Gzip every response body, empty ones included, whatever the client asked (as
+    /// PHP's zlib.output_compression does); to test clients against such servers.
+    #[arg(long)]
+    pub gzip_everything: bool,
     /// Runtime worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -202,7 +212,17 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> 
             password: args.password.clone(),
         },
     };
+    let styled = args.response_framing != ResponseFraming::Length || args.gzip_everything;
+    if styled && args.engine == Engine::Hyper {
+        anyhow::bail!(
+            "--response-framing and --gzip-everything are served by the lean engine only"
+        );
+    }
     let mut config = ServerConfig::new(users);
+    config.response_style = ResponseStyle {
+        framing: args.response_framing,
+        gzip_everything: args.gzip_everything,
+    };
     config.engine = args.engine;
     config.min_heartbeat_s = args.min_heartbeat;
     config.max_heartbeat_s = args.max_heartbeat;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::admission::admit;
 use super::commands::Outcome;
 use super::handler;
-use super::http::{reason, Method, RequestHead, Response};
+use super::http::{reason, Method, RequestHead, Response, ResponseFraming, ResponseStyle};
 use super::parking::ParkedPing;
 use super::state::{HttpLimits, ServerState};
 
@@ -40,7 +40,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(reply) = parked.wait(client_gone(&mut io)).await else {
             return;
         };
-        let written = Box::pin(finish(&mut io, &reply.response, keep_alive)).await;
+        let written = Box::pin(finish(&mut io, &reply.response, keep_alive, &state)).await;
         if let Some(notified_at) = reply.notified_at {
             state.metrics.record_wake(notified_at.elapsed());
         }
@@ -71,7 +71,7 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(None) => return Step::Close,
         Err(response) => {
             bump_error(state);
-            let _ = write_response(io, &response, false).await;
+            let _ = write_response(io, &response, false, state.config.response_style).await;
             return Step::Close;
         }
     };
@@ -84,15 +84,28 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
     }
     match outcome {
         Outcome::Park(parked) => Step::Park { parked, keep_alive },
-        Outcome::Respond(response) if finish(io, &response, keep_alive).await => Step::Continue,
+        Outcome::Respond(response) if finish(io, &response, keep_alive, state).await => {
+            Step::Continue
+        }
         Outcome::Respond(_) => Step::Close,
     }
 }
 
 /// Writes a response and closes the connection when it does not stay alive. True when
 /// the connection can serve another request.
-async fn finish<S: AsyncWrite + Unpin>(io: &mut S, response: &Response, keep_alive: bool) -> bool {
-    if write_response(io, response, keep_alive).await.is_err() {
+async fn finish<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    response: &Response,
+    keep_alive: bool,
+    state: &ServerState,
+) -> bool {
+    let style = state.config.response_style;
+    // A body framed by the close leaves nothing to keep alive.
+    let keep_alive = keep_alive && style.framing != ResponseFraming::Close;
+    if write_response(io, response, keep_alive, style)
+        .await
+        .is_err()
+    {
         return false;
     }
     if !keep_alive {
@@ -317,8 +330,24 @@ async fn write_response<S: AsyncWrite + Unpin>(
     io: &mut S,
     response: &Response,
     keep_alive: bool,
+    style: ResponseStyle,
 ) -> io::Result<()> {
-    let mut out = Vec::with_capacity(160 + response.body.len());
+    io.write_all(&response_bytes(response, keep_alive, style))
+        .await?;
+    io.flush().await
+}
+
+/// A response's bytes: `Content-Length` (or chunked, or framed by the close, as `style`
+/// asks), `Connection: close` when the connection ends after it.
+fn response_bytes(response: &Response, keep_alive: bool, style: ResponseStyle) -> Vec<u8> {
+    let gzipped;
+    let mut body = response.body.as_slice();
+    let compress = style.gzip_everything && response.header_value("Content-Encoding").is_none();
+    if compress {
+        gzipped = gzip(body);
+        body = &gzipped;
+    }
+    let mut out = Vec::with_capacity(192 + body.len());
     out.extend_from_slice(
         format!(
             "HTTP/1.1 {} {}\r\n",
@@ -330,19 +359,72 @@ async fn write_response<S: AsyncWrite + Unpin>(
     for (name, value) in &response.headers {
         out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
-    out.extend_from_slice(format!("Content-Length: {}\r\n", response.body.len()).as_bytes());
+    if compress {
+        out.extend_from_slice(b"Content-Encoding: gzip\r\n");
+    }
+    match style.framing {
+        ResponseFraming::Length => {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes())
+        }
+        ResponseFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        ResponseFraming::Close => {}
+    }
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&response.body);
-    io.write_all(&out).await?;
-    io.flush().await
+    match style.framing {
+        ResponseFraming::Chunked if !body.is_empty() => {
+            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\r\n0\r\n\r\n");
+        }
+        ResponseFraming::Chunked => out.extend_from_slice(b"0\r\n\r\n"),
+        _ => out.extend_from_slice(body),
+    }
+    out
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing into memory cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::http::ResponseReader;
+
+    #[test]
+    fn responses_in_every_framing_read_back_the_same() {
+        let response = Response::new(200).header("X-A", "b".to_owned());
+        for framing in [
+            ResponseFraming::Length,
+            ResponseFraming::Chunked,
+            ResponseFraming::Close,
+        ] {
+            for gzip_everything in [false, true] {
+                for body in [&b""[..], b"\x03\x01\x6a\x00"] {
+                    let mut response = response.clone();
+                    response.body = body.to_vec();
+                    let style = ResponseStyle {
+                        framing,
+                        gzip_everything,
+                    };
+                    let keep_alive = framing != ResponseFraming::Close;
+                    let mut reader = ResponseReader::default();
+                    reader.feed(&response_bytes(&response, keep_alive, style));
+                    let closed = !keep_alive;
+                    let read = reader.next_response(closed).unwrap().unwrap();
+                    assert_eq!(read.body, body, "{style:?}");
+                    assert_eq!(read.closes, closed, "{style:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_a_head_and_its_framing() {

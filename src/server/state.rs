@@ -1,6 +1,7 @@
 //! The configuration of one server partition and the state its connections share.
 
 use super::budget::BodyBudget;
+use super::http::ResponseStyle;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +79,8 @@ pub struct ServerConfig {
     pub require_provision: bool,
     pub max_connections: usize,
     pub limits: HttpLimits,
+    /// How the lean engine frames and codes responses.
+    pub response_style: ResponseStyle,
 }
 
 impl ServerConfig {
@@ -95,6 +98,7 @@ impl ServerConfig {
             require_provision: false,
             max_connections: 19_000,
             limits: HttpLimits::default(),
+            response_style: ResponseStyle::default(),
         }
     }
 }

@@ -423,3 +423,42 @@ fn a_credentials_file_and_a_profile_mix_shape_the_fleet() {
         "{stderr}"
     );
 }
+
+/// Devices against a server that frames and codes its responses as others do (chunked,
+/// ended by the close, gzip on every body, empty ones included) park, wake and lose no
+/// notification, and count no error.
+#[test]
+fn devices_read_chunked_close_delimited_and_compressed_responses() {
+    for style in [
+        &["--response-framing", "chunked", "--gzip-everything"][..],
+        &["--response-framing", "close"][..],
+        &["--gzip-everything"][..],
+    ] {
+        let mut flags = vec!["--min-heartbeat", "1"];
+        flags.extend_from_slice(style);
+        let server = Server::start("lean", &flags);
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("worker.json");
+        let extra = [
+            "--devices",
+            "10",
+            "--heartbeat",
+            "2",
+            "--duration",
+            "3s",
+            "--rate",
+            "10",
+        ];
+        let (_, report) = run_devices(&args(&server, &extra), &output);
+        let counters = &report.counters;
+        let case = format!("{style:?}: {counters:?}");
+        assert_eq!(report.devices_bootstrapped, 10, "{case}");
+        assert!(counters.notifications_sent >= 20, "{case}");
+        assert_eq!(counters.notifications_lost, 0, "{case}");
+        assert_eq!(
+            counters.notifications_delivered, counters.notifications_sent,
+            "{case}"
+        );
+        assert!(counters.errors.is_empty(), "{case}");
+    }
+}
