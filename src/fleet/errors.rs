@@ -28,6 +28,9 @@ pub enum DeviceError {
     ProvisionRefused,
     /// A command answered with a failure status.
     Failed(Command),
+    /// A folder the device pushes is not in the hierarchy the server sent: the device
+    /// stops (it cannot park on a folder the server does not have).
+    FolderMissing(String),
     /// A Sync response for a folder that was not asked for, or without the one asked.
     SyncMismatch,
     /// A Sync collection answered with a failure status.
@@ -76,6 +79,9 @@ impl fmt::Display for DeviceError {
             Self::NoCommonVersion => f.write_str("no common protocol version"),
             Self::ProvisionRefused => f.write_str("Provision refused"),
             Self::Failed(command) => write!(f, "{} failed", command.name()),
+            Self::FolderMissing(spec) => {
+                write!(f, "pushed folder {spec:?} is not in the server's hierarchy")
+            }
             Self::SyncMismatch => f.write_str("Sync response for another folder"),
             Self::SyncCollectionFailed => f.write_str("Sync collection failed"),
             Self::PingSyntaxError => f.write_str("Ping syntax error"),

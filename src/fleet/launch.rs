@@ -105,8 +105,11 @@ pub struct DevicesArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub heartbeat_jitter: Duration,
-    /// Folder ids each device pushes.
-    #[arg(long = "folder", value_name = "ID", default_values_t = vec!["5".to_owned()])]
+    /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
+    /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
+    /// finds them), or a folder id as the server names it. A pushed folder the
+    /// hierarchy lacks stops the device with an error.
+    #[arg(long = "folder", value_name = "KIND|ID", default_values_t = vec!["inbox".to_owned()])]
     pub folders: Vec<String>,
     #[arg(long, default_value = "14.1")]
     pub protocol_version: ProtocolVersion,
@@ -335,11 +338,11 @@ pub fn failure(report: &WorkerReport) -> Option<String> {
         .map_or(String::new(), |(kind, count)| {
             format!(" (most frequent error: {kind}, {count} times)")
         });
-    if report.devices > 0 && counters.devices_stopped as usize >= report.devices {
-        let refused: u64 = ["401", "403"]
-            .iter()
-            .filter_map(|status| counters.http_status.get(*status))
-            .sum();
+    let refused: u64 = ["401", "403"]
+        .iter()
+        .filter_map(|status| counters.http_status.get(*status))
+        .sum();
+    if report.devices > 0 && counters.devices_stopped as usize >= report.devices && refused > 0 {
         return Some(format!(
             "every device was refused by the server ({refused} responses 401/403): check the credentials"
         ));

@@ -14,7 +14,8 @@ pub struct Profile {
     pub version: ProtocolVersion,
     pub device_type: String,
     pub user_agent: String,
-    /// Folder ids pushed (monitored by Ping), e.g. `["5"]` for the Inbox.
+    /// Folders pushed (monitored by Ping): kinds (`inbox`, `calendar`, `contacts`,
+    /// `tasks`) found by type in the hierarchy, or ids.
     pub folders: Vec<String>,
     /// Run Provision (both phases) during bootstrap.
     pub provision: bool,
@@ -41,7 +42,7 @@ impl Default for Profile {
             version: ProtocolVersion::V14_1,
             device_type: "Android".into(),
             user_agent: "Android/14-EAS-2.0".into(),
-            folders: vec!["5".into()],
+            folders: vec!["inbox".into()],
             provision: true,
             empty_reping: false,
             close_per_ping: false,

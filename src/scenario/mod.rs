@@ -180,7 +180,7 @@ fn default_heartbeat() -> Span {
 }
 
 fn default_folders() -> Vec<String> {
-    vec!["5".into()]
+    vec!["inbox".into()]
 }
 
 fn yes() -> bool {

@@ -462,3 +462,33 @@ fn devices_read_chunked_close_delimited_and_compressed_responses() {
         assert!(counters.errors.is_empty(), "{case}");
     }
 }
+
+#[test]
+fn a_pushed_folder_the_server_lacks_fails_the_worker_instead_of_looping() {
+    let server = Server::start("lean", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let extra = [
+        "--devices",
+        "3",
+        "--folder",
+        "99",
+        "--duration",
+        "1s",
+        "--rate",
+        "0",
+    ];
+    let started = std::time::Instant::now();
+    let (result, report) = run_devices_any(&args(&server, &extra), &output);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "no device of 3 parked a Ping (most frequent error: pushed folder \"99\" is not in the server's hierarchy, 3 times)"
+        ),
+        "{stderr}"
+    );
+    // One FolderSync each, not a hot loop.
+    assert_eq!(report.counters.requests["FolderSync"], 3);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -16,14 +16,16 @@ use rand::{Rng, SeedableRng};
 
 use super::http::HttpResponse;
 use super::profile::Profile;
+mod folders;
 mod pending;
 mod request;
 
+use folders::PushedFolder;
 use pending::Pending;
 
 use super::errors::DeviceError;
 use super::stats::{tally, FleetStats};
-use crate::eas::commands::folder_sync::{FolderChange, FolderSyncResponse};
+use crate::eas::commands::folder_sync::{Folder, FolderChange, FolderSyncResponse};
 use crate::eas::commands::ping::PingResponse;
 use crate::eas::commands::provision::ProvisionResponse;
 use crate::eas::commands::sync::{SyncCommand, SyncResponse};
@@ -62,14 +64,6 @@ pub enum State {
     /// A Ping is parked at the server.
     Parked,
     Stopped,
-}
-
-/// A pushed folder and how far the device has synced it.
-#[derive(Debug, Clone)]
-struct PushedFolder {
-    id: String,
-    class: &'static str,
-    key: String,
 }
 
 /// One simulated device.
@@ -120,11 +114,7 @@ impl Device {
         let folders = profile
             .folders
             .iter()
-            .map(|id| PushedFolder {
-                id: id.clone(),
-                class: "Email",
-                key: "0".into(),
-            })
+            .map(|spec| PushedFolder::new(spec))
             .collect();
         Self {
             user: user.to_owned(),
@@ -158,7 +148,12 @@ impl Device {
 
     /// The folder the mailbox back-end notifies for this device: the first it pushes.
     pub fn notified_folder(&self) -> &str {
-        &self.profile.folders[0]
+        let first = &self.folders[0];
+        // A named folder not found yet (the device never synced its hierarchy).
+        match first.id.is_empty() {
+            true => &first.spec,
+            false => &first.id,
+        }
     }
 
     /// The heartbeat this device asks for (the profile's, jittered, or the server's
@@ -231,6 +226,13 @@ impl Device {
             Ok(Next::Request) => {
                 self.backoff_attempt = 0;
                 self.request(now, stats)
+            }
+            Err(error @ DeviceError::FolderMissing(_)) => {
+                // Retrying would ask the same hierarchy again: the device gives up.
+                error.count(&mut stats.counters);
+                self.state = State::Stopped;
+                stats.counters.devices_stopped += 1;
+                Action::Stop
             }
             Ok(Next::Backoff(error)) | Err(error) => self.fail(now, stats, error),
         }
@@ -315,21 +317,19 @@ impl Device {
             }
             _ => return Ok(Next::Backoff(DeviceError::Failed(Command::FolderSync))),
         }
-        for change in &response.changes {
-            if let FolderChange::Add(folder) = change {
-                if let Some(pushed) = self
-                    .folders
-                    .iter_mut()
-                    .find(|pushed| pushed.id == folder.server_id)
-                {
-                    pushed.class = match folder.folder_type {
-                        8 | 13 => "Calendar",
-                        9 | 14 => "Contacts",
-                        7 | 15 => "Tasks",
-                        _ => "Email",
-                    };
-                }
-            }
+        let added: Vec<&Folder> = response
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                FolderChange::Add(folder) | FolderChange::Update(folder) => Some(folder),
+                _ => None,
+            })
+            .collect();
+        if self.folder_key == "0" {
+            // The whole hierarchy: every pushed folder must be in it.
+            folders::resolve(&mut self.folders, &added).map_err(DeviceError::FolderMissing)?;
+        } else {
+            folders::update_classes(&mut self.folders, &added);
         }
         self.folder_key = response.sync_key.unwrap_or_else(|| "0".into());
         self.to_sync = (0..self.folders.len())
@@ -561,6 +561,78 @@ mod tests {
         .encode())
     }
 
+    /// A full FolderSync response listing `(id, type)` folders.
+    fn hierarchy(folders: &[(&str, u32)]) -> FolderSyncResponse {
+        FolderSyncResponse {
+            status: 1,
+            sync_key: Some("1".into()),
+            changes: folders
+                .iter()
+                .map(|(id, folder_type)| {
+                    FolderChange::Add(Folder {
+                        server_id: (*id).into(),
+                        parent_id: "0".into(),
+                        display_name: (*id).into(),
+                        folder_type: *folder_type,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// A device bootstrapped without Provision up to its FolderSync request.
+    fn at_folder_sync(profile: Profile, stats: &mut FleetStats, now: Instant) -> Device {
+        let profile = Profile {
+            provision: false,
+            ..profile
+        };
+        let mut device = Device::new("user1", "pw", "h", Arc::new(profile), 1, 1);
+        device.start(now, stats);
+        let options = HttpResponse {
+            status: 200,
+            protocol_versions: Some("14.1".into()),
+            ..HttpResponse::default()
+        };
+        assert_eq!(
+            sent(&device.on_response(options, now, stats)).0,
+            "FolderSync"
+        );
+        device
+    }
+
+    #[test]
+    fn the_inbox_is_found_by_type_in_a_hierarchy_of_random_ids() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let mut device = at_folder_sync(Profile::default(), &mut stats, now);
+        let folders = hierarchy(&[("0c5a3f1e", 3), ("dc2914e4", 2)]);
+        let (command, body, _) = sent(&device.on_response(ok(folders.encode()), now, &mut stats));
+        assert_eq!(command, "Sync");
+        let sync = SyncRequest::decode(&body).unwrap();
+        assert_eq!(sync.collections[0].collection_id, "dc2914e4");
+        assert_eq!(device.notified_folder(), "dc2914e4");
+    }
+
+    #[test]
+    fn a_pushed_folder_the_server_lacks_stops_the_device_with_an_error() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let profile = Profile {
+            folders: vec!["5".into()],
+            ..Profile::default()
+        };
+        let mut device = at_folder_sync(profile, &mut stats, now);
+        let folders = hierarchy(&[("dc2914e4", 2)]);
+        let action = device.on_response(ok(folders.encode()), now, &mut stats);
+        assert_eq!(action, Action::Stop);
+        assert_eq!(device.state(), State::Stopped);
+        assert_eq!(stats.counters.devices_stopped, 1);
+        assert_eq!(
+            stats.counters.errors["pushed folder \"5\" is not in the server's hierarchy"],
+            1
+        );
+    }
+
     fn ping_answer(response: PingResponse) -> HttpResponse {
         ok(response.encode())
     }
@@ -584,16 +656,7 @@ mod tests {
         assert_eq!(ack.policy_key.as_deref(), Some("111"));
         let action = device.on_response(provision_answer("222"), now, stats);
         assert_eq!(sent(&action).0, "FolderSync");
-        let folders = FolderSyncResponse {
-            status: 1,
-            sync_key: Some("1".into()),
-            changes: vec![FolderChange::Add(Folder {
-                server_id: "5".into(),
-                parent_id: "0".into(),
-                display_name: "Inbox".into(),
-                folder_type: 2,
-            })],
-        };
+        let folders = hierarchy(&[("5", 2), ("1", 8)]);
         let mut action = device.on_response(ok(folders.encode()), now, stats);
         let (command, body, _) = sent(&action);
         assert_eq!(command, "Sync");
