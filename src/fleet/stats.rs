@@ -33,6 +33,10 @@ pub struct Counters {
     /// Connections the churn stage cut on purpose (the device then reconnects).
     #[serde(default)]
     pub churn_drops: u64,
+    /// Re-synchronisations a server asked for, by what asked (`Sync status 12`,
+    /// `FolderSync status 9`, ...).
+    #[serde(default)]
+    pub resyncs: Tally,
 }
 
 impl Counters {
@@ -43,6 +47,7 @@ impl Counters {
             (&mut self.http_status, &more.http_status),
             (&mut self.ping_status, &more.ping_status),
             (&mut self.errors, &more.errors),
+            (&mut self.resyncs, &more.resyncs),
         ] {
             for (name, count) in from {
                 *into.entry(name.clone()).or_default() += count;
@@ -94,6 +99,7 @@ impl Counters {
                 .notifications_lost
                 .saturating_sub(earlier.notifications_lost),
             churn_drops: self.churn_drops.saturating_sub(earlier.churn_drops),
+            resyncs: minus(&self.resyncs, &earlier.resyncs),
         }
     }
 }

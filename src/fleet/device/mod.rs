@@ -87,6 +87,8 @@ pub struct Device {
     /// The server has the Ping cached, so an empty body may be sent.
     ping_cached: bool,
     backoff_attempt: u32,
+    /// Re-synchronisations the server asked for since the device last parked.
+    resyncs_in_a_row: u32,
     pending: Vec<Pending>,
 }
 
@@ -133,6 +135,7 @@ impl Device {
             heartbeat: Duration::from_millis(heartbeat_ms as u64),
             ping_cached: false,
             backoff_attempt: 0,
+            resyncs_in_a_row: 0,
             pending: Vec::new(),
         }
     }
@@ -217,7 +220,7 @@ impl Device {
         let result = match self.state {
             State::ExpectOptions => self.options_answered(&response),
             State::ExpectPolicy | State::ExpectPolicyAck => self.provision_answered(&response.body),
-            State::ExpectFolderSync => self.folder_sync_answered(&response.body),
+            State::ExpectFolderSync => self.folder_sync_answered(&response.body, stats),
             State::ExpectSync => self.sync_answered(&response.body, now, stats),
             State::Parked => self.ping_answered(&response.body, now, stats),
             State::Stopped => return Action::Stop,
@@ -235,12 +238,33 @@ impl Device {
                 Action::Stop
             }
             Ok(Next::Backoff(error)) | Err(error) => self.fail(now, stats, error),
+            Ok(Next::Resync) => self.resync_backoff(now),
         }
     }
 
     fn fail(&mut self, now: Instant, stats: &mut FleetStats, error: DeviceError) -> Action {
         error.count(&mut stats.counters);
         self.backoff(now, None)
+    }
+
+    /// Counts a re-synchronisation the server asked for (`kind`); the first since the
+    /// device last parked goes ahead at once, the ones after it wait, longer each time,
+    /// so a server that keeps asking does not get a device in a hot loop.
+    fn resync(&mut self, kind: &str, stats: &mut FleetStats) -> Next {
+        tally(&mut stats.counters.resyncs, kind);
+        self.resyncs_in_a_row += 1;
+        match self.resyncs_in_a_row {
+            1 => Next::Request,
+            _ => Next::Resync,
+        }
+    }
+
+    /// Waits half to full of 1 s x 2^(resyncs in a row - 2), at most 60 s.
+    fn resync_backoff(&mut self, now: Instant) -> Action {
+        let exponent = self.resyncs_in_a_row.saturating_sub(2).min(6);
+        let ceiling = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_MAX);
+        let delay = ceiling.mul_f64(self.rng.random_range(0.5..=1.0));
+        Action::Reconnect { at: now + delay }
     }
 
     /// Exponential backoff with jitter (half to full of 1 s x 2^attempt, at most 60 s),
@@ -299,7 +323,11 @@ impl Device {
         Ok(Next::Request)
     }
 
-    fn folder_sync_answered(&mut self, body: &[u8]) -> Result<Next, DeviceError> {
+    fn folder_sync_answered(
+        &mut self,
+        body: &[u8],
+        stats: &mut FleetStats,
+    ) -> Result<Next, DeviceError> {
         let response = FolderSyncResponse::decode(body)
             .map_err(|_| DeviceError::Undecodable(Some(Command::FolderSync)))?;
         match response.status {
@@ -309,7 +337,7 @@ impl Device {
                 self.folders
                     .iter_mut()
                     .for_each(|folder| folder.key = "0".into());
-                return Ok(Next::Request);
+                return Ok(self.resync("FolderSync status 9", stats));
             }
             142 | 144 => {
                 self.state = State::ExpectPolicy;
@@ -360,7 +388,7 @@ impl Device {
             }
             Some(12) => {
                 self.state = State::ExpectFolderSync;
-                return Ok(Next::Request);
+                return Ok(self.resync("Sync status 12", stats));
             }
             Some(_) => return Ok(Next::Backoff(DeviceError::Failed(Command::Sync))),
         }
@@ -374,11 +402,11 @@ impl Device {
             1 => {}
             3 => {
                 self.folders[index].key = "0".into();
-                return Ok(Next::Request);
+                return Ok(self.resync("Sync status 3", stats));
             }
             12 => {
                 self.state = State::ExpectFolderSync;
-                return Ok(Next::Request);
+                return Ok(self.resync("Sync status 12", stats));
             }
             _ => return Ok(Next::Backoff(DeviceError::SyncCollectionFailed)),
         }
@@ -420,6 +448,13 @@ impl Device {
             &mut stats.counters.ping_status,
             response.status().to_string(),
         );
+        if matches!(
+            response,
+            PingResponse::Expired | PingResponse::Changes { .. }
+        ) {
+            // The device was parked: whatever resyncs came before are behind it.
+            self.resyncs_in_a_row = 0;
+        }
         match response {
             PingResponse::Expired => self.ping_cached = true,
             PingResponse::Changes { folders } => {
@@ -454,6 +489,7 @@ impl Device {
             PingResponse::FolderSyncRequired => {
                 self.ping_cached = false;
                 self.state = State::ExpectFolderSync;
+                return Ok(self.resync("Ping status 7", stats));
             }
             PingResponse::ServerError => return Ok(Next::Backoff(DeviceError::PingServerError)),
             PingResponse::Other { .. } => return Ok(Next::Backoff(DeviceError::PingStatusOver100)),
@@ -476,6 +512,9 @@ enum Next {
     Request,
     /// Count this error, back off, then repeat.
     Backoff(DeviceError),
+    /// The server asked for a re-synchronisation again before the device parked: wait
+    /// (longer each time) before the request of the new state.
+    Resync,
 }
 
 #[cfg(test)]
@@ -611,6 +650,39 @@ mod tests {
         let sync = SyncRequest::decode(&body).unwrap();
         assert_eq!(sync.collections[0].collection_id, "dc2914e4");
         assert_eq!(device.notified_folder(), "dc2914e4");
+    }
+
+    #[test]
+    fn repeated_resyncs_are_counted_and_back_off_longer_each_time() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let mut device = at_folder_sync(Profile::default(), &mut stats, now);
+        let folders = ok(hierarchy(&[("5", 2)]).encode());
+        let changed = ok(SyncResponse {
+            status: Some(12),
+            collections: Vec::new(),
+        }
+        .encode());
+        let mut waits = Vec::new();
+        let mut action = device.on_response(folders.clone(), now, &mut stats);
+        for _ in 0..5 {
+            // The device syncs, the server says the hierarchy changed ...
+            assert_eq!(sent(&action).0, "Sync");
+            action = device.on_response(changed.clone(), now, &mut stats);
+            // ... and the device asks for the hierarchy again: at once the first time,
+            // after a wait each time after.
+            if let Action::Reconnect { at } = action {
+                waits.push(at - now);
+                action = device.on_reconnected(now, &mut stats);
+            }
+            assert_eq!(sent(&action).0, "FolderSync");
+            action = device.on_response(folders.clone(), now, &mut stats);
+        }
+        assert_eq!(stats.counters.resyncs["Sync status 12"], 5);
+        assert_eq!(waits.len(), 4, "{waits:?}");
+        assert!(waits[0] >= Duration::from_millis(500), "{waits:?}");
+        assert!(waits[3] >= Duration::from_secs(4), "{waits:?}");
+        assert!(stats.counters.errors.is_empty());
     }
 
     #[test]
