@@ -37,6 +37,9 @@ pub struct Counters {
     /// `FolderSync status 9`, ...).
     #[serde(default)]
     pub resyncs: Tally,
+    /// The protocol version each bootstrap settled on with the server, by version.
+    #[serde(default)]
+    pub negotiated_versions: Tally,
 }
 
 impl Counters {
@@ -48,6 +51,7 @@ impl Counters {
             (&mut self.ping_status, &more.ping_status),
             (&mut self.errors, &more.errors),
             (&mut self.resyncs, &more.resyncs),
+            (&mut self.negotiated_versions, &more.negotiated_versions),
         ] {
             for (name, count) in from {
                 *into.entry(name.clone()).or_default() += count;
@@ -100,6 +104,7 @@ impl Counters {
                 .saturating_sub(earlier.notifications_lost),
             churn_drops: self.churn_drops.saturating_sub(earlier.churn_drops),
             resyncs: minus(&self.resyncs, &earlier.resyncs),
+            negotiated_versions: minus(&self.negotiated_versions, &earlier.negotiated_versions),
         }
     }
 }

@@ -218,7 +218,7 @@ impl Device {
             _ => return self.fail(now, stats, DeviceError::UnexpectedStatus),
         }
         let result = match self.state {
-            State::ExpectOptions => self.options_answered(&response),
+            State::ExpectOptions => self.options_answered(&response, stats),
             State::ExpectPolicy | State::ExpectPolicyAck => self.provision_answered(&response.body),
             State::ExpectFolderSync => self.folder_sync_answered(&response.body, stats),
             State::ExpectSync => self.sync_answered(&response.body, now, stats),
@@ -280,7 +280,11 @@ impl Device {
         Action::Reconnect { at: now + delay }
     }
 
-    fn options_answered(&mut self, response: &HttpResponse) -> Result<Next, DeviceError> {
+    fn options_answered(
+        &mut self,
+        response: &HttpResponse,
+        stats: &mut FleetStats,
+    ) -> Result<Next, DeviceError> {
         let offered: Vec<ProtocolVersion> = response
             .protocol_versions
             .as_deref()
@@ -297,6 +301,10 @@ impl Device {
                 .max()
                 .ok_or(DeviceError::NoCommonVersion)?
         };
+        tally(
+            &mut stats.counters.negotiated_versions,
+            self.version.as_str(),
+        );
         self.state = if self.profile.provision {
             State::ExpectPolicy
         } else {
@@ -1039,6 +1047,27 @@ mod tests {
         assert_eq!(query.user.as_deref(), Some("CORP\\alice smith"));
         assert_eq!(query.command, Command::FolderSync);
         assert_eq!(query.device_id, device.device_id());
+        assert_eq!(stats.counters.negotiated_versions["14.1"], 1);
+    }
+
+    #[test]
+    fn the_version_settled_on_is_counted_not_the_one_asked_for() {
+        let profile = Arc::new(Profile {
+            version: ProtocolVersion::V16_1,
+            ..Profile::default()
+        });
+        let mut device = Device::new("user1", "pw", "h", profile, 1, 1);
+        let mut stats = FleetStats::default();
+        let now = Instant::now();
+        device.start(now, &mut stats);
+        let options = HttpResponse {
+            status: 200,
+            protocol_versions: Some("2.5,12.1,14.0".into()),
+            ..HttpResponse::default()
+        };
+        device.on_response(options, now, &mut stats);
+        let counted: Vec<_> = stats.counters.negotiated_versions.keys().collect();
+        assert_eq!(counted, ["14.0"]);
     }
 
     #[test]
