@@ -96,9 +96,10 @@ impl FleetDigest {
     }
 
     /// The hash of one planned notification.
+    /// Integers mixed, no text: it runs on the injector thread for every notification.
     pub fn notification(fleet_index: usize, seq: u64, offset_us: u128) -> u64 {
-        let fields = format!("{fleet_index}/{seq}/{offset_us}");
-        seeds::splitmix64(seeds::fnv1a(fields.as_bytes()))
+        let mixed = seeds::splitmix64(fleet_index as u64) ^ seeds::splitmix64(seq).rotate_left(21);
+        seeds::splitmix64(mixed ^ (offset_us as u64).rotate_left(42))
     }
 
     fn merge(&mut self, other: &FleetDigest) {
