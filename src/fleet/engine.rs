@@ -20,13 +20,15 @@ use super::errors::DeviceError;
 use super::injector::{InjectorConfig, InjectorThread, Sent};
 use super::phase_clock::PhaseClock;
 pub use super::phase_clock::{RunEnd, StageCounts};
-use super::stats::{FleetStats, Progress};
+use super::stats::{tally, FleetStats, Progress};
 use super::target::Target;
 use super::timers::TimerWheel;
 use crate::phase::Phase;
 
 /// How often undelivered notifications are checked against their deadline.
 const LOSS_SWEEP: Duration = Duration::from_secs(1);
+/// Why a device never parked when nothing set it back: the run ended first.
+const STILL_BOOTSTRAPPING: &str = "still bootstrapping when the run ended";
 
 /// How a worker runs.
 #[derive(Debug)]
@@ -329,6 +331,10 @@ impl Engine {
         for slot in &mut self.slots {
             slot.device
                 .expire_lost(None, Duration::ZERO, &mut self.stats);
+            if !slot.bootstrapped {
+                let why = slot.device.setback().unwrap_or(STILL_BOOTSTRAPPING);
+                tally(&mut self.stats.counters.never_parked, why);
+            }
         }
         let stages = clock.split(ended, &self.stats.counters, &injected.counters);
         self.stats.counters.add(&injected.counters);
@@ -361,7 +367,7 @@ impl Engine {
         self.config.churn = Some(churn);
         for token in drops {
             self.stats.counters.churn_drops += 1;
-            self.lost(token, now);
+            self.cut(token, Cut(None), now);
         }
     }
 
@@ -401,9 +407,12 @@ impl Engine {
         }
         let action = if slot.conn.is_some() {
             // The response deadline passed: the connection is presumed cut.
-            DeviceError::DeadlinePassed.count(&mut self.stats.counters);
             self.close(token);
-            self.slots[token].device.on_disconnect(now, &mut self.stats)
+            self.slots[token].device.on_disconnect(
+                now,
+                &mut self.stats,
+                Some(DeviceError::DeadlinePassed),
+            )
         } else {
             self.slots[token]
                 .device
@@ -495,16 +504,9 @@ impl Engine {
 
     /// The connection failed: count why, close it and let the device decide.
     fn cut(&mut self, token: usize, cut: Cut, now: Instant) {
-        if let Some(error) = cut.0 {
-            error.count(&mut self.stats.counters);
-        }
-        self.lost(token, now);
-    }
-
-    /// The connection is gone: close it and let the device decide.
-    fn lost(&mut self, token: usize, now: Instant) {
         self.close(token);
-        let action = self.slots[token].device.on_disconnect(now, &mut self.stats);
+        let device = &mut self.slots[token].device;
+        let action = device.on_disconnect(now, &mut self.stats, cut.0);
         self.apply(token, action, now);
     }
 

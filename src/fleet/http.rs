@@ -6,7 +6,10 @@
 
 use std::io::Read as _;
 
-use crate::eas::headers::{CONTENT_TYPE_WBXML, X_MS_LOCATION};
+use crate::eas::headers::{
+    CONTENT_TYPE_WBXML, MS_AS_PROTOCOL_COMMANDS, MS_AS_PROTOCOL_VERSIONS, MS_SERVER_ACTIVESYNC,
+    X_MS_LOCATION,
+};
 
 /// The largest response head and body a device accepts.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -24,6 +27,10 @@ pub struct HttpResponse {
     pub location: Option<String>,
     /// `MS-ASProtocolVersions` (OPTIONS).
     pub protocol_versions: Option<String>,
+    /// `MS-ASProtocolCommands` (OPTIONS).
+    pub protocol_commands: Option<String>,
+    /// `MS-Server-ActiveSync`: the server's own version.
+    pub server_version: Option<String>,
     /// The server will close the connection after this response.
     pub closes: bool,
     /// Bytes this response took on the wire, head included.
@@ -156,8 +163,12 @@ impl ResponseReader {
                 response.retry_after_s = value.parse().ok();
             } else if name.eq_ignore_ascii_case(X_MS_LOCATION) {
                 response.location = Some(value);
-            } else if name.eq_ignore_ascii_case("ms-asprotocolversions") {
+            } else if name.eq_ignore_ascii_case(MS_AS_PROTOCOL_VERSIONS) {
                 response.protocol_versions = Some(value);
+            } else if name.eq_ignore_ascii_case(MS_AS_PROTOCOL_COMMANDS) {
+                response.protocol_commands = Some(value);
+            } else if name.eq_ignore_ascii_case(MS_SERVER_ACTIVESYNC) {
+                response.server_version = Some(value);
             }
         }
         let framing = match (chunked, length) {

@@ -13,7 +13,9 @@ use super::churn::Churn;
 use super::device::Device;
 use super::engine::{Engine, EngineConfig, RunEnd};
 use super::injector::{InjectorConfig, Pattern, PatternKind, Schedule};
-use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
+use super::profile::{
+    check_device_id_prefix, Profile, ProfileFile, ProfileMix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX,
+};
 use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
 use super::target::Target;
 use crate::argv;
@@ -117,6 +119,12 @@ pub struct DevicesArgs {
     pub device_type: String,
     #[arg(long, default_value = "Android/14-EAS-2.0")]
     pub user_agent: String,
+    /// What every DeviceId starts with (letters and digits, at most 16). A DeviceId is
+    /// this and 16 hex digits from the user and the device's index, the same on every
+    /// run and seed, so a server keeps one partnership per device; give two fleets on
+    /// one server different prefixes to keep theirs apart.
+    #[arg(long, default_value = DEFAULT_DEVICE_ID_PREFIX, value_parser = check_device_id_prefix)]
+    pub device_id_prefix: String,
     /// Re-Ping with an empty body once the server has the Ping cached.
     #[arg(long)]
     pub empty_reping: bool,
@@ -217,6 +225,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         version: args.protocol_version,
         device_type: args.device_type.clone(),
         user_agent: args.user_agent.clone(),
+        device_id_prefix: args.device_id_prefix.clone(),
         folders: args.folders.clone(),
         provision: !args.no_provision,
         empty_reping: args.empty_reping,
@@ -327,17 +336,11 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Why a worker did not do what it was asked, in one line: no device parked, every
-/// device refused its credentials, or not one notification delivered. `None` when it did.
+/// Why a worker did not do what it was asked, in one line: every device refused its
+/// credentials, some device never parked a Ping (with what kept them from it), or not
+/// one notification delivered. `None` when it did.
 pub fn failure(report: &WorkerReport) -> Option<String> {
     let counters = &report.counters;
-    let worst_error = counters
-        .errors
-        .iter()
-        .max_by_key(|(_, count)| **count)
-        .map_or(String::new(), |(kind, count)| {
-            format!(" (most frequent error: {kind}, {count} times)")
-        });
     let refused: u64 = ["401", "403"]
         .iter()
         .filter_map(|status| counters.http_status.get(*status))
@@ -347,13 +350,32 @@ pub fn failure(report: &WorkerReport) -> Option<String> {
             "every device was refused by the server ({refused} responses 401/403): check the credentials"
         ));
     }
-    if report.devices > 0 && report.devices_bootstrapped == 0 {
-        return Some(format!(
-            "no device of {} parked a Ping{worst_error}",
-            report.devices
-        ));
+    let never_parked: u64 = counters.never_parked.values().sum();
+    if report.devices > 0 && never_parked > 0 {
+        let mut reasons: Vec<(&String, &u64)> = counters.never_parked.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let reasons: Vec<String> = reasons
+            .iter()
+            .take(3)
+            .map(|(why, count)| format!("{why} ({count})"))
+            .collect();
+        let who = match never_parked as usize >= report.devices {
+            true => format!("no device of {} parked a Ping", report.devices),
+            false => format!(
+                "{never_parked} of {} devices never parked a Ping",
+                report.devices
+            ),
+        };
+        return Some(format!("{who}; last setback: {}", reasons.join(", ")));
     }
     if counters.notifications_sent > 0 && counters.notifications_delivered == 0 {
+        let worst_error = counters
+            .errors
+            .iter()
+            .max_by_key(|(_, count)| **count)
+            .map_or(String::new(), |(kind, count)| {
+                format!(" (most frequent error: {kind}, {count} times)")
+            });
         return Some(format!(
             "none of {} notifications reached its device{worst_error}",
             counters.notifications_sent
@@ -466,8 +488,17 @@ fn print_summary(report: &WorkerReport, end: &RunEnd) {
             );
         }
     }
+    if !counters.server_versions.is_empty() {
+        println!(
+            "server said: MS-Server-ActiveSync {:?}, versions {:?}, negotiated {:?}",
+            counters.server_versions, counters.advertised_versions, counters.negotiated_versions
+        );
+    }
     if !counters.errors.is_empty() {
         println!("errors: {:?}", counters.errors);
+    }
+    if !counters.never_parked.is_empty() {
+        println!("never parked, by last setback: {:?}", counters.never_parked);
     }
 }
 
@@ -521,6 +552,7 @@ mod tests {
             folders in proptest::collection::vec(words(), 1..4),
             profile in proptest::collection::vec(profile(), 0..3),
             (user_prefix, password, device_type, user_agent) in (words(), words(), words(), words()),
+            device_id_prefix in "[a-zA-Z0-9]{0,16}",
             (version, output, ca) in (
                 proptest::sample::select(ProtocolVersion::ALL.to_vec()),
                 proptest::option::of("/[a-z ]{1,10}"),
@@ -557,6 +589,7 @@ mod tests {
             args.password = password;
             args.device_type = device_type;
             args.user_agent = user_agent;
+            args.device_id_prefix = device_id_prefix;
             args.protocol_version = version;
             args.output = output.map(PathBuf::from);
             args.ca = ca.map(PathBuf::from);
@@ -574,6 +607,26 @@ mod tests {
             let parsed: DevicesArgs = argv::parse(&argv).unwrap();
             prop_assert_eq!(parsed, args);
         }
+    }
+
+    #[test]
+    fn a_device_id_prefix_is_letters_and_digits_that_leave_room_for_the_index() {
+        assert_eq!(check_device_id_prefix("labA1").unwrap(), "labA1");
+        assert_eq!(check_device_id_prefix("").unwrap(), "");
+        for bad in ["lab-a", "a b", "x".repeat(17).as_str(), "é"] {
+            let error = check_device_id_prefix(bad).unwrap_err();
+            assert!(error.contains("at most 16 letters and digits"), "{error}");
+        }
+        let argv = [
+            "devices",
+            "--target",
+            "http://x",
+            "--device-id-prefix",
+            "lab-a",
+        ];
+        let argv: Vec<String> = argv.map(str::to_owned).to_vec();
+        let parsed: Result<DevicesArgs, _> = argv::parse(&argv);
+        assert!(parsed.is_err());
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct Profile {
     pub version: ProtocolVersion,
     pub device_type: String,
     pub user_agent: String,
+    /// What every DeviceId starts with, to tell one fleet's device partnerships from
+    /// another's on one server.
+    pub device_id_prefix: String,
     /// Folders pushed (monitored by Ping): kinds (`inbox`, `calendar`, `contacts`,
     /// `tasks`) found by type in the hierarchy, or ids.
     pub folders: Vec<String>,
@@ -35,6 +38,23 @@ pub struct Profile {
     pub request_timeout: Duration,
 }
 
+/// The DeviceId prefix when none is given.
+pub const DEFAULT_DEVICE_ID_PREFIX: &str = "pf";
+/// Longest DeviceId prefix: with the 16 hex digits after it a DeviceId stays within
+/// the 32 characters MS-ASCMD allows.
+pub const MAX_DEVICE_ID_PREFIX: usize = 16;
+
+/// Whether `prefix` can start a DeviceId: letters and digits only (MS-ASCMD), at most
+/// [`MAX_DEVICE_ID_PREFIX`] of them.
+pub fn check_device_id_prefix(prefix: &str) -> Result<String, String> {
+    if prefix.len() > MAX_DEVICE_ID_PREFIX || !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "{prefix:?}: a DeviceId prefix is at most {MAX_DEVICE_ID_PREFIX} letters and digits"
+        ));
+    }
+    Ok(prefix.to_owned())
+}
+
 impl Default for Profile {
     /// An Android-like phone pushing its Inbox with an 8-minute heartbeat.
     fn default() -> Self {
@@ -42,6 +62,7 @@ impl Default for Profile {
             version: ProtocolVersion::V14_1,
             device_type: "Android".into(),
             user_agent: "Android/14-EAS-2.0".into(),
+            device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.into(),
             folders: vec!["inbox".into()],
             provision: true,
             empty_reping: false,

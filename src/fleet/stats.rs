@@ -13,6 +13,29 @@ pub fn tally(map: &mut Tally, key: impl Into<String>) {
     *map.entry(key.into()).or_default() += 1;
 }
 
+/// Most distinct names a tally of what a server said (its headers) keeps; further names
+/// count under [`OTHER_VALUES`], so a server cannot grow a worker's report without bound.
+pub const MAX_SEEN_VALUES: usize = 16;
+/// Longest name kept from a server's header; longer ones are cut.
+pub const MAX_SEEN_VALUE_BYTES: usize = 120;
+/// The name further distinct values count under.
+pub const OTHER_VALUES: &str = "(other values)";
+
+/// Adds one to the counter of a value a server sent, bounded in length and in the
+/// number of distinct values.
+pub fn tally_seen(map: &mut Tally, value: &str) {
+    let mut end = value.len().min(MAX_SEEN_VALUE_BYTES);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let value = &value[..end];
+    if map.contains_key(value) || map.len() < MAX_SEEN_VALUES {
+        tally(map, value);
+    } else {
+        tally(map, OTHER_VALUES);
+    }
+}
+
 /// Everything a worker counts, by name and in total.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -40,6 +63,22 @@ pub struct Counters {
     /// The protocol version each bootstrap settled on with the server, by version.
     #[serde(default)]
     pub negotiated_versions: Tally,
+    /// Responses by command and HTTP status (`Ping 200`, `Options 401`).
+    #[serde(default)]
+    pub http_status_by_command: Tally,
+    /// What servers said of themselves in answer to OPTIONS, by value: their version
+    /// (`MS-Server-ActiveSync`), the protocol versions (`MS-ASProtocolVersions`) and the
+    /// commands (`MS-ASProtocolCommands`) they offer.
+    #[serde(default)]
+    pub server_versions: Tally,
+    #[serde(default)]
+    pub advertised_versions: Tally,
+    #[serde(default)]
+    pub advertised_commands: Tally,
+    /// Devices that never parked a Ping, by the last thing that set them back (an
+    /// error, an HTTP status, a re-synchronisation the server kept asking for).
+    #[serde(default)]
+    pub never_parked: Tally,
 }
 
 impl Counters {
@@ -52,6 +91,14 @@ impl Counters {
             (&mut self.errors, &more.errors),
             (&mut self.resyncs, &more.resyncs),
             (&mut self.negotiated_versions, &more.negotiated_versions),
+            (&mut self.never_parked, &more.never_parked),
+            (
+                &mut self.http_status_by_command,
+                &more.http_status_by_command,
+            ),
+            (&mut self.server_versions, &more.server_versions),
+            (&mut self.advertised_versions, &more.advertised_versions),
+            (&mut self.advertised_commands, &more.advertised_commands),
         ] {
             for (name, count) in from {
                 *into.entry(name.clone()).or_default() += count;
@@ -105,6 +152,14 @@ impl Counters {
             churn_drops: self.churn_drops.saturating_sub(earlier.churn_drops),
             resyncs: minus(&self.resyncs, &earlier.resyncs),
             negotiated_versions: minus(&self.negotiated_versions, &earlier.negotiated_versions),
+            never_parked: minus(&self.never_parked, &earlier.never_parked),
+            http_status_by_command: minus(
+                &self.http_status_by_command,
+                &earlier.http_status_by_command,
+            ),
+            server_versions: minus(&self.server_versions, &earlier.server_versions),
+            advertised_versions: minus(&self.advertised_versions, &earlier.advertised_versions),
+            advertised_commands: minus(&self.advertised_commands, &earlier.advertised_commands),
         }
     }
 }

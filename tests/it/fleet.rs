@@ -25,14 +25,14 @@ fn assert_every_notification_delivered_without_error(
 }
 
 /// Runs a worker that must succeed.
-fn run_devices(args: &[String], output: &Path) -> (Output, WorkerReport) {
+pub(crate) fn run_devices(args: &[String], output: &Path) -> (Output, WorkerReport) {
     let (result, report) = run_devices_any(args, output);
     assert!(result.status.success(), "{result:?}");
     (result, report)
 }
 
 /// Runs a worker, whatever its exit; its document is written either way.
-fn run_devices_any(args: &[String], output: &Path) -> (Output, WorkerReport) {
+pub(crate) fn run_devices_any(args: &[String], output: &Path) -> (Output, WorkerReport) {
     let result = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
         .arg("devices")
         .args(args)
@@ -211,7 +211,7 @@ fn an_untrusted_certificate_fails_the_worker_with_its_cause() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("no device of 3 parked a Ping (most frequent error: TLS failure:"),
+        stderr.contains("no device of 3 parked a Ping; last setback: TLS failure:"),
         "{stderr}"
     );
     // Both self-signed certificates bear one name, so rustls reports the signature.
@@ -487,11 +487,15 @@ fn a_pushed_folder_the_server_lacks_fails_the_worker_instead_of_looping() {
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "no device of 3 parked a Ping (most frequent error: pushed folder \"99\" is not in the server's hierarchy, 3 times)"
+            "no device of 3 parked a Ping; last setback: pushed folder \"99\" is not in the server's hierarchy (3)"
         ),
         "{stderr}"
     );
     // One FolderSync each, not a hot loop.
     assert_eq!(report.counters.requests["FolderSync"], 3);
+    assert_eq!(
+        report.counters.never_parked["pushed folder \"99\" is not in the server's hierarchy"],
+        3
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }

@@ -5,6 +5,7 @@ mod chaos;
 mod cli;
 mod eas_client;
 mod fleet;
+mod foreign;
 mod interop;
 mod properties;
 mod run;

@@ -24,7 +24,7 @@ use folders::PushedFolder;
 use pending::Pending;
 
 use super::errors::DeviceError;
-use super::stats::{tally, FleetStats};
+use super::stats::{tally, tally_seen, FleetStats};
 use crate::eas::commands::folder_sync::{Folder, FolderChange, FolderSyncResponse};
 use crate::eas::commands::ping::PingResponse;
 use crate::eas::commands::provision::ProvisionResponse;
@@ -38,6 +38,8 @@ use crate::seeds::{self, Stream};
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const WINDOW_SIZE: u32 = 100;
+/// How a header the server left out of its OPTIONS answer is counted.
+const NOT_SENT: &str = "(not sent)";
 
 /// What the engine must do for the device next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,11 @@ pub struct Device {
     backoff_attempt: u32,
     /// Re-synchronisations the server asked for since the device last parked.
     resyncs_in_a_row: u32,
+    /// The last thing that set the device back (an error, an HTTP status, a
+    /// re-synchronisation): what a device that never parks reports as its reason.
+    setback: Option<String>,
+    /// The command of the request in flight, for counting its answer.
+    in_flight: &'static str,
     pending: Vec<Pending>,
 }
 
@@ -120,7 +127,7 @@ impl Device {
             .collect();
         Self {
             user: user.to_owned(),
-            device_id: device_id(user, fleet_index),
+            device_id: device_id(&profile.device_id_prefix, user, fleet_index),
             authorization: BasicCredentials::new(user, password).to_header(),
             host: host.to_owned(),
             version: profile.version,
@@ -136,6 +143,8 @@ impl Device {
             ping_cached: false,
             backoff_attempt: 0,
             resyncs_in_a_row: 0,
+            setback: None,
+            in_flight: "Options",
             pending: Vec::new(),
         }
     }
@@ -177,8 +186,25 @@ impl Device {
         self.request(now, stats)
     }
 
-    /// The connection was lost or the response deadline passed.
-    pub fn on_disconnect(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+    /// What last set the device back, if anything did.
+    pub fn setback(&self) -> Option<&str> {
+        self.setback.as_deref()
+    }
+
+    /// The connection was lost (for `cause`, when the engine knows one) or the response
+    /// deadline passed.
+    pub fn on_disconnect(
+        &mut self,
+        now: Instant,
+        stats: &mut FleetStats,
+        cause: Option<DeviceError>,
+    ) -> Action {
+        if let Some(error) = cause {
+            error.count(&mut stats.counters);
+            self.setback = Some(error.to_string());
+        } else {
+            self.setback = Some("connection closed".to_owned());
+        }
         if self.state == State::Stopped {
             return Action::Stop;
         }
@@ -194,6 +220,13 @@ impl Device {
         stats: &mut FleetStats,
     ) -> Action {
         tally(&mut stats.counters.http_status, response.status.to_string());
+        tally(
+            &mut stats.counters.http_status_by_command,
+            format!("{} {}", self.in_flight, response.status),
+        );
+        if response.status != 200 {
+            self.setback = Some(format!("HTTP {}", response.status));
+        }
         match response.status {
             200 => {}
             401 | 403 => {
@@ -233,6 +266,7 @@ impl Device {
             Err(error @ DeviceError::FolderMissing(_)) => {
                 // Retrying would ask the same hierarchy again: the device gives up.
                 error.count(&mut stats.counters);
+                self.setback = Some(error.to_string());
                 self.state = State::Stopped;
                 stats.counters.devices_stopped += 1;
                 Action::Stop
@@ -244,6 +278,7 @@ impl Device {
 
     fn fail(&mut self, now: Instant, stats: &mut FleetStats, error: DeviceError) -> Action {
         error.count(&mut stats.counters);
+        self.setback = Some(error.to_string());
         self.backoff(now, None)
     }
 
@@ -252,6 +287,7 @@ impl Device {
     /// so a server that keeps asking does not get a device in a hot loop.
     fn resync(&mut self, kind: &str, stats: &mut FleetStats) -> Next {
         tally(&mut stats.counters.resyncs, kind);
+        self.setback = Some(kind.to_owned());
         self.resyncs_in_a_row += 1;
         match self.resyncs_in_a_row {
             1 => Next::Request,
@@ -285,6 +321,21 @@ impl Device {
         response: &HttpResponse,
         stats: &mut FleetStats,
     ) -> Result<Next, DeviceError> {
+        let counters = &mut stats.counters;
+        let said = [
+            (&mut counters.server_versions, &response.server_version),
+            (
+                &mut counters.advertised_versions,
+                &response.protocol_versions,
+            ),
+            (
+                &mut counters.advertised_commands,
+                &response.protocol_commands,
+            ),
+        ];
+        for (tally, value) in said {
+            tally_seen(tally, value.as_deref().unwrap_or(NOT_SENT));
+        }
         let offered: Vec<ProtocolVersion> = response
             .protocol_versions
             .as_deref()
@@ -506,10 +557,11 @@ impl Device {
     }
 }
 
-/// The DeviceId of device `fleet_index` for `user`: stable across runs and seeds.
-pub fn device_id(user: &str, fleet_index: usize) -> String {
+/// The DeviceId of device `fleet_index` for `user`: `prefix` and 16 hex digits, stable
+/// across runs and seeds.
+pub fn device_id(prefix: &str, user: &str, fleet_index: usize) -> String {
     format!(
-        "pf{:016x}",
+        "{prefix}{:016x}",
         seeds::splitmix64(seeds::fnv1a(user.as_bytes()) ^ fleet_index as u64)
     )
 }
@@ -658,6 +710,34 @@ mod tests {
         let sync = SyncRequest::decode(&body).unwrap();
         assert_eq!(sync.collections[0].collection_id, "dc2914e4");
         assert_eq!(device.notified_folder(), "dc2914e4");
+        // The OPTIONS answer named versions but neither the server nor its commands.
+        assert_eq!(stats.counters.advertised_versions["14.1"], 1);
+        assert_eq!(stats.counters.server_versions["(not sent)"], 1);
+        assert_eq!(stats.counters.advertised_commands["(not sent)"], 1);
+        assert_eq!(device.setback(), None);
+    }
+
+    #[test]
+    fn what_servers_say_of_themselves_is_counted_within_bounds() {
+        let mut stats = FleetStats::default();
+        for index in 0..40 {
+            let mut device = Device::new("u", "pw", "h", Arc::new(Profile::default()), 1, 1);
+            device.start(Instant::now(), &mut stats);
+            let options = HttpResponse {
+                status: 200,
+                protocol_versions: Some("14.0,14.1".into()),
+                server_version: Some(format!("14.00.{index}-{}", "9".repeat(500))),
+                protocol_commands: Some("Sync,Ping".into()),
+                ..HttpResponse::default()
+            };
+            device.on_response(options, Instant::now(), &mut stats);
+        }
+        let seen = &stats.counters.server_versions;
+        assert_eq!(seen.len(), crate::fleet::stats::MAX_SEEN_VALUES + 1);
+        assert_eq!(seen["(other values)"], 40 - 16);
+        assert!(seen.keys().all(|value| value.len() <= 120));
+        assert_eq!(stats.counters.advertised_commands["Sync,Ping"], 40);
+        assert_eq!(stats.counters.http_status_by_command["Options 200"], 40);
     }
 
     #[test]
@@ -687,6 +767,9 @@ mod tests {
             action = device.on_response(folders.clone(), now, &mut stats);
         }
         assert_eq!(stats.counters.resyncs["Sync status 12"], 5);
+        assert_eq!(device.setback(), Some("Sync status 12"));
+        assert_eq!(stats.counters.http_status_by_command["Sync 200"], 5);
+        assert_eq!(stats.counters.http_status_by_command["FolderSync 200"], 6);
         assert_eq!(waits.len(), 4, "{waits:?}");
         assert!(waits[0] >= Duration::from_millis(500), "{waits:?}");
         assert!(waits[3] >= Duration::from_secs(4), "{waits:?}");
@@ -978,7 +1061,7 @@ mod tests {
         let (mut device, _) = parked_device(Profile::default(), &mut stats, now);
         let mut delays = Vec::new();
         for _ in 0..10 {
-            let Action::Reconnect { at } = device.on_disconnect(now, &mut stats) else {
+            let Action::Reconnect { at } = device.on_disconnect(now, &mut stats, None) else {
                 panic!("expected a reconnect");
             };
             delays.push(at - now);
@@ -1018,7 +1101,16 @@ mod tests {
         // The DeviceId does not depend on the run's seed; the jitter does.
         let reseeded = Device::new("user1", "pw", "h", Arc::new(profile), 7, 2);
         assert_eq!(reseeded.device_id(), device.device_id());
-        assert_ne!(device_id("user1", 7), device_id("user1", 8));
+        assert_ne!(device_id("pf", "user1", 7), device_id("pf", "user1", 8));
+        let labelled = Profile {
+            device_id_prefix: "labA".into(),
+            ..Profile::default()
+        };
+        let other_fleet = Device::new("user1", "pw", "h", Arc::new(labelled), 7, 1);
+        assert_eq!(
+            other_fleet.device_id(),
+            format!("labA{}", &device.device_id()[2..])
+        );
     }
 
     #[test]

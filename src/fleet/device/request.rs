@@ -54,10 +54,8 @@ impl Device {
             State::Stopped => return Action::Stop,
         };
         let bytes = self.encode(command.as_ref(), &body);
-        tally(
-            &mut stats.counters.requests,
-            command.as_ref().map_or("Options", Command::name),
-        );
+        self.in_flight = command.as_ref().map_or("Options", Command::known_name);
+        tally(&mut stats.counters.requests, self.in_flight);
         Action::Send {
             bytes,
             deadline: now + timeout,
