@@ -6,7 +6,6 @@
 //! the plan, so a stalled sender cannot hide latency.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -15,10 +14,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::mail::Change;
 use super::report::FleetDigest;
+use super::sink::{Account, Destinations, Outlet};
 use super::stats::{tally, FleetStats};
-use crate::notification::Notification;
-use crate::partition::{partition_of, Partition};
+use crate::partition::Partition;
 use crate::seeds::{self, Stream};
 
 /// The highest rate (connections or notifications per second) a run may ask for: far
@@ -192,8 +192,10 @@ impl Schedule {
 #[derive(Debug)]
 pub struct InjectorConfig {
     pub schedule: Schedule,
-    /// The UDP address of each server partition, in partition order.
-    pub notify: Vec<SocketAddr>,
+    /// Datagrams to each server partition, or mail into each partition's mail store.
+    pub destinations: Destinations,
+    /// Each device's password and address (by its index in the worker), for mail.
+    pub accounts: Vec<Account>,
     /// When to start injecting, after the hold phase starts.
     pub start_after: Duration,
 }
@@ -278,7 +280,7 @@ fn inject(
     queue: &Mutex<Vec<Sent>>,
     stop: &AtomicBool,
 ) -> io::Result<FleetStats> {
-    let udp = UdpSocket::bind("0.0.0.0:0")?;
+    let outlet = Outlet::open(config.destinations)?;
     // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
     // of which would count as injector lag; this thread asks for exact wake-ups.
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
@@ -301,9 +303,6 @@ fn inject(
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
-        let partition = partition_of(user, config.notify.len() as u32) as usize;
-        let mut notification = Notification::new_item(user.clone(), folder.clone());
-        notification.seq = Some(planned.seq);
         queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -312,17 +311,21 @@ fn inject(
                 seq: planned.seq,
                 planned: planned_at,
             });
-        match udp.send_to(
-            notification.to_string().as_bytes(),
-            config.notify[partition],
-        ) {
-            Ok(_) => stats.counters.notifications_sent += 1,
-            Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
-        }
-        stats
-            .injector_lag
-            .record(Instant::now().saturating_duration_since(planned_at));
+        let account = config
+            .accounts
+            .get(planned.device)
+            .cloned()
+            .unwrap_or_default();
+        let change = Change {
+            user: user.clone(),
+            password: account.password,
+            address: account.address,
+            folder: folder.clone(),
+            seq: planned.seq,
+        };
+        outlet.send(change, planned_at, &mut stats);
     }
+    outlet.close(&mut stats);
     Ok(stats)
 }
 

@@ -17,6 +17,7 @@ use super::profile::{
     check_device_id_prefix, Profile, ProfileFile, ProfileMix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX,
 };
 use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
+use super::sink::{check_inject_url, parse_inject_url, Account, Destinations};
 use super::target::Target;
 use crate::argv;
 use crate::eas::ProtocolVersion;
@@ -39,6 +40,20 @@ pub struct DevicesArgs {
     /// (repeatable). Without it nothing is injected: parking and heartbeats only.
     #[arg(long = "notify", value_name = "ADDR")]
     pub notify: Vec<SocketAddr>,
+    /// Put each planned change into a real mail store, for EAS servers other than
+    /// `pingfleet serve` (repeatable: one per partition, as --notify):
+    /// `imap://[LOGIN[:PASSWORD]@]HOST:PORT[/MAILBOX]` appends to the Inbox (logging in
+    /// as each device's user, or as LOGIN with `{user}` replaced, e.g. a dovecot master
+    /// user `{user}*admin`); `smtp://HOST:PORT[?domain=D]` delivers to the user's
+    /// address (a third `:address` column of --credentials, else `user@D`);
+    /// `maildir:/PATH/{user}/Maildir` writes into `new/`; `exec:COMMAND ARGS` runs a
+    /// command with `{user}`, `{folder}`, `{seq}` replaced and the message on stdin.
+    /// Every message's subject carries `pingfleet seq=N`; latency counts from the plan.
+    #[arg(long = "inject", value_name = "URL", value_parser = check_inject_url, conflicts_with = "notify")]
+    pub inject: Vec<String>,
+    /// Threads (and connections per mail server) that deliver --inject mail.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub inject_senders: usize,
     /// Devices in the whole fleet (this worker runs its shard of them).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub devices: usize,
@@ -235,35 +250,53 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);
-    let fleet_indices: Vec<usize> = credentials.iter().map(|(index, _, _)| *index).collect();
+    let fleet_indices: Vec<usize> = credentials.iter().map(|entry| entry.index).collect();
+    let accounts: Vec<Account> = credentials
+        .iter()
+        .map(|entry| Account {
+            password: entry.password.clone(),
+            address: entry.address.clone(),
+        })
+        .collect();
     let target_count = targets.len();
     let target_of: Vec<usize> = credentials
         .iter()
-        .map(|(index, user, _)| match args.route_by_partition {
-            true => partition_of(user, target_count as u32) as usize,
-            false => index % target_count,
+        .map(|entry| match args.route_by_partition {
+            true => partition_of(&entry.user, target_count as u32) as usize,
+            false => entry.index % target_count,
         })
         .collect();
     let mut digest = FleetDigest::default();
     let devices: Vec<Device> = credentials
         .into_iter()
         .zip(&target_of)
-        .map(|((index, user, password), target)| {
-            let kind = mix.pick(index);
-            let profile = mix.profile(kind).clone();
-            let device = Device::new(
-                &user,
-                &password,
-                &targets[*target].host_header,
-                profile,
-                index,
-                args.seed,
-            );
-            digest.add_device(index, &mix.spec(kind).name, &device);
-            device
-        })
+        .map(
+            |(
+                Credential {
+                    index,
+                    user,
+                    password,
+                    ..
+                },
+                target,
+            )| {
+                let kind = mix.pick(index);
+                let profile = mix.profile(kind).clone();
+                let device = Device::new(
+                    &user,
+                    &password,
+                    &targets[*target].host_header,
+                    profile,
+                    index,
+                    args.seed,
+                );
+                digest.add_device(index, &mix.spec(kind).name, &device);
+                device
+            },
+        )
         .collect();
-    let injector = (!args.notify.is_empty()).then(|| InjectorConfig {
+    let destinations = destinations(&args);
+    let injector = destinations.map(|destinations| InjectorConfig {
         schedule: Schedule::new(
             Pattern::new(
                 args.pattern,
@@ -275,7 +308,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             args.seed,
             args.shard,
         ),
-        notify: args.notify.clone(),
+        destinations,
+        accounts,
         start_after: args.inject_after,
     });
     let config = EngineConfig {
@@ -368,7 +402,8 @@ pub fn failure(report: &WorkerReport) -> Option<String> {
         };
         return Some(format!("{who}; last setback: {}", reasons.join(", ")));
     }
-    if counters.notifications_sent > 0 && counters.notifications_delivered == 0 {
+    let planned = report.fleet_digest.planned_notifications;
+    if planned > 0 && counters.notifications_delivered == 0 {
         let worst_error = counters
             .errors
             .iter()
@@ -377,8 +412,7 @@ pub fn failure(report: &WorkerReport) -> Option<String> {
                 format!(" (most frequent error: {kind}, {count} times)")
             });
         return Some(format!(
-            "none of {} notifications reached its device{worst_error}",
-            counters.notifications_sent
+            "none of {planned} planned notifications reached its device{worst_error}"
         ));
     }
     None
@@ -409,19 +443,28 @@ fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
     Ok(file.profile)
 }
 
-/// `(index in the fleet, user, password)` of this shard's devices (only those: a worker
-/// of a 400,000-device fleet does not hold everybody's names), and the size of the whole
-/// fleet (--devices, or fewer when the credentials file is shorter).
-type Credentials = Vec<(usize, String, String)>;
+/// One device's entry: its index in the fleet, user, password and mail address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Credential {
+    index: usize,
+    user: String,
+    password: String,
+    address: Option<String>,
+}
 
-fn credentials(args: &DevicesArgs) -> anyhow::Result<(Credentials, usize)> {
+/// This shard's devices (only those: a worker of a 400,000-device fleet does not hold
+/// everybody's names), and the size of the whole fleet (--devices, or fewer when the
+/// credentials file is shorter).
+fn credentials(args: &DevicesArgs) -> anyhow::Result<(Vec<Credential>, usize)> {
     let mine = |index: &usize| args.shard.holds(*index);
     let Some(path) = &args.credentials else {
         let list = (0..args.devices)
             .filter(mine)
-            .map(|index| {
-                let user = format!("{}{index}", args.user_prefix);
-                (index, user, args.password.clone())
+            .map(|index| Credential {
+                index,
+                user: format!("{}{index}", args.user_prefix),
+                password: args.password.clone(),
+                address: None,
             })
             .collect();
         return Ok((list, args.devices));
@@ -436,15 +479,55 @@ fn credentials(args: &DevicesArgs) -> anyhow::Result<(Credentials, usize)> {
         .map(|(number, line)| (number, line.trim()))
         .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'));
     for (index, (number, line)) in entries.enumerate().take(args.devices) {
-        let (user, password) = line.split_once(':').with_context(|| {
-            format!("{}:{}: expected user:password", path.display(), number + 1)
+        let mut entry = credential_line(line).with_context(|| {
+            format!(
+                "{}:{}: expected user:password or user:password:address",
+                path.display(),
+                number + 1
+            )
         })?;
+        entry.index = index;
         fleet_size = index + 1;
         if mine(&index) {
-            list.push((index, user.to_owned(), password.to_owned()));
+            list.push(entry);
         }
     }
     Ok((list, fleet_size))
+}
+
+/// `user:password`, or `user:password:address` when the last field is a mail address
+/// (has an `@` and no space); a password may hold colons.
+fn credential_line(line: &str) -> Option<Credential> {
+    let (user, rest) = line.split_once(':')?;
+    let (password, address) = match rest.rsplit_once(':') {
+        Some((password, address)) if address.contains('@') && !address.contains(' ') => {
+            (password, Some(address.to_owned()))
+        }
+        _ => (rest, None),
+    };
+    Some(Credential {
+        index: 0,
+        user: user.to_owned(),
+        password: password.to_owned(),
+        address,
+    })
+}
+
+/// Where the injector's changes go: datagrams (`--notify`), mail (`--inject`), or
+/// nowhere.
+fn destinations(args: &DevicesArgs) -> Option<Destinations> {
+    if !args.inject.is_empty() {
+        let stores = args
+            .inject
+            .iter()
+            .map(|url| parse_inject_url(url).expect("checked when parsed"))
+            .collect();
+        return Some(Destinations::Mail {
+            stores,
+            senders: args.inject_senders,
+        });
+    }
+    (!args.notify.is_empty()).then(|| Destinations::Datagrams(args.notify.clone()))
 }
 
 fn client_tls(args: &DevicesArgs) -> anyhow::Result<Arc<rustls::ClientConfig>> {
@@ -561,6 +644,13 @@ mod tests {
         ) -> DevicesArgs {
             let mut args = DevicesArgs::for_targets(targets);
             args.notify = notify.into_iter().map(SocketAddr::V4).collect();
+            if args.notify.is_empty() && switches[5] {
+                args.inject = vec![
+                    "imap://{user}*admin:pw@127.0.0.1:143/INBOX".to_owned(),
+                    "exec:/bin/deliver -d '{user}' --seq={seq}".to_owned(),
+                ];
+                args.inject_senders = devices % 64 + 1;
+            }
             args.devices = devices;
             args.shard = Partition { index: shard_count - 1, count: shard_count };
             args.connect_rate = connect_rate;
@@ -627,6 +717,22 @@ mod tests {
         let argv: Vec<String> = argv.map(str::to_owned).to_vec();
         let parsed: Result<DevicesArgs, _> = argv::parse(&argv);
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn a_credential_line_may_end_in_an_address_and_its_password_may_hold_colons() {
+        let entry = credential_line("alice:pw").unwrap();
+        assert_eq!(
+            (entry.user.as_str(), entry.password.as_str()),
+            ("alice", "pw")
+        );
+        assert_eq!(entry.address, None);
+        let entry = credential_line("CORP\\bob:a:b:bob@corp.example").unwrap();
+        assert_eq!(entry.password, "a:b");
+        assert_eq!(entry.address.as_deref(), Some("bob@corp.example"));
+        let entry = credential_line("carol:x:y").unwrap();
+        assert_eq!((entry.password.as_str(), entry.address), ("x:y", None));
+        assert_eq!(credential_line("no colon"), None);
     }
 
     #[test]

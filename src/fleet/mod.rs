@@ -8,6 +8,9 @@
 //!   timer wheel; `phase_clock`: its phases and what was counted in each.
 //! - [`injector`]: the fleet's notification schedule (fixed, Poisson, burst) and the
 //!   thread that sends a shard's share of it.
+//! - [`sink`]: where the injector's changes go (datagrams to `pingfleet serve`, or
+//!   `--inject` mail stores) and the mail sender threads; [`mail`]: the injected
+//!   message and its delivery over IMAP, SMTP, Maildir or a command.
 //! - [`churn`]: which devices lose their connection in the churn stage, and when.
 //! - `conn`: one connection's I/O (connect, TLS, read, write) as outcomes.
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
@@ -24,9 +27,11 @@ pub mod errors;
 pub mod http;
 pub mod injector;
 pub mod launch;
+pub mod mail;
 mod phase_clock;
 pub mod profile;
 pub mod report;
+pub mod sink;
 pub mod stats;
 pub mod target;
 pub mod timers;

@@ -3,12 +3,14 @@
 //! random folder ids (8 hex digits, as Z-Push gives them) and a Sync on an id it does
 //! not know is Status 12; optionally every response carries `Connection: close`, the
 //! server speaks only up to 14.0, or the hierarchy changes under the devices a number of
-//! times. Wake-ups come from pingfleet's own datagrams (the fake's mailbox back-end),
-//! naming the folder by the id the device was given.
+//! times. Wake-ups come from pingfleet's own datagrams, naming the folder by the id the
+//! device was given, or, as on a real server, from mail that turns up in the users'
+//! Maildirs (whoever put it there: an IMAP server, an SMTP server, an MDA).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -24,7 +26,7 @@ use pingfleet::eas::commands::sync::{
 };
 use pingfleet::eas::request::EasQuery;
 use pingfleet::eas::WbxmlBody;
-use pingfleet::notification::{subject_for_seq, Notification};
+use pingfleet::notification::{seq_in_subject, subject_for_seq, Notification};
 
 use crate::fleet::{run_devices, run_devices_any};
 
@@ -49,8 +51,13 @@ struct DeviceState {
     changes_made: u32,
 }
 
-/// A mail waiting for its device: the folder id the notification named and its seq.
+/// A mail waiting for its device: the folder id the notification named (or
+/// [`INBOX`] for mail found in a Maildir) and its seq.
 type Waiting = Vec<(String, u64)>;
+
+/// How mail found in a Maildir names its folder: whatever id the device has for its
+/// Inbox.
+const INBOX: &str = "@inbox";
 
 #[derive(Default)]
 struct Shared {
@@ -63,13 +70,17 @@ struct Shared {
 }
 
 /// The fake, running on ports picked at start.
-struct ForeignServer {
+pub(crate) struct ForeignServer {
     http: SocketAddr,
     notify: SocketAddr,
     shared: Arc<Shared>,
 }
 
 impl ForeignServer {
+    pub(crate) fn plain() -> Self {
+        Self::start(Quirks::default())
+    }
+
     fn start(quirks: Quirks) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -97,14 +108,33 @@ impl ForeignServer {
     }
 
     fn args(&self, extra: &[&str]) -> Vec<String> {
-        let mut args = vec![
-            "--target".to_owned(),
-            format!("http://{}", self.http),
-            "--notify".to_owned(),
-            self.notify.to_string(),
-        ];
+        let mut args = self.target_args();
+        args.extend(["--notify".to_owned(), self.notify.to_string()]);
         args.extend(extra.iter().map(|arg| (*arg).to_owned()));
         args
+    }
+
+    /// `--target` for this server, without a notification address.
+    pub(crate) fn target_args(&self) -> Vec<String> {
+        vec!["--target".to_owned(), format!("http://{}", self.http)]
+    }
+
+    /// Takes mail that turns up in any Maildir under `root` (its `new/` or `cur/`) as
+    /// a change in the Inbox of the user its `To:` names (`user0@localhost`: user0).
+    pub(crate) fn watch_maildirs(&self, root: &Path) {
+        let shared = self.shared.clone();
+        let root = root.to_owned();
+        thread::spawn(move || {
+            let mut seen = HashSet::new();
+            while !shared.stop.load(Ordering::Relaxed) {
+                for (user, seq) in new_mail(&root, &mut seen) {
+                    let mut mail = shared.mail.lock().unwrap();
+                    mail.entry(user).or_default().push((INBOX.to_owned(), seq));
+                    shared.arrived.notify_all();
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
     }
 }
 
@@ -115,6 +145,49 @@ impl Drop for ForeignServer {
         // Wakes the accept loop so it sees the stop.
         let _ = TcpStream::connect(self.http);
     }
+}
+
+/// `(user, seq)` of every message under `root` not in `seen` (by its unique name, the
+/// part before `:`, which stays when a server moves it from `new/` to `cur/`).
+fn new_mail(root: &Path, seen: &mut HashSet<String>) -> Vec<(String, u64)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let in_mail_dir = dir.ends_with("new") || dir.ends_with("cur");
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let unique = name.split(':').next().unwrap_or_default().to_owned();
+            if !in_mail_dir || seen.contains(&unique) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let header = |field: &str| {
+                text.lines()
+                    .take_while(|line| !line.is_empty())
+                    .find_map(|line| line.strip_prefix(field).map(str::trim).map(str::to_owned))
+            };
+            let user = header("To:").and_then(|to| {
+                let to = to.trim_start_matches('<').trim_end_matches('>');
+                to.split('@').next().map(str::to_owned)
+            });
+            let seq = header("Subject:").as_deref().and_then(seq_in_subject);
+            if let (Some(user), Some(seq)) = (user, seq) {
+                seen.insert(unique);
+                found.push((user, seq));
+            }
+        }
+    }
+    found
 }
 
 /// The mailbox back-end: each datagram is a mail for its user, in the folder it names.
@@ -214,6 +287,9 @@ fn folder_id(device_id: &str, generation: u32, standard_id: u32) -> String {
         hash.wrapping_add(standard_id.wrapping_mul(0x9e37_79b9))
     )
 }
+
+/// Where the Inbox is in [`HIERARCHY`].
+const INBOX_INDEX: usize = 2;
 
 const HIERARCHY: [(u32, &str, u32); 5] = [
     (1, "Calendar", folder_type::CALENDAR),
@@ -335,7 +411,7 @@ fn sync(
         let waiting = mail.entry(user.to_owned()).or_default();
         let (mine, rest) = waiting
             .drain(..)
-            .partition(|(folder, _)| *folder == collection.collection_id);
+            .partition(|(folder, _)| id_of(folder, ids) == collection.collection_id);
         *waiting = rest;
         mine.into_iter().map(|(_, seq)| seq).collect()
     };
@@ -362,6 +438,14 @@ fn sync(
     .encode()
 }
 
+/// The device's id for a folder a waiting mail names.
+fn id_of<'a>(folder: &'a str, ids: &'a [String]) -> &'a str {
+    match folder {
+        INBOX => &ids[INBOX_INDEX],
+        id => id,
+    }
+}
+
 /// Parks until mail for one of the Ping's folders arrives or the heartbeat ends.
 fn ping(request: &Request, shared: &Shared, user: &str, ids: &[String]) -> Vec<u8> {
     let ping = PingRequest::from_body(&request.body).ok().flatten();
@@ -376,11 +460,12 @@ fn ping(request: &Request, shared: &Shared, user: &str, ids: &[String]) -> Vec<u
             .get(user)
             .into_iter()
             .flatten()
-            .map(|(folder, _)| folder.clone())
+            .map(|(folder, _)| id_of(folder, ids).to_owned())
             .filter(|folder| ids.contains(folder))
             .collect();
         if !changed.is_empty() {
             let mut folders = changed;
+            folders.sort();
             folders.dedup();
             return PingResponse::Changes { folders }.encode();
         }

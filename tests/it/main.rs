@@ -7,6 +7,7 @@ mod eas_client;
 mod fleet;
 mod foreign;
 mod interop;
+mod mail_injection;
 mod properties;
 mod run;
 mod server;

@@ -1,0 +1,380 @@
+//! Where the injector puts each planned change. Against `pingfleet serve` it is a
+//! datagram on the server's notify port (`--notify`); against any other EAS server it is
+//! a real mail in the user's real mailbox (`--inject URL`), which the server then finds
+//! the way it finds any mail.
+//!
+//! A datagram leaves from the injector thread itself. A mail takes round trips, so it is
+//! handed to a pool of sender threads (a user's changes always to the same one, so they
+//! arrive in order over its open sessions); a sender records the injector's lag when the
+//! mail store has accepted the mail.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use percent_encoding::percent_decode_str;
+
+use super::mail::{Change, Deliverer, MailStore};
+use super::stats::{tally, tally_seen, FleetStats};
+use crate::notification::Notification;
+use crate::partition::partition_of;
+
+/// Changes queued for one sender thread; beyond, a change is counted as an error (and
+/// its device will count it lost) rather than queued without bound.
+pub const SENDER_QUEUE: usize = 4096;
+/// Mailbox an `imap://` URL without a path appends to.
+const DEFAULT_MAILBOX: &str = "INBOX";
+/// Domain an `smtp://` URL without `?domain=` gives users without an address.
+const DEFAULT_DOMAIN: &str = "localhost";
+
+/// An `--inject` URL: `imap://[LOGIN[:PASSWORD]@]HOST:PORT[/MAILBOX]`,
+/// `smtp://HOST:PORT[?domain=DOMAIN]`, `maildir:PATH`, `exec:COMMAND ARGS`. `{user}`
+/// in a login, mailbox or path, and `{user}`, `{folder}`, `{seq}` in a command, are
+/// replaced per change.
+pub fn parse_inject_url(url: &str) -> Result<MailStore, String> {
+    let problem = |why: &str| format!("--inject {url:?}: {why}");
+    if let Some(rest) = url.strip_prefix("imap://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, host_port) = match authority.rsplit_once('@') {
+            Some((userinfo, host_port)) => (Some(userinfo), host_port),
+            None => (None, authority),
+        };
+        let (host, port) = host_and_port(host_port).map_err(|why| problem(&why))?;
+        let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
+        let (login, password) = match userinfo.map(|info| info.split_once(':')) {
+            None => (None, None),
+            Some(None) => (userinfo.map(decode), None),
+            Some(Some((login, password))) => (Some(decode(login)), Some(decode(password))),
+        };
+        let mailbox = match path.is_empty() {
+            true => DEFAULT_MAILBOX.to_owned(),
+            false => decode(path),
+        };
+        return Ok(MailStore::Imap {
+            host,
+            port,
+            login,
+            password,
+            mailbox,
+        });
+    }
+    if let Some(rest) = url.strip_prefix("smtp://") {
+        let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (host, port) =
+            host_and_port(host_port.trim_end_matches('/')).map_err(|why| problem(&why))?;
+        let mut domain = DEFAULT_DOMAIN.to_owned();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "domain" => domain = value.into_owned(),
+                other => {
+                    return Err(problem(&format!(
+                        "unknown parameter {other:?} (known: domain)"
+                    )))
+                }
+            }
+        }
+        return Ok(MailStore::Smtp { host, port, domain });
+    }
+    if let Some(path) = url.strip_prefix("maildir:") {
+        if !path.starts_with('/') {
+            return Err(problem(
+                "a Maildir is an absolute path, e.g. maildir:/srv/mail/{user}/Maildir",
+            ));
+        }
+        return Ok(MailStore::Maildir {
+            path: path.to_owned(),
+        });
+    }
+    if let Some(command) = url.strip_prefix("exec:") {
+        let argv = shlex::split(command).ok_or_else(|| problem("unbalanced quotes"))?;
+        if argv.is_empty() {
+            return Err(problem("exec: needs a command"));
+        }
+        return Ok(MailStore::Exec { argv });
+    }
+    Err(problem(
+        "expected imap://HOST:PORT, smtp://HOST:PORT, maildir:/PATH or exec:COMMAND",
+    ))
+}
+
+fn host_and_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| "the server needs a port, e.g. 127.0.0.1:143".to_owned())?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("the server needs a host".into());
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// The `--inject` value as given, checked.
+pub fn check_inject_url(url: &str) -> Result<String, String> {
+    parse_inject_url(url).map(|_| url.to_owned())
+}
+
+/// Where the injector's changes go, one destination per server partition (a user's
+/// partition picks it, as the server's own partitioning does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destinations {
+    /// pingfleet datagrams to each partition's notify port.
+    Datagrams(Vec<SocketAddr>),
+    /// Mail into each partition's mail store, over this many sender threads.
+    Mail {
+        stores: Vec<MailStore>,
+        senders: usize,
+    },
+}
+
+/// What a device's changes need beyond its user and folder: its password (for an IMAP
+/// login as the user) and its address (for SMTP).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    pub password: String,
+    pub address: Option<String>,
+}
+
+/// The injector's open outlet: a UDP socket, or the mail sender threads.
+pub enum Outlet {
+    Datagrams {
+        socket: UdpSocket,
+        partitions: Vec<SocketAddr>,
+    },
+    Mail(MailSenders),
+}
+
+impl Outlet {
+    pub fn open(destinations: Destinations) -> std::io::Result<Self> {
+        Ok(match destinations {
+            Destinations::Datagrams(partitions) => Self::Datagrams {
+                socket: UdpSocket::bind("0.0.0.0:0")?,
+                partitions,
+            },
+            Destinations::Mail { stores, senders } => {
+                Self::Mail(MailSenders::start(stores, senders, SENDER_QUEUE))
+            }
+        })
+    }
+
+    /// Sends `change` (planned for `planned_at`) to its user's partition. A datagram
+    /// is counted (sent, lag) here; a mail by its sender thread once it is accepted.
+    pub fn send(&self, change: Change, planned_at: Instant, stats: &mut FleetStats) {
+        match self {
+            Self::Datagrams { socket, partitions } => {
+                let partition = partition_of(&change.user, partitions.len() as u32) as usize;
+                let mut notification = Notification::new_item(change.user, change.folder);
+                notification.seq = Some(change.seq);
+                match socket.send_to(notification.to_string().as_bytes(), partitions[partition]) {
+                    Ok(_) => stats.counters.notifications_sent += 1,
+                    Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
+                }
+                stats
+                    .injector_lag
+                    .record(Instant::now().saturating_duration_since(planned_at));
+            }
+            Self::Mail(senders) => senders.submit(change, planned_at, stats),
+        }
+    }
+
+    /// Waits for the senders to finish their queues; their counts join `stats`.
+    pub fn close(self, stats: &mut FleetStats) {
+        if let Self::Mail(senders) = self {
+            for sent in senders.join() {
+                stats.counters.add(&sent.counters);
+                stats.injector_lag.merge(&sent.injector_lag);
+            }
+        }
+    }
+}
+
+/// A change for a sender thread.
+struct Job {
+    store: usize,
+    change: Change,
+    planned_at: Instant,
+}
+
+/// The pool of mail sender threads.
+pub struct MailSenders {
+    stores: usize,
+    queues: Vec<SyncSender<Job>>,
+    threads: Vec<JoinHandle<FleetStats>>,
+}
+
+impl MailSenders {
+    /// `senders` threads, each with a queue of `capacity` changes.
+    fn start(stores: Vec<MailStore>, senders: usize, capacity: usize) -> Self {
+        let senders = senders.max(1);
+        let smtp = Deliverer::smtp_transports(&stores, senders as u32);
+        let mut queues = Vec::with_capacity(senders);
+        let mut threads = Vec::with_capacity(senders);
+        for _ in 0..senders {
+            let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
+            let stores = stores.clone();
+            let mut deliverer = Deliverer::new(smtp.clone());
+            queues.push(queue);
+            threads.push(std::thread::spawn(move || {
+                let mut stats = FleetStats::default();
+                for job in jobs {
+                    match deliverer.deliver(&stores[job.store], &job.change) {
+                        Ok(()) => {
+                            stats.counters.notifications_sent += 1;
+                            let lag = Instant::now().saturating_duration_since(job.planned_at);
+                            stats.injector_lag.record(lag);
+                        }
+                        Err(err) => {
+                            tally_seen(&mut stats.counters.errors, &format!("injector: {err:#}"));
+                        }
+                    }
+                }
+                deliverer.close();
+                stats
+            }));
+        }
+        Self {
+            stores: stores.len(),
+            queues,
+            threads,
+        }
+    }
+
+    fn submit(&self, change: Change, planned_at: Instant, stats: &mut FleetStats) {
+        let store = partition_of(&change.user, self.stores as u32) as usize;
+        let sender = partition_of(&change.user, self.queues.len() as u32) as usize;
+        let job = Job {
+            store,
+            change,
+            planned_at,
+        };
+        match self.queues[sender].try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tally(&mut stats.counters.errors, "injector: mail queue full");
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tally(&mut stats.counters.errors, "injector: mail sender ended");
+            }
+        }
+    }
+
+    fn join(self) -> Vec<FleetStats> {
+        drop(self.queues);
+        self.threads
+            .into_iter()
+            .map(|thread| {
+                thread.join().unwrap_or_else(|_| {
+                    let mut stats = FleetStats::default();
+                    tally(&mut stats.counters.errors, "injector: mail sender panicked");
+                    stats
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inject_urls() {
+        assert_eq!(
+            parse_inject_url("imap://127.0.0.1:1143").unwrap(),
+            MailStore::Imap {
+                host: "127.0.0.1".into(),
+                port: 1143,
+                login: None,
+                password: None,
+                mailbox: "INBOX".into(),
+            }
+        );
+        assert_eq!(
+            parse_inject_url("imap://%7Buser%7D*admin:s%40cret@mail.example:143/Shared%2Fx")
+                .unwrap(),
+            MailStore::Imap {
+                host: "mail.example".into(),
+                port: 143,
+                login: Some("{user}*admin".into()),
+                password: Some("s@cret".into()),
+                mailbox: "Shared/x".into(),
+            }
+        );
+        assert_eq!(
+            parse_inject_url("smtp://[::1]:25?domain=corp.example").unwrap(),
+            MailStore::Smtp {
+                host: "::1".into(),
+                port: 25,
+                domain: "corp.example".into(),
+            }
+        );
+        assert_eq!(
+            parse_inject_url("exec:/usr/lib/dovecot/dovecot-lda -d '{user}' -m INBOX").unwrap(),
+            MailStore::Exec {
+                argv: [
+                    "/usr/lib/dovecot/dovecot-lda",
+                    "-d",
+                    "{user}",
+                    "-m",
+                    "INBOX"
+                ]
+                .map(String::from)
+                .to_vec(),
+            }
+        );
+        for (bad, why) in [
+            ("imap://host", "needs a port"),
+            ("imap://host:x", "not a port"),
+            ("smtp://h:25?dom=x", "unknown parameter"),
+            ("maildir:relative/path", "absolute path"),
+            ("exec:", "needs a command"),
+            ("exec:echo 'oops", "unbalanced quotes"),
+            ("pop3://h:110", "expected imap://"),
+        ] {
+            let error = check_inject_url(bad).unwrap_err();
+            assert!(error.contains(why) && error.contains(bad), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_full_sender_queue_is_counted_not_grown() {
+        // A command that never ends keeps the only sender busy.
+        let dir = tempfile::tempdir().unwrap();
+        let block = dir.path().join("block");
+        let senders = MailSenders::start(
+            vec![MailStore::Exec {
+                argv: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("while [ ! -e {} ]; do sleep 0.01; done", block.display()),
+                ],
+            }],
+            1,
+            4,
+        );
+        let mut stats = FleetStats::default();
+        let change = |seq| Change {
+            user: "alice".into(),
+            password: String::new(),
+            address: None,
+            folder: "5".into(),
+            seq,
+        };
+        for seq in 0..20 {
+            senders.submit(change(seq), Instant::now(), &mut stats);
+        }
+        // One in the sender's hands, four queued: the rest refused and counted.
+        let refused = stats.counters.errors["injector: mail queue full"];
+        assert!((15..=16).contains(&refused), "{refused}");
+        std::fs::write(&block, b"").unwrap();
+        let sent: u64 = senders
+            .join()
+            .iter()
+            .map(|s| s.counters.notifications_sent)
+            .sum();
+        assert_eq!(sent + refused, 20);
+    }
+}
