@@ -5,6 +5,8 @@
 //! - [`orchestrate`]: partitions and workers started, sampled, collected, judged.
 //! - [`roles`]: server partitions and device workers started with a scenario's flags.
 //! - [`children`]: the child processes and what they said when they failed.
+//! - [`server_gauge`]: where the server's memory and CPU are read (bundled partitions,
+//!   an external server's processes or cgroup, or not at all).
 //! - [`sampler`]: every process's memory and CPU, and the kernel's socket memory, each second.
 //! - [`progress`]: the workers' running figures, read from their stdout.
 //! - [`live`]: the progress shown while a run goes on.
@@ -22,4 +24,5 @@ pub mod result;
 pub mod roles;
 pub mod sampler;
 pub mod self_check;
+pub mod server_gauge;
 pub mod summary;

@@ -23,6 +23,7 @@ use super::roles::{
 };
 use super::sampler::{cores_of, rss_of, Role, Sampler, TimelinePoint};
 use super::self_check::check;
+use super::server_gauge::ServerGauge;
 use super::summary::{print_comparison, print_summary};
 use crate::fleet::report::WorkerReport;
 use crate::measure::latency::LatencySummary;
@@ -109,11 +110,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         scenario.devices.count,
         if scenario.server.tls { "TLS" } else { "plain" },
         plan.partitions,
-        plan.engines
-            .iter()
-            .map(|engine| engine.name())
-            .collect::<Vec<_>>()
-            .join(" then "),
+        match &scenario.target {
+            Some(target) => format!("none: external target {}", target.url),
+            None => plan
+                .engines
+                .iter()
+                .map(|engine| engine.name())
+                .collect::<Vec<_>>()
+                .join(" then "),
+        },
         plan.workers,
         dir.display()
     );
@@ -127,7 +132,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     let mut results = Vec::new();
-    for engine in plan.engines.iter().copied() {
+    for engine in plan.servers_measured() {
         let mut result = measure(&plan, engine, calibration, &dir, &interrupted)?;
         if let [first] = results.as_slice() {
             result.comparison = Some(EngineComparison::between(first, &result));
@@ -168,30 +173,38 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 /// One measurement: servers and workers started, sampled, collected and stopped.
 fn measure(
     plan: &ResolvedScenario,
-    engine: Engine,
+    engine: Option<Engine>,
     calibration: Option<LatencySummary>,
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<RunResult> {
     let scenario = &plan.scenario;
-    let mut servers = start_servers(plan, engine, dir, interrupted)?;
-    std::thread::sleep(Duration::from_millis(300));
-    let baseline = Baseline::read(&servers);
+    let mut servers = match engine {
+        Some(engine) => {
+            let servers = start_servers(plan, engine, dir, interrupted)?;
+            std::thread::sleep(Duration::from_millis(300));
+            servers
+        }
+        None => Vec::new(),
+    };
+    let gauge = match &scenario.target {
+        Some(target) => ServerGauge::of_target(target),
+        None => ServerGauge::Processes(servers.iter().map(|s| s.process.pid()).collect()),
+    };
+    let baseline = Baseline::read(&gauge);
     let ca = concatenate_certificates(&servers, dir)?;
     let mut worker_processes = start_workers(plan, &servers, ca.as_deref(), dir, interrupted)?;
     let watched = watch(
         scenario,
         &mut servers,
+        &gauge,
         &mut worker_processes,
         dir,
         interrupted,
     );
     let mut failures = watched.failures;
     let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
-    let cpu_seconds_servers = servers
-        .iter()
-        .map(|server| procfs::cpu_seconds(Some(server.process.pid())))
-        .sum::<Option<f64>>();
+    let cpu_seconds_servers = gauge.cpu_seconds();
     for server in &mut servers {
         server.process.stop(Duration::from_secs(10));
     }
@@ -209,6 +222,8 @@ fn measure(
         scenario: scenario.name.clone(),
         seed: scenario.seed,
         engine,
+        target: scenario.target.as_ref().map(|target| target.url.clone()),
+        server_measured_from: Some(gauge.describe()),
         scenario_text: plan.text.clone(),
         overrides: plan.overrides.clone(),
         partitions: plan.partitions,
@@ -248,10 +263,9 @@ struct Baseline {
 }
 
 impl Baseline {
-    fn read(servers: &[ServerProcess]) -> Self {
+    fn read(server: &ServerGauge) -> Self {
         Self {
-            server_rss: rss_of_each(servers.iter().map(|s| s.process.pid()))
-                .map(|each| each.iter().sum()),
+            server_rss: server.memory_each().map(|each| each.iter().sum()),
             slab: procfs::kernel_slab_bytes(),
         }
     }
@@ -267,10 +281,10 @@ struct Plateau {
 }
 
 impl Plateau {
-    fn read(parked: u64, servers: &[ServerProcess], workers: &[RoleProcess]) -> Self {
+    fn read(parked: u64, server: &ServerGauge, workers: &[RoleProcess]) -> Self {
         Self {
             parked,
-            server_rss: rss_of_each(servers.iter().map(|s| s.process.pid())),
+            server_rss: server.memory_each(),
             worker_rss: rss_of_each(workers.iter().map(RoleProcess::pid))
                 .map(|each| each.iter().sum()),
             slab: procfs::kernel_slab_bytes(),
@@ -292,21 +306,31 @@ struct Watched {
 fn watch(
     scenario: &Scenario,
     servers: &mut [ServerProcess],
+    gauge: &ServerGauge,
     workers: &mut [RoleProcess],
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> Watched {
     let devices = scenario.devices.count as u64;
     let hold = scenario.stages.hold.0.as_secs_f64();
-    let mut sampler = Sampler::new(
-        servers
+    // The bundled partitions, or the external server's processes when named.
+    let server_processes: Vec<(String, Role, u32)> = match (servers.is_empty(), gauge) {
+        (false, _) => servers
             .iter()
             .map(|s| (s.process.name.clone(), Role::Server, s.process.pid()))
-            .chain(
-                workers
-                    .iter()
-                    .map(|w| (w.name.clone(), Role::Worker, w.pid())),
-            ),
+            .collect(),
+        (true, ServerGauge::Processes(pids)) => pids
+            .iter()
+            .map(|pid| (format!("server-pid-{pid}"), Role::Server, *pid))
+            .collect(),
+        (true, _) => Vec::new(),
+    };
+    let mut sampler = Sampler::new(
+        server_processes.into_iter().chain(
+            workers
+                .iter()
+                .map(|w| (w.name.clone(), Role::Worker, w.pid())),
+        ),
     );
     let started = Instant::now();
     let progress = WorkerProgress::follow(workers, dir);
@@ -319,7 +343,12 @@ fn watch(
         failures: Vec::new(),
     };
     loop {
-        let counts = ServerCounts::of_all(servers);
+        let mut counts = ServerCounts::of_all(servers);
+        if servers.is_empty() {
+            // An external server has no /metrics of ours: the devices that have
+            // parked a Ping stand for the parked count.
+            counts.parked = progress.total().bootstrapped as u64;
+        }
         let (processes, kernel) = sampler.sample();
         let t_s = started.elapsed().as_secs_f64();
         let stage = match watched.hold_window_s {
@@ -350,7 +379,7 @@ fn watch(
             && counts.parked > 0
         {
             std::thread::sleep(Duration::from_millis(500));
-            let plateau = Plateau::read(counts.parked, servers, workers);
+            let plateau = Plateau::read(counts.parked, gauge, workers);
             // Every worker starts its hold now, together.
             for worker in workers.iter() {
                 worker.signal("-USR1");
@@ -493,7 +522,11 @@ fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow
         .to_string()
         .replace(':', "-");
     let name = if scenario.server.compare_engines || index > 0 {
-        format!("{}-{}", scenario.name, result.engine.name())
+        format!(
+            "{}-{}",
+            scenario.name,
+            result.engine.map_or("external", Engine::name)
+        )
     } else {
         scenario.name.clone()
     };

@@ -30,8 +30,15 @@ pub struct RunResult {
     pub tool_version: String,
     pub git_commit: Option<String>,
     pub scenario: String,
-    /// The server engine measured.
-    pub engine: Engine,
+    /// The bundled server engine measured; `null` against an external target.
+    pub engine: Option<Engine>,
+    /// The external EAS server measured (`target.url`); `null` for the bundled one.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// What the server figures were read from (`RSS of process ...`, a cgroup, or
+    /// `not measured`).
+    #[serde(default)]
+    pub server_measured_from: Option<String>,
     pub seed: u64,
     /// The scenario file's text.
     pub scenario_text: String,
@@ -69,7 +76,7 @@ pub struct RunResult {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct EngineFigures {
-    pub engine: Engine,
+    pub engine: Option<Engine>,
     pub server_bytes_per_parked: Option<f64>,
     pub wakeup_p99_us: Option<f64>,
     pub device_bytes_per_device: Option<f64>,

@@ -138,7 +138,10 @@ pub fn start_workers(
     (0..plan.workers)
         .map(|index| {
             stop_if_interrupted(interrupted, "the device workers")?;
-            let args = plan.devices_args(index, &partitions, ca, dir);
+            let args = match &plan.scenario.target {
+                Some(target) => plan.external_devices_args(target, index, dir),
+                None => plan.devices_args(index, &partitions, ca, dir),
+            };
             RoleProcess::spawn(&format!("worker-{index}"), &args.to_argv()?, dir)
         })
         .collect()

@@ -93,6 +93,16 @@ fn print_memory(result: &RunResult) {
         figure(memory.device_bytes_per_device),
         figure(memory.kernel_slab_bytes_per_connection),
     );
+    if let Some(target) = &result.target {
+        let counters = &result.fleet.counters;
+        println!(
+            "external server {target}: server figures from {}; it said MS-Server-ActiveSync {:?}, versions {:?}; devices settled on {:?}",
+            result.server_measured_from.as_deref().unwrap_or("nothing"),
+            counters.server_versions,
+            counters.advertised_versions,
+            counters.negotiated_versions,
+        );
+    }
 }
 
 fn print_self_check(result: &RunResult) {
@@ -127,7 +137,8 @@ pub fn print_comparison(comparison: &EngineComparison) {
     for side in [&comparison.lean, &comparison.hyper] {
         println!(
             "{:<8} {:>24} {:>18} {:>18}",
-            side.engine.name(),
+            side.engine
+                .map_or("external", crate::server::state::Engine::name),
             figure(side.server_bytes_per_parked, "B"),
             figure(side.wakeup_p99_us, "us"),
             figure(side.device_bytes_per_device, "B")

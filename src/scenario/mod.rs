@@ -59,6 +59,10 @@ pub struct Scenario {
     pub stages: StagesSection,
     #[serde(default)]
     pub injector: InjectorSection,
+    /// An EAS server of the user's own to run the fleet against, instead of the
+    /// bundled one.
+    #[serde(default)]
+    pub target: Option<TargetSection>,
     /// Metric name to conditions.
     #[serde(default)]
     pub thresholds: BTreeMap<Metric, Vec<ConditionText>>,
@@ -72,8 +76,41 @@ fn default_output() -> String {
     "results".into()
 }
 
+/// An external EAS server (Z-Push, Exchange, ...): where it is, who the devices are,
+/// how changes reach it, and what of its memory the run may read.
+///
+/// ```toml
+/// [target]
+/// url = "https://eas.example.test"
+/// credentials = "users.txt"               # user:password[:address] lines
+/// inject = ["imap://127.0.0.1:143"]       # as `pingfleet devices --inject`
+/// ca = "eas-ca.pem"                       # or insecure = true
+/// server_pid = 1234                       # or server_cgroup = "system.slice/php-fpm.service"
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    pub url: String,
+    #[serde(default)]
+    pub credentials: Option<String>,
+    #[serde(default)]
+    pub inject: Vec<String>,
+    #[serde(default)]
+    pub ca: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    /// Read the server's memory from these processes' RSS (a process and its
+    /// children are not summed: name each that holds connections).
+    #[serde(default)]
+    pub server_pid: Vec<u32>,
+    /// Read the server's memory from this cgroup's `memory.current` (a path under
+    /// `/sys/fs/cgroup`, or absolute).
+    #[serde(default)]
+    pub server_cgroup: Option<String>,
+}
+
 /// The bundled server's settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     #[serde(default = "default_engine")]
@@ -173,6 +210,14 @@ pub struct DevicesSection {
     /// limit) or a number.
     #[serde(default)]
     pub workers: ProcessCount,
+    /// What every DeviceId starts with (letters and digits, at most 16): the same
+    /// devices on every run, told apart from another fleet's on one server.
+    #[serde(default = "default_device_id_prefix")]
+    pub device_id_prefix: String,
+}
+
+fn default_device_id_prefix() -> String {
+    crate::fleet::profile::DEFAULT_DEVICE_ID_PREFIX.to_owned()
 }
 
 fn default_heartbeat() -> Span {
@@ -404,8 +449,12 @@ impl Scenario {
         Ok(())
     }
 
-    /// Why a heartbeat is outside the server's bounds, if it is.
+    /// Why a heartbeat is outside the bundled server's bounds, if it is (an external
+    /// server's bounds are its own: it answers Status 5 and the device adapts).
     fn heartbeat_outside_bounds(&self, heartbeat: Duration) -> Option<String> {
+        if self.target.is_some() {
+            return None;
+        }
         let (min, max) = (self.server.min_heartbeat.0, self.server.max_heartbeat.0);
         (heartbeat < min || heartbeat > max).then(|| {
             format!(
@@ -417,8 +466,57 @@ impl Scenario {
         })
     }
 
+    /// Checks of a `[target]` table: returns the key to point at and the message.
+    fn check_target(&self, target: &TargetSection) -> Result<(), (&'static str, String)> {
+        if self.server != ServerSection::default() {
+            return Err((
+                "url",
+                "a scenario with [target] runs no bundled server: remove its [server] table".into(),
+            ));
+        }
+        crate::fleet::target::Target::parse(&target.url)
+            .map_err(|err| ("url", format!("target.url: {err}")))?;
+        for url in &target.inject {
+            crate::fleet::sink::check_inject_url(url)
+                .map_err(|err| ("inject", format!("target.{err}")))?;
+        }
+        if self.injector.rate > 0.0 && target.inject.is_empty() {
+            return Err((
+                "rate",
+                "injector.rate needs target.inject: an external server learns of changes only from \
+                 its mail store (or set injector.rate = 0 to measure parking alone)"
+                    .into(),
+            ));
+        }
+        if target.url.starts_with("https") && target.ca.is_none() && !target.insecure {
+            return Err((
+                "url",
+                "an https target needs target.ca (its certificate's issuer) or insecure = true"
+                    .into(),
+            ));
+        }
+        if !target.server_pid.is_empty() && target.server_cgroup.is_some() {
+            return Err((
+                "server_pid",
+                "give target.server_pid or target.server_cgroup, not both".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks of single keys: returns the key to point at and the message.
     fn check_fields(&self) -> Result<(), (&'static str, String)> {
+        if let Some(target) = &self.target {
+            self.check_target(target)?;
+        }
+        crate::fleet::profile::check_device_id_prefix(&self.devices.device_id_prefix).map_err(
+            |err| {
+                (
+                    "device_id_prefix",
+                    format!("devices.device_id_prefix {err}"),
+                )
+            },
+        )?;
         if self.devices.count == 0 {
             return Err(("count", "devices.count must be at least 1".into()));
         }
@@ -624,6 +722,46 @@ mod tests {
             .unwrap_err()
             .message
             .contains("bounds"));
+    }
+
+    #[test]
+    fn a_target_runs_no_bundled_server_and_needs_a_way_to_inject() {
+        let target = |extra: &str| {
+            format!(
+                "name = \"t\"\n{extra}[devices]\ncount = 4\nheartbeat = \"30m\"\n[target]\nurl = \"http://127.0.0.1:9\"\n"
+            )
+        };
+        let quiet = target("[injector]\nrate = 0\n");
+        let scenario = Scenario::parse(&quiet, "s.toml").unwrap();
+        assert_eq!(scenario.target.unwrap().url, "http://127.0.0.1:9");
+        // Heartbeats are the external server's business (it answers Status 5).
+        assert_eq!(scenario.devices.heartbeat.0, Duration::from_secs(1800));
+        let err = Scenario::parse(&target(""), "s.toml").unwrap_err();
+        assert!(
+            err.message.contains("injector.rate needs target.inject"),
+            "{err}"
+        );
+        let err = Scenario::parse(
+            &target("[server]\ntls = true\n[injector]\nrate = 0\n"),
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("remove its [server] table"), "{err}");
+        let bad_inject = format!("{quiet}inject = [\"pop3://x:110\"]\n");
+        let err = Scenario::parse(&bad_inject, "s.toml").unwrap_err();
+        assert!(
+            err.message.contains("target.--inject \"pop3://x:110\""),
+            "{err}"
+        );
+        assert_eq!(err.line, 9, "{err}");
+        let https = quiet.replace("http://", "https://");
+        let err = Scenario::parse(&https, "s.toml").unwrap_err();
+        assert!(err.message.contains("target.ca"), "{err}");
+        let both = format!("{quiet}server_pid = [1]\nserver_cgroup = \"x\"\n");
+        assert!(Scenario::parse(&both, "s.toml").is_err());
+        let prefix = quiet.replace("count = 4\n", "count = 4\ndevice_id_prefix = \"lab-1\"\n");
+        let err = Scenario::parse(&prefix, "s.toml").unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
     }
 
     #[test]

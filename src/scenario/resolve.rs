@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Place, ProcessCount, Scenario};
+use super::{Place, ProcessCount, Scenario, TargetSection};
 use crate::fleet::launch::DevicesArgs;
 use crate::server::launch::ServeArgs;
 use crate::server::state::Engine;
@@ -76,7 +76,8 @@ pub struct ResolvedScenario {
     pub partitions: u32,
     /// Device workers (M).
     pub workers: u32,
-    /// The engines measured one after the other (two when the scenario compares them).
+    /// The engines measured one after the other (two when the scenario compares them;
+    /// none against an external target).
     pub engines: Vec<Engine>,
     pub limits: MachineLimits,
 }
@@ -123,15 +124,20 @@ impl ResolvedScenario {
             }
             Ok(count)
         };
-        let partitions = count("partitions", "--partitions", scenario.server.partitions)?;
+        let partitions = match scenario.target {
+            // The external server is the user's: nothing of ours to start.
+            Some(_) => 0,
+            None => count("partitions", "--partitions", scenario.server.partitions)?,
+        };
         let workers = count("workers", "--workers", scenario.devices.workers)?;
         if workers as usize > devices {
             anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");
         }
         check_memory(&scenario, partitions + workers, limits)?;
-        let engines = match scenario.server.compare_engines {
-            true => vec![Engine::Lean, Engine::Hyper],
-            false => vec![scenario.server.engine],
+        let engines = match (&scenario.target, scenario.server.compare_engines) {
+            (Some(_), _) => Vec::new(),
+            (None, true) => vec![Engine::Lean, Engine::Hyper],
+            (None, false) => vec![scenario.server.engine],
         };
         Ok(Self {
             scenario,
@@ -167,6 +173,15 @@ impl ResolvedScenario {
         args
     }
 
+    /// The servers measured one after the other: each bundled engine, or the external
+    /// target once (`None`).
+    pub fn servers_measured(&self) -> Vec<Option<Engine>> {
+        match self.scenario.target {
+            Some(_) => vec![None],
+            None => self.engines.iter().copied().map(Some).collect(),
+        }
+    }
+
     /// The flags of device worker `index`, given each partition's EAS and notification
     /// addresses in partition order and the certificates to trust.
     pub fn devices_args(
@@ -176,27 +191,50 @@ impl ResolvedScenario {
         ca: Option<&Path>,
         dir: &Path,
     ) -> DevicesArgs {
-        let (devices, stages, injector) = (
-            &self.scenario.devices,
-            &self.scenario.stages,
-            &self.scenario.injector,
-        );
         let scheme = if self.scenario.server.tls {
             "https"
         } else {
             "http"
         };
-        let mut args = DevicesArgs::for_targets(
+        let mut args = self.fleet_args(
             partitions
                 .iter()
                 .map(|(http, _)| format!("{scheme}://{http}"))
                 .collect(),
+            index,
+            dir,
         );
         args.route_by_partition = true;
-        args.wait_for_start = true;
-        args.progress = true;
         args.notify = partitions.iter().map(|(_, notify)| *notify).collect();
         args.ca = ca.map(Path::to_path_buf);
+        args
+    }
+
+    /// The flags of device worker `index` against the scenario's `[target]`.
+    pub fn external_devices_args(
+        &self,
+        target: &TargetSection,
+        index: u32,
+        dir: &Path,
+    ) -> DevicesArgs {
+        let mut args = self.fleet_args(vec![target.url.clone()], index, dir);
+        args.credentials = target.credentials.as_ref().map(PathBuf::from);
+        args.inject = target.inject.clone();
+        args.ca = target.ca.as_ref().map(PathBuf::from);
+        args.insecure = target.insecure;
+        args
+    }
+
+    /// What every worker's flags share: the fleet, its stages and its schedule.
+    fn fleet_args(&self, targets: Vec<String>, index: u32, dir: &Path) -> DevicesArgs {
+        let (devices, stages, injector) = (
+            &self.scenario.devices,
+            &self.scenario.stages,
+            &self.scenario.injector,
+        );
+        let mut args = DevicesArgs::for_targets(targets);
+        args.wait_for_start = true;
+        args.progress = true;
         args.devices = devices.count;
         args.shard = crate::partition::Partition {
             index,
@@ -209,6 +247,7 @@ impl ResolvedScenario {
         args.close_per_ping = devices.close_per_ping;
         args.no_provision = !devices.provision;
         args.profile = devices.profiles.clone();
+        args.device_id_prefix = devices.device_id_prefix.clone();
         // Each worker starts its own shard's devices.
         args.connect_rate = devices.connect_rate / f64::from(self.workers);
         args.duration = stages.hold.0;

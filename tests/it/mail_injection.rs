@@ -17,8 +17,8 @@ use crate::fleet::run_devices;
 use crate::foreign::ForeignServer;
 
 /// Users of the test mail store, as the worker names them (`--devices 4`).
-const USERS: [&str; 4] = ["user0", "user1", "user2", "user3"];
-const PASSWORD: &str = "pingfleet";
+pub(crate) const USERS: [&str; 4] = ["user0", "user1", "user2", "user3"];
+pub(crate) const PASSWORD: &str = "pingfleet";
 
 /// A port free at the time of asking (the server binds it right after).
 fn free_port() -> u16 {
@@ -42,14 +42,14 @@ fn wait_for(port: u16, what: &str, child: &mut Child) {
 }
 
 /// A dovecot of its own: config, users, Maildirs and sockets in a temporary directory.
-struct Dovecot {
+pub(crate) struct Dovecot {
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
     child: Child,
 }
 
 impl Dovecot {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dovecot = Path::new("/usr/sbin/dovecot");
         assert!(
             dovecot.exists(),
@@ -88,7 +88,7 @@ impl Dovecot {
         server
     }
 
-    fn mail_root(&self) -> PathBuf {
+    pub(crate) fn mail_root(&self) -> PathBuf {
         self.dir.path().join("mail")
     }
 
@@ -123,7 +123,7 @@ impl Dovecot {
     }
 
     /// Every user's seqs, sorted.
-    fn all_subjects(&self) -> Vec<u64> {
+    pub(crate) fn all_subjects(&self) -> Vec<u64> {
         let mut seqs: Vec<u64> = USERS.iter().flat_map(|user| self.subjects(user)).collect();
         seqs.sort_unstable();
         seqs

@@ -4,6 +4,7 @@ mod adversarial;
 mod chaos;
 mod cli;
 mod eas_client;
+mod external_target;
 mod fleet;
 mod foreign;
 mod interop;
