@@ -44,6 +44,12 @@ pub fn to_argv<T: clap::Args + Serialize>(
     Ok(argv)
 }
 
+/// A wall-clock instant as flags take it: RFC 3339 (`2026-12-01T10:00:00Z`).
+pub fn wall_clock(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|err| format!("{text:?} is not an RFC 3339 time like 2026-12-01T10:00:00Z: {err}"))
+}
+
 /// Parses `argv` (a subcommand and its flags, as [`to_argv`] writes them) into `T`.
 pub fn parse<T: clap::Args + clap::FromArgMatches>(argv: &[String]) -> Result<T, clap::Error> {
     let command = T::augment_args(clap::Command::new("pingfleet").no_binary_name(true));

@@ -25,6 +25,19 @@ use super::target::Target;
 use super::timers::TimerWheel;
 use crate::phase::Phase;
 
+/// When a worker's hold phase begins.
+#[derive(Debug, Clone)]
+pub enum HoldStart {
+    /// Once every device has parked (or given up), or at the ramp timeout.
+    WhenSettled,
+    /// As `WhenSettled`, and only once this flag is set (an orchestrator sets every
+    /// worker's, by SIGUSR1, once all partitions report their devices parked).
+    OnSignal(Arc<AtomicBool>),
+    /// At this instant, whatever the ramp has reached (shards on several machines
+    /// agreeing on a wall-clock time).
+    At(Instant),
+}
+
 /// How often undelivered notifications are checked against their deadline.
 const LOSS_SWEEP: Duration = Duration::from_secs(1);
 /// Why a device never parked when nothing set it back: the run ended first.
@@ -45,9 +58,8 @@ pub struct EngineConfig {
     pub ramp_timeout: Duration,
     /// The hold phase: devices parked, notifications injected.
     pub duration: Duration,
-    /// When set, the hold waits for this flag too (an orchestrator starts every
-    /// worker's hold together once all partitions report their devices parked).
-    pub hold_gate: Option<Arc<AtomicBool>>,
+    /// When the hold starts.
+    pub hold_start: HoldStart,
     /// After injection stops, the longest wait for undelivered notifications.
     pub drain: Duration,
     /// Added to a device's heartbeat before an undelivered notification is lost.
@@ -169,12 +181,15 @@ impl Engine {
         match clock.phase {
             Phase::Ramp => {
                 let settled = self.bootstrapped + self.stopped >= self.slots.len();
-                let released = self
-                    .config
-                    .hold_gate
-                    .as_ref()
-                    .is_none_or(|gate| gate.load(Ordering::Relaxed));
-                if (settled && released) || now >= self.started_at + self.config.ramp_timeout {
+                let timed_out = now >= self.started_at + self.config.ramp_timeout;
+                let begin = match &self.config.hold_start {
+                    HoldStart::WhenSettled => settled || timed_out,
+                    HoldStart::OnSignal(gate) => {
+                        (settled && gate.load(Ordering::Relaxed)) || timed_out
+                    }
+                    HoldStart::At(at) => now >= *at,
+                };
+                if begin {
                     let until = now + self.config.duration;
                     clock.enter(Phase::Hold, now, &self.stats.counters);
                     clock.hold_until = Some(until);

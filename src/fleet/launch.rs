@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use super::churn::Churn;
 use super::device::Device;
-use super::engine::{Engine, EngineConfig, RunEnd};
+use super::engine::{Engine, EngineConfig, HoldStart, RunEnd};
 use super::injector::{InjectorConfig, Pattern, PatternKind, Schedule};
 use super::profile::{
     check_device_id_prefix, Profile, ProfileFile, ProfileMix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX,
@@ -107,8 +107,15 @@ pub struct DevicesArgs {
     pub burst_window: Duration,
     /// Start the hold phase only on SIGUSR1 (or at the ramp timeout), so several workers
     /// driven by `pingfleet run` measure together once every device is parked.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "hold_at")]
     pub wait_for_start: bool,
+    /// Start the hold phase at this wall-clock instant (RFC 3339, e.g.
+    /// 2026-12-01T10:00:00Z), whatever the ramp has reached: shards of one fleet on
+    /// several machines (a Kubernetes Indexed Job) then measure the same minutes. The
+    /// ramp timeout does not apply; devices not parked by then count as never parked.
+    #[arg(long, value_name = "TIME", value_parser = argv::wall_clock)]
+    #[serde(with = "humantime_serde", default)]
+    pub hold_at: Option<SystemTime>,
     /// How long after the hold phase starts the injector begins.
     #[arg(long, default_value = "0s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
@@ -319,14 +326,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         max_bootstrapping: args.max_bootstrapping,
         ramp_timeout: args.ramp_timeout,
         duration: args.duration,
-        hold_gate: match args.wait_for_start {
-            true => {
-                let gate = Arc::new(AtomicBool::new(false));
-                signal_hook::flag::register(signal_hook::consts::SIGUSR1, gate.clone())?;
-                Some(gate)
-            }
-            false => None,
-        },
+        hold_start: hold_start(&args)?,
         drain: args.drain,
         grace: args.grace,
         shard: args.shard.index,
@@ -369,6 +369,37 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         None => Ok(()),
     }
 }
+
+/// When the hold starts: on SIGUSR1 (`--wait-for-start`), at a wall-clock instant
+/// (`--hold-at`, at most a day ahead and not past), or once every device has parked.
+fn hold_start(args: &DevicesArgs) -> anyhow::Result<HoldStart> {
+    if args.wait_for_start {
+        let gate = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, gate.clone())?;
+        return Ok(HoldStart::OnSignal(gate));
+    }
+    let Some(at) = args.hold_at else {
+        return Ok(HoldStart::WhenSettled);
+    };
+    let now = SystemTime::now();
+    let ahead = at.duration_since(now).map_err(|past| {
+        anyhow::anyhow!(
+            "--hold-at {} passed {:.1} s ago: pick an instant after every shard has started",
+            humantime::format_rfc3339(at),
+            past.duration().as_secs_f64()
+        )
+    })?;
+    if ahead > MAX_HOLD_AT_AHEAD {
+        anyhow::bail!(
+            "--hold-at {} is more than a day ahead",
+            humantime::format_rfc3339(at)
+        );
+    }
+    Ok(HoldStart::At(std::time::Instant::now() + ahead))
+}
+
+/// The furthest ahead `--hold-at` may be (a typo in the date is caught, not waited for).
+const MAX_HOLD_AT_AHEAD: Duration = Duration::from_secs(24 * 3600);
 
 /// Why a worker did not do what it was asked, in one line: every device refused its
 /// credentials, some device never parked a Ping (with what kept them from it), or not
@@ -668,6 +699,9 @@ mod tests {
             args.tls_key_exchange = key_exchange;
             args.route_by_partition = switches[0];
             args.wait_for_start = switches[1];
+            if !switches[1] && switches[2] {
+                args.hold_at = Some(SystemTime::UNIX_EPOCH + Duration::from_millis(seed % 4_000_000_000_000));
+            }
             args.empty_reping = switches[2];
             args.close_per_ping = switches[3];
             args.no_provision = switches[4];

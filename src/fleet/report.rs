@@ -224,7 +224,7 @@ impl WorkerReport {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             shard: identity.shard.to_string(),
             devices: fleet_indices.len(),
-            started_at: humantime::format_rfc3339_seconds(started).to_string(),
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
             duration_s: started
                 .elapsed()
                 .map_or(0.0, |elapsed| elapsed.as_secs_f64()),

@@ -13,5 +13,6 @@ mod properties;
 mod run;
 mod server;
 mod server_in_process;
+mod shards;
 mod util;
 mod vectors;
