@@ -20,8 +20,8 @@ const MANIFEST: &str = concat!(
 );
 
 fn validate(path: &Path) -> Output {
-    Command::new("kubernetes-validate")
-        .args(["--strict", "--quiet"])
+    Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict", "--quiet"])
         .arg(path)
         .output()
         .expect("kubernetes-validate (pip install kubernetes-validate; .ci/run does)")
