@@ -180,7 +180,15 @@ impl Engine {
     ) -> bool {
         match clock.phase {
             Phase::Ramp => {
-                let settled = self.bootstrapped + self.stopped >= self.slots.len();
+                // Settled: every device parked (or gave up) and the injector's
+                // connections to a mail store are open.
+                let injector_ready = self
+                    .config
+                    .injector
+                    .as_ref()
+                    .is_none_or(|injector| injector.outlet.is_ready());
+                let settled =
+                    self.bootstrapped + self.stopped >= self.slots.len() && injector_ready;
                 let timed_out = now >= self.started_at + self.config.ramp_timeout;
                 let begin = match &self.config.hold_start {
                     HoldStart::WhenSettled => settled || timed_out,

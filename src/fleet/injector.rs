@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 
 use super::mail::Change;
 use super::report::FleetDigest;
-use super::sink::{Account, Destinations, Outlet};
+use super::sink::{Account, Outlet};
 use super::stats::{tally, FleetStats};
 use crate::partition::Partition;
 use crate::seeds::{self, Stream};
@@ -192,8 +192,9 @@ impl Schedule {
 #[derive(Debug)]
 pub struct InjectorConfig {
     pub schedule: Schedule,
-    /// Datagrams to each server partition, or mail into each partition's mail store.
-    pub destinations: Destinations,
+    /// Datagrams to each server partition, or mail into each partition's mail store,
+    /// opened when the worker starts.
+    pub outlet: Outlet,
     /// Each device's password and address (by its index in the worker), for mail.
     pub accounts: Vec<Account>,
     /// When to start injecting, after the hold phase starts.
@@ -280,7 +281,7 @@ fn inject(
     queue: &Mutex<Vec<Sent>>,
     stop: &AtomicBool,
 ) -> io::Result<FleetStats> {
-    let outlet = Outlet::open(config.destinations)?;
+    let outlet = config.outlet;
     // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
     // of which would count as injector lag; this thread asks for exact wake-ups.
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));

@@ -17,7 +17,7 @@ use super::profile::{
     check_device_id_prefix, Profile, ProfileFile, ProfileMix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX,
 };
 use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
-use super::sink::{check_inject_url, parse_inject_url, Account, Destinations};
+use super::sink::{check_inject_url, parse_inject_url, Account, Destinations, Outlet};
 use super::target::Target;
 use crate::argv;
 use crate::eas::ProtocolVersion;
@@ -273,6 +273,18 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             false => entry.index % target_count,
         })
         .collect();
+    // Opened now, so mail senders log in while the fleet ramps up.
+    let outlet = match destinations(&args) {
+        Some(destinations) => {
+            let users = credentials
+                .iter()
+                .zip(&accounts)
+                .map(|(entry, account)| (entry.user.clone(), account.clone()))
+                .collect();
+            Some(Outlet::open(destinations, users)?)
+        }
+        None => None,
+    };
     let mut digest = FleetDigest::default();
     let devices: Vec<Device> = credentials
         .into_iter()
@@ -302,8 +314,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             },
         )
         .collect();
-    let destinations = destinations(&args);
-    let injector = destinations.map(|destinations| InjectorConfig {
+    let injector = outlet.map(|outlet| InjectorConfig {
         schedule: Schedule::new(
             Pattern::new(
                 args.pattern,
@@ -315,7 +326,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             args.seed,
             args.shard,
         ),
-        destinations,
+        outlet,
         accounts,
         start_after: args.inject_after,
     });

@@ -24,7 +24,7 @@ use lettre::{Address, SmtpTransport, Transport as _};
 use crate::notification::subject_for_seq;
 
 /// Open IMAP sessions one sender thread keeps.
-pub const MAX_IMAP_SESSIONS: usize = 64;
+pub const MAX_IMAP_SESSIONS: usize = 128;
 /// The longest a connection to a mail server may take to answer, and an `exec:`
 /// command to finish.
 pub const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -197,6 +197,34 @@ impl Deliverer {
                 let argv: Vec<String> = argv.iter().map(|word| fill(word, change)).collect();
                 run_with_stdin(&argv, &message)
             }
+        }
+    }
+
+    /// Opens what delivering to `user` in `store` will need (an IMAP session), so the
+    /// first change for the user does not wait for a login. Only while there is room:
+    /// sessions are not evicted for a change that may never come.
+    pub fn prepare(&mut self, store: &MailStore, change: &Change) {
+        let MailStore::Imap {
+            host,
+            port,
+            login,
+            password,
+            ..
+        } = store
+        else {
+            return;
+        };
+        let login = login
+            .as_deref()
+            .map_or(change.user.clone(), |l| fill(l, change));
+        let key = format!("{login}@{host}:{port}");
+        if self.imap.len() >= MAX_IMAP_SESSIONS || self.imap.contains_key(&key) {
+            return;
+        }
+        let password = password.as_deref().unwrap_or(&change.password);
+        // A refused login is counted when a change is delivered, not here.
+        if let Ok(session) = imap_login(host, *port, &login, password) {
+            self.imap.insert(key, (session, Instant::now()));
         }
     }
 

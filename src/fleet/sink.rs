@@ -9,7 +9,9 @@
 //! mail store has accepted the mail.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -139,6 +141,7 @@ pub struct Account {
 }
 
 /// The injector's open outlet: a UDP socket, or the mail sender threads.
+#[derive(Debug)]
 pub enum Outlet {
     Datagrams {
         socket: UdpSocket,
@@ -148,14 +151,20 @@ pub enum Outlet {
 }
 
 impl Outlet {
-    pub fn open(destinations: Destinations) -> std::io::Result<Self> {
+    /// Opens the outlet. Mail senders start at once and log in for `users` (user and
+    /// account of each device) while the fleet ramps up, so the hold's first changes do
+    /// not wait for logins.
+    pub fn open(
+        destinations: Destinations,
+        users: Vec<(String, Account)>,
+    ) -> std::io::Result<Self> {
         Ok(match destinations {
             Destinations::Datagrams(partitions) => Self::Datagrams {
                 socket: UdpSocket::bind("0.0.0.0:0")?,
                 partitions,
             },
             Destinations::Mail { stores, senders } => {
-                Self::Mail(MailSenders::start(stores, senders, SENDER_QUEUE))
+                Self::Mail(MailSenders::start(stores, senders, SENDER_QUEUE, users))
             }
         })
     }
@@ -180,6 +189,15 @@ impl Outlet {
         }
     }
 
+    /// Whether the outlet has finished preparing (every mail sender has logged in for
+    /// its users); a datagram outlet always has.
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Self::Datagrams { .. } => true,
+            Self::Mail(senders) => senders.preparing.load(Ordering::Relaxed) == 0,
+        }
+    }
+
     /// Waits for the senders to finish their queues; their counts join `stats`.
     pub fn close(self, stats: &mut FleetStats) {
         if let Self::Mail(senders) = self {
@@ -199,25 +217,52 @@ struct Job {
 }
 
 /// The pool of mail sender threads.
+#[derive(Debug)]
 pub struct MailSenders {
     stores: usize,
+    /// Sender threads still preparing.
+    preparing: Arc<AtomicUsize>,
     queues: Vec<SyncSender<Job>>,
     threads: Vec<JoinHandle<FleetStats>>,
 }
 
 impl MailSenders {
-    /// `senders` threads, each with a queue of `capacity` changes.
-    fn start(stores: Vec<MailStore>, senders: usize, capacity: usize) -> Self {
+    /// `senders` threads, each with a queue of `capacity` changes, each first
+    /// preparing for the `users` whose changes it will deliver.
+    fn start(
+        stores: Vec<MailStore>,
+        senders: usize,
+        capacity: usize,
+        users: Vec<(String, Account)>,
+    ) -> Self {
         let senders = senders.max(1);
         let smtp = Deliverer::smtp_transports(&stores, senders as u32);
         let mut queues = Vec::with_capacity(senders);
         let mut threads = Vec::with_capacity(senders);
-        for _ in 0..senders {
+        let preparing = Arc::new(AtomicUsize::new(senders));
+        let mut warm: Vec<Vec<(String, Account)>> = vec![Vec::new(); senders];
+        for (user, account) in users {
+            warm[partition_of(&user, senders as u32) as usize].push((user, account));
+        }
+        for warm in warm {
             let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
             let stores = stores.clone();
             let mut deliverer = Deliverer::new(smtp.clone());
             queues.push(queue);
+            let preparing = preparing.clone();
             threads.push(std::thread::spawn(move || {
+                for (user, account) in warm {
+                    let store = &stores[partition_of(&user, stores.len() as u32) as usize];
+                    let change = Change {
+                        user,
+                        password: account.password,
+                        address: account.address,
+                        folder: String::new(),
+                        seq: 0,
+                    };
+                    deliverer.prepare(store, &change);
+                }
+                preparing.fetch_sub(1, Ordering::Relaxed);
                 let mut stats = FleetStats::default();
                 for job in jobs {
                     match deliverer.deliver(&stores[job.store], &job.change) {
@@ -237,6 +282,7 @@ impl MailSenders {
         }
         Self {
             stores: stores.len(),
+            preparing,
             queues,
             threads,
         }
@@ -354,6 +400,7 @@ mod tests {
             }],
             1,
             4,
+            Vec::new(),
         );
         let mut stats = FleetStats::default();
         let change = |seq| Change {
