@@ -24,6 +24,7 @@ use pingfleet::eas::commands::provision::{PolicyResponse, ProvisionResponse, POL
 use pingfleet::eas::commands::sync::{
     Email, SyncCollectionResponse, SyncCommand, SyncRequest, SyncResponse,
 };
+use pingfleet::eas::headers::BasicCredentials;
 use pingfleet::eas::request::EasQuery;
 use pingfleet::eas::WbxmlBody;
 use pingfleet::notification::{seq_in_subject, subject_for_seq, Notification};
@@ -40,6 +41,8 @@ struct Quirks {
     /// The hierarchy changes (every folder gets a new id) on each of a device's first
     /// this many Syncs, answered Status 12; `u32::MAX` for always.
     hierarchy_changes: u32,
+    /// Refuse (401) any password but `secret-` and the user name; otherwise anyone in.
+    passwords: bool,
 }
 
 /// What the fake knows of one device.
@@ -213,7 +216,17 @@ fn receive_notifications(udp: &UdpSocket, shared: &Shared) {
 struct Request {
     query: EasQuery,
     is_options: bool,
+    /// The Basic credentials, if any.
+    credentials: Option<BasicCredentials>,
     body: Vec<u8>,
+}
+
+/// With passwords checked, the fake's users are any name with the password `secret-`
+/// and the name.
+fn authorized(request: &Request, quirks: Quirks) -> bool {
+    request.credentials.as_ref().is_some_and(|basic| {
+        !quirks.passwords || basic.password == format!("secret-{}", basic.user)
+    })
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
@@ -223,6 +236,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let method = parts.next()?.to_owned();
     let target = parts.next()?.to_owned();
     let mut length = 0;
+    let mut credentials = None;
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).ok().filter(|n| *n > 0)?;
@@ -233,6 +247,8 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         if let Some((name, value)) = header.split_once(':') {
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse().ok()?;
+            } else if name.eq_ignore_ascii_case("authorization") {
+                credentials = BasicCredentials::from_header(value).ok();
             }
         }
     }
@@ -246,6 +262,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     Some(Request {
         query,
         is_options,
+        credentials,
         body,
     })
 }
@@ -255,9 +272,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared, quirks: Quirks) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
         shared.requests.fetch_add(1, Ordering::Relaxed);
-        let (headers, body) = answer(&request, shared, quirks);
+        let ((headers, body), status) = match authorized(&request, quirks) {
+            true => (answer(&request, shared, quirks), "200 OK"),
+            false => ((Vec::new(), Vec::new()), "401 Unauthorized"),
+        };
         let mut head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.ms-sync.wbxml\r\nContent-Length: {}\r\n",
+            "HTTP/1.1 {status}\r\nContent-Type: application/vnd.ms-sync.wbxml\r\nContent-Length: {}\r\n",
             body.len()
         );
         for (name, value) in headers {
@@ -477,10 +497,26 @@ fn ping(request: &Request, shared: &Shared, user: &str, ids: &[String]) -> Vec<u
     }
 }
 
+/// A worker of `extra` against `server`, its users from a credentials file of
+/// `DOMAIN\\user` names (percent-encoded on the request line), with no `--folder`.
 fn worker(server: &ForeignServer, extra: &[&str]) -> pingfleet::fleet::report::WorkerReport {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("worker.json");
-    run_devices(&server.args(extra), &output).1
+    run_devices(&with_credentials(server.args(extra), dir.path()), &output).1
+}
+
+/// `args` and a credentials file of `DOMAIN\\user` names written into `dir`.
+fn with_credentials(mut args: Vec<String>, dir: &Path) -> Vec<String> {
+    let users: String = (0..8)
+        .map(|i| format!("CORP\\alice{i}:secret-CORP\\alice{i}\n"))
+        .collect();
+    let credentials = dir.join("users.txt");
+    std::fs::write(&credentials, users).unwrap();
+    args.extend([
+        "--credentials".to_owned(),
+        credentials.display().to_string(),
+    ]);
+    args
 }
 
 const FIVE_DEVICES_WITH_MAIL: [&str; 8] = [
@@ -496,7 +532,10 @@ const FIVE_DEVICES_WITH_MAIL: [&str; 8] = [
 
 #[test]
 fn devices_find_their_own_inbox_among_per_device_ids_and_get_their_mail() {
-    let server = ForeignServer::start(Quirks::default());
+    let server = ForeignServer::start(Quirks {
+        passwords: true,
+        ..Quirks::default()
+    });
     let report = worker(&server, &FIVE_DEVICES_WITH_MAIL);
     let counters = &report.counters;
     assert_eq!(report.devices_bootstrapped, 5);
@@ -522,6 +561,7 @@ fn devices_find_their_own_inbox_among_per_device_ids_and_get_their_mail() {
 fn a_server_that_closes_after_every_response_loses_no_mail() {
     let server = ForeignServer::start(Quirks {
         close_every_response: true,
+        passwords: true,
         ..Quirks::default()
     });
     let report = worker(&server, &FIVE_DEVICES_WITH_MAIL);
@@ -541,6 +581,7 @@ fn a_server_that_closes_after_every_response_loses_no_mail() {
 fn devices_asking_for_16_1_settle_on_14_0_with_a_14_0_server() {
     let server = ForeignServer::start(Quirks {
         only_14_0: true,
+        passwords: true,
         ..Quirks::default()
     });
     let report = worker(
@@ -567,6 +608,7 @@ fn devices_asking_for_16_1_settle_on_14_0_with_a_14_0_server() {
 fn a_hierarchy_that_changes_is_resynced_then_the_devices_park() {
     let server = ForeignServer::start(Quirks {
         hierarchy_changes: 2,
+        passwords: true,
         ..Quirks::default()
     });
     let report = worker(
@@ -586,6 +628,7 @@ fn a_hierarchy_that_changes_is_resynced_then_the_devices_park() {
 fn a_hierarchy_that_never_settles_fails_the_worker_with_the_status_instead_of_looping() {
     let server = ForeignServer::start(Quirks {
         hierarchy_changes: u32::MAX,
+        passwords: true,
         ..Quirks::default()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -600,7 +643,8 @@ fn a_hierarchy_that_never_settles_fails_the_worker_with_the_status_instead_of_lo
         "--ramp-timeout",
         "6s",
     ];
-    let (result, report) = run_devices_any(&server.args(&flags), &output);
+    let args = with_credentials(server.args(&flags), dir.path());
+    let (result, report) = run_devices_any(&args, &output);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(
@@ -621,4 +665,31 @@ fn a_hierarchy_that_never_settles_fails_the_worker_with_the_status_instead_of_lo
     let syncs = report.counters.requests["Sync"];
     assert!((6..=40).contains(&syncs), "{syncs} Syncs");
     assert!(server.shared.requests.load(Ordering::Relaxed) < 200);
+}
+
+#[test]
+fn wrong_credentials_fail_the_worker_in_one_line() {
+    let server = ForeignServer::start(Quirks {
+        passwords: true,
+        ..Quirks::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let credentials = dir.path().join("users.txt");
+    std::fs::write(&credentials, "CORP\\alice:wrong\nCORP\\bob:wrong\n").unwrap();
+    let mut args = server.args(&["--devices", "2", "--duration", "1s", "--rate", "0"]);
+    args.extend([
+        "--credentials".to_owned(),
+        credentials.display().to_string(),
+    ]);
+    let (result, report) = run_devices_any(&args, &output);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "every device was refused by the server (2 responses 401/403): check the credentials"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(report.counters.http_status_by_command["Options 401"], 2);
 }
