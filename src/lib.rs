@@ -16,6 +16,7 @@
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
 //! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::handle`],
 //!   how other processes start one.
+//! - [`firewall`]: the middlebox between devices and server (`pingfleet firewall`).
 //! - [`fleet`]: the simulated phones (`pingfleet devices`), the injector, the worker's
 //!   document.
 //! - [`scenario`]: scenario files, the resolved plan of a run, threshold conditions.
@@ -28,6 +29,7 @@
 
 pub mod argv;
 pub mod eas;
+pub mod firewall;
 pub mod fleet;
 pub mod inspect;
 pub mod lifeline;

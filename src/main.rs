@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pingfleet::eas::xml::Layout;
+use pingfleet::firewall::launch::FirewallArgs;
 use pingfleet::fleet::launch::DevicesArgs;
 use pingfleet::inspect::{self, BinaryForm};
 use pingfleet::notification::NotifyArgs;
@@ -49,6 +50,11 @@ enum Command {
     ///
     /// Example: pingfleet devices --target http://127.0.0.1:8080 --notify 127.0.0.1:2883 --devices 1000 --heartbeat 60 --duration 30s --rate 100
     Devices(Box<DevicesArgs>),
+    /// Run a userspace firewall/NAT between devices and server: each flow idle longer
+    /// than --idle-timeout is reset (rst), black-holed (silent) or cut one way (half).
+    ///
+    /// Example: pingfleet firewall --listen 127.0.0.1:9443 --upstream 127.0.0.1:8443 --idle-timeout 10m --action silent
+    Firewall(FirewallArgs),
     /// Merge the fleet figures of several shards exactly (worker documents or run result
     /// files, e.g. from several machines): counters summed, histograms added.
     ///
@@ -117,6 +123,7 @@ fn main() -> ExitCode {
         Command::Run(_) => unreachable!("handled above"),
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
         Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
+        Command::Firewall(args) => pingfleet::firewall::launch::firewall(args),
         Command::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
         Command::Notify(args) => {
             pingfleet::notification::send(&args).map(|text| println!("sent {text}"))

@@ -15,6 +15,8 @@ pub enum Stream {
     Schedule,
     /// Which connections the churn stage drops (per worker).
     Churn,
+    /// A middlebox's idle-timeout jitter (per listener).
+    Firewall,
 }
 
 impl Stream {
@@ -24,6 +26,7 @@ impl Stream {
             Self::Device => 0x4445_5649_4345,
             Self::Schedule => 0x5343_4845_4455_4C45,
             Self::Churn => 0x0043_4855_524E,
+            Self::Firewall => 0x4649_5245_5741_4C4C,
         }
     }
 }

@@ -5,6 +5,7 @@ mod chaos;
 mod cli;
 mod eas_client;
 mod external_target;
+mod firewall;
 mod fleet;
 mod foreign;
 mod interop;

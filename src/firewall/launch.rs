@@ -1,0 +1,186 @@
+//! `pingfleet firewall`: the userspace middlebox as a process of its own, between
+//! devices and server, and what it reports: flows, what its idle timeout did, the bytes
+//! it forwarded, its own memory per flow and the delay it adds.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::proxy::{self, IdleAction, Proxy, Rules};
+use crate::argv;
+use crate::measure::latency::LatencySummary;
+use crate::measure::procfs;
+
+/// Flags of `pingfleet firewall`.
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize)]
+pub struct FirewallArgs {
+    /// Address devices connect to (repeatable; the n-th forwards to the n-th --upstream).
+    #[arg(long = "listen", value_name = "ADDR", required = true)]
+    pub listen: Vec<SocketAddr>,
+    /// The server address each --listen forwards to.
+    #[arg(long = "upstream", value_name = "ADDR", required = true)]
+    pub upstream: Vec<SocketAddr>,
+    /// How long a flow may be idle (no byte either way) before the action, e.g. 10m.
+    #[arg(long, value_name = "DURATION", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// What happens to an idle flow: rst (reset both sides), silent (forward nothing,
+    /// keep both sockets: a carrier NAT's black hole), half (drop only server-to-device).
+    #[arg(long, value_enum, default_value_t = IdleAction::Silent)]
+    pub action: IdleAction,
+    /// Each flow's timeout is the idle timeout plus or minus up to this fraction of it.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub jitter: f64,
+    /// Most flows at once; a new one evicts the least recently active (with --action),
+    /// as a CGNAT out of mappings does. Unbounded when not given.
+    #[arg(long, value_name = "N")]
+    pub flow_table: Option<usize>,
+    /// Seeds the timeout jitter.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the final report (JSON) here as well as on stdout.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<std::path::PathBuf>,
+}
+
+/// The line printed once every listener accepts connections.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FirewallReady {
+    pub ready: bool,
+    pub pid: u32,
+    pub listen: Vec<SocketAddr>,
+}
+
+/// What the middlebox reports when it stops.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FirewallReport {
+    pub action: IdleAction,
+    pub idle_timeout_s: f64,
+    pub flows_opened: u64,
+    pub flows_closed: u64,
+    pub upstream_refused: u64,
+    pub idle_expired: u64,
+    pub evicted: u64,
+    pub bytes_to_server: u64,
+    pub bytes_to_device: u64,
+    pub bytes_dropped: u64,
+    /// The most flows open at once.
+    pub peak_flows: u64,
+    /// The middlebox's own memory per flow: RSS above its start-up RSS over the flows
+    /// open, at the busiest of its twice-a-second readings; `null` when no reading saw
+    /// a flow.
+    pub bytes_per_flow: Option<f64>,
+    /// Read-to-written time of each forwarded chunk: the delay the middlebox adds.
+    pub forwarding: LatencySummary,
+}
+
+/// Runs `pingfleet firewall` until SIGINT or SIGTERM.
+pub fn firewall(args: FirewallArgs) -> anyhow::Result<()> {
+    if args.listen.len() != args.upstream.len() {
+        anyhow::bail!(
+            "{} --listen but {} --upstream: each listener forwards to one upstream",
+            args.listen.len(),
+            args.upstream.len()
+        );
+    }
+    if !(0.0..1.0).contains(&args.jitter) {
+        anyhow::bail!(
+            "--jitter is a fraction from 0 to below 1 (got {})",
+            args.jitter
+        );
+    }
+    if args.idle_timeout.is_zero() {
+        anyhow::bail!("--idle-timeout must be longer than 0s");
+    }
+    rlimit::increase_nofile_limit(u64::MAX).ok();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: FirewallArgs) -> anyhow::Result<()> {
+    let rules = Rules {
+        idle_timeout: args.idle_timeout,
+        jitter: args.jitter,
+        action: args.action,
+        flow_table: args.flow_table,
+    };
+    let proxy = Arc::new(Proxy::default());
+    let mut bound = Vec::new();
+    for (index, (listen, upstream)) in args.listen.iter().zip(&args.upstream).enumerate() {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        bound.push(listener.local_addr()?);
+        let seed = crate::seeds::derive(args.seed, crate::seeds::Stream::Firewall, index as u64);
+        tokio::spawn(proxy::serve(
+            listener,
+            *upstream,
+            rules,
+            proxy.clone(),
+            seed,
+        ));
+    }
+    let ready = FirewallReady {
+        ready: true,
+        pid: std::process::id(),
+        listen: bound,
+    };
+    println!("{}", serde_json::to_string(&ready)?);
+    let rss_at_start = procfs::rss_bytes(None);
+    let mut peak = (0u64, rss_at_start);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = tick.tick() => {
+                let flows = proxy.flows_active() as u64;
+                if flows > peak.0 {
+                    peak = (flows, procfs::rss_bytes(None));
+                }
+            }
+        }
+    }
+    let report = report(&args, &proxy, peak, rss_at_start);
+    let json = serde_json::to_string(&report)?;
+    println!("{json}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn report(
+    args: &FirewallArgs,
+    proxy: &Proxy,
+    (sampled_flows, rss_at_peak): (u64, Option<u64>),
+    rss_at_start: Option<u64>,
+) -> FirewallReport {
+    let counters = &proxy.counters;
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    FirewallReport {
+        action: args.action,
+        idle_timeout_s: args.idle_timeout.as_secs_f64(),
+        flows_opened: load(&counters.flows_opened),
+        flows_closed: load(&counters.flows_closed),
+        upstream_refused: load(&counters.upstream_refused),
+        idle_expired: load(&counters.idle_expired),
+        evicted: load(&counters.evicted),
+        bytes_to_server: load(&counters.bytes_to_server),
+        bytes_to_device: load(&counters.bytes_to_device),
+        bytes_dropped: load(&counters.bytes_dropped),
+        peak_flows: load(&counters.peak_flows),
+        bytes_per_flow: rss_at_peak
+            .zip(rss_at_start)
+            .filter(|_| sampled_flows > 0)
+            .map(|(peak, start)| peak.saturating_sub(start) as f64 / sampled_flows as f64),
+        forwarding: proxy.forwarding().summary(),
+    }
+}

@@ -1,0 +1,198 @@
+//! `pingfleet firewall` as a process between a client and a server of the test's own,
+//! on real sockets: what each idle action does to both ends, eviction from a full flow
+//! table, and the report it ends with.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use pingfleet::firewall::launch::{FirewallReady, FirewallReport};
+
+/// A running middlebox and its stdout (the report comes last).
+struct Firewall {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    listen: SocketAddr,
+}
+
+impl Firewall {
+    fn start(upstream: SocketAddr, flags: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+            .args(["firewall", "--listen", "127.0.0.1:0"])
+            .args(["--upstream", &upstream.to_string()])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let ready: FirewallReady = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}"));
+        Self {
+            child,
+            stdout,
+            listen: ready.listen[0],
+        }
+    }
+
+    /// Stops it (SIGTERM) and reads its report.
+    fn stop(mut self) -> FirewallReport {
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(self.child.wait().unwrap().success());
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}"))
+    }
+}
+
+/// A client through the middlebox and the server end of its flow.
+fn flow(firewall: &Firewall, upstream: &TcpListener) -> (TcpStream, TcpStream) {
+    let client = TcpStream::connect(firewall.listen).unwrap();
+    let (server, _) = upstream.accept().unwrap();
+    for stream in [&client, &server] {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+    }
+    (client, server)
+}
+
+/// Sends `byte` from `from` and says whether `to` got it.
+fn passes(from: &mut TcpStream, to: &mut TcpStream, byte: u8) -> bool {
+    from.write_all(&[byte]).unwrap();
+    let mut got = [0u8; 1];
+    match to.read(&mut got) {
+        Ok(1) => {
+            assert_eq!(got[0], byte);
+            true
+        }
+        Ok(_) => panic!("closed"),
+        Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+fn upstream() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+const IDLE: &str = "300ms";
+/// Longer than IDLE: the flow has expired after it.
+const AFTER_IDLE: Duration = Duration::from_millis(800);
+
+#[test]
+fn rst_resets_both_ends_of_an_idle_flow() {
+    let (listener, addr) = upstream();
+    let firewall = Firewall::start(addr, &["--idle-timeout", IDLE, "--action", "rst"]);
+    let (mut client, mut server) = flow(&firewall, &listener);
+    assert!(passes(&mut client, &mut server, b'a'));
+    assert!(passes(&mut server, &mut client, b'b'));
+    std::thread::sleep(AFTER_IDLE);
+    for end in [&mut client, &mut server] {
+        let error = end.read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ConnectionReset, "{error}");
+    }
+    let report = firewall.stop();
+    assert_eq!((report.flows_opened, report.idle_expired), (1, 1));
+    assert_eq!((report.bytes_to_server, report.bytes_to_device), (1, 1));
+    assert_eq!(report.forwarding.count, 2);
+}
+
+#[test]
+fn silent_forwards_nothing_and_closes_nothing() {
+    let (listener, addr) = upstream();
+    let firewall = Firewall::start(addr, &["--idle-timeout", IDLE, "--action", "silent"]);
+    let (mut client, mut server) = flow(&firewall, &listener);
+    assert!(passes(&mut client, &mut server, b'a'));
+    std::thread::sleep(AFTER_IDLE);
+    // Both writes succeed, neither arrives, and neither end learns anything: no reset,
+    // no close (a read times out).
+    assert!(!passes(&mut client, &mut server, b'b'));
+    assert!(!passes(&mut server, &mut client, b'c'));
+    // The device gives up and reconnects: a new flow forwards again.
+    drop(client);
+    let (mut client, mut fresh) = flow(&firewall, &listener);
+    assert!(passes(&mut client, &mut fresh, b'd'));
+    let report = firewall.stop();
+    assert_eq!(report.flows_opened, 2);
+    assert_eq!(report.idle_expired, 1);
+    assert_eq!(report.bytes_dropped, 2);
+    assert_eq!(report.bytes_to_server, 2);
+}
+
+#[test]
+fn half_keeps_the_device_to_server_direction_only() {
+    let (listener, addr) = upstream();
+    let firewall = Firewall::start(addr, &["--idle-timeout", IDLE, "--action", "half"]);
+    let (mut client, mut server) = flow(&firewall, &listener);
+    std::thread::sleep(AFTER_IDLE);
+    assert!(passes(&mut client, &mut server, b'a'));
+    assert!(!passes(&mut server, &mut client, b'b'));
+    let report = firewall.stop();
+    assert_eq!((report.idle_expired, report.bytes_dropped), (1, 1));
+}
+
+#[test]
+fn a_full_flow_table_evicts_the_least_recently_active_flow() {
+    let (listener, addr) = upstream();
+    let firewall = Firewall::start(
+        addr,
+        &[
+            "--idle-timeout",
+            "1h",
+            "--action",
+            "rst",
+            "--flow-table",
+            "2",
+        ],
+    );
+    let (mut a_client, mut a_server) = flow(&firewall, &listener);
+    let (mut b_client, mut b_server) = flow(&firewall, &listener);
+    // b is older than a now: a was active last.
+    assert!(passes(&mut b_client, &mut b_server, b'b'));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(passes(&mut a_client, &mut a_server, b'a'));
+    let (mut c_client, mut c_server) = flow(&firewall, &listener);
+    assert!(passes(&mut c_client, &mut c_server, b'c'));
+    let error = b_client.read(&mut [0u8; 1]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ConnectionReset);
+    assert!(passes(&mut a_client, &mut a_server, b'a'));
+    let report = firewall.stop();
+    assert_eq!((report.evicted, report.idle_expired), (1, 0));
+    assert_eq!(report.peak_flows, 2);
+}
+
+#[test]
+fn bad_flags_are_refused_in_one_line() {
+    for (flags, why) in [
+        (
+            vec!["--idle-timeout", "0s"],
+            "--idle-timeout must be longer than 0s",
+        ),
+        (
+            vec!["--idle-timeout", "1s", "--jitter", "1.5"],
+            "--jitter is a fraction",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+            .args([
+                "firewall",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "127.0.0.1:9",
+            ])
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
+}
