@@ -25,6 +25,17 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct Cut(pub Option<DeviceError>);
 
+/// A read or write that failed: a reset is named (it is how a firewall that forgot a
+/// flow answers), any other failure is a plain cut.
+fn broken(err: &io::Error) -> Cut {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            Cut(Some(DeviceError::ConnectionReset))
+        }
+        _ => Cut(None),
+    }
+}
+
 impl From<DeviceError> for Cut {
     fn from(error: DeviceError) -> Self {
         Self(Some(error))
@@ -130,7 +141,7 @@ impl Conn {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(Cut(None)),
+                Err(err) => return Err(broken(&err)),
             }
         }
     }
@@ -209,7 +220,7 @@ impl Conn {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(Cut(None)),
+                Err(err) => return Err(broken(&err)),
             }
         }
         self.out = Vec::new();

@@ -20,7 +20,7 @@ use super::errors::DeviceError;
 use super::injector::{InjectorConfig, InjectorThread, Sent};
 use super::phase_clock::PhaseClock;
 pub use super::phase_clock::{RunEnd, StageCounts};
-use super::stats::{tally, FleetStats, Progress};
+use super::stats::{tally, tally_seen, FleetStats, Progress};
 use super::target::Target;
 use super::timers::TimerWheel;
 use crate::phase::Phase;
@@ -357,6 +357,15 @@ impl Engine {
             if !slot.bootstrapped {
                 let why = slot.device.setback().unwrap_or(STILL_BOOTSTRAPPING);
                 tally(&mut self.stats.counters.never_parked, why);
+            }
+            let heartbeat = slot.device.heartbeat_state();
+            if heartbeat.moves() {
+                let value = humantime::format_duration(heartbeat.current()).to_string();
+                tally_seen(&mut self.stats.counters.heartbeat_at_end, &value);
+                if let Some(settled) = heartbeat.settled_at() {
+                    let after = settled.saturating_duration_since(self.started_at);
+                    self.stats.heartbeat_settled.record(after);
+                }
             }
         }
         let stages = clock.split(ended, &self.stats.counters, &injected.counters);

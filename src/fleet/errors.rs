@@ -43,6 +43,8 @@ pub enum DeviceError {
     PingStatusOver100,
     /// No response by the deadline: the connection is presumed cut.
     DeadlinePassed,
+    /// The connection was reset (a firewall that forgot the flow answers with a RST).
+    ConnectionReset,
     /// The connection could not be opened.
     Connect(std::io::ErrorKind),
     /// The connection was refused.
@@ -88,6 +90,7 @@ impl fmt::Display for DeviceError {
             Self::PingServerError => f.write_str("Ping server error"),
             Self::PingStatusOver100 => f.write_str("Ping status >= 100"),
             Self::DeadlinePassed => f.write_str("response deadline passed"),
+            Self::ConnectionReset => f.write_str("connection reset"),
             Self::Connect(kind) => write!(f, "connect: {kind}"),
             Self::ConnectRefused => f.write_str("connect refused"),
             Self::Register(kind) => write!(f, "register: {kind}"),

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use super::churn::Churn;
 use super::device::Device;
 use super::engine::{Engine, EngineConfig, HoldStart, RunEnd};
+use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
 use super::injector::{InjectorConfig, Pattern, PatternKind, Schedule};
 use super::profile::{
     check_device_id_prefix, Profile, ProfileFile, ProfileMix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX,
@@ -129,6 +130,27 @@ pub struct DevicesArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub heartbeat_jitter: Duration,
+    /// How the heartbeat moves: fixed (--heartbeat, always), adaptive (Windows Mobile:
+    /// from --heartbeat-min up by --heartbeat-increment after each Ping that held, back
+    /// to the last good value when one dies, and settled there) or stepped (up one
+    /// increment after --heartbeat-clean-run clean Pings, down one on a failure).
+    #[arg(long, value_enum, default_value_t = HeartbeatStrategy::Fixed)]
+    pub heartbeat_strategy: HeartbeatStrategy,
+    /// The lowest heartbeat an adaptive or stepped device uses, and where it starts.
+    #[arg(long, value_name = "DURATION", default_value = "480s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_min: Duration,
+    /// The highest heartbeat an adaptive or stepped device uses.
+    #[arg(long, value_name = "DURATION", default_value = "3540s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_max: Duration,
+    /// How far an adaptive or stepped device raises (or lowers) its heartbeat at once.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_increment: Duration,
+    /// Clean Pings in a row before a stepped device steps up.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub heartbeat_clean_run: u32,
     /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
     /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
     /// finds them), or a folder id as the server names it. A pushed folder the
@@ -254,6 +276,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         close_per_ping: args.close_per_ping,
         heartbeat: args.heartbeat,
         heartbeat_jitter: args.heartbeat_jitter,
+        heartbeat_plan: heartbeat_plan(&args)?,
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);
@@ -378,6 +401,21 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     match failure(&report) {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
         None => Ok(()),
+    }
+}
+
+/// The heartbeat strategy the flags give, checked.
+fn heartbeat_plan(args: &DevicesArgs) -> anyhow::Result<HeartbeatPlan> {
+    let plan = HeartbeatPlan {
+        strategy: args.heartbeat_strategy,
+        min: args.heartbeat_min,
+        max: args.heartbeat_max,
+        increment: args.heartbeat_increment,
+        clean_run: args.heartbeat_clean_run,
+    };
+    match plan.problem() {
+        Some(problem) => anyhow::bail!("--{}", problem.replace('_', "-")),
+        None => Ok(plan),
     }
 }
 
@@ -601,9 +639,19 @@ fn print_summary(report: &WorkerReport, end: &RunEnd) {
         );
     }
     println!(
-        "notifications sent {}, delivered {}, lost {}",
-        counters.notifications_sent, counters.notifications_delivered, counters.notifications_lost
+        "notifications sent {}, delivered {} (on time {}, late {}), lost {}",
+        counters.notifications_sent,
+        counters.notifications_delivered,
+        counters.notifications_on_time,
+        counters.notifications_late,
+        counters.notifications_lost
     );
+    if !counters.pings_died.is_empty() || !counters.heartbeat_at_end.is_empty() {
+        println!(
+            "pings died {:?}; heartbeats at the end {:?}",
+            counters.pings_died, counters.heartbeat_at_end
+        );
+    }
     for (name, histogram) in &report.histograms {
         let s = histogram.summary;
         if s.count > 0 {

@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - [`device`]: one phone as a sans-IO state machine; [`errors`]: what it counts as errors.
-//! - [`profile`]: what kind of phone it is and how it pings; mixes of kinds.
+//! - [`profile`]: what kind of phone it is and how it pings; mixes of kinds;
+//!   [`heartbeat`]: how its heartbeat moves (fixed, adaptive, stepped).
 //! - [`http`]: the device side of HTTP/1.1, sans-IO.
 //! - [`engine`]: the mio event loop driving every device of a worker; [`timers`]: its
 //!   timer wheel; `phase_clock`: its phases and what was counted in each.
@@ -24,6 +25,7 @@ pub mod connect;
 pub mod device;
 pub mod engine;
 pub mod errors;
+pub mod heartbeat;
 pub mod http;
 pub mod injector;
 pub mod launch;

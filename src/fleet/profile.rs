@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
 use crate::eas::ProtocolVersion;
 use crate::seeds::{self, Stream};
 
@@ -31,6 +32,8 @@ pub struct Profile {
     pub heartbeat: Duration,
     /// Each device's heartbeat is `heartbeat` plus or minus up to this.
     pub heartbeat_jitter: Duration,
+    /// How the heartbeat moves Ping after Ping (fixed, adaptive, stepped).
+    pub heartbeat_plan: HeartbeatPlan,
     /// How long after its heartbeat a device waits for the Ping response before it
     /// assumes the connection was cut (AOSP waits 5 s, NachoMail 10 s).
     pub read_margin: Duration,
@@ -69,6 +72,7 @@ impl Default for Profile {
             close_per_ping: false,
             heartbeat: Duration::from_secs(480),
             heartbeat_jitter: Duration::ZERO,
+            heartbeat_plan: HeartbeatPlan::default(),
             read_margin: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
         }
@@ -106,6 +110,28 @@ pub struct ProfileSpec {
     )]
     pub heartbeat_jitter: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_strategy: Option<HeartbeatStrategy>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub heartbeat_min: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub heartbeat_max: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub heartbeat_increment: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_clean_run: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provision: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_reping: Option<bool>,
@@ -136,6 +162,11 @@ impl ProfileSpec {
             folders: None,
             heartbeat: None,
             heartbeat_jitter: None,
+            heartbeat_strategy: None,
+            heartbeat_min: None,
+            heartbeat_max: None,
+            heartbeat_increment: None,
+            heartbeat_clean_run: None,
             provision: None,
             empty_reping: None,
             close_per_ping: None,
@@ -154,12 +185,27 @@ impl ProfileSpec {
             close_per_ping: self.close_per_ping.unwrap_or(base.close_per_ping),
             heartbeat: self.heartbeat.unwrap_or(base.heartbeat),
             heartbeat_jitter: self.heartbeat_jitter.unwrap_or(base.heartbeat_jitter),
+            heartbeat_plan: self.heartbeat_plan(&base.heartbeat_plan),
             ..base.clone()
+        }
+    }
+
+    /// The base plan with this entry's changes.
+    fn heartbeat_plan(&self, base: &HeartbeatPlan) -> HeartbeatPlan {
+        HeartbeatPlan {
+            strategy: self.heartbeat_strategy.unwrap_or(base.strategy),
+            min: self.heartbeat_min.unwrap_or(base.min),
+            max: self.heartbeat_max.unwrap_or(base.max),
+            increment: self.heartbeat_increment.unwrap_or(base.increment),
+            clean_run: self.heartbeat_clean_run.unwrap_or(base.clean_run),
         }
     }
 
     /// What is wrong with the entry, if anything.
     pub fn problem(&self) -> Option<String> {
+        if let Some(problem) = self.heartbeat_plan(&HeartbeatPlan::default()).problem() {
+            return Some(format!("profile {:?}: {problem}", self.name));
+        }
         if self.weight == 0 {
             return Some(format!(
                 "profile {:?}: weight must be at least 1",

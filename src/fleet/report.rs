@@ -212,6 +212,8 @@ impl WorkerReport {
             ("wakeup_latency_us", &stats.wakeup),
             ("mail_on_device_latency_us", &stats.mail_on_device),
             ("injector_lag_us", &stats.injector_lag),
+            ("unreachable_us", &stats.unreachable),
+            ("heartbeat_settled_us", &stats.heartbeat_settled),
             ("connect_us", &stats.connect),
             ("tls_handshake_us", &stats.tls_handshake),
             ("event_loop_lag_us", &stats.loop_lag),

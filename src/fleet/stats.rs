@@ -53,6 +53,20 @@ pub struct Counters {
     pub notifications_sent: u64,
     pub notifications_delivered: u64,
     pub notifications_lost: u64,
+    /// Delivered notifications split by whether the Ping parked when each was planned
+    /// answered it (on time), or the device learnt only later, after a Ping of its had
+    /// died, and got it by a Ping it sent after (late).
+    #[serde(default)]
+    pub notifications_on_time: u64,
+    #[serde(default)]
+    pub notifications_late: u64,
+    /// Parked Pings that died, by how the device found out: `deadline` (no answer by
+    /// heartbeat + margin: a silent drop) or `reset`.
+    #[serde(default)]
+    pub pings_died: Tally,
+    /// The heartbeat of each adaptive or stepped device at the end, by value.
+    #[serde(default)]
+    pub heartbeat_at_end: Tally,
     /// Connections the churn stage cut on purpose (the device then reconnects).
     #[serde(default)]
     pub churn_drops: u64,
@@ -113,6 +127,8 @@ impl Counters {
         self.notifications_sent += more.notifications_sent;
         self.notifications_delivered += more.notifications_delivered;
         self.notifications_lost += more.notifications_lost;
+        self.notifications_on_time += more.notifications_on_time;
+        self.notifications_late += more.notifications_late;
         self.churn_drops += more.churn_drops;
     }
 
@@ -149,6 +165,14 @@ impl Counters {
             notifications_lost: self
                 .notifications_lost
                 .saturating_sub(earlier.notifications_lost),
+            notifications_on_time: self
+                .notifications_on_time
+                .saturating_sub(earlier.notifications_on_time),
+            notifications_late: self
+                .notifications_late
+                .saturating_sub(earlier.notifications_late),
+            pings_died: minus(&self.pings_died, &earlier.pings_died),
+            heartbeat_at_end: minus(&self.heartbeat_at_end, &earlier.heartbeat_at_end),
             churn_drops: self.churn_drops.saturating_sub(earlier.churn_drops),
             resyncs: minus(&self.resyncs, &earlier.resyncs),
             negotiated_versions: minus(&self.negotiated_versions, &earlier.negotiated_versions),
@@ -170,6 +194,13 @@ pub struct FleetStats {
     pub wakeup: Latency,
     pub mail_on_device: Latency,
     pub injector_lag: Latency,
+    /// For each Ping that died: from when it was sent (the flow's last activity) to when
+    /// the device sent its next Ping that was answered. The path dropped the flow its
+    /// idle timeout after the first instant, so the time the device was unreachable is
+    /// this less that timeout.
+    pub unreachable: Latency,
+    /// How long after the worker started each adaptive device settled.
+    pub heartbeat_settled: Latency,
     pub connect: Latency,
     pub tls_handshake: Latency,
     /// Work time of each event-loop turn during the hold.

@@ -31,6 +31,7 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::Deserialize;
 
+use crate::fleet::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
 use crate::fleet::injector::{PatternKind, MAX_RATE_PER_S};
 use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
@@ -191,6 +192,16 @@ pub struct DevicesSection {
     pub heartbeat: Span,
     #[serde(default)]
     pub heartbeat_jitter: Span,
+    /// `fixed`, `adaptive` or `stepped` (see `pingfleet devices --help`), with its
+    /// bounds and step.
+    #[serde(default)]
+    pub heartbeat_strategy: HeartbeatStrategy,
+    #[serde(default = "heartbeat_min")]
+    pub heartbeat_min: Span,
+    #[serde(default = "heartbeat_max_default")]
+    pub heartbeat_max: Span,
+    #[serde(default = "heartbeat_increment")]
+    pub heartbeat_increment: Span,
     #[serde(default = "default_folders")]
     pub folders: Vec<String>,
     #[serde(default)]
@@ -222,6 +233,18 @@ fn default_device_id_prefix() -> String {
 
 fn default_heartbeat() -> Span {
     Span(Duration::from_secs(480))
+}
+
+fn heartbeat_min() -> Span {
+    Span(crate::fleet::heartbeat::DEFAULT_MIN)
+}
+
+fn heartbeat_max_default() -> Span {
+    Span(crate::fleet::heartbeat::DEFAULT_MAX)
+}
+
+fn heartbeat_increment() -> Span {
+    Span(crate::fleet::heartbeat::DEFAULT_INCREMENT)
 }
 
 fn default_folders() -> Vec<String> {
@@ -508,6 +531,16 @@ impl Scenario {
     fn check_fields(&self) -> Result<(), (&'static str, String)> {
         if let Some(target) = &self.target {
             self.check_target(target)?;
+        }
+        let plan = HeartbeatPlan {
+            strategy: self.devices.heartbeat_strategy,
+            min: self.devices.heartbeat_min.0,
+            max: self.devices.heartbeat_max.0,
+            increment: self.devices.heartbeat_increment.0,
+            clean_run: crate::fleet::heartbeat::DEFAULT_CLEAN_RUN,
+        };
+        if let Some(problem) = plan.problem() {
+            return Err(("heartbeat_strategy", format!("devices.{problem}")));
         }
         crate::fleet::profile::check_device_id_prefix(&self.devices.device_id_prefix).map_err(
             |err| {

@@ -242,6 +242,10 @@ impl ResolvedScenario {
         };
         args.heartbeat = devices.heartbeat.0;
         args.heartbeat_jitter = devices.heartbeat_jitter.0;
+        args.heartbeat_strategy = devices.heartbeat_strategy;
+        args.heartbeat_min = devices.heartbeat_min.0;
+        args.heartbeat_max = devices.heartbeat_max.0;
+        args.heartbeat_increment = devices.heartbeat_increment.0;
         args.folders = devices.folders.clone();
         args.empty_reping = devices.empty_reping;
         args.close_per_ping = devices.close_per_ping;

@@ -196,3 +196,69 @@ fn bad_flags_are_refused_in_one_line() {
         assert!(stderr.contains(why), "{stderr}");
     }
 }
+
+/// A worker of 3 devices through `firewall` to `server`, heartbeat `heartbeat`.
+fn devices_through(
+    firewall: &Firewall,
+    server: &crate::eas_client::Server,
+    heartbeat: &str,
+) -> pingfleet::fleet::report::WorkerReport {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let args: Vec<String> = [
+        "--target",
+        &format!("http://{}", firewall.listen),
+        "--notify",
+        &server.notify.to_string(),
+        "--devices",
+        "3",
+        "--heartbeat",
+        heartbeat,
+        "--duration",
+        "10s",
+        "--rate",
+        "2",
+        "--drain",
+        "15s",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    crate::fleet::run_devices(&args, &output).1
+}
+
+#[test]
+fn a_heartbeat_past_the_idle_timeout_makes_mail_late_and_one_within_it_does_not() {
+    let server = crate::eas_client::Server::start("lean", &["--min-heartbeat", "1"]);
+    let upstream = server.http;
+
+    // Heartbeat 2 s behind a 1 s black hole: every parked Ping dies, found out only at
+    // the device's deadline (heartbeat + 5 s), and the mail waiting comes late.
+    let firewall = Firewall::start(upstream, &["--idle-timeout", "1s", "--action", "silent"]);
+    let behind = devices_through(&firewall, &server, "2");
+    let proxy = firewall.stop();
+    let counters = &behind.counters;
+    assert!(counters.pings_died["deadline"] >= 3, "{counters:?}");
+    assert!(!counters.pings_died.contains_key("reset"));
+    assert!(counters.notifications_late > 0, "{counters:?}");
+    assert_eq!(counters.notifications_lost, 0);
+    assert_eq!(
+        counters.notifications_on_time + counters.notifications_late + counters.notifications_lost,
+        counters.notifications_sent,
+        "the accounting closes"
+    );
+    // Each device was unreachable at least its deadline less the flow's last activity.
+    let unreachable = &behind.histograms["unreachable_us"].summary;
+    assert!(unreachable.p50_us >= 7_000_000, "{unreachable:?}");
+    assert!(proxy.idle_expired >= 3);
+
+    // Heartbeat 1 s within a 3 s timeout: nothing dies, nothing is late.
+    let firewall = Firewall::start(upstream, &["--idle-timeout", "3s", "--action", "silent"]);
+    let within = devices_through(&firewall, &server, "1");
+    let proxy = firewall.stop();
+    let counters = &within.counters;
+    assert!(counters.pings_died.is_empty(), "{counters:?}");
+    assert_eq!(counters.notifications_late, 0);
+    assert_eq!(counters.notifications_on_time, counters.notifications_sent);
+    assert_eq!(proxy.idle_expired, 0);
+    assert!(proxy.forwarding.count > 0);
+}

@@ -24,6 +24,7 @@ use folders::PushedFolder;
 use pending::Pending;
 
 use super::errors::DeviceError;
+use super::heartbeat::Heartbeat;
 use super::stats::{tally, tally_seen, FleetStats};
 use crate::eas::commands::folder_sync::{Folder, FolderChange, FolderSyncResponse};
 use crate::eas::commands::ping::PingResponse;
@@ -84,7 +85,7 @@ pub struct Device {
     folders: Vec<PushedFolder>,
     /// Indices into `folders` still to sync before the next Ping.
     to_sync: VecDeque<usize>,
-    heartbeat: Duration,
+    heartbeat: Heartbeat,
     ping_folder_limit: usize,
     /// The server has the Ping cached, so an empty body may be sent.
     ping_cached: bool,
@@ -96,6 +97,13 @@ pub struct Device {
     setback: Option<String>,
     /// The command of the request in flight, for counting its answer.
     in_flight: &'static str,
+    /// When the Ping in flight was sent.
+    ping_sent_at: Option<Instant>,
+    /// Parked Pings of this device that died so far.
+    dead_pings: u64,
+    /// Since when the device has been unreachable: the sending of a Ping that died,
+    /// until a later Ping is answered.
+    unreachable_since: Option<Instant>,
     pending: Vec<Pending>,
 }
 
@@ -120,6 +128,10 @@ impl Device {
             0
         };
         let heartbeat_ms = (profile.heartbeat.as_millis() as i64 + offset_ms).max(1000);
+        let heartbeat = Heartbeat::new(
+            profile.heartbeat_plan,
+            Duration::from_millis(heartbeat_ms as u64),
+        );
         let folders = profile
             .folders
             .iter()
@@ -139,12 +151,15 @@ impl Device {
             folder_key: "0".into(),
             folders,
             to_sync: VecDeque::new(),
-            heartbeat: Duration::from_millis(heartbeat_ms as u64),
+            heartbeat,
             ping_cached: false,
             backoff_attempt: 0,
             resyncs_in_a_row: 0,
             setback: None,
             in_flight: "Options",
+            ping_sent_at: None,
+            dead_pings: 0,
+            unreachable_since: None,
             pending: Vec::new(),
         }
     }
@@ -171,7 +186,12 @@ impl Device {
     /// The heartbeat this device asks for (the profile's, jittered, or the server's
     /// bound after a Status 5).
     pub fn heartbeat(&self) -> Duration {
-        self.heartbeat
+        self.heartbeat.current()
+    }
+
+    /// The heartbeat's strategy state (where an adaptive device settled, and when).
+    pub fn heartbeat_state(&self) -> &Heartbeat {
+        &self.heartbeat
     }
 
     /// Starts the bootstrap.
@@ -199,6 +219,16 @@ impl Device {
         stats: &mut FleetStats,
         cause: Option<DeviceError>,
     ) -> Action {
+        if self.state == State::Parked && self.ping_sent_at.is_some() {
+            let died = match cause {
+                Some(DeviceError::DeadlinePassed) => Some("deadline"),
+                Some(DeviceError::ConnectionReset) => Some("reset"),
+                _ => None,
+            };
+            if let Some(how) = died {
+                self.ping_died(how, now, stats);
+            }
+        }
         if let Some(error) = cause {
             error.count(&mut stats.counters);
             self.setback = Some(error.to_string());
@@ -280,6 +310,19 @@ impl Device {
         error.count(&mut stats.counters);
         self.setback = Some(error.to_string());
         self.backoff(now, None)
+    }
+
+    /// The parked Ping in flight died (`how`: by its deadline, or a reset): the device
+    /// is unreachable from its sending until a later Ping is answered, and its
+    /// heartbeat strategy learns of it.
+    fn ping_died(&mut self, how: &str, now: Instant, stats: &mut FleetStats) {
+        tally(&mut stats.counters.pings_died, how);
+        self.dead_pings += 1;
+        if self.unreachable_since.is_none() {
+            self.unreachable_since = self.ping_sent_at;
+        }
+        self.ping_sent_at = None;
+        self.heartbeat.died(now);
     }
 
     /// Counts a re-synchronisation the server asked for (`kind`); the first since the
@@ -513,9 +556,20 @@ impl Device {
         ) {
             // The device was parked: whatever resyncs came before are behind it.
             self.resyncs_in_a_row = 0;
+            if let (Some(since), Some(sent)) = (self.unreachable_since, self.ping_sent_at) {
+                // The first Ping answered since one died: reachable again from its sending.
+                stats
+                    .unreachable
+                    .record(sent.saturating_duration_since(since));
+                self.unreachable_since = None;
+            }
         }
+        self.ping_sent_at = None;
         match response {
-            PingResponse::Expired => self.ping_cached = true,
+            PingResponse::Expired => {
+                self.ping_cached = true;
+                self.heartbeat.held();
+            }
             PingResponse::Changes { folders } => {
                 self.ping_cached = true;
                 self.woken(&folders, now, stats);
@@ -538,7 +592,8 @@ impl Device {
             PingResponse::IntervalOutOfRange {
                 heartbeat_interval_s,
             } => {
-                self.heartbeat = Duration::from_secs(u64::from(heartbeat_interval_s));
+                self.heartbeat
+                    .bounded_by_server(Duration::from_secs(u64::from(heartbeat_interval_s)));
                 self.ping_cached = false;
             }
             PingResponse::TooManyFolders { max_folders } => {
@@ -1033,6 +1088,60 @@ mod tests {
         let answer = PingResponse::TooManyFolders { max_folders: 1 };
         let (_, body, _) = sent(&device.on_response(ping_answer(answer), now, &mut stats));
         assert_eq!(PingRequest::decode(&body).unwrap().folders.len(), 1);
+    }
+
+    #[test]
+    fn a_ping_that_dies_makes_its_mail_late_and_an_adaptive_device_fall_back() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let profile = Profile {
+            heartbeat_plan: crate::fleet::heartbeat::HeartbeatPlan {
+                strategy: crate::fleet::heartbeat::HeartbeatStrategy::Adaptive,
+                ..Default::default()
+            },
+            ..Profile::default()
+        };
+        let (mut device, _) = parked_device(profile, &mut stats, start);
+        assert_eq!(device.heartbeat(), Duration::from_secs(480));
+        // 480 s held: raise to 540.
+        let at = start + Duration::from_secs(480);
+        let action = device.on_response(ping_answer(PingResponse::Expired), at, &mut stats);
+        assert_eq!(sent(&action).0, "Ping");
+        assert_eq!(device.heartbeat(), Duration::from_secs(540));
+        // Mail is planned while the 540 s Ping is parked, but the path has dropped the
+        // flow: the device learns only at its deadline, and falls back to 480.
+        device.notification_planned(1, "5", at + Duration::from_secs(100));
+        let deadline = at + Duration::from_secs(545);
+        let action = device.on_disconnect(deadline, &mut stats, Some(DeviceError::DeadlinePassed));
+        assert!(matches!(action, Action::Reconnect { .. }));
+        assert_eq!(stats.counters.pings_died["deadline"], 1);
+        assert_eq!(device.heartbeat(), Duration::from_secs(480));
+        assert_eq!(device.heartbeat_state().settled_at(), Some(deadline));
+        // The next Ping (on a new connection) is answered at once with the change.
+        let again = deadline + Duration::from_secs(1);
+        assert_eq!(sent(&device.on_reconnected(again, &mut stats)).0, "Ping");
+        let changes = PingResponse::Changes {
+            folders: vec!["5".into()],
+        };
+        let woken = again + Duration::from_millis(5);
+        device.on_response(ping_answer(changes), woken, &mut stats);
+        assert_eq!(stats.counters.notifications_late, 1);
+        assert_eq!(stats.counters.notifications_on_time, 0);
+        // Unreachable from the dead Ping's sending to the sending of the one answered.
+        let unreachable = stats.unreachable.summary();
+        assert_eq!(unreachable.count, 1);
+        let expected = (again - at).as_micros() as u64;
+        assert!(
+            unreachable.max_us.abs_diff(expected) < expected / 500,
+            "{unreachable:?}"
+        );
+        // A reset is a death too; a clean close is not.
+        let (mut other, _) = parked_device(Profile::default(), &mut stats, start);
+        other.on_disconnect(start, &mut stats, Some(DeviceError::ConnectionReset));
+        assert_eq!(stats.counters.pings_died["reset"], 1);
+        let (mut closed, _) = parked_device(Profile::default(), &mut stats, start);
+        closed.on_disconnect(start, &mut stats, None);
+        assert_eq!(stats.counters.pings_died.values().sum::<u64>(), 2);
     }
 
     #[test]

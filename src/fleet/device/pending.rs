@@ -14,6 +14,9 @@ pub(super) struct Pending {
     pub(super) folder: usize,
     pub(super) planned: Instant,
     pub(super) woken: bool,
+    /// The device's dead Pings when the notification was planned: more at delivery
+    /// means it arrived late, through a Ping sent after one died.
+    pub(super) dead_pings_at_plan: u64,
 }
 
 impl Device {
@@ -36,13 +39,14 @@ impl Device {
             folder,
             planned,
             woken: false,
+            dead_pings_at_plan: self.dead_pings,
         });
     }
 
     /// Counts as lost every notification not delivered by `planned + heartbeat + grace`
     /// (or every one still pending when `now` is `None`, at the end of the drain).
     pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
-        let window = self.heartbeat + grace;
+        let window = self.heartbeat() + grace;
         let before = self.pending.len();
         self.pending.retain(|pending| {
             pending.woken || now.is_some_and(|now| now < pending.planned + window)
@@ -66,6 +70,7 @@ impl Device {
             if !pending.woken {
                 // Delivered by a Sync without a wake-up (a change before the Ping).
                 stats.counters.notifications_delivered += 1;
+                count_timeliness(self.dead_pings, &pending, stats);
                 stats.wakeup.record(now - pending.planned);
             }
             stats.mail_on_device.record(now - pending.planned);
@@ -75,12 +80,23 @@ impl Device {
     /// Records a wake-up for every pending notification of the listed folders, each from
     /// its own planned instant (coalesced notifications all count).
     pub(super) fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
+        let dead_pings = self.dead_pings;
         for pending in self.pending.iter_mut().filter(|pending| !pending.woken) {
             if folder_ids.contains(&self.folders[pending.folder].id) && pending.planned <= now {
                 pending.woken = true;
                 stats.counters.notifications_delivered += 1;
+                count_timeliness(dead_pings, pending, stats);
                 stats.wakeup.record(now - pending.planned);
             }
         }
+    }
+}
+
+/// Counts a delivered notification as on time, or late when a Ping of its device died
+/// (`dead_pings` now) after it was planned.
+fn count_timeliness(dead_pings: u64, pending: &Pending, stats: &mut FleetStats) {
+    match dead_pings > pending.dead_pings_at_plan {
+        true => stats.counters.notifications_late += 1,
+        false => stats.counters.notifications_on_time += 1,
     }
 }

@@ -17,7 +17,7 @@ use crate::fleet::stats::{tally, FleetStats};
 impl Device {
     /// The heartbeat as the Ping carries it: whole seconds (MS-ASCMD), rounded up.
     fn heartbeat_on_wire_s(&self) -> u32 {
-        u32::try_from(self.heartbeat.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
+        u32::try_from(self.heartbeat().as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
     }
 
     /// The request for the current state.
@@ -48,7 +48,8 @@ impl Device {
             }
             State::ExpectSync => (Some(Command::Sync), self.sync_body(), timeout),
             State::Parked => {
-                let timeout = self.heartbeat + self.profile.read_margin;
+                let timeout = self.heartbeat() + self.profile.read_margin;
+                self.ping_sent_at = Some(now);
                 (Some(Command::Ping), self.ping_body(), timeout)
             }
             State::Stopped => return Action::Stop,
