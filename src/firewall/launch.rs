@@ -2,6 +2,7 @@
 //! devices and server, and what it reports: flows, what its idle timeout did, the bytes
 //! it forwarded, its own memory per flow and the delay it adds.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,6 +45,27 @@ pub struct FirewallArgs {
     /// Write the final report (JSON) here as well as on stdout.
     #[arg(long, value_name = "PATH")]
     pub report: Option<std::path::PathBuf>,
+}
+
+impl FirewallArgs {
+    /// The flags' defaults for one listener forwarding to `upstream`.
+    pub fn forwarding(listen: SocketAddr, upstream: SocketAddr, idle_timeout: Duration) -> Self {
+        Self {
+            listen: vec![listen],
+            upstream: vec![upstream],
+            idle_timeout,
+            action: IdleAction::Silent,
+            jitter: 0.0,
+            flow_table: None,
+            seed: 1,
+            report: None,
+        }
+    }
+
+    /// `firewall` and the flags that give these values back.
+    pub fn to_argv(&self) -> anyhow::Result<Vec<String>> {
+        argv::to_argv("firewall", self)
+    }
 }
 
 /// The line printed once every listener accepts connections.
@@ -150,10 +172,11 @@ async fn run(args: FirewallArgs) -> anyhow::Result<()> {
     }
     let report = report(&args, &proxy, peak, rss_at_start);
     let json = serde_json::to_string(&report)?;
-    println!("{json}");
     if let Some(path) = &args.report {
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    // Whoever started it may have stopped reading stdout after the ready line.
+    let _ = writeln!(std::io::stdout(), "{json}");
     Ok(())
 }
 
@@ -182,5 +205,27 @@ fn report(
             .filter(|_| sampled_flows > 0)
             .map(|(peak, start)| peak.saturating_sub(start) as f64 / sampled_flows as f64),
         forwarding: proxy.forwarding().summary(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firewall_args_cross_the_seam_unchanged() {
+        let mut args = FirewallArgs::forwarding(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+            Duration::from_millis(1500),
+        );
+        args.action = IdleAction::Half;
+        args.jitter = 0.05;
+        args.flow_table = Some(1000);
+        args.seed = 7;
+        args.report = Some("/tmp/a b.json".into());
+        let argv = args.to_argv().unwrap();
+        let parsed: FirewallArgs = argv::parse(&argv).unwrap();
+        assert_eq!(parsed, args);
     }
 }

@@ -29,6 +29,7 @@ use crate::measure::latency::Latency;
     Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum IdleAction {
     /// Reset both sides.
     Rst,

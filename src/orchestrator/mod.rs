@@ -11,13 +11,15 @@
 //! - [`progress`]: the workers' running figures, read from their stdout.
 //! - [`live`]: the progress shown while a run goes on.
 //! - [`merge`]: `pingfleet merge`, shards' documents combined exactly.
-//! - [`result`]: the result file and the threshold verdicts.
+//! - [`result`]: the result file and the threshold verdicts; [`network`]: its figures
+//!   of what a firewall did to the devices.
 //! - [`self_check`]: whether the generator or the machine was saturated.
 //! - [`summary`]: what a run prints when it ends.
 
 pub mod children;
 pub mod live;
 pub mod merge;
+pub mod network;
 pub mod orchestrate;
 pub mod progress;
 pub mod result;

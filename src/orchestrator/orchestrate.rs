@@ -16,15 +16,18 @@ use anyhow::Context as _;
 
 use super::children::RoleProcess;
 use super::live::LiveView;
+use super::network::NetworkFigures;
 use super::progress::WorkerProgress;
 use super::result::{judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, SCHEMA};
 use super::roles::{
-    concatenate_certificates, start_servers, start_workers, ServerCounts, ServerProcess,
+    concatenate_certificates, start_firewalls, start_servers, start_workers, FirewallProcess,
+    ServerCounts, ServerProcess,
 };
 use super::sampler::{cores_of, rss_of, Role, Sampler, TimelinePoint};
 use super::self_check::check;
 use super::server_gauge::ServerGauge;
 use super::summary::{print_comparison, print_summary};
+use crate::firewall::launch::FirewallReport;
 use crate::fleet::report::WorkerReport;
 use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
@@ -193,7 +196,9 @@ fn measure(
     };
     let baseline = Baseline::read(&gauge);
     let ca = concatenate_certificates(&servers, dir)?;
-    let mut worker_processes = start_workers(plan, &servers, ca.as_deref(), dir, interrupted)?;
+    let firewalls = start_firewalls(plan, &servers, dir, interrupted)?;
+    let mut worker_processes =
+        start_workers(plan, &servers, &firewalls, ca.as_deref(), dir, interrupted)?;
     let watched = watch(
         scenario,
         &mut servers,
@@ -205,6 +210,10 @@ fn measure(
     let mut failures = watched.failures;
     let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
     let cpu_seconds_servers = gauge.cpu_seconds();
+    let firewall_reports: Vec<FirewallReport> = firewalls
+        .into_iter()
+        .filter_map(FirewallProcess::stop)
+        .collect();
     for server in &mut servers {
         server.process.stop(Duration::from_secs(10));
     }
@@ -242,6 +251,7 @@ fn measure(
         ),
         hold_window_s: watched.hold_window_s,
         cost_per_device_hour: DeviceHourCost::of(&fleet),
+        network: NetworkFigures::of(&fleet, scenario.firewall.as_ref(), &firewall_reports),
         machine,
         fleet,
         timeline: watched.timeline,

@@ -63,6 +63,10 @@ pub struct RunResult {
     pub hold_window_s: Option<(f64, f64)>,
     /// What one parked device costs per hour in the hold (`null` without a hold).
     pub cost_per_device_hour: Option<DeviceHourCost>,
+    /// What the path between devices and server did (with a `[firewall]`, or when
+    /// Pings died); `null` otherwise.
+    #[serde(default)]
+    pub network: Option<super::network::NetworkFigures>,
     /// The device workers' merged document: counters (in total and per stage) and
     /// histograms.
     pub fleet: WorkerReport,

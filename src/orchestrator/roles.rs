@@ -1,13 +1,17 @@
 //! The processes of a run: server partitions (`pingfleet serve`, one loopback address
-//! each) and device workers (`pingfleet devices`), started from the typed flags the
-//! resolved scenario gives, and what the orchestrator reads from them.
+//! each), the firewall before each partition when the scenario has one (`pingfleet
+//! firewall`), and device workers (`pingfleet devices`), started from the typed flags
+//! the resolved scenario gives, and what the orchestrator reads from them.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use super::children::RoleProcess;
+use crate::firewall::launch::{FirewallReady, FirewallReport};
 use crate::scenario::resolve::ResolvedScenario;
 use crate::server::handle::{metric_value, scrape, ServerHandle};
 use crate::server::launch::ServerReady;
@@ -102,6 +106,52 @@ pub fn start_servers(
     Ok(servers)
 }
 
+/// A running middlebox before one partition.
+pub struct FirewallProcess {
+    pub process: RoleProcess,
+    pub ready: FirewallReady,
+    /// Where it writes its report when stopped.
+    pub report_path: PathBuf,
+}
+
+impl FirewallProcess {
+    /// Stops it and reads its report; `None` if it wrote none.
+    pub fn stop(mut self) -> Option<FirewallReport> {
+        self.process.stop(Duration::from_secs(10));
+        let text = std::fs::read(&self.report_path).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+/// Starts a middlebox before each partition when the scenario has a `[firewall]`.
+pub fn start_firewalls(
+    plan: &ResolvedScenario,
+    servers: &[ServerProcess],
+    dir: &Path,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<Vec<FirewallProcess>> {
+    let mut firewalls = Vec::new();
+    for (index, server) in servers.iter().enumerate() {
+        let Some(args) = plan.firewall_args(index as u32, server.ready.http[0], dir) else {
+            break;
+        };
+        stop_if_interrupted(interrupted, "the firewalls")?;
+        let name = format!("firewall-{index}");
+        let mut process = RoleProcess::spawn(&name, &args.to_argv()?, dir)?;
+        let stdout = process.take_stdout().context("no stdout")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let ready: FirewallReady = serde_json::from_str(&line)
+            .map_err(|_| anyhow::anyhow!("{name} did not start: {}", process.describe_failure()))?;
+        firewalls.push(FirewallProcess {
+            process,
+            ready,
+            report_path: args.report.expect("set by the plan"),
+        });
+    }
+    Ok(firewalls)
+}
+
 /// One PEM file trusted by the workers, holding every partition's certificate.
 pub fn concatenate_certificates(
     servers: &[ServerProcess],
@@ -127,13 +177,22 @@ pub fn concatenate_certificates(
 pub fn start_workers(
     plan: &ResolvedScenario,
     servers: &[ServerProcess],
+    firewalls: &[FirewallProcess],
     ca: Option<&Path>,
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<RoleProcess>> {
+    // Devices connect through the partition's firewall when there is one; the
+    // notifications go straight to the server (the mailbox back-end's path).
     let partitions: Vec<_> = servers
         .iter()
-        .map(|server| (server.ready.http[0], server.ready.notify))
+        .enumerate()
+        .map(|(index, server)| {
+            let http = firewalls
+                .get(index)
+                .map_or(server.ready.http[0], |firewall| firewall.ready.listen[0]);
+            (http, server.ready.notify)
+        })
         .collect();
     (0..plan.workers)
         .map(|index| {

@@ -61,6 +61,7 @@ pub fn print_summary(result: &RunResult, path: &Path) {
             cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes
         );
     }
+    print_network(result);
     print_self_check(result);
     for verdict in &result.thresholds {
         let observed = verdict
@@ -81,6 +82,55 @@ pub fn print_summary(result: &RunResult, path: &Path) {
         println!("[INCOMPLETE] {failure}");
     }
     println!("results: {}", path.display());
+}
+
+fn print_network(result: &RunResult) {
+    let Some(network) = &result.network else {
+        return;
+    };
+    if let Some(firewall) = &network.firewall {
+        println!(
+            "firewall ({:?}, {:?} after {} s idle): {} flows, {} idle expiries, {} evictions, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
+            firewall.mode,
+            firewall.action,
+            firewall.idle_timeout_s,
+            firewall.flows_opened,
+            firewall.idle_expired,
+            firewall.evicted,
+            firewall.peak_flows,
+            firewall.bytes_per_flow.map_or("n/a".to_owned(), |b| format!("{b:.0}")),
+            firewall.forwarding_p50_us,
+            firewall.forwarding_p99_us,
+        );
+    }
+    println!(
+        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset",
+        network.sent,
+        network.on_time,
+        network.late,
+        network.lost,
+        if network.accounting_closes { "" } else { " (DOES NOT CLOSE)" },
+        network.pings_died_by_deadline,
+        network.pings_died_by_reset,
+    );
+    if let Some(staleness) = &network.staleness {
+        if staleness.count > 0 {
+            println!(
+                "staleness (drop to next working Ping): p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+                staleness.p50_us as f64 / 1e6,
+                staleness.p99_us as f64 / 1e6,
+                staleness.max_us as f64 / 1e6
+            );
+        }
+    }
+    if !network.heartbeat_at_end.is_empty() {
+        println!(
+            "heartbeats at the end: {:?}; adaptive devices settled by p50 {:.1} s, max {:.1} s",
+            network.heartbeat_at_end,
+            network.heartbeat_settled.p50_us as f64 / 1e6,
+            network.heartbeat_settled.max_us as f64 / 1e6
+        );
+    }
 }
 
 fn print_memory(result: &RunResult) {

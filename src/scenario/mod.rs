@@ -31,6 +31,7 @@ use std::time::Duration;
 use serde::de::Error as _;
 use serde::Deserialize;
 
+use crate::firewall::proxy::IdleAction;
 use crate::fleet::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
 use crate::fleet::injector::{PatternKind, MAX_RATE_PER_S};
 use crate::fleet::profile::ProfileSpec;
@@ -64,6 +65,9 @@ pub struct Scenario {
     /// bundled one.
     #[serde(default)]
     pub target: Option<TargetSection>,
+    /// A firewall or NAT between the devices and the server.
+    #[serde(default)]
+    pub firewall: Option<FirewallSection>,
     /// Metric name to conditions.
     #[serde(default)]
     pub thresholds: BTreeMap<Metric, Vec<ConditionText>>,
@@ -108,6 +112,43 @@ pub struct TargetSection {
     /// `/sys/fs/cgroup`, or absolute).
     #[serde(default)]
     pub server_cgroup: Option<String>,
+}
+
+/// A middlebox between devices and server (`pingfleet firewall`, one process per
+/// server partition), and what its idle timeout does.
+///
+/// ```toml
+/// [firewall]
+/// mode = "proxy"
+/// idle_timeout = "10m"
+/// action = "silent"      # rst, silent or half
+/// jitter = 0.05          # each flow's timeout within +-5%
+/// flow_table = 50000     # LRU eviction beyond
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSection {
+    pub mode: FirewallMode,
+    pub idle_timeout: Span,
+    #[serde(default = "silent")]
+    pub action: IdleAction,
+    #[serde(default)]
+    pub jitter: f64,
+    #[serde(default)]
+    pub flow_table: Option<usize>,
+}
+
+/// Where the firewall is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub enum FirewallMode {
+    /// The userspace middlebox on loopback (no root needed).
+    Proxy,
+}
+
+fn silent() -> IdleAction {
+    IdleAction::Silent
 }
 
 /// The bundled server's settings.
@@ -531,6 +572,28 @@ impl Scenario {
     fn check_fields(&self) -> Result<(), (&'static str, String)> {
         if let Some(target) = &self.target {
             self.check_target(target)?;
+        }
+        if let Some(firewall) = &self.firewall {
+            if firewall.idle_timeout.0.is_zero() {
+                return Err((
+                    "idle_timeout",
+                    "firewall.idle_timeout must be longer than 0s".into(),
+                ));
+            }
+            if !(0.0..1.0).contains(&firewall.jitter) {
+                return Err((
+                    "jitter",
+                    "firewall.jitter is a fraction from 0 to below 1".into(),
+                ));
+            }
+            if self.target.is_some() {
+                return Err((
+                    "idle_timeout",
+                    "a [firewall] stands before the bundled server; with a [target], put \
+                     `pingfleet firewall` before your server by hand"
+                        .into(),
+                ));
+            }
         }
         let plan = HeartbeatPlan {
             strategy: self.devices.heartbeat_strategy,

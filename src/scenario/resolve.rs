@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Place, ProcessCount, Scenario, TargetSection};
+use crate::firewall::launch::FirewallArgs;
 use crate::fleet::launch::DevicesArgs;
 use crate::server::launch::ServeArgs;
 use crate::server::state::Engine;
@@ -171,6 +172,25 @@ impl ResolvedScenario {
             args.cert_out = Some(dir.join(format!("partition-{index}.pem")));
         }
         args
+    }
+
+    /// The flags of the middlebox before partition `index`, forwarding to `upstream`
+    /// (the partition's EAS address); `None` without a `[firewall]`.
+    pub fn firewall_args(
+        &self,
+        index: u32,
+        upstream: SocketAddr,
+        dir: &Path,
+    ) -> Option<FirewallArgs> {
+        let firewall = self.scenario.firewall.as_ref()?;
+        let mut args =
+            FirewallArgs::forwarding(partition_address(index), upstream, firewall.idle_timeout.0);
+        args.action = firewall.action;
+        args.jitter = firewall.jitter;
+        args.flow_table = firewall.flow_table;
+        args.seed = self.scenario.seed;
+        args.report = Some(dir.join(format!("firewall-{index}.json")));
+        Some(args)
     }
 
     /// The servers measured one after the other: each bundled engine, or the external

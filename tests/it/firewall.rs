@@ -262,3 +262,63 @@ fn a_heartbeat_past_the_idle_timeout_makes_mail_late_and_one_within_it_does_not(
     assert_eq!(proxy.idle_expired, 0);
     assert!(proxy.forwarding.count > 0);
 }
+
+#[test]
+fn a_run_with_a_firewall_reports_what_the_path_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("nat.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "nat"
+output = "out"
+[server]
+partitions = 2
+min_heartbeat = "1s"
+[devices]
+count = 20
+heartbeat = "2s"
+[stages]
+hold = "10s"
+drain = "15s"
+[injector]
+pattern = "fixed"
+rate = 4
+[firewall]
+mode = "proxy"
+idle_timeout = "1s"
+action = "silent"
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let path = crate::run::the_result_file(dir.path());
+    crate::run::assert_matches_the_schema(&path);
+    let result: pingfleet::orchestrator::result::RunResult =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let network = result.network.expect("a network section");
+    let firewall = network.firewall.clone().expect("the firewall's figures");
+    assert_eq!(firewall.processes, 2, "one middlebox per partition");
+    assert!(firewall.idle_expired >= 20, "{firewall:?}");
+    assert!(network.late > 0 && network.lost == 0, "{network:?}");
+    assert!(network.accounting_closes);
+    assert!(network.pings_died_by_deadline >= 20);
+    let staleness = network.staleness.unwrap();
+    // Drop (1 s after the Ping) to the next working Ping (deadline 7 s after it, plus
+    // the backoff): about 6 s.
+    assert!(
+        (5_000_000..10_000_000).contains(&staleness.p50_us),
+        "{staleness:?}"
+    );
+    assert!(stdout.contains("mail: sent"), "{stdout}");
+    assert!(
+        stdout.contains("firewall (Proxy, Silent after 1 s idle)"),
+        "{stdout}"
+    );
+}
