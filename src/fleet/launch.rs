@@ -151,6 +151,11 @@ pub struct DevicesArgs {
     /// Clean Pings in a row before a stepped device steps up.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub heartbeat_clean_run: u32,
+    /// How long after its heartbeat a device waits for the Ping's answer before it
+    /// takes the connection for dead (AOSP waits 5 s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub read_margin: Duration,
     /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
     /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
     /// finds them), or a folder id as the server names it. A pushed folder the
@@ -277,6 +282,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         heartbeat: args.heartbeat,
         heartbeat_jitter: args.heartbeat_jitter,
         heartbeat_plan: heartbeat_plan(&args)?,
+        read_margin: args.read_margin,
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);

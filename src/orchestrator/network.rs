@@ -64,10 +64,14 @@ pub struct FirewallFigures {
 impl NetworkFigures {
     /// From the merged fleet document and the firewall's reports; `None` when there
     /// was no firewall and no Ping died (nothing for a network engineer to read).
+    /// Figures that follow the run's intervals (unreachable, staleness, heartbeats) are
+    /// multiplied by `time_scale`, back to real-world units; the firewall's section
+    /// is the compressed one (its timeout divided by the scale).
     pub fn of(
         fleet: &WorkerReport,
         section: Option<&FirewallSection>,
         reports: &[FirewallReport],
+        time_scale: f64,
     ) -> Option<Self> {
         let counters = &fleet.counters;
         let died = |how: &str| counters.pings_died.get(how).copied().unwrap_or(0);
@@ -75,15 +79,16 @@ impl NetworkFigures {
             return None;
         }
         let summary = |name: &str| {
-            fleet
+            let summary = fleet
                 .histograms
                 .get(name)
                 .map(|doc| doc.summary)
-                .unwrap_or_default()
+                .unwrap_or_default();
+            scaled(summary, time_scale)
         };
         let unreachable = summary("unreachable_us");
         let staleness = section.map(|section| {
-            let timeout = section.idle_timeout.0.as_micros() as u64;
+            let timeout = section.idle_timeout.0.mul_f64(time_scale).as_micros() as u64;
             let less = |us: u64| us.saturating_sub(timeout);
             LatencySummary {
                 count: unreachable.count,
@@ -101,7 +106,7 @@ impl NetworkFigures {
             counters.notifications_lost,
         );
         Some(Self {
-            firewall: section.map(|section| FirewallFigures::of(section, reports)),
+            firewall: section.map(|section| FirewallFigures::of(section, reports, time_scale)),
             sent,
             on_time,
             late,
@@ -111,14 +116,14 @@ impl NetworkFigures {
             pings_died_by_reset: died("reset"),
             unreachable,
             staleness,
-            heartbeat_at_end: counters.heartbeat_at_end.clone(),
+            heartbeat_at_end: scaled_heartbeats(&counters.heartbeat_at_end, time_scale),
             heartbeat_settled: summary("heartbeat_settled_us"),
         })
     }
 }
 
 impl FirewallFigures {
-    fn of(section: &FirewallSection, reports: &[FirewallReport]) -> Self {
+    fn of(section: &FirewallSection, reports: &[FirewallReport], time_scale: f64) -> Self {
         let sum = |field: fn(&FirewallReport) -> u64| reports.iter().map(field).sum::<u64>();
         let per_flow: Vec<f64> = reports.iter().filter_map(|r| r.bytes_per_flow).collect();
         let mut medians: Vec<u64> = reports.iter().map(|r| r.forwarding.p50_us).collect();
@@ -126,7 +131,7 @@ impl FirewallFigures {
         Self {
             mode: section.mode,
             action: section.action,
-            idle_timeout_s: section.idle_timeout.0.as_secs_f64(),
+            idle_timeout_s: section.idle_timeout.0.as_secs_f64() * time_scale,
             processes: reports.len(),
             flows_opened: sum(|r| r.flows_opened),
             idle_expired: sum(|r| r.idle_expired),
@@ -141,5 +146,57 @@ impl FirewallFigures {
                 .max()
                 .unwrap_or(0),
         }
+    }
+}
+
+/// A summary of intervals measured in compressed time, in real-world units.
+fn scaled(summary: LatencySummary, time_scale: f64) -> LatencySummary {
+    let up = |us: u64| (us as f64 * time_scale).round() as u64;
+    LatencySummary {
+        count: summary.count,
+        p50_us: up(summary.p50_us),
+        p90_us: up(summary.p90_us),
+        p99_us: up(summary.p99_us),
+        p999_us: up(summary.p999_us),
+        max_us: up(summary.max_us),
+    }
+}
+
+/// Heartbeats counted by value (`8s`, `9s 500ms`) in compressed time, by real-world
+/// value in whole seconds (`480s`).
+fn scaled_heartbeats(tally: &Tally, time_scale: f64) -> Tally {
+    let mut real = Tally::new();
+    for (value, count) in tally {
+        let key = match humantime::parse_duration(value) {
+            Ok(duration) => format!("{}s", duration.mul_f64(time_scale).as_secs_f64().round()),
+            Err(_) => value.clone(),
+        };
+        *real.entry(key).or_default() += count;
+    }
+    real
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_figures_are_scaled_back() {
+        let summary = LatencySummary {
+            count: 3,
+            p50_us: 1_000,
+            p90_us: 2_000,
+            p99_us: 3_000,
+            p999_us: 3_000,
+            max_us: 3_500,
+        };
+        let real = scaled(summary, 60.0);
+        assert_eq!((real.count, real.p50_us, real.max_us), (3, 60_000, 210_000));
+        let mut heartbeats = Tally::new();
+        heartbeats.insert("8s".into(), 2);
+        heartbeats.insert("9s 500ms".into(), 1);
+        let real = scaled_heartbeats(&heartbeats, 60.0);
+        assert_eq!(real["480s"], 2);
+        assert_eq!(real["570s"], 1);
     }
 }

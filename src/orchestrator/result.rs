@@ -61,8 +61,15 @@ pub struct RunResult {
     pub self_check: SelfCheck,
     /// Seconds since the start of the run at which the hold began and ended.
     pub hold_window_s: Option<(f64, f64)>,
-    /// What one parked device costs per hour in the hold (`null` without a hold).
+    /// What one parked device costs per (real-world) hour in the hold (`null` without
+    /// a hold).
     pub cost_per_device_hour: Option<DeviceHourCost>,
+    /// The run's compressed time (1 for real time): heartbeats, timeouts, the hold and
+    /// the drain were divided by it; `cost_per_device_hour` and the `network` figures
+    /// that follow those intervals are scaled back. Latencies of the wire and the CPU
+    /// (wake-up, mail-on-device, connect, handshakes) are as measured.
+    #[serde(default = "real_time")]
+    pub time_scale: f64,
     /// What the path between devices and server did (with a `[firewall]`, or when
     /// Pings died); `null` otherwise.
     #[serde(default)]
@@ -196,13 +203,15 @@ pub struct DeviceHourCost {
 }
 
 impl DeviceHourCost {
-    /// From the merged hold stage; `None` without a hold or devices.
-    pub fn of(fleet: &WorkerReport) -> Option<Self> {
+    /// From the merged hold stage, in real-world hours (a hold compressed by
+    /// `time_scale` stood for that many times its length); `None` without a hold or
+    /// devices.
+    pub fn of(fleet: &WorkerReport, time_scale: f64) -> Option<Self> {
         let hold = fleet
             .stages
             .iter()
             .find(|stage| stage.name == crate::phase::Phase::Hold)?;
-        let device_hours = fleet.devices as f64 * hold.duration_s / 3600.0;
+        let device_hours = fleet.devices as f64 * hold.duration_s * time_scale / 3600.0;
         if device_hours <= 0.0 {
             return None;
         }
@@ -235,6 +244,10 @@ pub struct Verdict {
 
 fn yes() -> bool {
     true
+}
+
+fn real_time() -> f64 {
+    1.0
 }
 
 /// Judges every threshold of a scenario against the result.

@@ -54,6 +54,12 @@ pub struct Scenario {
     /// Directory of result files.
     #[serde(default = "default_output")]
     pub output: String,
+    /// Compressed time: every interval of the run (heartbeats and their bounds,
+    /// deadlines, firewall timeouts, the hold and the drain) is divided by this, so
+    /// with 60 a 30-minute heartbeat cycle takes 30 s; figures that follow those
+    /// intervals are reported scaled back to real-world units.
+    #[serde(default = "unscaled")]
+    pub time_scale: f64,
     #[serde(default)]
     pub server: ServerSection,
     pub devices: DevicesSection,
@@ -71,6 +77,10 @@ pub struct Scenario {
     /// Metric name to conditions.
     #[serde(default)]
     pub thresholds: BTreeMap<Metric, Vec<ConditionText>>,
+}
+
+fn unscaled() -> f64 {
+    1.0
 }
 
 fn default_seed() -> u64 {
@@ -570,6 +580,12 @@ impl Scenario {
 
     /// Checks of single keys: returns the key to point at and the message.
     fn check_fields(&self) -> Result<(), (&'static str, String)> {
+        if !(1.0..=3600.0).contains(&self.time_scale) {
+            return Err((
+                "time_scale",
+                "time_scale must be 1 (real time) to 3600".into(),
+            ));
+        }
         if let Some(target) = &self.target {
             self.check_target(target)?;
         }
@@ -681,6 +697,70 @@ impl Scenario {
             ));
         }
         Ok(())
+    }
+}
+
+/// The least time a device waits past its heartbeat, however compressed the run:
+/// below it, a loaded machine's scheduling would pass for a dead connection.
+pub const MIN_SCALED_MARGIN: Duration = Duration::from_millis(250);
+
+impl Scenario {
+    /// Divides every interval of the run by `time_scale` (see the field). Server
+    /// heartbeat bounds stay whole seconds (the Ping carries seconds): the lower rounds
+    /// down, the upper up.
+    pub fn compress(&mut self) {
+        let scale = self.time_scale;
+        if scale == 1.0 {
+            return;
+        }
+        let div = |span: &mut Span| span.0 = span.0.div_f64(scale);
+        let devices = &mut self.devices;
+        for span in [
+            &mut devices.heartbeat,
+            &mut devices.heartbeat_jitter,
+            &mut devices.heartbeat_min,
+            &mut devices.heartbeat_max,
+            &mut devices.heartbeat_increment,
+            &mut self.stages.hold,
+            &mut self.stages.drain,
+        ] {
+            div(span);
+        }
+        for profile in &mut devices.profiles {
+            for duration in [
+                &mut profile.heartbeat,
+                &mut profile.heartbeat_jitter,
+                &mut profile.heartbeat_min,
+                &mut profile.heartbeat_max,
+                &mut profile.heartbeat_increment,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *duration = duration.div_f64(scale);
+            }
+        }
+        if let Some(firewall) = &mut self.firewall {
+            div(&mut firewall.idle_timeout);
+        }
+        let server = &mut self.server;
+        server.min_heartbeat.0 = Duration::from_secs(
+            (server.min_heartbeat.0.as_secs_f64() / scale)
+                .floor()
+                .max(1.0) as u64,
+        );
+        server.max_heartbeat.0 = Duration::from_secs(
+            (server.max_heartbeat.0.as_secs_f64() / scale)
+                .ceil()
+                .max(1.0) as u64,
+        );
+    }
+
+    /// A device's read margin (5 s in real time) in this run's time.
+    pub fn read_margin(&self) -> Duration {
+        Duration::from_secs(5)
+            .div_f64(self.time_scale)
+            .max(MIN_SCALED_MARGIN)
     }
 }
 
@@ -858,6 +938,34 @@ mod tests {
         let prefix = quiet.replace("count = 4\n", "count = 4\ndevice_id_prefix = \"lab-1\"\n");
         let err = Scenario::parse(&prefix, "s.toml").unwrap_err();
         assert_eq!(err.line, 6, "{err}");
+    }
+
+    #[test]
+    fn compressed_time_divides_every_interval() {
+        let text = "name = \"t\"\ntime_scale = 60\n[server]\nmin_heartbeat = \"90s\"\n[devices]\ncount = 4\nheartbeat = \"15m\"\nheartbeat_strategy = \"adaptive\"\n[[devices.profiles]]\nname = \"a\"\nheartbeat = \"30m\"\n[stages]\nhold = \"1h\"\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"10m\"\n";
+        let mut scenario = Scenario::parse(text, "s.toml").unwrap();
+        scenario.compress();
+        assert_eq!(scenario.devices.heartbeat.0, Duration::from_secs(15));
+        assert_eq!(scenario.devices.heartbeat_min.0, Duration::from_secs(8));
+        assert_eq!(scenario.devices.heartbeat_max.0, Duration::from_secs(59));
+        assert_eq!(
+            scenario.devices.profiles[0].heartbeat,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(scenario.stages.hold.0, Duration::from_secs(60));
+        assert_eq!(
+            scenario.firewall.as_ref().unwrap().idle_timeout.0,
+            Duration::from_secs(10)
+        );
+        // Whole seconds on the server: 90 s / 60 rounds down to 1 s, 3540 s to 59 s.
+        assert_eq!(scenario.server.min_heartbeat.0, Duration::from_secs(1));
+        assert_eq!(scenario.server.max_heartbeat.0, Duration::from_secs(59));
+        assert_eq!(scenario.read_margin(), MIN_SCALED_MARGIN);
+        let bad = text.replace("time_scale = 60", "time_scale = 0.5");
+        assert!(Scenario::parse(&bad, "s.toml")
+            .unwrap_err()
+            .message
+            .contains("time_scale"));
     }
 
     #[test]

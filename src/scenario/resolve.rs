@@ -101,6 +101,7 @@ impl ResolvedScenario {
                 None => place.error_in(text, file, message).into(),
             });
         }
+        scenario.compress();
         let devices = scenario.devices.count;
         let per_process = limits.sockets_per_process();
         let needed = devices.div_ceil(per_process).max(1) as u32;
@@ -266,6 +267,13 @@ impl ResolvedScenario {
         args.heartbeat_min = devices.heartbeat_min.0;
         args.heartbeat_max = devices.heartbeat_max.0;
         args.heartbeat_increment = devices.heartbeat_increment.0;
+        args.read_margin = self.scenario.read_margin();
+        // The loss window (heartbeat + grace) shrinks with the heartbeat, as far as
+        // the machine's own delays allow.
+        args.grace = args
+            .grace
+            .div_f64(self.scenario.time_scale)
+            .max(Duration::from_secs(1));
         args.folders = devices.folders.clone();
         args.empty_reping = devices.empty_reping;
         args.close_per_ping = devices.close_per_ping;
