@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
     serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub enum HeartbeatStrategy {
     #[default]
     Fixed,

@@ -156,6 +156,11 @@ pub struct DevicesArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub read_margin: Duration,
+    /// Reconnect backoff: a device waits half to full of this x 2^attempt (at most
+    /// 60 times this) before it reconnects after a failure.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
     /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
     /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
     /// finds them), or a folder id as the server names it. A pushed folder the
@@ -283,6 +288,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         heartbeat_jitter: args.heartbeat_jitter,
         heartbeat_plan: heartbeat_plan(&args)?,
         read_margin: args.read_margin,
+        backoff_base: args.backoff_base,
+        backoff_max: args.backoff_base.saturating_mul(60),
         ..Profile::default()
     };
     let mix = ProfileMix::new(&base, &profile_specs(&args)?, args.seed);

@@ -39,6 +39,10 @@ pub struct Profile {
     pub read_margin: Duration,
     /// Deadline of every other request.
     pub request_timeout: Duration,
+    /// Reconnect backoff: half to full of `backoff_base` x 2^attempt, at most
+    /// `backoff_max` (1 s and 60 s; divided in compressed time).
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
 }
 
 /// The DeviceId prefix when none is given.
@@ -75,6 +79,8 @@ impl Default for Profile {
             heartbeat_plan: HeartbeatPlan::default(),
             read_margin: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
         }
     }
 }

@@ -10,6 +10,8 @@ use super::sampler::TimelinePoint;
 pub struct LiveView {
     bar: Option<indicatif::ProgressBar>,
     last_line: std::cell::Cell<Option<Instant>>,
+    /// Shows nothing (one of several runs going on at once).
+    silent: bool,
 }
 
 impl LiveView {
@@ -28,6 +30,16 @@ impl LiveView {
         Self {
             bar,
             last_line: std::cell::Cell::new(None),
+            silent: false,
+        }
+    }
+
+    /// A view that shows nothing.
+    pub fn silent() -> Self {
+        Self {
+            bar: None,
+            last_line: std::cell::Cell::new(None),
+            silent: true,
         }
     }
 
@@ -35,6 +47,9 @@ impl LiveView {
     /// Pings woken, notifications delivered and lost, the running wake-up p99, memory
     /// and CPU.
     pub fn show(&self, elapsed: Duration, point: &TimelinePoint) {
+        if self.silent {
+            return;
+        }
         let fleet = &point.fleet;
         let message = format!(
             "{}  notified {}  woken {}  delivered {}  lost {}  wake-up p99 {} us (worst worker)  RSS {}+{} MiB  CPU {:.2} cores",
@@ -71,6 +86,9 @@ impl LiveView {
     }
 
     pub fn note(&self, text: &str) {
+        if self.silent {
+            return;
+        }
         match &self.bar {
             Some(bar) => bar.println(text),
             None => println!("{text}"),

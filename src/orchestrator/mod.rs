@@ -15,6 +15,7 @@
 //!   of what a firewall did to the devices.
 //! - [`self_check`]: whether the generator or the machine was saturated.
 //! - [`summary`]: what a run prints when it ends.
+//! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
 
 pub mod children;
 pub mod live;
@@ -28,3 +29,4 @@ pub mod sampler;
 pub mod self_check;
 pub mod server_gauge;
 pub mod summary;
+pub mod sweep;

@@ -27,6 +27,7 @@ use super::sampler::{cores_of, rss_of, Role, Sampler, TimelinePoint};
 use super::self_check::check;
 use super::server_gauge::ServerGauge;
 use super::summary::{print_comparison, print_summary};
+use super::sweep::{print_grid, run_sweep, write_sweep};
 use crate::firewall::launch::FirewallReport;
 use crate::fleet::report::WorkerReport;
 use crate::measure::latency::LatencySummary;
@@ -134,9 +135,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             floor.p50_us, floor.p99_us
         );
     }
+    if let Some(sweep) = &scenario.sweep {
+        let result = run_sweep(&plan, sweep, &dir, &interrupted)?;
+        print_grid(&result);
+        let path = write_sweep(&result, &scenario.output)?;
+        println!("results: {}", path.display());
+        let incomplete: Vec<String> = result
+            .cells
+            .iter()
+            .filter(|cell| !cell.complete)
+            .flat_map(|cell| cell.failures.iter().cloned())
+            .collect();
+        for failure in &incomplete {
+            println!("[INCOMPLETE] {failure}");
+        }
+        let complete = incomplete.is_empty() && result.cells.len() == sweep.cells().len();
+        if !complete || args.keep_logs {
+            println!("logs kept in {}", run_dir.keep().display());
+        }
+        return Ok(if complete { 0 } else { 2 });
+    }
     let mut results = Vec::new();
     for engine in plan.servers_measured() {
-        let mut result = measure(&plan, engine, calibration, &dir, &interrupted)?;
+        let mut result = measure(&plan, engine, calibration, &dir, &interrupted, true)?;
         if let [first] = results.as_slice() {
             result.comparison = Some(EngineComparison::between(first, &result));
         }
@@ -174,12 +195,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 /// One measurement: servers and workers started, sampled, collected and stopped.
-fn measure(
+/// With `live`, progress is shown as the run goes on.
+pub(super) fn measure(
     plan: &ResolvedScenario,
     engine: Option<Engine>,
     calibration: Option<LatencySummary>,
     dir: &Path,
     interrupted: &AtomicBool,
+    live: bool,
 ) -> anyhow::Result<RunResult> {
     let scenario = &plan.scenario;
     let mut servers = match engine {
@@ -206,6 +229,7 @@ fn measure(
         &mut worker_processes,
         dir,
         interrupted,
+        live,
     );
     let mut failures = watched.failures;
     let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
@@ -326,6 +350,7 @@ fn watch(
     workers: &mut [RoleProcess],
     dir: &Path,
     interrupted: &AtomicBool,
+    live: bool,
 ) -> Watched {
     let devices = scenario.devices.count as u64;
     let hold = scenario.stages.hold.0.as_secs_f64();
@@ -350,7 +375,10 @@ fn watch(
     );
     let started = Instant::now();
     let progress = WorkerProgress::follow(workers, dir);
-    let view = LiveView::new(devices);
+    let view = match live {
+        true => LiveView::new(devices),
+        false => LiveView::silent(),
+    };
     let ramp_deadline = started + scenario.stages.ramp_timeout.0;
     let mut watched = Watched {
         timeline: Vec::new(),

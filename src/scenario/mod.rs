@@ -3,7 +3,8 @@
 //!
 //! Layout: this file holds the file format and its checks; [`resolve`] turns a file and
 //! the command line's overrides into the one validated plan a run takes everything
-//! from; [`threshold`] is the language of `[thresholds]`.
+//! from; [`threshold`] is the language of `[thresholds]`; [`sweep`] the grid of
+//! `[sweep]`.
 //!
 //! ```toml
 //! name = "smoke"
@@ -39,6 +40,7 @@ use crate::server::state::Engine;
 use threshold::{Condition, MetricKind};
 
 pub mod resolve;
+pub mod sweep;
 pub mod threshold;
 
 /// The scenario `pingfleet run` runs when given none (also `scenarios/default.toml`).
@@ -55,9 +57,10 @@ pub struct Scenario {
     #[serde(default = "default_output")]
     pub output: String,
     /// Compressed time: every interval of the run (heartbeats and their bounds,
-    /// deadlines, firewall timeouts, the hold and the drain) is divided by this, so
-    /// with 60 a 30-minute heartbeat cycle takes 30 s; figures that follow those
-    /// intervals are reported scaled back to real-world units.
+    /// deadlines, firewall timeouts, the hold and the drain, the gaps between
+    /// notifications) is divided by this, so with 60 a 30-minute heartbeat cycle takes
+    /// 30 s and `injector.rate` (per real-world second) is sent 60 times as fast;
+    /// figures that follow those intervals are reported scaled back to real-world units.
     #[serde(default = "unscaled")]
     pub time_scale: f64,
     #[serde(default)]
@@ -74,6 +77,9 @@ pub struct Scenario {
     /// A firewall or NAT between the devices and the server.
     #[serde(default)]
     pub firewall: Option<FirewallSection>,
+    /// Run the scenario over a grid of heartbeats, idle timeouts and strategies.
+    #[serde(default)]
+    pub sweep: Option<sweep::SweepSection>,
     /// Metric name to conditions.
     #[serde(default)]
     pub thresholds: BTreeMap<Metric, Vec<ConditionText>>,
@@ -589,6 +595,17 @@ impl Scenario {
         if let Some(target) = &self.target {
             self.check_target(target)?;
         }
+        if let Some(sweep) = &self.sweep {
+            if let Some(problem) = sweep.problem() {
+                return Err(("heartbeat_strategy", problem));
+            }
+            if self.firewall.is_none() || self.server.compare_engines {
+                return Err((
+                    "idle_timeout",
+                    "a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine".into(),
+                ));
+            }
+        }
         if let Some(firewall) = &self.firewall {
             if firewall.idle_timeout.0.is_zero() {
                 return Err((
@@ -743,6 +760,10 @@ impl Scenario {
         if let Some(firewall) = &mut self.firewall {
             div(&mut firewall.idle_timeout);
         }
+        // The gaps between notifications are intervals too: the rate (per real-world
+        // second) goes up by the scale.
+        self.injector.rate = (self.injector.rate * scale).min(MAX_RATE_PER_S);
+        div(&mut self.injector.burst_window);
         let server = &mut self.server;
         server.min_heartbeat.0 = Duration::from_secs(
             (server.min_heartbeat.0.as_secs_f64() / scale)

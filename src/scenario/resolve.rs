@@ -268,6 +268,9 @@ impl ResolvedScenario {
         args.heartbeat_max = devices.heartbeat_max.0;
         args.heartbeat_increment = devices.heartbeat_increment.0;
         args.read_margin = self.scenario.read_margin();
+        args.backoff_base = Duration::from_secs(1)
+            .div_f64(self.scenario.time_scale)
+            .max(Duration::from_millis(10));
         // The loss window (heartbeat + grace) shrinks with the heartbeat, as far as
         // the machine's own delays allow.
         args.grace = args

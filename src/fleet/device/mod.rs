@@ -36,8 +36,6 @@ use crate::eas::{ProtocolVersion, WbxmlBody};
 use crate::notification;
 use crate::seeds::{self, Stream};
 
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const WINDOW_SIZE: u32 = 100;
 /// How a header the server left out of its OPTIONS answer is counted.
 const NOT_SENT: &str = "(not sent)";
@@ -341,7 +339,11 @@ impl Device {
     /// Waits half to full of 1 s x 2^(resyncs in a row - 2), at most 60 s.
     fn resync_backoff(&mut self, now: Instant) -> Action {
         let exponent = self.resyncs_in_a_row.saturating_sub(2).min(6);
-        let ceiling = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_MAX);
+        let ceiling = self
+            .profile
+            .backoff_base
+            .saturating_mul(1 << exponent)
+            .min(self.profile.backoff_max);
         let delay = ceiling.mul_f64(self.rng.random_range(0.5..=1.0));
         Action::Reconnect { at: now + delay }
     }
@@ -350,9 +352,11 @@ impl Device {
     /// or the server's Retry-After.
     fn backoff(&mut self, now: Instant, retry_after: Option<Duration>) -> Action {
         let delay = retry_after.unwrap_or_else(|| {
-            let ceiling = BACKOFF_BASE
+            let ceiling = self
+                .profile
+                .backoff_base
                 .saturating_mul(1 << self.backoff_attempt.min(6))
-                .min(BACKOFF_MAX);
+                .min(self.profile.backoff_max);
             ceiling.mul_f64(self.rng.random_range(0.5..=1.0))
         });
         self.backoff_attempt += 1;
