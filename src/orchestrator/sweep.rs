@@ -61,7 +61,9 @@ fn cell_plan(plan: &ResolvedScenario, cell: &Cell) -> ResolvedScenario {
     devices.heartbeat = Span(scaled(cell.heartbeat_s));
     devices.heartbeat_strategy = cell.strategy;
     devices.heartbeat_max = Span(scaled(cell.heartbeat_s));
-    let min = crate::fleet::heartbeat::DEFAULT_MIN.as_secs_f64().min(cell.heartbeat_s);
+    let min = crate::fleet::heartbeat::DEFAULT_MIN
+        .as_secs_f64()
+        .min(cell.heartbeat_s);
     devices.heartbeat_min = Span(scaled(min));
     if let Some(firewall) = &mut plan.scenario.firewall {
         firewall.idle_timeout = Span(scaled(cell.idle_timeout_s));
@@ -104,7 +106,11 @@ pub fn run_sweep(
                 .collect();
             handles
                 .into_iter()
-                .map(|handle| handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a cell panicked"))))
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a cell panicked")))
+                })
                 .collect()
         });
         for result in measured {
@@ -161,8 +167,13 @@ pub fn print_grid(result: &SweepResult) {
     for row in &result.cells {
         let cell = &row.cell;
         let Some(network) = &row.network else {
-            println!("{:>8}s {:>8}s {:>8?} | no figures{}", cell.heartbeat_s, cell.idle_timeout_s, cell.strategy,
-                if row.complete { "" } else { " (incomplete)" });
+            println!(
+                "{:>8}s {:>8}s {:>8?} | no figures{}",
+                cell.heartbeat_s,
+                cell.idle_timeout_s,
+                cell.strategy,
+                if row.complete { "" } else { " (incomplete)" }
+            );
             continue;
         };
         let stale = network.staleness.unwrap_or_default();

@@ -602,7 +602,8 @@ impl Scenario {
             if self.firewall.is_none() || self.server.compare_engines {
                 return Err((
                     "idle_timeout",
-                    "a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine".into(),
+                    "a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine"
+                        .into(),
                 ));
             }
         }

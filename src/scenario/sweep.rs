@@ -34,7 +34,9 @@ impl SweepSection {
     pub fn problem(&self) -> Option<String> {
         let cells = self.heartbeat.len() * self.idle_timeout.len() * self.heartbeat_strategy.len();
         if cells == 0 {
-            return Some("sweep: heartbeat, idle_timeout and heartbeat_strategy each need a value".into());
+            return Some(
+                "sweep: heartbeat, idle_timeout and heartbeat_strategy each need a value".into(),
+            );
         }
         if cells > MAX_CELLS {
             return Some(format!("sweep: {cells} cells, at most {MAX_CELLS}"));
@@ -88,11 +90,17 @@ mod tests {
         };
         let cells = sweep.cells();
         assert_eq!(cells.len(), 8);
-        assert_eq!((cells[0].heartbeat_s, cells[0].idle_timeout_s), (480.0, 300.0));
+        assert_eq!(
+            (cells[0].heartbeat_s, cells[0].idle_timeout_s),
+            (480.0, 300.0)
+        );
         assert_eq!(cells[2].strategy, HeartbeatStrategy::Adaptive);
         assert_eq!(cells[4].heartbeat_s, 900.0);
         assert_eq!(sweep.problem(), None);
-        let empty = SweepSection { idle_timeout: Vec::new(), ..sweep.clone() };
+        let empty = SweepSection {
+            idle_timeout: Vec::new(),
+            ..sweep.clone()
+        };
         assert!(empty.problem().unwrap().contains("each need a value"));
     }
 }

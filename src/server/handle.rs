@@ -29,7 +29,26 @@ impl ServerHandle {
         stderr: Stdio,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut command = Command::new(exe);
+        Self::spawn_within(&[], exe, args, stderr, timeout)
+    }
+
+    /// As [`ServerHandle::spawn`], run by `wrapper` (e.g. `ip netns exec NS`, which
+    /// enters a network namespace and execs the server: the pid stays the server's).
+    pub fn spawn_within(
+        wrapper: &[String],
+        exe: &Path,
+        args: &ServeArgs,
+        stderr: Stdio,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         // The server ends with the thread that started it, should that end first.
         crate::lifeline::mark(&mut command);
         let mut child = command

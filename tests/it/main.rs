@@ -10,6 +10,7 @@ mod fleet;
 mod foreign;
 mod interop;
 mod mail_injection;
+mod netns;
 mod properties;
 mod run;
 mod server;

@@ -1,0 +1,96 @@
+//! The kernel's own firewall (network namespaces, nftables, conntrack; needs root, as
+//! CI runs): a parked Ping whose flow the router forgot is found dead only at the
+//! device's deadline, never by a reset, and its mail arrives late, not lost; a
+//! heartbeat within the timeout loses nothing and is never late.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use pingfleet::firewall::netns::{Topology, SERVER_ADDR};
+use pingfleet::fleet::report::WorkerReport;
+use pingfleet::server::handle::ServerHandle;
+use pingfleet::server::launch::ServeArgs;
+
+const EXE: &str = env!("CARGO_BIN_EXE_pingfleet");
+
+/// 3 devices in the device namespace with heartbeat `heartbeat`, injecting at 0.5/s
+/// for 15 s (rarely enough that flows go idle between notifications).
+fn devices(topology: &Topology, server: &ServerHandle, heartbeat: &str) -> WorkerReport {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("worker.json");
+    let result = Command::new("ip")
+        .args(Topology::exec_in(&topology.devices).iter().skip(1))
+        .arg(EXE)
+        .arg("devices")
+        .args(["--target", &format!("http://{}", server.http())])
+        .args(["--notify", &server.notify().to_string()])
+        .args(["--devices", "3", "--heartbeat", heartbeat])
+        .args(["--duration", "15s", "--rate", "0.5", "--drain", "20s"])
+        .arg("--output")
+        .arg(&output)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{result:?}");
+    serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap()
+}
+
+#[test]
+fn the_kernels_firewall_drops_idle_flows_silently() {
+    let topology = Topology::create(Duration::from_secs(2))
+        .unwrap_or_else(|err| panic!("{err:#} (CI runs as root; install nftables, conntrack)"));
+    let listen = format!("{SERVER_ADDR}:0");
+    let argv: Vec<String> = [
+        "serve",
+        "--listen",
+        &listen,
+        "--notify",
+        &listen,
+        "--users",
+        "10",
+        "--min-heartbeat",
+        "1",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let args: ServeArgs = pingfleet::argv::parse(&argv).unwrap();
+    let mut server = ServerHandle::spawn_within(
+        &Topology::exec_in(&topology.server),
+        Path::new(EXE),
+        &args,
+        Stdio::inherit(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+
+    // Heartbeat 4 s past a 2 s conntrack timeout: every parked Ping dies, and the
+    // device learns it only at its deadline (4 s + 5 s): no reset reaches it.
+    let behind = devices(&topology, &server, "4");
+    let counters = &behind.counters;
+    assert!(counters.pings_died["deadline"] >= 3, "{counters:?}");
+    assert!(!counters.pings_died.contains_key("reset"), "{counters:?}");
+    assert!(counters.notifications_late > 0, "{counters:?}");
+    assert_eq!(counters.notifications_lost, 0);
+    assert_eq!(
+        counters.notifications_on_time + counters.notifications_late,
+        counters.notifications_sent
+    );
+    let unreachable = &behind.histograms["unreachable_us"].summary;
+    assert!(unreachable.p50_us >= 9_000_000, "{unreachable:?}");
+
+    // Heartbeat 1 s: the flows never idle long enough.
+    let within = devices(&topology, &server, "1");
+    let counters = &within.counters;
+    assert!(counters.pings_died.is_empty(), "{counters:?}");
+    assert_eq!(counters.notifications_on_time, counters.notifications_sent);
+    assert!(counters.notifications_sent > 0);
+    server.terminate(Duration::from_secs(5));
+    drop(topology);
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let pid = std::process::id().to_string();
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains(&format!("pf{pid}-")),
+        "the namespaces are gone"
+    );
+}
