@@ -10,11 +10,16 @@ use anyhow::Context as _;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// Names a generated certificate is valid for: `localhost` and the loopback addresses a
-/// fleet spreads its connections over.
+/// The server's address when a run puts it in a network namespace behind the kernel's
+/// firewall (see `firewall::netns`), from the benchmarking range 198.18.0.0/15.
+pub const NETNS_SERVER_ADDR: &str = "198.18.1.2";
+
+/// Names a generated certificate is valid for: `localhost`, the loopback addresses a
+/// fleet spreads its connections over, and the server's address behind a netns firewall.
 pub fn loopback_names() -> Vec<String> {
     let mut names = vec!["localhost".to_owned(), "::1".to_owned()];
     names.extend((1..=32).map(|last| format!("127.0.0.{last}")));
+    names.push(NETNS_SERVER_ADDR.to_owned());
     names
 }
 

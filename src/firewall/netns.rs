@@ -24,7 +24,11 @@ const PREFIX: &str = "pf";
 pub const DEVICE_ADDR: &str = "198.18.0.2";
 const ROUTER_DEVICE_SIDE: &str = "198.18.0.1";
 const ROUTER_SERVER_SIDE: &str = "198.18.1.1";
-pub const SERVER_ADDR: &str = "198.18.1.2";
+pub const SERVER_ADDR: &str = crate::tls::NETNS_SERVER_ADDR;
+/// A management link from the starting namespace to the server's, outside the
+/// firewall: the orchestrator reads the server's /metrics over it.
+const MANAGEMENT_ROOT_SIDE: &str = "198.19.0.1";
+pub const MANAGEMENT_SERVER_SIDE: &str = "198.19.0.2";
 
 /// Three namespaces and the firewall between them.
 #[derive(Debug)]
@@ -85,6 +89,27 @@ impl Topology {
             )?;
             run("ip", &["-n", ns, "link", "set", link, "up"])?;
         }
+        let management = format!("{}m", self.server.trim_end_matches("-srv"));
+        let root_side = format!("{MANAGEMENT_ROOT_SIDE}/30");
+        let server_side = format!("{MANAGEMENT_SERVER_SIDE}/30");
+        let veth = [
+            "link",
+            "add",
+            &management,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "mgmt0",
+        ];
+        run("ip", &[&veth[..], &["netns", srv]].concat())?;
+        run("ip", &["addr", "add", &root_side, "dev", &management])?;
+        run("ip", &["link", "set", &management, "up"])?;
+        run(
+            "ip",
+            &["-n", srv, "addr", "add", &server_side, "dev", "mgmt0"],
+        )?;
+        run("ip", &["-n", srv, "link", "set", "mgmt0", "up"])?;
         run(
             "ip",
             &[

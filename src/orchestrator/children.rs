@@ -17,10 +17,28 @@ impl RoleProcess {
     /// Starts `pingfleet <args>` with its stdout piped; its stderr goes to
     /// `<dir>/<name>.stderr`.
     pub fn spawn(name: &str, args: &[String], dir: &Path) -> anyhow::Result<Self> {
+        Self::spawn_within(&[], name, args, dir)
+    }
+
+    /// As [`RoleProcess::spawn`], run by `wrapper` (e.g. `ip netns exec NS`, which
+    /// enters a network namespace and execs this binary: the pid stays the child's).
+    pub fn spawn_within(
+        wrapper: &[String],
+        name: &str,
+        args: &[String],
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let stderr_path = Self::stderr_path(name, dir);
         let stderr = std::fs::File::create(&stderr_path)?;
-        let mut command = Command::new(exe);
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         crate::lifeline::mark(&mut command);
         let child = command
             .args(args)

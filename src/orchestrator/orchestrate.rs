@@ -29,6 +29,7 @@ use super::server_gauge::ServerGauge;
 use super::summary::{print_comparison, print_summary};
 use super::sweep::{print_grid, run_sweep, write_sweep};
 use crate::firewall::launch::FirewallReport;
+use crate::firewall::netns::Topology;
 use crate::fleet::report::WorkerReport;
 use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
@@ -205,9 +206,14 @@ pub(super) fn measure(
     live: bool,
 ) -> anyhow::Result<RunResult> {
     let scenario = &plan.scenario;
+    // Removed when the measurement ends, however it ends.
+    let topology = match (&scenario.firewall, plan.behind_kernel_firewall()) {
+        (Some(firewall), true) => Some(Topology::create(firewall.idle_timeout.0)?),
+        _ => None,
+    };
     let mut servers = match engine {
         Some(engine) => {
-            let servers = start_servers(plan, engine, dir, interrupted)?;
+            let servers = start_servers(plan, engine, topology.as_ref(), dir, interrupted)?;
             std::thread::sleep(Duration::from_millis(300));
             servers
         }
@@ -220,8 +226,15 @@ pub(super) fn measure(
     let baseline = Baseline::read(&gauge);
     let ca = concatenate_certificates(&servers, dir)?;
     let firewalls = start_firewalls(plan, &servers, dir, interrupted)?;
-    let mut worker_processes =
-        start_workers(plan, &servers, &firewalls, ca.as_deref(), dir, interrupted)?;
+    let mut worker_processes = start_workers(
+        plan,
+        &servers,
+        &firewalls,
+        topology.as_ref(),
+        ca.as_deref(),
+        dir,
+        interrupted,
+    )?;
     let watched = watch(
         scenario,
         &mut servers,

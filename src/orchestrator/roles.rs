@@ -12,6 +12,7 @@ use anyhow::Context as _;
 
 use super::children::RoleProcess;
 use crate::firewall::launch::{FirewallReady, FirewallReport};
+use crate::firewall::netns::Topology;
 use crate::scenario::resolve::ResolvedScenario;
 use crate::server::handle::{metric_value, scrape, ServerHandle};
 use crate::server::launch::ServerReady;
@@ -79,9 +80,11 @@ impl ServerProcess {
 pub fn start_servers(
     plan: &ResolvedScenario,
     engine: Engine,
+    topology: Option<&Topology>,
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<ServerProcess>> {
+    let wrapper = topology.map_or(Vec::new(), |topology| Topology::exec_in(&topology.server));
     let exe = std::env::current_exe()?;
     let mut servers = Vec::new();
     for index in 0..plan.partitions {
@@ -91,12 +94,12 @@ pub fn start_servers(
         let stderr_path = RoleProcess::stderr_path(&name, dir);
         let stderr = std::fs::File::create(&stderr_path)?;
         let args = plan.serve_args(index, engine, dir);
-        let handle = ServerHandle::spawn(&exe, &args, Stdio::from(stderr), READY_TIMEOUT).map_err(
-            |err| {
+        let stderr = Stdio::from(stderr);
+        let handle = ServerHandle::spawn_within(&wrapper, &exe, &args, stderr, READY_TIMEOUT)
+            .map_err(|err| {
                 let tail = RoleProcess::stderr_tail(&stderr_path);
                 anyhow::anyhow!("{name}: {err}; stderr: {tail}")
-            },
-        )?;
+            })?;
         let ServerHandle { child, ready } = handle;
         servers.push(ServerProcess {
             process: RoleProcess::adopt(&name, child, stderr_path),
@@ -174,14 +177,17 @@ pub fn concatenate_certificates(
 }
 
 /// Starts the device workers; each runs shard `index/workers` of the fleet.
+#[allow(clippy::too_many_arguments)]
 pub fn start_workers(
     plan: &ResolvedScenario,
     servers: &[ServerProcess],
     firewalls: &[FirewallProcess],
+    topology: Option<&Topology>,
     ca: Option<&Path>,
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<RoleProcess>> {
+    let wrapper = topology.map_or(Vec::new(), |topology| Topology::exec_in(&topology.devices));
     // Devices connect through the partition's firewall when there is one; the
     // notifications go straight to the server (the mailbox back-end's path).
     let partitions: Vec<_> = servers
@@ -201,7 +207,7 @@ pub fn start_workers(
                 Some(target) => plan.external_devices_args(target, index, dir),
                 None => plan.devices_args(index, &partitions, ca, dir),
             };
-            RoleProcess::spawn(&format!("worker-{index}"), &args.to_argv()?, dir)
+            RoleProcess::spawn_within(&wrapper, &format!("worker-{index}"), &args.to_argv()?, dir)
         })
         .collect()
 }

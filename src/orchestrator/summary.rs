@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::result::{EngineComparison, RunResult};
+use crate::scenario::FirewallMode;
 
 pub fn print_summary(result: &RunResult, path: &Path) {
     let fleet = &result.fleet;
@@ -88,7 +89,16 @@ fn print_network(result: &RunResult) {
     let Some(network) = &result.network else {
         return;
     };
-    if let Some(firewall) = &network.firewall {
+    if let Some(firewall) = network
+        .firewall
+        .as_ref()
+        .filter(|f| f.mode == FirewallMode::Netns)
+    {
+        println!(
+            "kernel firewall (network namespaces, conntrack forgets a flow after {} s idle and drops its packets): what it did is seen by the devices",
+            firewall.idle_timeout_s
+        );
+    } else if let Some(firewall) = &network.firewall {
         println!(
             "firewall ({:?}, {:?} after {} s idle): {} flows, {} idle expiries, {} evictions, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
             firewall.mode,

@@ -161,6 +161,8 @@ pub struct FirewallSection {
 pub enum FirewallMode {
     /// The userspace middlebox on loopback (no root needed).
     Proxy,
+    /// The kernel's own: network namespaces, nftables and conntrack (needs root).
+    Netns,
 }
 
 fn silent() -> IdleAction {
@@ -612,6 +614,18 @@ impl Scenario {
                 return Err((
                     "idle_timeout",
                     "firewall.idle_timeout must be longer than 0s".into(),
+                ));
+            }
+            if firewall.mode == FirewallMode::Netns
+                && (firewall.action != IdleAction::Silent
+                    || firewall.jitter > 0.0
+                    || firewall.flow_table.is_some())
+            {
+                return Err((
+                    "mode",
+                    "firewall mode netns drops idle flows silently (conntrack): action, jitter \
+                     and flow_table are for mode proxy"
+                        .into(),
                 ));
             }
             if !(0.0..1.0).contains(&firewall.jitter) {

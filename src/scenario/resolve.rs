@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Place, ProcessCount, Scenario, TargetSection};
+use super::{FirewallMode, Place, ProcessCount, Scenario, TargetSection};
 use crate::firewall::launch::FirewallArgs;
 use crate::fleet::launch::DevicesArgs;
 use crate::server::launch::ServeArgs;
@@ -160,9 +160,22 @@ impl ResolvedScenario {
             index,
             count: self.partitions,
         };
-        args.listen = vec![partition_address(index)];
-        args.notify = loopback_any_port();
-        args.metrics = Some(loopback_any_port());
+        if self.behind_kernel_firewall() {
+            // In the server's namespace; /metrics on the management link, outside the
+            // firewall.
+            let server: std::net::IpAddr =
+                crate::firewall::netns::SERVER_ADDR.parse().expect("valid");
+            let management: std::net::IpAddr = crate::firewall::netns::MANAGEMENT_SERVER_SIDE
+                .parse()
+                .expect("valid");
+            args.listen = vec![SocketAddr::new(server, 0)];
+            args.notify = SocketAddr::new(server, 0);
+            args.metrics = Some(SocketAddr::new(management, 0));
+        } else {
+            args.listen = vec![partition_address(index)];
+            args.notify = loopback_any_port();
+            args.metrics = Some(loopback_any_port());
+        }
         args.users = self.scenario.devices.count as u64;
         args.engine = engine;
         // Whole seconds: checked when the scenario was read.
@@ -175,8 +188,16 @@ impl ResolvedScenario {
         args
     }
 
+    /// Whether the run puts the kernel's firewall between devices and server.
+    pub fn behind_kernel_firewall(&self) -> bool {
+        self.scenario
+            .firewall
+            .as_ref()
+            .is_some_and(|firewall| firewall.mode == FirewallMode::Netns)
+    }
+
     /// The flags of the middlebox before partition `index`, forwarding to `upstream`
-    /// (the partition's EAS address); `None` without a `[firewall]`.
+    /// (the partition's EAS address); `None` without a `[firewall]` in proxy mode.
     pub fn firewall_args(
         &self,
         index: u32,
@@ -184,6 +205,9 @@ impl ResolvedScenario {
         dir: &Path,
     ) -> Option<FirewallArgs> {
         let firewall = self.scenario.firewall.as_ref()?;
+        if firewall.mode != FirewallMode::Proxy {
+            return None;
+        }
         let mut args =
             FirewallArgs::forwarding(partition_address(index), upstream, firewall.idle_timeout.0);
         args.action = firewall.action;

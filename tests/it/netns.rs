@@ -94,3 +94,85 @@ fn the_kernels_firewall_drops_idle_flows_silently() {
         "the namespaces are gone"
     );
 }
+
+/// A scenario putting the kernel's firewall before two partitions.
+const NETNS_SCENARIO: &str = r#"name = "netns-run"
+output = "out"
+[server]
+partitions = 2
+min_heartbeat = "1s"
+[devices]
+count = 20
+heartbeat = "4s"
+[stages]
+hold = "12s"
+drain = "20s"
+[injector]
+pattern = "fixed"
+rate = 1
+[firewall]
+mode = "netns"
+idle_timeout = "2s"
+"#;
+
+#[test]
+fn a_run_behind_the_kernels_firewall_reports_late_mail_and_leaves_no_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("netns.toml");
+    std::fs::write(&scenario, NETNS_SCENARIO).unwrap();
+    let child = Command::new(EXE)
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&scenario)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let path = crate::run::the_result_file(dir.path());
+    crate::run::assert_matches_the_schema(&path);
+    let result: pingfleet::orchestrator::result::RunResult =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let network = result.network.unwrap();
+    assert!(network.pings_died_by_deadline >= 20, "{network:?}");
+    assert_eq!(network.pings_died_by_reset, 0);
+    assert!(network.late > 0 && network.lost == 0, "{network:?}");
+    assert!(network.accounting_closes);
+    assert!(
+        stdout.contains("kernel firewall (network namespaces"),
+        "{stdout}"
+    );
+    // The run made its namespaces under its own pid, and removed them.
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains(&format!("pf{run_pid}-")), "{left}");
+}
+
+#[test]
+fn without_root_the_netns_mode_says_so_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("netns.toml");
+    std::fs::write(&scenario, NETNS_SCENARIO).unwrap();
+    // Readable and writable by nobody.
+    Command::new("chmod")
+        .args(["-R", "a+rwx"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(EXE)
+        .arg("run")
+        .arg(&scenario)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("firewall mode netns needs root"),
+        "{stderr}"
+    );
+}

@@ -217,6 +217,7 @@ impl Device {
         stats: &mut FleetStats,
         cause: Option<DeviceError>,
     ) -> Action {
+        let mut ping_died = false;
         if self.state == State::Parked && self.ping_sent_at.is_some() {
             let died = match cause {
                 Some(DeviceError::DeadlinePassed) => Some("deadline"),
@@ -225,6 +226,7 @@ impl Device {
             };
             if let Some(how) = died {
                 self.ping_died(how, now, stats);
+                ping_died = true;
             }
         }
         if let Some(error) = cause {
@@ -237,6 +239,12 @@ impl Device {
             return Action::Stop;
         }
         stats.counters.reconnects += 1;
+        if ping_died {
+            // The path lost the flow, not the server its wits: a phone pings again at
+            // once (a server that is really gone refuses the connection, and that
+            // backs off).
+            return Action::Reconnect { at: now };
+        }
         self.backoff(now, None)
     }
 
