@@ -1,7 +1,7 @@
 //! The requests a device sends: the command for its state, its WBXML body, and the
 //! HTTP request around it (request line from the protocol core, percent-encoded).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Action, Device, State, WINDOW_SIZE};
 use crate::eas::commands::folder_sync::FolderSyncRequest;
@@ -48,7 +48,10 @@ impl Device {
             }
             State::ExpectSync => (Some(Command::Sync), self.sync_body(), timeout),
             State::Parked => {
-                let timeout = self.heartbeat() + self.profile.read_margin;
+                // The server holds the Ping for the heartbeat on the wire (whole
+                // seconds, rounded up), so the deadline counts from that.
+                let on_wire = Duration::from_secs(u64::from(self.heartbeat_on_wire_s()));
+                let timeout = on_wire + self.profile.read_margin;
                 self.ping_sent_at = Some(now);
                 (Some(Command::Ping), self.ping_body(), timeout)
             }
