@@ -34,7 +34,9 @@ enum Command {
     /// Run a scenario: server partitions and device workers as child processes, every
     /// process sampled each second, results merged into results/<scenario>-<UTC>.json,
     /// thresholds judged (exit 0 pass, 1 a threshold failed, 2 the run could not be
-    /// completed). Scenarios: default, smoke, storm, churn, engines, capacity-100k.
+    /// completed). Scenarios: default, smoke, storm, churn, engines, capacity-100k,
+    /// firewall-sweep (a grid of heartbeats behind firewalls), your-server (a template
+    /// for your own EAS server).
     ///
     /// Example: pingfleet run scenarios/smoke.toml --devices 500
     Run(RunArgs),

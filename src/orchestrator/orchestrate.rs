@@ -137,7 +137,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(sweep) = &scenario.sweep {
-        let result = run_sweep(&plan, sweep, &dir, &interrupted)?;
+        let measure_cell = |plan: &ResolvedScenario, dir: &Path| {
+            let engine = plan.servers_measured().first().copied().flatten();
+            measure(plan, engine, None, dir, &interrupted, false)
+        };
+        let result = run_sweep(&plan, sweep, &dir, &interrupted, &measure_cell)?;
         print_grid(&result);
         let path = write_sweep(&result, &scenario.output)?;
         println!("results: {}", path.display());
@@ -197,7 +201,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 /// One measurement: servers and workers started, sampled, collected and stopped.
 /// With `live`, progress is shown as the run goes on.
-pub(super) fn measure(
+fn measure(
     plan: &ResolvedScenario,
     engine: Option<Engine>,
     calibration: Option<LatencySummary>,

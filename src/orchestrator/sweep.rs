@@ -14,8 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::network::NetworkFigures;
-use super::orchestrate::measure;
-use super::result::DeviceHourCost;
+use super::result::{DeviceHourCost, RunResult};
 use crate::measure::latency::LatencySummary;
 use crate::scenario::resolve::ResolvedScenario;
 use crate::scenario::sweep::{Cell, SweepSection};
@@ -71,12 +70,18 @@ fn cell_plan(plan: &ResolvedScenario, cell: &Cell) -> ResolvedScenario {
     plan
 }
 
-/// Runs every cell, `parallel` at a time; returns the sweep's result.
+/// Measures one cell's plan, its files in the directory given (quietly: several cells
+/// run at once).
+pub type MeasureCell<'a> =
+    dyn Fn(&ResolvedScenario, &Path) -> anyhow::Result<RunResult> + Sync + 'a;
+
+/// Runs every cell through `measure`, `parallel` at a time; returns the sweep's result.
 pub fn run_sweep(
     plan: &ResolvedScenario,
     sweep: &SweepSection,
     dir: &Path,
     interrupted: &AtomicBool,
+    measure: &MeasureCell<'_>,
 ) -> anyhow::Result<SweepResult> {
     let cells = sweep.cells();
     let mut results: Vec<CellResult> = Vec::with_capacity(cells.len());
@@ -101,7 +106,7 @@ pub fn run_sweep(
                 .enumerate()
                 .map(|(offset, cell)| {
                     let cell_dir = dir.join(format!("cell-{}", round * sweep.parallel + offset));
-                    scope.spawn(move || measure_cell(plan, cell, &cell_dir, interrupted))
+                    scope.spawn(move || measure_cell(plan, cell, &cell_dir, measure))
                 })
                 .collect();
             handles
@@ -135,12 +140,11 @@ fn measure_cell(
     plan: &ResolvedScenario,
     cell: &Cell,
     dir: &Path,
-    interrupted: &AtomicBool,
+    measure: &MeasureCell<'_>,
 ) -> anyhow::Result<CellResult> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let plan = cell_plan(plan, cell);
-    let engine = plan.servers_measured().first().copied().flatten();
-    let result = measure(&plan, engine, None, dir, interrupted, false)?;
+    let result = measure(&plan, dir)?;
     Ok(CellResult {
         cell: *cell,
         complete: result.complete,
