@@ -1,6 +1,7 @@
 //! `pingfleet firewall`: the userspace middlebox as a process of its own, between
 //! devices and server, and what it reports: flows, what its idle timeout did, the bytes
-//! it forwarded, its own memory per flow and the delay it adds.
+//! it forwarded, its own memory per flow and the delay it adds. SIGUSR1 flushes every
+//! flow at once (a NAT that restarts); SIGTERM or Ctrl-C stops it with its report.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -86,6 +87,9 @@ pub struct FirewallReport {
     pub upstream_refused: u64,
     pub idle_expired: u64,
     pub evicted: u64,
+    /// Flows dropped by a flush (SIGUSR1: every flow at once, with the action).
+    #[serde(default)]
+    pub flushed: u64,
     pub bytes_to_server: u64,
     pub bytes_to_device: u64,
     pub bytes_dropped: u64,
@@ -157,11 +161,13 @@ async fn run(args: FirewallArgs) -> anyhow::Result<()> {
     let rss_at_start = procfs::rss_bytes(None);
     let mut peak = (0u64, rss_at_start);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut flush = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
+            _ = flush.recv() => proxy.flush(),
             _ = tick.tick() => {
                 let flows = proxy.flows_active() as u64;
                 if flows > peak.0 {
@@ -196,6 +202,7 @@ fn report(
         upstream_refused: load(&counters.upstream_refused),
         idle_expired: load(&counters.idle_expired),
         evicted: load(&counters.evicted),
+        flushed: load(&counters.flushed),
         bytes_to_server: load(&counters.bytes_to_server),
         bytes_to_device: load(&counters.bytes_to_device),
         bytes_dropped: load(&counters.bytes_dropped),

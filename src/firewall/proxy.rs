@@ -67,6 +67,8 @@ pub struct ProxyCounters {
     pub bytes_dropped: AtomicU64,
     /// The most flows in the table at once.
     pub peak_flows: AtomicU64,
+    /// Flows dropped by a flush (every flow at once, as a NAT that restarts).
+    pub flushed: AtomicU64,
 }
 
 /// The middlebox's shared state: counters, the flow table, the forwarding delay.
@@ -127,6 +129,15 @@ impl Proxy {
             .peak_flows
             .fetch_max(table.flows.len() as u64, Ordering::Relaxed);
         (id, evict)
+    }
+
+    /// Drops every flow at once with the idle action (a NAT flushing its table).
+    pub fn flush(&self) {
+        let mut table = self.table();
+        for (_, (_, evict)) in table.flows.drain() {
+            self.counters.flushed.fetch_add(1, Ordering::Relaxed);
+            evict.notify_one();
+        }
     }
 
     fn touch(&self, id: u64) {

@@ -322,3 +322,28 @@ action = "silent"
         "{stdout}"
     );
 }
+
+#[test]
+fn sigusr1_flushes_every_flow_at_once() {
+    let (listener, addr) = upstream();
+    let firewall = Firewall::start(addr, &["--idle-timeout", "1h", "--action", "rst"]);
+    let mut flows: Vec<(TcpStream, TcpStream)> =
+        (0..3).map(|_| flow(&firewall, &listener)).collect();
+    for (client, server) in &mut flows {
+        assert!(passes(client, server, b'x'));
+    }
+    Command::new("kill")
+        .args(["-USR1", &firewall.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for (client, _) in &mut flows {
+        let error = client.read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ConnectionReset);
+    }
+    // New flows forward again.
+    let (mut client, mut server) = flow(&firewall, &listener);
+    assert!(passes(&mut client, &mut server, b'y'));
+    let report = firewall.stop();
+    assert_eq!((report.flushed, report.idle_expired), (3, 0));
+}
