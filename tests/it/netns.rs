@@ -155,7 +155,10 @@ fn without_root_the_netns_mode_says_so_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("netns.toml");
     std::fs::write(&scenario, NETNS_SCENARIO).unwrap();
-    // Readable and writable by nobody.
+    // A copy of the binary where nobody can run it (the checkout may sit under a
+    // directory only root enters), in a directory nobody can write.
+    let exe = dir.path().join("pingfleet");
+    std::fs::copy(EXE, &exe).unwrap();
     Command::new("chmod")
         .args(["-R", "a+rwx"])
         .arg(dir.path())
@@ -163,7 +166,7 @@ fn without_root_the_netns_mode_says_so_and_exits_2() {
         .unwrap();
     let output = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(EXE)
+        .arg(&exe)
         .arg("run")
         .arg(&scenario)
         .current_dir(dir.path())
