@@ -128,6 +128,11 @@ impl Conn {
 
     /// Reads everything the socket has, through TLS, into the response reader; false
     /// when the peer has closed its side (what it sent before is still to be read).
+    /// When the connection was opened.
+    pub fn opened_at(&self) -> Instant {
+        self.opened_at
+    }
+
     pub fn read_available(&mut self, now: Instant, stats: &mut FleetStats) -> Result<bool, Cut> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {

@@ -72,6 +72,9 @@ pub struct EngineConfig {
     pub churn: Option<Churn>,
     /// Print a [`Progress`] line on stdout every second.
     pub progress: bool,
+    /// Set (by SIGUSR2) when the path in front of the server was flushed: from then
+    /// on, each parked device is timed until it sends a Ping on a new connection.
+    pub flush_mark: Option<Arc<AtomicBool>>,
 }
 
 /// One device and its connection.
@@ -84,6 +87,9 @@ struct Slot {
     stopped: bool,
     /// The device has sent its first Ping (its bootstrap is done).
     bootstrapped: bool,
+    /// The path was flushed while the device was parked; it has not pinged on a new
+    /// connection since.
+    awaiting_repark: bool,
 }
 
 /// The event loop and everything it drives.
@@ -99,6 +105,8 @@ pub struct Engine {
     notified: u64,
     started_at: Instant,
     bootstrap_all: Option<Duration>,
+    /// When the path was last flushed (see [`EngineConfig::flush_mark`]).
+    flushed_at: Option<Instant>,
     /// When the loop last came back from polling: a turn runs from there.
     turn_started: Instant,
     /// Timers due this turn (kept to reuse its allocation).
@@ -122,6 +130,7 @@ impl Engine {
                 outbox: Vec::new(),
                 stopped: false,
                 bootstrapped: false,
+                awaiting_repark: false,
             })
             .collect::<Vec<_>>();
         Ok(Self {
@@ -135,6 +144,7 @@ impl Engine {
             notified: 0,
             started_at: start,
             bootstrap_all: None,
+            flushed_at: None,
             turn_started: start,
             due: Vec::new(),
         })
@@ -156,6 +166,7 @@ impl Engine {
                 break;
             }
             started = self.start_devices(start, now, started);
+            self.note_flush(now);
             self.expire_timers(now);
             if now - last_sweep >= LOSS_SWEEP {
                 last_sweep = now;
@@ -168,6 +179,45 @@ impl Engine {
         }
         stop.store(true, Ordering::Relaxed);
         Ok(self.finish(clock, injector))
+    }
+
+    /// When the path was flushed: every parked device awaits its re-parking.
+    fn note_flush(&mut self, now: Instant) {
+        let flushed = self
+            .config
+            .flush_mark
+            .as_ref()
+            .is_some_and(|mark| mark.swap(false, Ordering::Relaxed));
+        if !flushed {
+            return;
+        }
+        self.flushed_at = Some(now);
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|slot| slot.bootstrapped && !slot.stopped)
+        {
+            slot.awaiting_repark = true;
+            self.stats.counters.flush_marked += 1;
+        }
+    }
+
+    /// Times a device's re-parking after a flush: its first Ping on a connection
+    /// opened after the flush.
+    fn note_repark(&mut self, token: usize, now: Instant) {
+        let Some(flushed_at) = self.flushed_at else {
+            return;
+        };
+        let slot = &mut self.slots[token];
+        let fresh = slot
+            .conn
+            .as_ref()
+            .is_none_or(|conn| conn.opened_at() > flushed_at);
+        if slot.awaiting_repark && slot.device.state() == super::device::State::Parked && fresh {
+            slot.awaiting_repark = false;
+            self.stats.counters.flush_reparked += 1;
+            self.stats.repark.record(now - flushed_at);
+        }
     }
 
     /// Moves the run from phase to phase; false when the drain is over.
@@ -457,6 +507,7 @@ impl Engine {
         match action {
             Action::Send { bytes, deadline } => {
                 self.timers.set(token, deadline);
+                self.note_repark(token, now);
                 let devices = self.slots.len();
                 let slot = &mut self.slots[token];
                 if !slot.bootstrapped && slot.device.state() == super::device::State::Parked {

@@ -374,6 +374,12 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         ramp_timeout: args.ramp_timeout,
         duration: args.duration,
         hold_start: hold_start(&args)?,
+        flush_mark: {
+            // SIGUSR2: the path in front of the server was just flushed.
+            let mark = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGUSR2, mark.clone())?;
+            Some(mark)
+        },
         drain: args.drain,
         grace: args.grace,
         shard: args.shard.index,

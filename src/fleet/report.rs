@@ -214,6 +214,7 @@ impl WorkerReport {
             ("injector_lag_us", &stats.injector_lag),
             ("unreachable_us", &stats.unreachable),
             ("heartbeat_settled_us", &stats.heartbeat_settled),
+            ("repark_us", &stats.repark),
             ("connect_us", &stats.connect),
             ("tls_handshake_us", &stats.tls_handshake),
             ("event_loop_lag_us", &stats.loop_lag),

@@ -64,6 +64,12 @@ pub struct Counters {
     /// heartbeat + margin: a silent drop) or `reset`.
     #[serde(default)]
     pub pings_died: Tally,
+    /// Devices parked when the path was flushed, and those of them that have pinged on
+    /// a new connection since.
+    #[serde(default)]
+    pub flush_marked: u64,
+    #[serde(default)]
+    pub flush_reparked: u64,
     /// The heartbeat of each adaptive or stepped device at the end, by value.
     #[serde(default)]
     pub heartbeat_at_end: Tally,
@@ -129,6 +135,8 @@ impl Counters {
         self.notifications_lost += more.notifications_lost;
         self.notifications_on_time += more.notifications_on_time;
         self.notifications_late += more.notifications_late;
+        self.flush_marked += more.flush_marked;
+        self.flush_reparked += more.flush_reparked;
         self.churn_drops += more.churn_drops;
     }
 
@@ -171,6 +179,8 @@ impl Counters {
             notifications_late: self
                 .notifications_late
                 .saturating_sub(earlier.notifications_late),
+            flush_marked: self.flush_marked.saturating_sub(earlier.flush_marked),
+            flush_reparked: self.flush_reparked.saturating_sub(earlier.flush_reparked),
             pings_died: minus(&self.pings_died, &earlier.pings_died),
             heartbeat_at_end: minus(&self.heartbeat_at_end, &earlier.heartbeat_at_end),
             churn_drops: self.churn_drops.saturating_sub(earlier.churn_drops),
@@ -199,6 +209,9 @@ pub struct FleetStats {
     /// idle timeout after the first instant, so the time the device was unreachable is
     /// this less that timeout.
     pub unreachable: Latency,
+    /// For each device parked when the path was flushed: from the flush to its first
+    /// Ping on a new connection.
+    pub repark: Latency,
     /// How long after the worker started each adaptive device settled.
     pub heartbeat_settled: Latency,
     pub connect: Latency,

@@ -38,6 +38,23 @@ pub struct NetworkFigures {
     /// devices settled (from the worker's start).
     pub heartbeat_at_end: Tally,
     pub heartbeat_settled: LatencySummary,
+    /// The flush (`firewall.flush_at`), when there was one.
+    #[serde(default)]
+    pub flush: Option<FlushFigures>,
+}
+
+/// A flush of every flow at once, and how the fleet came back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct FlushFigures {
+    /// Seconds since the start of the run when the flows were dropped.
+    pub at_s: Option<f64>,
+    /// Devices parked at the flush, and those that pinged on a new connection since.
+    pub parked: u64,
+    pub reparked: u64,
+    /// From the flush to each device's first Ping on a new connection: p50 is when half
+    /// the fleet was parked again, max when all were (if `reparked == parked`).
+    pub repark: LatencySummary,
 }
 
 /// The firewall's processes together.
@@ -118,6 +135,12 @@ impl NetworkFigures {
             staleness,
             heartbeat_at_end: scaled_heartbeats(&counters.heartbeat_at_end, time_scale),
             heartbeat_settled: summary("heartbeat_settled_us"),
+            flush: (counters.flush_marked > 0).then(|| FlushFigures {
+                at_s: None,
+                parked: counters.flush_marked,
+                reparked: counters.flush_reparked,
+                repark: summary("repark_us"),
+            }),
         })
     }
 }

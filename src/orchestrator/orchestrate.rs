@@ -239,15 +239,28 @@ fn measure(
         dir,
         interrupted,
     )?;
+    // A NAT flushed: every proxy drops its flows, or the router's conntrack forgets.
+    let flush_path = || {
+        for firewall in &firewalls {
+            firewall.process.signal("-USR1");
+        }
+        if let Some(topology) = &topology {
+            let _ = topology.flush();
+        }
+    };
     let watched = watch(
         scenario,
         &mut servers,
-        &gauge,
         &mut worker_processes,
         dir,
         interrupted,
-        live,
+        WatchSetup {
+            gauge: &gauge,
+            live,
+            flush_path: &flush_path,
+        },
     );
+    let watched_flush = watched.flushed_at_s;
     let mut failures = watched.failures;
     let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
     let cpu_seconds_servers = gauge.cpu_seconds();
@@ -298,7 +311,13 @@ fn measure(
             scenario.firewall.as_ref(),
             &firewall_reports,
             scenario.time_scale,
-        ),
+        )
+        .map(|mut network| {
+            if let Some(flush) = &mut network.flush {
+                flush.at_s = watched_flush;
+            }
+            network
+        }),
         machine,
         fleet,
         timeline: watched.timeline,
@@ -355,20 +374,39 @@ struct Watched {
     timeline: Vec<TimelinePoint>,
     plateau: Option<Plateau>,
     hold_window_s: Option<(f64, f64)>,
+    /// Seconds since the start at which the path was flushed.
+    flushed_at_s: Option<f64>,
     failures: Vec<String>,
 }
 
 /// Samples every process each second until the workers end (or a server dies, or the
 /// run is interrupted); at the plateau, reads memory and starts every worker's hold.
+/// How a measurement is watched: where the server's memory is read, whether progress
+/// is shown, and how to flush the path (the firewall's flush stage).
+struct WatchSetup<'a> {
+    gauge: &'a ServerGauge,
+    live: bool,
+    flush_path: &'a dyn Fn(),
+}
+
 fn watch(
     scenario: &Scenario,
     servers: &mut [ServerProcess],
-    gauge: &ServerGauge,
     workers: &mut [RoleProcess],
     dir: &Path,
     interrupted: &AtomicBool,
-    live: bool,
+    setup: WatchSetup<'_>,
 ) -> Watched {
+    let WatchSetup {
+        gauge,
+        live,
+        flush_path,
+    } = setup;
+    let flush_at = scenario
+        .firewall
+        .as_ref()
+        .and_then(|firewall| firewall.flush_at)
+        .map(|span| span.0.as_secs_f64());
     let devices = scenario.devices.count as u64;
     let hold = scenario.stages.hold.0.as_secs_f64();
     // The bundled partitions, or the external server's processes when named.
@@ -401,6 +439,7 @@ fn watch(
         timeline: Vec::new(),
         plateau: None,
         hold_window_s: None,
+        flushed_at_s: None,
         failures: Vec::new(),
     };
     loop {
@@ -453,6 +492,21 @@ fn watch(
                 plateau.server_rss.iter().flatten().sum::<u64>() / (1 << 20)
             ));
             watched.plateau = Some(plateau);
+        }
+        if let (Some(offset), Some((hold_start, _)), None) =
+            (flush_at, watched.hold_window_s, watched.flushed_at_s)
+        {
+            if t_s >= hold_start + offset {
+                // The workers first: a device that reconnects at once must find its
+                // worker already timing it.
+                for worker in workers.iter() {
+                    worker.signal("-USR2");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                flush_path();
+                watched.flushed_at_s = Some(t_s);
+                view.note(&format!("flushed every flow at t={t_s:.1}s"));
+            }
         }
         if workers
             .iter_mut()

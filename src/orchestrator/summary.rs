@@ -133,6 +133,18 @@ fn print_network(result: &RunResult) {
             );
         }
     }
+    if let Some(flush) = &network.flush {
+        println!(
+            "flush at t={}: {} of {} parked devices pinged again on a new connection; 50% by {:.1} s, 90% by {:.1} s, 99% by {:.1} s, the last at {:.1} s",
+            flush.at_s.map_or("?".to_owned(), |t| format!("{t:.1}s")),
+            flush.reparked,
+            flush.parked,
+            flush.repark.p50_us as f64 / 1e6,
+            flush.repark.p90_us as f64 / 1e6,
+            flush.repark.p99_us as f64 / 1e6,
+            flush.repark.max_us as f64 / 1e6,
+        );
+    }
     if !network.heartbeat_at_end.is_empty() {
         println!(
             "heartbeats at the end: {:?}; adaptive devices settled by p50 {:.1} s, max {:.1} s",

@@ -152,6 +152,10 @@ pub struct FirewallSection {
     pub jitter: f64,
     #[serde(default)]
     pub flow_table: Option<usize>,
+    /// Flush every flow at once this long into the hold (a NAT that restarts: a
+    /// reconnect storm), and time each device until it pings again on a new connection.
+    #[serde(default)]
+    pub flush_at: Option<Span>,
 }
 
 /// Where the firewall is.
@@ -628,6 +632,15 @@ impl Scenario {
                         .into(),
                 ));
             }
+            if firewall
+                .flush_at
+                .is_some_and(|at| at.0 >= self.stages.hold.0)
+            {
+                return Err((
+                    "flush_at",
+                    "firewall.flush_at must fall within the hold".into(),
+                ));
+            }
             if !(0.0..1.0).contains(&firewall.jitter) {
                 return Err((
                     "jitter",
@@ -774,6 +787,9 @@ impl Scenario {
         }
         if let Some(firewall) = &mut self.firewall {
             div(&mut firewall.idle_timeout);
+            if let Some(flush_at) = &mut firewall.flush_at {
+                div(flush_at);
+            }
         }
         // The gaps between notifications are intervals too: the rate (per real-world
         // second) goes up by the scale.

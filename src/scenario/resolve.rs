@@ -126,11 +126,28 @@ impl ResolvedScenario {
             }
             Ok(count)
         };
-        let partitions = match scenario.target {
+        let proxied = scenario
+            .firewall
+            .as_ref()
+            .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
+        let partitions = match (&scenario.target, scenario.server.partitions) {
             // The external server is the user's: nothing of ours to start.
-            Some(_) => 0,
-            None => count("partitions", "--partitions", scenario.server.partitions)?,
+            (Some(_), _) => 0,
+            // Sized for the middlebox in front of each partition.
+            (None, ProcessCount::Auto) if proxied => {
+                (devices.div_ceil(per_process / 2) as u32).min(MAX_PROCESSES)
+            }
+            (None, partitions) => count("partitions", "--partitions", partitions)?,
         };
+        // A middlebox holds two sockets a flow, one process per partition.
+        if proxied && (partitions as usize).saturating_mul(per_process / 2) < devices {
+            anyhow::bail!(
+                "{partitions} partitions cannot hold {devices} devices behind the proxy firewall: its \
+                 process per partition holds two sockets a flow, at most {} flows (use {} partitions)",
+                per_process / 2,
+                devices.div_ceil(per_process / 2)
+            );
+        }
         let workers = count("workers", "--workers", scenario.devices.workers)?;
         if workers as usize > devices {
             anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");

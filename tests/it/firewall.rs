@@ -347,3 +347,58 @@ fn sigusr1_flushes_every_flow_at_once() {
     let report = firewall.stop();
     assert_eq!((report.flushed, report.idle_expired), (3, 0));
 }
+
+#[test]
+fn a_flush_in_the_hold_is_a_reconnect_storm_every_device_comes_back_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("flush.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "flush"
+output = "out"
+[server]
+min_heartbeat = "1s"
+[devices]
+count = 100
+heartbeat = "3s"
+[stages]
+hold = "8s"
+drain = "15s"
+[injector]
+pattern = "fixed"
+rate = 10
+[firewall]
+mode = "proxy"
+idle_timeout = "1h"
+action = "rst"
+flush_at = "3s"
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let path = crate::run::the_result_file(dir.path());
+    crate::run::assert_matches_the_schema(&path);
+    let result: pingfleet::orchestrator::result::RunResult =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let network = result.network.unwrap();
+    let flush = network.flush.clone().expect("a flush");
+    assert!(flush.at_s.is_some());
+    assert_eq!((flush.parked, flush.reparked), (100, 100), "{flush:?}");
+    // A reset is seen at once: every device pinged again within seconds, none waited
+    // for its deadline.
+    assert!(flush.repark.max_us < 3_000_000, "{flush:?}");
+    assert_eq!(network.pings_died_by_reset, 100);
+    assert_eq!(network.firewall.unwrap().idle_expired, 0);
+    assert_eq!(network.lost, 0);
+    assert!(
+        stdout.contains("100 of 100 parked devices pinged again"),
+        "{stdout}"
+    );
+}
