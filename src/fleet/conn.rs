@@ -128,6 +128,14 @@ impl Conn {
 
     /// Reads everything the socket has, through TLS, into the response reader; false
     /// when the peer has closed its side (what it sent before is still to be read).
+    /// Whether everything handed to the connection is on the wire: connected, the TLS
+    /// handshake done, no byte left to write.
+    pub fn written_all(&self) -> bool {
+        !self.connecting
+            && self.tls.as_ref().is_none_or(|tls| !tls.is_handshaking())
+            && self.out_pos >= self.out.len()
+    }
+
     /// When the connection was opened.
     pub fn opened_at(&self) -> Instant {
         self.opened_at

@@ -90,6 +90,9 @@ struct Slot {
     /// The path was flushed while the device was parked; it has not pinged on a new
     /// connection since.
     awaiting_repark: bool,
+    /// Its Ping on a new connection is queued: it is parked again once the Ping is on
+    /// the wire.
+    repark_queued: bool,
 }
 
 /// The event loop and everything it drives.
@@ -131,6 +134,7 @@ impl Engine {
                 stopped: false,
                 bootstrapped: false,
                 awaiting_repark: false,
+                repark_queued: false,
             })
             .collect::<Vec<_>>();
         Ok(Self {
@@ -202,9 +206,9 @@ impl Engine {
         }
     }
 
-    /// Times a device's re-parking after a flush: its first Ping on a connection
-    /// opened after the flush.
-    fn note_repark(&mut self, token: usize, now: Instant) {
+    /// Notes a device's first Ping after a flush on a connection opened after it; it
+    /// counts as parked again when the Ping is on the wire (see `flush_outbox`).
+    fn note_repark(&mut self, token: usize) {
         let Some(flushed_at) = self.flushed_at else {
             return;
         };
@@ -215,8 +219,7 @@ impl Engine {
             .is_none_or(|conn| conn.opened_at() > flushed_at);
         if slot.awaiting_repark && slot.device.state() == super::device::State::Parked && fresh {
             slot.awaiting_repark = false;
-            self.stats.counters.flush_reparked += 1;
-            self.stats.repark.record(now - flushed_at);
+            slot.repark_queued = true;
         }
     }
 
@@ -507,7 +510,7 @@ impl Engine {
         match action {
             Action::Send { bytes, deadline } => {
                 self.timers.set(token, deadline);
-                self.note_repark(token, now);
+                self.note_repark(token);
                 let devices = self.slots.len();
                 let slot = &mut self.slots[token];
                 if !slot.bootstrapped && slot.device.state() == super::device::State::Parked {
@@ -665,9 +668,18 @@ impl Engine {
     /// Moves the device's outbox into its connection and writes.
     fn flush_outbox(&mut self, token: usize) -> Result<(), Cut> {
         let slot = &mut self.slots[token];
-        match slot.conn.as_mut() {
-            Some(conn) => conn.flush(&mut slot.outbox, &mut self.stats),
-            None => Ok(()),
+        let Some(conn) = slot.conn.as_mut() else {
+            return Ok(());
+        };
+        conn.flush(&mut slot.outbox, &mut self.stats)?;
+        if slot.repark_queued && slot.outbox.is_empty() && conn.written_all() {
+            // The device's Ping after a flush is on the wire: parked again.
+            slot.repark_queued = false;
+            if let Some(flushed_at) = self.flushed_at {
+                self.stats.counters.flush_reparked += 1;
+                self.stats.repark.record(flushed_at.elapsed());
+            }
         }
+        Ok(())
     }
 }

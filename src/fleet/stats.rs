@@ -119,6 +119,8 @@ impl Counters {
             (&mut self.server_versions, &more.server_versions),
             (&mut self.advertised_versions, &more.advertised_versions),
             (&mut self.advertised_commands, &more.advertised_commands),
+            (&mut self.pings_died, &more.pings_died),
+            (&mut self.heartbeat_at_end, &more.heartbeat_at_end),
         ] {
             for (name, count) in from {
                 *into.entry(name.clone()).or_default() += count;
@@ -266,6 +268,32 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every field of `Counters`, as JSON, with a value of 1 (counts) or one entry of 1
+    /// (tallies).
+    fn every_field_once() -> Counters {
+        let mut value = serde_json::to_value(Counters::default()).unwrap();
+        for (_, field) in value.as_object_mut().unwrap().iter_mut() {
+            *field = match field {
+                serde_json::Value::Object(_) => serde_json::json!({ "x": 1 }),
+                _ => serde_json::json!(1),
+            };
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn adding_counters_adds_every_field_and_since_takes_every_field_back() {
+        let once = every_field_once();
+        let mut twice = once.clone();
+        twice.add(&once);
+        let value = serde_json::to_value(&twice).unwrap();
+        for (name, field) in value.as_object().unwrap() {
+            let count = field.get("x").unwrap_or(field);
+            assert_eq!(count, &serde_json::json!(2), "{name} is not added");
+        }
+        assert_eq!(twice.since(&once), once, "since() misses a field");
+    }
 
     #[test]
     fn progress_lines_round_trip_and_other_lines_are_not_progress() {
