@@ -11,7 +11,6 @@
 //! failure, Ctrl-C); namespaces left by a process that was killed are removed by the
 //! next one that starts. Needs root.
 
-use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -168,10 +167,6 @@ impl Topology {
     /// `ip netns exec NS`: what runs a command inside namespace `ns`.
     pub fn exec_in(ns: &str) -> Vec<String> {
         ["ip", "netns", "exec", ns].map(str::to_owned).to_vec()
-    }
-
-    pub fn server_ip() -> IpAddr {
-        SERVER_ADDR.parse().expect("a valid address")
     }
 
     /// Forgets every flow at once (`conntrack -F` on the router): a NAT flushed.
