@@ -90,6 +90,10 @@ pub struct FirewallReport {
     /// Flows dropped by a flush (SIGUSR1: every flow at once, with the action).
     #[serde(default)]
     pub flushed: u64,
+    /// Device connections it could not accept (out of descriptors); above 0, the
+    /// middlebox was the bottleneck.
+    #[serde(default)]
+    pub accept_failed: u64,
     pub bytes_to_server: u64,
     pub bytes_to_device: u64,
     pub bytes_dropped: u64,
@@ -203,6 +207,7 @@ fn report(
         idle_expired: load(&counters.idle_expired),
         evicted: load(&counters.evicted),
         flushed: load(&counters.flushed),
+        accept_failed: load(&counters.accept_failed),
         bytes_to_server: load(&counters.bytes_to_server),
         bytes_to_device: load(&counters.bytes_to_device),
         bytes_dropped: load(&counters.bytes_dropped),

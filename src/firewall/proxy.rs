@@ -69,6 +69,8 @@ pub struct ProxyCounters {
     pub peak_flows: AtomicU64,
     /// Flows dropped by a flush (every flow at once, as a NAT that restarts).
     pub flushed: AtomicU64,
+    /// Connections the middlebox could not accept (out of descriptors).
+    pub accept_failed: AtomicU64,
 }
 
 /// The middlebox's shared state: counters, the flow table, the forwarding delay.
@@ -163,6 +165,10 @@ pub async fn serve(
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     loop {
         let Ok((device, _)) = listener.accept().await else {
+            // Out of descriptors (or another transient failure): counted, and a pause
+            // rather than a spin.
+            proxy.counters.accept_failed.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let jitter = match rules.jitter > 0.0 {
@@ -232,9 +238,12 @@ async fn forward(
                 };
                 match outcome {
                     Relay::Moved => { last = Instant::now(); proxy.touch(id); }
+                    // The device gave up on a black-holed flow: its socket goes, the
+                    // server's stays until the server closes it (it never learns).
+                    Relay::Closed if up_dead => break,
                     Relay::Closed => {
                         open.up = false;
-                        if !up_dead { let _ = shut_write(&server); }
+                        let _ = shut_write(&server);
                     }
                     Relay::Failed => return,
                     Relay::Spurious => {}
@@ -265,6 +274,19 @@ async fn forward(
                 acted = true;
                 if act(action, &device, &server) { return; }
             }
+        }
+    }
+    drop(device);
+    if open.down {
+        hold_until_closed(&server, proxy).await;
+    }
+}
+
+/// Reads and drops what the server still sends on a black-holed flow until it closes.
+async fn hold_until_closed(server: &TcpStream, proxy: &Proxy) {
+    while server.readable().await.is_ok() {
+        if matches!(drop_chunk(server, proxy), Relay::Closed | Relay::Failed) {
+            return;
         }
     }
 }

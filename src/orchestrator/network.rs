@@ -69,6 +69,10 @@ pub struct FirewallFigures {
     pub flows_opened: u64,
     pub idle_expired: u64,
     pub evicted: u64,
+    /// Device connections the middlebox could not accept or forward (out of
+    /// descriptors, or the server refused): above 0, it was a bottleneck.
+    #[serde(default)]
+    pub refused: u64,
     pub peak_flows: u64,
     /// The middlebox's own memory per flow, averaged over its processes.
     pub bytes_per_flow: Option<f64>,
@@ -159,6 +163,7 @@ impl FirewallFigures {
             flows_opened: sum(|r| r.flows_opened),
             idle_expired: sum(|r| r.idle_expired),
             evicted: sum(|r| r.evicted),
+            refused: sum(|r| r.accept_failed + r.upstream_refused),
             peak_flows: sum(|r| r.peak_flows),
             bytes_per_flow: (!per_flow.is_empty())
                 .then(|| per_flow.iter().sum::<f64>() / per_flow.len() as f64),

@@ -100,13 +100,14 @@ fn print_network(result: &RunResult) {
         );
     } else if let Some(firewall) = &network.firewall {
         println!(
-            "firewall ({:?}, {:?} after {} s idle): {} flows, {} idle expiries, {} evictions, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
+            "firewall ({:?}, {:?} after {} s idle): {} flows, {} idle expiries, {} evictions, {} refused, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
             firewall.mode,
             firewall.action,
             firewall.idle_timeout_s,
             firewall.flows_opened,
             firewall.idle_expired,
             firewall.evicted,
+            firewall.refused,
             firewall.peak_flows,
             firewall.bytes_per_flow.map_or("n/a".to_owned(), |b| format!("{b:.0}")),
             firewall.forwarding_p50_us,

@@ -16,6 +16,9 @@ use crate::server::state::Engine;
 
 /// Sockets one process may hold at most, with room under the 20,000 open-file limit.
 const SOCKETS_PER_PROCESS: usize = 18_000;
+/// Sockets the proxy firewall may hold for one device: its live flow's two, and the
+/// server's end of a black-holed flow until the server closes it.
+const PROXY_SOCKETS: usize = 3;
 /// Descriptors a process keeps for itself (listeners, files, pipes).
 const FD_RESERVE: u64 = 2_000;
 /// The most processes of one role a run starts (a million devices took 56 of each).
@@ -135,17 +138,20 @@ impl ResolvedScenario {
             (Some(_), _) => 0,
             // Sized for the middlebox in front of each partition.
             (None, ProcessCount::Auto) if proxied => {
-                (devices.div_ceil(per_process / 2) as u32).min(MAX_PROCESSES)
+                (devices.div_ceil(per_process / PROXY_SOCKETS) as u32).min(MAX_PROCESSES)
             }
             (None, partitions) => count("partitions", "--partitions", partitions)?,
         };
-        // A middlebox holds two sockets a flow, one process per partition.
-        if proxied && (partitions as usize).saturating_mul(per_process / 2) < devices {
+        // A middlebox holds two sockets a live flow and, for a black-holed one, the
+        // server's socket until the server closes it: three a device, one process per
+        // partition.
+        if proxied && (partitions as usize).saturating_mul(per_process / PROXY_SOCKETS) < devices {
             anyhow::bail!(
                 "{partitions} partitions cannot hold {devices} devices behind the proxy firewall: its \
-                 process per partition holds two sockets a flow, at most {} flows (use {} partitions)",
-                per_process / 2,
-                devices.div_ceil(per_process / 2)
+                 process per partition keeps up to {PROXY_SOCKETS} sockets a device, at most {} devices \
+                 (use {} partitions)",
+                per_process / PROXY_SOCKETS,
+                devices.div_ceil(per_process / PROXY_SOCKETS)
             );
         }
         let workers = count("workers", "--workers", scenario.devices.workers)?;
