@@ -184,6 +184,10 @@ impl Deliverer {
                 Ok(())
             }
             MailStore::Maildir { path } => {
+                // A user name is a path component here: none may climb out of the tree.
+                if change.user.contains('/') || change.user == ".." || change.user.is_empty() {
+                    anyhow::bail!("user {:?} cannot name a Maildir", change.user);
+                }
                 let message = change.message(&change.recipient("localhost"))?;
                 self.maildir_counter += 1;
                 write_to_maildir(

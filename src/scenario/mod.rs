@@ -605,6 +605,13 @@ impl Scenario {
             if let Some(problem) = sweep.problem() {
                 return Err(("heartbeat_strategy", problem));
             }
+            if !self.thresholds.is_empty() {
+                return Err((
+                    "heartbeat_strategy",
+                    "a [sweep] judges no [thresholds]: each cell is read from the grid (remove them)"
+                        .into(),
+                ));
+            }
             if self.firewall.is_none() || self.server.compare_engines {
                 return Err((
                     "idle_timeout",
@@ -1013,6 +1020,9 @@ mod tests {
         assert_eq!(scenario.server.min_heartbeat.0, Duration::from_secs(1));
         assert_eq!(scenario.server.max_heartbeat.0, Duration::from_secs(59));
         assert_eq!(scenario.read_margin(), MIN_SCALED_MARGIN);
+        let sweep = "name = \"t\"\n[devices]\ncount = 4\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"10m\"\n[sweep]\nheartbeat = [\"8m\"]\nidle_timeout = [\"5m\"]\n[thresholds]\nlost_notifications = [\"count==0\"]\n";
+        let err = Scenario::parse(sweep, "s.toml").unwrap_err();
+        assert!(err.message.contains("judges no [thresholds]"), "{err}");
         let bad = text.replace("time_scale = 60", "time_scale = 0.5");
         assert!(Scenario::parse(&bad, "s.toml")
             .unwrap_err()
