@@ -8,6 +8,22 @@ use std::process::Command;
 /// The variable that carries the parent's pid to the child.
 const PARENT_PID: &str = "PINGFLEET_PARENT_PID";
 
+/// A child of this run: `exe`, run by `wrapper` when one is given (e.g. `ip netns exec
+/// NS`, which enters a network namespace and execs it, so the pid stays the child's),
+/// marked to end with this process.
+pub fn child(wrapper: &[String], exe: &std::path::Path) -> Command {
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
+    mark(&mut command);
+    command
+}
+
 /// Marks a child about to be started: it will end when this process does.
 pub fn mark(command: &mut Command) {
     command.env(PARENT_PID, std::process::id().to_string());

@@ -96,15 +96,6 @@ impl Command {
         }
     }
 
-    /// The plain-query name of a command in the MS table; `"Other"` for
-    /// [`Command::Other`], whose name is not static.
-    pub fn known_name(&self) -> &'static str {
-        COMMANDS
-            .iter()
-            .find(|(command, _)| command == self)
-            .map_or("Other", |(_, name)| name)
-    }
-
     /// The base64-query code, `None` for [`Command::Other`].
     pub fn code(&self) -> Option<u8> {
         COMMANDS

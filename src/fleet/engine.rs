@@ -187,11 +187,10 @@ impl Engine {
 
     /// When the path was flushed: every parked device awaits its re-parking.
     fn note_flush(&mut self, now: Instant) {
-        let flushed = self
-            .config
-            .flush_mark
-            .as_ref()
-            .is_some_and(|mark| mark.swap(false, Ordering::Relaxed));
+        let flushed = self.config.flush_mark.as_ref().is_some_and(|mark| {
+            // Read first: the swap's write is for the one turn that finds it set.
+            mark.load(Ordering::Relaxed) && mark.swap(false, Ordering::Relaxed)
+        });
         if !flushed {
             return;
         }

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::mail::Change;
 use super::report::FleetDigest;
-use super::sink::{Account, Outlet};
+use super::sink::{Account, Outlet, PlannedChange};
 use super::stats::{tally, FleetStats};
 use crate::partition::Partition;
 use crate::seeds::{self, Stream};
@@ -312,19 +311,14 @@ fn inject(
                 seq: planned.seq,
                 planned: planned_at,
             });
-        let account = config
-            .accounts
-            .get(planned.device)
-            .cloned()
-            .unwrap_or_default();
-        let change = Change {
-            user: user.clone(),
-            password: account.password,
-            address: account.address,
-            folder: folder.clone(),
+        let planned_change = PlannedChange {
+            user,
+            folder,
+            account: config.accounts.get(planned.device),
             seq: planned.seq,
+            at: planned_at,
         };
-        outlet.send(change, planned_at, &mut stats);
+        outlet.send(&planned_change, &mut stats);
     }
     outlet.close(&mut stats);
     Ok(stats)

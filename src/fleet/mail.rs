@@ -438,7 +438,10 @@ mod tests {
             0
         );
         let error = deliverer.deliver(&store, &change("../../etc")).unwrap_err();
-        assert!(error.to_string().contains("cannot name a Maildir"), "{error}");
+        assert!(
+            error.to_string().contains("cannot name a Maildir"),
+            "{error}"
+        );
         let copy = dir.path().join("copy-{seq}.eml");
         let exec = MailStore::Exec {
             argv: vec![

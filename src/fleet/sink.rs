@@ -140,6 +140,17 @@ pub struct Account {
     pub address: Option<String>,
 }
 
+/// One change as the injector plans it, borrowed from its tables.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedChange<'a> {
+    pub user: &'a str,
+    pub folder: &'a str,
+    pub account: Option<&'a Account>,
+    pub seq: u64,
+    /// The instant it was planned for (latency counts from it).
+    pub at: Instant,
+}
+
 /// The injector's open outlet: a UDP socket, or the mail sender threads.
 #[derive(Debug)]
 pub enum Outlet {
@@ -169,12 +180,12 @@ impl Outlet {
         })
     }
 
-    /// Sends `change` (planned for `planned_at`) to its user's partition. A datagram
-    /// is counted (sent, lag) here; a mail by its sender thread once it is accepted.
-    pub fn send(&self, change: Change, planned_at: Instant, stats: &mut FleetStats) {
+    /// Sends `change` to its user's partition. A datagram is counted (sent, lag) here;
+    /// a mail by its sender thread once it is accepted.
+    pub fn send(&self, change: &PlannedChange<'_>, stats: &mut FleetStats) {
         match self {
             Self::Datagrams { socket, partitions } => {
-                let partition = partition_of(&change.user, partitions.len() as u32) as usize;
+                let partition = partition_of(change.user, partitions.len() as u32) as usize;
                 let mut notification = Notification::new_item(change.user, change.folder);
                 notification.seq = Some(change.seq);
                 match socket.send_to(notification.to_string().as_bytes(), partitions[partition]) {
@@ -183,9 +194,20 @@ impl Outlet {
                 }
                 stats
                     .injector_lag
-                    .record(Instant::now().saturating_duration_since(planned_at));
+                    .record(Instant::now().saturating_duration_since(change.at));
             }
-            Self::Mail(senders) => senders.submit(change, planned_at, stats),
+            // Only a mail needs the account, and its own copy for the sender thread.
+            Self::Mail(senders) => {
+                let account = change.account.cloned().unwrap_or_default();
+                let mail = Change {
+                    user: change.user.to_owned(),
+                    password: account.password,
+                    address: account.address,
+                    folder: change.folder.to_owned(),
+                    seq: change.seq,
+                };
+                senders.submit(mail, change.at, stats);
+            }
         }
     }
 

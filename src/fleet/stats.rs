@@ -8,9 +8,14 @@ use crate::measure::latency::Latency;
 /// Counters by name (command, status, error kind), ordered for stable output.
 pub type Tally = BTreeMap<String, u64>;
 
-/// Adds one to a named counter.
-pub fn tally(map: &mut Tally, key: impl Into<String>) {
-    *map.entry(key.into()).or_default() += 1;
+/// Adds one to a named counter (the name is copied only the first time).
+pub fn tally(map: &mut Tally, key: impl AsRef<str> + Into<String>) {
+    match map.get_mut(key.as_ref()) {
+        Some(count) => *count += 1,
+        None => {
+            map.insert(key.into(), 1);
+        }
+    }
 }
 
 /// Most distinct names a tally of what a server said (its headers) keeps; further names

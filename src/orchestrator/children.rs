@@ -31,16 +31,7 @@ impl RoleProcess {
         let exe = std::env::current_exe()?;
         let stderr_path = Self::stderr_path(name, dir);
         let stderr = std::fs::File::create(&stderr_path)?;
-        let mut command = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut command = Command::new(program);
-                command.args(rest).arg(exe);
-                command
-            }
-            None => Command::new(exe),
-        };
-        crate::lifeline::mark(&mut command);
-        let child = command
+        let child = crate::lifeline::child(wrapper, &exe)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

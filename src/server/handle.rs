@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -41,17 +41,8 @@ impl ServerHandle {
         stderr: Stdio,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut command = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut command = Command::new(program);
-                command.args(rest).arg(exe);
-                command
-            }
-            None => Command::new(exe),
-        };
         // The server ends with the thread that started it, should that end first.
-        crate::lifeline::mark(&mut command);
-        let mut child = command
+        let mut child = crate::lifeline::child(wrapper, exe)
             .args(args.to_argv()?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

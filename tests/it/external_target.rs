@@ -2,35 +2,10 @@
 //! server of someone else's, its changes put in a real mail store, and the server's
 //! memory read only where the scenario names it.
 
-use std::path::Path;
-use std::process::Command;
-
-use pingfleet::orchestrator::result::RunResult;
-
 use crate::eas_client::Server;
 use crate::foreign::ForeignServer;
 use crate::mail_injection::{Dovecot, PASSWORD, USERS};
-use crate::run::{assert_matches_the_schema, the_result_file};
-
-/// Runs `scenario` (written into `dir`, results under `dir/out`); returns the exit
-/// code, stdout and the result.
-fn run(dir: &Path, scenario: &str) -> (Option<i32>, String, RunResult) {
-    let path = dir.join("target.toml");
-    std::fs::write(&path, scenario).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
-        .current_dir(dir)
-        .arg("run")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let result_path = the_result_file(dir);
-    assert_matches_the_schema(&result_path);
-    let result = serde_json::from_slice(&std::fs::read(&result_path).unwrap())
-        .unwrap_or_else(|err| panic!("{err}\n{stdout}\n{stderr}"));
-    (output.status.code(), format!("{stdout}\n{stderr}"), result)
-}
+use crate::run::run_scenario as run;
 
 #[test]
 fn a_target_scenario_drives_a_foreign_server_with_mail_put_in_dovecot() {

@@ -266,9 +266,8 @@ fn a_heartbeat_past_the_idle_timeout_makes_mail_late_and_one_within_it_does_not(
 #[test]
 fn a_run_with_a_firewall_reports_what_the_path_did() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("nat.toml");
-    std::fs::write(
-        &scenario,
+    let (code, stdout, result) = crate::run::run_scenario(
+        dir.path(),
         r#"name = "nat"
 output = "out"
 [server]
@@ -288,20 +287,8 @@ mode = "proxy"
 idle_timeout = "1s"
 action = "silent"
 "#,
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
-        .current_dir(dir.path())
-        .arg("run")
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
-    let path = crate::run::the_result_file(dir.path());
-    crate::run::assert_matches_the_schema(&path);
-    let result: pingfleet::orchestrator::result::RunResult =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    );
+    assert_eq!(code, Some(0), "{stdout}");
     let network = result.network.expect("a network section");
     let firewall = network.firewall.clone().expect("the firewall's figures");
     assert_eq!(firewall.processes, 2, "one middlebox per partition");
@@ -351,9 +338,8 @@ fn sigusr1_flushes_every_flow_at_once() {
 #[test]
 fn a_flush_in_the_hold_is_a_reconnect_storm_every_device_comes_back_from() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("flush.toml");
-    std::fs::write(
-        &scenario,
+    let (code, stdout, result) = crate::run::run_scenario(
+        dir.path(),
         r#"name = "flush"
 output = "out"
 [server]
@@ -373,20 +359,8 @@ idle_timeout = "1h"
 action = "rst"
 flush_at = "3s"
 "#,
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
-        .current_dir(dir.path())
-        .arg("run")
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
-    let path = crate::run::the_result_file(dir.path());
-    crate::run::assert_matches_the_schema(&path);
-    let result: pingfleet::orchestrator::result::RunResult =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    );
+    assert_eq!(code, Some(0), "{stdout}");
     let network = result.network.unwrap();
     let flush = network.flush.clone().expect("a flush");
     assert!(flush.at_s.is_some());

@@ -339,3 +339,27 @@ fn plans_that_cannot_measure_exit_2_naming_the_flag_or_key() {
         assert!(!dir.path().join("results").exists(), "{args:?}");
     }
 }
+
+/// Runs `scenario` (written into `dir`, results under `dir/out`); returns the exit
+/// code, what it printed (stdout, then stderr) and the result, checked against the
+/// schema.
+pub(crate) fn run_scenario(
+    dir: &std::path::Path,
+    scenario: &str,
+) -> (Option<i32>, String, RunResult) {
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir)
+        .arg("run")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let result_path = the_result_file(dir);
+    assert_matches_the_schema(&result_path);
+    let result = serde_json::from_slice(&std::fs::read(&result_path).unwrap())
+        .unwrap_or_else(|err| panic!("{err}\n{stdout}\n{stderr}"));
+    (output.status.code(), format!("{stdout}\n{stderr}"), result)
+}

@@ -67,6 +67,20 @@ pub enum State {
     Stopped,
 }
 
+impl State {
+    /// The command a device in this state sends (and whose answer it awaits).
+    pub fn command_name(self) -> &'static str {
+        match self {
+            Self::ExpectOptions => "Options",
+            Self::ExpectPolicy | Self::ExpectPolicyAck => "Provision",
+            Self::ExpectFolderSync => "FolderSync",
+            Self::ExpectSync => "Sync",
+            Self::Parked => "Ping",
+            Self::Stopped => "none",
+        }
+    }
+}
+
 /// One simulated device.
 #[derive(Debug)]
 pub struct Device {
@@ -93,8 +107,6 @@ pub struct Device {
     /// The last thing that set the device back (an error, an HTTP status, a
     /// re-synchronisation): what a device that never parks reports as its reason.
     setback: Option<String>,
-    /// The command of the request in flight, for counting its answer.
-    in_flight: &'static str,
     /// When the Ping in flight was sent.
     ping_sent_at: Option<Instant>,
     /// Parked Pings of this device that died so far.
@@ -154,7 +166,6 @@ impl Device {
             backoff_attempt: 0,
             resyncs_in_a_row: 0,
             setback: None,
-            in_flight: "Options",
             ping_sent_at: None,
             dead_pings: 0,
             unreachable_since: None,
@@ -258,7 +269,7 @@ impl Device {
         tally(&mut stats.counters.http_status, response.status.to_string());
         tally(
             &mut stats.counters.http_status_by_command,
-            format!("{} {}", self.in_flight, response.status),
+            format!("{} {}", self.state.command_name(), response.status),
         );
         if response.status != 200 {
             self.setback = Some(format!("HTTP {}", response.status));

@@ -58,8 +58,7 @@ impl Device {
             State::Stopped => return Action::Stop,
         };
         let bytes = self.encode(command.as_ref(), &body);
-        self.in_flight = command.as_ref().map_or("Options", Command::known_name);
-        tally(&mut stats.counters.requests, self.in_flight);
+        tally(&mut stats.counters.requests, self.state.command_name());
         Action::Send {
             bytes,
             deadline: now + timeout,
