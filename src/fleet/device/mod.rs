@@ -241,7 +241,11 @@ impl Device {
             }
         }
         if let Some(error) = cause {
-            error.count(&mut stats.counters);
+            // A reset that killed a parked Ping is counted there (`pings_died`); any
+            // other (a connection the server was closing) is a plain cut, as before.
+            if error != DeviceError::ConnectionReset {
+                error.count(&mut stats.counters);
+            }
             self.setback = Some(error.to_string());
         } else {
             self.setback = Some("connection closed".to_owned());
@@ -1162,6 +1166,7 @@ mod tests {
         let (mut other, _) = parked_device(Profile::default(), &mut stats, start);
         other.on_disconnect(start, &mut stats, Some(DeviceError::ConnectionReset));
         assert_eq!(stats.counters.pings_died["reset"], 1);
+        assert!(!stats.counters.errors.contains_key("connection reset"));
         let (mut closed, _) = parked_device(Profile::default(), &mut stats, start);
         closed.on_disconnect(start, &mut stats, None);
         assert_eq!(stats.counters.pings_died.values().sum::<u64>(), 2);
