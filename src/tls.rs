@@ -59,13 +59,18 @@ impl Identity {
         })
     }
 
-    /// A rustls server configuration offering HTTP/1.1.
+    /// A rustls server configuration offering HTTP/1.1 and issuing one stateless TLS
+    /// 1.3 session ticket per handshake (sealed with a key rustls rotates), so a device
+    /// that comes back resumes without the server keeping anything per session.
     pub fn server_config(self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
         let mut config = rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(self.chain, self.key)
             .context("the certificate and key do not form a usable TLS identity")?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .context("cannot make a TLS session ticket key")?;
+        config.send_tls13_tickets = 1;
         Ok(Arc::new(config))
     }
 }

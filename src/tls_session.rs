@@ -101,6 +101,11 @@ impl<C: Unbuffered> TlsSession<C> {
         }
     }
 
+    /// The rustls connection (what kind of handshake it made, and so on).
+    pub fn connection(&self) -> &C {
+        &self.conn
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.conn.handshaking()
     }

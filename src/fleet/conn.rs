@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use rustls::client::UnbufferedClientConnection;
+use rustls::HandshakeKind;
 use rustls_pki_types::ServerName;
 
 use super::connect::{loopback_source, open};
@@ -179,7 +180,10 @@ impl Conn {
             Ok(_) => true,
         };
         if was_handshaking && !tls.is_handshaking() {
+            let resumed = tls.connection().handshake_kind() == Some(HandshakeKind::Resumed);
             stats.counters.tls_handshakes += 1;
+            stats.counters.tls_resumed += u64::from(resumed);
+            stats.after_flush.handshake(now, resumed);
             if let Some(started) = self.handshake_started {
                 stats.tls_handshake.record(now - started);
             }

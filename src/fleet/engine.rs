@@ -22,6 +22,7 @@ use super::phase_clock::PhaseClock;
 pub use super::phase_clock::{RunEnd, StageCounts};
 use super::stats::{tally, tally_seen, FleetStats, Progress};
 use super::target::Target;
+use super::tickets::TlsClients;
 use super::timers::TimerWheel;
 use crate::phase::Phase;
 
@@ -47,7 +48,7 @@ const STILL_BOOTSTRAPPING: &str = "still bootstrapping when the run ended";
 #[derive(Debug)]
 pub struct EngineConfig {
     pub targets: Vec<Target>,
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Option<TlsClients>,
     pub connect_rate_per_s: f64,
     /// The most devices bootstrapping at once: bounds the work in flight during the ramp
     /// (connections opening, TLS handshakes, bootstrap exchanges), so a fast ramp does
@@ -195,6 +196,7 @@ impl Engine {
             return;
         }
         self.flushed_at = Some(now);
+        self.stats.after_flush.since = Some(now);
         for slot in self
             .slots
             .iter_mut()
@@ -567,7 +569,10 @@ impl Engine {
         let target = &self.config.targets[self.slots[token].target];
         let opened = Conn::open(
             target,
-            self.config.tls.as_ref(),
+            self.config
+                .tls
+                .as_ref()
+                .map(|tls| tls.for_device(self.slots[token].device.tls_resumption())),
             (self.config.shard, token),
             self.stats.counters.connections_opened,
             now,
@@ -584,6 +589,7 @@ impl Engine {
             return self.cut(token, DeviceError::Register(err.kind()).into(), now);
         }
         self.stats.counters.connections_opened += 1;
+        self.stats.after_flush.connected(now);
         self.slots[token].conn = Some(conn);
     }
 

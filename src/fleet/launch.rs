@@ -20,6 +20,7 @@ use super::profile::{
 use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
 use super::sink::{check_inject_url, parse_inject_url, Account, Destinations, Outlet};
 use super::target::Target;
+use super::tickets::TlsClients;
 use crate::argv;
 use crate::eas::ProtocolVersion;
 use crate::partition::{partition_of, Partition};
@@ -188,9 +189,13 @@ pub struct DevicesArgs {
     /// Skip Provision during bootstrap.
     #[arg(long)]
     pub no_provision: bool,
+    /// Make every connection a full TLS handshake: keep no session ticket to resume
+    /// with (phones keep theirs and resume after a reconnect).
+    #[arg(long)]
+    pub no_tls_resumption: bool,
     /// A mix of device kinds: a TOML file of `[[profile]]` entries (name, weight, and
     /// any of version, device_type, user_agent, folders, heartbeat, heartbeat_jitter,
-    /// provision, empty_reping, close_per_ping); what an entry leaves out comes from
+    /// provision, empty_reping, close_per_ping, tls_resumption); what an entry leaves out comes from
     /// the flags above. Each device's kind depends on its index and --seed only.
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     pub profiles: Option<PathBuf>,
@@ -269,7 +274,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         .iter()
         .map(|url| Target::parse(url))
         .collect::<anyhow::Result<_>>()?;
-    let tls = match targets.iter().any(|target| target.tls) {
+    let tls_config = match targets.iter().any(|target| target.tls) {
         true => Some(client_tls(&args)?),
         false => None,
     };
@@ -284,6 +289,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         provision: !args.no_provision,
         empty_reping: args.empty_reping,
         close_per_ping: args.close_per_ping,
+        tls_resumption: !args.no_tls_resumption,
         heartbeat: args.heartbeat,
         heartbeat_jitter: args.heartbeat_jitter,
         heartbeat_plan: heartbeat_plan(&args)?,
@@ -350,6 +356,10 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             },
         )
         .collect();
+    let tls = tls_config.map(|config| {
+        let resuming = devices.iter().filter(|d| d.tls_resumption()).count();
+        TlsClients::new(&config, resuming)
+    });
     let injector = outlet.map(|outlet| InjectorConfig {
         schedule: Schedule::new(
             Pattern::new(
@@ -740,7 +750,7 @@ mod tests {
                 proptest::sample::select(vec![PatternKind::Fixed, PatternKind::Poisson, PatternKind::Burst]),
                 proptest::sample::select(vec![KeyExchange::Hybrid, KeyExchange::X25519]),
             ),
-            switches in proptest::collection::vec(any::<bool>(), 8),
+            switches in proptest::collection::vec(any::<bool>(), 9),
             folders in proptest::collection::vec(words(), 1..4),
             profile in proptest::collection::vec(profile(), 0..3),
             (user_prefix, password, device_type, user_agent) in (words(), words(), words(), words()),
@@ -785,6 +795,7 @@ mod tests {
             args.no_provision = switches[4];
             args.progress = switches[5];
             args.insecure = switches[6];
+            args.no_tls_resumption = switches[8];
             args.folders = folders;
             args.profile = profile;
             args.user_prefix = user_prefix;

@@ -15,7 +15,7 @@
 //! - [`churn`]: which devices lose their connection in the churn stage, and when.
 //! - `conn`: one connection's I/O (connect, TLS, read, write) as outcomes.
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
-//! - [`target`]: server URLs.
+//! - [`target`]: server URLs; [`tickets`]: the TLS session tickets devices resume with.
 //! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document.
 //! - [`launch`]: `pingfleet devices`, its flags and summary.
 
@@ -36,4 +36,5 @@ pub mod report;
 pub mod sink;
 pub mod stats;
 pub mod target;
+pub mod tickets;
 pub mod timers;

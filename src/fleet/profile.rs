@@ -27,6 +27,9 @@ pub struct Profile {
     pub empty_reping: bool,
     /// Send `Connection: close` on every Ping, as some Android clients do.
     pub close_per_ping: bool,
+    /// Keep the server's TLS 1.3 session tickets and resume with one on reconnecting
+    /// (phones do); otherwise every connection is a full handshake.
+    pub tls_resumption: bool,
     /// The heartbeat asked for (on the wire in whole seconds, rounded up; the device's
     /// own deadlines use it exactly).
     pub heartbeat: Duration,
@@ -74,6 +77,7 @@ impl Default for Profile {
             provision: true,
             empty_reping: false,
             close_per_ping: false,
+            tls_resumption: true,
             heartbeat: Duration::from_secs(480),
             heartbeat_jitter: Duration::ZERO,
             heartbeat_plan: HeartbeatPlan::default(),
@@ -143,6 +147,8 @@ pub struct ProfileSpec {
     pub empty_reping: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_per_ping: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_resumption: Option<bool>,
 }
 
 /// The file `pingfleet devices --profiles` reads: `[[profile]]` entries.
@@ -176,6 +182,7 @@ impl ProfileSpec {
             provision: None,
             empty_reping: None,
             close_per_ping: None,
+            tls_resumption: None,
         }
     }
 
@@ -189,6 +196,7 @@ impl ProfileSpec {
             provision: self.provision.unwrap_or(base.provision),
             empty_reping: self.empty_reping.unwrap_or(base.empty_reping),
             close_per_ping: self.close_per_ping.unwrap_or(base.close_per_ping),
+            tls_resumption: self.tls_resumption.unwrap_or(base.tls_resumption),
             heartbeat: self.heartbeat.unwrap_or(base.heartbeat),
             heartbeat_jitter: self.heartbeat_jitter.unwrap_or(base.heartbeat_jitter),
             heartbeat_plan: self.heartbeat_plan(&base.heartbeat_plan),

@@ -147,6 +147,8 @@ pub struct ProfileSummary {
     pub provision: bool,
     pub empty_reping: bool,
     pub close_per_ping: bool,
+    #[serde(default)]
+    pub tls_resumption: bool,
 }
 
 /// One histogram: its exact encoding and its percentiles.
@@ -193,6 +195,7 @@ fn profile_summaries(mix: &ProfileMix, fleet_indices: &[usize]) -> Vec<ProfileSu
                 provision: profile.provision,
                 empty_reping: profile.empty_reping,
                 close_per_ping: profile.close_per_ping,
+                tls_resumption: profile.tls_resumption,
             }
         })
         .collect()
@@ -218,6 +221,15 @@ impl WorkerReport {
             ("connect_us", &stats.connect),
             ("tls_handshake_us", &stats.tls_handshake),
             ("event_loop_lag_us", &stats.loop_lag),
+            ("after_flush_connect_us", &stats.after_flush.connects),
+            (
+                "after_flush_full_handshake_us",
+                &stats.after_flush.full_handshakes,
+            ),
+            (
+                "after_flush_resumed_handshake_us",
+                &stats.after_flush.resumed_handshakes,
+            ),
         ]
         .into_iter()
         .map(|(name, latency)| (name.to_owned(), HistogramDoc::new(latency)))

@@ -53,6 +53,9 @@ pub struct Counters {
     pub bytes_received: u64,
     pub connections_opened: u64,
     pub tls_handshakes: u64,
+    /// Of `tls_handshakes`, those that resumed a session with a ticket.
+    #[serde(default)]
+    pub tls_resumed: u64,
     pub reconnects: u64,
     pub devices_stopped: u64,
     pub notifications_sent: u64,
@@ -135,6 +138,7 @@ impl Counters {
         self.bytes_received += more.bytes_received;
         self.connections_opened += more.connections_opened;
         self.tls_handshakes += more.tls_handshakes;
+        self.tls_resumed += more.tls_resumed;
         self.reconnects += more.reconnects;
         self.devices_stopped += more.devices_stopped;
         self.notifications_sent += more.notifications_sent;
@@ -169,6 +173,7 @@ impl Counters {
                 .connections_opened
                 .saturating_sub(earlier.connections_opened),
             tls_handshakes: self.tls_handshakes.saturating_sub(earlier.tls_handshakes),
+            tls_resumed: self.tls_resumed.saturating_sub(earlier.tls_resumed),
             reconnects: self.reconnects.saturating_sub(earlier.reconnects),
             devices_stopped: self.devices_stopped.saturating_sub(earlier.devices_stopped),
             notifications_sent: self
@@ -225,11 +230,45 @@ pub struct FleetStats {
     pub tls_handshake: Latency,
     /// Work time of each event-loop turn during the hold.
     pub loop_lag: Latency,
+    pub after_flush: AfterFlush,
     pub counters: Counters,
     /// The injector's planned notifications: how many it reached, and the XOR of their
     /// hashes (see `report::FleetDigest`).
     pub notifications_planned: u64,
     pub notifications_digest: u64,
+}
+
+/// When, after the path was flushed, the worker opened connections and finished TLS
+/// handshakes: each one's time since the flush, so that the histograms, merged over
+/// workers, give the busiest second of the reconnect storm (see
+/// [`Latency::busiest_second`]).
+#[derive(Debug, Clone, Default)]
+pub struct AfterFlush {
+    /// When the path was flushed; nothing is recorded before.
+    pub since: Option<std::time::Instant>,
+    pub connects: Latency,
+    pub full_handshakes: Latency,
+    pub resumed_handshakes: Latency,
+}
+
+impl AfterFlush {
+    /// A connection opened at `now`.
+    pub fn connected(&mut self, now: std::time::Instant) {
+        if let Some(since) = self.since {
+            self.connects.record(now.saturating_duration_since(since));
+        }
+    }
+
+    /// A TLS handshake finished at `now`, resumed or full.
+    pub fn handshake(&mut self, now: std::time::Instant, resumed: bool) {
+        if let Some(since) = self.since {
+            let into = match resumed {
+                true => &mut self.resumed_handshakes,
+                false => &mut self.full_handshakes,
+            };
+            into.record(now.saturating_duration_since(since));
+        }
+    }
 }
 
 /// A worker's running figures, one JSON line a second on its stdout with

@@ -60,6 +60,22 @@ impl Latency {
         Ok(latency)
     }
 
+    /// For a histogram of instants (each an event's time since some moment), the second
+    /// after that moment holding the most events, and how many: the peak rate per
+    /// second. A bucket of the histogram counts in the second its middle is in (buckets
+    /// are at most 0.1% of their value wide, so only those within a millisecond or so
+    /// of a second's end can land in the neighbouring second).
+    pub fn busiest_second(&self) -> Option<(u64, u64)> {
+        let mut per_second = std::collections::BTreeMap::<u64, u64>::new();
+        for value in self.0.iter_recorded() {
+            let second = self.0.median_equivalent(value.value_iterated_to()) / 1_000_000;
+            *per_second.entry(second).or_default() += value.count_at_value();
+        }
+        per_second
+            .into_iter()
+            .max_by_key(|&(second, count)| (count, std::cmp::Reverse(second)))
+    }
+
     /// p50, p90, p99, p99.9 and max, in microseconds.
     pub fn summary(&self) -> LatencySummary {
         let at = |quantile| self.0.value_at_quantile(quantile);
@@ -105,5 +121,24 @@ mod tests {
         assert_eq!(merged.summary().count, 5);
         assert_eq!(merged.histogram().max(), a.histogram().max());
         assert!(Latency::from_base64("not base64!").is_err());
+    }
+
+    #[test]
+    fn the_busiest_second_is_found_and_ties_go_to_the_first() {
+        let mut instants = Latency::default();
+        assert_eq!(instants.busiest_second(), None);
+        for millis in [100, 900, 1_001, 1_500, 1_990, 2_500, 61_100, 61_101] {
+            instants.record(Duration::from_millis(millis));
+        }
+        assert_eq!(instants.busiest_second(), Some((1, 3)));
+        for millis in [61_500, 61_900] {
+            instants.record(Duration::from_millis(millis));
+        }
+        assert_eq!(instants.busiest_second(), Some((61, 4)));
+        let mut tie = Latency::default();
+        for millis in [3_100, 5_100] {
+            tie.record(Duration::from_millis(millis));
+        }
+        assert_eq!(tie.busiest_second(), Some((3, 1)));
     }
 }

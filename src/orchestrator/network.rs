@@ -7,7 +7,7 @@ use crate::firewall::launch::FirewallReport;
 use crate::firewall::proxy::IdleAction;
 use crate::fleet::report::WorkerReport;
 use crate::fleet::stats::Tally;
-use crate::measure::latency::LatencySummary;
+use crate::measure::latency::{Latency, LatencySummary};
 use crate::scenario::{FirewallMode, FirewallSection};
 
 /// The `network` key of a result file.
@@ -55,6 +55,53 @@ pub struct FlushFigures {
     /// From the flush to each device's first Ping on a new connection: p50 is when half
     /// the fleet was parked again, max when all were (if `reparked == parked`).
     pub repark: LatencySummary,
+    /// The reconnect storm after the flush, in the machine's own seconds (never scaled).
+    #[serde(default)]
+    pub storm: StormFigures,
+}
+
+/// What the fleet did after a flush: connections opened and TLS handshakes finished,
+/// full and resumed apart, in all and in the busiest second of each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct StormFigures {
+    pub connects: u64,
+    pub full_handshakes: u64,
+    pub resumed_handshakes: u64,
+    pub peak_connects_per_s: u64,
+    pub peak_full_handshakes_per_s: u64,
+    pub peak_resumed_handshakes_per_s: u64,
+    /// Devices parked again (a Ping on a new connection) in the busiest second.
+    pub peak_reparks_per_s: u64,
+}
+
+impl StormFigures {
+    /// From the merged fleet document's histograms of instants after the flush.
+    fn of(fleet: &WorkerReport) -> Self {
+        let instants = |name: &str| {
+            fleet
+                .histograms
+                .get(name)
+                .and_then(|doc| Latency::from_base64(&doc.data).ok())
+                .unwrap_or_default()
+        };
+        let (connects, full, resumed, reparks) = (
+            instants("after_flush_connect_us"),
+            instants("after_flush_full_handshake_us"),
+            instants("after_flush_resumed_handshake_us"),
+            instants("repark_us"),
+        );
+        let peak = |instants: &Latency| instants.busiest_second().map_or(0, |(_, count)| count);
+        Self {
+            connects: connects.histogram().len(),
+            full_handshakes: full.histogram().len(),
+            resumed_handshakes: resumed.histogram().len(),
+            peak_connects_per_s: peak(&connects),
+            peak_full_handshakes_per_s: peak(&full),
+            peak_resumed_handshakes_per_s: peak(&resumed),
+            peak_reparks_per_s: peak(&reparks),
+        }
+    }
 }
 
 /// The firewall's processes together.
@@ -144,6 +191,7 @@ impl NetworkFigures {
                 parked: counters.flush_marked,
                 reparked: counters.flush_reparked,
                 repark: summary("repark_us"),
+                storm: StormFigures::of(fleet),
             }),
         })
     }

@@ -200,6 +200,9 @@ pub struct DeviceHourCost {
     pub bytes: f64,
     pub connections: f64,
     pub tls_handshakes: f64,
+    /// Of `tls_handshakes`, those resumed with a session ticket.
+    #[serde(default)]
+    pub tls_resumed: f64,
 }
 
 impl DeviceHourCost {
@@ -223,6 +226,7 @@ impl DeviceHourCost {
             bytes: per(counters.bytes_sent + counters.bytes_received),
             connections: per(counters.connections_opened),
             tls_handshakes: per(counters.tls_handshakes),
+            tls_resumed: per(counters.tls_resumed),
         })
     }
 }

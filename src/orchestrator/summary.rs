@@ -58,8 +58,8 @@ pub fn print_summary(result: &RunResult, path: &Path) {
     print_memory(result);
     if let Some(cost) = result.cost_per_device_hour {
         println!(
-            "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes",
-            cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes
+            "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes ({:.2} resumed)",
+            cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes, cost.tls_resumed
         );
     }
     print_network(result);
@@ -144,6 +144,17 @@ fn print_network(result: &RunResult) {
             flush.repark.p90_us as f64 / 1e6,
             flush.repark.p99_us as f64 / 1e6,
             flush.repark.max_us as f64 / 1e6,
+        );
+        let storm = &flush.storm;
+        println!(
+            "the storm: {} connections, {} full and {} resumed TLS handshakes; at the peak {}/s connections, {}/s full, {}/s resumed, {}/s parked again",
+            storm.connects,
+            storm.full_handshakes,
+            storm.resumed_handshakes,
+            storm.peak_connects_per_s,
+            storm.peak_full_handshakes_per_s,
+            storm.peak_resumed_handshakes_per_s,
+            storm.peak_reparks_per_s,
         );
     }
     if !network.heartbeat_at_end.is_empty() {

@@ -273,6 +273,9 @@ pub struct DevicesSection {
     pub close_per_ping: bool,
     #[serde(default = "yes")]
     pub provision: bool,
+    /// Devices keep TLS session tickets and resume on reconnecting.
+    #[serde(default = "yes")]
+    pub tls_resumption: bool,
     /// New devices started per second during the ramp.
     #[serde(default = "default_connect_rate")]
     pub connect_rate: f64,

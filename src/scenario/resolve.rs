@@ -328,6 +328,7 @@ impl ResolvedScenario {
         args.empty_reping = devices.empty_reping;
         args.close_per_ping = devices.close_per_ping;
         args.no_provision = !devices.provision;
+        args.no_tls_resumption = !devices.tls_resumption;
         args.profile = devices.profiles.clone();
         args.device_id_prefix = devices.device_id_prefix.clone();
         // Each worker starts its own shard's devices.

@@ -344,9 +344,15 @@ fn a_flush_in_the_hold_is_a_reconnect_storm_every_device_comes_back_from() {
 output = "out"
 [server]
 min_heartbeat = "1s"
+tls = true
 [devices]
 count = 100
 heartbeat = "3s"
+[[devices.profiles]]
+name = "resumes"
+[[devices.profiles]]
+name = "full-handshakes"
+tls_resumption = false
 [stages]
 hold = "8s"
 drain = "15s"
@@ -375,4 +381,23 @@ flush_at = "3s"
         stdout.contains("100 of 100 parked devices pinged again"),
         "{stdout}"
     );
+    // Devices that keep tickets resumed their sessions, the others made full
+    // handshakes: each device's one reconnect is counted as one or the other.
+    let devices_of = |name: &str| {
+        let profiles = &result.fleet.profiles;
+        profiles.iter().find(|p| p.name == name).unwrap().devices as u64
+    };
+    let (resuming, full) = (devices_of("resumes"), devices_of("full-handshakes"));
+    assert!(resuming > 20 && full > 20, "{resuming} {full}");
+    let storm = flush.storm;
+    assert_eq!(
+        (storm.resumed_handshakes, storm.full_handshakes),
+        (resuming, full),
+        "{storm:?}"
+    );
+    assert_eq!(storm.connects, 100, "{storm:?}");
+    assert!(storm.peak_connects_per_s > 0 && storm.peak_reparks_per_s > 0);
+    let counters = &result.fleet.counters;
+    assert_eq!(counters.tls_resumed, resuming, "{counters:?}");
+    assert_eq!(counters.tls_handshakes, 100 + 100, "{counters:?}");
 }

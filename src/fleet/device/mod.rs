@@ -192,6 +192,11 @@ impl Device {
         }
     }
 
+    /// Whether the device resumes TLS sessions (see [`Profile::tls_resumption`]).
+    pub fn tls_resumption(&self) -> bool {
+        self.profile.tls_resumption
+    }
+
     /// The heartbeat this device asks for (the profile's, jittered, or the server's
     /// bound after a Status 5).
     pub fn heartbeat(&self) -> Duration {
