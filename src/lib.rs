@@ -33,6 +33,7 @@ pub mod firewall;
 pub mod fleet;
 pub mod inspect;
 pub mod lifeline;
+pub mod listen;
 pub mod measure;
 pub mod notification;
 pub mod orchestrator;

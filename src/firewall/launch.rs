@@ -143,8 +143,7 @@ async fn run(args: FirewallArgs) -> anyhow::Result<()> {
     let proxy = Arc::new(Proxy::default());
     let mut bound = Vec::new();
     for (index, (listen, upstream)) in args.listen.iter().zip(&args.upstream).enumerate() {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = crate::listen::listen_tcp(*listen)
             .with_context(|| format!("cannot listen on {listen}"))?;
         bound.push(listener.local_addr()?);
         let seed = crate::seeds::derive(args.seed, crate::seeds::Stream::Firewall, index as u64);

@@ -22,7 +22,7 @@ use super::phase_clock::PhaseClock;
 pub use super::phase_clock::{RunEnd, StageCounts};
 use super::stats::{tally, tally_seen, FleetStats, Progress};
 use super::target::Target;
-use super::tickets::TlsClients;
+use super::tickets::{TicketUse, TlsClients};
 use super::timers::TimerWheel;
 use crate::phase::Phase;
 
@@ -94,6 +94,8 @@ struct Slot {
     /// Its Ping on a new connection is queued: it is parked again once the Ping is on
     /// the wire.
     repark_queued: bool,
+    /// The target of its last connection (it holds a TLS ticket from there).
+    last_target: Option<usize>,
 }
 
 /// The event loop and everything it drives.
@@ -136,6 +138,7 @@ impl Engine {
                 bootstrapped: false,
                 awaiting_repark: false,
                 repark_queued: false,
+                last_target: None,
             })
             .collect::<Vec<_>>();
         Ok(Self {
@@ -166,6 +169,7 @@ impl Engine {
         let mut started = 0usize;
         loop {
             let now = Instant::now();
+            self.stats.intervals.tick(std::time::SystemTime::now());
             self.take_sent(injector.as_ref());
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -349,7 +353,7 @@ impl Engine {
         // meanwhile. Counted in the hold only, where latencies are measured; the
         // ramp's handshakes would say nothing about the figures it vouches for.
         if phase != Phase::Ramp {
-            self.stats.loop_lag.record(self.turn_started.elapsed());
+            self.stats.record_loop_lag(self.turn_started.elapsed());
         }
         match self.poll.poll(events, Some(timeout)) {
             // A signal (the stop request among them) interrupted the wait.
@@ -379,12 +383,15 @@ impl Engine {
         injector: Option<InjectorThread>,
     ) -> (FleetStats, RunEnd) {
         let ended = Instant::now();
+        self.stats.intervals.close();
         let mut injected = FleetStats::default();
         if let Some(thread) = injector {
             let (stats, leftovers) = thread.join();
             injected = stats;
             self.hand_over(leftovers);
             self.stats.injector_lag.merge(&injected.injector_lag);
+            let injector_seconds = std::mem::take(&mut injected.intervals.intervals);
+            self.stats.intervals.intervals.extend(injector_seconds);
             self.stats.notifications_planned = injected.notifications_planned;
             self.stats.notifications_digest = injected.notifications_digest;
         }
@@ -566,13 +573,23 @@ impl Engine {
     }
 
     fn connect(&mut self, token: usize, now: Instant) {
-        let target = &self.config.targets[self.slots[token].target];
+        let slot = &mut self.slots[token];
+        let tickets = match (slot.device.tls_resumption(), slot.last_target) {
+            (false, _) => TicketUse::Never,
+            (true, Some(last)) if last == slot.target => TicketUse::Returning,
+            (true, _) => TicketUse::First,
+        };
+        slot.last_target = Some(slot.target);
+        let slot = &self.slots[token];
+        let tls = self
+            .config
+            .tls
+            .as_mut()
+            .map(|tls| tls.for_connection(slot.target, tickets));
+        let target = &self.config.targets[slot.target];
         let opened = Conn::open(
             target,
-            self.config
-                .tls
-                .as_ref()
-                .map(|tls| tls.for_device(self.slots[token].device.tls_resumption())),
+            tls.as_ref(),
             (self.config.shard, token),
             self.stats.counters.connections_opened,
             now,

@@ -321,6 +321,7 @@ fn inject(
         outlet.send(&planned_change, &mut stats);
     }
     outlet.close(&mut stats);
+    stats.intervals.close();
     Ok(stats)
 }
 

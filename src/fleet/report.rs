@@ -9,6 +9,7 @@ use super::device::Device;
 use super::phase_clock::RunEnd;
 use super::profile::ProfileMix;
 use super::stats::{Counters, FleetStats};
+use crate::measure::intervals::IntervalDoc;
 use crate::measure::latency::{Latency, LatencySummary};
 use crate::measure::procfs;
 use crate::partition::Partition;
@@ -56,6 +57,11 @@ pub struct WorkerReport {
     /// Which devices the report covers and what was planned for them.
     #[serde(default)]
     pub fleet_digest: FleetDigest,
+    /// The latencies second by second (wake-up, mail on device, injector lag, event-loop
+    /// lag); merged documents hold every worker's, and a result file none (they are in
+    /// its interval log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalDoc>,
 }
 
 /// Who a worker is: what its report says of its place in the fleet.
@@ -263,6 +269,7 @@ impl WorkerReport {
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
             fleet_digest: identity.digest,
+            intervals: stats.intervals.intervals.clone(),
         }
     }
 }
@@ -289,6 +296,7 @@ impl WorkerReport {
             rss_bytes: None,
             cpu_seconds: None,
             fleet_digest: FleetDigest::default(),
+            intervals: Vec::new(),
         }
     }
 
@@ -321,6 +329,7 @@ impl WorkerReport {
         for report in rest {
             merged.counters.add(&report.counters);
             merged.fleet_digest.merge(&report.fleet_digest);
+            merged.intervals.extend_from_slice(&report.intervals);
             merged.devices += report.devices;
             merged.devices_parked_at_end += report.devices_parked_at_end;
             merged.devices_bootstrapped += report.devices_bootstrapped;

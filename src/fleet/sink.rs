@@ -192,9 +192,7 @@ impl Outlet {
                     Ok(_) => stats.counters.notifications_sent += 1,
                     Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
                 }
-                stats
-                    .injector_lag
-                    .record(Instant::now().saturating_duration_since(change.at));
+                stats.record_injector_lag(Instant::now().saturating_duration_since(change.at));
             }
             // Only a mail needs the account, and its own copy for the sender thread.
             Self::Mail(senders) => {
@@ -226,6 +224,7 @@ impl Outlet {
             for sent in senders.join() {
                 stats.counters.add(&sent.counters);
                 stats.injector_lag.merge(&sent.injector_lag);
+                stats.intervals.intervals.extend(sent.intervals.intervals);
             }
         }
     }
@@ -291,7 +290,7 @@ impl MailSenders {
                         Ok(()) => {
                             stats.counters.notifications_sent += 1;
                             let lag = Instant::now().saturating_duration_since(job.planned_at);
-                            stats.injector_lag.record(lag);
+                            stats.record_injector_lag(lag);
                         }
                         Err(err) => {
                             tally_seen(&mut stats.counters.errors, &format!("injector: {err:#}"));
@@ -299,6 +298,7 @@ impl MailSenders {
                     }
                 }
                 deliverer.close();
+                stats.intervals.close();
                 stats
             }));
         }

@@ -2,7 +2,9 @@
 //! [`crate::measure::latency`]) and its counters.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use crate::measure::intervals::IntervalRecorder;
 use crate::measure::latency::Latency;
 
 /// Counters by name (command, status, error kind), ordered for stable output.
@@ -231,11 +233,41 @@ pub struct FleetStats {
     /// Work time of each event-loop turn during the hold.
     pub loop_lag: Latency,
     pub after_flush: AfterFlush,
+    /// What the latency histograms gained second by second.
+    pub intervals: IntervalRecorder,
     pub counters: Counters,
     /// The injector's planned notifications: how many it reached, and the XOR of their
     /// hashes (see `report::FleetDigest`).
     pub notifications_planned: u64,
     pub notifications_digest: u64,
+}
+
+impl FleetStats {
+    /// A notification's wake-up latency: in the run-long histogram and in the second's.
+    pub fn record_wakeup(&mut self, latency: Duration) {
+        self.wakeup.record(latency);
+        self.intervals.record("wakeup", latency);
+    }
+
+    /// A notification's latency until its mail was on the device.
+    pub fn record_mail_on_device(&mut self, latency: Duration) {
+        self.mail_on_device.record(latency);
+        self.intervals.record("mail_on_device", latency);
+    }
+
+    /// An event-loop turn's work time.
+    pub fn record_loop_lag(&mut self, lag: Duration) {
+        self.loop_lag.record(lag);
+        self.intervals.record("loop_lag", lag);
+    }
+
+    /// The injector's lag behind its plan for one notification, on a thread that does
+    /// not tick otherwise: the second is the wall clock's now.
+    pub fn record_injector_lag(&mut self, lag: Duration) {
+        self.injector_lag.record(lag);
+        self.intervals.tick(std::time::SystemTime::now());
+        self.intervals.record("injector_lag", lag);
+    }
 }
 
 /// When, after the path was flushed, the worker opened connections and finished TLS

@@ -23,34 +23,120 @@ use rustls_pki_types::ServerName;
 /// few a redirect names; a hostile server cannot make it grow by naming more.
 const MAX_SERVER_NAMES: usize = 16;
 
-/// A worker's TLS client configurations: one for the devices that resume, sharing a
-/// [`TicketStore`], and one for those that never do.
-#[derive(Debug, Clone)]
+/// Most targets whose tickets a worker keeps apart; devices sent to further targets (by
+/// redirects) make full handshakes there.
+const MAX_TICKET_TARGETS: usize = 16;
+
+/// A worker's TLS client configurations. A device that resumes uses, per target (a
+/// ticket is sealed by the server process that issued it, and partitions of one host
+/// differ only by port, which a store does not see), one of two configurations over
+/// that target's [`TicketStore`]: on its first connection there one that keeps the
+/// ticket it is given but takes none (a phone new to a server has none), and after that
+/// one that takes a ticket too. A device that never resumes uses a third, without
+/// tickets.
+#[derive(Debug)]
 pub struct TlsClients {
-    resuming: Arc<ClientConfig>,
+    base: Arc<ClientConfig>,
+    /// Tickets each store keeps at most: the worker's resuming devices.
+    capacity: usize,
+    /// By target index, made on first use.
+    by_target: Vec<Option<TargetConfigs>>,
     full: Arc<ClientConfig>,
+}
+
+/// The two configurations over one target's tickets.
+#[derive(Debug, Clone)]
+struct TargetConfigs {
+    first: Arc<ClientConfig>,
+    returning: Arc<ClientConfig>,
+}
+
+/// Which connection of a device this is, as far as its ticket goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketUse {
+    /// The device does not resume.
+    Never,
+    /// Its first connection to this target: it has no ticket yet.
+    First,
+    /// It has connected to this target before and holds a ticket from it.
+    Returning,
 }
 
 impl TlsClients {
     /// From one configuration (trust, key exchange), for `resuming_devices` devices that
     /// resume.
     pub fn new(base: &ClientConfig, resuming_devices: usize) -> Self {
-        let mut resuming = base.clone();
-        resuming.resumption = Resumption::store(Arc::new(TicketStore::new(resuming_devices)));
         let mut full = base.clone();
         full.resumption = Resumption::disabled();
         Self {
-            resuming: Arc::new(resuming),
+            base: Arc::new(base.clone()),
+            capacity: resuming_devices,
+            by_target: Vec::new(),
             full: Arc::new(full),
         }
     }
 
-    /// The configuration for a device that resumes or not.
-    pub fn for_device(&self, resumption: bool) -> &Arc<ClientConfig> {
-        match resumption {
-            true => &self.resuming,
-            false => &self.full,
+    /// The configuration for a connection to the worker's target number `target`.
+    pub fn for_connection(&mut self, target: usize, tickets: TicketUse) -> Arc<ClientConfig> {
+        if tickets == TicketUse::Never || target >= MAX_TICKET_TARGETS {
+            return self.full.clone();
         }
+        if self.by_target.len() <= target {
+            self.by_target.resize(target + 1, None);
+        }
+        let (base, capacity) = (&self.base, self.capacity);
+        let configs = self.by_target[target].get_or_insert_with(|| {
+            let store = Arc::new(TicketStore::new(capacity));
+            let with = |resumption: Resumption| {
+                let mut config = (**base).clone();
+                config.resumption = resumption;
+                Arc::new(config)
+            };
+            TargetConfigs {
+                first: with(Resumption::store(Arc::new(KeepOnly(store.clone())))),
+                returning: with(Resumption::store(store)),
+            }
+        });
+        match tickets {
+            TicketUse::First => configs.first.clone(),
+            _ => configs.returning.clone(),
+        }
+    }
+}
+
+/// A store seen by a device new to a server: what it is given is kept, nothing is taken.
+#[derive(Debug)]
+struct KeepOnly(Arc<TicketStore>);
+
+impl ClientSessionStore for KeepOnly {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.0.set_kx_hint(server_name, group);
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.0.kx_hint(server_name)
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.0.set_tls12_session(server_name, value);
+    }
+
+    fn tls12_session(&self, _: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        None
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: Tls13ClientSessionValue,
+    ) {
+        self.0.insert_tls13_ticket(server_name, value);
+    }
+
+    fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        None
     }
 }
 
@@ -225,6 +311,50 @@ mod tests {
         let (client, server) = pair(&store, 5);
         assert_eq!(pump(client, server), rustls::HandshakeKind::Full);
         assert_eq!(store.held(), 2, "5 tickets came, 2 devices keep 2");
+    }
+
+    #[test]
+    fn each_target_has_its_own_tickets_and_devices_that_do_not_resume_none() {
+        let base = crate::tls::client_config_insecure(crate::tls::KeyExchange::X25519).unwrap();
+        let mut clients = TlsClients::new(&base, 10);
+        let returning = clients.for_connection(0, TicketUse::Returning);
+        assert!(Arc::ptr_eq(
+            &returning,
+            &clients.for_connection(0, TicketUse::Returning)
+        ));
+        assert!(!Arc::ptr_eq(
+            &returning,
+            &clients.for_connection(0, TicketUse::First)
+        ));
+        assert!(!Arc::ptr_eq(
+            &returning,
+            &clients.for_connection(1, TicketUse::Returning)
+        ));
+        let full = clients.for_connection(0, TicketUse::Never);
+        assert!(!Arc::ptr_eq(&full, &returning));
+        assert!(Arc::ptr_eq(
+            &full,
+            &clients.for_connection(3, TicketUse::Never)
+        ));
+        let far = clients.for_connection(MAX_TICKET_TARGETS, TicketUse::Returning);
+        assert!(Arc::ptr_eq(&full, &far));
+    }
+
+    #[test]
+    fn a_device_new_to_a_server_leaves_its_ticket_and_takes_none() {
+        let store = Arc::new(TicketStore::new(4));
+        let (returning, server) = pair(&store, 1);
+        let mut first = (*returning).clone();
+        first.resumption = Resumption::store(Arc::new(KeepOnly(store.clone())));
+        let first = Arc::new(first);
+        assert_eq!(
+            pump(first.clone(), server.clone()),
+            rustls::HandshakeKind::Full
+        );
+        assert_eq!(pump(first, server.clone()), rustls::HandshakeKind::Full);
+        assert_eq!(store.held(), 2, "two new devices, two tickets kept");
+        assert_eq!(pump(returning, server), rustls::HandshakeKind::Resumed);
+        assert_eq!(store.held(), 2);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use hdrhistogram::Histogram;
 
 /// Latencies above this (one hour) are clamped into the top bucket.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Significant digits of a run-long histogram.
+const DIGITS: u8 = 3;
 
 /// A latency histogram in microseconds.
 #[derive(Debug, Clone)]
@@ -17,7 +19,7 @@ pub struct Latency(Histogram<u64>);
 
 impl Default for Latency {
     fn default() -> Self {
-        Self(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"))
+        Self::with_digits(DIGITS)
     }
 }
 
@@ -37,6 +39,16 @@ impl Latency {
         let _ = self.0.add(&other.0);
     }
 
+    /// An empty histogram of `digits` significant digits (the default has 3).
+    pub fn with_digits(digits: u8) -> Self {
+        Self(Histogram::new_with_bounds(1, MAX_LATENCY_US, digits).expect("valid histogram bounds"))
+    }
+
+    /// Empties the histogram.
+    pub fn reset(&mut self) {
+        self.0.reset();
+    }
+
     /// The standard compressed V2 encoding, base64.
     pub fn to_base64(&self) -> String {
         let mut bytes = Vec::new();
@@ -48,11 +60,16 @@ impl Latency {
 
     /// Reads the encoding written by [`Latency::to_base64`] (or any V2 encoder).
     pub fn from_base64(text: &str) -> anyhow::Result<Self> {
+        Self::from_base64_with_digits(text, DIGITS)
+    }
+
+    /// Reads an encoding into a histogram of `digits` significant digits.
+    pub fn from_base64_with_digits(text: &str, digits: u8) -> anyhow::Result<Self> {
         let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
         let histogram: Histogram<u64> = Deserializer::new()
             .deserialize(&mut &bytes[..])
             .map_err(|err| anyhow::anyhow!("not a V2 HdrHistogram: {err:?}"))?;
-        let mut latency = Self::default();
+        let mut latency = Self::with_digits(digits);
         latency
             .0
             .add(&histogram)
@@ -74,6 +91,23 @@ impl Latency {
         per_second
             .into_iter()
             .max_by_key(|&(second, count)| (count, std::cmp::Reverse(second)))
+    }
+
+    /// The value at `percentile` (0 to 100) as HdrHistogram's reference implementations
+    /// (Java, Python) compute it: the rank `percentile x count` rounded half up, the
+    /// highest value equivalent to the one recorded at that rank. (`value_at_quantile`
+    /// rounds the rank up, so on a few hundred values a p99 can land a bucket apart.)
+    pub fn value_at_percentile(&self, percentile: f64) -> u64 {
+        let total = self.0.len();
+        let rank = ((percentile.min(100.0) * total as f64 / 100.0 + 0.5) as u64).max(1);
+        let mut seen = 0;
+        for value in self.0.iter_recorded() {
+            seen += value.count_at_value();
+            if seen >= rank {
+                return self.0.highest_equivalent(value.value_iterated_to());
+            }
+        }
+        0
     }
 
     /// p50, p90, p99, p99.9 and max, in microseconds.
@@ -121,6 +155,24 @@ mod tests {
         assert_eq!(merged.summary().count, 5);
         assert_eq!(merged.histogram().max(), a.histogram().max());
         assert!(Latency::from_base64("not base64!").is_err());
+    }
+
+    #[test]
+    fn percentiles_round_the_rank_half_up_as_the_reference_implementations_do() {
+        let mut latency = Latency::default();
+        for micros in 1..=150 {
+            latency.record(Duration::from_micros(micros));
+        }
+        // Rank 0.99 x 150 = 148.5, rounded half up: the 149th value; `value_at_quantile`
+        // takes the 149th too, but on 153 values (151.47) it takes the 152nd, not the 151st.
+        assert_eq!(latency.value_at_percentile(99.0), 149);
+        assert_eq!(latency.value_at_percentile(50.0), 75);
+        for micros in 151..=153 {
+            latency.record(Duration::from_micros(micros));
+        }
+        assert_eq!(latency.value_at_percentile(99.0), 151);
+        assert_eq!(latency.histogram().value_at_quantile(0.99), 152);
+        assert_eq!(Latency::default().value_at_percentile(99.0), 0);
     }
 
     #[test]

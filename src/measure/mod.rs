@@ -3,11 +3,13 @@
 //! figure cannot be read, so a report can say "not measured" instead of inventing one.
 //!
 //! Layout:
-//! - [`latency`]: HDR histograms in microseconds, mergeable across shards.
+//! - [`latency`]: HDR histograms in microseconds, mergeable across shards;
+//!   [`intervals`]: what they gained second by second, and the interval log.
 //! - [`procfs`]: RSS, CPU, slab and socket counters from /proc.
 //! - [`calibration`]: the loopback floor (a datagram wakes a parked socket, no EAS).
 
 pub mod calibration;
+pub mod intervals;
 pub mod latency;
 pub mod procfs;
 

@@ -12,7 +12,8 @@
 //! - [`live`]: the progress shown while a run goes on.
 //! - [`merge`]: `pingfleet merge`, shards' documents combined exactly.
 //! - [`result`]: the result file and the threshold verdicts; [`network`]: its figures
-//!   of what a firewall did to the devices.
+//!   of what a firewall did to the devices; [`per_second`]: the run second by second
+//!   (the interval log) and the floor measured during the hold.
 //! - [`self_check`]: whether the generator or the machine was saturated.
 //! - [`summary`]: what a run prints when it ends.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
@@ -22,6 +23,7 @@ pub mod live;
 pub mod merge;
 pub mod network;
 pub mod orchestrate;
+pub mod per_second;
 pub mod progress;
 pub mod result;
 pub mod roles;

@@ -7,7 +7,7 @@
 //! completed (a child died, nothing parked); partial results are still written.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use super::children::RoleProcess;
 use super::live::LiveView;
 use super::network::NetworkFigures;
+use super::per_second::{FloorFigures, IntervalFigures};
 use super::progress::WorkerProgress;
 use super::result::{judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, SCHEMA};
 use super::roles::{
@@ -31,6 +32,8 @@ use super::sweep::{print_grid, run_sweep, write_sweep};
 use crate::firewall::launch::FirewallReport;
 use crate::firewall::netns::Topology;
 use crate::fleet::report::WorkerReport;
+use crate::measure::calibration::FloorProbe;
+use crate::measure::intervals::IntervalSeries;
 use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
 use crate::phase::Phase;
@@ -199,6 +202,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// How often the floor is sampled during a run: 50 a second, a few milliseconds of CPU.
+const FLOOR_PROBE_GAP: Duration = Duration::from_millis(20);
+
 /// One measurement: servers and workers started, sampled, collected and stopped.
 /// With `live`, progress is shown as the run goes on.
 fn measure(
@@ -248,6 +254,8 @@ fn measure(
             let _ = topology.flush();
         }
     };
+    let floor_probe = FloorProbe::start(FLOOR_PROBE_GAP).ok();
+    let watch_started = SystemTime::now();
     let watched = watch(
         scenario,
         &mut servers,
@@ -273,10 +281,21 @@ fn measure(
     }
     // Without any worker's document the result still says what happened, with no
     // fleet figures (and every threshold not judged).
-    let fleet = match reports.is_empty() {
+    let mut fleet = match reports.is_empty() {
         true => WorkerReport::empty(),
         false => WorkerReport::merge(&reports)?,
     };
+    let mut series = IntervalSeries::default();
+    series.add(&std::mem::take(&mut fleet.intervals))?;
+    if let Some(floor_seconds) = floor_probe.and_then(|probe| probe.stop().ok()) {
+        series.add(&floor_seconds)?;
+    }
+    let intervals = IntervalFigures::of(&series, watch_started, watched.hold_window_s);
+    let wakeup = fleet
+        .histograms
+        .get("wakeup_latency_us")
+        .map(|doc| doc.summary);
+    let floor = FloorFigures::of(&series, &intervals, wakeup);
     let machine = Machine::read(plan.limits.fd_limit);
     Ok(RunResult {
         schema: SCHEMA.into(),
@@ -295,6 +314,9 @@ fn measure(
         failures,
         memory: memory(&baseline, watched.plateau.as_ref(), &fleet),
         calibration,
+        floor,
+        intervals,
+        interval_series: series,
         cpu_seconds_servers,
         cpu_seconds_workers: fleet.cpu_seconds,
         self_check: check(
@@ -646,7 +668,17 @@ fn write_result(scenario: &Scenario, result: &RunResult, index: usize) -> anyhow
         scenario.name.clone()
     };
     let path = dir.join(format!("{name}-{stamp}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(result)?)
+    let log = path.with_extension("hlog");
+    let mut result = result.clone();
+    if !result.interval_series.by_tag.is_empty() {
+        let mut text = Vec::new();
+        result.interval_series.write_hlog(&mut text)?;
+        std::fs::write(&log, text).with_context(|| format!("cannot write {}", log.display()))?;
+        result.intervals.log = log
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

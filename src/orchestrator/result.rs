@@ -54,6 +54,18 @@ pub struct RunResult {
     /// The machine's floor for a wake-up without EAS (see `measure::calibration`),
     /// measured before the run; `null` if it could not be measured.
     pub calibration: Option<crate::measure::latency::LatencySummary>,
+    /// The loopback floor again, measured during the hold beside the run's own
+    /// wake-ups (`null` without a hold); wake-up/floor ratios use it when `usable`.
+    #[serde(default)]
+    pub floor: Option<super::per_second::FloorFigures>,
+    /// The run second by second: the interval log written beside this file and each
+    /// metric's per-second p50 and p99 (what `pingfleet compare` tests).
+    #[serde(default)]
+    pub intervals: super::per_second::IntervalFigures,
+    /// The merged interval histograms, written to the interval log (not to this file).
+    #[serde(skip)]
+    #[cfg_attr(test, schemars(skip))]
+    pub interval_series: crate::measure::intervals::IntervalSeries,
     /// CPU seconds used by the server partitions and by the device workers.
     pub cpu_seconds_servers: Option<f64>,
     pub cpu_seconds_workers: Option<f64>,

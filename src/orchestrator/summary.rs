@@ -43,18 +43,7 @@ pub fn print_summary(result: &RunResult, path: &Path) {
             );
         }
     }
-    if let (Some(floor), Some(wakeup)) = (
-        result.calibration,
-        fleet.histograms.get("wakeup_latency_us"),
-    ) {
-        println!(
-            "wake-up p50 is {:.1}x the loopback floor ({} us), p99 {:.1}x ({} us)",
-            wakeup.summary.p50_us as f64 / floor.p50_us.max(1) as f64,
-            floor.p50_us,
-            wakeup.summary.p99_us as f64 / floor.p99_us.max(1) as f64,
-            floor.p99_us
-        );
-    }
+    print_floor(result);
     print_memory(result);
     if let Some(cost) = result.cost_per_device_hour {
         println!(
@@ -165,6 +154,37 @@ fn print_network(result: &RunResult) {
             network.heartbeat_settled.max_us as f64 / 1e6
         );
     }
+}
+
+/// The wake-up latency over the loopback floor measured during the hold (or before the
+/// run when there was no hold), unless that floor is unusable as a denominator.
+fn print_floor(result: &RunResult) {
+    let Some(wakeup) = result.fleet.histograms.get("wakeup_latency_us") else {
+        return;
+    };
+    let (floor, when) = match &result.floor {
+        Some(floor) if !floor.usable => {
+            let why = floor.why.as_deref().unwrap_or("");
+            println!("loopback floor during the hold: unusable as a ratio ({why})");
+            return;
+        }
+        Some(floor) => (floor.during_hold, "during the hold"),
+        None => match result.calibration {
+            Some(floor) => (floor, "before the run"),
+            None => return,
+        },
+    };
+    let wakeup = wakeup.summary;
+    if wakeup.count == 0 {
+        return;
+    }
+    println!(
+        "wake-up p50 is {:.1}x the loopback floor {when} ({} us), p99 {:.1}x ({} us)",
+        wakeup.p50_us as f64 / floor.p50_us.max(1) as f64,
+        floor.p50_us,
+        wakeup.p99_us as f64 / floor.p99_us.max(1) as f64,
+        floor.p99_us
+    );
 }
 
 fn print_memory(result: &RunResult) {

@@ -49,10 +49,10 @@ impl Sockets {
         Ok(Self {
             http: http
                 .iter()
-                .map(|addr| bind_tcp(*addr))
+                .map(|addr| crate::listen::listen_tcp(*addr))
                 .collect::<io::Result<_>>()?,
             notify: bind_udp(notify)?,
-            metrics: metrics.map(bind_tcp).transpose()?,
+            metrics: metrics.map(crate::listen::listen_tcp).transpose()?,
         })
     }
 
@@ -60,15 +60,6 @@ impl Sockets {
     pub fn notify_recv_buffer(&self) -> Option<usize> {
         socket2::SockRef::from(&self.notify).recv_buffer_size().ok()
     }
-}
-
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    TcpListener::from_std(socket.into())
 }
 
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {

@@ -9,6 +9,7 @@ mod firewall;
 mod fleet;
 mod foreign;
 mod interop;
+mod intervals;
 mod mail_injection;
 mod netns;
 mod properties;

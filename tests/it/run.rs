@@ -136,6 +136,7 @@ pub(crate) fn the_result_file(dir: &std::path::Path) -> std::path::PathBuf {
     let mut files: Vec<_> = std::fs::read_dir(dir.join("out"))
         .expect("a result directory")
         .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     files.remove(0)

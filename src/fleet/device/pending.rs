@@ -71,9 +71,9 @@ impl Device {
                 // Delivered by a Sync without a wake-up (a change before the Ping).
                 stats.counters.notifications_delivered += 1;
                 count_timeliness(self.dead_pings, &pending, stats);
-                stats.wakeup.record(now - pending.planned);
+                stats.record_wakeup(now - pending.planned);
             }
-            stats.mail_on_device.record(now - pending.planned);
+            stats.record_mail_on_device(now - pending.planned);
         }
     }
 
@@ -86,7 +86,7 @@ impl Device {
                 pending.woken = true;
                 stats.counters.notifications_delivered += 1;
                 count_timeliness(dead_pings, pending, stats);
-                stats.wakeup.record(now - pending.planned);
+                stats.record_wakeup(now - pending.planned);
             }
         }
     }
