@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod argv;
+pub mod compare;
 pub mod eas;
 pub mod firewall;
 pub mod fleet;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use pingfleet::compare::launch::CompareArgs;
 use pingfleet::eas::xml::Layout;
 use pingfleet::firewall::launch::FirewallArgs;
 use pingfleet::fleet::launch::DevicesArgs;
@@ -62,6 +63,15 @@ enum Command {
     ///
     /// Example: pingfleet merge shard0.json shard1.json -o fleet.json
     Merge(MergeArgs),
+    /// Compare runs with a baseline, figure by figure: memory per parked connection
+    /// within a tolerance, lost notifications and errors not above it, latencies (each
+    /// second of the hold one sample) by Mann-Whitney and a bootstrap interval with a
+    /// minimum effect. Exit 0 no regression, 1 a regression, 2 could not compare.
+    ///
+    /// Example: pingfleet compare results/baselines/gate.json results/gate-2026-11-30T12-00-00Z.json --markdown
+    ///
+    /// A/B on one machine: pingfleet compare --ab ./pingfleet-main ./target/release/pingfleet scenarios/gate.toml --rounds 5
+    Compare(CompareArgs),
     /// Send a change notification to a server by hand, as the mailbox back-end would.
     ///
     /// Example: pingfleet notify --to 127.0.0.1:2883 --user user0 --folder 5
@@ -112,6 +122,9 @@ struct EncodeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Compare(args) = &cli.command {
+        return ExitCode::from(pingfleet::compare::launch::compare(args));
+    }
     if let Command::Run(args) = cli.command {
         return match pingfleet::orchestrator::orchestrate::run(args) {
             Ok(code) => ExitCode::from(code),
@@ -122,7 +135,7 @@ fn main() -> ExitCode {
         };
     }
     let result = match cli.command {
-        Command::Run(_) => unreachable!("handled above"),
+        Command::Run(_) | Command::Compare(_) => unreachable!("handled above"),
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
         Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
         Command::Firewall(args) => pingfleet::firewall::launch::firewall(args),

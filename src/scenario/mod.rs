@@ -4,7 +4,7 @@
 //! Layout: this file holds the file format and its checks; [`resolve`] turns a file and
 //! the command line's overrides into the one validated plan a run takes everything
 //! from; [`threshold`] is the language of `[thresholds]`; [`sweep`] the grid of
-//! `[sweep]`.
+//! `[sweep]`; [`compare`] how `pingfleet compare` judges its runs (`[compare]`).
 //!
 //! ```toml
 //! name = "smoke"
@@ -39,6 +39,7 @@ use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
 use threshold::{Condition, MetricKind};
 
+pub mod compare;
 pub mod resolve;
 pub mod sweep;
 pub mod threshold;
@@ -80,6 +81,9 @@ pub struct Scenario {
     /// Run the scenario over a grid of heartbeats, idle timeouts and strategies.
     #[serde(default)]
     pub sweep: Option<sweep::SweepSection>,
+    /// How `pingfleet compare` judges runs of this scenario.
+    #[serde(default)]
+    pub compare: Option<compare::Tolerances>,
     /// Metric name to conditions.
     #[serde(default)]
     pub thresholds: BTreeMap<Metric, Vec<ConditionText>>,
@@ -603,6 +607,9 @@ impl Scenario {
         }
         if let Some(target) = &self.target {
             self.check_target(target)?;
+        }
+        if let Some(problem) = self.compare.as_ref().and_then(|c| c.problem()) {
+            return Err(("alpha", problem));
         }
         if let Some(sweep) = &self.sweep {
             if let Some(problem) = sweep.problem() {

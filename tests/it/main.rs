@@ -3,6 +3,7 @@
 mod adversarial;
 mod chaos;
 mod cli;
+mod compare;
 mod eas_client;
 mod external_target;
 mod firewall;

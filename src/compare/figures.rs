@@ -1,0 +1,144 @@
+//! The figures `pingfleet compare` compares, read from result files, and what kind each
+//! is: nearly deterministic (memory per parked connection: compared with a relative
+//! tolerance), a count that must not grow (lost notifications, errors), or noisy
+//! (latencies: one sample per second of the hold, each of its p50 or p99; the parking
+//! rate: one sample per run), compared with statistics.
+
+use std::collections::BTreeMap;
+
+use crate::measure::calibration::FLOOR_TAG;
+use crate::measure::intervals::SecondSummary;
+use crate::orchestrator::result::RunResult;
+
+/// How a figure varies from run to run, and so how it is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Memory: the same within a few percent on every run.
+    Memory,
+    /// Kernel memory: steadier than latency, noisier than the process's own.
+    KernelMemory,
+    /// A count that should stay where it was (zero, mostly).
+    Count,
+    /// Samples (seconds of the hold, or runs) compared by their distributions.
+    Samples,
+}
+
+/// One figure of one or more runs of one side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub kind: Kind,
+    /// Lower is better for every figure but the parking rate.
+    pub higher_is_better: bool,
+    pub unit: &'static str,
+    /// One value per run (memory, counts), or every sample of every run (latencies).
+    pub values: Vec<f64>,
+}
+
+/// Every figure of one side (one or several runs), by name.
+pub type Side = BTreeMap<&'static str, Measured>;
+
+/// Adds `result`'s figures to `side`.
+pub fn add_run(side: &mut Side, result: &RunResult) {
+    let memory = &result.memory;
+    for (name, kind, value) in [
+        (
+            "server_bytes_per_parked",
+            Kind::Memory,
+            memory.server_bytes_per_parked,
+        ),
+        (
+            "device_bytes_per_device",
+            Kind::Memory,
+            memory.device_bytes_per_device,
+        ),
+        (
+            "kernel_slab_bytes_per_connection",
+            Kind::KernelMemory,
+            memory.kernel_slab_bytes_per_connection,
+        ),
+    ] {
+        if let Some(value) = value {
+            push(side, name, kind, "bytes", vec![value]);
+        }
+    }
+    let counters = &result.fleet.counters;
+    let errors: u64 = counters.errors.values().sum();
+    push(
+        side,
+        "lost_notifications",
+        Kind::Count,
+        "",
+        vec![counters.notifications_lost as f64],
+    );
+    push(side, "errors", Kind::Count, "", vec![errors as f64]);
+    if let Some(seconds) = result.fleet.bootstrap_all_s.filter(|s| *s > 0.0) {
+        let rate = result.fleet.devices_bootstrapped as f64 / seconds;
+        let figure = side.entry("parking_rate_per_s").or_insert(Measured {
+            kind: Kind::Samples,
+            higher_is_better: true,
+            unit: "devices/s",
+            values: Vec::new(),
+        });
+        figure.values.push(rate);
+    }
+    add_seconds(side, result);
+}
+
+/// The hold's seconds: the wake-up's p50 and p99, and each over the floor's of the
+/// same second.
+fn add_seconds(side: &mut Side, result: &RunResult) {
+    let Some((first, last)) = result.intervals.hold_seconds else {
+        return;
+    };
+    let hold = |tag: &str| -> BTreeMap<u64, SecondSummary> {
+        result
+            .intervals
+            .per_second
+            .get(tag)
+            .into_iter()
+            .flatten()
+            .filter(|second| (first..=last).contains(&second.second) && second.count > 0)
+            .map(|second| (second.second, *second))
+            .collect()
+    };
+    let (wakeup, floor) = (hold("wakeup"), hold(FLOOR_TAG));
+    let of = |pick: fn(&SecondSummary) -> u64| -> Vec<f64> {
+        wakeup.values().map(|s| pick(s) as f64).collect()
+    };
+    let over_floor = |pick: fn(&SecondSummary) -> u64| -> Vec<f64> {
+        wakeup
+            .iter()
+            .filter_map(|(second, s)| {
+                let floor = pick(floor.get(second)?) as f64;
+                (floor > 0.0).then(|| pick(s) as f64 / floor)
+            })
+            .collect()
+    };
+    let floor_usable = result.floor.as_ref().is_some_and(|floor| floor.usable);
+    let mut samples = vec![
+        ("wakeup_p50_us", "us", of(|s| s.p50_us)),
+        ("wakeup_p99_us", "us", of(|s| s.p99_us)),
+    ];
+    if floor_usable {
+        samples.push(("wakeup_p50_over_floor", "x", over_floor(|s| s.p50_us)));
+        samples.push(("wakeup_p99_over_floor", "x", over_floor(|s| s.p99_us)));
+    }
+    for (name, unit, values) in samples {
+        if !values.is_empty() {
+            push(side, name, Kind::Samples, unit, values);
+        }
+    }
+}
+
+fn push(side: &mut Side, name: &'static str, kind: Kind, unit: &'static str, values: Vec<f64>) {
+    side.entry(name)
+        .or_insert(Measured {
+            kind,
+            higher_is_better: false,
+            unit,
+            values: Vec::new(),
+        })
+        .values
+        .extend(values);
+}

@@ -1,0 +1,403 @@
+//! The `pingfleet compare` command: two sides read (result files, directories of them,
+//! or `--ab` runs of two builds made here), every figure judged, a table (or markdown,
+//! or JSON) printed, and the exit code a CI gate reads: 0 no regression, 1 a
+//! regression, 2 could not compare.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+
+use super::figures::{add_run, Side};
+use super::verdict::{judge, Judgement, Verdict};
+use crate::orchestrator::result::RunResult;
+use crate::scenario::compare::Tolerances;
+use crate::scenario::Scenario;
+
+/// Figures compared only while the floor of both sides was usable.
+const FLOOR_FIGURES: [&str; 2] = ["wakeup_p50_over_floor", "wakeup_p99_over_floor"];
+
+/// `pingfleet compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// BASELINE CURRENT: result files, or directories holding several runs' result
+    /// files each (their samples are pooled). With --ab: BASE_BINARY CURRENT_BINARY
+    /// SCENARIO.
+    #[arg(num_args = 2..=3, required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Run SCENARIO with the two binaries alternately (base, current, base, ...), then
+    /// compare: alternation cancels the slow drift of a shared machine.
+    #[arg(long)]
+    pub ab: bool,
+    /// Rounds of --ab (each runs both builds once).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// Where --ab keeps its runs (base/ and current/ below).
+    #[arg(long, default_value = "results/ab", value_name = "DIR")]
+    pub ab_output: PathBuf,
+    /// Print a markdown table (for a pull-request comment or $GITHUB_STEP_SUMMARY).
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Print the verdicts as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Memory per parked connection (server, device) may move this many percent
+    /// (default 5, or the scenario's [compare] memory).
+    #[arg(long, value_name = "PERCENT")]
+    pub memory_tolerance: Option<f64>,
+    /// The kernel's slab memory per connection may move this many percent (default 15).
+    #[arg(long, value_name = "PERCENT")]
+    pub kernel_tolerance: Option<f64>,
+    /// A latency or rate must move at least this many percent to count (default 10).
+    #[arg(long, value_name = "PERCENT")]
+    pub min_effect: Option<f64>,
+    /// Significance level of the Mann-Whitney test (default 0.01).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+}
+
+/// Runs the command; its exit code.
+pub fn compare(args: &CompareArgs) -> u8 {
+    match compare_sides(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("pingfleet compare: could not compare: {err:#}");
+            2
+        }
+    }
+}
+
+fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
+    let (baseline_inputs, current_inputs) = match (args.ab, args.inputs.as_slice()) {
+        (true, [base, current, scenario]) => run_ab(args, base, current, scenario)?,
+        (false, [base, current]) => (base.clone(), current.clone()),
+        (true, _) => anyhow::bail!("--ab takes BASE_BINARY CURRENT_BINARY SCENARIO"),
+        (false, _) => anyhow::bail!("give BASELINE and CURRENT (result files or directories)"),
+    };
+    let baseline = read_side(&baseline_inputs)?;
+    let current = read_side(&current_inputs)?;
+    same_experiment(&baseline, &current)?;
+    let tolerances = tolerances(args, &current)?;
+    let (baseline_figures, current_figures) = (figures_of(&baseline), figures_of(&current));
+    let judgements = judge_all(&baseline_figures, &current_figures, &tolerances)?;
+    let regressions = judgements
+        .iter()
+        .filter(|j| j.verdict == Verdict::Regression)
+        .count();
+    let sides = (
+        describe(&baseline_inputs, &baseline),
+        describe(&current_inputs, &current),
+    );
+    if args.json {
+        print_json(&sides, &tolerances, &judgements, regressions)?;
+    } else if args.markdown {
+        print_markdown(&sides, &judgements, regressions);
+    } else {
+        print_table(&sides, &judgements, regressions);
+    }
+    Ok(u8::from(regressions > 0))
+}
+
+/// Every result file of one side: the file, or the `.json` result files under a
+/// directory (any depth).
+fn read_side(input: &Path) -> anyhow::Result<Vec<RunResult>> {
+    let mut files = Vec::new();
+    collect_json(input, &mut files)?;
+    files.sort();
+    let mut results = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", file.display()))?;
+        if value.get("schema").and_then(|s| s.as_str()) != Some(crate::orchestrator::result::SCHEMA)
+        {
+            // A sweep, a worker document or anything else is not a run to compare.
+            continue;
+        }
+        let result: RunResult = serde_json::from_value(value)
+            .with_context(|| format!("{} is not a pingfleet run result", file.display()))?;
+        if !result.complete {
+            anyhow::bail!(
+                "{} is of an incomplete run: {:?}",
+                file.display(),
+                result.failures
+            );
+        }
+        results.push(result);
+    }
+    if results.is_empty() {
+        anyhow::bail!("no pingfleet run result in {}", input.display());
+    }
+    Ok(results)
+}
+
+fn collect_json(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if !path.is_dir() {
+        files.push(path.to_owned());
+        return Ok(());
+    }
+    for entry in
+        std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?
+    {
+        let entry = entry?.path();
+        if entry.is_dir() {
+            collect_json(&entry, files)?;
+        } else if entry.extension().is_some_and(|ext| ext == "json") {
+            files.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// The two sides ran the same scenario with as many devices.
+fn same_experiment(baseline: &[RunResult], current: &[RunResult]) -> anyhow::Result<()> {
+    let key = |result: &RunResult| (result.scenario.clone(), result.fleet.devices);
+    let first = key(&baseline[0]);
+    for result in baseline.iter().chain(current) {
+        let other = key(result);
+        if other != first {
+            anyhow::bail!(
+                "different experiments: scenario {:?} with {} devices, and {:?} with {}",
+                first.0,
+                first.1,
+                other.0,
+                other.1
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The flags over the current side's `[compare]` over the defaults.
+fn tolerances(args: &CompareArgs, current: &[RunResult]) -> anyhow::Result<Tolerances> {
+    let from_scenario = Scenario::parse(&current[0].scenario_text, "the current run's scenario")
+        .ok()
+        .and_then(|scenario| scenario.compare);
+    let mut tolerances = from_scenario.unwrap_or_default();
+    let fraction = |percent: f64| percent / 100.0;
+    if let Some(percent) = args.memory_tolerance {
+        tolerances.memory = fraction(percent);
+    }
+    if let Some(percent) = args.kernel_tolerance {
+        tolerances.kernel = fraction(percent);
+    }
+    if let Some(percent) = args.min_effect {
+        tolerances.min_effect = fraction(percent);
+    }
+    if let Some(alpha) = args.alpha {
+        tolerances.alpha = alpha;
+    }
+    if let Some(problem) = tolerances.problem() {
+        anyhow::bail!("{problem}");
+    }
+    Ok(tolerances)
+}
+
+fn figures_of(results: &[RunResult]) -> Side {
+    let mut side = Side::new();
+    for result in results {
+        add_run(&mut side, result);
+    }
+    side
+}
+
+/// Every figure of either side judged; a figure on one side only cannot be compared,
+/// except the ratios to a floor that was unusable on one side (inconclusive).
+fn judge_all(
+    baseline: &Side,
+    current: &Side,
+    tolerances: &Tolerances,
+) -> anyhow::Result<Vec<Judgement>> {
+    let mut names: Vec<&'static str> = baseline.keys().chain(current.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut judgements = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        match (baseline.get(name), current.get(name)) {
+            (Some(base), Some(cur)) => judgements.push(judge(name, base, cur, tolerances)),
+            (base, cur) if FLOOR_FIGURES.contains(&name) => {
+                let present = base.or(cur).expect("on one side at least");
+                let mut judgement = judge(name, present, present, tolerances);
+                judgement.verdict = Verdict::Inconclusive;
+                judgement.reason = "the floor was unusable on one side".into();
+                judgements.push(judgement);
+            }
+            (None, _) => missing.push(format!("{name} (not in the baseline)")),
+            (_, None) => missing.push(format!("{name} (not in the current runs)")),
+        }
+    }
+    if !missing.is_empty() {
+        anyhow::bail!("missing figures: {}", missing.join(", "));
+    }
+    Ok(judgements)
+}
+
+/// Runs the scenario with each binary alternately, `rounds` times; the two directories.
+fn run_ab(
+    args: &CompareArgs,
+    base: &Path,
+    current: &Path,
+    scenario: &Path,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let scenario = std::fs::canonicalize(scenario)
+        .with_context(|| format!("cannot find scenario {}", scenario.display()))?;
+    let sides = [("base", base), ("current", current)];
+    for (_, binary) in sides {
+        if !binary.is_file() {
+            anyhow::bail!("{} is not a pingfleet binary", binary.display());
+        }
+    }
+    for round in 1..=args.rounds {
+        for (side, binary) in sides {
+            let dir = args.ab_output.join(side).join(format!("round-{round}"));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            eprintln!(
+                "--ab round {round}/{}: {side} ({})",
+                args.rounds,
+                binary.display()
+            );
+            let status = Command::new(std::fs::canonicalize(binary)?)
+                .arg("run")
+                .arg(&scenario)
+                .current_dir(&dir)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .with_context(|| format!("cannot start {}", binary.display()))?;
+            // 1 is a threshold that failed: the figures are still there to compare.
+            if !matches!(status.code(), Some(0 | 1)) {
+                anyhow::bail!("{side} run {round} could not complete ({status})");
+            }
+        }
+    }
+    Ok((args.ab_output.join("base"), args.ab_output.join("current")))
+}
+
+fn describe(input: &Path, results: &[RunResult]) -> String {
+    let commit = results[0].git_commit.as_deref().unwrap_or("unknown commit");
+    let short = &commit[..commit.len().min(10)];
+    match results.len() {
+        1 => format!("{} ({short})", input.display()),
+        runs => format!("{} ({runs} runs, {short})", input.display()),
+    }
+}
+
+fn format_value(value: f64, unit: &str) -> String {
+    match unit {
+        "x" => format!("{value:.2}x"),
+        "" => format!("{value:.0}"),
+        unit => format!("{value:.0} {unit}"),
+    }
+}
+
+fn format_change(judgement: &Judgement) -> (String, String) {
+    let effect = match judgement.effect.is_finite() {
+        true => format!("{:+.1}%", judgement.effect * 100.0),
+        false => "-".into(),
+    };
+    let interval = judgement
+        .interval
+        .filter(|(low, high)| low.is_finite() && high.is_finite())
+        .map_or(String::new(), |(low, high)| {
+            format!("{:+.1}% .. {:+.1}%", low * 100.0, high * 100.0)
+        });
+    (effect, interval)
+}
+
+fn headline(regressions: usize, judgements: &[Judgement]) -> String {
+    let count = |verdict: Verdict| judgements.iter().filter(|j| j.verdict == verdict).count();
+    format!(
+        "{regressions} regression(s), {} improvement(s), {} no change, {} inconclusive",
+        count(Verdict::Improvement),
+        count(Verdict::NoChange),
+        count(Verdict::Inconclusive)
+    )
+}
+
+fn print_table(sides: &(String, String), judgements: &[Judgement], regressions: usize) {
+    println!("baseline: {}\ncurrent:  {}", sides.0, sides.1);
+    println!(
+        "{:<34} {:>12} {:>12} {:>9} {:>20}  verdict",
+        "figure", "baseline", "current", "change", "95% interval"
+    );
+    for judgement in judgements {
+        let (effect, interval) = format_change(judgement);
+        println!(
+            "{:<34} {:>12} {:>12} {:>9} {:>20}  {} ({})",
+            judgement.figure,
+            format_value(judgement.baseline, judgement.unit),
+            format_value(judgement.current, judgement.unit),
+            effect,
+            interval,
+            judgement.verdict.words(),
+            judgement.reason
+        );
+    }
+    println!("{}", headline(regressions, judgements));
+}
+
+fn print_markdown(sides: &(String, String), judgements: &[Judgement], regressions: usize) {
+    let mark = if regressions > 0 {
+        ":x:"
+    } else {
+        ":white_check_mark:"
+    };
+    println!(
+        "### pingfleet compare {mark} {}\n",
+        headline(regressions, judgements)
+    );
+    println!("Baseline `{}`, current `{}`.\n", sides.0, sides.1);
+    println!("| figure | baseline | current | change | 95% interval | verdict |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for judgement in judgements {
+        let (effect, interval) = format_change(judgement);
+        let verdict = match judgement.verdict {
+            Verdict::Regression => "**regression**",
+            other => other.words(),
+        };
+        println!(
+            "| `{}` | {} | {} | {effect} | {interval} | {verdict} ({}) |",
+            judgement.figure,
+            format_value(judgement.baseline, judgement.unit),
+            format_value(judgement.current, judgement.unit),
+            judgement.reason
+        );
+    }
+}
+
+fn print_json(
+    sides: &(String, String),
+    tolerances: &Tolerances,
+    judgements: &[Judgement],
+    regressions: usize,
+) -> anyhow::Result<()> {
+    let finite = |value: f64| value.is_finite().then_some(value);
+    let rows: Vec<serde_json::Value> = judgements
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "figure": j.figure,
+                "unit": j.unit,
+                "baseline": finite(j.baseline),
+                "current": finite(j.current),
+                "effect": finite(j.effect),
+                "interval": j.interval.and_then(|(low, high)| Some([finite(low)?, finite(high)?])),
+                "p_value": j.p_value,
+                "samples": [j.samples.0, j.samples.1],
+                "verdict": j.verdict,
+                "reason": j.reason,
+            })
+        })
+        .collect();
+    let document = serde_json::json!({
+        "baseline": sides.0,
+        "current": sides.1,
+        "tolerances": tolerances,
+        "regressions": regressions,
+        "figures": rows,
+    });
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}

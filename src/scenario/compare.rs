@@ -1,0 +1,84 @@
+//! `[compare]`: how `pingfleet compare` judges runs of this scenario (see
+//! `compare::verdict`): how far memory may move, how large a change of a noisy figure
+//! must be, and how sure the test must be.
+
+/// How large a change must be to count, and how sure (every field has a default).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerances {
+    /// Memory per parked connection (server, device) may move this much (0.05: 5%).
+    #[serde(default = "memory")]
+    pub memory: f64,
+    /// The kernel's slab memory per connection may move this much.
+    #[serde(default = "kernel")]
+    pub kernel: f64,
+    /// A noisy figure must move at least this much (0.10: 10%) to be a change.
+    #[serde(default = "min_effect")]
+    pub min_effect: f64,
+    /// Significance level of the Mann-Whitney test.
+    #[serde(default = "alpha")]
+    pub alpha: f64,
+    /// Fewer samples than this on a side: inconclusive.
+    #[serde(default = "min_samples")]
+    pub min_samples: usize,
+}
+
+fn memory() -> f64 {
+    0.05
+}
+fn kernel() -> f64 {
+    0.15
+}
+fn min_effect() -> f64 {
+    0.10
+}
+fn alpha() -> f64 {
+    0.01
+}
+fn min_samples() -> usize {
+    5
+}
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        Self {
+            memory: memory(),
+            kernel: kernel(),
+            min_effect: min_effect(),
+            alpha: alpha(),
+            min_samples: min_samples(),
+        }
+    }
+}
+
+impl Tolerances {
+    /// What is wrong with these tolerances, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let fraction = |value: f64| (0.0..10.0).contains(&value);
+        if ![self.memory, self.kernel, self.min_effect]
+            .into_iter()
+            .all(fraction)
+        {
+            return Some("tolerances are fractions from 0 (0.05 is 5%)".into());
+        }
+        if !(self.alpha > 0.0 && self.alpha < 0.5) {
+            return Some("alpha must be between 0 and 0.5".into());
+        }
+        (self.min_samples < 2).then(|| "min_samples must be at least 2".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances_are_checked() {
+        assert_eq!(Tolerances::default().problem(), None);
+        let bad = Tolerances {
+            alpha: 0.9,
+            ..Tolerances::default()
+        };
+        assert!(bad.problem().unwrap().contains("alpha"));
+    }
+}
