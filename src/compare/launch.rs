@@ -82,7 +82,7 @@ fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
     let judgements = judge_all(&baseline_figures, &current_figures, &tolerances)?;
     let regressions = judgements
         .iter()
-        .filter(|j| j.verdict == Verdict::Regression)
+        .filter(|j| j.verdict == Verdict::Regression && j.gated)
         .count();
     let sides = (
         describe(&baseline_inputs, &baseline),
@@ -231,6 +231,12 @@ fn judge_all(
     if !missing.is_empty() {
         anyhow::bail!("missing figures: {}", missing.join(", "));
     }
+    for judgement in &mut judgements {
+        judgement.gated = !tolerances
+            .not_gated
+            .iter()
+            .any(|name| name == judgement.figure);
+    }
     Ok(judgements)
 }
 
@@ -309,7 +315,7 @@ fn format_change(judgement: &Judgement) -> (String, String) {
 fn headline(regressions: usize, judgements: &[Judgement]) -> String {
     let count = |verdict: Verdict| judgements.iter().filter(|j| j.verdict == verdict).count();
     format!(
-        "{regressions} regression(s), {} improvement(s), {} no change, {} inconclusive",
+        "{regressions} gated regression(s), {} improvement(s), {} no change, {} inconclusive",
         count(Verdict::Improvement),
         count(Verdict::NoChange),
         count(Verdict::Inconclusive)
@@ -319,20 +325,21 @@ fn headline(regressions: usize, judgements: &[Judgement]) -> String {
 fn print_table(sides: &(String, String), judgements: &[Judgement], regressions: usize) {
     println!("baseline: {}\ncurrent:  {}", sides.0, sides.1);
     println!(
-        "{:<34} {:>12} {:>12} {:>9} {:>20}  verdict",
+        "{:<34} {:>16} {:>16} {:>9} {:>20}  verdict",
         "figure", "baseline", "current", "change", "95% interval"
     );
     for judgement in judgements {
         let (effect, interval) = format_change(judgement);
         println!(
-            "{:<34} {:>12} {:>12} {:>9} {:>20}  {} ({})",
+            "{:<34} {:>16} {:>16} {:>9} {:>20}  {} ({}){}",
             judgement.figure,
             format_value(judgement.baseline, judgement.unit),
             format_value(judgement.current, judgement.unit),
             effect,
             interval,
             judgement.verdict.words(),
-            judgement.reason
+            judgement.reason,
+            if judgement.gated { "" } else { ", not gated" }
         );
     }
     println!("{}", headline(regressions, judgements));
@@ -358,11 +365,12 @@ fn print_markdown(sides: &(String, String), judgements: &[Judgement], regression
             other => other.words(),
         };
         println!(
-            "| `{}` | {} | {} | {effect} | {interval} | {verdict} ({}) |",
+            "| `{}` | {} | {} | {effect} | {interval} | {verdict} ({}){} |",
             judgement.figure,
             format_value(judgement.baseline, judgement.unit),
             format_value(judgement.current, judgement.unit),
-            judgement.reason
+            judgement.reason,
+            if judgement.gated { "" } else { ", not gated" }
         );
     }
 }
@@ -387,6 +395,7 @@ fn print_json(
                 "p_value": j.p_value,
                 "samples": [j.samples.0, j.samples.1],
                 "verdict": j.verdict,
+                "gated": j.gated,
                 "reason": j.reason,
             })
         })

@@ -46,6 +46,8 @@ pub struct Judgement {
     pub verdict: Verdict,
     /// Why, in a few words.
     pub reason: String,
+    /// Whether a regression of this figure fails the comparison (see `not_gated`).
+    pub gated: bool,
 }
 
 /// Judges `figure`'s change from `baseline` to `current` (the same kind on both sides).
@@ -67,6 +69,7 @@ pub fn judge(
         samples,
         verdict: Verdict::Inconclusive,
         reason: String::new(),
+        gated: true,
     };
     judgement.effect = judgement.current / judgement.baseline - 1.0;
     let (verdict, reason) = match current.kind {

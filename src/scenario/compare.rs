@@ -3,7 +3,7 @@
 //! must be, and how sure the test must be.
 
 /// How large a change must be to count, and how sure (every field has a default).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerances {
     /// Memory per parked connection (server, device) may move this much (0.05: 5%).
@@ -21,6 +21,11 @@ pub struct Tolerances {
     /// Fewer samples than this on a side: inconclusive.
     #[serde(default = "min_samples")]
     pub min_samples: usize,
+    /// Figures shown but not gated: their regressions do not fail the comparison (for
+    /// figures that do not carry from one machine to another, such as absolute
+    /// latencies when the baseline was measured elsewhere).
+    #[serde(default)]
+    pub not_gated: Vec<String>,
 }
 
 fn memory() -> f64 {
@@ -47,6 +52,7 @@ impl Default for Tolerances {
             min_effect: min_effect(),
             alpha: alpha(),
             min_samples: min_samples(),
+            not_gated: Vec::new(),
         }
     }
 }

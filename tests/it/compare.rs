@@ -82,7 +82,7 @@ fn unchanged_runs_pass_and_an_edited_regression_is_caught() {
     ] {
         assert!(out.contains(figure), "{figure} is compared: {out}");
     }
-    assert!(out.contains("0 regression(s)"), "{out}");
+    assert!(out.contains("0 gated regression(s)"), "{out}");
 
     let fatter = edited(&current, &dir.path().join("fatter.json"), |v| {
         let bytes = v["memory"]["server_bytes_per_parked"].as_f64().unwrap();
