@@ -14,8 +14,11 @@ use crate::orchestrator::result::RunResult;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// Memory: the same within a few percent on every run.
+    /// The server's memory: the same within a few percent on every run.
     Memory,
+    /// The device workers' memory: a few percent noisier (their allocations come and
+    /// go with the notifications they track).
+    DeviceMemory,
     /// Kernel memory: steadier than latency, noisier than the process's own.
     KernelMemory,
     /// A count that should stay where it was (zero, mostly).
@@ -49,7 +52,7 @@ pub fn add_run(side: &mut Side, result: &RunResult) {
         ),
         (
             "device_bytes_per_device",
-            Kind::Memory,
+            Kind::DeviceMemory,
             memory.device_bytes_per_device,
         ),
         (

@@ -41,10 +41,13 @@ pub struct CompareArgs {
     /// Print the verdicts as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Memory per parked connection (server, device) may move this many percent
-    /// (default 5, or the scenario's [compare] memory).
+    /// The server's memory per parked connection may move this many percent (default
+    /// 5, or the scenario's [compare] memory).
     #[arg(long, value_name = "PERCENT")]
     pub memory_tolerance: Option<f64>,
+    /// The device workers' memory per device may move this many percent (default 10).
+    #[arg(long, value_name = "PERCENT")]
+    pub device_tolerance: Option<f64>,
     /// The kernel's slab memory per connection may move this many percent (default 15).
     #[arg(long, value_name = "PERCENT")]
     pub kernel_tolerance: Option<f64>,
@@ -178,6 +181,9 @@ fn tolerances(args: &CompareArgs, current: &[RunResult]) -> anyhow::Result<Toler
     let fraction = |percent: f64| percent / 100.0;
     if let Some(percent) = args.memory_tolerance {
         tolerances.memory = fraction(percent);
+    }
+    if let Some(percent) = args.device_tolerance {
+        tolerances.device = fraction(percent);
     }
     if let Some(percent) = args.kernel_tolerance {
         tolerances.kernel = fraction(percent);

@@ -74,6 +74,7 @@ pub fn judge(
     judgement.effect = judgement.current / judgement.baseline - 1.0;
     let (verdict, reason) = match current.kind {
         Kind::Memory => by_tolerance(&judgement, tolerances.memory),
+        Kind::DeviceMemory => by_tolerance(&judgement, tolerances.device),
         Kind::KernelMemory => by_tolerance(&judgement, tolerances.kernel),
         Kind::Count => by_count(&baseline.values, &current.values, &mut judgement),
         Kind::Samples => by_samples(baseline, current, tolerances, &mut judgement),

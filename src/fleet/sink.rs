@@ -188,11 +188,14 @@ impl Outlet {
                 let partition = partition_of(change.user, partitions.len() as u32) as usize;
                 let mut notification = Notification::new_item(change.user, change.folder);
                 notification.seq = Some(change.seq);
-                match socket.send_to(notification.to_string().as_bytes(), partitions[partition]) {
+                let datagram = notification.to_string();
+                // The lag ends the instant the datagram is handed to the kernel.
+                let sending_at = Instant::now();
+                match socket.send_to(datagram.as_bytes(), partitions[partition]) {
                     Ok(_) => stats.counters.notifications_sent += 1,
                     Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
                 }
-                stats.record_injector_lag(Instant::now().saturating_duration_since(change.at));
+                stats.record_injector_lag(sending_at.saturating_duration_since(change.at));
             }
             // Only a mail needs the account, and its own copy for the sender thread.
             Self::Mail(senders) => {

@@ -6,9 +6,12 @@
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerances {
-    /// Memory per parked connection (server, device) may move this much (0.05: 5%).
+    /// The server's memory per parked connection may move this much (0.05: 5%).
     #[serde(default = "memory")]
     pub memory: f64,
+    /// The device workers' memory per device may move this much.
+    #[serde(default = "device")]
+    pub device: f64,
     /// The kernel's slab memory per connection may move this much.
     #[serde(default = "kernel")]
     pub kernel: f64,
@@ -31,6 +34,9 @@ pub struct Tolerances {
 fn memory() -> f64 {
     0.05
 }
+fn device() -> f64 {
+    0.10
+}
 fn kernel() -> f64 {
     0.15
 }
@@ -48,6 +54,7 @@ impl Default for Tolerances {
     fn default() -> Self {
         Self {
             memory: memory(),
+            device: device(),
             kernel: kernel(),
             min_effect: min_effect(),
             alpha: alpha(),
@@ -61,7 +68,7 @@ impl Tolerances {
     /// What is wrong with these tolerances, if anything.
     pub fn problem(&self) -> Option<String> {
         let fraction = |value: f64| (0.0..10.0).contains(&value);
-        if ![self.memory, self.kernel, self.min_effect]
+        if ![self.memory, self.device, self.kernel, self.min_effect]
             .into_iter()
             .all(fraction)
         {

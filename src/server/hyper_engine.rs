@@ -234,14 +234,6 @@ impl ResponseBody {
     }
 }
 
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        if let Some((notified_at, metrics)) = self.wake.take() {
-            metrics.record_wake(notified_at.elapsed());
-        }
-    }
-}
-
 impl hyper::body::Body for ResponseBody {
     type Data = Bytes;
     type Error = Infallible;
@@ -250,7 +242,13 @@ impl hyper::body::Body for ResponseBody {
         self: Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let data = self.get_mut().data.take().filter(|data| !data.is_empty());
+        let body = self.get_mut();
+        // The wake-up ends the instant the response is handed to the connection (a
+        // body never handed over was never an answer).
+        if let Some((notified_at, metrics)) = body.wake.take() {
+            metrics.record_wake(notified_at.elapsed());
+        }
+        let data = body.data.take().filter(|data| !data.is_empty());
         std::task::Poll::Ready(data.map(|data| Ok(Frame::data(data))))
     }
 

@@ -40,9 +40,10 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(reply) = parked.wait(client_gone(&mut io)).await else {
             return;
         };
-        let written = Box::pin(finish(&mut io, &reply.response, keep_alive, &state)).await;
-        if let Some(notified_at) = reply.notified_at {
-            state.metrics.record_wake(notified_at.elapsed());
+        let (written, handed_at) =
+            Box::pin(finish(&mut io, &reply.response, keep_alive, &state)).await;
+        if let (Some(notified_at), Some(handed_at)) = (reply.notified_at, handed_at) {
+            state.metrics.record_wake(handed_at - notified_at);
         }
         if !written {
             return;
@@ -84,7 +85,7 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
     }
     match outcome {
         Outcome::Park(parked) => Step::Park { parked, keep_alive },
-        Outcome::Respond(response) if finish(io, &response, keep_alive, state).await => {
+        Outcome::Respond(response) if finish(io, &response, keep_alive, state).await.0 => {
             Step::Continue
         }
         Outcome::Respond(_) => Step::Close,
@@ -93,25 +94,25 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Writes a response and closes the connection when it does not stay alive. True when
 /// the connection can serve another request.
+/// Writes the response (closing when the connection ends with it): whether the
+/// connection goes on, and the instant the response's bytes were handed to the
+/// connection (the end of a wake-up), if they were.
 async fn finish<S: AsyncWrite + Unpin>(
     io: &mut S,
     response: &Response,
     keep_alive: bool,
     state: &ServerState,
-) -> bool {
+) -> (bool, Option<std::time::Instant>) {
     let style = state.config.response_style;
     // A body framed by the close leaves nothing to keep alive.
     let keep_alive = keep_alive && style.framing != ResponseFraming::Close;
-    if write_response(io, response, keep_alive, style)
-        .await
-        .is_err()
-    {
-        return false;
-    }
+    let Ok(handed_at) = write_response(io, response, keep_alive, style).await else {
+        return (false, None);
+    };
     if !keep_alive {
         let _ = io.shutdown().await;
     }
-    keep_alive
+    (keep_alive, Some(handed_at))
 }
 
 fn bump_error(state: &ServerState) {
@@ -326,15 +327,19 @@ fn content_length(value: &str) -> Result<usize, Response> {
 
 /// Writes a response in one piece (`Content-Length` always, `Connection: close` when
 /// the connection ends after it).
+/// Writes a response; the instant its bytes, ready, were handed to the connection (with
+/// TLS: to be encrypted and sent).
 async fn write_response<S: AsyncWrite + Unpin>(
     io: &mut S,
     response: &Response,
     keep_alive: bool,
     style: ResponseStyle,
-) -> io::Result<()> {
-    io.write_all(&response_bytes(response, keep_alive, style))
-        .await?;
-    io.flush().await
+) -> io::Result<std::time::Instant> {
+    let bytes = response_bytes(response, keep_alive, style);
+    let handed_at = std::time::Instant::now();
+    io.write_all(&bytes).await?;
+    io.flush().await?;
+    Ok(handed_at)
 }
 
 /// A response's bytes: `Content-Length` (or chunked, or framed by the close, as `style`

@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod chaos;
+mod ci_example;
 mod cli;
 mod compare;
 mod eas_client;
