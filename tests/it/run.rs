@@ -37,9 +37,16 @@ fn the_smoke_scenario_runs_end_to_end() {
         stdout.contains("[PASS] lost_notifications count==0"),
         "{stdout}"
     );
-    let results: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
-    assert_eq!(results.len(), 1);
-    let path = results[0].as_ref().unwrap().path();
+    // The result file and its interval log beside it.
+    let mut written: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    written.sort();
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(written[0].with_extension("json"), written[1]);
+    assert!(written[0].extension().is_some_and(|ext| ext == "hlog"));
+    let path = written[1].clone();
     assert!(path
         .file_name()
         .unwrap()
