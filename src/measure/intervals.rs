@@ -44,7 +44,9 @@ const INTERVAL_DIGITS: u8 = 2;
 pub struct IntervalRecorder {
     /// The second being filled, and each metric's histogram of it so far.
     second: Option<u64>,
-    open: Vec<(&'static str, Latency)>,
+    /// Each metric, its histogram of the second being filled, and how many of its
+    /// seconds are kept.
+    open: Vec<(&'static str, Latency, usize)>,
     pub intervals: Vec<IntervalDoc>,
 }
 
@@ -57,10 +59,11 @@ pub fn unix_second(at: SystemTime) -> u64 {
 impl IntervalRecorder {
     /// Adds `value` to metric `tag`'s histogram of the second being filled.
     pub fn record(&mut self, tag: &'static str, value: Duration) {
-        let index = match self.open.iter().position(|(known, _)| *known == tag) {
+        let index = match self.open.iter().position(|(known, _, _)| *known == tag) {
             Some(index) => index,
             None => {
-                self.open.push((tag, Latency::with_digits(INTERVAL_DIGITS)));
+                self.open
+                    .push((tag, Latency::with_digits(INTERVAL_DIGITS), 0));
                 self.open.len() - 1
             }
         };
@@ -86,11 +89,11 @@ impl IntervalRecorder {
         let Some(second) = self.second else {
             return;
         };
-        for (tag, latency) in &mut self.open {
-            let kept = self.intervals.iter().filter(|doc| doc.tag == *tag).count();
-            if latency.histogram().is_empty() || kept >= MAX_INTERVALS_PER_METRIC {
+        for (tag, latency, kept) in &mut self.open {
+            if latency.histogram().is_empty() || *kept >= MAX_INTERVALS_PER_METRIC {
                 continue;
             }
+            *kept += 1;
             self.intervals.push(IntervalDoc {
                 tag: (*tag).to_owned(),
                 second,
