@@ -11,6 +11,7 @@
 //! - [`phase`]: the phases of a run (ramp, hold, drain).
 //! - [`argv`]: the typed seam: child flags written from the structs their CLIs parse.
 //! - [`measure`]: latency histograms and readings from /proc, the loopback floor.
+//! - [`kernel_stamp`]: datagrams with the instant the kernel received them.
 //! - [`tls`], [`tls_session`]: certificates and client configs; rustls' unbuffered API.
 //! - [`lifeline`]: children of a run end with it (`PR_SET_PDEATHSIG`).
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
@@ -33,6 +34,7 @@ pub mod eas;
 pub mod firewall;
 pub mod fleet;
 pub mod inspect;
+pub mod kernel_stamp;
 pub mod lifeline;
 pub mod listen;
 pub mod measure;

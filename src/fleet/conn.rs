@@ -4,7 +4,7 @@
 //! returns an outcome; the engine applies a [`Cut`] in one place (close, tell the
 //! device, count the error).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use super::errors::DeviceError;
 use super::http::{HttpResponse, ResponseReader};
 use super::stats::FleetStats;
 use super::target::Target;
+use crate::kernel_stamp;
 use crate::tls_session::{Step, TlsSession, Want};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -57,6 +58,8 @@ pub struct Conn {
     connecting: bool,
     opened_at: Instant,
     handshake_started: Option<Instant>,
+    /// When the bytes read last reached this host (the kernel's receive stamp).
+    arrived_at: Instant,
 }
 
 impl Conn {
@@ -95,6 +98,7 @@ impl Conn {
             connecting: true,
             opened_at: now,
             handshake_started: None,
+            arrived_at: now,
         }))
     }
 
@@ -145,9 +149,10 @@ impl Conn {
     pub fn read_available(&mut self, now: Instant, stats: &mut FleetStats) -> Result<bool, Cut> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Ok(false),
-                Ok(read) => {
+            match kernel_stamp::read(&self.stream, &mut chunk) {
+                Ok((0, _)) => return Ok(false),
+                Ok((read, stamp)) => {
+                    self.arrived_at = stamp.unwrap_or(now);
                     stats.counters.bytes_received += read as u64;
                     if !self.received(&chunk[..read], now, stats)? {
                         return Ok(false);
@@ -196,9 +201,14 @@ impl Conn {
     /// The next complete response read, if any; `closed`: the server has closed the
     /// connection (a body framed by the close is complete).
     pub fn next_response(&mut self, closed: bool) -> Result<Option<HttpResponse>, Cut> {
-        self.reader
+        let response = self
+            .reader
             .next_response(closed)
-            .map_err(|err| DeviceError::BadHttp(err.to_string()).into())
+            .map_err(|err| DeviceError::BadHttp(err.to_string()))?;
+        Ok(response.map(|response| HttpResponse {
+            arrived_at: Some(self.arrived_at),
+            ..response
+        }))
     }
 
     /// Takes `outbox` (the device's request bytes, once the connection can carry them),

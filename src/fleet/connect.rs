@@ -32,6 +32,8 @@ pub fn open(target: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<mio::net
     if let Some(source) = source.filter(|_| target.is_ipv4()) {
         socket.bind(&SocketAddr::from((source, 0)).into())?;
     }
+    // Reads then carry the kernel's receive stamp; without it they are timed when read.
+    let _ = crate::kernel_stamp::enable(&socket);
     match socket.connect(&target.into()) {
         Ok(()) => {}
         Err(err) if err.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}

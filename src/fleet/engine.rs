@@ -260,6 +260,7 @@ impl Engine {
                     clock.enter(Phase::Hold, now, &self.stats.counters);
                     clock.hold_until = Some(until);
                     *injector = self.start_injector(now, until, stop);
+                    clock.schedule_origin = injector.as_ref().map(InjectorThread::wall_origin);
                 }
                 true
             }
@@ -411,6 +412,7 @@ impl Engine {
             bootstrap_all: self.bootstrap_all,
             devices_bootstrapped: self.bootstrapped,
             stages: Vec::new(),
+            schedule_origin: clock.schedule_origin,
         };
         for slot in &mut self.slots {
             slot.device

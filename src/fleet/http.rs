@@ -5,6 +5,7 @@
 //! gzip or deflate body (an empty one included) is inflated before the device sees it.
 
 use std::io::Read as _;
+use std::time::Instant;
 
 use crate::eas::headers::{
     CONTENT_TYPE_WBXML, MS_AS_PROTOCOL_COMMANDS, MS_AS_PROTOCOL_VERSIONS, MS_SERVER_ACTIVESYNC,
@@ -35,6 +36,10 @@ pub struct HttpResponse {
     pub closes: bool,
     /// Bytes this response took on the wire, head included.
     pub wire_bytes: usize,
+    /// When its last bytes reached this host (the kernel's receive stamp of the read
+    /// that completed it), once a connection has read it; latencies end here, so the
+    /// worker's own delay in reading is not the server's.
+    pub arrived_at: Option<Instant>,
 }
 
 /// A response that cannot be read.

@@ -9,7 +9,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -218,6 +218,8 @@ pub struct InjectorThread {
     /// and neither side holds it across anything slow.
     queue: Arc<Mutex<Vec<Sent>>>,
     handle: JoinHandle<io::Result<FleetStats>>,
+    /// The wall-clock instant of `from`, the schedule's offset zero.
+    wall_origin: SystemTime,
 }
 
 impl InjectorThread {
@@ -230,10 +232,22 @@ impl InjectorThread {
         until: Instant,
         stop: Arc<AtomicBool>,
     ) -> Self {
+        let wall_origin = wall_clock_of(from);
         let queue = Arc::new(Mutex::new(Vec::new()));
         let sent = queue.clone();
         let handle = std::thread::spawn(move || inject(config, &users, from, until, &sent, &stop));
-        Self { queue, handle }
+        Self {
+            queue,
+            handle,
+            wall_origin,
+        }
+    }
+
+    /// The wall-clock instant of the schedule's offset zero: a notification is planned
+    /// at this instant plus its offset (for a `fixed` schedule, its sequence number over
+    /// the rate), which lines the plan up with a packet capture's timestamps.
+    pub fn wall_origin(&self) -> SystemTime {
+        self.wall_origin
     }
 
     /// The notifications sent since the last call.
@@ -268,6 +282,15 @@ impl InjectorThread {
         let leftovers =
             std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
         (stats, leftovers)
+    }
+}
+
+/// The wall-clock time of a monotonic `instant` near now.
+fn wall_clock_of(instant: Instant) -> SystemTime {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    match instant.checked_duration_since(now) {
+        Some(ahead) => wall + ahead,
+        None => wall - now.duration_since(instant),
     }
 }
 

@@ -2,7 +2,7 @@
 //! in each: the counters are snapshot at every phase change and split into one window
 //! per phase when the run ends.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::stats::Counters;
 use crate::phase::Phase;
@@ -20,6 +20,8 @@ pub struct RunEnd {
     pub bootstrap_all: Option<Duration>,
     /// What was counted in each phase that ran (ramp, hold, drain), in order.
     pub stages: Vec<StageCounts>,
+    /// The wall-clock instant of the injector's schedule offset zero, if it ran.
+    pub schedule_origin: Option<SystemTime>,
 }
 
 /// The counters of one phase of the run.
@@ -37,6 +39,9 @@ pub(super) struct PhaseClock {
     marks: Vec<(Instant, Counters)>,
     /// When the hold ends (set when it starts).
     pub(super) hold_until: Option<Instant>,
+    /// The wall-clock instant of the injector's schedule offset zero (set when the
+    /// injector starts).
+    pub(super) schedule_origin: Option<SystemTime>,
 }
 
 impl PhaseClock {
@@ -45,6 +50,7 @@ impl PhaseClock {
             phase: Phase::Ramp,
             marks: vec![(start, Counters::default())],
             hold_until: None,
+            schedule_origin: None,
         }
     }
 

@@ -62,6 +62,13 @@ pub struct WorkerReport {
     /// its interval log).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<IntervalDoc>,
+    /// The wall-clock instant (RFC 3339, nanoseconds) of this worker's injector schedule
+    /// offset zero: a notification is planned there plus its offset (for `fixed`, its
+    /// sequence number over the rate), so a packet capture can be lined up with the
+    /// plan. `null` without an injector and in merged documents (each worker has its
+    /// own).
+    #[serde(default)]
+    pub schedule_origin: Option<String>,
 }
 
 /// Who a worker is: what its report says of its place in the fleet.
@@ -265,6 +272,9 @@ impl WorkerReport {
             devices_parked_at_end: end.devices_parked,
             devices_bootstrapped: end.devices_bootstrapped,
             bootstrap_all_s: end.bootstrap_all.map(|elapsed| elapsed.as_secs_f64()),
+            schedule_origin: end
+                .schedule_origin
+                .map(|origin| humantime::format_rfc3339_nanos(origin).to_string()),
             rss_before_devices_bytes,
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
@@ -297,6 +307,7 @@ impl WorkerReport {
             cpu_seconds: None,
             fleet_digest: FleetDigest::default(),
             intervals: Vec::new(),
+            schedule_origin: None,
         }
     }
 
@@ -355,6 +366,9 @@ impl WorkerReport {
                     merged.targets.push(target.clone());
                 }
             }
+        }
+        if !rest.is_empty() {
+            merged.schedule_origin = None;
         }
         merged.shard = reports
             .iter()

@@ -170,10 +170,11 @@ impl Outlet {
         users: Vec<(String, Account)>,
     ) -> std::io::Result<Self> {
         Ok(match destinations {
-            Destinations::Datagrams(partitions) => Self::Datagrams {
-                socket: UdpSocket::bind("0.0.0.0:0")?,
-                partitions,
-            },
+            Destinations::Datagrams(partitions) => {
+                let socket = UdpSocket::bind("0.0.0.0:0")?;
+                crate::kernel_stamp::stamp_transmits(&socket, true)?;
+                Self::Datagrams { socket, partitions }
+            }
             Destinations::Mail { stores, senders } => {
                 Self::Mail(MailSenders::start(stores, senders, SENDER_QUEUE, users))
             }
@@ -189,13 +190,16 @@ impl Outlet {
                 let mut notification = Notification::new_item(change.user, change.folder);
                 notification.seq = Some(change.seq);
                 let datagram = notification.to_string();
-                // The lag ends the instant the datagram is handed to the kernel.
+                // The lag ends when the datagram leaves the network stack (the kernel's
+                // transmit stamp), or, without a stamp, when it was handed to the kernel.
                 let sending_at = Instant::now();
                 match socket.send_to(datagram.as_bytes(), partitions[partition]) {
                     Ok(_) => stats.counters.notifications_sent += 1,
                     Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
                 }
-                stats.record_injector_lag(sending_at.saturating_duration_since(change.at));
+                let sent_at =
+                    crate::kernel_stamp::sent_at(socket, sending_at).unwrap_or(sending_at);
+                stats.record_injector_lag(sent_at.saturating_duration_since(change.at));
             }
             // Only a mail needs the account, and its own copy for the sender thread.
             Self::Mail(senders) => {

@@ -8,6 +8,7 @@ use std::io;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::admission::admit;
@@ -16,6 +17,7 @@ use super::handler;
 use super::http::{reason, Method, RequestHead, Response, ResponseFraming, ResponseStyle};
 use super::parking::ParkedPing;
 use super::state::{HttpLimits, ServerState};
+use crate::kernel_stamp;
 
 const MAX_HEADERS: usize = 48;
 const READ_CHUNK: usize = 2048;
@@ -25,7 +27,7 @@ const READ_CHUNK: usize = 2048;
 /// Reading, handling and answering a request run in a boxed future that is freed when
 /// the request is done; only the parked wait lives in this function's own state, so a
 /// parked connection holds the socket, the Ping and its timer, and nothing else.
-pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + OverTcp + Unpin>(
     mut io: S,
     state: Arc<ServerState>,
 ) {
@@ -40,10 +42,11 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(reply) = parked.wait(client_gone(&mut io)).await else {
             return;
         };
-        let (written, handed_at) =
-            Box::pin(finish(&mut io, &reply.response, keep_alive, &state)).await;
-        if let (Some(notified_at), Some(handed_at)) = (reply.notified_at, handed_at) {
-            state.metrics.record_wake(handed_at - notified_at);
+        let woken = reply.notified_at.is_some();
+        let (written, sent_at) =
+            Box::pin(finish(&mut io, &reply.response, keep_alive, &state, woken)).await;
+        if let (Some(notified_at), Some(sent_at)) = (reply.notified_at, sent_at) {
+            state.metrics.record_wake(sent_at - notified_at);
         }
         if !written {
             return;
@@ -62,7 +65,7 @@ enum Step {
 }
 
 /// Reads one request and answers it, unless it is a Ping to park.
-async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
+async fn serve_request<S: AsyncRead + AsyncWrite + OverTcp + Unpin>(
     io: &mut S,
     buffer: &mut Vec<u8>,
     state: &Arc<ServerState>,
@@ -85,34 +88,57 @@ async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
     }
     match outcome {
         Outcome::Park(parked) => Step::Park { parked, keep_alive },
-        Outcome::Respond(response) if finish(io, &response, keep_alive, state).await.0 => {
+        Outcome::Respond(response) if finish(io, &response, keep_alive, state, false).await.0 => {
             Step::Continue
         }
         Outcome::Respond(_) => Step::Close,
     }
 }
 
-/// Writes a response and closes the connection when it does not stay alive. True when
-/// the connection can serve another request.
 /// Writes the response (closing when the connection ends with it): whether the
-/// connection goes on, and the instant the response's bytes were handed to the
-/// connection (the end of a wake-up), if they were.
-async fn finish<S: AsyncWrite + Unpin>(
+/// connection goes on, and, if the response was written, when it was sent: with
+/// `stamp` (the end of a wake-up) the kernel's transmit stamp of its last bytes, else
+/// (or without a stamp) the instant its bytes, ready, were handed to the connection.
+async fn finish<S: AsyncWrite + OverTcp + Unpin>(
     io: &mut S,
     response: &Response,
     keep_alive: bool,
     state: &ServerState,
+    stamp: bool,
 ) -> (bool, Option<std::time::Instant>) {
     let style = state.config.response_style;
     // A body framed by the close leaves nothing to keep alive.
     let keep_alive = keep_alive && style.framing != ResponseFraming::Close;
+    let stamping = stamp && kernel_stamp::stamp_transmits(io.tcp(), true).is_ok();
     let Ok(handed_at) = write_response(io, response, keep_alive, style).await else {
         return (false, None);
     };
+    let mut sent_at = handed_at;
+    if stamping {
+        sent_at = kernel_stamp::sent_at(io.tcp(), handed_at).unwrap_or(handed_at);
+        let _ = kernel_stamp::stamp_transmits(io.tcp(), false);
+    }
     if !keep_alive {
         let _ = io.shutdown().await;
     }
-    (keep_alive, Some(handed_at))
+    (keep_alive, Some(sent_at))
+}
+
+/// A connection over a TCP socket, whose transmit stamps the wake path reads.
+pub trait OverTcp {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl OverTcp for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl OverTcp for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
 }
 
 fn bump_error(state: &ServerState) {
@@ -325,10 +351,8 @@ fn content_length(value: &str) -> Result<usize, Response> {
         .ok_or_else(|| Response::text(400, "Content-Length is not a decimal number"))
 }
 
-/// Writes a response in one piece (`Content-Length` always, `Connection: close` when
-/// the connection ends after it).
-/// Writes a response; the instant its bytes, ready, were handed to the connection (with
-/// TLS: to be encrypted and sent).
+/// Writes a response in one piece; the instant its bytes, ready, were handed to the
+/// connection (with TLS: to be encrypted and sent).
 async fn write_response<S: AsyncWrite + Unpin>(
     io: &mut S,
     response: &Response,

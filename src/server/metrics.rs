@@ -300,7 +300,7 @@ impl Metrics {
 
     fn render_wake_histogram(&self, out: &mut String) {
         let histogram = self.wake_histogram();
-        let _ = writeln!(out, "# HELP pingfleet_wake_latency_microseconds Datagram read to Ping response written.\n# TYPE pingfleet_wake_latency_microseconds summary");
+        let _ = writeln!(out, "# HELP pingfleet_wake_latency_microseconds Datagram received by the kernel to Ping response handed to the kernel.\n# TYPE pingfleet_wake_latency_microseconds summary");
         for quantile in [0.5, 0.9, 0.99, 0.999] {
             let value = histogram.value_at_quantile(quantile);
             let _ = writeln!(

@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use super::metrics::bump;
 use super::state::ServerState;
 use super::store::Wake;
+use crate::kernel_stamp;
 use crate::notification::{ChangeKind, Notification, MAX_DATAGRAM_BYTES};
 
 /// What became of one notification.
@@ -34,12 +35,12 @@ pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
     loop {
         let received = tokio::select! {
             () = state.shutdown.cancelled() => return,
-            received = socket.recv_from(&mut buffer) => received,
+            received = kernel_stamp::recv(&socket, &mut buffer) => received,
         };
-        let Ok((len, _peer)) = received else {
+        // The wake latency starts when the kernel received the datagram.
+        let Ok((len, received_at)) = received else {
             continue;
         };
-        let received_at = Instant::now();
         bump(&state.metrics.notifications_received);
         match Notification::parse(&buffer[..len]) {
             Ok(notification) => {

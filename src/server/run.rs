@@ -68,6 +68,7 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let _ = socket.set_recv_buffer_size(NOTIFY_RECV_BUFFER);
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
+    crate::kernel_stamp::enable(&socket)?;
     UdpSocket::from_std(socket.into())
 }
 
@@ -224,7 +225,7 @@ fn start_connection(
 /// The engine's future for a connection, boxed (see [`connection`]).
 fn serve<S>(io: S, state: Arc<ServerState>) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + lean::OverTcp + Unpin + Send + 'static,
 {
     match state.config.engine {
         Engine::Lean => Box::pin(lean::serve_connection(io, state)),

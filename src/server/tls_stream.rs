@@ -27,6 +27,12 @@ pub struct LeanTlsStream {
     session: TlsSession<UnbufferedServerConnection>,
 }
 
+impl super::lean::OverTcp for LeanTlsStream {
+    fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+}
+
 impl LeanTlsStream {
     /// Runs the server handshake.
     pub async fn accept(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {

@@ -275,6 +275,8 @@ impl Device {
         now: Instant,
         stats: &mut FleetStats,
     ) -> Action {
+        // Latencies end when the response reached the host, not when this turn read it.
+        let arrived = response.arrived_at.unwrap_or(now);
         tally(&mut stats.counters.http_status, response.status.to_string());
         tally(
             &mut stats.counters.http_status_by_command,
@@ -310,8 +312,8 @@ impl Device {
             State::ExpectOptions => self.options_answered(&response, stats),
             State::ExpectPolicy | State::ExpectPolicyAck => self.provision_answered(&response.body),
             State::ExpectFolderSync => self.folder_sync_answered(&response.body, stats),
-            State::ExpectSync => self.sync_answered(&response.body, now, stats),
-            State::Parked => self.ping_answered(&response.body, now, stats),
+            State::ExpectSync => self.sync_answered(&response.body, arrived, stats),
+            State::Parked => self.ping_answered(&response.body, arrived, stats),
             State::Stopped => return Action::Stop,
         };
         match result {
@@ -509,7 +511,7 @@ impl Device {
     fn sync_answered(
         &mut self,
         body: &[u8],
-        now: Instant,
+        arrived: Instant,
         stats: &mut FleetStats,
     ) -> Result<Next, DeviceError> {
         let response = SyncResponse::decode(body)
@@ -553,7 +555,7 @@ impl Device {
                     .as_deref()
                     .and_then(notification::seq_in_subject);
                 if let Some(seq) = seq {
-                    self.item_arrived(seq, now, stats);
+                    self.item_arrived(seq, arrived, stats);
                 }
             }
         }
@@ -573,7 +575,7 @@ impl Device {
     fn ping_answered(
         &mut self,
         body: &[u8],
-        now: Instant,
+        arrived: Instant,
         stats: &mut FleetStats,
     ) -> Result<Next, DeviceError> {
         let response = PingResponse::decode(body)
@@ -604,7 +606,7 @@ impl Device {
             }
             PingResponse::Changes { folders } => {
                 self.ping_cached = true;
-                self.woken(&folders, now, stats);
+                self.woken(&folders, arrived, stats);
                 self.to_sync = self
                     .folders
                     .iter()

@@ -1,0 +1,186 @@
+//! Datagrams with the instant the kernel received them (`SO_TIMESTAMPNS`), so a latency
+//! that starts "when the datagram arrived" starts there, not when a busy thread got
+//! round to reading it: the socket's queue and the reader's own wake-up are then inside
+//! the figure, as they are inside the time a packet capture sees.
+//!
+//! The kernel stamps with the wall clock; the stamp is turned into an [`Instant`] by its
+//! age (wall clock now minus the stamp) taken away from the monotonic clock now, so the
+//! rest of the program keeps measuring with `Instant`.
+
+use std::io;
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::socket::{
+    self, sockopt, ControlMessageOwned, MsgFlags, TimestampingFlag, Timestamps,
+};
+use nix::sys::time::TimeSpec;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// The oldest a stamp may be and still be believed: beyond it the wall clock was
+/// stepped between the stamp and the read (a datagram does not wait a minute in a
+/// socket's queue), and the read's own instant is used.
+const OLDEST_BELIEVED: Duration = Duration::from_secs(60);
+
+/// Asks the kernel to stamp everything `socket` receives (datagrams, or for TCP the
+/// segments each read takes bytes from).
+pub fn enable(socket: &impl AsFd) -> io::Result<()> {
+    socket::setsockopt(socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
+}
+
+/// Asks the kernel to stamp (`on`), or no longer, each send on `socket` as it leaves the
+/// network stack for the device (its software transmit stamp), for [`sent_at`] to read.
+pub fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
+    let flags = match on {
+        true => {
+            TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE
+                | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE
+                | TimestampingFlag::SOF_TIMESTAMPING_OPT_TSONLY
+        }
+        false => TimestampingFlag::empty(),
+    };
+    socket::setsockopt(socket, sockopt::Timestamping, &flags).map_err(io::Error::from)
+}
+
+/// Reads one datagram into `buffer`: its length and when the kernel received it (the
+/// read's own instant if the datagram came without a stamp).
+pub async fn recv(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<(usize, Instant)> {
+    loop {
+        socket.readable().await?;
+        let received = socket.try_io(Interest::READABLE, || {
+            recv_stamped(socket, buffer, MsgFlags::MSG_DONTWAIT)
+        });
+        match received {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            received => {
+                return received.map(|(len, stamp)| (len, stamp.unwrap_or_else(Instant::now)))
+            }
+        }
+    }
+}
+
+/// One `recvmsg` on a non-blocking `socket`: the bytes read and, if the kernel stamped
+/// them, when it received them (for TCP: the last segment the read took bytes from).
+pub fn read(socket: &impl AsRawFd, buffer: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+    recv_stamped(socket, buffer, MsgFlags::empty())
+}
+
+/// When the kernel sent what `socket` sent last, from its error queue (which
+/// this drains); `None` when there is no stamp, or only stamps older than `not_before`
+/// (a device that stamps after the send returned: those are not this datagram's).
+pub fn sent_at(socket: &impl AsRawFd, not_before: Instant) -> Option<Instant> {
+    let mut latest = None;
+    // Bounded: the queue holds a stamp per datagram sent, and this runs after each send.
+    for _ in 0..16 {
+        let mut control = nix::cmsg_space!(Timestamps, ErrorHeader);
+        let message = match socket::recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut [],
+            Some(&mut control),
+            MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(message) => message,
+            Err(_) => break,
+        };
+        let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
+            cmsgs.find_map(|cmsg| match cmsg {
+                ControlMessageOwned::ScmTimestampsns(stamps) => Some(stamps.system),
+                _ => None,
+            })
+        });
+        if let Some(stamp) = stamp {
+            latest = Some(instant_of(stamp, SystemTime::now(), Instant::now()));
+        }
+    }
+    latest.filter(|sent| *sent >= not_before)
+}
+
+/// The room the error queue's own control message takes beside the stamp (a
+/// `sock_extended_err` and the offender's `sockaddr_in6`, at most).
+type ErrorHeader = [u32; 12];
+
+fn recv_stamped(
+    socket: &impl AsRawFd,
+    buffer: &mut [u8],
+    flags: MsgFlags,
+) -> io::Result<(usize, Option<Instant>)> {
+    let mut control = nix::cmsg_space!(TimeSpec);
+    let mut iov = [IoSliceMut::new(buffer)];
+    let message = socket::recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut control), flags)
+        .map_err(io::Error::from)?;
+    let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
+        cmsgs.find_map(|cmsg| match cmsg {
+            ControlMessageOwned::ScmTimestampns(stamp) => Some(stamp),
+            _ => None,
+        })
+    });
+    let received_at = stamp.map(|stamp| instant_of(stamp, SystemTime::now(), Instant::now()));
+    Ok((message.bytes, received_at))
+}
+
+/// The monotonic instant of a wall-clock `stamp`, given the wall clock and the
+/// monotonic clock read together (`now_wall`, `now`).
+fn instant_of(stamp: TimeSpec, now_wall: SystemTime, now: Instant) -> Instant {
+    let (Ok(secs), Ok(nanos)) = (
+        u64::try_from(stamp.tv_sec()),
+        u32::try_from(stamp.tv_nsec()),
+    ) else {
+        return now;
+    };
+    let stamped = UNIX_EPOCH + Duration::new(secs, nanos);
+    match now_wall.duration_since(stamped) {
+        Ok(age) if age <= OLDEST_BELIEVED => now.checked_sub(age).unwrap_or(now),
+        _ => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_becomes_an_instant_as_old_as_the_datagram() {
+        let now = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let stamp = TimeSpec::new(1_799_999_999, 999_000_000);
+        assert_eq!(instant_of(stamp, wall, now), now - Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_stamp_from_the_future_or_of_a_stepped_clock_is_not_believed() {
+        let now = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ahead = TimeSpec::new(1_800_000_001, 0);
+        assert_eq!(instant_of(ahead, wall, now), now);
+        let stepped = TimeSpec::new(1_799_999_000, 0);
+        assert_eq!(instant_of(stepped, wall, now), now);
+        let negative = TimeSpec::new(-1, 0);
+        assert_eq!(instant_of(negative, wall, now), now);
+    }
+
+    #[tokio::test]
+    async fn a_datagram_read_late_keeps_the_instant_it_arrived() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        enable(&receiver).unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent_at = Instant::now();
+        sender
+            .send_to(b"user=u folder=5", receiver.local_addr().unwrap())
+            .unwrap();
+        let after_send = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        let mut buffer = [0u8; 64];
+        let (len, received_at) = recv(&receiver, &mut buffer).await.unwrap();
+        assert_eq!(&buffer[..len], b"user=u folder=5");
+        // Stamped between the send and its return (loopback delivers inside send_to),
+        // give or take the two clocks' reads; not 30 ms later when it was read.
+        assert!(
+            received_at >= sent_at.checked_sub(Duration::from_millis(1)).unwrap()
+                && received_at <= after_send + Duration::from_millis(1),
+            "{:?} after the send",
+            received_at.saturating_duration_since(sent_at)
+        );
+    }
+}
