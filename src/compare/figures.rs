@@ -51,6 +51,11 @@ pub fn add_run(side: &mut Side, result: &RunResult) {
             memory.server_bytes_per_parked,
         ),
         (
+            "server_heap_bytes_per_parked",
+            Kind::Memory,
+            memory.server_heap_bytes_per_parked,
+        ),
+        (
             "device_bytes_per_device",
             Kind::DeviceMemory,
             memory.device_bytes_per_device,

@@ -6,9 +6,11 @@
 //! - [`latency`]: HDR histograms in microseconds, mergeable across shards;
 //!   [`intervals`]: what they gained second by second, and the interval log.
 //! - [`procfs`]: RSS, CPU, slab and socket counters from /proc.
+//! - [`heap`]: this process's live heap bytes, from the global allocator.
 //! - [`calibration`]: the loopback floor (a datagram wakes a parked socket, no EAS).
 
 pub mod calibration;
+pub mod heap;
 pub mod intervals;
 pub mod latency;
 pub mod procfs;

@@ -21,8 +21,8 @@ use super::per_second::{FloorFigures, IntervalFigures};
 use super::progress::WorkerProgress;
 use super::result::{judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, SCHEMA};
 use super::roles::{
-    concatenate_certificates, start_firewalls, start_servers, start_workers, FirewallProcess,
-    ServerCounts, ServerProcess,
+    concatenate_certificates, heap_of_all, start_firewalls, start_servers, start_workers,
+    FirewallProcess, ServerCounts, ServerProcess,
 };
 use super::sampler::{cores_of, rss_of, Role, Sampler, TimelinePoint};
 use super::self_check::check;
@@ -233,7 +233,7 @@ fn measure(
         Some(target) => ServerGauge::of_target(target),
         None => ServerGauge::Processes(servers.iter().map(|s| s.process.pid()).collect()),
     };
-    let baseline = Baseline::read(&gauge);
+    let baseline = Baseline::read(&gauge, &servers);
     let ca = concatenate_certificates(&servers, dir)?;
     let firewalls = start_firewalls(plan, &servers, dir, interrupted)?;
     let mut worker_processes = start_workers(
@@ -357,13 +357,15 @@ fn rss_of_each(pids: impl Iterator<Item = u32>) -> Option<Vec<u64>> {
 /// Readings before any device connects.
 struct Baseline {
     server_rss: Option<u64>,
+    server_heap: Option<u64>,
     slab: Option<u64>,
 }
 
 impl Baseline {
-    fn read(server: &ServerGauge) -> Self {
+    fn read(server: &ServerGauge, servers: &[ServerProcess]) -> Self {
         Self {
             server_rss: server.memory_each().map(|each| each.iter().sum()),
+            server_heap: heap_of_all(servers),
             slab: procfs::kernel_slab_bytes(),
         }
     }
@@ -373,16 +375,22 @@ impl Baseline {
 struct Plateau {
     parked: u64,
     server_rss: Option<Vec<u64>>,
+    server_heap: Option<u64>,
     worker_rss: Option<u64>,
     slab: Option<u64>,
     tcp_buffers: Option<u64>,
 }
 
 impl Plateau {
-    fn read(parked: u64, server: &ServerGauge, workers: &[RoleProcess]) -> Self {
+    fn read(
+        parked: u64,
+        (server, servers): (&ServerGauge, &[ServerProcess]),
+        workers: &[RoleProcess],
+    ) -> Self {
         Self {
             parked,
             server_rss: server.memory_each(),
+            server_heap: heap_of_all(servers),
             worker_rss: rss_of_each(workers.iter().map(RoleProcess::pid))
                 .map(|each| each.iter().sum()),
             slab: procfs::kernel_slab_bytes(),
@@ -501,7 +509,7 @@ fn watch(
             && counts.parked > 0
         {
             std::thread::sleep(Duration::from_millis(500));
-            let plateau = Plateau::read(counts.parked, gauge, workers);
+            let plateau = Plateau::read(counts.parked, (gauge, servers), workers);
             // Every worker starts its hold now, together.
             for worker in workers.iter() {
                 worker.signal("-USR1");
@@ -614,6 +622,12 @@ fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) 
         server_bytes_per_parked: server_plateau
             .zip(baseline.server_rss)
             .and_then(|(rss, before)| per_parked(rss.saturating_sub(before))),
+        server_heap_baseline_bytes: baseline.server_heap,
+        server_heap_plateau_bytes: plateau.and_then(|p| p.server_heap),
+        server_heap_bytes_per_parked: plateau
+            .and_then(|p| p.server_heap)
+            .zip(baseline.server_heap)
+            .and_then(|(heap, before)| per_parked(heap.saturating_sub(before))),
         worker_rss_baseline_bytes: worker_baseline,
         worker_rss_plateau_bytes: worker_plateau,
         device_bytes_per_device: worker_baseline
@@ -714,17 +728,20 @@ mod tests {
         fleet.rss_before_devices_bytes = Some(10_000_000);
         let baseline = Baseline {
             server_rss: Some(5_000_000),
+            server_heap: Some(1_000_000),
             slab: Some(100_000_000),
         };
         let plateau = Plateau {
             parked: 1_000,
             server_rss: Some(vec![4_000_000, 4_000_000]),
+            server_heap: Some(3_500_000),
             worker_rss: Some(12_000_000),
             slab: Some(110_000_000),
             tcp_buffers: Some(4096),
         };
         let read = memory(&baseline, Some(&plateau), &fleet);
         assert_eq!(read.server_bytes_per_parked, Some(3_000.0));
+        assert_eq!(read.server_heap_bytes_per_parked, Some(2_500.0));
         assert_eq!(read.device_bytes_per_device, Some(2_000.0));
         assert_eq!(read.kernel_slab_bytes_per_connection, Some(10_000.0));
         assert_eq!(read.server_rss_plateau_by_partition, [4_000_000, 4_000_000]);
@@ -732,10 +749,12 @@ mod tests {
         // A partition whose RSS could not be read: no server figure at all.
         let unread = Plateau {
             server_rss: None,
+            server_heap: None,
             ..plateau
         };
         let read = memory(&baseline, Some(&unread), &fleet);
         assert_eq!(read.server_bytes_per_parked, None);
+        assert_eq!(read.server_heap_bytes_per_parked, None);
         assert!(read.server_rss_plateau_by_partition.is_empty());
         assert_eq!(read.device_bytes_per_device, Some(2_000.0));
         // Nothing parked: nothing per parked connection.

@@ -188,6 +188,18 @@ pub struct Memory {
     pub parked_at_plateau: Option<u64>,
     /// (plateau - baseline) / parked, summed over the server partitions.
     pub server_bytes_per_parked: Option<f64>,
+    /// The bundled server's live heap (bytes allocated and not freed, counted by its
+    /// allocator) before the devices and at the plateau, all partitions; `null` for an
+    /// external server.
+    #[serde(default)]
+    pub server_heap_baseline_bytes: Option<u64>,
+    #[serde(default)]
+    pub server_heap_plateau_bytes: Option<u64>,
+    /// (plateau - baseline) / parked: the heap each parked Ping holds. Unlike RSS it
+    /// sees a new allocation that reuses memory the allocator already held (RSS missed
+    /// 2 KiB more per parked Ping that way), and it barely varies from run to run.
+    #[serde(default)]
+    pub server_heap_bytes_per_parked: Option<f64>,
     /// The workers' RSS before their devices started, and at the plateau.
     pub worker_rss_baseline_bytes: Option<u64>,
     pub worker_rss_plateau_bytes: Option<u64>,

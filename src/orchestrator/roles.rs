@@ -62,7 +62,24 @@ impl ServerCounts {
     }
 }
 
+/// The live heap bytes of every partition added up; `None` without partitions or when
+/// one of them cannot be read (a sum missing a partition would be a figure nobody
+/// measured).
+pub fn heap_of_all(servers: &[ServerProcess]) -> Option<u64> {
+    if servers.is_empty() {
+        return None;
+    }
+    servers.iter().map(ServerProcess::heap_bytes).sum()
+}
+
 impl ServerProcess {
+    /// The partition's live heap bytes (`pingfleet_heap_bytes`), `None` when its
+    /// /metrics cannot be read.
+    pub fn heap_bytes(&self) -> Option<u64> {
+        let text = scrape(self.ready.metrics?).ok()?;
+        metric_value(&text, "pingfleet_heap_bytes").map(|bytes| bytes as u64)
+    }
+
     /// The partition's counts, `None` when its /metrics cannot be read.
     pub fn counts(&self) -> Option<ServerCounts> {
         let text = scrape(self.ready.metrics?).ok()?;

@@ -257,6 +257,12 @@ impl Metrics {
                 rss.to_string(),
             );
         }
+        metric(
+            "heap_bytes",
+            "gauge",
+            "Heap bytes allocated and not freed by this process.",
+            extra.heap_bytes.to_string(),
+        );
         if let Some(drops) = extra.notify_socket_drops {
             metric(
                 "notify_socket_drops_total",
@@ -322,6 +328,8 @@ impl Metrics {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExtraGauges {
     pub rss_bytes: Option<u64>,
+    /// Live heap bytes (see `measure::heap`).
+    pub heap_bytes: u64,
     pub notify_socket_drops: Option<u64>,
 }
 
@@ -380,6 +388,7 @@ mod tests {
         metrics.record_wake(Duration::from_micros(250));
         let text = metrics.render(&ExtraGauges {
             rss_bytes: Some(1024),
+            heap_bytes: 512,
             notify_socket_drops: None,
         });
         assert!(
@@ -390,6 +399,7 @@ mod tests {
         assert!(text.contains("pingfleet_pings_total{status=\"2\"} 1"));
         assert!(text.contains("pingfleet_pings_total{status=\"other\"} 1"));
         assert!(text.contains("pingfleet_resident_memory_bytes 1024"));
+        assert!(text.contains("pingfleet_heap_bytes 512"));
         assert!(!text.contains("notify_socket_drops"));
         assert!(text.contains("pingfleet_wake_latency_microseconds{quantile=\"0.99\"} 250"));
         assert!(text.contains("pingfleet_wake_latency_microseconds_count 1"));

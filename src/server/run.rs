@@ -80,6 +80,7 @@ pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsConfi
     if let Some(listener) = sockets.metrics {
         let gauges = move || ExtraGauges {
             rss_bytes: procfs::rss_bytes(None),
+            heap_bytes: crate::measure::heap::live_bytes(),
             notify_socket_drops: notify_port.and_then(procfs::udp_drops),
         };
         tracker.spawn(serve_metrics(
