@@ -21,6 +21,10 @@ use anyhow::Context as _;
 const PREFIX: &str = "pf";
 /// The device side's address, the router's two, the server's.
 pub const DEVICE_ADDR: &str = "198.18.0.2";
+/// More addresses of the device side, for devices to connect from in turn: from one
+/// address every connect searches one nearly full ephemeral port space (at 100,000
+/// devices half the machine went to the kernel's port search).
+pub const DEVICE_SOURCES: std::ops::RangeInclusive<u8> = 10..=73;
 const ROUTER_DEVICE_SIDE: &str = "198.18.0.1";
 const ROUTER_SERVER_SIDE: &str = "198.18.1.1";
 pub const SERVER_ADDR: &str = crate::tls::NETNS_SERVER_ADDR;
@@ -28,6 +32,13 @@ pub const SERVER_ADDR: &str = crate::tls::NETNS_SERVER_ADDR;
 /// firewall: the orchestrator reads the server's /metrics over it.
 const MANAGEMENT_ROOT_SIDE: &str = "198.19.0.1";
 pub const MANAGEMENT_SERVER_SIDE: &str = "198.19.0.2";
+
+/// The device side's addresses for devices to connect from ([`DEVICE_SOURCES`]).
+pub fn device_sources() -> Vec<std::net::Ipv4Addr> {
+    DEVICE_SOURCES
+        .map(|last| std::net::Ipv4Addr::new(198, 18, 0, last))
+        .collect()
+}
 
 /// Three namespaces and the firewall between them.
 #[derive(Debug)]
@@ -87,6 +98,10 @@ impl Topology {
                 &["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", link],
             )?;
             run("ip", &["-n", ns, "link", "set", link, "up"])?;
+        }
+        for source in device_sources() {
+            let addr = format!("{source}/24");
+            run("ip", &["-n", dev, "addr", "add", &addr, "dev", "eth0"])?;
         }
         let management = format!("{}m", self.server.trim_end_matches("-srv"));
         let root_side = format!("{MANAGEMENT_ROOT_SIDE}/30");

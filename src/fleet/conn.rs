@@ -13,7 +13,7 @@ use rustls::client::UnbufferedClientConnection;
 use rustls::HandshakeKind;
 use rustls_pki_types::ServerName;
 
-use super::connect::{loopback_source, open};
+use super::connect::{open, Sources};
 use super::errors::DeviceError;
 use super::http::{HttpResponse, ResponseReader};
 use super::stats::FleetStats;
@@ -63,12 +63,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Starts connecting to `target` (TLS when the target is https and `tls` is given);
-    /// `shard` and `token` pick the loopback source address.
+    /// Starts connecting to `target` (TLS when the target is https and `tls` is given),
+    /// from the source `sources` gives device `token`.
     pub fn open(
         target: &Target,
         tls: Option<&Arc<rustls::ClientConfig>>,
-        (shard, token): (u32, usize),
+        (sources, token): (&Sources, usize),
         serial: u64,
         now: Instant,
     ) -> Result<Box<Self>, DeviceError> {
@@ -82,11 +82,7 @@ impl Conn {
             }
             _ => None,
         };
-        let source = target
-            .addr
-            .ip()
-            .is_loopback()
-            .then(|| loopback_source(shard, token));
+        let source = sources.of_device(target.addr.ip(), token);
         let stream = open(target.addr, source).map_err(|err| DeviceError::Connect(err.kind()))?;
         Ok(Box::new(Self {
             stream,

@@ -8,12 +8,13 @@
 //! group a port range of its own, so the kernel finds a port at once.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use nix::sys::socket::sockopt;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Devices of one worker sharing a source address: well under the ~14,000 ports the
-/// kernel hands out to one address through `bind()`.
+/// Devices of one worker sharing a loopback source address: well under the ~28,000
+/// ephemeral ports of one source and destination.
 const DEVICES_PER_SOURCE: usize = 4096;
 
 /// The source address of device `device` of worker `shard` for a loopback target.
@@ -23,6 +24,34 @@ pub fn loopback_source(shard: u32, device: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, worker, group, 1)
 }
 
+/// Where one worker's connections come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    shard: u32,
+    listed: Vec<Ipv4Addr>,
+}
+
+impl Sources {
+    /// The sources of worker `shard`: the `listed` addresses (`--source-address`), or
+    /// if none, loopback ones of its own for loopback targets.
+    pub fn new(shard: u32, listed: Vec<Ipv4Addr>) -> Self {
+        Self { shard, listed }
+    }
+
+    /// The address device `device` connects to `target` from: the listed ones in turn
+    /// (offset by the shard, so the workers together spread evenly), else a loopback
+    /// source for a loopback target, else the kernel's choice (`None`).
+    pub fn of_device(&self, target: IpAddr, device: usize) -> Option<Ipv4Addr> {
+        if !self.listed.is_empty() {
+            let turn = (device + self.shard as usize) % self.listed.len();
+            return Some(self.listed[turn]);
+        }
+        target
+            .is_loopback()
+            .then(|| loopback_source(self.shard, device))
+    }
+}
+
 /// Starts connecting to `target` (from `source` when given); the connection completes
 /// when the socket turns writable.
 pub fn open(target: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<mio::net::TcpStream> {
@@ -30,6 +59,11 @@ pub fn open(target: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<mio::net
     let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     if let Some(source) = source.filter(|_| target.is_ipv4()) {
+        // The port is chosen at connect time, unique per source and destination, not
+        // reserved for the address alone by bind(): one address then serves every
+        // destination, and the ports the last run left in TIME_WAIT do not run it dry.
+        nix::sys::socket::setsockopt(&socket, sockopt::IpBindAddressNoPort, &true)
+            .map_err(io::Error::from)?;
         socket.bind(&SocketAddr::from((source, 0)).into())?;
     }
     // Reads then carry the kernel's receive stamp; without it they are timed when read.
@@ -47,6 +81,25 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::net::TcpListener;
+
+    #[test]
+    fn listed_sources_are_taken_in_turn_and_loopback_ones_otherwise() {
+        let listed = vec![Ipv4Addr::new(198, 18, 0, 10), Ipv4Addr::new(198, 18, 0, 11)];
+        let remote: IpAddr = Ipv4Addr::new(198, 18, 1, 2).into();
+        let sources = Sources::new(1, listed.clone());
+        assert_eq!(sources.of_device(remote, 0), Some(listed[1]));
+        assert_eq!(sources.of_device(remote, 1), Some(listed[0]));
+        assert_eq!(
+            sources.of_device(Ipv4Addr::LOCALHOST.into(), 2),
+            Some(listed[1])
+        );
+        let unlisted = Sources::new(3, Vec::new());
+        assert_eq!(unlisted.of_device(remote, 5000), None);
+        assert_eq!(
+            unlisted.of_device(Ipv4Addr::LOCALHOST.into(), 5000),
+            Some(loopback_source(3, 5000))
+        );
+    }
 
     #[test]
     fn connects_from_the_chosen_loopback_source() {

@@ -15,6 +15,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::churn::Churn;
 use super::conn::{Conn, Cut};
+use super::connect::Sources;
 use super::device::{Action, Device};
 use super::errors::DeviceError;
 use super::injector::{InjectorConfig, InjectorThread, Sent};
@@ -66,9 +67,9 @@ pub struct EngineConfig {
     /// Added to a device's heartbeat before an undelivered notification is lost.
     pub grace: Duration,
     pub injector: Option<InjectorConfig>,
-    /// This worker's shard number: connections to loopback targets then come from
-    /// loopback source addresses of the shard's own (see [`super::connect`]).
-    pub shard: u32,
+    /// Where connections come from: listed addresses in turn, or loopback sources of
+    /// this worker's own for loopback targets (see [`super::connect`]).
+    pub sources: Sources,
     /// The churn stage: connections dropped during the hold.
     pub churn: Option<Churn>,
     /// Print a [`Progress`] line on stdout every second.
@@ -592,7 +593,7 @@ impl Engine {
         let opened = Conn::open(
             target,
             tls.as_ref(),
-            (self.config.shard, token),
+            (&self.config.sources, token),
             self.stats.counters.connections_opened,
             now,
         );

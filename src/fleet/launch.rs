@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 
 use super::churn::Churn;
+use super::connect::Sources;
 use super::device::Device;
 use super::engine::{Engine, EngineConfig, HoldStart, RunEnd};
 use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
@@ -34,6 +35,12 @@ pub struct DevicesArgs {
     /// http://127.0.0.1:8080 and http://127.0.0.2:8080 to use more ephemeral ports).
     #[arg(long = "target", value_name = "URL", required = true)]
     pub targets: Vec<String>,
+    /// Connect from these local addresses (repeatable), a block of devices from each
+    /// in turn, so no single address runs short of ephemeral ports; without it,
+    /// loopback targets get loopback sources of the worker's own and others the
+    /// kernel's choice.
+    #[arg(long = "source-address", value_name = "ADDR")]
+    pub source_addresses: Vec<std::net::Ipv4Addr>,
     /// The targets are the server partitions in partition order: each device connects
     /// to the one that owns its user (instead of taking the targets in turn).
     #[arg(long)]
@@ -392,7 +399,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         },
         drain: args.drain,
         grace: args.grace,
-        shard: args.shard.index,
+        sources: Sources::new(args.shard.index, args.source_addresses.clone()),
         progress: args.progress,
         churn: (args.churn_per_minute > 0.0)
             .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed, args.shard)),

@@ -275,6 +275,10 @@ impl ResolvedScenario {
         args.route_by_partition = true;
         args.notify = partitions.iter().map(|(_, notify)| *notify).collect();
         args.ca = ca.map(Path::to_path_buf);
+        if self.behind_kernel_firewall() {
+            // In the device namespace, spread over its addresses.
+            args.source_addresses = crate::firewall::netns::device_sources();
+        }
         args
     }
 
