@@ -16,6 +16,8 @@ use crate::orchestrator::result::RunResult;
 pub enum Kind {
     /// The server's memory: the same within a few percent on every run.
     Memory,
+    /// The server's live heap: the same to the byte on every run of the same code.
+    Heap,
     /// The device workers' memory: a few percent noisier (their allocations come and
     /// go with the notifications they track).
     DeviceMemory,
@@ -52,7 +54,7 @@ pub fn add_run(side: &mut Side, result: &RunResult) {
         ),
         (
             "server_heap_bytes_per_parked",
-            Kind::Memory,
+            Kind::Heap,
             memory.server_heap_bytes_per_parked,
         ),
         (

@@ -45,6 +45,10 @@ pub struct CompareArgs {
     /// 5, or the scenario's [compare] memory).
     #[arg(long, value_name = "PERCENT")]
     pub memory_tolerance: Option<f64>,
+    /// The server's live heap per parked Ping may move this many percent (default 1, or
+    /// the scenario's [compare] heap).
+    #[arg(long, value_name = "PERCENT")]
+    pub heap_tolerance: Option<f64>,
     /// The device workers' memory per device may move this many percent (default 10).
     #[arg(long, value_name = "PERCENT")]
     pub device_tolerance: Option<f64>,
@@ -181,6 +185,9 @@ fn tolerances(args: &CompareArgs, current: &[RunResult]) -> anyhow::Result<Toler
     let fraction = |percent: f64| percent / 100.0;
     if let Some(percent) = args.memory_tolerance {
         tolerances.memory = fraction(percent);
+    }
+    if let Some(percent) = args.heap_tolerance {
+        tolerances.heap = fraction(percent);
     }
     if let Some(percent) = args.device_tolerance {
         tolerances.device = fraction(percent);

@@ -74,6 +74,7 @@ pub fn judge(
     judgement.effect = judgement.current / judgement.baseline - 1.0;
     let (verdict, reason) = match current.kind {
         Kind::Memory => by_tolerance(&judgement, tolerances.memory),
+        Kind::Heap => by_tolerance(&judgement, tolerances.heap),
         Kind::DeviceMemory => by_tolerance(&judgement, tolerances.device),
         Kind::KernelMemory => by_tolerance(&judgement, tolerances.kernel),
         Kind::Count => by_count(&baseline.values, &current.values, &mut judgement),
@@ -211,6 +212,18 @@ mod tests {
         assert_eq!(judged(11_000.0).verdict, Verdict::Regression);
         assert_eq!(judged(9_000.0).verdict, Verdict::Improvement);
         assert!((judged(11_000.0).effect - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_heap_has_a_tolerance_of_its_own() {
+        let tolerances = Tolerances::default();
+        let judged = |kind: Kind| {
+            let base = measured(kind, &[1_000.0]);
+            judge("h", &base, &measured(kind, &[1_020.0]), &tolerances).verdict
+        };
+        // +2%: past the heap's 1%, within the server RSS's 5%.
+        assert_eq!(judged(Kind::Heap), Verdict::Regression);
+        assert_eq!(judged(Kind::Memory), Verdict::NoChange);
     }
 
     #[test]

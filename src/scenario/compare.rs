@@ -9,6 +9,10 @@ pub struct Tolerances {
     /// The server's memory per parked connection may move this much (0.05: 5%).
     #[serde(default = "memory")]
     pub memory: f64,
+    /// The server's live heap per parked Ping may move this much (0.01: 1%): it is the
+    /// same to the byte from run to run on unchanged code.
+    #[serde(default = "heap")]
+    pub heap: f64,
     /// The device workers' memory per device may move this much.
     #[serde(default = "device")]
     pub device: f64,
@@ -34,6 +38,9 @@ pub struct Tolerances {
 fn memory() -> f64 {
     0.05
 }
+fn heap() -> f64 {
+    0.01
+}
 fn device() -> f64 {
     0.10
 }
@@ -54,6 +61,7 @@ impl Default for Tolerances {
     fn default() -> Self {
         Self {
             memory: memory(),
+            heap: heap(),
             device: device(),
             kernel: kernel(),
             min_effect: min_effect(),
@@ -68,9 +76,15 @@ impl Tolerances {
     /// What is wrong with these tolerances, if anything.
     pub fn problem(&self) -> Option<String> {
         let fraction = |value: f64| (0.0..10.0).contains(&value);
-        if ![self.memory, self.device, self.kernel, self.min_effect]
-            .into_iter()
-            .all(fraction)
+        if ![
+            self.memory,
+            self.heap,
+            self.device,
+            self.kernel,
+            self.min_effect,
+        ]
+        .into_iter()
+        .all(fraction)
         {
             return Some("tolerances are fractions from 0 (0.05 is 5%)".into());
         }
