@@ -73,8 +73,8 @@ pub fn read(socket: &impl AsRawFd, buffer: &mut [u8]) -> io::Result<(usize, Opti
 pub fn sent_at(socket: &impl AsRawFd, not_before: Instant) -> Option<Instant> {
     let mut latest = None;
     // Bounded: the queue holds a stamp per datagram sent, and this runs after each send.
+    let mut control = nix::cmsg_space!(Timestamps, ErrorHeader);
     for _ in 0..16 {
-        let mut control = nix::cmsg_space!(Timestamps, ErrorHeader);
         let message = match socket::recvmsg::<()>(
             socket.as_raw_fd(),
             &mut [],

@@ -121,21 +121,22 @@ fn every_notification_latency_agrees_with_a_packet_capture() {
 
 /// One worker of plain devices injecting on a fixed schedule; its document.
 fn run_devices(dir: &Path, server: &ServerHandle) -> WorkerReport {
-    let output = dir.join("worker.json");
-    let result = Command::new(EXE)
-        .arg("devices")
-        .args(["--target", &format!("http://{}", server.http())])
-        .args(["--notify", &server.notify().to_string()])
-        .args(["--devices", DEVICES, "--heartbeat", "300"])
-        .args(["--pattern", "fixed", "--rate", &RATE_PER_S.to_string()])
-        .args(["--duration", "6s", "--drain", "5s"])
-        .arg("--output")
-        .arg(&output)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(result.status.success(), "{result:?}");
-    serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap()
+    let rate = RATE_PER_S.to_string();
+    let flags = [
+        "--devices",
+        DEVICES,
+        "--heartbeat",
+        "300",
+        "--pattern",
+        "fixed",
+        "--rate",
+        &rate,
+        "--duration",
+        "6s",
+        "--drain",
+        "5s",
+    ];
+    crate::util::devices_report(&[], server, &flags, dir)
 }
 
 /// tcpdump on loopback writing `pcap` with nanosecond stamps, once it says it listens;

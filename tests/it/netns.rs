@@ -18,22 +18,20 @@ const EXE: &str = env!("CARGO_BIN_EXE_pingfleet");
 /// for 15 s (rarely enough that flows go idle between notifications).
 fn devices(topology: &Topology, server: &ServerHandle, heartbeat: &str) -> WorkerReport {
     let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("worker.json");
-    let result = Command::new("ip")
-        .args(Topology::exec_in(&topology.devices).iter().skip(1))
-        .arg(EXE)
-        .arg("devices")
-        .args(["--target", &format!("http://{}", server.http())])
-        .args(["--notify", &server.notify().to_string()])
-        .args(["--devices", "3", "--heartbeat", heartbeat])
-        .args(["--duration", "15s", "--rate", "0.5", "--drain", "20s"])
-        .arg("--output")
-        .arg(&output)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(result.status.success(), "{result:?}");
-    serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap()
+    let flags = [
+        "--devices",
+        "3",
+        "--heartbeat",
+        heartbeat,
+        "--duration",
+        "15s",
+        "--rate",
+        "0.5",
+        "--drain",
+        "20s",
+    ];
+    let wrapper = Topology::exec_in(&topology.devices);
+    crate::util::devices_report(&wrapper, server, &flags, dir.path())
 }
 
 #[test]

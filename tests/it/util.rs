@@ -1,4 +1,5 @@
-//! Shared fixtures: the protocol document's worked examples shipped in `tests/vectors/`.
+//! Shared fixtures: the protocol document's worked examples shipped in `tests/vectors/`,
+//! and a `pingfleet devices` worker run to its document.
 
 use std::path::PathBuf;
 
@@ -44,4 +45,31 @@ pub fn strip_namespaces(xml: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Runs `pingfleet devices` (under `wrapper`, e.g. `ip netns exec NS`, when given) against
+/// `server` with `flags` besides its target and notification address, and returns the
+/// worker's document (written into `dir`) once it exits successfully.
+pub fn devices_report(
+    wrapper: &[String],
+    server: &pingfleet::server::handle::ServerHandle,
+    flags: &[&str],
+    dir: &std::path::Path,
+) -> pingfleet::fleet::report::WorkerReport {
+    let exe = env!("CARGO_BIN_EXE_pingfleet").to_owned();
+    let argv: Vec<String> = wrapper.iter().cloned().chain([exe]).collect();
+    let output = dir.join("worker.json");
+    let result = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .arg("devices")
+        .args(["--target", &format!("http://{}", server.http())])
+        .args(["--notify", &server.notify().to_string()])
+        .args(flags)
+        .arg("--output")
+        .arg(&output)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{result:?}");
+    serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap()
 }
