@@ -13,6 +13,7 @@
 //! - [`measure`]: latency histograms and readings from /proc, the loopback floor.
 //! - [`kernel_stamp`]: datagrams with the instant the kernel received them.
 //! - [`tls`], [`tls_session`]: certificates and client configs; rustls' unbuffered API.
+//! - [`units`]: shares written `5%` everywhere; latencies and sizes printed with units.
 //! - [`lifeline`]: children of a run end with it (`PR_SET_PDEATHSIG`).
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
 //! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::handle`],
@@ -47,3 +48,4 @@ pub mod seeds;
 pub mod server;
 pub mod tls;
 pub mod tls_session;
+pub mod units;

@@ -44,10 +44,18 @@ impl Identity {
         Ok(Self { chain, key })
     }
 
-    /// Makes a self-signed ECDSA P-256 certificate for [`loopback_names`] and writes it
-    /// (PEM) to `cert_out` so clients can trust it.
-    pub fn self_signed(cert_out: &Path) -> anyhow::Result<Self> {
-        let generated = rcgen::generate_simple_self_signed(loopback_names())
+    /// Makes a self-signed ECDSA P-256 certificate for [`loopback_names`] and the
+    /// addresses in `also` (the server's own listen addresses) and writes it (PEM) to
+    /// `cert_out` so clients can trust it.
+    pub fn self_signed(cert_out: &Path, also: &[std::net::IpAddr]) -> anyhow::Result<Self> {
+        let mut names = loopback_names();
+        for address in also.iter().filter(|address| !address.is_unspecified()) {
+            let name = address.to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let generated = rcgen::generate_simple_self_signed(names)
             .context("cannot generate a self-signed certificate")?;
         std::fs::write(cert_out, generated.cert.pem())
             .with_context(|| format!("cannot write certificate to {}", cert_out.display()))?;
@@ -175,10 +183,44 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_certificate_names_the_listen_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let own: std::net::IpAddr = "127.0.21.1".parse().unwrap();
+        let identity = Identity::self_signed(&cert, &[own, "0.0.0.0".parse().unwrap()]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(identity.chain[0].clone()).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder(Arc::new(roots))
+            .build()
+            .unwrap();
+        let verify = |name: &str| {
+            use rustls::client::danger::ServerCertVerifier as _;
+            let name = rustls_pki_types::ServerName::try_from(name.to_owned()).unwrap();
+            verifier.verify_server_cert(
+                &identity.chain[0],
+                &[],
+                &name,
+                &[],
+                rustls_pki_types::UnixTime::now(),
+            )
+        };
+        for name in ["127.0.21.1", "127.0.0.1", "localhost", NETNS_SERVER_ADDR] {
+            assert!(verify(name).is_ok(), "{name}");
+        }
+        let other = verify("127.0.22.1").unwrap_err();
+        assert!(matches!(
+            other,
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. }
+            )
+        ));
+    }
+
+    #[test]
     fn a_generated_certificate_is_trusted_by_a_client_reading_it() {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
-        let identity = Identity::self_signed(&cert).unwrap();
+        let identity = Identity::self_signed(&cert, &[]).unwrap();
         assert!(identity.server_config().is_ok());
         assert!(client_config_trusting(&cert, KeyExchange::Hybrid).is_ok());
         assert!(client_config_insecure(KeyExchange::X25519).is_ok());

@@ -252,10 +252,62 @@ impl Conn {
     }
 }
 
-/// A TLS error as a cut, with rustls' own words for the cause.
+/// A TLS error as a cut, with rustls' own words for the cause (a certificate that
+/// does not name the address shortened to its first few names).
 fn tls_cut(err: io::Error) -> Cut {
-    let cause = err
-        .get_ref()
-        .map_or_else(|| err.kind().to_string(), ToString::to_string);
+    let cause = err.get_ref().map_or_else(
+        || err.kind().to_string(),
+        |inner| match inner.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext {
+                    expected,
+                    presented,
+                },
+            )) => name_mismatch(&expected.to_str(), presented),
+            _ => inner.to_string(),
+        },
+    );
     DeviceError::Tls(cause).into()
+}
+
+/// How many of a certificate's names an error quotes.
+const NAMES_QUOTED: usize = 3;
+
+/// A certificate that does not name `expected`, with the first few names it has.
+fn name_mismatch(expected: &str, presented: &[String]) -> String {
+    let shown: Vec<&str> = presented
+        .iter()
+        .take(NAMES_QUOTED)
+        .map(String::as_str)
+        .collect();
+    let more = match presented.len().saturating_sub(NAMES_QUOTED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!(
+        "the server's certificate is not valid for {expected}: it names {}{more}",
+        shown.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_mismatch_quotes_the_first_few_names() {
+        let names: Vec<String> = (1..=35).map(|last| format!("127.0.0.{last}")).collect();
+        let said = name_mismatch("127.0.21.1", &names);
+        assert_eq!(
+            said,
+            "the server's certificate is not valid for 127.0.21.1: it names 127.0.0.1, 127.0.0.2, 127.0.0.3 and 32 more"
+        );
+        let cut = tls_cut(io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForNameContext {
+                expected: rustls_pki_types::ServerName::try_from("127.0.21.1").unwrap(),
+                presented: names,
+            },
+        )));
+        assert!(format!("{cut:?}").contains("and 32 more"), "{cut:?}");
+    }
 }

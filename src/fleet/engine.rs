@@ -168,11 +168,13 @@ impl Engine {
         let mut injector = None;
         let mut last_sweep = start;
         let mut started = 0usize;
+        let mut stopped_early = false;
         loop {
             let now = Instant::now();
             self.stats.intervals.tick(std::time::SystemTime::now());
             self.take_sent(injector.as_ref());
             if stop.load(Ordering::Relaxed) {
+                stopped_early = true;
                 break;
             }
             started = self.start_devices(start, now, started);
@@ -188,7 +190,7 @@ impl Engine {
             self.poll_once(&mut events, started, clock.phase, injector.as_ref())?;
         }
         stop.store(true, Ordering::Relaxed);
-        Ok(self.finish(clock, injector))
+        Ok(self.finish(clock, injector, stopped_early))
     }
 
     /// When the path was flushed: every parked device awaits its re-parking.
@@ -208,6 +210,7 @@ impl Engine {
             .filter(|slot| slot.bootstrapped && !slot.stopped)
         {
             slot.awaiting_repark = true;
+            slot.device.path_flushed(now);
             self.stats.counters.flush_marked += 1;
         }
     }
@@ -378,11 +381,13 @@ impl Engine {
         Ok(())
     }
 
-    /// The end of the run: the injector's counts joined, what is still undelivered lost.
+    /// The end of the run: the injector's counts joined, what is still undelivered lost
+    /// (or, when a signal stopped the run early, unfinished unless past its deadline).
     fn finish(
         mut self,
         clock: PhaseClock,
         injector: Option<InjectorThread>,
+        stopped_early: bool,
     ) -> (FleetStats, RunEnd) {
         let ended = Instant::now();
         self.stats.intervals.close();
@@ -414,10 +419,16 @@ impl Engine {
             devices_bootstrapped: self.bootstrapped,
             stages: Vec::new(),
             schedule_origin: clock.schedule_origin,
+            stopped_early,
         };
+        let grace = self.config.grace;
         for slot in &mut self.slots {
-            slot.device
-                .expire_lost(None, Duration::ZERO, &mut self.stats);
+            match stopped_early {
+                true => slot.device.abandon_at_stop(ended, grace, &mut self.stats),
+                false => slot
+                    .device
+                    .expire_lost(None, Duration::ZERO, &mut self.stats),
+            }
             if !slot.bootstrapped {
                 let why = slot.device.setback().unwrap_or(STILL_BOOTSTRAPPING);
                 tally(&mut self.stats.counters.never_parked, why);

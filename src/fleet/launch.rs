@@ -491,6 +491,12 @@ const MAX_HOLD_AT_AHEAD: Duration = Duration::from_secs(24 * 3600);
 /// one notification delivered. `None` when it did.
 pub fn failure(report: &WorkerReport) -> Option<String> {
     let counters = &report.counters;
+    if report.stopped_early {
+        return Some(format!(
+            "stopped by a signal before the run's end: partial figures ({} notifications unfinished, not lost)",
+            counters.notifications_unfinished_at_stop
+        ));
+    }
     let refused: u64 = ["401", "403"]
         .iter()
         .filter_map(|status| counters.http_status.get(*status))

@@ -22,6 +22,8 @@ pub struct RunEnd {
     pub stages: Vec<StageCounts>,
     /// The wall-clock instant of the injector's schedule offset zero, if it ran.
     pub schedule_origin: Option<SystemTime>,
+    /// A signal stopped the run before its drain ended.
+    pub stopped_early: bool,
 }
 
 /// The counters of one phase of the run.

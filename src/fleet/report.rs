@@ -69,6 +69,10 @@ pub struct WorkerReport {
     /// own).
     #[serde(default)]
     pub schedule_origin: Option<String>,
+    /// A signal stopped this worker (any of the merged workers) before its drain
+    /// ended: its figures are partial.
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 /// Who a worker is: what its report says of its place in the fleet.
@@ -229,6 +233,7 @@ impl WorkerReport {
             ("mail_on_device_latency_us", &stats.mail_on_device),
             ("injector_lag_us", &stats.injector_lag),
             ("unreachable_us", &stats.unreachable),
+            ("stale_after_flush_us", &stats.stale_after_flush),
             ("heartbeat_settled_us", &stats.heartbeat_settled),
             ("repark_us", &stats.repark),
             ("connect_us", &stats.connect),
@@ -280,6 +285,7 @@ impl WorkerReport {
             cpu_seconds: procfs::cpu_seconds(None),
             fleet_digest: identity.digest,
             intervals: stats.intervals.intervals.clone(),
+            stopped_early: end.stopped_early,
         }
     }
 }
@@ -308,6 +314,7 @@ impl WorkerReport {
             fleet_digest: FleetDigest::default(),
             intervals: Vec::new(),
             schedule_origin: None,
+            stopped_early: false,
         }
     }
 
@@ -344,6 +351,7 @@ impl WorkerReport {
             merged.devices += report.devices;
             merged.devices_parked_at_end += report.devices_parked_at_end;
             merged.devices_bootstrapped += report.devices_bootstrapped;
+            merged.stopped_early |= report.stopped_early;
             merged.duration_s = merged.duration_s.max(report.duration_s);
             merged.bootstrap_all_s = merged
                 .bootstrap_all_s

@@ -63,6 +63,10 @@ pub struct Counters {
     pub notifications_sent: u64,
     pub notifications_delivered: u64,
     pub notifications_lost: u64,
+    /// Notifications sent and not yet delivered when the run was stopped early (by a
+    /// signal), still within their deadline: not lost, unfinished.
+    #[serde(default)]
+    pub notifications_unfinished_at_stop: u64,
     /// Delivered notifications split by whether the Ping parked when each was planned
     /// answered it (on time), or the device learnt only later, after a Ping of its had
     /// died, and got it by a Ping it sent after (late).
@@ -146,6 +150,7 @@ impl Counters {
         self.notifications_sent += more.notifications_sent;
         self.notifications_delivered += more.notifications_delivered;
         self.notifications_lost += more.notifications_lost;
+        self.notifications_unfinished_at_stop += more.notifications_unfinished_at_stop;
         self.notifications_on_time += more.notifications_on_time;
         self.notifications_late += more.notifications_late;
         self.flush_marked += more.flush_marked;
@@ -187,6 +192,9 @@ impl Counters {
             notifications_lost: self
                 .notifications_lost
                 .saturating_sub(earlier.notifications_lost),
+            notifications_unfinished_at_stop: self
+                .notifications_unfinished_at_stop
+                .saturating_sub(earlier.notifications_unfinished_at_stop),
             notifications_on_time: self
                 .notifications_on_time
                 .saturating_sub(earlier.notifications_on_time),
@@ -223,6 +231,10 @@ pub struct FleetStats {
     /// idle timeout after the first instant, so the time the device was unreachable is
     /// this less that timeout.
     pub unreachable: Latency,
+    /// For each Ping that a flush of the path killed: from the flush to the sending of
+    /// the device's next Ping that was answered (such deaths are not in
+    /// `unreachable`: the drop's instant is known).
+    pub stale_after_flush: Latency,
     /// For each device parked when the path was flushed: from the flush to its first
     /// Ping on a new connection.
     pub repark: Latency,

@@ -279,7 +279,7 @@ mod tests {
     ) -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
-        let mut server_config = (*crate::tls::Identity::self_signed(&cert)
+        let mut server_config = (*crate::tls::Identity::self_signed(&cert, &[])
             .unwrap()
             .server_config()
             .unwrap())

@@ -29,6 +29,18 @@ impl Latency {
         self.0.saturating_record(micros.clamp(1, MAX_LATENCY_US));
     }
 
+    /// The same samples each shortened by `less` (never below the smallest value):
+    /// e.g. from a flow's last activity to from its drop, an idle timeout later.
+    pub fn shortened_by(&self, less: Duration) -> Self {
+        let less = u64::try_from(less.as_micros()).unwrap_or(u64::MAX);
+        let mut shortened = Self::with_digits(self.0.sigfig());
+        for value in self.0.iter_recorded() {
+            let micros = value.value_iterated_to().saturating_sub(less).max(1);
+            let _ = shortened.0.record_n(micros, value.count_at_value());
+        }
+        shortened
+    }
+
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.0
     }
@@ -139,6 +151,21 @@ pub struct LatencySummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_shortened_by_a_timeout() {
+        let mut latency = Latency::default();
+        for seconds in [310, 320, 330] {
+            latency.record(Duration::from_secs(seconds));
+        }
+        latency.record(Duration::from_secs(100));
+        let shortened = latency.shortened_by(Duration::from_secs(300));
+        let stale = shortened.summary();
+        assert_eq!(stale.count, 4);
+        assert!(stale.max_us.abs_diff(30_000_000) < 60_000, "{stale:?}");
+        // Shorter than the timeout: the smallest value, not a negative one.
+        assert_eq!(shortened.histogram().min(), 1);
+    }
 
     #[test]
     fn histograms_round_trip_through_base64_and_merge_exactly() {

@@ -28,11 +28,13 @@ pub struct NetworkFigures {
     /// a reset.
     pub pings_died_by_deadline: u64,
     pub pings_died_by_reset: u64,
-    /// For each dead Ping: from its sending (the flow's last activity) to the sending of
-    /// the next Ping answered.
+    /// For each Ping that died of an idle drop: from its sending (the flow's last
+    /// activity) to the sending of the next Ping answered (a flush's deaths are in
+    /// `staleness`, from the flush).
     pub unreachable: LatencySummary,
-    /// `unreachable` less the firewall's idle timeout: from the drop itself to the next
-    /// working Ping (present with a firewall).
+    /// From each cut-off to the next working Ping (present with a firewall): for an
+    /// idle drop, `unreachable` less the firewall's idle timeout; for a flush, from the
+    /// flush itself.
     pub staleness: Option<LatencySummary>,
     /// Where adaptive and stepped devices' heartbeats ended, by value, and when adaptive
     /// devices settled (from the worker's start).
@@ -156,16 +158,18 @@ impl NetworkFigures {
         };
         let unreachable = summary("unreachable_us");
         let staleness = section.map(|section| {
-            let timeout = section.idle_timeout.0.mul_f64(time_scale).as_micros() as u64;
-            let less = |us: u64| us.saturating_sub(timeout);
-            LatencySummary {
-                count: unreachable.count,
-                p50_us: less(unreachable.p50_us),
-                p90_us: less(unreachable.p90_us),
-                p99_us: less(unreachable.p99_us),
-                p999_us: less(unreachable.p999_us),
-                max_us: less(unreachable.max_us),
-            }
+            let histogram = |name: &str| {
+                fleet
+                    .histograms
+                    .get(name)
+                    .and_then(|doc| Latency::from_base64(&doc.data).ok())
+                    .unwrap_or_default()
+            };
+            // Every cut-off: an idle drop, its timeout after the flow's last activity,
+            // and a flush, from its own instant.
+            let mut stale = histogram("unreachable_us").shortened_by(section.idle_timeout.0);
+            stale.merge(&histogram("stale_after_flush_us"));
+            scaled(stale.summary(), time_scale)
         });
         let (sent, on_time, late, lost) = (
             counters.notifications_sent,

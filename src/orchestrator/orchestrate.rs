@@ -19,7 +19,10 @@ use super::live::LiveView;
 use super::network::NetworkFigures;
 use super::per_second::{FloorFigures, IntervalFigures};
 use super::progress::WorkerProgress;
-use super::result::{judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, SCHEMA};
+use super::result::{
+    judge, DeviceHourCost, EngineComparison, Machine, Memory, RunResult, MEASURED_PLATEAU_SHARE,
+    SCHEMA,
+};
 use super::roles::{
     concatenate_certificates, heap_of_all, start_firewalls, start_servers, start_workers,
     FirewallProcess, ServerCounts, ServerProcess,
@@ -38,7 +41,7 @@ use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
 use crate::phase::Phase;
 use crate::scenario::resolve::{worker_document, MachineLimits, Overrides, ResolvedScenario};
-use crate::scenario::{Scenario, DEFAULT_SCENARIO};
+use crate::scenario::{FirewallMode, Scenario, DEFAULT_SCENARIO};
 use crate::server::state::Engine;
 
 /// Flags of `pingfleet run`.
@@ -271,6 +274,9 @@ fn measure(
     let watched_flush = watched.flushed_at_s;
     let mut failures = watched.failures;
     let reports = collect_reports(&mut worker_processes, dir, &mut failures)?;
+    if interrupted.load(Ordering::Relaxed) && failures.is_empty() {
+        failures.push("interrupted by a signal as the run ended: partial results".to_owned());
+    }
     let cpu_seconds_servers = gauge.cpu_seconds();
     let firewall_reports: Vec<FirewallReport> = firewalls
         .into_iter()
@@ -312,7 +318,12 @@ fn measure(
         workers: plan.workers,
         complete: failures.is_empty(),
         failures,
-        memory: memory(&baseline, watched.plateau.as_ref(), &fleet),
+        memory: memory(
+            &baseline,
+            watched.plateau.as_ref(),
+            &fleet,
+            FleetShape::of(plan),
+        ),
         calibration,
         floor,
         intervals,
@@ -407,6 +418,17 @@ struct Watched {
     /// Seconds since the start at which the path was flushed.
     flushed_at_s: Option<f64>,
     failures: Vec<String>,
+}
+
+impl Watched {
+    /// The run stopped at `t_s` (seconds since its start) for `why`: the hold window
+    /// ends there if it had not ended yet.
+    fn stop_early(&mut self, t_s: f64, why: &str) {
+        self.failures.push(why.to_owned());
+        if let Some((start, end)) = &mut self.hold_window_s {
+            *end = end.min(t_s.max(*start));
+        }
+    }
 }
 
 /// Samples every process each second until the workers end (or a server dies, or the
@@ -538,19 +560,20 @@ fn watch(
                 view.note(&format!("flushed every flow at t={t_s:.1}s"));
             }
         }
+        // A stop first: the signal that stopped the run may have reached the workers
+        // too (Ctrl-C reaches the process group, `timeout` signals its group), and
+        // workers that ended on it are not a run that ended.
+        if interrupted.load(Ordering::Relaxed) {
+            watched.stop_early(t_s, "interrupted by a signal: partial results");
+            for worker in workers.iter_mut() {
+                worker.stop(Duration::from_secs(30));
+            }
+            break;
+        }
         if workers
             .iter_mut()
             .all(|worker| worker.try_status().is_some())
         {
-            break;
-        }
-        if interrupted.load(Ordering::Relaxed) {
-            watched
-                .failures
-                .push("interrupted: partial results".to_owned());
-            for worker in workers.iter_mut() {
-                worker.stop(Duration::from_secs(30));
-            }
             break;
         }
         if let Some(dead) = servers.iter_mut().find_map(|server| {
@@ -559,9 +582,7 @@ fn watch(
         }) {
             let why = dead.describe_failure();
             let name = &dead.name;
-            watched
-                .failures
-                .push(format!("{name} died during the run: {why}"));
+            watched.stop_early(t_s, &format!("{name} died during the run: {why}"));
             // What the workers measured so far is kept; the rest of the run would
             // measure a fleet without its server.
             for worker in workers.iter_mut() {
@@ -603,10 +624,53 @@ fn collect_reports(
     Ok(reports)
 }
 
-/// Memory per parked connection from the baseline and plateau readings.
-fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) -> Memory {
+/// How many devices were planned and how many sockets on this machine each one's
+/// connection takes (see [`Memory::sockets_per_device`]).
+#[derive(Debug, Clone, Copy)]
+struct FleetShape {
+    planned: u64,
+    sockets_per_device: u32,
+}
+
+impl FleetShape {
+    fn of(plan: &ResolvedScenario) -> Self {
+        let scenario = &plan.scenario;
+        let sockets_per_device = match (&scenario.target, &scenario.firewall) {
+            (Some(_), _) => 1,
+            (None, Some(firewall)) if firewall.mode == FirewallMode::Proxy => 4,
+            (None, _) => 2,
+        };
+        Self {
+            planned: scenario.devices.count as u64,
+            sockets_per_device,
+        }
+    }
+}
+
+/// Memory per parked connection from the baseline and plateau readings; per-parked
+/// figures only when the plateau held [`MEASURED_PLATEAU_SHARE`] of the planned devices.
+fn memory(
+    baseline: &Baseline,
+    plateau: Option<&Plateau>,
+    fleet: &WorkerReport,
+    shape: FleetShape,
+) -> Memory {
     let plateau = plateau.filter(|plateau| plateau.parked > 0);
-    let per_parked = |bytes: u64| plateau.map(|p| bytes as f64 / p.parked as f64);
+    let too_few =
+        plateau.filter(|p| (p.parked as f64) < MEASURED_PLATEAU_SHARE * shape.planned as f64);
+    let not_measured_why = too_few.map(|p| {
+        format!(
+            "the plateau held {} of {} planned devices (under {:.0}%)",
+            p.parked,
+            shape.planned,
+            MEASURED_PLATEAU_SHARE * 100.0
+        )
+    });
+    let per_parked = |bytes: u64| {
+        plateau
+            .filter(|_| too_few.is_none())
+            .map(|p| bytes as f64 / p.parked as f64)
+    };
     let server_plateau = plateau
         .and_then(|p| p.server_rss.as_ref())
         .map(|each| each.iter().sum::<u64>());
@@ -638,6 +702,8 @@ fn memory(baseline: &Baseline, plateau: Option<&Plateau>, fleet: &WorkerReport) 
             .zip(plateau.and_then(|p| p.slab))
             .and_then(|(before, after)| per_parked(after.saturating_sub(before))),
         kernel_tcp_buffer_bytes_at_plateau: plateau.and_then(|p| p.tcp_buffers),
+        sockets_per_device: shape.sockets_per_device,
+        not_measured_why,
     }
 }
 
@@ -739,7 +805,11 @@ mod tests {
             slab: Some(110_000_000),
             tcp_buffers: Some(4096),
         };
-        let read = memory(&baseline, Some(&plateau), &fleet);
+        let shape = FleetShape {
+            planned: 1_000,
+            sockets_per_device: 2,
+        };
+        let read = memory(&baseline, Some(&plateau), &fleet, shape);
         assert_eq!(read.server_bytes_per_parked, Some(3_000.0));
         assert_eq!(read.server_heap_bytes_per_parked, Some(2_500.0));
         assert_eq!(read.device_bytes_per_device, Some(2_000.0));
@@ -752,15 +822,41 @@ mod tests {
             server_heap: None,
             ..plateau
         };
-        let read = memory(&baseline, Some(&unread), &fleet);
+        let read = memory(&baseline, Some(&unread), &fleet, shape);
         assert_eq!(read.server_bytes_per_parked, None);
         assert_eq!(read.server_heap_bytes_per_parked, None);
         assert!(read.server_rss_plateau_by_partition.is_empty());
         assert_eq!(read.device_bytes_per_device, Some(2_000.0));
         // Nothing parked: nothing per parked connection.
         assert_eq!(
-            memory(&baseline, None, &fleet).server_bytes_per_parked,
+            memory(&baseline, None, &fleet, shape).server_bytes_per_parked,
             None
         );
+        // A plateau of 210 devices of 20,000 planned: readings kept, no per-parked
+        // figure, and the reason given.
+        let few = Plateau {
+            parked: 210,
+            ..unread
+        };
+        let planned = FleetShape {
+            planned: 20_000,
+            ..shape
+        };
+        let read = memory(&baseline, Some(&few), &fleet, planned);
+        assert_eq!(read.device_bytes_per_device, None);
+        assert_eq!(read.kernel_slab_bytes_per_connection, None);
+        assert_eq!(read.parked_at_plateau, Some(210));
+        assert_eq!(
+            read.not_measured_why.as_deref(),
+            Some("the plateau held 210 of 20000 planned devices (under 90%)")
+        );
+        // 90% is enough.
+        let most = Plateau {
+            parked: 18_000,
+            ..few
+        };
+        let read = memory(&baseline, Some(&most), &fleet, planned);
+        assert!(read.device_bytes_per_device.is_some());
+        assert_eq!(read.not_measured_why, None);
     }
 }

@@ -211,7 +211,20 @@ pub struct Memory {
     pub kernel_slab_bytes_per_connection: Option<f64>,
     /// TCP socket buffer memory at the plateau (`/proc/net/sockstat` mem), all sockets.
     pub kernel_tcp_buffer_bytes_at_plateau: Option<u64>,
+    /// The sockets on this machine for each device's connection: 2 (the device's end and
+    /// the server's), 4 behind the userspace middlebox (its two ends besides), 1 against
+    /// an external server elsewhere. The kernel slab figure covers all of them.
+    #[serde(default)]
+    pub sockets_per_device: u32,
+    /// Why the per-parked figures are `null` although readings were taken: the plateau
+    /// held too few of the planned devices for a per-device figure to mean anything.
+    #[serde(default)]
+    pub not_measured_why: Option<String>,
 }
+
+/// The share of the planned devices that must be parked at the plateau for a figure
+/// per parked connection to be a measurement (below it, fixed costs dominate).
+pub const MEASURED_PLATEAU_SHARE: f64 = 0.9;
 
 /// What one device costs per hour of the hold: the hold's counts divided by devices
 /// and hours.
@@ -263,6 +276,9 @@ pub struct Verdict {
     pub condition: String,
     /// What was observed, in the condition's units; `null` when not measured.
     pub observed: Option<f64>,
+    /// The same with its unit, as the summary prints it (`1.32 ms`, `6.4 KiB`, `0`).
+    #[serde(default)]
+    pub observed_text: Option<String>,
     /// False when the run was incomplete (interrupted, or a child failed): its figures
     /// are partial, so the condition was not judged (and `passed` is false).
     #[serde(default = "yes")]
@@ -292,6 +308,7 @@ pub fn judge(
                 metric: metric.name().to_owned(),
                 condition: condition.text.clone(),
                 observed,
+                observed_text: observed.map(|value| metric.show(condition.aggregate, value)),
                 judged: result.complete,
                 passed: result.complete && observed.is_some_and(|value| condition.holds(value)),
             });

@@ -11,12 +11,16 @@ pub fn print_summary(result: &RunResult, path: &Path) {
     let counters = &fleet.counters;
     println!();
     println!(
-        "devices {} bootstrapped {} | notifications sent {} delivered {} lost {} | requests {} errors {} | reconnects {} (churn drops {})",
+        "devices {} bootstrapped {} | notifications sent {} delivered {} lost {}{} | requests {} errors {} | reconnects {} (churn drops {})",
         fleet.devices,
         fleet.devices_bootstrapped,
         counters.notifications_sent,
         counters.notifications_delivered,
         counters.notifications_lost,
+        match counters.notifications_unfinished_at_stop {
+            0 => String::new(),
+            n => format!(" unfinished at the stop {n}"),
+        },
         counters.requests.values().sum::<u64>(),
         counters.errors.values().sum::<u64>(),
         counters.reconnects,
@@ -54,9 +58,11 @@ pub fn print_summary(result: &RunResult, path: &Path) {
     print_network(result);
     print_self_check(result);
     for verdict in &result.thresholds {
-        let observed = verdict
-            .observed
-            .map_or("n/a".to_owned(), |value| format!("{value:.1}"));
+        let observed = match (&verdict.observed_text, verdict.observed) {
+            (Some(text), _) => text.clone(),
+            (None, Some(value)) => format!("{value:.1}"),
+            (None, None) => "not measured".to_owned(),
+        };
         println!(
             "[{}] {} {} (observed {observed})",
             match (verdict.judged, verdict.passed) {
@@ -191,12 +197,20 @@ fn print_memory(result: &RunResult) {
     let memory = &result.memory;
     let figure =
         |value: Option<f64>| value.map_or("not measured".to_owned(), |v| format!("{v:.0} bytes"));
+    let sockets = match memory.sockets_per_device {
+        1 => "the device's socket only; the server is elsewhere".to_owned(),
+        2 => "both loopback ends".to_owned(),
+        n => format!("all {n} sockets of a device's path"),
+    };
     println!(
-        "memory per parked connection: server user space {}, device user space {}, kernel slab {} (both loopback ends)",
+        "memory per parked connection: server user space {}, device user space {}, kernel slab {} ({sockets})",
         figure(memory.server_bytes_per_parked),
         figure(memory.device_bytes_per_device),
         figure(memory.kernel_slab_bytes_per_connection),
     );
+    if let Some(why) = &memory.not_measured_why {
+        println!("  not measured: {why}");
+    }
     if let Some(target) = &result.target {
         let counters = &result.fleet.counters;
         println!(

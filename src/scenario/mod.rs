@@ -452,6 +452,19 @@ impl Metric {
         }
     }
 
+    /// An observed value of this metric with its unit: latencies in `us`/`ms`/`s`,
+    /// sizes in `B`/`KiB`, rates in `%`, counts as whole numbers.
+    pub fn show(self, aggregate: threshold::Aggregate, value: f64) -> String {
+        use threshold::Aggregate;
+        match (self.kind(), aggregate) {
+            (_, Aggregate::Count) => format!("{value:.0}"),
+            (_, Aggregate::Rate) => format!("{}", crate::units::Share::of_fraction(value)),
+            (MetricKind::Latency, _) => crate::units::micros(value),
+            (MetricKind::Bytes, _) => crate::units::bytes(value),
+            _ => format!("{value:.0}"),
+        }
+    }
+
     /// The name as scenario files write it.
     pub fn name(self) -> &'static str {
         match self {

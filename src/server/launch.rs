@@ -251,7 +251,9 @@ fn tls_setup(args: &ServeArgs) -> anyhow::Result<(Option<TlsConfig>, Option<Path
                 .clone()
                 .map_or_else(crate::tls::default_cert_path, Ok)
                 .context("cannot make a directory for the certificate")?;
-            (Identity::self_signed(&path)?, path)
+            let listening: Vec<std::net::IpAddr> =
+                args.listen.iter().map(std::net::SocketAddr::ip).collect();
+            (Identity::self_signed(&path, &listening)?, path)
         }
         _ => return Ok((None, None)),
     };

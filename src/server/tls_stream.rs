@@ -172,7 +172,7 @@ mod tests {
     async fn talks_to_a_stock_rustls_client() {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
-        let config = crate::tls::Identity::self_signed(&cert)
+        let config = crate::tls::Identity::self_signed(&cert, &[])
             .unwrap()
             .server_config()
             .unwrap();

@@ -4,6 +4,7 @@
 //! exit code that says so, a result that says why (schema-valid), and no child left.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -30,9 +31,12 @@ impl Run {
             ),
         )
         .unwrap();
+        // A process group of its own, as a shell gives a job: a signal to the group
+        // (Ctrl-C at a terminal, `timeout`) reaches the run and every child at once.
         let mut child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
             .current_dir(dir)
             .args(["run", scenario.to_str().unwrap()])
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -133,6 +137,16 @@ fn alive(pid: u32) -> bool {
             .next()
             .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
     })
+}
+
+/// Sends `name` to every process of the group `pgid` (what a terminal's Ctrl-C and
+/// `timeout` do).
+fn signal_group(pgid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 fn signal(pid: u32, name: &str) {
@@ -271,4 +285,38 @@ fn children_end_when_the_orchestrator_is_killed() {
         all_gone(&children, Duration::from_secs(10)),
         "orphans left: {children:?}"
     );
+}
+
+#[test]
+fn a_stop_that_reaches_every_process_is_an_incomplete_unjudged_run() {
+    for name in ["INT", "TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = Run::start(dir.path(), "300s");
+        run.wait_for("plateau");
+        std::thread::sleep(Duration::from_secs(3));
+        signal_group(run.child.id(), name);
+        let (code, output) = run.finish(Duration::from_secs(40));
+        assert_eq!(code, Some(2), "SIG{name}: {output}");
+        assert!(output.contains("[INCOMPLETE] interrupted"), "{output}");
+        assert!(
+            output.contains("[NOT JUDGED] lost_notifications count==0"),
+            "{output}"
+        );
+        assert!(output.contains("logs kept in"), "{output}");
+        let result = the_result(dir.path());
+        assert!(!result.complete, "SIG{name}");
+        assert!(result.thresholds.iter().all(|verdict| !verdict.judged));
+        // The hold as it was: a few seconds of the planned 300.
+        let (start, end) = result.hold_window_s.expect("the hold started");
+        assert!(end - start < 60.0, "hold window {start}..{end}");
+        // What was in flight at the stop is unfinished, not lost.
+        let counters = &result.fleet.counters;
+        assert_eq!(counters.notifications_lost, 0, "{output}");
+        assert!(counters.notifications_delivered > 0);
+        assert_eq!(
+            counters.notifications_delivered + counters.notifications_unfinished_at_stop,
+            counters.notifications_sent,
+            "{output}"
+        );
+    }
 }

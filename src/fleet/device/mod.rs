@@ -111,9 +111,12 @@ pub struct Device {
     ping_sent_at: Option<Instant>,
     /// Parked Pings of this device that died so far.
     dead_pings: u64,
-    /// Since when the device has been unreachable: the sending of a Ping that died,
-    /// until a later Ping is answered.
+    /// Since when the device has been unreachable: the sending of a Ping that died (or
+    /// the flush that killed it), until a later Ping is answered.
     unreachable_since: Option<Instant>,
+    /// The last flush of the path, and whether `unreachable_since` is that flush.
+    flushed_at: Option<Instant>,
+    unreachable_by_flush: bool,
     pending: Vec<Pending>,
 }
 
@@ -169,6 +172,8 @@ impl Device {
             ping_sent_at: None,
             dead_pings: 0,
             unreachable_since: None,
+            flushed_at: None,
+            unreachable_by_flush: false,
             pending: Vec::new(),
         }
     }
@@ -340,6 +345,11 @@ impl Device {
         self.backoff(now, None)
     }
 
+    /// The path was flushed at `at`: a Ping in flight then that dies died of it.
+    pub fn path_flushed(&mut self, at: Instant) {
+        self.flushed_at = Some(at);
+    }
+
     /// The parked Ping in flight died (`how`: by its deadline, or a reset): the device
     /// is unreachable from its sending until a later Ping is answered, and its
     /// heartbeat strategy learns of it.
@@ -347,7 +357,13 @@ impl Device {
         tally(&mut stats.counters.pings_died, how);
         self.dead_pings += 1;
         if self.unreachable_since.is_none() {
-            self.unreachable_since = self.ping_sent_at;
+            // A Ping sent before the last flush died of it: the device was cut off at
+            // the flush, not an idle timeout after its sending.
+            let flushed = self
+                .flushed_at
+                .filter(|flushed| self.ping_sent_at.is_some_and(|sent| sent <= *flushed));
+            self.unreachable_by_flush = flushed.is_some();
+            self.unreachable_since = flushed.or(self.ping_sent_at);
         }
         self.ping_sent_at = None;
         self.heartbeat.died(now);
@@ -592,9 +608,11 @@ impl Device {
             self.resyncs_in_a_row = 0;
             if let (Some(since), Some(sent)) = (self.unreachable_since, self.ping_sent_at) {
                 // The first Ping answered since one died: reachable again from its sending.
-                stats
-                    .unreachable
-                    .record(sent.saturating_duration_since(since));
+                let histogram = match self.unreachable_by_flush {
+                    true => &mut stats.stale_after_flush,
+                    false => &mut stats.unreachable,
+                };
+                histogram.record(sent.saturating_duration_since(since));
                 self.unreachable_since = None;
             }
         }
@@ -1177,6 +1195,40 @@ mod tests {
         let (mut closed, _) = parked_device(Profile::default(), &mut stats, start);
         closed.on_disconnect(start, &mut stats, None);
         assert_eq!(stats.counters.pings_died.values().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn a_ping_killed_by_a_flush_is_stale_from_the_flush() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+        // The Ping was sent at `start`; the path is flushed 100 s later, and the device
+        // hears of it by a reset a moment after.
+        let flush = start + Duration::from_secs(100);
+        device.path_flushed(flush);
+        let reset = flush + Duration::from_millis(10);
+        device.on_disconnect(reset, &mut stats, Some(DeviceError::ConnectionReset));
+        let again = flush + Duration::from_secs(2);
+        assert_eq!(sent(&device.on_reconnected(again, &mut stats)).0, "Ping");
+        let answered = again + Duration::from_secs(480);
+        device.on_response(ping_answer(PingResponse::Expired), answered, &mut stats);
+        // Stale from the flush to the sending of the Ping answered: 2 s, not 102 s.
+        let stale = stats.stale_after_flush.summary();
+        assert_eq!(stale.count, 1);
+        assert!(stale.max_us.abs_diff(2_000_000) < 4_000, "{stale:?}");
+        assert_eq!(stats.unreachable.summary().count, 0);
+        // A later idle death of a Ping sent after the flush is measured as before.
+        let died = answered + Duration::from_secs(500);
+        device.on_disconnect(died, &mut stats, Some(DeviceError::DeadlinePassed));
+        let back = died + Duration::from_secs(1);
+        device.on_reconnected(back, &mut stats);
+        device.on_response(
+            ping_answer(PingResponse::Expired),
+            back + Duration::from_secs(480),
+            &mut stats,
+        );
+        assert_eq!(stats.unreachable.summary().count, 1);
+        assert_eq!(stats.stale_after_flush.summary().count, 1);
     }
 
     #[test]

@@ -54,6 +54,15 @@ impl Device {
         stats.counters.notifications_lost += (before - self.pending.len()) as u64;
     }
 
+    /// The run was stopped early at `now`: what is past its deadline is lost, what is
+    /// still within it is counted unfinished (the stop, not the server, ended it).
+    pub fn abandon_at_stop(&mut self, now: Instant, grace: Duration, stats: &mut FleetStats) {
+        self.expire_lost(Some(now), grace, stats);
+        let before = self.pending.len();
+        self.pending.retain(|pending| pending.woken);
+        stats.counters.notifications_unfinished_at_stop += (before - self.pending.len()) as u64;
+    }
+
     /// Notifications planned for this device whose item has not reached it yet.
     pub fn outstanding(&self) -> usize {
         self.pending.len()

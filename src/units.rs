@@ -1,0 +1,182 @@
+//! One convention for units, in and out. In: a share (a tolerance, a jitter, a part of
+//! the fleet) is written as a percentage with its `%` sign everywhere, on the command
+//! line and in scenario files alike (`5%`); a bare number is refused, since `0.05`
+//! could mean 5% or 0.05%. Durations are read by [`crate::argv::duration`]. Out:
+//! latencies and sizes are printed with their unit (`1.32 ms`, `6.4 KiB`).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A share of something, written `5%` and held as a fraction (0.05).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Share(f64);
+
+impl Share {
+    /// The share as a fraction: 5% is 0.05.
+    pub fn fraction(self) -> f64 {
+        self.0
+    }
+
+    /// The share of `fraction` (0.05 is 5%).
+    pub fn of_fraction(fraction: f64) -> Self {
+        Self(fraction)
+    }
+
+    /// The share in percent: 5% is 5.0.
+    pub fn percent(self) -> f64 {
+        self.0 * 100.0
+    }
+}
+
+/// Why a share could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShareError(String);
+
+impl FromStr for Share {
+    type Err = ShareError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        let Some(number) = trimmed.strip_suffix('%') else {
+            return Err(ShareError(match trimmed.parse::<f64>() {
+                Ok(value) => format!(
+                    "{trimmed:?} has no % sign: write a share as a percentage, e.g. {}% \
+                     (a bare number could be a fraction or a percent)",
+                    trim_float(value * 100.0)
+                ),
+                Err(_) => format!("{trimmed:?} is not a percentage like 5% or 0.5%"),
+            }));
+        };
+        let percent: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| ShareError(format!("{trimmed:?} is not a percentage like 5% or 0.5%")))?;
+        if !percent.is_finite() || percent < 0.0 {
+            return Err(ShareError(format!("{trimmed:?}: a share is 0% or more")));
+        }
+        Ok(Self(percent / 100.0))
+    }
+}
+
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", trim_float(self.percent()))
+    }
+}
+
+impl serde::Serialize for Share {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Share {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShareVisitor;
+        impl serde::de::Visitor<'_> for ShareVisitor {
+            type Value = Share;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage as a string, like \"5%\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Share, E> {
+                text.parse().map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Share, E> {
+                Err(E::custom(format!(
+                    "{value} has no % sign: write a share as a percentage in quotes, e.g. \"{}%\" \
+                     (a bare number could be a fraction or a percent)",
+                    trim_float(value * 100.0)
+                )))
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Share, E> {
+                self.visit_f64(value as f64)
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Share, E> {
+                self.visit_f64(value as f64)
+            }
+        }
+        deserializer.deserialize_any(ShareVisitor)
+    }
+}
+
+#[cfg(test)]
+impl schemars::JsonSchema for Share {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Share".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": "^[0-9.]+%$"})
+    }
+}
+
+/// A float without trailing zeros: 5, 0.5, 12.25.
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// A latency in microseconds with its unit: `850 us`, `1.32 ms`, `2.50 s`.
+pub fn micros(us: f64) -> String {
+    match us {
+        us if us < 1_000.0 => format!("{us:.0} us"),
+        us if us < 1_000_000.0 => format!("{:.2} ms", us / 1e3),
+        us => format!("{:.2} s", us / 1e6),
+    }
+}
+
+/// A size in bytes with its unit: `850 B`, `6.4 KiB`, `1.2 MiB`, `2.3 GiB`.
+pub fn bytes(bytes: f64) -> String {
+    const KIB: f64 = 1024.0;
+    match bytes {
+        b if b < KIB => format!("{b:.0} B"),
+        b if b < KIB * KIB => format!("{:.1} KiB", b / KIB),
+        b if b < KIB * KIB * KIB => format!("{:.1} MiB", b / (KIB * KIB)),
+        b => format!("{:.2} GiB", b / (KIB * KIB * KIB)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_need_their_percent_sign() {
+        assert_eq!("5%".parse::<Share>().unwrap().fraction(), 0.05);
+        assert_eq!(" 0.5 % ".parse::<Share>().unwrap().fraction(), 0.005);
+        assert_eq!("5%".parse::<Share>().unwrap().to_string(), "5%");
+        let bare = "0.05".parse::<Share>().unwrap_err().to_string();
+        assert!(
+            bare.contains("no % sign") && bare.contains("e.g. 5%"),
+            "{bare}"
+        );
+        assert!("-1%".parse::<Share>().is_err());
+        assert!("five%".parse::<Share>().is_err());
+    }
+
+    #[test]
+    fn shares_in_files_are_strings_with_a_percent_sign() {
+        #[derive(serde::Deserialize)]
+        struct File {
+            memory: Share,
+        }
+        let read: File = toml::from_str("memory = \"5%\"").unwrap();
+        assert_eq!(read.memory.fraction(), 0.05);
+        let bare = toml::from_str::<File>("memory = 0.05")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(bare.contains("\"5%\""), "{bare}");
+        assert_eq!(serde_json::to_string(&read.memory).unwrap(), "\"5%\"");
+    }
+
+    #[test]
+    fn figures_print_with_their_unit() {
+        assert_eq!(micros(850.0), "850 us");
+        assert_eq!(micros(1322.0), "1.32 ms");
+        assert_eq!(micros(2_500_000.0), "2.50 s");
+        assert_eq!(bytes(850.0), "850 B");
+        assert_eq!(bytes(6553.6), "6.4 KiB");
+        assert_eq!(bytes(3.0 * 1024.0 * 1024.0 * 1024.0), "3.00 GiB");
+    }
+}
