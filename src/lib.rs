@@ -25,11 +25,14 @@
 //! - [`orchestrator`]: `pingfleet run` and `pingfleet merge`: children started from the
 //!   plan, sampled, merged, judged.
 //!
+//! - [`cli`]: every subcommand and its flags.
+//!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
 #![forbid(unsafe_code)]
 
 pub mod argv;
+pub mod cli;
 pub mod compare;
 pub mod eas;
 pub mod firewall;

@@ -15,6 +15,7 @@
 //!   of what a firewall did to the devices; [`per_second`]: the run second by second
 //!   (the interval log) and the floor measured during the hold.
 //! - [`self_check`]: whether the generator or the machine was saturated.
+//! - [`preview`]: `run --plan` and `pingfleet scenarios`: plans shown, nothing started.
 //! - [`summary`]: what a run prints when it ends.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
 
@@ -24,6 +25,7 @@ pub mod merge;
 pub mod network;
 pub mod orchestrate;
 pub mod per_second;
+pub mod preview;
 pub mod progress;
 pub mod result;
 pub mod roles;

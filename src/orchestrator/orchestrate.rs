@@ -41,14 +41,20 @@ use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
 use crate::phase::Phase;
 use crate::scenario::resolve::{worker_document, MachineLimits, Overrides, ResolvedScenario};
-use crate::scenario::{FirewallMode, Scenario, DEFAULT_SCENARIO};
+use crate::scenario::{FirewallMode, Scenario};
 use crate::server::state::Engine;
 
 /// Flags of `pingfleet run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Scenario file (default: the built-in default scenario, also scenarios/default.toml).
+    /// A shipped scenario by name (`smoke`, `default`, `gate`...: `pingfleet scenarios`
+    /// lists them) or a scenario file; a file that exists wins. Default: `default`.
     pub scenario: Option<PathBuf>,
+    /// Print the resolved plan (processes, device kinds, stages, expected time, memory,
+    /// output paths) and exit without starting anything; a plan that would be refused
+    /// gives the same error as the run.
+    #[arg(long)]
+    pub plan: bool,
     /// Override the number of devices.
     #[arg(long, allow_hyphen_values = true)]
     pub devices: Option<usize>,
@@ -96,15 +102,12 @@ impl RunArgs {
 /// Runs a scenario; returns the exit code.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let limits = MachineLimits::read();
-    let (text, file) = match &args.scenario {
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-            path.display().to_string(),
-        ),
-        None => (DEFAULT_SCENARIO.to_owned(), "default (built in)".to_owned()),
-    };
+    let (text, file) = crate::scenario::catalog::load(args.scenario.as_deref())?;
     let plan = ResolvedScenario::resolve(&text, &file, &args.overrides(), limits)?;
+    if args.plan {
+        print!("{}", super::preview::describe(&plan, &file));
+        return Ok(0);
+    }
     let scenario = &plan.scenario;
     // Ctrl-C reaches every process of the group: the workers stop and report, and the
     // run keeps what they measured, marked incomplete. From here on Ctrl-C is honoured
@@ -770,7 +773,8 @@ mod tests {
 
     #[test]
     fn run_directories_are_fresh_and_private() {
-        let scenario = Scenario::parse(DEFAULT_SCENARIO, "default").unwrap();
+        let default = crate::scenario::catalog::shipped("default").unwrap();
+        let scenario = Scenario::parse(default.text, "default").unwrap();
         let first = run_directory(&scenario).unwrap();
         let second = run_directory(&scenario).unwrap();
         assert_ne!(first.path(), second.path(), "a directory is never reused");

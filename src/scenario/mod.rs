@@ -1,10 +1,12 @@
 //! Scenario files (TOML): what a `pingfleet run` does, parsed strictly (unknown keys are
 //! errors) with errors that name the file, the line and what would be valid.
 //!
-//! Layout: this file holds the file format and its checks; [`resolve`] turns a file and
+//! Layout: this file holds the file format and its checks; [`catalog`] the scenarios
+//! built into the binary; [`resolve`] turns a file and
 //! the command line's overrides into the one validated plan a run takes everything
 //! from; [`threshold`] is the language of `[thresholds]`; [`sweep`] the grid of
-//! `[sweep]`; [`compare`] how `pingfleet compare` judges its runs (`[compare]`).
+//! `[sweep]`; [`compare`] how `pingfleet compare` judges its runs (`[compare]`);
+//! [`estimate`] how long a plan should take.
 //!
 //! ```toml
 //! name = "smoke"
@@ -39,13 +41,12 @@ use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
 use threshold::{Condition, MetricKind};
 
+pub mod catalog;
 pub mod compare;
+pub mod estimate;
 pub mod resolve;
 pub mod sweep;
 pub mod threshold;
-
-/// The scenario `pingfleet run` runs when given none (also `scenarios/default.toml`).
-pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -1065,7 +1066,8 @@ mod tests {
             }
         }
         assert!(checked >= 2, "scenarios/ should ship default and smoke");
-        let default = Scenario::parse(DEFAULT_SCENARIO, "default").unwrap();
+        let default =
+            Scenario::parse(catalog::shipped("default").unwrap().text, "default").unwrap();
         assert!(default.devices.count >= 20_000);
         assert!(default.server.tls);
     }

@@ -352,20 +352,48 @@ impl ResolvedScenario {
     }
 }
 
+/// What a plan's devices and processes should take of this machine's memory, by the
+/// last measured cost per device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// "TLS" or "plain".
+    pub kind: &'static str,
+    pub per_device_bytes: u64,
+    pub processes: u32,
+    pub needed_bytes: u64,
+}
+
+impl MemoryEstimate {
+    pub fn of(scenario: &Scenario, processes: u32) -> Self {
+        let (kind, per_device_bytes) = match scenario.server.tls {
+            true => ("TLS", TLS_DEVICE_BYTES),
+            false => ("plain", PLAIN_DEVICE_BYTES),
+        };
+        let needed_bytes = (scenario.devices.count as u64)
+            .saturating_mul(per_device_bytes)
+            .saturating_add(u64::from(processes) * PROCESS_BYTES);
+        Self {
+            kind,
+            per_device_bytes,
+            processes,
+            needed_bytes,
+        }
+    }
+}
+
 /// Refuses a plan whose devices would not fit in this machine's available memory, by
 /// the last measured cost per device.
 fn check_memory(scenario: &Scenario, processes: u32, limits: MachineLimits) -> anyhow::Result<()> {
     let Some(available) = limits.memory_available_bytes else {
         return Ok(());
     };
-    let (kind, per_device) = match scenario.server.tls {
-        true => ("TLS", TLS_DEVICE_BYTES),
-        false => ("plain", PLAIN_DEVICE_BYTES),
-    };
+    let MemoryEstimate {
+        kind,
+        per_device_bytes: per_device,
+        needed_bytes: needed,
+        ..
+    } = MemoryEstimate::of(scenario, processes);
     let devices = scenario.devices.count as u64;
-    let needed = devices
-        .saturating_mul(per_device)
-        .saturating_add(u64::from(processes) * PROCESS_BYTES);
     if needed > available / 10 * 9 {
         const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
         anyhow::bail!(

@@ -1,0 +1,134 @@
+//! The `pingfleet` command line: every subcommand and its flags, in one place the
+//! binary parses and the tests inspect (every flag has a help line, every command the
+//! README shows parses).
+//!
+//! Exit codes: 0 success, 1 a threshold or regression check failed, 2 the tool could not
+//! do its job (bad input, a run that could not complete or was stopped).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::compare::launch::CompareArgs;
+use crate::firewall::launch::FirewallArgs;
+use crate::fleet::launch::DevicesArgs;
+use crate::notification::NotifyArgs;
+use crate::orchestrator::merge::MergeArgs;
+use crate::orchestrator::orchestrate::RunArgs;
+use crate::server::launch::ServeArgs;
+
+/// What every subcommand's exit status means.
+pub const EXIT_CODES: &str = "Exit codes: 0 done (every threshold passed, no regression); \
+1 a threshold failed or compare found a regression; 2 could not do what was asked \
+(bad input, a refused plan, a child that died, a run stopped by Ctrl-C or SIGTERM), \
+said in one line on stderr.
+
+First steps: pingfleet scenarios ; pingfleet run smoke --plan ; pingfleet run smoke";
+
+/// Benchmark and load tester for Exchange ActiveSync Direct Push (the Ping command).
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = EXIT_CODES,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: server partitions and device workers as child processes, every
+    /// process sampled each second, results merged into results/<scenario>-<UTC>.json,
+    /// thresholds judged (exit 0 pass, 1 a threshold failed, 2 the run could not be
+    /// completed or was stopped). A scenario is a shipped name (`pingfleet scenarios`
+    /// lists them) or a file.
+    ///
+    /// Examples: pingfleet run smoke ; pingfleet run smoke --devices 500 --duration 10s ;
+    /// pingfleet run capacity-100k --plan
+    Run(RunArgs),
+    /// List the shipped scenarios: the question each answers and how long it takes here.
+    ///
+    /// Example: pingfleet scenarios
+    Scenarios,
+    /// Run the bundled reference EAS server (one partition).
+    ///
+    /// It parks Ping requests until a change notification arrives over UDP or the
+    /// heartbeat ends, and prints one JSON line with its addresses once ready.
+    ///
+    /// Example: pingfleet serve --tls --users 100 --metrics 127.0.0.1:9090
+    Serve(Box<ServeArgs>),
+    /// Run one device worker: simulated phones speaking EAS to any server, and the
+    /// notification injector that measures their wake-up latency.
+    ///
+    /// Example: pingfleet devices --target http://127.0.0.1:8080 --notify 127.0.0.1:2883 --devices 1000 --heartbeat 60 --duration 30s --rate 100
+    Devices(Box<DevicesArgs>),
+    /// Run a userspace firewall/NAT between devices and server: each flow idle longer
+    /// than --idle-timeout is reset (rst), black-holed (silent) or cut one way (half).
+    ///
+    /// Example: pingfleet firewall --listen 127.0.0.1:9443 --upstream 127.0.0.1:8443 --idle-timeout 10m --action silent
+    Firewall(FirewallArgs),
+    /// Merge the fleet figures of several shards exactly (worker documents or run result
+    /// files, e.g. from several machines): counters summed, histograms added.
+    ///
+    /// Example: pingfleet merge shard0.json shard1.json -o fleet.json
+    Merge(MergeArgs),
+    /// Compare runs with a baseline, figure by figure: memory per parked connection
+    /// within a tolerance, lost notifications and errors not above it, latencies (each
+    /// second of the hold one sample) by Mann-Whitney and a bootstrap interval with a
+    /// minimum effect. Exit 0 no regression, 1 a regression, 2 could not compare.
+    ///
+    /// Example: pingfleet compare results/baselines/gate.json results/gate-2026-11-30T12-00-00Z.json --markdown
+    ///
+    /// A/B on one machine: pingfleet compare --ab ./pingfleet-main ./target/release/pingfleet scenarios/gate.toml --rounds 5
+    Compare(CompareArgs),
+    /// Send a change notification to a server by hand, as the mailbox back-end would.
+    ///
+    /// Example: pingfleet notify --to 127.0.0.1:2883 --user user0 --folder 5
+    Notify(NotifyArgs),
+    /// Convert EAS WBXML bodies to readable XML and back.
+    #[command(subcommand)]
+    Wbxml(WbxmlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WbxmlCommand {
+    /// Print an EAS WBXML body (a captured request or response) as XML.
+    ///
+    /// Each code page becomes an XML namespace (`<Ping xmlns="Ping:">`), as libwbxml's
+    /// `wbxml2xml -l ACTIVESYNC` prints it. Binary opaque data is shown in base64.
+    ///
+    /// Example: echo '03 01 6A 00 00 0D 45 47 03 31 00 01 01' | pingfleet wbxml decode --hex
+    Decode(DecodeArgs),
+    /// Encode XML (as `decode` prints it) back into EAS WBXML.
+    ///
+    /// Example: pingfleet wbxml encode ping.xml --hex
+    Encode(EncodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// WBXML file to read; `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+    /// The input is a hex dump (`03 01 6A 00 ...`, quoted "strings" allowed), not raw bytes.
+    #[arg(long)]
+    pub hex: bool,
+    /// Print the XML on one line instead of indented.
+    #[arg(long)]
+    pub compact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// XML file to read; `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+    /// Write a hex dump instead of raw bytes.
+    #[arg(long)]
+    pub hex: bool,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,280 @@
+//! `pingfleet run --plan`: the resolved plan, printed without starting anything: every
+//! process with its role and count, the device kinds, the stages and the expected wall
+//! time, the memory estimate against what the machine has, and where the results go.
+//! Also `pingfleet scenarios`, the shipped scenarios with what each answers.
+
+use std::fmt::Write as _;
+
+use crate::fleet::profile::{Profile, ProfileMix};
+use crate::scenario::catalog::SHIPPED;
+use crate::scenario::estimate;
+use crate::scenario::resolve::{MachineLimits, MemoryEstimate, Overrides, ResolvedScenario};
+use crate::scenario::FirewallMode;
+use crate::units;
+
+/// The plan as text, one fact a line.
+pub fn describe(plan: &ResolvedScenario, file: &str) -> String {
+    let scenario = &plan.scenario;
+    let mut text = String::new();
+    let mut line = |line: String| {
+        let _ = writeln!(text, "{line}");
+    };
+    line(format!(
+        "plan of {} from {file} (seed {}){}",
+        scenario.name,
+        scenario.seed,
+        match plan.overrides.as_slice() {
+            [] => String::new(),
+            given => format!(", with {}", given.join(" ")),
+        }
+    ));
+    for process in processes(plan) {
+        line(format!("  process  {process}"));
+    }
+    let kinds = device_kinds(plan);
+    line(format!(
+        "  devices  {} {} ({})",
+        scenario.devices.count,
+        if scenario.server.tls { "TLS" } else { "plain" },
+        kinds
+    ));
+    for stage in stages(plan) {
+        line(format!("  stage    {stage}"));
+    }
+    line(format!(
+        "  time     about {} (estimated for this machine)",
+        humantime::format_duration(rounded(estimate::wall_time(plan)))
+    ));
+    line(format!("  memory   {}", memory(plan)));
+    for (metric, conditions) in &scenario.thresholds {
+        let conditions: Vec<&str> = conditions
+            .iter()
+            .map(|condition| condition.0.text.as_str())
+            .collect();
+        line(format!(
+            "  judge    {} {}",
+            metric.name(),
+            conditions.join(", ")
+        ));
+    }
+    let kind = if scenario.sweep.is_some() {
+        "sweep-"
+    } else {
+        ""
+    };
+    line(format!(
+        "  results  {}/{kind}{}-<UTC time>.json{}",
+        scenario.output,
+        scenario.name,
+        match scenario.sweep {
+            Some(_) => String::new(),
+            None => " and .hlog beside it".to_owned(),
+        }
+    ));
+    text
+}
+
+/// Whole seconds: an estimate has no milliseconds.
+fn rounded(duration: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_secs(duration.as_secs_f64().round() as u64)
+}
+
+/// Each role, how many processes of it, and where they are.
+fn processes(plan: &ResolvedScenario) -> Vec<String> {
+    let scenario = &plan.scenario;
+    let mut processes = Vec::new();
+    match &scenario.target {
+        Some(target) => processes.push(format!("server: none of ours, the target {}", target.url)),
+        None => processes.push(format!(
+            "{} x server partition (pingfleet serve, {} engine{}), on 127.0.0.1{}",
+            plan.partitions,
+            plan.engines
+                .iter()
+                .map(|engine| engine.name())
+                .collect::<Vec<_>>()
+                .join(" then "),
+            if plan.engines.len() > 1 { "s" } else { "" },
+            if plan.partitions > 1 {
+                format!(" to 127.0.0.{}", plan.partitions.min(32))
+            } else {
+                String::new()
+            }
+        )),
+    }
+    if let Some(firewall) = &scenario.firewall {
+        processes.push(match firewall.mode {
+            FirewallMode::Proxy => format!(
+                "{} x firewall (pingfleet firewall, {:?} after {} idle), one before each partition",
+                plan.partitions,
+                firewall.action,
+                humantime::format_duration(firewall.idle_timeout.0)
+            ),
+            FirewallMode::Netns => format!(
+                "kernel firewall: network namespaces, nftables and conntrack ({} idle; needs root)",
+                humantime::format_duration(firewall.idle_timeout.0)
+            ),
+        });
+    }
+    processes.push(format!(
+        "{} x device worker (pingfleet devices), about {} devices each",
+        plan.workers,
+        scenario
+            .devices
+            .count
+            .div_ceil(plan.workers.max(1) as usize)
+    ));
+    processes
+}
+
+/// The device kinds and how many of each, exactly as the run will pick them.
+fn device_kinds(plan: &ResolvedScenario) -> String {
+    let scenario = &plan.scenario;
+    let mix = ProfileMix::new(
+        &Profile::default(),
+        &scenario.devices.profiles,
+        scenario.seed,
+    );
+    if mix.len() <= 1 {
+        return "one kind".to_owned();
+    }
+    let mut counts = vec![0usize; mix.len()];
+    for index in 0..scenario.devices.count {
+        counts[mix.pick(index)] += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .map(|(entry, count)| format!("{} {count}", mix.spec(entry).name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The stages in order, with what happens in each.
+fn stages(plan: &ResolvedScenario) -> Vec<String> {
+    let scenario = &plan.scenario;
+    let stages = &scenario.stages;
+    let span = |duration| humantime::format_duration(duration).to_string();
+    let injector = &scenario.injector;
+    let mut lines = vec![format!(
+        "ramp up to {} (devices started at up to {}/s), until every device has parked",
+        span(stages.ramp_timeout.0),
+        scenario.devices.connect_rate
+    )];
+    let notifications = match injector.rate {
+        rate if rate > 0.0 => format!(
+            "{} notifications at {rate}/s, about {:.0} in all",
+            format!("{:?}", injector.pattern).to_lowercase(),
+            rate * stages.hold.0.as_secs_f64()
+        ),
+        _ => "no notifications".to_owned(),
+    };
+    lines.push(format!(
+        "hold {}: {notifications}, heartbeats of {}",
+        span(stages.hold.0),
+        span(scenario.devices.heartbeat.0)
+    ));
+    if let Some(flush) = scenario.firewall.as_ref().and_then(|f| f.flush_at) {
+        lines.push(format!("flush every flow {} into the hold", span(flush.0)));
+    }
+    lines.push(format!(
+        "drain up to {}: every notification arrives or is counted lost",
+        span(stages.drain.0)
+    ));
+    if let Some(sweep) = &scenario.sweep {
+        lines.push(format!(
+            "sweep of {} cells, {} at once",
+            sweep.cells().len(),
+            sweep.parallel
+        ));
+    }
+    lines
+}
+
+/// The memory estimate against what the machine has.
+fn memory(plan: &ResolvedScenario) -> String {
+    let estimate = MemoryEstimate::of(&plan.scenario, plan.partitions + plan.workers);
+    let available = plan
+        .limits
+        .memory_available_bytes
+        .map_or("unknown".to_owned(), |bytes| units::bytes(bytes as f64));
+    format!(
+        "about {} ({} per {} device as last measured, and {} processes) of {available} available",
+        units::bytes(estimate.needed_bytes as f64),
+        units::bytes(estimate.per_device_bytes as f64),
+        estimate.kind,
+        estimate.processes
+    )
+}
+
+/// The shipped scenarios, one line each: name, expected time here, the question.
+pub fn list_shipped() -> String {
+    let limits = MachineLimits::read();
+    let mut text = String::new();
+    for shipped in SHIPPED {
+        let time =
+            ResolvedScenario::resolve(shipped.text, shipped.name, &Overrides::default(), limits)
+                .map_or("-".to_owned(), |plan| {
+                    format!(
+                        "~{}",
+                        humantime::format_duration(rounded(estimate::wall_time(&plan)))
+                    )
+                });
+        let _ = writeln!(
+            text,
+            "{:<16} {:>10}  {}",
+            shipped.name, time, shipped.question
+        );
+    }
+    text.push_str(
+        "\nRun one by name (`pingfleet run smoke`), preview it (`pingfleet run smoke --plan`), \
+         or copy scenarios/NAME.toml and edit it.\n",
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_has_a_plan() {
+        let limits = MachineLimits {
+            fd_limit: 20_000,
+            memory_available_bytes: Some(24 << 30),
+        };
+        for shipped in SHIPPED {
+            let plan = ResolvedScenario::resolve(
+                shipped.text,
+                shipped.name,
+                &Overrides::default(),
+                limits,
+            )
+            .unwrap_or_else(|err| panic!("{}: {err}", shipped.name));
+            let text = describe(&plan, shipped.name);
+            assert!(text.contains("device worker"), "{text}");
+            assert!(text.contains("about"), "{text}");
+            assert!(
+                text.contains(&format!("{}-<UTC time>.json", shipped.name)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_kinds_are_counted_as_the_run_picks_them() {
+        let limits = MachineLimits {
+            fd_limit: 20_000,
+            memory_available_bytes: None,
+        };
+        let smoke = crate::scenario::catalog::shipped("smoke").unwrap();
+        let plan =
+            ResolvedScenario::resolve(smoke.text, "smoke", &Overrides::default(), limits).unwrap();
+        let kinds = device_kinds(&plan);
+        let total: usize = kinds
+            .split(", ")
+            .map(|kind| kind.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(total, plan.scenario.devices.count, "{kinds}");
+        assert!(memory(&plan).ends_with("of unknown available"));
+    }
+}

@@ -1,0 +1,166 @@
+//! The shipped scenarios, built into the binary: `pingfleet run smoke` works from any
+//! directory, `pingfleet scenarios` lists them with the question each answers, and a
+//! name or path that is not found is answered with the names there are. A path that
+//! exists always wins over a shipped name.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// A scenario that ships with pingfleet.
+#[derive(Debug, Clone, Copy)]
+pub struct Shipped {
+    pub name: &'static str,
+    /// Who runs it and what it answers, in one line.
+    pub question: &'static str,
+    /// The file's text (also `scenarios/<name>.toml` in the repository).
+    pub text: &'static str,
+}
+
+/// Every shipped scenario, the first to try first.
+pub const SHIPPED: &[Shipped] = &[
+    Shipped {
+        name: "smoke",
+        question: "first run: does everything work here? 200 plain devices, a few seconds",
+        text: include_str!("../../scenarios/smoke.toml"),
+    },
+    Shipped {
+        name: "default",
+        question: "a realistic mix: 20,000 TLS devices of three kinds, wake-up latency and memory",
+        text: include_str!("../../scenarios/default.toml"),
+    },
+    Shipped {
+        name: "capacity-100k",
+        question: "capacity: do 100,000 TLS devices hold on one front-end, in how much memory?",
+        text: include_str!("../../scenarios/capacity-100k.toml"),
+    },
+    Shipped {
+        name: "engines",
+        question: "capacity: the lean engine against stock hyper, memory and latency side by side",
+        text: include_str!("../../scenarios/engines.toml"),
+    },
+    Shipped {
+        name: "storm",
+        question: "latency under a burst: half of 5,000 devices notified within 200 ms",
+        text: include_str!("../../scenarios/storm.toml"),
+    },
+    Shipped {
+        name: "churn",
+        question: "cost of reconnects: 30% of 5,000 TLS devices cut off each minute",
+        text: include_str!("../../scenarios/churn.toml"),
+    },
+    Shipped {
+        name: "gate",
+        question: "CI: the regression gate's run, compared with a baseline by `pingfleet compare`",
+        text: include_str!("../../scenarios/gate.toml"),
+    },
+    Shipped {
+        name: "firewall-sweep",
+        question: "network: which heartbeat survives which firewall idle timeout (a grid)",
+        text: include_str!("../../scenarios/firewall-sweep.toml"),
+    },
+    Shipped {
+        name: "nat-flush",
+        question: "network: a NAT forgets every flow at once; how fast does the fleet re-park?",
+        text: include_str!("../../scenarios/nat-flush.toml"),
+    },
+    Shipped {
+        name: "nat-flush-netns",
+        question: "network: the same flush behind the kernel's own firewall (root)",
+        text: include_str!("../../scenarios/nat-flush-netns.toml"),
+    },
+    Shipped {
+        name: "your-server",
+        question: "your server: a template to aim the fleet at your own EAS server (edit it)",
+        text: include_str!("../../scenarios/your-server.toml"),
+    },
+];
+
+/// The shipped scenario called `name`.
+pub fn shipped(name: &str) -> Option<&'static Shipped> {
+    SHIPPED.iter().find(|shipped| shipped.name == name)
+}
+
+/// The names of the shipped scenarios, comma-separated.
+pub fn names() -> String {
+    SHIPPED
+        .iter()
+        .map(|shipped| shipped.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A scenario's text and how to name it in messages: the file at `given` if it
+/// exists, else the shipped scenario of that name (`smoke`, or `smoke.toml`), else an
+/// error listing the names. Nothing given is the default scenario.
+pub fn load(given: Option<&Path>) -> anyhow::Result<(String, String)> {
+    let Some(path) = given else {
+        let default = shipped("default").expect("the default scenario ships");
+        return Ok((default.text.to_owned(), "default (built in)".to_owned()));
+    };
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok((text, path.display().to_string()));
+    }
+    let name = path.to_string_lossy();
+    let name = name.strip_suffix(".toml").unwrap_or(&name);
+    let name = name.strip_prefix("scenarios/").unwrap_or(name);
+    match shipped(name) {
+        Some(shipped) => Ok((
+            shipped.text.to_owned(),
+            format!("{} (built in)", shipped.name),
+        )),
+        None => anyhow::bail!(
+            "no scenario file {} and no shipped scenario of that name; shipped: {} \
+             (`pingfleet scenarios` says what each answers)",
+            path.display(),
+            names()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_scenarios_ships_and_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|name| name.strip_suffix(".toml").map(str::to_owned))
+            .collect();
+        files.sort();
+        let mut names: Vec<String> = SHIPPED.iter().map(|s| s.name.to_owned()).collect();
+        names.sort();
+        assert_eq!(files, names, "scenarios/ and the built-in list differ");
+        for shipped in SHIPPED {
+            let scenario = super::super::Scenario::parse(shipped.text, shipped.name)
+                .unwrap_or_else(|err| panic!("{}: {err}", shipped.name));
+            assert_eq!(scenario.name, shipped.name, "the file's own name");
+        }
+    }
+
+    #[test]
+    fn names_paths_and_misses() {
+        let (text, file) = load(Some(Path::new("smoke"))).unwrap();
+        assert_eq!(text, shipped("smoke").unwrap().text);
+        assert_eq!(file, "smoke (built in)");
+        assert!(load(Some(Path::new("scenarios/gate.toml"))).is_ok());
+        let (_, file) = load(None).unwrap();
+        assert_eq!(file, "default (built in)");
+        let miss = load(Some(Path::new("smok"))).unwrap_err().to_string();
+        assert!(
+            miss.contains("no scenario file smok") && miss.contains("smoke, default"),
+            "{miss}"
+        );
+        // A file that exists wins over a shipped name.
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("smoke");
+        std::fs::write(&own, "name = \"mine\"\n[devices]\ncount = 1\n").unwrap();
+        let (text, _) = load(Some(&own)).unwrap();
+        assert!(text.contains("mine"));
+    }
+}
