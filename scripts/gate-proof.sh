@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# How the regression gate's false-alarm and power figures in the README were measured:
+# How the regression gate's false-alarm and power figures in docs/regression-gate.md were measured:
 # RUNS runs of scenarios/gate.toml with BINARY, each compared with the committed
 # baseline as .ci/run does; prints how many failed the gate and which figures failed.
 #
 #   scripts/gate-proof.sh unchanged ./target/release/pingfleet 20
 #   scripts/gate-proof.sh slower /tmp/pingfleet-with-a-regression 20 SOME_KNOB=300
 #
-# Extra VAR=VALUE arguments go into the run's environment (the README's deliberate
+# Extra VAR=VALUE arguments go into the run's environment (the deliberate
 # regressions were switched that way in a throwaway build).
 set -uo pipefail
 name=$1 binary=$(realpath "$2") runs=$3

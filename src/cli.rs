@@ -81,7 +81,7 @@ pub enum Command {
     /// second of the hold one sample) by Mann-Whitney and a bootstrap interval with a
     /// minimum effect. Exit 0 no regression, 1 a regression, 2 could not compare.
     ///
-    /// Example: pingfleet compare results/baselines/gate.json results/gate-2026-11-30T12-00-00Z.json --markdown
+    /// Example: pingfleet compare results/baselines/gate results/gate --markdown
     ///
     /// A/B on one machine: pingfleet compare --ab ./pingfleet-main ./target/release/pingfleet scenarios/gate.toml --rounds 5
     Compare(CompareArgs),
@@ -131,4 +131,71 @@ pub struct EncodeArgs {
     /// Write to this file instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// Every subcommand, depth first, with its path (`wbxml decode`).
+    fn commands() -> Vec<(String, clap::Command)> {
+        fn walk(prefix: &str, command: &clap::Command, into: &mut Vec<(String, clap::Command)>) {
+            for sub in command.get_subcommands() {
+                let path = format!("{prefix} {}", sub.get_name()).trim().to_owned();
+                into.push((path.clone(), sub.clone()));
+                walk(&path, sub, into);
+            }
+        }
+        let mut all = Vec::new();
+        walk("", &Cli::command(), &mut all);
+        all
+    }
+
+    #[test]
+    fn every_flag_has_a_help_line() {
+        let mut missing = Vec::new();
+        for (path, command) in commands() {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    #[test]
+    fn every_example_in_the_help_parses() {
+        let mut examples = Vec::new();
+        for (path, command) in commands() {
+            let text = [command.get_about(), command.get_long_about()]
+                .into_iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n");
+            for line in text.split(['\n', ';']) {
+                let Some(at) = line.find("pingfleet ") else {
+                    continue;
+                };
+                let example = line[at..].trim().trim_end_matches('.');
+                if example.starts_with("pingfleet scenarios`") || example.contains('`') {
+                    continue;
+                }
+                examples.push((path.clone(), example.to_owned()));
+            }
+        }
+        assert!(examples.len() >= 10, "{examples:?}");
+        for (path, example) in examples {
+            let words = shlex::split(&example).unwrap_or_else(|| panic!("{path}: {example}"));
+            if let Err(err) = Cli::try_parse_from(&words) {
+                panic!("{path}: the example `{example}` does not parse: {err}");
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use super::verdict::{judge, Judgement, Verdict};
 use crate::orchestrator::result::RunResult;
 use crate::scenario::compare::Tolerances;
 use crate::scenario::Scenario;
+use crate::units::Share;
 
 /// Figures compared only while the floor of both sides was usable.
 const FLOOR_FIGURES: [&str; 2] = ["wakeup_p50_over_floor", "wakeup_p99_over_floor"];
@@ -41,23 +42,23 @@ pub struct CompareArgs {
     /// Print the verdicts as JSON.
     #[arg(long)]
     pub json: bool,
-    /// The server's memory per parked connection may move this many percent (default
-    /// 5, or the scenario's [compare] memory).
+    /// The server's memory per parked connection may move this much, e.g. 5% (default
+    /// 5%, or the scenario's [compare] memory).
     #[arg(long, value_name = "PERCENT")]
-    pub memory_tolerance: Option<f64>,
-    /// The server's live heap per parked Ping may move this many percent (default 1, or
-    /// the scenario's [compare] heap).
+    pub memory_tolerance: Option<Share>,
+    /// The server's live heap per parked Ping may move this much, e.g. 1% (default 1%,
+    /// or the scenario's [compare] heap).
     #[arg(long, value_name = "PERCENT")]
-    pub heap_tolerance: Option<f64>,
-    /// The device workers' memory per device may move this many percent (default 10).
+    pub heap_tolerance: Option<Share>,
+    /// The device workers' memory per device may move this much (default 10%).
     #[arg(long, value_name = "PERCENT")]
-    pub device_tolerance: Option<f64>,
-    /// The kernel's slab memory per connection may move this many percent (default 15).
+    pub device_tolerance: Option<Share>,
+    /// The kernel's slab memory per connection may move this much (default 15%).
     #[arg(long, value_name = "PERCENT")]
-    pub kernel_tolerance: Option<f64>,
-    /// A latency or rate must move at least this many percent to count (default 10).
+    pub kernel_tolerance: Option<Share>,
+    /// A latency or rate must move at least this much to count (default 10%).
     #[arg(long, value_name = "PERCENT")]
-    pub min_effect: Option<f64>,
+    pub min_effect: Option<Share>,
     /// Significance level of the Mann-Whitney test (default 0.01).
     #[arg(long)]
     pub alpha: Option<f64>,
@@ -179,24 +180,19 @@ fn same_experiment(baseline: &[RunResult], current: &[RunResult]) -> anyhow::Res
 /// The flags over the current side's `[compare]` over the defaults.
 fn tolerances(args: &CompareArgs, current: &[RunResult]) -> anyhow::Result<Tolerances> {
     let from_scenario = Scenario::parse(&current[0].scenario_text, "the current run's scenario")
-        .ok()
-        .and_then(|scenario| scenario.compare);
+        .context("its [compare] tolerances cannot be read")?
+        .compare;
     let mut tolerances = from_scenario.unwrap_or_default();
-    let fraction = |percent: f64| percent / 100.0;
-    if let Some(percent) = args.memory_tolerance {
-        tolerances.memory = fraction(percent);
-    }
-    if let Some(percent) = args.heap_tolerance {
-        tolerances.heap = fraction(percent);
-    }
-    if let Some(percent) = args.device_tolerance {
-        tolerances.device = fraction(percent);
-    }
-    if let Some(percent) = args.kernel_tolerance {
-        tolerances.kernel = fraction(percent);
-    }
-    if let Some(percent) = args.min_effect {
-        tolerances.min_effect = fraction(percent);
+    for (flag, tolerance) in [
+        (args.memory_tolerance, &mut tolerances.memory),
+        (args.heap_tolerance, &mut tolerances.heap),
+        (args.device_tolerance, &mut tolerances.device),
+        (args.kernel_tolerance, &mut tolerances.kernel),
+        (args.min_effect, &mut tolerances.min_effect),
+    ] {
+        if let Some(share) = flag {
+            *tolerance = share;
+        }
     }
     if let Some(alpha) = args.alpha {
         tolerances.alpha = alpha;

@@ -73,10 +73,10 @@ pub fn judge(
     };
     judgement.effect = judgement.current / judgement.baseline - 1.0;
     let (verdict, reason) = match current.kind {
-        Kind::Memory => by_tolerance(&judgement, tolerances.memory),
-        Kind::Heap => by_tolerance(&judgement, tolerances.heap),
-        Kind::DeviceMemory => by_tolerance(&judgement, tolerances.device),
-        Kind::KernelMemory => by_tolerance(&judgement, tolerances.kernel),
+        Kind::Memory => by_tolerance(&judgement, tolerances.memory.fraction()),
+        Kind::Heap => by_tolerance(&judgement, tolerances.heap.fraction()),
+        Kind::DeviceMemory => by_tolerance(&judgement, tolerances.device.fraction()),
+        Kind::KernelMemory => by_tolerance(&judgement, tolerances.kernel.fraction()),
         Kind::Count => by_count(&baseline.values, &current.values, &mut judgement),
         Kind::Samples => by_samples(baseline, current, tolerances, &mut judgement),
     };
@@ -149,7 +149,7 @@ fn by_samples(
     judgement.effect = effect;
     judgement.interval = Some((low, high));
     judgement.p_value = Some(p);
-    let min = tolerances.min_effect;
+    let min = tolerances.min_effect.fraction();
     let significant = p < tolerances.alpha;
     if significant && effect >= min && low > 0.0 {
         (

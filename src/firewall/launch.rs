@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::units::Share;
+
 use super::proxy::{self, IdleAction, Proxy, Rules};
 use crate::argv;
 use crate::measure::latency::LatencySummary;
@@ -33,9 +35,10 @@ pub struct FirewallArgs {
     /// keep both sockets: a carrier NAT's black hole), half (drop only server-to-device).
     #[arg(long, value_enum, default_value_t = IdleAction::Silent)]
     pub action: IdleAction,
-    /// Each flow's timeout is the idle timeout plus or minus up to this fraction of it.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
-    pub jitter: f64,
+    /// Each flow's timeout is the idle timeout plus or minus up to this share of it,
+    /// e.g. 5%.
+    #[arg(long, value_name = "PERCENT", default_value = "0%")]
+    pub jitter: Share,
     /// Most flows at once; a new one evicts the least recently active (with --action),
     /// as a CGNAT out of mappings does. Unbounded when not given.
     #[arg(long, value_name = "N")]
@@ -56,7 +59,7 @@ impl FirewallArgs {
             upstream: vec![upstream],
             idle_timeout,
             action: IdleAction::Silent,
-            jitter: 0.0,
+            jitter: Share::default(),
             flow_table: None,
             seed: 1,
             report: None,
@@ -116,9 +119,9 @@ pub fn firewall(args: FirewallArgs) -> anyhow::Result<()> {
             args.upstream.len()
         );
     }
-    if !(0.0..1.0).contains(&args.jitter) {
+    if !(0.0..1.0).contains(&args.jitter.fraction()) {
         anyhow::bail!(
-            "--jitter is a fraction from 0 to below 1 (got {})",
+            "--jitter is a share from 0% to below 100% (got {})",
             args.jitter
         );
     }
@@ -136,7 +139,7 @@ pub fn firewall(args: FirewallArgs) -> anyhow::Result<()> {
 async fn run(args: FirewallArgs) -> anyhow::Result<()> {
     let rules = Rules {
         idle_timeout: args.idle_timeout,
-        jitter: args.jitter,
+        jitter: args.jitter.fraction(),
         action: args.action,
         flow_table: args.flow_table,
     };
@@ -231,7 +234,7 @@ mod tests {
             Duration::from_millis(1500),
         );
         args.action = IdleAction::Half;
-        args.jitter = 0.05;
+        args.jitter = Share::of_fraction(0.05);
         args.flow_table = Some(1000);
         args.seed = 7;
         args.report = Some("/tmp/a b.json".into());

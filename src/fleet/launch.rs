@@ -26,6 +26,7 @@ use crate::argv;
 use crate::eas::ProtocolVersion;
 use crate::partition::{partition_of, Partition};
 use crate::tls::KeyExchange;
+use crate::units::Share;
 
 /// Flags of `pingfleet devices`; `pingfleet run` starts its workers from values of this
 /// type (see [`DevicesArgs::to_argv`]).
@@ -72,6 +73,7 @@ pub struct DevicesArgs {
     /// User names are PREFIX0, PREFIX1, ... by device index.
     #[arg(long, default_value = "user")]
     pub user_prefix: String,
+    /// Every synthetic user's password (the bundled server's default).
     #[arg(long, default_value = "pingfleet")]
     pub password: String,
     /// A file of `user:password` lines, one per device, instead of synthetic users.
@@ -105,11 +107,14 @@ pub struct DevicesArgs {
     /// --seed and --devices, so any number of workers sends the same notifications.
     #[arg(long, value_name = "PER_S", default_value_t = 10.0)]
     pub rate: f64,
+    /// How notifications are spread in time: fixed (evenly, --rate a second), poisson
+    /// (random gaps averaging --rate a second) or burst (--burst-share of the devices
+    /// within --burst-window).
     #[arg(long, value_enum, default_value_t = PatternKind::Fixed)]
     pub pattern: PatternKind,
-    /// Burst: the share of devices notified, in percent.
-    #[arg(long, default_value_t = 10.0)]
-    pub burst_percent: f64,
+    /// Burst: the share of the devices notified, e.g. 50%.
+    #[arg(long, value_name = "PERCENT", default_value = "10%")]
+    pub burst_share: Share,
     /// Burst: the window the burst is spread over.
     #[arg(long, default_value = "100ms", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
@@ -175,10 +180,15 @@ pub struct DevicesArgs {
     /// hierarchy lacks stops the device with an error.
     #[arg(long = "folder", value_name = "KIND|ID", default_values_t = vec!["inbox".to_owned()])]
     pub folders: Vec<String>,
+    /// The EAS protocol version devices ask for (MS-ASProtocolVersion): 2.5, 12.0,
+    /// 12.1, 14.0, 14.1, 16.0 or 16.1; each settles on the highest the server offers
+    /// up to it.
     #[arg(long, default_value = "14.1")]
     pub protocol_version: ProtocolVersion,
+    /// The DeviceType devices send (the request line's and Provision's), e.g. iPhone.
     #[arg(long, default_value = "Android")]
     pub device_type: String,
+    /// The User-Agent header devices send.
     #[arg(long, default_value = "Android/14-EAS-2.0")]
     pub user_agent: String,
     /// What every DeviceId starts with (letters and digits, at most 16). A DeviceId is
@@ -210,10 +220,10 @@ pub struct DevicesArgs {
     /// '{"name":"iphone","weight":5,"version":"16.1","heartbeat":"15m"}'.
     #[arg(long, value_name = "JSON", value_parser = parse_profile)]
     pub profile: Vec<ProfileSpec>,
-    /// The churn stage: this fraction of the devices loses its connection each minute
-    /// of the hold (e.g. 0.2) and reconnects after the usual backoff.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
-    pub churn_per_minute: f64,
+    /// The churn stage: this share of the devices loses its connection each minute
+    /// of the hold (e.g. 20%) and reconnects after the usual backoff.
+    #[arg(long, value_name = "PERCENT", default_value = "0%")]
+    pub churn_per_minute: Share,
     /// Print the running figures (bootstrapped, notified, delivered, lost, wake-up p99)
     /// as one JSON line a second on stdout (`{"progress": {...}}`).
     #[arg(long)]
@@ -262,9 +272,9 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         anyhow::bail!("the run that started this process has ended");
     }
     rlimit::increase_nofile_limit(u64::MAX).ok();
-    if !(0.0..=1.0).contains(&args.churn_per_minute) {
+    if !(0.0..=1.0).contains(&args.churn_per_minute.fraction()) {
         anyhow::bail!(
-            "--churn-per-minute is a fraction of the devices, 0 to 1 (got {})",
+            "--churn-per-minute is a share of the devices, 0% to 100% (got {})",
             args.churn_per_minute
         );
     }
@@ -372,7 +382,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
             Pattern::new(
                 args.pattern,
                 args.rate,
-                args.burst_percent,
+                args.burst_share.percent(),
                 args.burst_window,
             ),
             fleet_size,
@@ -401,8 +411,10 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         grace: args.grace,
         sources: Sources::new(args.shard.index, args.source_addresses.clone()),
         progress: args.progress,
-        churn: (args.churn_per_minute > 0.0)
-            .then(|| Churn::new(args.churn_per_minute, devices.len(), args.seed, args.shard)),
+        churn: (args.churn_per_minute.fraction() > 0.0).then(|| {
+            let share = args.churn_per_minute.fraction();
+            Churn::new(share, devices.len(), args.seed, args.shard)
+        }),
         injector,
     };
     let started = SystemTime::now();

@@ -1,27 +1,30 @@
 //! `[compare]`: how `pingfleet compare` judges runs of this scenario (see
 //! `compare::verdict`): how far memory may move, how large a change of a noisy figure
-//! must be, and how sure the test must be.
+//! must be, and how sure the test must be. Tolerances are written `5%` here and on
+//! `pingfleet compare`'s command line alike.
+
+use crate::units::Share;
 
 /// How large a change must be to count, and how sure (every field has a default).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerances {
-    /// The server's memory per parked connection may move this much (0.05: 5%).
+    /// The server's memory per parked connection may move this much (`5%`).
     #[serde(default = "memory")]
-    pub memory: f64,
-    /// The server's live heap per parked Ping may move this much (0.01: 1%): it is the
+    pub memory: Share,
+    /// The server's live heap per parked Ping may move this much (`1%`): it is the
     /// same to the byte from run to run on unchanged code.
     #[serde(default = "heap")]
-    pub heap: f64,
+    pub heap: Share,
     /// The device workers' memory per device may move this much.
     #[serde(default = "device")]
-    pub device: f64,
+    pub device: Share,
     /// The kernel's slab memory per connection may move this much.
     #[serde(default = "kernel")]
-    pub kernel: f64,
-    /// A noisy figure must move at least this much (0.10: 10%) to be a change.
+    pub kernel: Share,
+    /// A noisy figure must move at least this much (`10%`) to be a change.
     #[serde(default = "min_effect")]
-    pub min_effect: f64,
+    pub min_effect: Share,
     /// Significance level of the Mann-Whitney test.
     #[serde(default = "alpha")]
     pub alpha: f64,
@@ -35,20 +38,20 @@ pub struct Tolerances {
     pub not_gated: Vec<String>,
 }
 
-fn memory() -> f64 {
-    0.05
+fn memory() -> Share {
+    Share::of_fraction(0.05)
 }
-fn heap() -> f64 {
-    0.01
+fn heap() -> Share {
+    Share::of_fraction(0.01)
 }
-fn device() -> f64 {
-    0.10
+fn device() -> Share {
+    Share::of_fraction(0.10)
 }
-fn kernel() -> f64 {
-    0.15
+fn kernel() -> Share {
+    Share::of_fraction(0.15)
 }
-fn min_effect() -> f64 {
-    0.10
+fn min_effect() -> Share {
+    Share::of_fraction(0.10)
 }
 fn alpha() -> f64 {
     0.01
@@ -75,7 +78,7 @@ impl Default for Tolerances {
 impl Tolerances {
     /// What is wrong with these tolerances, if anything.
     pub fn problem(&self) -> Option<String> {
-        let fraction = |value: f64| (0.0..10.0).contains(&value);
+        let fraction = |share: Share| (0.0..10.0).contains(&share.fraction());
         if ![
             self.memory,
             self.heap,
@@ -86,7 +89,7 @@ impl Tolerances {
         .into_iter()
         .all(fraction)
         {
-            return Some("tolerances are fractions from 0 (0.05 is 5%)".into());
+            return Some("tolerances are from 0% to below 1000%".into());
         }
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
             return Some("alpha must be between 0 and 0.5".into());

@@ -39,6 +39,7 @@ use crate::fleet::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
 use crate::fleet::injector::{PatternKind, MAX_RATE_PER_S};
 use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
+use crate::units::Share;
 use threshold::{Condition, MetricKind};
 
 pub mod catalog;
@@ -143,7 +144,7 @@ pub struct TargetSection {
 /// mode = "proxy"
 /// idle_timeout = "10m"
 /// action = "silent"      # rst, silent or half
-/// jitter = 0.05          # each flow's timeout within +-5%
+/// jitter = "5%"          # each flow's timeout within +-5%
 /// flow_table = 50000     # LRU eviction beyond
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -154,7 +155,7 @@ pub struct FirewallSection {
     #[serde(default = "silent")]
     pub action: IdleAction,
     #[serde(default)]
-    pub jitter: f64,
+    pub jitter: Share,
     #[serde(default)]
     pub flow_table: Option<usize>,
     /// Flush every flow at once this long into the hold (a NAT that restarts: a
@@ -343,7 +344,7 @@ pub struct StagesSection {
     /// The churn stage, during the hold: this fraction of the devices loses its
     /// connection each minute and reconnects (0 = none).
     #[serde(default)]
-    pub churn_per_minute: f64,
+    pub churn_per_minute: Share,
 }
 
 impl Default for StagesSection {
@@ -352,7 +353,7 @@ impl Default for StagesSection {
             ramp_timeout: default_ramp_timeout(),
             hold: default_hold(),
             drain: default_drain(),
-            churn_per_minute: 0.0,
+            churn_per_minute: Share::default(),
         }
     }
 }
@@ -377,8 +378,9 @@ pub struct InjectorSection {
     pub pattern: PatternKind,
     #[serde(default = "default_rate")]
     pub rate: f64,
-    #[serde(default = "default_burst_percent")]
-    pub burst_percent: f64,
+    /// `burst`: the share of the devices notified, e.g. "50%".
+    #[serde(default = "default_burst_share")]
+    pub burst_share: Share,
     #[serde(default = "default_burst_window")]
     pub burst_window: Span,
 }
@@ -388,7 +390,7 @@ impl Default for InjectorSection {
         Self {
             pattern: default_pattern(),
             rate: default_rate(),
-            burst_percent: default_burst_percent(),
+            burst_share: default_burst_share(),
             burst_window: default_burst_window(),
         }
     }
@@ -402,8 +404,8 @@ fn default_rate() -> f64 {
     100.0
 }
 
-fn default_burst_percent() -> f64 {
-    10.0
+fn default_burst_share() -> Share {
+    Share::of_fraction(0.10)
 }
 
 fn default_burst_window() -> Span {
@@ -653,7 +655,7 @@ impl Scenario {
             }
             if firewall.mode == FirewallMode::Netns
                 && (firewall.action != IdleAction::Silent
-                    || firewall.jitter > 0.0
+                    || firewall.jitter.fraction() > 0.0
                     || firewall.flow_table.is_some())
             {
                 return Err((
@@ -672,10 +674,10 @@ impl Scenario {
                     "firewall.flush_at must fall within the hold".into(),
                 ));
             }
-            if !(0.0..1.0).contains(&firewall.jitter) {
+            if !(0.0..1.0).contains(&firewall.jitter.fraction()) {
                 return Err((
                     "jitter",
-                    "firewall.jitter is a fraction from 0 to below 1".into(),
+                    "firewall.jitter is a share from 0% to below 100%".into(),
                 ));
             }
             if self.target.is_some() {
@@ -754,10 +756,10 @@ impl Scenario {
                 ),
             ));
         }
-        if !(0.0..=1.0).contains(&self.stages.churn_per_minute) {
+        if !(0.0..=1.0).contains(&self.stages.churn_per_minute.fraction()) {
             return Err((
                 "churn_per_minute",
-                "stages.churn_per_minute is a fraction of the devices, 0 to 1".into(),
+                "stages.churn_per_minute is a share of the devices, 0% to 100%".into(),
             ));
         }
         if !(0.0..=MAX_RATE_PER_S).contains(&self.injector.rate) {
@@ -766,10 +768,10 @@ impl Scenario {
                 format!("injector.rate must be 0 to {MAX_RATE_PER_S} notifications per second"),
             ));
         }
-        if !(0.0..=100.0).contains(&self.injector.burst_percent) {
+        if !(0.0..=1.0).contains(&self.injector.burst_share.fraction()) {
             return Err((
-                "burst_percent",
-                "injector.burst_percent must be 0 to 100".into(),
+                "burst_share",
+                "injector.burst_share must be 0% to 100%".into(),
             ));
         }
         Ok(())

@@ -202,8 +202,9 @@ impl ResolvedScenario {
         args.users = self.scenario.devices.count as u64;
         args.engine = engine;
         // Whole seconds: checked when the scenario was read.
-        args.min_heartbeat = server.min_heartbeat.0.as_secs() as u32;
-        args.max_heartbeat = server.max_heartbeat.0.as_secs() as u32;
+        // A Ping's heartbeat is whole seconds; compressed time may leave fractions.
+        args.min_heartbeat = Duration::from_secs(server.min_heartbeat.0.as_secs());
+        args.max_heartbeat = Duration::from_secs(server.max_heartbeat.0.as_secs());
         if server.tls {
             args.tls = true;
             args.cert_out = Some(dir.join(format!("partition-{index}.pem")));
@@ -344,7 +345,7 @@ impl ResolvedScenario {
         // The schedule is the fleet's: each worker sends its own devices' share.
         args.rate = injector.rate;
         args.pattern = injector.pattern;
-        args.burst_percent = injector.burst_percent;
+        args.burst_share = injector.burst_share;
         args.burst_window = injector.burst_window.0;
         args.seed = self.scenario.seed;
         args.output = Some(worker_document(dir, index));
@@ -581,6 +582,9 @@ mod tests {
         assert_eq!(crate::argv::parse::<DevicesArgs>(&argv).unwrap(), worker);
         let server = plan.serve_args(2, Engine::Hyper, dir);
         assert_eq!(server.listen, [SocketAddr::from(([127, 0, 0, 3], 0))]);
-        assert_eq!((server.min_heartbeat, server.partition.count), (1, 3));
+        assert_eq!(
+            (server.min_heartbeat, server.partition.count),
+            (Duration::from_secs(1), 3)
+        );
     }
 }

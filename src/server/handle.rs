@@ -171,7 +171,7 @@ mod tests {
         args.max_connections = Some(17);
         args.metrics = Some("127.0.0.1:0".parse().unwrap());
         args.cert_out = Some("/tmp/x y.pem".into());
-        args.min_heartbeat = 2;
+        args.min_heartbeat = Duration::from_secs(2);
         args.threads = Some(1);
         let argv = args.to_argv().unwrap();
         assert_eq!(

@@ -56,12 +56,16 @@ pub struct ServeArgs {
     /// Read users from a file of `user:password` lines instead of making synthetic ones.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["users", "user_prefix", "password"])]
     pub users_file: Option<PathBuf>,
-    /// Smallest heartbeat a Ping may ask for, seconds (lower ones get Status 5).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub min_heartbeat: u32,
-    /// Largest heartbeat a Ping may ask for, seconds (higher ones get Status 5).
-    #[arg(long, value_name = "SECONDS", default_value_t = 3540)]
-    pub max_heartbeat: u32,
+    /// Smallest heartbeat a Ping may ask for (lower ones get Status 5), whole seconds:
+    /// 60, 60s or 1m.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub min_heartbeat: Duration,
+    /// Largest heartbeat a Ping may ask for (higher ones get Status 5), whole seconds:
+    /// 3540, 3540s or 59m.
+    #[arg(long, value_name = "DURATION", default_value = "59m", value_parser = crate::argv::duration)]
+    #[serde(with = "humantime_serde")]
+    pub max_heartbeat: Duration,
     /// Most folders one Ping may monitor (more get Status 6).
     #[arg(long, value_name = "N", default_value_t = 300)]
     pub max_folders: u32,
@@ -189,11 +193,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> {
-    if args.min_heartbeat == 0 || args.min_heartbeat > args.max_heartbeat {
+    let whole_seconds = |flag: &str, bound: Duration| match bound.subsec_nanos() {
+        0 => u32::try_from(bound.as_secs())
+            .map_err(|_| anyhow::anyhow!("{flag} {}: too long", bound.as_secs())),
+        _ => Err(anyhow::anyhow!(
+            "{flag} {}: a Ping's heartbeat is whole seconds",
+            humantime::format_duration(bound)
+        )),
+    };
+    let min_heartbeat_s = whole_seconds("--min-heartbeat", args.min_heartbeat)?;
+    let max_heartbeat_s = whole_seconds("--max-heartbeat", args.max_heartbeat)?;
+    if min_heartbeat_s == 0 || min_heartbeat_s > max_heartbeat_s {
         anyhow::bail!(
-            "--min-heartbeat {} and --max-heartbeat {} need 0 < min <= max",
-            args.min_heartbeat,
-            args.max_heartbeat
+            "--min-heartbeat {min_heartbeat_s}s and --max-heartbeat {max_heartbeat_s}s need 0 < min <= max"
         );
     }
     if !args.partition_urls.is_empty() && args.partition_urls.len() != args.partition.count as usize
@@ -224,8 +236,8 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> 
         gzip_everything: args.gzip_everything,
     };
     config.engine = args.engine;
-    config.min_heartbeat_s = args.min_heartbeat;
-    config.max_heartbeat_s = args.max_heartbeat;
+    config.min_heartbeat_s = min_heartbeat_s;
+    config.max_heartbeat_s = max_heartbeat_s;
     config.max_folders = args.max_folders;
     config.partition = args.partition;
     config.partition_urls = args.partition_urls.clone();

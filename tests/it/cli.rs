@@ -96,10 +96,21 @@ fn garbage_exits_2_with_a_message_never_a_panic() {
                 "--target",
                 "http://127.0.0.1:9",
                 "--churn-per-minute",
-                "2",
+                "200%",
             ],
             b"",
-            "--churn-per-minute is a fraction",
+            "--churn-per-minute is a share of the devices, 0% to 100%",
+        ),
+        (
+            &[
+                "devices",
+                "--target",
+                "http://127.0.0.1:9",
+                "--churn-per-minute",
+                "0.5",
+            ],
+            b"",
+            "has no % sign: write a share as a percentage, e.g. 50%",
         ),
         (
             &[

@@ -26,13 +26,13 @@ rate = 150
 /// plumbing and the verdicts on clear changes, not about noise (see the unit tests).
 const LOOSE: [&str; 8] = [
     "--memory-tolerance",
-    "50",
+    "50%",
     "--device-tolerance",
-    "50",
+    "50%",
     "--kernel-tolerance",
-    "100",
+    "100%",
     "--min-effect",
-    "100",
+    "100%",
 ];
 
 fn pingfleet(args: &[&str], dir: &Path) -> Output {

@@ -176,8 +176,8 @@ fn bad_flags_are_refused_in_one_line() {
             "--idle-timeout must be longer than 0s",
         ),
         (
-            vec!["--idle-timeout", "1s", "--jitter", "1.5"],
-            "--jitter is a fraction",
+            vec!["--idle-timeout", "1s", "--jitter", "150%"],
+            "--jitter is a share",
         ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))

@@ -344,7 +344,7 @@ fn churned_devices_reconnect_and_lose_no_notification() {
         "--rate",
         "20",
         "--churn-per-minute",
-        "1.0",
+        "100%",
         "--drain",
         "10s",
     ];

@@ -16,6 +16,7 @@ mod intervals;
 mod mail_injection;
 mod netns;
 mod properties;
+mod readme;
 mod run;
 mod server;
 mod server_in_process;
