@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pingfleet::fleet::launch::DevicesArgs;
+use pingfleet::fleet::args::DevicesArgs;
 use pingfleet::fleet::report::WorkerReport;
 use pingfleet::server::handle::ServerHandle;
 use pingfleet::server::launch::ServeArgs;
@@ -52,12 +52,12 @@ impl Server {
         };
         let mut args = DevicesArgs::for_targets(vec![format!("{scheme}://{}", ready.http[0])]);
         args.notify = vec![ready.notify];
-        args.devices = devices;
+        args.fleet.count = devices;
         args.rate = rate;
-        args.heartbeat = Duration::from_secs(u64::from(heartbeat));
-        args.no_provision = true;
+        args.fleet.heartbeat = pingfleet::units::Span(Duration::from_secs(u64::from(heartbeat)));
+        args.fleet.provision = false;
         args.duration = duration;
-        args.connect_rate = 20_000.0;
+        args.fleet.connect_rate = 20_000.0;
         args.tls_key_exchange = key_exchange;
         args.ca = ready.tls_cert.clone();
         args.output = Some(output.clone());

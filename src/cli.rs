@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::compare::launch::CompareArgs;
 use crate::firewall::launch::FirewallArgs;
-use crate::fleet::launch::DevicesArgs;
+use crate::fleet::args::DevicesArgs;
 use crate::notification::NotifyArgs;
 use crate::orchestrator::merge::MergeArgs;
 use crate::orchestrator::orchestrate::RunArgs;

@@ -175,10 +175,11 @@ mod tests {
         let (len, received_at) = recv(&receiver, &mut buffer).await.unwrap();
         assert_eq!(&buffer[..len], b"user=u folder=5");
         // Stamped between the send and its return (loopback delivers inside send_to),
-        // give or take the two clocks' reads; not 30 ms later when it was read.
+        // give or take the two clocks' reads and a busy machine's scheduling; not 30 ms
+        // later when it was read.
         assert!(
             received_at >= sent_at.checked_sub(Duration::from_millis(1)).unwrap()
-                && received_at <= after_send + Duration::from_millis(1),
+                && received_at <= after_send + Duration::from_millis(10),
             "{:?} after the send",
             received_at.saturating_duration_since(sent_at)
         );

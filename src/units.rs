@@ -1,11 +1,13 @@
 //! One convention for units, in and out. In: a share (a tolerance, a jitter, a part of
 //! the fleet) is written as a percentage with its `%` sign everywhere, on the command
 //! line and in scenario files alike (`5%`); a bare number is refused, since `0.05`
-//! could mean 5% or 0.05%. Durations are read by [`crate::argv::duration`]. Out:
+//! could mean 5% or 0.05%. A duration ([`Span`]) is `30s`, `1500ms`, `8m` or a bare
+//! number of seconds, on the command line and in files alike. Out:
 //! latencies and sizes are printed with their unit (`1.32 ms`, `6.4 KiB`).
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A share of something, written `5%` and held as a fraction (0.05).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
@@ -110,6 +112,45 @@ impl schemars::JsonSchema for Share {
     }
 }
 
+/// A duration as people write one: `30s`, `1500ms`, `1h 30m`, or a number of seconds
+/// (`90`, `1.5`); written back as `humantime` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Span(pub Duration);
+
+impl Span {
+    pub const fn from_secs(seconds: u64) -> Self {
+        Self(Duration::from_secs(seconds))
+    }
+}
+
+impl FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        crate::argv::duration(text).map(Span)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl serde::Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(D::Error::custom)
+    }
+}
+
 /// A float without trailing zeros: 5, 0.5, 12.25.
 fn trim_float(value: f64) -> String {
     let text = format!("{value:.6}");
@@ -168,6 +209,18 @@ mod tests {
             .to_string();
         assert!(bare.contains("\"5%\""), "{bare}");
         assert_eq!(serde_json::to_string(&read.memory).unwrap(), "\"5%\"");
+    }
+
+    #[test]
+    fn spans_read_and_print_as_people_write_them() {
+        assert_eq!(
+            "1500ms".parse::<Span>().unwrap().0,
+            Duration::from_millis(1500)
+        );
+        assert_eq!("90".parse::<Span>().unwrap().0, Duration::from_secs(90));
+        assert_eq!(Span::from_secs(480).to_string(), "8m");
+        let err = "5 minuets".parse::<Span>().unwrap_err();
+        assert!(err.contains("not a duration"), "{err}");
     }
 
     #[test]

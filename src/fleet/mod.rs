@@ -17,9 +17,13 @@
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
 //! - [`target`]: server URLs; [`tickets`]: the TLS session tickets devices resume with.
 //! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document.
-//! - [`launch`]: `pingfleet devices`, its flags and summary.
+//! - [`config`]: the fleet's settings, one struct for `[devices]` and the flags.
+//! - [`args`]: the flags of `pingfleet devices`; [`launch`]: running it (building
+//!   the worker's devices, the engine, the summary and document).
 
+pub mod args;
 pub mod churn;
+pub mod config;
 mod conn;
 pub mod connect;
 pub mod device;

@@ -2,7 +2,10 @@
 //! their results judged.
 //!
 //! Layout:
-//! - [`orchestrate`]: partitions and workers started, sampled, collected, judged.
+//! - [`orchestrate`]: partitions and workers started, sampled, collected, judged;
+//!   `watch`: each second of a measurement and its stop; `readings`: memory at the
+//!   baseline and the plateau, per parked connection; `output`: the run's directory and
+//!   result files.
 //! - [`roles`]: server partitions and device workers started with a scenario's flags.
 //! - [`children`]: the child processes and what they said when they failed.
 //! - [`server_gauge`]: where the server's memory and CPU are read (bundled partitions,
@@ -24,9 +27,11 @@ pub mod live;
 pub mod merge;
 pub mod network;
 pub mod orchestrate;
+mod output;
 pub mod per_second;
 pub mod preview;
 pub mod progress;
+mod readings;
 pub mod result;
 pub mod roles;
 pub mod sampler;
@@ -34,3 +39,4 @@ pub mod self_check;
 pub mod server_gauge;
 pub mod summary;
 pub mod sweep;
+mod watch;

@@ -35,11 +35,12 @@ use serde::de::Error as _;
 use serde::Deserialize;
 
 use crate::firewall::proxy::IdleAction;
-use crate::fleet::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
+use crate::fleet::config::FleetConfig;
+pub use crate::fleet::config::ProcessCount;
 use crate::fleet::injector::{PatternKind, MAX_RATE_PER_S};
-use crate::fleet::profile::ProfileSpec;
 use crate::server::state::Engine;
 use crate::units::Share;
+pub use crate::units::Span;
 use threshold::{Condition, MetricKind};
 
 pub mod catalog;
@@ -68,7 +69,7 @@ pub struct Scenario {
     pub time_scale: f64,
     #[serde(default)]
     pub server: ServerSection,
-    pub devices: DevicesSection,
+    pub devices: FleetConfig,
     #[serde(default)]
     pub stages: StagesSection,
     #[serde(default)]
@@ -225,112 +226,6 @@ fn max_heartbeat() -> Span {
     Span(Duration::from_secs(3540))
 }
 
-/// How many processes of a role (server partitions, device workers): chosen from the
-/// device count and the open-file limit, or a number (checked to be at least 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProcessCount {
-    #[default]
-    Auto,
-    Count(u32),
-}
-
-impl<'de> Deserialize<'de> for ProcessCount {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u32),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer) {
-            Ok(Raw::Number(count)) => Ok(Self::Count(count)),
-            Ok(Raw::Text(text)) if text == "auto" => Ok(Self::Auto),
-            _ => Err(D::Error::custom(
-                "a process count is \"auto\" or a number from 1",
-            )),
-        }
-    }
-}
-
-/// The simulated devices.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DevicesSection {
-    pub count: usize,
-    #[serde(default = "default_heartbeat")]
-    pub heartbeat: Span,
-    #[serde(default)]
-    pub heartbeat_jitter: Span,
-    /// `fixed`, `adaptive` or `stepped` (see `pingfleet devices --help`), with its
-    /// bounds and step.
-    #[serde(default)]
-    pub heartbeat_strategy: HeartbeatStrategy,
-    #[serde(default = "heartbeat_min")]
-    pub heartbeat_min: Span,
-    #[serde(default = "heartbeat_max_default")]
-    pub heartbeat_max: Span,
-    #[serde(default = "heartbeat_increment")]
-    pub heartbeat_increment: Span,
-    #[serde(default = "default_folders")]
-    pub folders: Vec<String>,
-    #[serde(default)]
-    pub empty_reping: bool,
-    #[serde(default)]
-    pub close_per_ping: bool,
-    #[serde(default = "yes")]
-    pub provision: bool,
-    /// Devices keep TLS session tickets and resume on reconnecting.
-    #[serde(default = "yes")]
-    pub tls_resumption: bool,
-    /// New devices started per second during the ramp.
-    #[serde(default = "default_connect_rate")]
-    pub connect_rate: f64,
-    /// A mix of device kinds (`[[devices.profiles]]`); what an entry leaves out comes
-    /// from this section. Without entries every device is of one kind.
-    #[serde(default)]
-    pub profiles: Vec<ProfileSpec>,
-    /// Device worker processes: `"auto"` (from the device count and the open-file
-    /// limit) or a number.
-    #[serde(default)]
-    pub workers: ProcessCount,
-    /// What every DeviceId starts with (letters and digits, at most 16): the same
-    /// devices on every run, told apart from another fleet's on one server.
-    #[serde(default = "default_device_id_prefix")]
-    pub device_id_prefix: String,
-}
-
-fn default_device_id_prefix() -> String {
-    crate::fleet::profile::DEFAULT_DEVICE_ID_PREFIX.to_owned()
-}
-
-fn default_heartbeat() -> Span {
-    Span(Duration::from_secs(480))
-}
-
-fn heartbeat_min() -> Span {
-    Span(crate::fleet::heartbeat::DEFAULT_MIN)
-}
-
-fn heartbeat_max_default() -> Span {
-    Span(crate::fleet::heartbeat::DEFAULT_MAX)
-}
-
-fn heartbeat_increment() -> Span {
-    Span(crate::fleet::heartbeat::DEFAULT_INCREMENT)
-}
-
-fn default_folders() -> Vec<String> {
-    vec!["inbox".into()]
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_connect_rate() -> f64 {
-    5000.0
-}
-
 /// Phase lengths.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -410,21 +305,6 @@ fn default_burst_share() -> Share {
 
 fn default_burst_window() -> Span {
     Span(Duration::from_millis(100))
-}
-
-/// A duration written like `30s`, `500ms` or `2m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Span(pub Duration);
-
-impl<'de> Deserialize<'de> for Span {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map(Span).map_err(|err| {
-            D::Error::custom(format!(
-                "{text:?} is not a duration like \"30s\" or \"500ms\": {err}"
-            ))
-        })
-    }
 }
 
 /// Metrics thresholds can name.
@@ -689,34 +569,12 @@ impl Scenario {
                 ));
             }
         }
-        let plan = HeartbeatPlan {
-            strategy: self.devices.heartbeat_strategy,
-            min: self.devices.heartbeat_min.0,
-            max: self.devices.heartbeat_max.0,
-            increment: self.devices.heartbeat_increment.0,
-            clean_run: crate::fleet::heartbeat::DEFAULT_CLEAN_RUN,
-        };
-        if let Some(problem) = plan.problem() {
-            return Err(("heartbeat_strategy", format!("devices.{problem}")));
-        }
-        crate::fleet::profile::check_device_id_prefix(&self.devices.device_id_prefix).map_err(
-            |err| {
-                (
-                    "device_id_prefix",
-                    format!("devices.device_id_prefix {err}"),
-                )
-            },
-        )?;
-        if self.devices.count == 0 {
-            return Err(("count", "devices.count must be at least 1".into()));
-        }
-        for (key, count) in [
-            ("partitions", self.server.partitions),
-            ("workers", self.devices.workers),
-        ] {
-            if count == ProcessCount::Count(0) {
-                return Err((key, format!("{key} must be \"auto\" or at least 1")));
-            }
+        self.devices.check().map_err(|err| (err.key, err.message))?;
+        if self.server.partitions == ProcessCount::Count(0) {
+            return Err((
+                "partitions",
+                "partitions must be \"auto\" or at least 1".into(),
+            ));
         }
         if self.stages.hold.0.is_zero() {
             return Err((
@@ -739,22 +597,8 @@ impl Scenario {
                 ));
             }
         }
-        if self.devices.folders.is_empty() {
-            return Err((
-                "folders",
-                "devices.folders must name at least one folder id".into(),
-            ));
-        }
         if let Some(message) = self.heartbeat_outside_bounds(self.devices.heartbeat.0) {
             return Err(("heartbeat", format!("devices.{message}")));
-        }
-        if !(self.devices.connect_rate > 0.0 && self.devices.connect_rate <= MAX_RATE_PER_S) {
-            return Err((
-                "connect_rate",
-                format!(
-                    "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
-                ),
-            ));
         }
         if !(0.0..=1.0).contains(&self.stages.churn_per_minute.fraction()) {
             return Err((

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{FirewallMode, Place, ProcessCount, Scenario, TargetSection};
 use crate::firewall::launch::FirewallArgs;
-use crate::fleet::launch::DevicesArgs;
+use crate::fleet::args::DevicesArgs;
 use crate::server::launch::ServeArgs;
 use crate::server::state::Engine;
 
@@ -308,17 +308,11 @@ impl ResolvedScenario {
         let mut args = DevicesArgs::for_targets(targets);
         args.wait_for_start = true;
         args.progress = true;
-        args.devices = devices.count;
+        args.fleet = devices.clone();
         args.shard = crate::partition::Partition {
             index,
             count: self.workers,
         };
-        args.heartbeat = devices.heartbeat.0;
-        args.heartbeat_jitter = devices.heartbeat_jitter.0;
-        args.heartbeat_strategy = devices.heartbeat_strategy;
-        args.heartbeat_min = devices.heartbeat_min.0;
-        args.heartbeat_max = devices.heartbeat_max.0;
-        args.heartbeat_increment = devices.heartbeat_increment.0;
         args.read_margin = self.scenario.read_margin();
         args.backoff_base = Duration::from_secs(1)
             .div_f64(self.scenario.time_scale)
@@ -329,15 +323,8 @@ impl ResolvedScenario {
             .grace
             .div_f64(self.scenario.time_scale)
             .max(Duration::from_secs(1));
-        args.folders = devices.folders.clone();
-        args.empty_reping = devices.empty_reping;
-        args.close_per_ping = devices.close_per_ping;
-        args.no_provision = !devices.provision;
-        args.no_tls_resumption = !devices.tls_resumption;
-        args.profile = devices.profiles.clone();
-        args.device_id_prefix = devices.device_id_prefix.clone();
         // Each worker starts its own shard's devices.
-        args.connect_rate = devices.connect_rate / f64::from(self.workers);
+        args.fleet.connect_rate = devices.connect_rate / f64::from(self.workers);
         args.duration = stages.hold.0;
         args.drain = stages.drain.0;
         args.ramp_timeout = stages.ramp_timeout.0;
@@ -570,7 +557,7 @@ mod tests {
             })
             .collect();
         let worker = plan.devices_args(1, &partitions, None, dir);
-        assert_eq!(worker.heartbeat, Duration::from_millis(1500));
+        assert_eq!(worker.fleet.heartbeat.0, Duration::from_millis(1500));
         assert_eq!(worker.shard.to_string(), "1/3");
         assert_eq!(
             worker.seed, plan.scenario.seed,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, SystemTime};
 
-use pingfleet::fleet::launch::DevicesArgs;
+use pingfleet::fleet::args::DevicesArgs;
 use pingfleet::fleet::report::WorkerReport;
 use pingfleet::phase::Phase;
 

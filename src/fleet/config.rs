@@ -1,0 +1,336 @@
+//! The fleet's settings, defined once: what the simulated devices are and how they
+//! behave. The same struct is `[devices]` in a scenario file (serde) and the matching
+//! flags of `pingfleet devices` (clap, flattened into its flags); its defaults are the
+//! constants below and its checks are [`FleetConfig::check`], for both.
+//!
+//! A heartbeat goes from here to the wire in three forms: this [`Span`] (a file's
+//! `heartbeat = "8m"` or `--heartbeat 8m`), the device's `Duration` (its deadlines),
+//! and whole seconds in the Ping body, rounded up.
+
+use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
+use super::injector::MAX_RATE_PER_S;
+use super::profile::{check_device_id_prefix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX};
+use crate::units::Span;
+
+/// How many processes of a role (server partitions, device workers): chosen from the
+/// device count and the open-file limit, or a number (checked to be at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessCount {
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+impl<'de> serde::Deserialize<'de> for ProcessCount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u32),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Number(count)) => Ok(Self::Count(count)),
+            Ok(Raw::Text(text)) if text == "auto" => Ok(Self::Auto),
+            _ => Err(D::Error::custom(
+                "a process count is \"auto\" or a number from 1",
+            )),
+        }
+    }
+}
+
+impl serde::Serialize for ProcessCount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Count(count) => serializer.serialize_u32(*count),
+        }
+    }
+}
+
+/// The heartbeat a device asks for when nothing says otherwise (Outlook's 8 minutes).
+pub const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
+/// Devices started a second during the ramp.
+pub const DEFAULT_CONNECT_RATE: f64 = 5000.0;
+/// Devices in a fleet when nothing says otherwise.
+pub const DEFAULT_COUNT: usize = 100;
+
+/// The simulated devices. `[devices]` in a scenario; the flags of the same names on
+/// `pingfleet devices` (`count` is `--devices`, `folders` `--folder`, `profiles`
+/// `--profile`, `provision` and `tls_resumption` are switched off by `--no-provision`
+/// and `--no-tls-resumption`).
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// Devices in the whole fleet (a worker runs its shard of them).
+    #[arg(long = "devices", value_name = "N", default_value_t = DEFAULT_COUNT)]
+    pub count: usize,
+    /// Device worker processes of a run: "auto" (one per 18,000 devices) or a number.
+    /// A scenario's setting; one `pingfleet devices` is one worker.
+    #[arg(skip)]
+    pub workers: ProcessCount,
+    /// Heartbeat each device asks for: seconds (480) or a duration (8m, 1.5s). A Ping
+    /// carries whole seconds, rounded up; the device's own deadlines use it exactly.
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_HEARTBEAT)]
+    pub heartbeat: Span,
+    /// Each device's heartbeat differs by up to this (seconds or a duration).
+    #[arg(long, value_name = "DURATION", default_value_t = Span::default())]
+    pub heartbeat_jitter: Span,
+    /// How the heartbeat moves: fixed (--heartbeat, always), adaptive (Windows Mobile:
+    /// from --heartbeat-min up by --heartbeat-increment after each Ping that held, back
+    /// to the last good value when one dies, and settled there) or stepped (up one
+    /// increment after --heartbeat-clean-run clean Pings, down one on a failure).
+    #[arg(long, value_enum, default_value_t = HeartbeatStrategy::Fixed)]
+    pub heartbeat_strategy: HeartbeatStrategy,
+    /// The lowest heartbeat an adaptive or stepped device uses, and where it starts.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(super::heartbeat::DEFAULT_MIN))]
+    pub heartbeat_min: Span,
+    /// The highest heartbeat an adaptive or stepped device uses.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(super::heartbeat::DEFAULT_MAX))]
+    pub heartbeat_max: Span,
+    /// How far an adaptive or stepped device raises (or lowers) its heartbeat at once.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(super::heartbeat::DEFAULT_INCREMENT))]
+    pub heartbeat_increment: Span,
+    /// Clean Pings in a row before a stepped device steps up.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CLEAN_RUN)]
+    pub heartbeat_clean_run: u32,
+    /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
+    /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
+    /// finds them), or a folder id as the server names it. A pushed folder the
+    /// hierarchy lacks stops the device with an error.
+    #[arg(long = "folder", value_name = "KIND|ID", default_values_t = default_folders())]
+    pub folders: Vec<String>,
+    /// Re-Ping with an empty body once the server has the Ping cached.
+    #[arg(long)]
+    pub empty_reping: bool,
+    /// Send `Connection: close` on every Ping (a new connection per Ping).
+    #[arg(long)]
+    pub close_per_ping: bool,
+    /// Provision during bootstrap (`--no-provision` skips it).
+    #[arg(long = "no-provision", action = clap::ArgAction::SetFalse)]
+    pub provision: bool,
+    /// Keep TLS session tickets and resume with them on reconnecting, as phones do
+    /// (`--no-tls-resumption`: every connection a full handshake).
+    #[arg(long = "no-tls-resumption", action = clap::ArgAction::SetFalse)]
+    pub tls_resumption: bool,
+    /// New devices started per second during the ramp (a run divides it among its
+    /// workers).
+    #[arg(long, value_name = "PER_S", default_value_t = DEFAULT_CONNECT_RATE)]
+    pub connect_rate: f64,
+    /// A mix of device kinds (`[[devices.profiles]]`, or `--profile JSON` once per
+    /// kind, e.g. '{"name":"iphone","weight":5,"version":"16.1","heartbeat":"15m"}');
+    /// what an entry leaves out comes from these settings. Each device's kind depends
+    /// on its index and the seed only.
+    #[arg(long = "profile", value_name = "JSON", value_parser = parse_profile)]
+    pub profiles: Vec<ProfileSpec>,
+    /// What every DeviceId starts with (letters and digits, at most 16). A DeviceId is
+    /// this and 16 hex digits from the user and the device's index, the same on every
+    /// run and seed, so a server keeps one partnership per device; give two fleets on
+    /// one server different prefixes to keep theirs apart.
+    #[arg(long, default_value = DEFAULT_DEVICE_ID_PREFIX)]
+    pub device_id_prefix: String,
+}
+
+fn default_folders() -> Vec<String> {
+    vec!["inbox".to_owned()]
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            count: DEFAULT_COUNT,
+            workers: ProcessCount::Auto,
+            heartbeat: DEFAULT_HEARTBEAT,
+            heartbeat_jitter: Span::default(),
+            heartbeat_strategy: HeartbeatStrategy::Fixed,
+            heartbeat_min: Span(super::heartbeat::DEFAULT_MIN),
+            heartbeat_max: Span(super::heartbeat::DEFAULT_MAX),
+            heartbeat_increment: Span(super::heartbeat::DEFAULT_INCREMENT),
+            heartbeat_clean_run: DEFAULT_CLEAN_RUN,
+            folders: default_folders(),
+            empty_reping: false,
+            close_per_ping: false,
+            provision: true,
+            tls_resumption: true,
+            connect_rate: DEFAULT_CONNECT_RATE,
+            profiles: Vec::new(),
+            device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// A setting that does not hold: its key (as a scenario writes it; the flag is the
+/// same with dashes, `count` is `--devices`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            key,
+            message: message.into(),
+        }
+    }
+
+    /// The message as `pingfleet devices` says it, naming the flag.
+    pub fn for_flag(&self) -> String {
+        let flag = match self.key {
+            "count" => "devices".to_owned(),
+            "folders" => "folder".to_owned(),
+            "profiles" => "profile".to_owned(),
+            key => key.replace('_', "-"),
+        };
+        format!("--{flag}: {}", self.message)
+    }
+}
+
+impl FleetConfig {
+    /// The heartbeat strategy these settings give.
+    pub fn heartbeat_plan(&self) -> HeartbeatPlan {
+        HeartbeatPlan {
+            strategy: self.heartbeat_strategy,
+            min: self.heartbeat_min.0,
+            max: self.heartbeat_max.0,
+            increment: self.heartbeat_increment.0,
+            clean_run: self.heartbeat_clean_run,
+        }
+    }
+
+    /// Every check of the fleet's own settings (a scenario adds those that span
+    /// sections, such as the heartbeat within the server's bounds).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.count == 0 {
+            return Err(ConfigError::new(
+                "count",
+                "devices.count must be at least 1",
+            ));
+        }
+        if self.workers == ProcessCount::Count(0) {
+            return Err(ConfigError::new(
+                "workers",
+                "workers must be \"auto\" or at least 1",
+            ));
+        }
+        if let Some(problem) = self.heartbeat_plan().problem() {
+            return Err(ConfigError::new(
+                "heartbeat_strategy",
+                format!("devices.{problem}"),
+            ));
+        }
+        if self.heartbeat.0.is_zero() {
+            return Err(ConfigError::new(
+                "heartbeat",
+                "devices.heartbeat must be longer than 0s",
+            ));
+        }
+        check_device_id_prefix(&self.device_id_prefix).map_err(|err| {
+            ConfigError::new(
+                "device_id_prefix",
+                format!("devices.device_id_prefix {err}"),
+            )
+        })?;
+        if self.folders.is_empty() {
+            return Err(ConfigError::new(
+                "folders",
+                "devices.folders must name at least one folder",
+            ));
+        }
+        if !(self.connect_rate > 0.0 && self.connect_rate <= MAX_RATE_PER_S) {
+            return Err(ConfigError::new(
+                "connect_rate",
+                format!(
+                    "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
+                ),
+            ));
+        }
+        if let Some(problem) = self.profiles.iter().find_map(ProfileSpec::problem) {
+            return Err(ConfigError::new("profiles", problem));
+        }
+        Ok(())
+    }
+}
+
+/// A `--profile` value: one kind of the mix as JSON, checked.
+fn parse_profile(text: &str) -> Result<ProfileSpec, String> {
+    let spec: ProfileSpec =
+        serde_json::from_str(text).map_err(|err| format!("{text:?} is not a profile: {err}"))?;
+    match spec.problem() {
+        Some(problem) => Err(problem),
+        None => Ok(spec),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The flags alone, parsed as `pingfleet devices` parses them.
+    fn flags(argv: &[&str]) -> Result<FleetConfig, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            fleet: FleetConfig,
+        }
+        use clap::Parser as _;
+        Only::try_parse_from(std::iter::once("devices").chain(argv.iter().copied()))
+            .map(|only| only.fleet)
+    }
+
+    #[test]
+    fn a_file_and_the_flags_default_alike() {
+        let from_file: FleetConfig = toml::from_str("").unwrap();
+        assert_eq!(from_file, FleetConfig::default());
+        assert_eq!(flags(&[]).unwrap(), FleetConfig::default());
+    }
+
+    #[test]
+    fn a_file_and_the_flags_read_alike() {
+        let from_file: FleetConfig = toml::from_str(
+            "count = 50\nheartbeat = \"90\"\nfolders = [\"calendar\"]\nprovision = false\n\
+             tls_resumption = false\nconnect_rate = 20.0\n",
+        )
+        .unwrap();
+        let from_flags = flags(&[
+            "--devices",
+            "50",
+            "--heartbeat",
+            "1m 30s",
+            "--folder",
+            "calendar",
+            "--no-provision",
+            "--no-tls-resumption",
+            "--connect-rate",
+            "20",
+        ])
+        .unwrap();
+        assert_eq!(from_file, from_flags);
+        assert_eq!(from_file.heartbeat.0, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn one_check_names_the_key_and_the_flag() {
+        let none = FleetConfig {
+            count: 0,
+            ..FleetConfig::default()
+        };
+        let err = none.check().unwrap_err();
+        assert_eq!(err.key, "count");
+        assert_eq!(
+            err.for_flag(),
+            "--devices: devices.count must be at least 1"
+        );
+        let upside_down = FleetConfig {
+            heartbeat_strategy: HeartbeatStrategy::Adaptive,
+            heartbeat_min: Span::from_secs(600),
+            heartbeat_max: Span::from_secs(300),
+            ..FleetConfig::default()
+        };
+        assert_eq!(upside_down.check().unwrap_err().key, "heartbeat_strategy");
+        assert!(FleetConfig::default().check().is_ok());
+    }
+}
