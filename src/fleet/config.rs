@@ -201,7 +201,9 @@ impl FleetConfig {
     }
 
     /// Every check of the fleet's own settings (a scenario adds those that span
-    /// sections, such as the heartbeat within the server's bounds).
+    /// sections, such as the heartbeat within the server's bounds; each kind of the
+    /// mix is checked as it is read, by `--profile` or the scenario, which points at
+    /// its entry).
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.count == 0 {
             return Err(ConfigError::new(
@@ -246,9 +248,6 @@ impl FleetConfig {
                     "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
                 ),
             ));
-        }
-        if let Some(problem) = self.profiles.iter().find_map(ProfileSpec::problem) {
-            return Err(ConfigError::new("profiles", problem));
         }
         Ok(())
     }

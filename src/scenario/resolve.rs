@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{FirewallMode, Place, ProcessCount, Scenario, TargetSection};
+use super::place::Place;
+use super::{FirewallMode, ProcessCount, Scenario, TargetSection};
 use crate::firewall::launch::FirewallArgs;
 use crate::fleet::args::DevicesArgs;
 use crate::server::launch::ServeArgs;

@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+use serde::de::Error as _;
+use serde::Deserialize;
+
 /// What is taken of a metric.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Aggregate {
@@ -209,6 +212,74 @@ fn parse_value(text: &str) -> Option<(f64, Unit)> {
         _ => return None,
     };
     Some((number * scale, kind))
+}
+
+/// Metrics thresholds can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    WakeupLatency,
+    MailOnDeviceLatency,
+    InjectorLag,
+    EventLoopLag,
+    LostNotifications,
+    Errors,
+    ServerBytesPerParked,
+    DeviceBytesPerParked,
+}
+
+impl Metric {
+    /// What the metric is, and so which conditions can judge it.
+    pub fn kind(self) -> MetricKind {
+        match self {
+            Self::WakeupLatency
+            | Self::MailOnDeviceLatency
+            | Self::InjectorLag
+            | Self::EventLoopLag => MetricKind::Latency,
+            Self::LostNotifications => MetricKind::CountOrRate,
+            Self::Errors => MetricKind::Count,
+            Self::ServerBytesPerParked | Self::DeviceBytesPerParked => MetricKind::Bytes,
+        }
+    }
+
+    /// An observed value of this metric with its unit: latencies in `us`/`ms`/`s`,
+    /// sizes in `B`/`KiB`, rates in `%`, counts as whole numbers.
+    pub fn show(self, aggregate: Aggregate, value: f64) -> String {
+        match (self.kind(), aggregate) {
+            (_, Aggregate::Count) => format!("{value:.0}"),
+            (_, Aggregate::Rate) => format!("{}", crate::units::Share::of_fraction(value)),
+            (MetricKind::Latency, _) => crate::units::micros(value),
+            (MetricKind::Bytes, _) => crate::units::bytes(value),
+            _ => format!("{value:.0}"),
+        }
+    }
+
+    /// The name as scenario files write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WakeupLatency => "wakeup_latency",
+            Self::MailOnDeviceLatency => "mail_on_device_latency",
+            Self::InjectorLag => "injector_lag",
+            Self::EventLoopLag => "event_loop_lag",
+            Self::LostNotifications => "lost_notifications",
+            Self::Errors => "errors",
+            Self::ServerBytesPerParked => "server_bytes_per_parked",
+            Self::DeviceBytesPerParked => "device_bytes_per_parked",
+        }
+    }
+}
+
+/// A threshold condition, checked when the file is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionText(pub Condition);
+
+impl<'de> Deserialize<'de> for ConditionText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Condition::parse(&text)
+            .map(ConditionText)
+            .map_err(|err| D::Error::custom(err.to_string()))
+    }
 }
 
 #[cfg(test)]
