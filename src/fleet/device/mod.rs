@@ -5,7 +5,9 @@
 //! Bootstrap as a phone does it (OPTIONS, Provision twice, FolderSync, Sync from key 0
 //! and while MoreAvailable for each pushed folder), then the Ping loop with every status
 //! handled as the protocol document says. Wake-up and mail-on-device latencies are
-//! recorded here, from each notification's planned send instant.
+//! recorded here, from each notification's planned send instant. `responses` holds
+//! what the device makes of each answer; `request` what it sends; `pending` the
+//! notifications on their way to it; `folders` the folders it pushes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,21 +21,16 @@ use super::profile::Profile;
 mod folders;
 mod pending;
 mod request;
+mod responses;
 
 use folders::PushedFolder;
 use pending::Pending;
 
 use super::errors::DeviceError;
 use super::heartbeat::Heartbeat;
-use super::stats::{tally, tally_seen, FleetStats};
-use crate::eas::commands::folder_sync::{Folder, FolderChange, FolderSyncResponse};
-use crate::eas::commands::ping::PingResponse;
-use crate::eas::commands::provision::ProvisionResponse;
-use crate::eas::commands::sync::{SyncCommand, SyncResponse};
+use super::stats::{tally, FleetStats};
 use crate::eas::headers::BasicCredentials;
-use crate::eas::request::Command;
-use crate::eas::{ProtocolVersion, WbxmlBody};
-use crate::notification;
+use crate::eas::ProtocolVersion;
 use crate::seeds::{self, Stream};
 
 const WINDOW_SIZE: u32 = 100;
@@ -408,260 +405,6 @@ impl Device {
         self.backoff_attempt += 1;
         Action::Reconnect { at: now + delay }
     }
-
-    fn options_answered(
-        &mut self,
-        response: &HttpResponse,
-        stats: &mut FleetStats,
-    ) -> Result<Next, DeviceError> {
-        let counters = &mut stats.counters;
-        let said = [
-            (&mut counters.server_versions, &response.server_version),
-            (
-                &mut counters.advertised_versions,
-                &response.protocol_versions,
-            ),
-            (
-                &mut counters.advertised_commands,
-                &response.protocol_commands,
-            ),
-        ];
-        for (tally, value) in said {
-            tally_seen(tally, value.as_deref().unwrap_or(NOT_SENT));
-        }
-        let offered: Vec<ProtocolVersion> = response
-            .protocol_versions
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|version| version.parse().ok())
-            .collect();
-        self.version = if offered.contains(&self.profile.version) {
-            self.profile.version
-        } else {
-            offered
-                .into_iter()
-                .filter(|version| *version <= self.profile.version)
-                .max()
-                .ok_or(DeviceError::NoCommonVersion)?
-        };
-        tally(
-            &mut stats.counters.negotiated_versions,
-            self.version.as_str(),
-        );
-        self.state = if self.profile.provision {
-            State::ExpectPolicy
-        } else {
-            State::ExpectFolderSync
-        };
-        Ok(Next::Request)
-    }
-
-    fn provision_answered(&mut self, body: &[u8]) -> Result<Next, DeviceError> {
-        let response = ProvisionResponse::decode(body)
-            .map_err(|_| DeviceError::Undecodable(Some(Command::Provision)))?;
-        let key = response
-            .policy
-            .filter(|policy| policy.status == 1)
-            .and_then(|policy| policy.policy_key)
-            .ok_or(DeviceError::ProvisionRefused)?;
-        if self.state == State::ExpectPolicy {
-            self.policy_key = Some(key);
-            self.state = State::ExpectPolicyAck;
-        } else {
-            self.policy_key = Some(key);
-            self.state = State::ExpectFolderSync;
-        }
-        Ok(Next::Request)
-    }
-
-    fn folder_sync_answered(
-        &mut self,
-        body: &[u8],
-        stats: &mut FleetStats,
-    ) -> Result<Next, DeviceError> {
-        let response = FolderSyncResponse::decode(body)
-            .map_err(|_| DeviceError::Undecodable(Some(Command::FolderSync)))?;
-        match response.status {
-            1 => {}
-            9 => {
-                self.folder_key = "0".into();
-                self.folders
-                    .iter_mut()
-                    .for_each(|folder| folder.key = "0".into());
-                return Ok(self.resync("FolderSync status 9", stats));
-            }
-            142 | 144 => {
-                self.state = State::ExpectPolicy;
-                return Ok(Next::Request);
-            }
-            _ => return Ok(Next::Backoff(DeviceError::Failed(Command::FolderSync))),
-        }
-        let added: Vec<&Folder> = response
-            .changes
-            .iter()
-            .filter_map(|change| match change {
-                FolderChange::Add(folder) | FolderChange::Update(folder) => Some(folder),
-                _ => None,
-            })
-            .collect();
-        if self.folder_key == "0" {
-            // The whole hierarchy: every pushed folder must be in it.
-            folders::resolve(&mut self.folders, &added).map_err(DeviceError::FolderMissing)?;
-        } else {
-            folders::update_classes(&mut self.folders, &added);
-        }
-        self.folder_key = response.sync_key.unwrap_or_else(|| "0".into());
-        self.to_sync = (0..self.folders.len())
-            .filter(|index| self.folders[*index].key == "0")
-            .collect();
-        self.state = if self.to_sync.is_empty() {
-            State::Parked
-        } else {
-            State::ExpectSync
-        };
-        self.ping_cached = false;
-        Ok(Next::Request)
-    }
-
-    fn sync_answered(
-        &mut self,
-        body: &[u8],
-        arrived: Instant,
-        stats: &mut FleetStats,
-    ) -> Result<Next, DeviceError> {
-        let response = SyncResponse::decode(body)
-            .map_err(|_| DeviceError::Undecodable(Some(Command::Sync)))?;
-        match response.status {
-            None | Some(1) => {}
-            Some(142 | 144) => {
-                self.state = State::ExpectPolicy;
-                return Ok(Next::Request);
-            }
-            Some(12) => {
-                self.state = State::ExpectFolderSync;
-                return Ok(self.resync("Sync status 12", stats));
-            }
-            Some(_) => return Ok(Next::Backoff(DeviceError::Failed(Command::Sync))),
-        }
-        let index = *self.to_sync.front().ok_or(DeviceError::SyncMismatch)?;
-        let collection = response
-            .collections
-            .iter()
-            .find(|collection| collection.collection_id == self.folders[index].id)
-            .ok_or(DeviceError::SyncMismatch)?;
-        match collection.status {
-            1 => {}
-            3 => {
-                self.folders[index].key = "0".into();
-                return Ok(self.resync("Sync status 3", stats));
-            }
-            12 => {
-                self.state = State::ExpectFolderSync;
-                return Ok(self.resync("Sync status 12", stats));
-            }
-            _ => return Ok(Next::Backoff(DeviceError::SyncCollectionFailed)),
-        }
-        let was_initial = self.folders[index].key == "0";
-        self.folders[index].key = collection.sync_key.clone();
-        for command in &collection.commands {
-            if let SyncCommand::Add { email, .. } = command {
-                let seq = email
-                    .subject
-                    .as_deref()
-                    .and_then(notification::seq_in_subject);
-                if let Some(seq) = seq {
-                    self.item_arrived(seq, arrived, stats);
-                }
-            }
-        }
-        if !was_initial && !collection.more_available {
-            self.to_sync.pop_front();
-            // Woken notifications whose items this server does not label are delivered
-            // all the same once their folder is synced.
-            self.pending
-                .retain(|pending| !(pending.woken && pending.folder == index));
-        }
-        if self.to_sync.is_empty() {
-            self.state = State::Parked;
-        }
-        Ok(Next::Request)
-    }
-
-    fn ping_answered(
-        &mut self,
-        body: &[u8],
-        arrived: Instant,
-        stats: &mut FleetStats,
-    ) -> Result<Next, DeviceError> {
-        let response = PingResponse::decode(body)
-            .map_err(|_| DeviceError::Undecodable(Some(Command::Ping)))?;
-        tally(
-            &mut stats.counters.ping_status,
-            response.status().to_string(),
-        );
-        if matches!(
-            response,
-            PingResponse::Expired | PingResponse::Changes { .. }
-        ) {
-            // The device was parked: whatever resyncs came before are behind it.
-            self.resyncs_in_a_row = 0;
-            if let (Some(since), Some(sent)) = (self.unreachable_since, self.ping_sent_at) {
-                // The first Ping answered since one died: reachable again from its sending.
-                let histogram = match self.unreachable_by_flush {
-                    true => &mut stats.stale_after_flush,
-                    false => &mut stats.unreachable,
-                };
-                histogram.record(sent.saturating_duration_since(since));
-                self.unreachable_since = None;
-            }
-        }
-        self.ping_sent_at = None;
-        match response {
-            PingResponse::Expired => {
-                self.ping_cached = true;
-                self.heartbeat.held();
-            }
-            PingResponse::Changes { folders } => {
-                self.ping_cached = true;
-                self.woken(&folders, arrived, stats);
-                self.to_sync = self
-                    .folders
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, folder)| folders.contains(&folder.id))
-                    .map(|(index, _)| index)
-                    .collect();
-                if !self.to_sync.is_empty() {
-                    self.state = State::ExpectSync;
-                }
-            }
-            PingResponse::MissingParameters => self.ping_cached = false,
-            PingResponse::SyntaxError => {
-                self.ping_cached = false;
-                return Ok(Next::Backoff(DeviceError::PingSyntaxError));
-            }
-            PingResponse::IntervalOutOfRange {
-                heartbeat_interval_s,
-            } => {
-                self.heartbeat
-                    .bounded_by_server(Duration::from_secs(u64::from(heartbeat_interval_s)));
-                self.ping_cached = false;
-            }
-            PingResponse::TooManyFolders { max_folders } => {
-                self.ping_folder_limit = (max_folders as usize).max(1);
-                self.ping_cached = false;
-            }
-            PingResponse::FolderSyncRequired => {
-                self.ping_cached = false;
-                self.state = State::ExpectFolderSync;
-                return Ok(self.resync("Ping status 7", stats));
-            }
-            PingResponse::ServerError => return Ok(Next::Backoff(DeviceError::PingServerError)),
-            PingResponse::Other { .. } => return Ok(Next::Backoff(DeviceError::PingStatusOver100)),
-        }
-        Ok(Next::Request)
-    }
 }
 
 /// The DeviceId of device `fleet_index` for `user`: `prefix` and 16 hex digits, stable
@@ -687,14 +430,18 @@ enum Next {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eas::commands::folder_sync::FolderSyncRequest;
-    use crate::eas::commands::folder_sync::{Folder, FolderChange};
-    use crate::eas::commands::ping::{PingFolder, PingRequest};
-    use crate::eas::commands::provision::ProvisionRequest;
-    use crate::eas::commands::provision::{PolicyResponse, POLICY_TYPE_WBXML};
-    use crate::eas::commands::sync::SyncRequest;
-    use crate::eas::commands::sync::{Email, SyncCollectionResponse};
-    use crate::eas::request::EasQuery;
+    use crate::eas::commands::folder_sync::{
+        Folder, FolderChange, FolderSyncRequest, FolderSyncResponse,
+    };
+    use crate::eas::commands::ping::{PingFolder, PingRequest, PingResponse};
+    use crate::eas::commands::provision::{
+        PolicyResponse, ProvisionRequest, ProvisionResponse, POLICY_TYPE_WBXML,
+    };
+    use crate::eas::commands::sync::{
+        Email, SyncCollectionResponse, SyncCommand, SyncRequest, SyncResponse,
+    };
+    use crate::eas::request::{Command, EasQuery};
+    use crate::eas::WbxmlBody;
 
     /// A request the device sent: its command and body.
     fn sent(action: &Action) -> (String, Vec<u8>, Instant) {
