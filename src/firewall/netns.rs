@@ -68,6 +68,14 @@ impl Topology {
     }
 
     fn build(&self, idle_timeout: Duration) -> anyhow::Result<()> {
+        self.build_links()?;
+        self.build_management_link()?;
+        self.build_routing(idle_timeout)
+    }
+
+    /// The three namespaces joined by veth pairs through the router, with their
+    /// addresses (the devices' many sources among them).
+    fn build_links(&self) -> anyhow::Result<()> {
         let (dev, rtr, srv) = (&self.devices, &self.router, &self.server);
         for ns in [dev, rtr, srv] {
             run("ip", &["netns", "add", ns])?;
@@ -103,6 +111,13 @@ impl Topology {
             let addr = format!("{source}/24");
             run("ip", &["-n", dev, "addr", "add", &addr, "dev", "eth0"])?;
         }
+        Ok(())
+    }
+
+    /// The link from the root namespace to the server's, outside the firewall, that
+    /// `/metrics` is read over.
+    fn build_management_link(&self) -> anyhow::Result<()> {
+        let srv = &self.server;
         let management = format!("{}m", self.server.trim_end_matches("-srv"));
         let root_side = format!("{MANAGEMENT_ROOT_SIDE}/30");
         let server_side = format!("{MANAGEMENT_SERVER_SIDE}/30");
@@ -124,6 +139,13 @@ impl Topology {
             &["-n", srv, "addr", "add", &server_side, "dev", "mgmt0"],
         )?;
         run("ip", &["-n", srv, "link", "set", "mgmt0", "up"])?;
+        Ok(())
+    }
+
+    /// Routes through the router, forwarding, conntrack's idle timeout and the
+    /// nftables rules that drop a forgotten flow's packets.
+    fn build_routing(&self, idle_timeout: Duration) -> anyhow::Result<()> {
+        let (dev, rtr, srv) = (&self.devices, &self.router, &self.server);
         run(
             "ip",
             &[

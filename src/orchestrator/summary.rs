@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::network::{FlushFigures, NetworkFigures};
 use super::result::{EngineComparison, RunResult};
 use crate::scenario::FirewallMode;
 
@@ -84,6 +85,42 @@ fn print_network(result: &RunResult) {
     let Some(network) = &result.network else {
         return;
     };
+    print_firewall(network);
+    println!(
+        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset",
+        network.sent,
+        network.on_time,
+        network.late,
+        network.lost,
+        if network.accounting_closes { "" } else { " (DOES NOT CLOSE)" },
+        network.pings_died_by_deadline,
+        network.pings_died_by_reset,
+    );
+    if let Some(staleness) = &network.staleness {
+        if staleness.count > 0 {
+            println!(
+                "staleness (drop to next working Ping): p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+                staleness.p50_us as f64 / 1e6,
+                staleness.p99_us as f64 / 1e6,
+                staleness.max_us as f64 / 1e6
+            );
+        }
+    }
+    if let Some(flush) = &network.flush {
+        print_flush(flush);
+    }
+    if !network.heartbeat_at_end.is_empty() {
+        println!(
+            "heartbeats at the end: {:?}; adaptive devices settled by p50 {:.1} s, max {:.1} s",
+            network.heartbeat_at_end,
+            network.heartbeat_settled.p50_us as f64 / 1e6,
+            network.heartbeat_settled.max_us as f64 / 1e6
+        );
+    }
+}
+
+/// What the firewall did, by its own account (the middlebox), or how it works (netns).
+fn print_firewall(network: &NetworkFigures) {
     if let Some(firewall) = network
         .firewall
         .as_ref()
@@ -109,28 +146,11 @@ fn print_network(result: &RunResult) {
             firewall.forwarding_p99_us,
         );
     }
+}
+
+/// The flush and the reconnect storm after it.
+fn print_flush(flush: &FlushFigures) {
     println!(
-        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset",
-        network.sent,
-        network.on_time,
-        network.late,
-        network.lost,
-        if network.accounting_closes { "" } else { " (DOES NOT CLOSE)" },
-        network.pings_died_by_deadline,
-        network.pings_died_by_reset,
-    );
-    if let Some(staleness) = &network.staleness {
-        if staleness.count > 0 {
-            println!(
-                "staleness (drop to next working Ping): p50 {:.1} s, p99 {:.1} s, max {:.1} s",
-                staleness.p50_us as f64 / 1e6,
-                staleness.p99_us as f64 / 1e6,
-                staleness.max_us as f64 / 1e6
-            );
-        }
-    }
-    if let Some(flush) = &network.flush {
-        println!(
             "flush at t={}: {} of {} parked devices pinged again on a new connection; 50% by {:.1} s, 90% by {:.1} s, 99% by {:.1} s, the last at {:.1} s",
             flush.at_s.map_or("?".to_owned(), |t| format!("{t:.1}s")),
             flush.reparked,
@@ -140,8 +160,8 @@ fn print_network(result: &RunResult) {
             flush.repark.p99_us as f64 / 1e6,
             flush.repark.max_us as f64 / 1e6,
         );
-        let storm = &flush.storm;
-        println!(
+    let storm = &flush.storm;
+    println!(
             "the storm: {} connections, {} full and {} resumed TLS handshakes; at the peak {}/s connections, {}/s full, {}/s resumed, {}/s parked again",
             storm.connects,
             storm.full_handshakes,
@@ -151,15 +171,6 @@ fn print_network(result: &RunResult) {
             storm.peak_resumed_handshakes_per_s,
             storm.peak_reparks_per_s,
         );
-    }
-    if !network.heartbeat_at_end.is_empty() {
-        println!(
-            "heartbeats at the end: {:?}; adaptive devices settled by p50 {:.1} s, max {:.1} s",
-            network.heartbeat_at_end,
-            network.heartbeat_settled.p50_us as f64 / 1e6,
-            network.heartbeat_settled.max_us as f64 / 1e6
-        );
-    }
 }
 
 /// The wake-up latency over the loopback floor measured during the hold (or before the

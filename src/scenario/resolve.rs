@@ -106,59 +106,7 @@ impl ResolvedScenario {
             });
         }
         scenario.compress();
-        let devices = scenario.devices.count;
-        let per_process = limits.sockets_per_process();
-        let needed = devices.div_ceil(per_process).max(1) as u32;
-        let count = |key: &str, flag: &str, count: ProcessCount| -> anyhow::Result<u32> {
-            let count = match count {
-                ProcessCount::Auto => needed,
-                ProcessCount::Count(count) => count,
-            };
-            let name = given
-                .iter()
-                .find(|(_, given_key)| *given_key == key)
-                .map_or(format!("{key} = {count}"), |_| format!("{flag} {count}"));
-            if (count as usize).saturating_mul(per_process) < devices {
-                anyhow::bail!(
-                    "{name} cannot hold {devices} devices: a process holds at most \
-                     {per_process} connections under the open-file limit {} (use {needed} or \"auto\")",
-                    limits.fd_limit
-                );
-            }
-            if count > MAX_PROCESSES {
-                anyhow::bail!("{name}: at most {MAX_PROCESSES} processes of one role");
-            }
-            Ok(count)
-        };
-        let proxied = scenario
-            .firewall
-            .as_ref()
-            .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
-        let partitions = match (&scenario.target, scenario.server.partitions) {
-            // The external server is the user's: nothing of ours to start.
-            (Some(_), _) => 0,
-            // Sized for the middlebox in front of each partition.
-            (None, ProcessCount::Auto) if proxied => {
-                (devices.div_ceil(per_process / PROXY_SOCKETS) as u32).min(MAX_PROCESSES)
-            }
-            (None, partitions) => count("partitions", "--partitions", partitions)?,
-        };
-        // A middlebox holds two sockets a live flow and, for a black-holed one, the
-        // server's socket until the server closes it: three a device, one process per
-        // partition.
-        if proxied && (partitions as usize).saturating_mul(per_process / PROXY_SOCKETS) < devices {
-            anyhow::bail!(
-                "{partitions} partitions cannot hold {devices} devices behind the proxy firewall: its \
-                 process per partition keeps up to {PROXY_SOCKETS} sockets a device, at most {} devices \
-                 (use {} partitions)",
-                per_process / PROXY_SOCKETS,
-                devices.div_ceil(per_process / PROXY_SOCKETS)
-            );
-        }
-        let workers = count("workers", "--workers", scenario.devices.workers)?;
-        if workers as usize > devices {
-            anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");
-        }
+        let (partitions, workers) = process_counts(&scenario, &given, limits)?;
         check_memory(&scenario, partitions + workers, limits)?;
         let engines = match (&scenario.target, scenario.server.compare_engines) {
             (Some(_), _) => Vec::new(),
@@ -339,6 +287,70 @@ impl ResolvedScenario {
         args.output = Some(worker_document(dir, index));
         args
     }
+}
+
+/// Server partitions and device workers for `scenario` under `limits`: "auto" sized
+/// to the open-file limit (and, behind the proxy firewall, to its sockets a device),
+/// or the numbers given, checked; errors name the key or the flag that set it.
+fn process_counts(
+    scenario: &Scenario,
+    given: &[(String, &'static str)],
+    limits: MachineLimits,
+) -> anyhow::Result<(u32, u32)> {
+    let devices = scenario.devices.count;
+    let per_process = limits.sockets_per_process();
+    let needed = devices.div_ceil(per_process).max(1) as u32;
+    let count = |key: &str, flag: &str, count: ProcessCount| -> anyhow::Result<u32> {
+        let count = match count {
+            ProcessCount::Auto => needed,
+            ProcessCount::Count(count) => count,
+        };
+        let name = given
+            .iter()
+            .find(|(_, given_key)| *given_key == key)
+            .map_or(format!("{key} = {count}"), |_| format!("{flag} {count}"));
+        if (count as usize).saturating_mul(per_process) < devices {
+            anyhow::bail!(
+                    "{name} cannot hold {devices} devices: a process holds at most \
+                     {per_process} connections under the open-file limit {} (use {needed} or \"auto\")",
+                    limits.fd_limit
+                );
+        }
+        if count > MAX_PROCESSES {
+            anyhow::bail!("{name}: at most {MAX_PROCESSES} processes of one role");
+        }
+        Ok(count)
+    };
+    let proxied = scenario
+        .firewall
+        .as_ref()
+        .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
+    let partitions = match (&scenario.target, scenario.server.partitions) {
+        // The external server is the user's: nothing of ours to start.
+        (Some(_), _) => 0,
+        // Sized for the middlebox in front of each partition.
+        (None, ProcessCount::Auto) if proxied => {
+            (devices.div_ceil(per_process / PROXY_SOCKETS) as u32).min(MAX_PROCESSES)
+        }
+        (None, partitions) => count("partitions", "--partitions", partitions)?,
+    };
+    // A middlebox holds two sockets a live flow and, for a black-holed one, the
+    // server's socket until the server closes it: three a device, one process per
+    // partition.
+    if proxied && (partitions as usize).saturating_mul(per_process / PROXY_SOCKETS) < devices {
+        anyhow::bail!(
+                "{partitions} partitions cannot hold {devices} devices behind the proxy firewall: its \
+                 process per partition keeps up to {PROXY_SOCKETS} sockets a device, at most {} devices \
+                 (use {} partitions)",
+                per_process / PROXY_SOCKETS,
+                devices.div_ceil(per_process / PROXY_SOCKETS)
+            );
+    }
+    let workers = count("workers", "--workers", scenario.devices.workers)?;
+    if workers as usize > devices {
+        anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");
+    }
+    Ok((partitions, workers))
 }
 
 /// What a plan's devices and processes should take of this machine's memory, by the

@@ -122,11 +122,119 @@ impl Metrics {
             .clone()
     }
 
+    /// The gauges kept as atomics: name, help, value.
+    fn gauges(&self) -> [(&'static str, &'static str, &AtomicI64); 2] {
+        [
+            (
+                "connections_open",
+                "Open client connections.",
+                &self.connections_open,
+            ),
+            ("parked_pings", "Ping requests parked now.", &self.parked),
+        ]
+    }
+
+    /// The counters of connections and requests: name, help, value.
+    fn request_counters(&self) -> [(&'static str, &'static str, &AtomicU64); 7] {
+        [
+            (
+                "connections_total",
+                "Accepted client connections.",
+                &self.connections_total,
+            ),
+            (
+                "connections_refused_total",
+                "Connections refused at the connection limit.",
+                &self.connections_refused,
+            ),
+            (
+                "accept_errors_total",
+                "accept() failures (EMFILE and others).",
+                &self.accept_errors,
+            ),
+            (
+                "tls_handshake_errors_total",
+                "Failed TLS handshakes.",
+                &self.tls_handshake_errors,
+            ),
+            (
+                "parked_released_on_disconnect_total",
+                "Parked Pings released because the client went away.",
+                &self.parked_released_on_disconnect,
+            ),
+            (
+                "http_errors_total",
+                "Requests answered with HTTP 4xx/5xx.",
+                &self.http_errors,
+            ),
+            (
+                "options_requests_total",
+                "OPTIONS requests.",
+                &self.options_requests,
+            ),
+        ]
+    }
+
+    /// The counters of notifications and of what was refused: name, help, value.
+    fn notification_counters(&self) -> [(&'static str, &'static str, &AtomicU64); 10] {
+        [
+            (
+                "notifications_received_total",
+                "Change datagrams read.",
+                &self.notifications_received,
+            ),
+            (
+                "notifications_malformed_total",
+                "Change datagrams that were not valid.",
+                &self.notifications_malformed,
+            ),
+            (
+                "notifications_unknown_user_total",
+                "Change datagrams for users that do not exist.",
+                &self.notifications_unknown_user,
+            ),
+            (
+                "notifications_other_partition_total",
+                "Change datagrams for users of another partition.",
+                &self.notifications_other_partition,
+            ),
+            (
+                "notifications_unknown_folder_total",
+                "Change datagrams for folders that do not exist.",
+                &self.notifications_unknown_folder,
+            ),
+            (
+                "notifications_applied_total",
+                "Changes applied to the mailbox store.",
+                &self.notifications_applied,
+            ),
+            (
+                "notifications_over_limit_total",
+                "Changes refused because the mailbox is at a limit (folders per user).",
+                &self.notifications_over_limit,
+            ),
+            (
+                "devices_refused_total",
+                "Requests refused for their device: DeviceId too long, or too many devices.",
+                &self.devices_refused,
+            ),
+            (
+                "bodies_refused_total",
+                "Requests refused (503) because the server-wide body budget was spent.",
+                &self.bodies_refused,
+            ),
+            (
+                "wakeups_total",
+                "Parked Pings woken by a change.",
+                &self.wakeups,
+            ),
+        ]
+    }
+
     /// The Prometheus text exposition of every counter, plus the process RSS and the
     /// kernel's drops on the notification socket when they can be read.
     pub fn render(&self, extra: &ExtraGauges) -> String {
         let mut out = String::new();
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
             let _ = writeln!(
                 out,
@@ -134,121 +242,23 @@ impl Metrics {
             );
             let _ = writeln!(out, "pingfleet_{name} {value}");
         };
-        let gauge = |value: &AtomicI64| value.load(Ordering::Relaxed).to_string();
-        metric(
-            "connections_open",
-            "gauge",
-            "Open client connections.",
-            gauge(&self.connections_open),
-        );
-        metric(
-            "connections_total",
-            "counter",
-            "Accepted client connections.",
-            load(&self.connections_total).to_string(),
-        );
-        metric(
-            "connections_refused_total",
-            "counter",
-            "Connections refused at the connection limit.",
-            load(&self.connections_refused).to_string(),
-        );
-        metric(
-            "accept_errors_total",
-            "counter",
-            "accept() failures (EMFILE and others).",
-            load(&self.accept_errors).to_string(),
-        );
-        metric(
-            "tls_handshake_errors_total",
-            "counter",
-            "Failed TLS handshakes.",
-            load(&self.tls_handshake_errors).to_string(),
-        );
-        metric(
-            "parked_pings",
-            "gauge",
-            "Ping requests parked now.",
-            gauge(&self.parked),
-        );
-        metric(
-            "parked_released_on_disconnect_total",
-            "counter",
-            "Parked Pings released because the client went away.",
-            load(&self.parked_released_on_disconnect).to_string(),
-        );
-        metric(
-            "http_errors_total",
-            "counter",
-            "Requests answered with HTTP 4xx/5xx.",
-            load(&self.http_errors).to_string(),
-        );
-        metric(
-            "options_requests_total",
-            "counter",
-            "OPTIONS requests.",
-            load(&self.options_requests).to_string(),
-        );
-        metric(
-            "notifications_received_total",
-            "counter",
-            "Change datagrams read.",
-            load(&self.notifications_received).to_string(),
-        );
-        metric(
-            "notifications_malformed_total",
-            "counter",
-            "Change datagrams that were not valid.",
-            load(&self.notifications_malformed).to_string(),
-        );
-        metric(
-            "notifications_unknown_user_total",
-            "counter",
-            "Change datagrams for users that do not exist.",
-            load(&self.notifications_unknown_user).to_string(),
-        );
-        metric(
-            "notifications_other_partition_total",
-            "counter",
-            "Change datagrams for users of another partition.",
-            load(&self.notifications_other_partition).to_string(),
-        );
-        metric(
-            "notifications_unknown_folder_total",
-            "counter",
-            "Change datagrams for folders that do not exist.",
-            load(&self.notifications_unknown_folder).to_string(),
-        );
-        metric(
-            "notifications_applied_total",
-            "counter",
-            "Changes applied to the mailbox store.",
-            load(&self.notifications_applied).to_string(),
-        );
-        metric(
-            "notifications_over_limit_total",
-            "counter",
-            "Changes refused because the mailbox is at a limit (folders per user).",
-            load(&self.notifications_over_limit).to_string(),
-        );
-        metric(
-            "devices_refused_total",
-            "counter",
-            "Requests refused for their device: DeviceId too long, or too many devices.",
-            load(&self.devices_refused).to_string(),
-        );
-        metric(
-            "bodies_refused_total",
-            "counter",
-            "Requests refused (503) because the server-wide body budget was spent.",
-            load(&self.bodies_refused).to_string(),
-        );
-        metric(
-            "wakeups_total",
-            "counter",
-            "Parked Pings woken by a change.",
-            load(&self.wakeups).to_string(),
-        );
+        for (name, help, value) in self.gauges() {
+            metric(
+                name,
+                "gauge",
+                help,
+                value.load(Ordering::Relaxed).to_string(),
+            );
+        }
+        let counters = self.request_counters().into_iter();
+        for (name, help, value) in counters.chain(self.notification_counters()) {
+            metric(
+                name,
+                "counter",
+                help,
+                value.load(Ordering::Relaxed).to_string(),
+            );
+        }
         if let Some(rss) = extra.rss_bytes {
             metric(
                 "resident_memory_bytes",
