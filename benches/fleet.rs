@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use pingfleet::fleet::args::DevicesArgs;
 use pingfleet::fleet::report::WorkerReport;
-use pingfleet::server::handle::ServerHandle;
 use pingfleet::server::launch::ServeArgs;
+use pingfleet::server::process::ServerHandle;
 use pingfleet::tls::KeyExchange;
 
 struct Server {

@@ -16,7 +16,7 @@
 //! - [`units`]: shares written `5%` everywhere; latencies and sizes printed with units.
 //! - [`lifeline`]: children of a run end with it (`PR_SET_PDEATHSIG`).
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
-//! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::handle`],
+//! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::process`],
 //!   how other processes start one.
 //! - [`firewall`]: the middlebox between devices and server (`pingfleet firewall`).
 //! - [`fleet`]: the simulated phones (`pingfleet devices`), the injector, the worker's

@@ -11,7 +11,7 @@ use super::args::DevicesArgs;
 use super::churn::Churn;
 use super::connect::Sources;
 use super::device::Device;
-use super::engine::{Engine, EngineConfig, HoldStart, RunEnd};
+use super::engine::{FleetEngine, FleetEngineConfig, HoldStart, RunEnd};
 use super::injector::{InjectorConfig, Pattern, Schedule};
 use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
 use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
@@ -38,7 +38,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     } = Shard::build(&args)?;
     let config = engine_config(&args, wiring, devices.len())?;
     let started = SystemTime::now();
-    let engine = Engine::new(config, devices, move |local| target_of[local])?;
+    let engine = FleetEngine::new(config, devices, move |local| target_of[local])?;
     // SIGINT (Ctrl-C reaches the whole process group) or SIGTERM end the run early;
     // the worker still reports what it measured.
     let stop = Arc::new(AtomicBool::new(false));
@@ -226,7 +226,7 @@ fn engine_config(
     args: &DevicesArgs,
     wiring: Wiring,
     devices: usize,
-) -> anyhow::Result<EngineConfig> {
+) -> anyhow::Result<FleetEngineConfig> {
     let injector = wiring.outlet.map(|outlet| InjectorConfig {
         schedule: Schedule::new(
             Pattern::new(
@@ -247,7 +247,7 @@ fn engine_config(
     let flush_mark = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, flush_mark.clone())?;
     let churn_share = args.churn_per_minute.fraction();
-    Ok(EngineConfig {
+    Ok(FleetEngineConfig {
         targets: wiring.targets,
         tls: wiring.tls,
         connect_rate_per_s: args.fleet.connect_rate,

@@ -16,7 +16,9 @@ use super::network::NetworkFigures;
 use super::output::{git_commit, run_directory, write_result};
 use super::per_second::{FloorFigures, IntervalFigures};
 use super::readings::{memory, Baseline, FleetShape};
-use super::result::{judge, DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA};
+use super::result::{
+    judge_thresholds, DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA,
+};
 use super::roles::{
     concatenate_certificates, start_firewalls, start_servers, start_workers, FirewallProcess,
     ServerProcess,
@@ -199,7 +201,7 @@ fn run_engines(
         if let [first] = results.as_slice() {
             result.comparison = Some(EngineComparison::between(first, &result));
         }
-        result.thresholds = judge(&scenario.thresholds, &result);
+        result.thresholds = judge_thresholds(&scenario.thresholds, &result);
         let path = write_result(scenario, &result, results.len())?;
         print_summary(&result, &path);
         let stop = interrupted.load(Ordering::Relaxed);

@@ -90,7 +90,7 @@ pub struct RunResult {
     /// histograms.
     pub fleet: WorkerReport,
     pub timeline: Vec<TimelinePoint>,
-    pub thresholds: Vec<Verdict>,
+    pub thresholds: Vec<ThresholdVerdict>,
     /// With `compare_engines`: this run beside the first one, with ratios.
     pub comparison: Option<EngineComparison>,
 }
@@ -271,7 +271,7 @@ impl DeviceHourCost {
 /// One threshold condition and its outcome.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct Verdict {
+pub struct ThresholdVerdict {
     pub metric: String,
     pub condition: String,
     /// What was observed, in the condition's units; `null` when not measured.
@@ -295,16 +295,16 @@ fn real_time() -> f64 {
 }
 
 /// Judges every threshold of a scenario against the result.
-pub fn judge(
+pub fn judge_thresholds(
     thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
     result: &RunResult,
-) -> Vec<Verdict> {
+) -> Vec<ThresholdVerdict> {
     let mut verdicts = Vec::new();
     for (metric, conditions) in thresholds {
         for condition in conditions {
             let condition = &condition.0;
             let observed = observe(*metric, condition.aggregate, &result.fleet, &result.memory);
-            verdicts.push(Verdict {
+            verdicts.push(ThresholdVerdict {
                 metric: metric.name().to_owned(),
                 condition: condition.text.clone(),
                 observed,

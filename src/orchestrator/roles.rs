@@ -14,8 +14,8 @@ use super::children::RoleProcess;
 use crate::firewall::launch::{FirewallReady, FirewallReport};
 use crate::firewall::netns::Topology;
 use crate::scenario::resolve::ResolvedScenario;
-use crate::server::handle::{metric_value, scrape, ServerHandle};
 use crate::server::launch::ServerReady;
+use crate::server::process::{metric_value, scrape, ServerHandle};
 use crate::server::state::Engine;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

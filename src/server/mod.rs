@@ -14,12 +14,11 @@
 //!   the lean engine's TLS.
 //! - [`users`]: who may log in; [`state`]: what a partition's connections share.
 //! - [`run`]: starting and stopping a partition; [`launch`]: `pingfleet serve`;
-//!   [`handle`]: a `serve` process as the orchestrator, tests and benches start it.
+//!   [`process`]: a `serve` process as the orchestrator, tests and benches start it.
 
 pub mod admission;
 pub mod budget;
 pub mod commands;
-pub mod handle;
 pub mod handler;
 pub mod http;
 pub mod hyper_engine;
@@ -29,6 +28,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod notify;
 pub mod parking;
+pub mod process;
 pub mod run;
 pub mod state;
 pub mod store;

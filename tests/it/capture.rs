@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pingfleet::fleet::report::WorkerReport;
 use pingfleet::notification::Notification;
-use pingfleet::server::handle::ServerHandle;
 use pingfleet::server::launch::ServeArgs;
+use pingfleet::server::process::ServerHandle;
 
 const EXE: &str = env!("CARGO_BIN_EXE_pingfleet");
 const DEVICES: &str = "1000";

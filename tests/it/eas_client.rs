@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use pingfleet::eas::WbxmlBody;
-use pingfleet::server::handle::ServerHandle;
 use pingfleet::server::launch::ServeArgs;
+use pingfleet::server::process::ServerHandle;
 
 pub const ENGINES: [&str; 2] = ["lean", "hyper"];
 pub const PASSWORD: &str = "pingfleet";

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use pingfleet::firewall::netns::{Topology, SERVER_ADDR};
 use pingfleet::fleet::report::WorkerReport;
-use pingfleet::server::handle::ServerHandle;
 use pingfleet::server::launch::ServeArgs;
+use pingfleet::server::process::ServerHandle;
 
 const EXE: &str = env!("CARGO_BIN_EXE_pingfleet");
 

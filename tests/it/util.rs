@@ -52,7 +52,7 @@ pub fn strip_namespaces(xml: &str) -> String {
 /// worker's document (written into `dir`) once it exits successfully.
 pub fn devices_report(
     wrapper: &[String],
-    server: &pingfleet::server::handle::ServerHandle,
+    server: &pingfleet::server::process::ServerHandle,
     flags: &[&str],
     dir: &std::path::Path,
 ) -> pingfleet::fleet::report::WorkerReport {

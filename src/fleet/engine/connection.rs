@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use mio::{Interest, Token};
 
-use super::Engine;
+use super::FleetEngine;
 use crate::fleet::conn::{Conn, Cut};
 use crate::fleet::device::{Action, State};
 use crate::fleet::errors::DeviceError;
 use crate::fleet::target::Target;
 use crate::fleet::tickets::TicketUse;
 
-impl Engine {
+impl FleetEngine {
     pub(super) fn apply(&mut self, token: usize, action: Action, now: Instant) {
         match action {
             Action::Send { bytes, deadline } => {

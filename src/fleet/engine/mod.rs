@@ -4,7 +4,7 @@
 //! one timer in the [`TimerWheel`]; a connection's I/O is `conn`'s (TLS through rustls'
 //! unbuffered client, so an idle connection holds no buffer). New devices start at a
 //! token-bucket rate; the injector thread sends notifications open loop from its
-//! schedule. The loop moves through the phases (ramp, hold, drain) in [`Engine::run`];
+//! schedule. The loop moves through the phases (ramp, hold, drain) in [`FleetEngine::run`];
 //! `phases` holds how it moves and how it ends, `connection` each device's connection.
 
 use std::io;
@@ -51,7 +51,7 @@ const STILL_BOOTSTRAPPING: &str = "still bootstrapping when the run ended";
 
 /// How a worker runs.
 #[derive(Debug)]
-pub struct EngineConfig {
+pub struct FleetEngineConfig {
     pub targets: Vec<Target>,
     pub tls: Option<TlsClients>,
     pub connect_rate_per_s: f64,
@@ -104,8 +104,8 @@ struct Slot {
 }
 
 /// The event loop and everything it drives.
-pub struct Engine {
-    config: EngineConfig,
+pub struct FleetEngine {
+    config: FleetEngineConfig,
     poll: Poll,
     slots: Vec<Slot>,
     timers: TimerWheel,
@@ -116,7 +116,7 @@ pub struct Engine {
     notified: u64,
     started_at: Instant,
     bootstrap_all: Option<Duration>,
-    /// When the path was last flushed (see [`EngineConfig::flush_mark`]).
+    /// When the path was last flushed (see [`FleetEngineConfig::flush_mark`]).
     flushed_at: Option<Instant>,
     /// When the loop last came back from polling: a turn runs from there.
     turn_started: Instant,
@@ -124,9 +124,9 @@ pub struct Engine {
     due: Vec<(usize, Instant)>,
 }
 
-impl Engine {
+impl FleetEngine {
     pub fn new(
-        config: EngineConfig,
+        config: FleetEngineConfig,
         devices: Vec<Device>,
         targets_of: impl Fn(usize) -> usize,
     ) -> io::Result<Self> {

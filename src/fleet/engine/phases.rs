@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Engine, HoldStart, STILL_BOOTSTRAPPING};
+use super::{FleetEngine, HoldStart, STILL_BOOTSTRAPPING};
 use crate::fleet::device::State;
 use crate::fleet::injector::InjectorThread;
 use crate::fleet::phase_clock::{PhaseClock, RunEnd};
 use crate::fleet::stats::{tally, tally_seen, FleetStats, Progress};
 use crate::phase::Phase;
 
-impl Engine {
+impl FleetEngine {
     /// When the path was flushed: every parked device awaits its re-parking.
     pub(super) fn note_flush(&mut self, now: Instant) {
         let flushed = self.config.flush_mark.as_ref().is_some_and(|mark| {
