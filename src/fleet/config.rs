@@ -107,11 +107,11 @@ pub struct FleetConfig {
     /// Send `Connection: close` on every Ping (a new connection per Ping).
     #[arg(long)]
     pub close_per_ping: bool,
-    /// Provision during bootstrap (`--no-provision` skips it).
+    /// Skip Provision during bootstrap (in a scenario: `provision = false`).
     #[arg(long = "no-provision", action = clap::ArgAction::SetFalse)]
     pub provision: bool,
-    /// Keep TLS session tickets and resume with them on reconnecting, as phones do
-    /// (`--no-tls-resumption`: every connection a full handshake).
+    /// Keep no TLS session ticket: every connection a full handshake (in a scenario:
+    /// `tls_resumption = false`). By default devices resume, as phones do.
     #[arg(long = "no-tls-resumption", action = clap::ArgAction::SetFalse)]
     pub tls_resumption: bool,
     /// New devices started per second during the ramp (a run divides it among its
