@@ -26,8 +26,8 @@ impl Server {
         args.listen = vec!["127.0.0.1:0".parse().unwrap()];
         args.notify = "127.0.0.1:0".parse().unwrap();
         args.users = users as u64;
-        args.min_heartbeat = std::time::Duration::from_secs(1);
-        args.tls = tls;
+        args.server.min_heartbeat = pingfleet::units::Span::from_secs(1);
+        args.server.tls = tls;
         let exe = Path::new(env!("CARGO_BIN_EXE_pingfleet"));
         let handle = ServerHandle::spawn(exe, &args, Stdio::inherit(), Duration::from_secs(30))
             .expect("start server");

@@ -6,7 +6,9 @@
 //!   models, the request line and headers. Shared by every role.
 //! - [`notification`]: the change-notification datagram, `pingfleet notify`, and the
 //!   subject that ties an item to its notification.
-//! - [`partition`]: which server partition owns a user and which worker a device.
+//! - [`partition`]: which server partition owns a user and which worker a device, and
+//!   how many processes of a role.
+//! - [`setting`]: a setting that does not hold, said for a key or a flag.
 //! - [`seeds`]: every random choice from (run seed, device index).
 //! - [`phase`]: the phases of a run (ramp, hold, drain).
 //! - [`argv`]: the typed seam: child flags written from the structs their CLIs parse.
@@ -49,6 +51,7 @@ pub mod phase;
 pub mod scenario;
 pub mod seeds;
 pub mod server;
+pub mod setting;
 pub mod tls;
 pub mod tls_session;
 pub mod units;

@@ -65,6 +65,43 @@ pub fn partition_of(user: &str, count: u32) -> u32 {
     (crate::seeds::fnv1a(user.as_bytes()) % u64::from(count.max(1))) as u32
 }
 
+/// How many processes of a role (server partitions, device workers): chosen from the
+/// device count and the open-file limit, or a number (checked to be at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessCount {
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+impl<'de> serde::Deserialize<'de> for ProcessCount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u32),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Number(count)) => Ok(Self::Count(count)),
+            Ok(Raw::Text(text)) if text == "auto" => Ok(Self::Auto),
+            _ => Err(D::Error::custom(
+                "a process count is \"auto\" or a number from 1",
+            )),
+        }
+    }
+}
+
+impl serde::Serialize for ProcessCount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Count(count) => serializer.serialize_u32(*count),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

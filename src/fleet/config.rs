@@ -10,44 +10,9 @@
 use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
 use super::injector::MAX_RATE_PER_S;
 use super::profile::{check_device_id_prefix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX};
+use crate::partition::ProcessCount;
+use crate::setting::ConfigError;
 use crate::units::Span;
-
-/// How many processes of a role (server partitions, device workers): chosen from the
-/// device count and the open-file limit, or a number (checked to be at least 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProcessCount {
-    #[default]
-    Auto,
-    Count(u32),
-}
-
-impl<'de> serde::Deserialize<'de> for ProcessCount {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u32),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer) {
-            Ok(Raw::Number(count)) => Ok(Self::Count(count)),
-            Ok(Raw::Text(text)) if text == "auto" => Ok(Self::Auto),
-            _ => Err(D::Error::custom(
-                "a process count is \"auto\" or a number from 1",
-            )),
-        }
-    }
-}
-
-impl serde::Serialize for ProcessCount {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Auto => serializer.serialize_str("auto"),
-            Self::Count(count) => serializer.serialize_u32(*count),
-        }
-    }
-}
 
 /// The heartbeat a device asks for when nothing says otherwise (Outlook's 8 minutes).
 pub const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
@@ -160,34 +125,6 @@ impl Default for FleetConfig {
     }
 }
 
-/// A setting that does not hold: its key (as a scenario writes it; the flag is the
-/// same with dashes, `count` is `--devices`) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(key: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            key,
-            message: message.into(),
-        }
-    }
-
-    /// The message as `pingfleet devices` says it, naming the flag.
-    pub fn for_flag(&self) -> String {
-        let flag = match self.key {
-            "count" => "devices".to_owned(),
-            "folders" => "folder".to_owned(),
-            "profiles" => "profile".to_owned(),
-            key => key.replace('_', "-"),
-        };
-        format!("--{flag}: {}", self.message)
-    }
-}
-
 impl FleetConfig {
     /// The heartbeat strategy these settings give.
     pub fn heartbeat_plan(&self) -> HeartbeatPlan {
@@ -206,10 +143,9 @@ impl FleetConfig {
     /// its entry).
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.count == 0 {
-            return Err(ConfigError::new(
-                "count",
-                "devices.count must be at least 1",
-            ));
+            return Err(
+                ConfigError::new("count", "devices.count must be at least 1").flag("devices"),
+            );
         }
         if self.workers == ProcessCount::Count(0) {
             return Err(ConfigError::new(
@@ -239,7 +175,8 @@ impl FleetConfig {
             return Err(ConfigError::new(
                 "folders",
                 "devices.folders must name at least one folder",
-            ));
+            )
+            .flag("folder"));
         }
         if !(self.connect_rate > 0.0 && self.connect_rate <= MAX_RATE_PER_S) {
             return Err(ConfigError::new(

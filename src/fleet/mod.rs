@@ -16,7 +16,8 @@
 //! - `conn`: one connection's I/O (connect, TLS, read, write) as outcomes.
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
 //! - [`target`]: server URLs; [`tickets`]: the TLS session tickets devices resume with.
-//! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document.
+//! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document;
+//!   [`histogram`]: the names of its histograms.
 //! - [`config`]: the fleet's settings, one struct for `[devices]` and the flags.
 //! - [`args`]: the flags of `pingfleet devices`; [`launch`]: running it (building
 //!   the worker's devices, the engine, the summary and document).
@@ -30,6 +31,7 @@ pub mod device;
 pub mod engine;
 pub mod errors;
 pub mod heartbeat;
+pub mod histogram;
 pub mod http;
 pub mod injector;
 pub mod launch;

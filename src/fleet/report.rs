@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::device::Device;
+pub use super::histogram::HistogramName;
 use super::phase_clock::RunEnd;
 use super::profile::ProfileMix;
 use super::stats::{Counters, FleetStats};
@@ -39,7 +40,7 @@ pub struct WorkerReport {
     /// The counters of each phase (ramp, hold, drain) apart.
     #[serde(default)]
     pub stages: Vec<StageReport>,
-    pub histograms: BTreeMap<String, HistogramDoc>,
+    pub histograms: BTreeMap<HistogramName, HistogramDoc>,
     /// Devices with a Ping outstanding when the run ended.
     pub devices_parked_at_end: usize,
     /// Devices that finished their bootstrap and pinged at least once.
@@ -229,28 +230,30 @@ impl WorkerReport {
         end: &RunEnd,
     ) -> Self {
         let histograms = [
-            ("wakeup_latency_us", &stats.wakeup),
-            ("mail_on_device_latency_us", &stats.mail_on_device),
-            ("injector_lag_us", &stats.injector_lag),
-            ("unreachable_us", &stats.unreachable),
-            ("stale_after_flush_us", &stats.stale_after_flush),
-            ("heartbeat_settled_us", &stats.heartbeat_settled),
-            ("repark_us", &stats.repark),
-            ("connect_us", &stats.connect),
-            ("tls_handshake_us", &stats.tls_handshake),
-            ("event_loop_lag_us", &stats.loop_lag),
-            ("after_flush_connect_us", &stats.after_flush.connects),
+            (HistogramName::WakeupLatency, &stats.wakeup),
+            (HistogramName::MailOnDeviceLatency, &stats.mail_on_device),
+            (HistogramName::InjectorLag, &stats.injector_lag),
+            (HistogramName::Unreachable, &stats.unreachable),
+            (HistogramName::HeartbeatSettled, &stats.heartbeat_settled),
+            (HistogramName::Repark, &stats.repark),
+            (HistogramName::Connect, &stats.connect),
+            (HistogramName::TlsHandshake, &stats.tls_handshake),
+            (HistogramName::EventLoopLag, &stats.loop_lag),
             (
-                "after_flush_full_handshake_us",
+                HistogramName::AfterFlushConnect,
+                &stats.after_flush.connects,
+            ),
+            (
+                HistogramName::AfterFlushFullHandshake,
                 &stats.after_flush.full_handshakes,
             ),
             (
-                "after_flush_resumed_handshake_us",
+                HistogramName::AfterFlushResumedHandshake,
                 &stats.after_flush.resumed_handshakes,
             ),
         ]
         .into_iter()
-        .map(|(name, latency)| (name.to_owned(), HistogramDoc::new(latency)))
+        .map(|(name, latency)| (name, HistogramDoc::new(latency)))
         .collect();
         Self {
             schema: SCHEMA.into(),
@@ -325,7 +328,7 @@ impl WorkerReport {
             .split_first()
             .ok_or_else(|| anyhow::anyhow!("nothing to merge"))?;
         let mut merged = first.clone();
-        let mut histograms: BTreeMap<String, Latency> = BTreeMap::new();
+        let mut histograms: BTreeMap<HistogramName, Latency> = BTreeMap::new();
         for report in reports {
             if report.schema != SCHEMA {
                 anyhow::bail!(
@@ -341,7 +344,7 @@ impl WorkerReport {
                     );
                 }
                 let latency = Latency::from_base64(&doc.data)?;
-                histograms.entry(name.clone()).or_default().merge(&latency);
+                histograms.entry(*name).or_default().merge(&latency);
             }
         }
         for report in rest {
@@ -385,7 +388,7 @@ impl WorkerReport {
             .join("+");
         merged.histograms = histograms
             .iter()
-            .map(|(name, latency)| (name.clone(), HistogramDoc::new(latency)))
+            .map(|(name, latency)| (*name, HistogramDoc::new(latency)))
             .collect();
         Ok(merged)
     }

@@ -231,10 +231,6 @@ pub struct FleetStats {
     /// idle timeout after the first instant, so the time the device was unreachable is
     /// this less that timeout.
     pub unreachable: Latency,
-    /// For each Ping that a flush of the path killed: from the flush to the sending of
-    /// the device's next Ping that was answered (such deaths are not in
-    /// `unreachable`: the drop's instant is known).
-    pub stale_after_flush: Latency,
     /// For each device parked when the path was flushed: from the flush to its first
     /// Ping on a new connection.
     pub repark: Latency,

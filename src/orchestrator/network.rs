@@ -5,6 +5,7 @@
 
 use crate::firewall::launch::FirewallReport;
 use crate::firewall::proxy::IdleAction;
+use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
 use crate::fleet::stats::Tally;
 use crate::measure::latency::{Latency, LatencySummary};
@@ -34,7 +35,7 @@ pub struct NetworkFigures {
     pub unreachable: LatencySummary,
     /// From each cut-off to the next working Ping (present with a firewall): for an
     /// idle drop, `unreachable` less the firewall's idle timeout; for a flush, from the
-    /// flush itself.
+    /// flush to the device's first Ping on a new connection (`flush.repark`).
     pub staleness: Option<LatencySummary>,
     /// Where adaptive and stepped devices' heartbeats ended, by value, and when adaptive
     /// devices settled (from the worker's start).
@@ -80,18 +81,18 @@ pub struct StormFigures {
 impl StormFigures {
     /// From the merged fleet document's histograms of instants after the flush.
     fn of(fleet: &WorkerReport) -> Self {
-        let instants = |name: &str| {
+        let instants = |name: HistogramName| {
             fleet
                 .histograms
-                .get(name)
+                .get(&name)
                 .and_then(|doc| Latency::from_base64(&doc.data).ok())
                 .unwrap_or_default()
         };
         let (connects, full, resumed, reparks) = (
-            instants("after_flush_connect_us"),
-            instants("after_flush_full_handshake_us"),
-            instants("after_flush_resumed_handshake_us"),
-            instants("repark_us"),
+            instants(HistogramName::AfterFlushConnect),
+            instants(HistogramName::AfterFlushFullHandshake),
+            instants(HistogramName::AfterFlushResumedHandshake),
+            instants(HistogramName::Repark),
         );
         let peak = |instants: &Latency| instants.busiest_second().map_or(0, |(_, count)| count);
         Self {
@@ -148,27 +149,29 @@ impl NetworkFigures {
         if section.is_none() && counters.pings_died.is_empty() {
             return None;
         }
-        let summary = |name: &str| {
+        let summary = |name: HistogramName| {
             let summary = fleet
                 .histograms
-                .get(name)
+                .get(&name)
                 .map(|doc| doc.summary)
                 .unwrap_or_default();
             scaled(summary, time_scale)
         };
-        let unreachable = summary("unreachable_us");
+        let unreachable = summary(HistogramName::Unreachable);
         let staleness = section.map(|section| {
-            let histogram = |name: &str| {
+            let histogram = |name: HistogramName| {
                 fleet
                     .histograms
-                    .get(name)
+                    .get(&name)
                     .and_then(|doc| Latency::from_base64(&doc.data).ok())
                     .unwrap_or_default()
             };
             // Every cut-off: an idle drop, its timeout after the flow's last activity,
-            // and a flush, from its own instant.
-            let mut stale = histogram("unreachable_us").shortened_by(section.idle_timeout.0);
-            stale.merge(&histogram("stale_after_flush_us"));
+            // and a flush, from its own instant to the device's Ping on a new
+            // connection.
+            let mut stale =
+                histogram(HistogramName::Unreachable).shortened_by(section.idle_timeout.0);
+            stale.merge(&histogram(HistogramName::Repark));
             scaled(stale.summary(), time_scale)
         });
         let (sent, on_time, late, lost) = (
@@ -189,12 +192,12 @@ impl NetworkFigures {
             unreachable,
             staleness,
             heartbeat_at_end: scaled_heartbeats(&counters.heartbeat_at_end, time_scale),
-            heartbeat_settled: summary("heartbeat_settled_us"),
+            heartbeat_settled: summary(HistogramName::HeartbeatSettled),
             flush: (counters.flush_marked > 0).then(|| FlushFigures {
                 at_s: None,
                 parked: counters.flush_marked,
                 reparked: counters.flush_reparked,
-                repark: summary("repark_us"),
+                repark: summary(HistogramName::Repark),
                 storm: StormFigures::of(fleet),
             }),
         })

@@ -30,6 +30,7 @@ use super::sweep::{print_grid, run_sweep, write_sweep};
 use super::watch::{collect_reports, watch, Processes, WatchSetup, Watched};
 use crate::firewall::launch::FirewallReport;
 use crate::firewall::netns::Topology;
+use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
 use crate::measure::calibration::FloorProbe;
 use crate::measure::intervals::IntervalSeries;
@@ -412,7 +413,7 @@ fn assemble(
     let intervals = IntervalFigures::of(&series, watch_started, watched.hold_window_s);
     let wakeup = fleet
         .histograms
-        .get("wakeup_latency_us")
+        .get(&HistogramName::WakeupLatency)
         .map(|doc| doc.summary);
     let floor = FloorFigures::of(&series, &intervals, wakeup);
     let machine = Machine::read(plan.limits.fd_limit);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::sampler::TimelinePoint;
 use super::self_check::SelfCheck;
+use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
 use crate::measure::latency::Latency;
 use crate::scenario::Metric;
@@ -113,7 +114,7 @@ impl EngineFigures {
             wakeup_p99_us: result
                 .fleet
                 .histograms
-                .get("wakeup_latency_us")
+                .get(&HistogramName::WakeupLatency)
                 .map(|doc| doc.summary.p99_us as f64),
             device_bytes_per_device: result.memory.device_bytes_per_device,
         }
@@ -326,13 +327,13 @@ fn observe(
 ) -> Option<f64> {
     use crate::scenario::threshold::Aggregate;
     let counters = &fleet.counters;
-    let histogram = |name: &str| {
+    let histogram = |name: HistogramName| {
         fleet
             .histograms
-            .get(name)
+            .get(&name)
             .and_then(|doc| Latency::from_base64(&doc.data).ok())
     };
-    let latency = |name: &str| -> Option<f64> {
+    let latency = |name: HistogramName| -> Option<f64> {
         let latency = histogram(name)?;
         let histogram = latency.histogram();
         // No samples: a percentile of nothing is not measured (and fails), not 0.
@@ -349,10 +350,10 @@ fn observe(
         })
     };
     match metric {
-        Metric::WakeupLatency => latency("wakeup_latency_us"),
-        Metric::MailOnDeviceLatency => latency("mail_on_device_latency_us"),
-        Metric::InjectorLag => latency("injector_lag_us"),
-        Metric::EventLoopLag => latency("event_loop_lag_us"),
+        Metric::WakeupLatency => latency(HistogramName::WakeupLatency),
+        Metric::MailOnDeviceLatency => latency(HistogramName::MailOnDeviceLatency),
+        Metric::InjectorLag => latency(HistogramName::InjectorLag),
+        Metric::EventLoopLag => latency(HistogramName::EventLoopLag),
         Metric::LostNotifications => match aggregate {
             Aggregate::Rate => {
                 Some(counters.notifications_lost as f64 / counters.notifications_sent.max(1) as f64)
@@ -381,7 +382,7 @@ mod tests {
         let empty = Latency::default().to_base64();
         fleet
             .histograms
-            .get_mut("wakeup_latency_us")
+            .get_mut(&HistogramName::WakeupLatency)
             .expect("present")
             .data = empty;
         assert_eq!(observe(Metric::WakeupLatency, p99, &fleet, &memory), None);

@@ -4,6 +4,7 @@
 
 use super::sampler::Role;
 use super::sampler::TimelinePoint;
+use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
 
 /// A worker using this much of a core in a second of the hold is saturated: its event
@@ -73,9 +74,9 @@ pub fn check(
                 .map_or(ours, |all| all.max(ours))
         })
         .max_by(f64::total_cmp);
-    let p99 = |name: &str| fleet.histograms.get(name).map(|doc| doc.summary.p99_us);
-    let event_loop_lag = p99("event_loop_lag_us");
-    let injector_lag = p99("injector_lag_us");
+    let p99 = |name: HistogramName| fleet.histograms.get(&name).map(|doc| doc.summary.p99_us);
+    let event_loop_lag = p99(HistogramName::EventLoopLag);
+    let injector_lag = p99(HistogramName::InjectorLag);
     let mut reasons = Vec::new();
     if let Some((cores, name)) = busiest_worker.filter(|(cores, _)| *cores >= WORKER_BUSY_CORES) {
         reasons.push(format!(
@@ -182,7 +183,10 @@ mod tests {
     #[test]
     fn a_lagging_event_loop_counts_as_saturated() {
         let mut report = fleet();
-        let lag = report.histograms.get_mut("event_loop_lag_us").expect("lag");
+        let lag = report
+            .histograms
+            .get_mut(&HistogramName::EventLoopLag)
+            .expect("lag");
         lag.summary.p99_us = 5_000;
         let verdict = check(&[point(3.0, 0.1, 0.1)], Some((2.0, 4.0)), 2, &report);
         assert!(verdict.generator_saturated);

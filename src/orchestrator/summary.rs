@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::network::{FlushFigures, NetworkFigures};
 use super::result::{EngineComparison, RunResult};
+use crate::fleet::report::HistogramName;
 use crate::scenario::FirewallMode;
 
 pub fn print_summary(result: &RunResult, path: &Path) {
@@ -36,15 +37,20 @@ pub fn print_summary(result: &RunResult, path: &Path) {
         println!("device kinds: {}", mix.join(", "));
     }
     for name in [
-        "wakeup_latency_us",
-        "mail_on_device_latency_us",
-        "event_loop_lag_us",
+        HistogramName::WakeupLatency,
+        HistogramName::MailOnDeviceLatency,
+        HistogramName::EventLoopLag,
     ] {
-        if let Some(doc) = fleet.histograms.get(name) {
+        if let Some(doc) = fleet.histograms.get(&name) {
             let s = doc.summary;
             println!(
-                "{name:<26} p50 {:>7} us  p90 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  max {:>8} us",
-                s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us
+                "{:<26} p50 {:>7} us  p90 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  max {:>8} us",
+                name.key(),
+                s.p50_us,
+                s.p90_us,
+                s.p99_us,
+                s.p999_us,
+                s.max_us
             );
         }
     }
@@ -176,7 +182,7 @@ fn print_flush(flush: &FlushFigures) {
 /// The wake-up latency over the loopback floor measured during the hold (or before the
 /// run when there was no hold), unless that floor is unusable as a denominator.
 fn print_floor(result: &RunResult) {
-    let Some(wakeup) = result.fleet.histograms.get("wakeup_latency_us") else {
+    let Some(wakeup) = result.fleet.histograms.get(&HistogramName::WakeupLatency) else {
         return;
     };
     let (floor, when) = match &result.floor {

@@ -15,6 +15,7 @@ use anyhow::Context as _;
 
 use super::network::NetworkFigures;
 use super::result::{DeviceHourCost, RunResult};
+use crate::fleet::report::HistogramName;
 use crate::measure::latency::LatencySummary;
 use crate::scenario::resolve::ResolvedScenario;
 use crate::scenario::sweep::{Cell, SweepSection};
@@ -155,7 +156,7 @@ fn measure_cell(
         wakeup: result
             .fleet
             .histograms
-            .get("wakeup_latency_us")
+            .get(&HistogramName::WakeupLatency)
             .map(|doc| doc.summary),
     })
 }

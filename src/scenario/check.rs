@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use super::place::Place;
-use super::sections::{FirewallMode, FirewallSection, ServerSection, TargetSection};
+use super::sections::{FirewallMode, FirewallSection, TargetSection};
 use super::sweep::SweepSection;
-use super::{ProcessCount, Scenario};
+use super::Scenario;
 use crate::firewall::proxy::IdleAction;
 use crate::fleet::injector::MAX_RATE_PER_S;
+use crate::server::config::ServerConfig;
 
 /// A key to point at, and what is wrong there.
 type KeyError = (&'static str, String);
@@ -60,7 +61,7 @@ impl Scenario {
 
     /// Checks of a `[target]` table: returns the key to point at and the message.
     fn check_target(&self, target: &TargetSection) -> Result<(), KeyError> {
-        if self.server != ServerSection::default() {
+        if self.server != ServerConfig::default() {
             return Err((
                 "url",
                 "a scenario with [target] runs no bundled server: remove its [server] table".into(),
@@ -188,29 +189,9 @@ impl Scenario {
         Ok(())
     }
 
-    /// `[server]`: partitions, whole-second heartbeat bounds that hold the devices'.
+    /// `[server]`: its own checks, and heartbeat bounds that hold the devices'.
     fn check_server(&self) -> Result<(), KeyError> {
-        if self.server.partitions == ProcessCount::Count(0) {
-            return Err((
-                "partitions",
-                "partitions must be \"auto\" or at least 1".into(),
-            ));
-        }
-        for (key, bound) in [
-            ("min_heartbeat", self.server.min_heartbeat.0),
-            ("max_heartbeat", self.server.max_heartbeat.0),
-        ] {
-            if bound.subsec_nanos() != 0 || bound.is_zero() {
-                return Err((
-                    key,
-                    format!(
-                        "server.{key} must be a whole number of seconds from 1s (a Ping's \
-                         heartbeat is whole seconds), got {}",
-                        humantime::format_duration(bound)
-                    ),
-                ));
-            }
-        }
+        self.server.check().map_err(|err| (err.key, err.message))?;
         if let Some(message) = self.heartbeat_outside_bounds(self.devices.heartbeat.0) {
             return Err(("heartbeat", format!("devices.{message}")));
         }

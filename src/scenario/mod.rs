@@ -36,13 +36,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::fleet::config::FleetConfig;
-pub use crate::fleet::config::ProcessCount;
 use crate::fleet::injector::MAX_RATE_PER_S;
+pub use crate::partition::ProcessCount;
+use crate::server::config::ServerConfig;
 pub use crate::units::Span;
 use place::error_at;
-pub use sections::{
-    FirewallMode, FirewallSection, InjectorSection, ServerSection, StagesSection, TargetSection,
-};
+pub use sections::{FirewallMode, FirewallSection, InjectorSection, StagesSection, TargetSection};
 pub use threshold::{ConditionText, Metric};
 
 pub mod catalog;
@@ -73,7 +72,7 @@ pub struct Scenario {
     #[serde(default = "unscaled")]
     pub time_scale: f64,
     #[serde(default)]
-    pub server: ServerSection,
+    pub server: ServerConfig,
     pub devices: FleetConfig,
     #[serde(default)]
     pub stages: StagesSection,

@@ -149,13 +149,10 @@ impl ResolvedScenario {
             args.metrics = Some(loopback_any_port());
         }
         args.users = self.scenario.devices.count as u64;
-        args.engine = engine;
-        // Whole seconds: checked when the scenario was read.
-        // A Ping's heartbeat is whole seconds; compressed time may leave fractions.
-        args.min_heartbeat = Duration::from_secs(server.min_heartbeat.0.as_secs());
-        args.max_heartbeat = Duration::from_secs(server.max_heartbeat.0.as_secs());
+        // Whole seconds, compressed time included (see `Scenario::compress`).
+        args.server = server.clone();
+        args.server.engine = engine;
         if server.tls {
-            args.tls = true;
             args.cert_out = Some(dir.join(format!("partition-{index}.pem")));
         }
         args
@@ -583,7 +580,7 @@ mod tests {
         let server = plan.serve_args(2, Engine::Hyper, dir);
         assert_eq!(server.listen, [SocketAddr::from(([127, 0, 0, 3], 0))]);
         assert_eq!(
-            (server.min_heartbeat, server.partition.count),
+            (server.server.min_heartbeat.0, server.partition.count),
             (Duration::from_secs(1), 3)
         );
     }

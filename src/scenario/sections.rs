@@ -4,9 +4,7 @@
 use serde::Deserialize;
 
 use crate::firewall::proxy::IdleAction;
-use crate::fleet::config::ProcessCount;
 use crate::fleet::injector::PatternKind;
-use crate::server::state::Engine;
 use std::time::Duration;
 
 use crate::units::{Share, Span};
@@ -85,52 +83,6 @@ pub enum FirewallMode {
 
 fn silent() -> IdleAction {
     IdleAction::Silent
-}
-
-/// The bundled server's settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSection {
-    #[serde(default = "default_engine")]
-    pub engine: Engine,
-    #[serde(default)]
-    pub tls: bool,
-    /// Server processes: `"auto"` (from the device count and the open-file limit) or a
-    /// number.
-    #[serde(default)]
-    pub partitions: ProcessCount,
-    #[serde(default = "one_second")]
-    pub min_heartbeat: Span,
-    #[serde(default = "max_heartbeat")]
-    pub max_heartbeat: Span,
-    /// Run the same fleet against the lean engine, then the hyper engine, and compare.
-    #[serde(default)]
-    pub compare_engines: bool,
-}
-
-impl Default for ServerSection {
-    fn default() -> Self {
-        Self {
-            engine: default_engine(),
-            tls: false,
-            partitions: ProcessCount::Auto,
-            min_heartbeat: one_second(),
-            max_heartbeat: max_heartbeat(),
-            compare_engines: false,
-        }
-    }
-}
-
-fn default_engine() -> Engine {
-    Engine::Lean
-}
-
-fn one_second() -> Span {
-    Span(Duration::from_secs(1))
-}
-
-fn max_heartbeat() -> Span {
-    Span(Duration::from_secs(3540))
 }
 
 /// Phase lengths.

@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use super::config::ServerConfig;
 use super::http::{ResponseFraming, ResponseStyle};
 use super::run::{run, Sockets, TlsConfig};
-use super::state::{Engine, HttpLimits, ServerConfig, ServerState};
+use super::state::{Engine, HttpLimits, PartitionConfig, ServerState};
 use super::users::Users;
 use crate::argv;
 use crate::partition::Partition;
@@ -24,10 +25,11 @@ pub struct ServeArgs {
     /// Address to accept EAS connections on (repeatable).
     #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: Vec<SocketAddr>,
-    /// Serve HTTPS. Without --cert/--key a self-signed ECDSA P-256 certificate for
-    /// localhost and 127.0.0.1-32 is made at start-up and written to --cert-out.
-    #[arg(long)]
-    pub tls: bool,
+    /// The server's own settings: engine, TLS, heartbeat bounds (the same as a
+    /// scenario's `[server]`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub server: ServerConfig,
     /// PEM certificate chain to serve (with --key).
     #[arg(long, value_name = "PATH", requires = "key")]
     pub cert: Option<PathBuf>,
@@ -56,16 +58,6 @@ pub struct ServeArgs {
     /// Read users from a file of `user:password` lines instead of making synthetic ones.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["users", "user_prefix", "password"])]
     pub users_file: Option<PathBuf>,
-    /// Smallest heartbeat a Ping may ask for (lower ones get Status 5), whole seconds:
-    /// 60, 60s or 1m.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub min_heartbeat: Duration,
-    /// Largest heartbeat a Ping may ask for (higher ones get Status 5), whole seconds:
-    /// 3540, 3540s or 59m.
-    #[arg(long, value_name = "DURATION", default_value = "59m", value_parser = crate::argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub max_heartbeat: Duration,
     /// Most folders one Ping may monitor (more get Status 6).
     #[arg(long, value_name = "N", default_value_t = 300)]
     pub max_folders: u32,
@@ -83,9 +75,6 @@ pub struct ServeArgs {
     /// limit minus a reserve).
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Connection engine.
-    #[arg(long, value_enum, default_value_t = Engine::Lean)]
-    pub engine: Engine,
     /// Time allowed from a request's first byte to the end of its head (and for a TLS
     /// handshake), e.g. 10s.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = argv::duration)]
@@ -192,22 +181,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> {
-    let whole_seconds = |flag: &str, bound: Duration| match bound.subsec_nanos() {
-        0 => u32::try_from(bound.as_secs())
-            .map_err(|_| anyhow::anyhow!("{flag} {}: too long", bound.as_secs())),
-        _ => Err(anyhow::anyhow!(
-            "{flag} {}: a Ping's heartbeat is whole seconds",
-            humantime::format_duration(bound)
-        )),
-    };
-    let min_heartbeat_s = whole_seconds("--min-heartbeat", args.min_heartbeat)?;
-    let max_heartbeat_s = whole_seconds("--max-heartbeat", args.max_heartbeat)?;
-    if min_heartbeat_s == 0 || min_heartbeat_s > max_heartbeat_s {
-        anyhow::bail!(
-            "--min-heartbeat {min_heartbeat_s}s and --max-heartbeat {max_heartbeat_s}s need 0 < min <= max"
-        );
-    }
+fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<PartitionConfig> {
+    args.server
+        .check()
+        .map_err(|err| anyhow::anyhow!("{}", err.for_flag()))?;
     if !args.partition_urls.is_empty() && args.partition_urls.len() != args.partition.count as usize
     {
         anyhow::bail!(
@@ -225,19 +202,18 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> 
         },
     };
     let styled = args.response_framing != ResponseFraming::Length || args.gzip_everything;
-    if styled && args.engine == Engine::Hyper {
+    if styled && args.server.engine == Engine::Hyper {
         anyhow::bail!(
             "--response-framing and --gzip-everything are served by the lean engine only"
         );
     }
-    let mut config = ServerConfig::new(users);
+    let mut config = PartitionConfig::new(users);
     config.response_style = ResponseStyle {
         framing: args.response_framing,
         gzip_everything: args.gzip_everything,
     };
-    config.engine = args.engine;
-    config.min_heartbeat_s = min_heartbeat_s;
-    config.max_heartbeat_s = max_heartbeat_s;
+    config.engine = args.server.engine;
+    (config.min_heartbeat_s, config.max_heartbeat_s) = args.server.heartbeat_bounds_s();
     config.max_folders = args.max_folders;
     config.partition = args.partition;
     config.partition_urls = args.partition_urls.clone();
@@ -257,7 +233,7 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<ServerConfig> 
 fn tls_setup(args: &ServeArgs) -> anyhow::Result<(Option<TlsConfig>, Option<PathBuf>)> {
     let (identity, cert_path) = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => (Identity::from_pem_files(cert, key)?, cert.clone()),
-        _ if args.tls => {
+        _ if args.server.tls => {
             let path = args
                 .cert_out
                 .clone()

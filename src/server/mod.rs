@@ -12,6 +12,7 @@
 //!   bytes in flight, before either engine reads a body.
 //! - [`http`]: the request and response shapes both engines share; [`tls_stream`]:
 //!   the lean engine's TLS.
+//! - [`config`]: the server's settings, one struct for `[server]` and the flags.
 //! - [`users`]: who may log in; [`state`]: what a partition's connections share.
 //! - [`run`]: starting and stopping a partition; [`launch`]: `pingfleet serve`;
 //!   [`process`]: a `serve` process as the orchestrator, tests and benches start it.
@@ -19,6 +20,7 @@
 pub mod admission;
 pub mod budget;
 pub mod commands;
+pub mod config;
 pub mod handler;
 pub mod http;
 pub mod hyper_engine;

@@ -123,13 +123,13 @@ mod tests {
     use super::*;
     use crate::partition::Partition;
     use crate::server::parking::new_slot;
-    use crate::server::state::ServerConfig;
+    use crate::server::state::PartitionConfig;
     use crate::server::store::PingCache;
     use crate::server::users::Users;
     use tokio_util::sync::CancellationToken;
 
     fn state(partition: Partition) -> Arc<ServerState> {
-        let mut config = ServerConfig::new(Users::Synthetic {
+        let mut config = PartitionConfig::new(Users::Synthetic {
             prefix: "user".into(),
             count: 100,
             password: "pw".into(),

@@ -159,8 +159,8 @@ mod tests {
             "127.0.0.2:0".parse().unwrap(),
             "[::1]:8080".parse().unwrap(),
         ];
-        args.tls = true;
-        args.engine = crate::server::state::Engine::Hyper;
+        args.server.tls = true;
+        args.server.engine = crate::server::state::Engine::Hyper;
         args.partition = "2/3".parse().unwrap();
         args.partition_urls = vec![
             "https://a:1".into(),
@@ -171,7 +171,7 @@ mod tests {
         args.max_connections = Some(17);
         args.metrics = Some("127.0.0.1:0".parse().unwrap());
         args.cert_out = Some("/tmp/x y.pem".into());
-        args.min_heartbeat = Duration::from_secs(2);
+        args.server.min_heartbeat = crate::units::Span::from_secs(2);
         args.threads = Some(1);
         let argv = args.to_argv().unwrap();
         assert_eq!(

@@ -67,7 +67,7 @@ impl Default for HttpLimits {
 
 /// What a partition serves and how.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub struct PartitionConfig {
     pub engine: Engine,
     pub users: Users,
     pub min_heartbeat_s: u32,
@@ -83,7 +83,7 @@ pub struct ServerConfig {
     pub response_style: ResponseStyle,
 }
 
-impl ServerConfig {
+impl PartitionConfig {
     /// A single-partition server for `users` with the Exchange defaults (heartbeat 60 s
     /// to 3540 s, 300 folders a Ping).
     pub fn new(users: Users) -> Self {
@@ -106,7 +106,7 @@ impl ServerConfig {
 /// What every connection of a partition shares.
 #[derive(Debug)]
 pub struct ServerState {
-    pub config: ServerConfig,
+    pub config: PartitionConfig,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
@@ -117,7 +117,7 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub fn new(config: ServerConfig, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(config: PartitionConfig, shutdown: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
             body_budget: Arc::new(BodyBudget::new(config.limits.max_body_bytes_in_flight)),
             config,

@@ -176,7 +176,7 @@ fn a_failing_threshold_exits_1_and_a_bad_scenario_exits_2() {
     let strict = dir.path().join("strict.toml");
     std::fs::write(
         &strict,
-        "name = \"strict\"\noutput = \"out\"\n[server]\npartitions = 1\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
+        "name = \"strict\"\noutput = \"out\"\n[server]\npartitions = 1\nmin_heartbeat = \"1s\"\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
          [stages]\nhold = \"1s\"\n[injector]\nrate = 20\n[thresholds]\nwakeup_latency = [\"max<1us\"]\n",
     )
     .unwrap();
@@ -209,7 +209,7 @@ fn ctrl_c_keeps_partial_results() {
     let scenario = dir.path().join("long.toml");
     std::fs::write(
         &scenario,
-        "name = \"long\"\noutput = \"out\"\n[server]\npartitions = 1\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
+        "name = \"long\"\noutput = \"out\"\n[server]\npartitions = 1\nmin_heartbeat = \"1s\"\n[devices]\ncount = 20\nheartbeat = \"5s\"\n\
          [stages]\nhold = \"60s\"\n[injector]\nrate = 20\n[thresholds]\nlost_notifications = [\"count==0\"]\n",
     )
     .unwrap();

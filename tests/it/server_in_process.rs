@@ -13,7 +13,7 @@ use pingfleet::eas::request::{Command, EasQuery};
 use pingfleet::eas::WbxmlBody;
 use pingfleet::fleet::http::{HttpResponse, Request, ResponseReader};
 use pingfleet::server::run::{run, Sockets};
-use pingfleet::server::state::{Engine, ServerConfig, ServerState};
+use pingfleet::server::state::{Engine, PartitionConfig, ServerState};
 use pingfleet::server::users::Users;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,7 +35,7 @@ impl InProcess {
         let sockets = Sockets::bind(&[loopback], loopback, None).unwrap();
         let http = sockets.http[0].local_addr().unwrap();
         let notify = sockets.notify.local_addr().unwrap();
-        let mut config = ServerConfig::new(Users::Synthetic {
+        let mut config = PartitionConfig::new(Users::Synthetic {
             prefix: "user".into(),
             count: 10,
             password: "pw".into(),

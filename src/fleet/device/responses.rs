@@ -216,12 +216,14 @@ impl Device {
             // The device was parked: whatever resyncs came before are behind it.
             self.resyncs_in_a_row = 0;
             if let (Some(since), Some(sent)) = (self.unreachable_since, self.ping_sent_at) {
-                // The first Ping answered since one died: reachable again from its sending.
-                let histogram = match self.unreachable_by_flush {
-                    true => &mut stats.stale_after_flush,
-                    false => &mut stats.unreachable,
-                };
-                histogram.record(sent.saturating_duration_since(since));
+                // The first Ping answered since one died: reachable again from its
+                // sending. A flush's cut-offs are timed by the engine (re-parking on a
+                // new connection), from the flush itself.
+                if !self.unreachable_by_flush {
+                    stats
+                        .unreachable
+                        .record(sent.saturating_duration_since(since));
+                }
                 self.unreachable_since = None;
             }
         }

@@ -8,7 +8,7 @@ use crate::eas::commands::ping::{PingRequest, PingResponse};
 use crate::eas::WbxmlBody;
 use crate::server::mailbox::FolderIndex;
 use crate::server::parking::{new_slot, ParkedPing};
-use crate::server::state::ServerConfig;
+use crate::server::state::PartitionConfig;
 use crate::server::store::{device_mut, PingCache, UserState, Wake};
 
 /// What the store said about a Ping.
@@ -64,7 +64,7 @@ fn decide(
     user: &mut UserState,
     device_id: &str,
     ping: Option<PingRequest>,
-    config: &ServerConfig,
+    config: &PartitionConfig,
     generation: u64,
 ) -> Decision {
     let UserState {
@@ -143,8 +143,8 @@ mod tests {
     use crate::eas::commands::ping::PingFolder;
     use crate::server::users::Users;
 
-    fn config() -> ServerConfig {
-        ServerConfig::new(Users::Listed(Default::default()))
+    fn config() -> PartitionConfig {
+        PartitionConfig::new(Users::Listed(Default::default()))
     }
 
     fn ping(interval: Option<u32>, folders: &[&str]) -> Option<PingRequest> {
