@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::units::Share;
-
+use super::config::FirewallConfig;
 use super::proxy::{self, IdleAction, Proxy, Rules};
 use crate::argv;
 use crate::measure::latency::LatencySummary;
@@ -27,22 +26,11 @@ pub struct FirewallArgs {
     /// The server address each --listen forwards to.
     #[arg(long = "upstream", value_name = "ADDR", required = true)]
     pub upstream: Vec<SocketAddr>,
-    /// How long a flow may be idle (no byte either way) before the action, e.g. 10m.
-    #[arg(long, value_name = "DURATION", value_parser = argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub idle_timeout: Duration,
-    /// What happens to an idle flow: rst (reset both sides), silent (forward nothing,
-    /// keep both sockets: a carrier NAT's black hole), half (drop only server-to-device).
-    #[arg(long, value_enum, default_value_t = IdleAction::Silent)]
-    pub action: IdleAction,
-    /// Each flow's timeout is the idle timeout plus or minus up to this share of it,
-    /// e.g. 5%.
-    #[arg(long, value_name = "PERCENT", default_value = "0%")]
-    pub jitter: Share,
-    /// Most flows at once; a new one evicts the least recently active (with --action),
-    /// as a CGNAT out of mappings does. Unbounded when not given.
-    #[arg(long, value_name = "N")]
-    pub flow_table: Option<usize>,
+    /// The firewall's own settings: idle timeout, action, jitter, flow table (the same
+    /// as a scenario's `[firewall]`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub firewall: FirewallConfig,
     /// Seeds the timeout jitter.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -52,15 +40,12 @@ pub struct FirewallArgs {
 }
 
 impl FirewallArgs {
-    /// The flags' defaults for one listener forwarding to `upstream`.
-    pub fn forwarding(listen: SocketAddr, upstream: SocketAddr, idle_timeout: Duration) -> Self {
+    /// One listener forwarding to `upstream` under `firewall`'s rules.
+    pub fn forwarding(listen: SocketAddr, upstream: SocketAddr, firewall: FirewallConfig) -> Self {
         Self {
             listen: vec![listen],
             upstream: vec![upstream],
-            idle_timeout,
-            action: IdleAction::Silent,
-            jitter: Share::default(),
-            flow_table: None,
+            firewall,
             seed: 1,
             report: None,
         }
@@ -119,15 +104,9 @@ pub fn firewall(args: FirewallArgs) -> anyhow::Result<()> {
             args.upstream.len()
         );
     }
-    if !(0.0..1.0).contains(&args.jitter.fraction()) {
-        anyhow::bail!(
-            "--jitter is a share from 0% to below 100% (got {})",
-            args.jitter
-        );
-    }
-    if args.idle_timeout.is_zero() {
-        anyhow::bail!("--idle-timeout must be longer than 0s");
-    }
+    args.firewall
+        .check()
+        .map_err(|err| anyhow::anyhow!("{}", err.for_flag()))?;
     rlimit::increase_nofile_limit(u64::MAX).ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -137,11 +116,12 @@ pub fn firewall(args: FirewallArgs) -> anyhow::Result<()> {
 }
 
 async fn run(args: FirewallArgs) -> anyhow::Result<()> {
+    let firewall = &args.firewall;
     let rules = Rules {
-        idle_timeout: args.idle_timeout,
-        jitter: args.jitter.fraction(),
-        action: args.action,
-        flow_table: args.flow_table,
+        idle_timeout: firewall.idle_timeout.0,
+        jitter: firewall.jitter.fraction(),
+        action: firewall.action,
+        flow_table: firewall.flow_table,
     };
     let proxy = Arc::new(Proxy::default());
     let mut bound = Vec::new();
@@ -201,8 +181,8 @@ fn report(
     let counters = &proxy.counters;
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     FirewallReport {
-        action: args.action,
-        idle_timeout_s: args.idle_timeout.as_secs_f64(),
+        action: args.firewall.action,
+        idle_timeout_s: args.firewall.idle_timeout.0.as_secs_f64(),
         flows_opened: load(&counters.flows_opened),
         flows_closed: load(&counters.flows_closed),
         upstream_refused: load(&counters.upstream_refused),
@@ -228,14 +208,18 @@ mod tests {
 
     #[test]
     fn firewall_args_cross_the_seam_unchanged() {
+        let firewall = FirewallConfig {
+            idle_timeout: crate::units::Span(std::time::Duration::from_millis(1500)),
+            action: IdleAction::Half,
+            jitter: crate::units::Share::of_fraction(0.05),
+            flow_table: Some(1000),
+            ..FirewallConfig::default()
+        };
         let mut args = FirewallArgs::forwarding(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:8080".parse().unwrap(),
-            Duration::from_millis(1500),
+            firewall,
         );
-        args.action = IdleAction::Half;
-        args.jitter = Share::of_fraction(0.05);
-        args.flow_table = Some(1000);
         args.seed = 7;
         args.report = Some("/tmp/a b.json".into());
         let argv = args.to_argv().unwrap();

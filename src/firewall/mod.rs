@@ -4,9 +4,11 @@
 //! Layout:
 //! - [`proxy`]: the userspace middlebox: flows forwarded, and what an idle timeout (or
 //!   a full flow table) does to them (`rst`, `silent`, `half`).
+//! - [`config`]: the firewall's settings, one struct for `[firewall]` and the flags.
 //! - [`launch`]: `pingfleet firewall`, its flags, ready line and report.
 //! - [`netns`]: the kernel's own firewall: network namespaces, nftables, conntrack.
 
+pub mod config;
 pub mod launch;
 pub mod netns;
 pub mod proxy;

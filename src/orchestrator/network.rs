@@ -9,7 +9,7 @@ use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
 use crate::fleet::stats::Tally;
 use crate::measure::latency::{Latency, LatencySummary};
-use crate::scenario::{FirewallMode, FirewallSection};
+use crate::scenario::{FirewallConfig, FirewallMode};
 
 /// The `network` key of a result file.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -140,7 +140,7 @@ impl NetworkFigures {
     /// is the compressed one (its timeout divided by the scale).
     pub fn of(
         fleet: &WorkerReport,
-        section: Option<&FirewallSection>,
+        section: Option<&FirewallConfig>,
         reports: &[FirewallReport],
         time_scale: f64,
     ) -> Option<Self> {
@@ -205,7 +205,7 @@ impl NetworkFigures {
 }
 
 impl FirewallFigures {
-    fn of(section: &FirewallSection, reports: &[FirewallReport], time_scale: f64) -> Self {
+    fn of(section: &FirewallConfig, reports: &[FirewallReport], time_scale: f64) -> Self {
         let sum = |field: fn(&FirewallReport) -> u64| reports.iter().map(field).sum::<u64>();
         let per_flow: Vec<f64> = reports.iter().filter_map(|r| r.bytes_per_flow).collect();
         let mut medians: Vec<u64> = reports.iter().map(|r| r.forwarding.p50_us).collect();

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use super::place::Place;
-use super::sections::{FirewallMode, FirewallSection, TargetSection};
+use super::sections::TargetSection;
 use super::sweep::SweepSection;
 use super::Scenario;
-use crate::firewall::proxy::IdleAction;
+use crate::firewall::config::FirewallConfig;
 use crate::fleet::injector::MAX_RATE_PER_S;
 use crate::server::config::ServerConfig;
 
@@ -143,26 +143,9 @@ impl Scenario {
         Ok(())
     }
 
-    /// A `[firewall]`: its timeout, what each mode allows, a flush within the hold.
-    fn check_firewall(&self, firewall: &FirewallSection) -> Result<(), KeyError> {
-        if firewall.idle_timeout.0.is_zero() {
-            return Err((
-                "idle_timeout",
-                "firewall.idle_timeout must be longer than 0s".into(),
-            ));
-        }
-        if firewall.mode == FirewallMode::Netns
-            && (firewall.action != IdleAction::Silent
-                || firewall.jitter.fraction() > 0.0
-                || firewall.flow_table.is_some())
-        {
-            return Err((
-                "mode",
-                "firewall mode netns drops idle flows silently (conntrack): action, jitter \
-                 and flow_table are for mode proxy"
-                    .into(),
-            ));
-        }
+    /// A `[firewall]`: its own checks, a flush within the hold, no external target.
+    fn check_firewall(&self, firewall: &FirewallConfig) -> Result<(), KeyError> {
+        firewall.check().map_err(|err| (err.key, err.message))?;
         if firewall
             .flush_at
             .is_some_and(|at| at.0 >= self.stages.hold.0)
@@ -170,12 +153,6 @@ impl Scenario {
             return Err((
                 "flush_at",
                 "firewall.flush_at must fall within the hold".into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&firewall.jitter.fraction()) {
-            return Err((
-                "jitter",
-                "firewall.jitter is a share from 0% to below 100%".into(),
             ));
         }
         if self.target.is_some() {

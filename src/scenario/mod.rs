@@ -35,13 +35,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::firewall::config::{FirewallConfig, FirewallMode};
 use crate::fleet::config::FleetConfig;
 use crate::fleet::injector::MAX_RATE_PER_S;
 pub use crate::partition::ProcessCount;
 use crate::server::config::ServerConfig;
 pub use crate::units::Span;
 use place::error_at;
-pub use sections::{FirewallMode, FirewallSection, InjectorSection, StagesSection, TargetSection};
+pub use sections::{InjectorSection, StagesSection, TargetSection};
 pub use threshold::{ConditionText, Metric};
 
 pub mod catalog;
@@ -84,7 +85,7 @@ pub struct Scenario {
     pub target: Option<TargetSection>,
     /// A firewall or NAT between the devices and the server.
     #[serde(default)]
-    pub firewall: Option<FirewallSection>,
+    pub firewall: Option<FirewallConfig>,
     /// Run the scenario over a grid of heartbeats, idle timeouts and strategies.
     #[serde(default)]
     pub sweep: Option<sweep::SweepSection>,

@@ -179,10 +179,7 @@ impl ResolvedScenario {
             return None;
         }
         let mut args =
-            FirewallArgs::forwarding(partition_address(index), upstream, firewall.idle_timeout.0);
-        args.action = firewall.action;
-        args.jitter = firewall.jitter;
-        args.flow_table = firewall.flow_table;
+            FirewallArgs::forwarding(partition_address(index), upstream, firewall.clone());
         args.seed = self.scenario.seed;
         args.report = Some(dir.join(format!("firewall-{index}.json")));
         Some(args)

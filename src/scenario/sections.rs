@@ -3,7 +3,6 @@
 
 use serde::Deserialize;
 
-use crate::firewall::proxy::IdleAction;
 use crate::fleet::injector::PatternKind;
 use std::time::Duration;
 
@@ -40,49 +39,6 @@ pub struct TargetSection {
     /// `/sys/fs/cgroup`, or absolute).
     #[serde(default)]
     pub server_cgroup: Option<String>,
-}
-
-/// A middlebox between devices and server (`pingfleet firewall`, one process per
-/// server partition), and what its idle timeout does.
-///
-/// ```toml
-/// [firewall]
-/// mode = "proxy"
-/// idle_timeout = "10m"
-/// action = "silent"      # rst, silent or half
-/// jitter = "5%"          # each flow's timeout within +-5%
-/// flow_table = 50000     # LRU eviction beyond
-/// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FirewallSection {
-    pub mode: FirewallMode,
-    pub idle_timeout: Span,
-    #[serde(default = "silent")]
-    pub action: IdleAction,
-    #[serde(default)]
-    pub jitter: Share,
-    #[serde(default)]
-    pub flow_table: Option<usize>,
-    /// Flush every flow at once this long into the hold (a NAT that restarts: a
-    /// reconnect storm), and time each device until it pings again on a new connection.
-    #[serde(default)]
-    pub flush_at: Option<Span>,
-}
-
-/// Where the firewall is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub enum FirewallMode {
-    /// The userspace middlebox on loopback (no root needed).
-    Proxy,
-    /// The kernel's own: network namespaces, nftables and conntrack (needs root).
-    Netns,
-}
-
-fn silent() -> IdleAction {
-    IdleAction::Silent
 }
 
 /// Phase lengths.

@@ -173,11 +173,11 @@ fn bad_flags_are_refused_in_one_line() {
     for (flags, why) in [
         (
             vec!["--idle-timeout", "0s"],
-            "--idle-timeout must be longer than 0s",
+            "--idle-timeout: firewall.idle_timeout must be longer than 0s",
         ),
         (
             vec!["--idle-timeout", "1s", "--jitter", "150%"],
-            "--jitter is a share",
+            "--jitter: firewall.jitter is a share from 0% to below 100% (got 150%)",
         ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
