@@ -112,14 +112,11 @@ mod tests {
 
     /// The flags alone, parsed as `pingfleet firewall` parses them.
     fn flags(argv: &[&str]) -> Result<FirewallConfig, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            firewall: FirewallConfig,
-        }
-        use clap::Parser as _;
-        Only::try_parse_from(std::iter::once("firewall").chain(argv.iter().copied()))
-            .map(|only| only.firewall)
+        let words: Vec<String> = std::iter::once("firewall")
+            .chain(argv.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        crate::argv::parse(&words)
     }
 
     #[test]

@@ -105,14 +105,11 @@ mod tests {
 
     /// The flags alone, parsed as `pingfleet serve` parses them.
     fn flags(argv: &[&str]) -> Result<ServerConfig, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            server: ServerConfig,
-        }
-        use clap::Parser as _;
-        Only::try_parse_from(std::iter::once("serve").chain(argv.iter().copied()))
-            .map(|only| only.server)
+        let words: Vec<String> = std::iter::once("serve")
+            .chain(argv.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        crate::argv::parse(&words)
     }
 
     #[test]
