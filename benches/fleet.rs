@@ -53,10 +53,10 @@ impl Server {
         let mut args = DevicesArgs::for_targets(vec![format!("{scheme}://{}", ready.http[0])]);
         args.notify = vec![ready.notify];
         args.fleet.count = devices;
-        args.rate = rate;
+        args.schedule.rate = rate;
         args.fleet.heartbeat = pingfleet::units::Span(Duration::from_secs(u64::from(heartbeat)));
         args.fleet.provision = false;
-        args.duration = duration;
+        args.stages.hold = pingfleet::units::Span(duration);
         args.fleet.connect_rate = 20_000.0;
         args.tls_key_exchange = key_exchange;
         args.ca = ready.tls_cert.clone();

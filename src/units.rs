@@ -24,6 +24,11 @@ impl Share {
         Self(fraction)
     }
 
+    /// `percent` percent.
+    pub const fn from_percent(percent: f64) -> Self {
+        Self(percent / 100.0)
+    }
+
     /// The share in percent: 5% is 5.0.
     pub fn percent(self) -> f64 {
         self.0 * 100.0

@@ -6,14 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use super::config::FleetConfig;
-use super::injector::PatternKind;
+use super::config::{FleetConfig, ScheduleConfig, StagesConfig};
 use super::sink::check_inject_url;
 use crate::argv;
 use crate::eas::ProtocolVersion;
 use crate::partition::Partition;
 use crate::tls::KeyExchange;
-use crate::units::Share;
 
 /// Flags of `pingfleet devices`; `pingfleet run` starts its workers from values of this
 /// type (see [`DevicesArgs::to_argv`]).
@@ -63,19 +61,6 @@ pub struct DevicesArgs {
     /// A file of `user:password` lines, one per device, instead of synthetic users.
     #[arg(long, value_name = "PATH")]
     pub credentials: Option<PathBuf>,
-    /// The hold phase, after every device has bootstrapped: devices parked and
-    /// notifications injected, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub duration: Duration,
-    /// The longest the ramp-up may take before the hold phase starts anyway.
-    #[arg(long, default_value = "120s", value_parser = argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub ramp_timeout: Duration,
-    /// After the duration, the longest wait for undelivered notifications.
-    #[arg(long, default_value = "10s", value_parser = argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub drain: Duration,
     /// A notification not delivered within the device's heartbeat plus this is lost.
     #[arg(long, default_value = "10s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
@@ -83,23 +68,6 @@ pub struct DevicesArgs {
     /// The most devices bootstrapping (connecting, handshaking, syncing) at once.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_bootstrapping: usize,
-    /// Notifications per second to the whole fleet (fixed and poisson patterns); this
-    /// worker sends those for its own shard's devices. The schedule depends only on
-    /// --seed and --devices, so any number of workers sends the same notifications.
-    #[arg(long, value_name = "PER_S", default_value_t = 10.0)]
-    pub rate: f64,
-    /// How notifications are spread in time: fixed (evenly, --rate a second), poisson
-    /// (random gaps averaging --rate a second) or burst (--burst-share of the devices
-    /// within --burst-window).
-    #[arg(long, value_enum, default_value_t = PatternKind::Fixed)]
-    pub pattern: PatternKind,
-    /// Burst: the share of the devices notified, e.g. 50%.
-    #[arg(long, value_name = "PERCENT", default_value = "10%")]
-    pub burst_share: Share,
-    /// Burst: the window the burst is spread over.
-    #[arg(long, default_value = "100ms", value_parser = argv::duration)]
-    #[serde(with = "humantime_serde")]
-    pub burst_window: Duration,
     /// Start the hold phase only on SIGUSR1 (or at the ramp timeout), so several workers
     /// driven by `pingfleet run` measure together once every device is parked.
     #[arg(long, conflicts_with = "hold_at")]
@@ -147,10 +115,14 @@ pub struct DevicesArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub fleet: FleetConfig,
-    /// The churn stage: this share of the devices loses its connection each minute
-    /// of the hold (e.g. 20%) and reconnects after the usual backoff.
-    #[arg(long, value_name = "PERCENT", default_value = "0%")]
-    pub churn_per_minute: Share,
+    /// The run's phases (a scenario's `[stages]`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub stages: StagesConfig,
+    /// The notification schedule (a scenario's `[injector]`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub schedule: ScheduleConfig,
     /// Print the running figures (bootstrapped, notified, delivered, lost, wake-up p99)
     /// as one JSON line a second on stdout (`{"progress": {...}}`).
     #[arg(long)]
@@ -196,6 +168,7 @@ impl DevicesArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::injector::PatternKind;
     use crate::fleet::profile::ProfileSpec;
     use proptest::prelude::*;
 
@@ -263,17 +236,17 @@ mod tests {
             args.fleet.count = devices;
             args.shard = Partition { index: shard_count - 1, count: shard_count };
             args.fleet.connect_rate = connect_rate;
-            args.rate = rate;
+            args.schedule.rate = rate;
             args.seed = seed;
-            args.duration = duration;
-            args.ramp_timeout = ramp_timeout;
-            args.drain = drain;
+            args.stages.hold = crate::units::Span(duration);
+            args.stages.ramp_timeout = crate::units::Span(ramp_timeout);
+            args.stages.drain = crate::units::Span(drain);
             args.grace = grace;
-            args.burst_window = burst_window;
+            args.schedule.burst_window = crate::units::Span(burst_window);
             args.inject_after = inject_after;
             args.fleet.heartbeat = crate::units::Span(heartbeat);
             args.fleet.heartbeat_jitter = crate::units::Span(jitter);
-            args.pattern = pattern;
+            args.schedule.pattern = pattern;
             args.tls_key_exchange = key_exchange;
             args.route_by_partition = switches[0];
             args.wait_for_start = switches[1];

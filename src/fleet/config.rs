@@ -1,18 +1,20 @@
 //! The fleet's settings, defined once: what the simulated devices are and how they
-//! behave. The same struct is `[devices]` in a scenario file (serde) and the matching
-//! flags of `pingfleet devices` (clap, flattened into its flags); its defaults are the
-//! constants below and its checks are [`FleetConfig::check`], for both.
+//! behave ([`FleetConfig`]), the phases of a run ([`StagesConfig`]) and the
+//! notification schedule ([`ScheduleConfig`]). Each struct is a table of a scenario
+//! file (serde: `[devices]`, `[stages]`, `[injector]`) and the matching flags of
+//! `pingfleet devices` (clap, flattened into its flags); defaults are the constants
+//! below and each has one `check`, for both.
 //!
 //! A heartbeat goes from here to the wire in three forms: this [`Span`] (a file's
 //! `heartbeat = "8m"` or `--heartbeat 8m`), the device's `Duration` (its deadlines),
 //! and whole seconds in the Ping body, rounded up.
 
 use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
-use super::injector::MAX_RATE_PER_S;
+use super::injector::{PatternKind, MAX_RATE_PER_S};
 use super::profile::{check_device_id_prefix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX};
 use crate::partition::ProcessCount;
 use crate::setting::ConfigError;
-use crate::units::Span;
+use crate::units::{Share, Span};
 
 /// The heartbeat a device asks for when nothing says otherwise (Outlook's 8 minutes).
 pub const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
@@ -184,6 +186,131 @@ impl FleetConfig {
                 format!(
                     "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
                 ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The phases of a worker's run. `[stages]` in a scenario; the flags of the same names
+/// on `pingfleet devices` (`hold` is `--duration`).
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StagesConfig {
+    /// The longest the ramp-up may take before the hold phase starts anyway.
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_RAMP_TIMEOUT)]
+    pub ramp_timeout: Span,
+    /// The hold phase, after every device has bootstrapped: devices parked and
+    /// notifications injected, e.g. 30s.
+    #[arg(long = "duration", value_name = "DURATION", default_value_t = DEFAULT_HOLD)]
+    pub hold: Span,
+    /// After the hold, the longest wait for notifications still in flight.
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_DRAIN)]
+    pub drain: Span,
+    /// The churn stage: this share of the devices loses its connection each minute
+    /// of the hold (e.g. 20%) and reconnects after the usual backoff.
+    #[arg(long, value_name = "PERCENT", default_value_t = Share::default())]
+    pub churn_per_minute: Share,
+}
+
+/// The ramp's longest wait when nothing says otherwise.
+pub const DEFAULT_RAMP_TIMEOUT: Span = Span::from_secs(120);
+/// The hold when nothing says otherwise.
+pub const DEFAULT_HOLD: Span = Span::from_secs(30);
+/// The drain's longest wait when nothing says otherwise.
+pub const DEFAULT_DRAIN: Span = Span::from_secs(10);
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        Self {
+            ramp_timeout: DEFAULT_RAMP_TIMEOUT,
+            hold: DEFAULT_HOLD,
+            drain: DEFAULT_DRAIN,
+            churn_per_minute: Share::default(),
+        }
+    }
+}
+
+impl StagesConfig {
+    /// Every check of the stages (a hold to measure in, a share of the fleet).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.hold.0.is_zero() {
+            return Err(ConfigError::new(
+                "hold",
+                "stages.hold must be longer than 0s: nothing is measured outside the hold",
+            )
+            .flag("duration"));
+        }
+        if !(0.0..=1.0).contains(&self.churn_per_minute.fraction()) {
+            return Err(ConfigError::new(
+                "churn_per_minute",
+                format!(
+                    "stages.churn_per_minute is a share of the devices, 0% to 100% (got {})",
+                    self.churn_per_minute
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The notification schedule, the whole fleet's. `[injector]` in a scenario; the
+/// flags of the same names on `pingfleet devices`.
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// How notifications are spread in time: fixed (evenly, --rate a second), poisson
+    /// (random gaps averaging --rate a second) or burst (--burst-share of the devices
+    /// within --burst-window).
+    #[arg(long, value_enum, default_value_t = PatternKind::Fixed)]
+    pub pattern: PatternKind,
+    /// Notifications per second to the whole fleet (fixed and poisson patterns); each
+    /// worker sends those for its own devices. The schedule depends only on the seed
+    /// and the fleet's size, so any number of workers sends the same notifications.
+    #[arg(long, value_name = "PER_S", default_value_t = DEFAULT_RATE)]
+    pub rate: f64,
+    /// Burst: the share of the devices notified, e.g. 50%.
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_BURST_SHARE)]
+    pub burst_share: Share,
+    /// Burst: the window the burst is spread over.
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_BURST_WINDOW)]
+    pub burst_window: Span,
+}
+
+/// Notifications a second to the whole fleet when nothing says otherwise.
+pub const DEFAULT_RATE: f64 = 10.0;
+/// A burst's share of the devices when nothing says otherwise.
+pub const DEFAULT_BURST_SHARE: Share = Share::from_percent(10.0);
+/// A burst's window when nothing says otherwise.
+pub const DEFAULT_BURST_WINDOW: Span = Span(std::time::Duration::from_millis(100));
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            pattern: PatternKind::Fixed,
+            rate: DEFAULT_RATE,
+            burst_share: DEFAULT_BURST_SHARE,
+            burst_window: DEFAULT_BURST_WINDOW,
+        }
+    }
+}
+
+impl ScheduleConfig {
+    /// Every check of the schedule.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(0.0..=MAX_RATE_PER_S).contains(&self.rate) {
+            return Err(ConfigError::new(
+                "rate",
+                format!(
+                    "injector.rate must be 0 to {MAX_RATE_PER_S} notifications per second (got {})",
+                    self.rate
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.burst_share.fraction()) {
+            return Err(ConfigError::new(
+                "burst_share",
+                "injector.burst_share must be 0% to 100%",
             ));
         }
         Ok(())

@@ -75,21 +75,10 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
 
 /// The checks of the flags that clap's types do not make.
 fn check(args: &DevicesArgs) -> anyhow::Result<()> {
-    if !(0.0..=1.0).contains(&args.churn_per_minute.fraction()) {
-        anyhow::bail!(
-            "--churn-per-minute is a share of the devices, 0% to 100% (got {})",
-            args.churn_per_minute
-        );
-    }
-    if !(0.0..=super::injector::MAX_RATE_PER_S).contains(&args.rate) {
-        anyhow::bail!(
-            "--rate must be 0 to {} per second (got {})",
-            super::injector::MAX_RATE_PER_S,
-            args.rate
-        );
-    }
     args.fleet
         .check()
+        .and_then(|()| args.stages.check())
+        .and_then(|()| args.schedule.check())
         .map_err(|err| anyhow::anyhow!("{}", err.for_flag()))
 }
 
@@ -230,10 +219,10 @@ fn engine_config(
     let injector = wiring.outlet.map(|outlet| InjectorConfig {
         schedule: Schedule::new(
             Pattern::new(
-                args.pattern,
-                args.rate,
-                args.burst_share.percent(),
-                args.burst_window,
+                args.schedule.pattern,
+                args.schedule.rate,
+                args.schedule.burst_share.percent(),
+                args.schedule.burst_window.0,
             ),
             wiring.fleet_size,
             args.seed,
@@ -246,17 +235,17 @@ fn engine_config(
     // SIGUSR2: the path in front of the server was just flushed.
     let flush_mark = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR2, flush_mark.clone())?;
-    let churn_share = args.churn_per_minute.fraction();
+    let churn_share = args.stages.churn_per_minute.fraction();
     Ok(FleetEngineConfig {
         targets: wiring.targets,
         tls: wiring.tls,
         connect_rate_per_s: args.fleet.connect_rate,
         max_bootstrapping: args.max_bootstrapping,
-        ramp_timeout: args.ramp_timeout,
-        duration: args.duration,
+        ramp_timeout: args.stages.ramp_timeout.0,
+        duration: args.stages.hold.0,
         hold_start: hold_start(args)?,
         flush_mark: Some(flush_mark),
-        drain: args.drain,
+        drain: args.stages.drain.0,
         grace: args.grace,
         sources: Sources::new(args.shard.index, args.source_addresses.clone()),
         progress: args.progress,

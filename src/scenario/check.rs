@@ -9,7 +9,6 @@ use super::sections::TargetSection;
 use super::sweep::SweepSection;
 use super::Scenario;
 use crate::firewall::config::FirewallConfig;
-use crate::fleet::injector::MAX_RATE_PER_S;
 use crate::server::config::ServerConfig;
 
 /// A key to point at, and what is wrong there.
@@ -175,32 +174,11 @@ impl Scenario {
         Ok(())
     }
 
-    /// `[stages]` and `[injector]`: a hold to measure in, shares and rates in range.
+    /// `[stages]` and `[injector]`: their own checks.
     fn check_stages_and_injector(&self) -> Result<(), KeyError> {
-        if self.stages.hold.0.is_zero() {
-            return Err((
-                "hold",
-                "stages.hold must be longer than 0s: nothing is measured outside the hold".into(),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.stages.churn_per_minute.fraction()) {
-            return Err((
-                "churn_per_minute",
-                "stages.churn_per_minute is a share of the devices, 0% to 100%".into(),
-            ));
-        }
-        if !(0.0..=MAX_RATE_PER_S).contains(&self.injector.rate) {
-            return Err((
-                "rate",
-                format!("injector.rate must be 0 to {MAX_RATE_PER_S} notifications per second"),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.injector.burst_share.fraction()) {
-            return Err((
-                "burst_share",
-                "injector.burst_share must be 0% to 100%".into(),
-            ));
-        }
-        Ok(())
+        self.stages
+            .check()
+            .and_then(|()| self.injector.check())
+            .map_err(|err| (err.key, err.message))
     }
 }

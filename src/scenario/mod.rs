@@ -36,13 +36,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crate::firewall::config::{FirewallConfig, FirewallMode};
-use crate::fleet::config::FleetConfig;
+use crate::fleet::config::{FleetConfig, ScheduleConfig, StagesConfig};
 use crate::fleet::injector::MAX_RATE_PER_S;
 pub use crate::partition::ProcessCount;
 use crate::server::config::ServerConfig;
 pub use crate::units::Span;
 use place::error_at;
-pub use sections::{InjectorSection, StagesSection, TargetSection};
+pub use sections::TargetSection;
 pub use threshold::{ConditionText, Metric};
 
 pub mod catalog;
@@ -76,9 +76,9 @@ pub struct Scenario {
     pub server: ServerConfig,
     pub devices: FleetConfig,
     #[serde(default)]
-    pub stages: StagesSection,
+    pub stages: StagesConfig,
     #[serde(default)]
-    pub injector: InjectorSection,
+    pub injector: ScheduleConfig,
     /// An EAS server of the user's own to run the fleet against, instead of the
     /// bundled one.
     #[serde(default)]
@@ -233,7 +233,9 @@ mod tests {
         assert_eq!(scenario.server.partitions, ProcessCount::Auto);
         assert_eq!(scenario.devices.workers, ProcessCount::Auto);
         assert_eq!(scenario.devices.heartbeat.0, Duration::from_secs(480));
-        assert_eq!(scenario.injector.pattern, PatternKind::Poisson);
+        // One default for a scenario and `pingfleet devices`: a fixed 10/s.
+        assert_eq!(scenario.injector.pattern, PatternKind::Fixed);
+        assert_eq!(scenario.injector.rate, 10.0);
         assert!(scenario.thresholds.is_empty());
     }
 

@@ -268,15 +268,9 @@ impl ResolvedScenario {
             .max(Duration::from_secs(1));
         // Each worker starts its own shard's devices.
         args.fleet.connect_rate = devices.connect_rate / f64::from(self.workers);
-        args.duration = stages.hold.0;
-        args.drain = stages.drain.0;
-        args.ramp_timeout = stages.ramp_timeout.0;
-        args.churn_per_minute = stages.churn_per_minute;
+        args.stages = stages.clone();
         // The schedule is the fleet's: each worker sends its own devices' share.
-        args.rate = injector.rate;
-        args.pattern = injector.pattern;
-        args.burst_share = injector.burst_share;
-        args.burst_window = injector.burst_window.0;
+        args.schedule = injector.clone();
         args.seed = self.scenario.seed;
         args.output = Some(worker_document(dir, index));
         args

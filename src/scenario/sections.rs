@@ -3,11 +3,6 @@
 
 use serde::Deserialize;
 
-use crate::fleet::injector::PatternKind;
-use std::time::Duration;
-
-use crate::units::{Share, Span};
-
 /// An external EAS server (Z-Push, Exchange, ...): where it is, who the devices are,
 /// how changes reach it, and what of its memory the run may read.
 ///
@@ -39,85 +34,4 @@ pub struct TargetSection {
     /// `/sys/fs/cgroup`, or absolute).
     #[serde(default)]
     pub server_cgroup: Option<String>,
-}
-
-/// Phase lengths.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StagesSection {
-    #[serde(default = "default_ramp_timeout")]
-    pub ramp_timeout: Span,
-    #[serde(default = "default_hold")]
-    pub hold: Span,
-    #[serde(default = "default_drain")]
-    pub drain: Span,
-    /// The churn stage, during the hold: this fraction of the devices loses its
-    /// connection each minute and reconnects (0 = none).
-    #[serde(default)]
-    pub churn_per_minute: Share,
-}
-
-impl Default for StagesSection {
-    fn default() -> Self {
-        Self {
-            ramp_timeout: default_ramp_timeout(),
-            hold: default_hold(),
-            drain: default_drain(),
-            churn_per_minute: Share::default(),
-        }
-    }
-}
-
-fn default_ramp_timeout() -> Span {
-    Span(Duration::from_secs(120))
-}
-
-fn default_hold() -> Span {
-    Span(Duration::from_secs(30))
-}
-
-fn default_drain() -> Span {
-    Span(Duration::from_secs(10))
-}
-
-/// The notification schedule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InjectorSection {
-    #[serde(default = "default_pattern")]
-    pub pattern: PatternKind,
-    #[serde(default = "default_rate")]
-    pub rate: f64,
-    /// `burst`: the share of the devices notified, e.g. "50%".
-    #[serde(default = "default_burst_share")]
-    pub burst_share: Share,
-    #[serde(default = "default_burst_window")]
-    pub burst_window: Span,
-}
-
-impl Default for InjectorSection {
-    fn default() -> Self {
-        Self {
-            pattern: default_pattern(),
-            rate: default_rate(),
-            burst_share: default_burst_share(),
-            burst_window: default_burst_window(),
-        }
-    }
-}
-
-fn default_pattern() -> PatternKind {
-    PatternKind::Poisson
-}
-
-fn default_rate() -> f64 {
-    100.0
-}
-
-fn default_burst_share() -> Share {
-    Share::of_fraction(0.10)
-}
-
-fn default_burst_window() -> Span {
-    Span(Duration::from_millis(100))
 }

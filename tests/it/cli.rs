@@ -99,7 +99,7 @@ fn garbage_exits_2_with_a_message_never_a_panic() {
                 "200%",
             ],
             b"",
-            "--churn-per-minute is a share of the devices, 0% to 100%",
+            "--churn-per-minute: stages.churn_per_minute is a share of the devices, 0% to 100% (got 200%)",
         ),
         (
             &[
