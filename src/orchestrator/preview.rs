@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use crate::fleet::injector::PatternKind;
 use crate::fleet::profile::{Profile, ProfileMix};
 use crate::scenario::catalog::SHIPPED;
 use crate::scenario::estimate;
@@ -160,10 +161,14 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
         span(stages.ramp_timeout.0),
         scenario.devices.connect_rate
     )];
-    let notifications = match injector.rate {
-        rate if rate > 0.0 => format!(
+    let notifications = match (injector.pattern, injector.rate) {
+        (PatternKind::Burst, _) => format!(
+            "a burst: {} of the devices notified within {}",
+            injector.burst_share, injector.burst_window
+        ),
+        (pattern, rate) if rate > 0.0 => format!(
             "{} notifications at {rate}/s, about {:.0} in all",
-            format!("{:?}", injector.pattern).to_lowercase(),
+            format!("{pattern:?}").to_lowercase(),
             rate * stages.hold.0.as_secs_f64()
         ),
         _ => "no notifications".to_owned(),

@@ -90,15 +90,15 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// A scenario's text and how to name it in messages: the file at `given` if it
-/// exists, else the shipped scenario of that name (`smoke`, or `smoke.toml`), else an
+/// A scenario's text and how to name it in messages: the file at `given` if there
+/// is one, else the shipped scenario of that name (`smoke`, or `smoke.toml`), else an
 /// error listing the names. Nothing given is the default scenario.
 pub fn load(given: Option<&Path>) -> anyhow::Result<(String, String)> {
     let Some(path) = given else {
         let default = shipped("default").expect("the default scenario ships");
         return Ok((default.text.to_owned(), "default (built in)".to_owned()));
     };
-    if path.exists() {
+    if path.is_file() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         return Ok((text, path.display().to_string()));
@@ -155,6 +155,13 @@ mod tests {
         assert!(
             miss.contains("no scenario file smok") && miss.contains("smoke, default"),
             "{miss}"
+        );
+        // A directory is no scenario file (a `smoke/` where one runs does not hide
+        // the shipped smoke).
+        let directory = load(Some(Path::new("scenarios"))).unwrap_err().to_string();
+        assert!(
+            directory.starts_with("no scenario file scenarios"),
+            "{directory}"
         );
         // A file that exists wins over a shipped name.
         let dir = tempfile::tempdir().unwrap();
