@@ -328,23 +328,30 @@ async fn relay(from: &TcpStream, to: &TcpStream, proxy: &Proxy, upward: bool) ->
         Err(_) => return Relay::Failed,
     };
     let read_at = std::time::Instant::now();
-    let written = match to.try_write(&chunk[..len]) {
-        Ok(written) => written,
-        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(_) => return Relay::Failed,
-    };
-    if written < len {
-        // Only what the other side cannot take yet is kept, until it can.
-        let rest = chunk[written..len].to_vec();
-        if write_rest(to, &rest).await.is_err() {
-            return Relay::Failed;
-        }
-    }
+    // Counted before the write: the write wakes the reader at once, and whoever it is
+    // (a test, the orchestrator) may ask for the report before this task runs again.
+    // Bytes that then cannot be written are taken back.
     let counter = match upward {
         true => &proxy.counters.bytes_to_server,
         false => &proxy.counters.bytes_to_device,
     };
     counter.fetch_add(len as u64, Ordering::Relaxed);
+    let written = match to.try_write(&chunk[..len]) {
+        Ok(written) => written,
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => {
+            counter.fetch_sub(len as u64, Ordering::Relaxed);
+            return Relay::Failed;
+        }
+    };
+    if written < len {
+        // Only what the other side cannot take yet is kept, until it can.
+        let rest = chunk[written..len].to_vec();
+        if write_rest(to, &rest).await.is_err() {
+            counter.fetch_sub(rest.len() as u64, Ordering::Relaxed);
+            return Relay::Failed;
+        }
+    }
     proxy
         .forwarding
         .lock()
