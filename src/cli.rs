@@ -3,7 +3,8 @@
 //! README shows parses).
 //!
 //! Exit codes: 0 success, 1 a threshold or regression check failed, 2 the tool could not
-//! do its job (bad input, a run that could not complete or was stopped).
+//! do its job (bad input, a run that could not complete or was stopped), 3 `compare`
+//! could not judge latencies (a run's self-check failed).
 
 use std::path::PathBuf;
 
@@ -21,7 +22,8 @@ use crate::server::launch::ServeArgs;
 pub const EXIT_CODES: &str = "Exit codes: 0 done (every threshold passed, no regression); \
 1 a threshold failed or compare found a regression; 2 could not do what was asked \
 (bad input, a refused plan, a child that died, a run stopped by Ctrl-C or SIGTERM), \
-said in one line on stderr.
+said in one line on stderr; 3 compare set the latencies aside because a run's \
+self-check failed (run it again on a quiet machine).
 
 First steps: pingfleet scenarios ; pingfleet run smoke --plan ; pingfleet run smoke";
 
@@ -79,7 +81,8 @@ pub enum Command {
     /// Compare runs with a baseline, figure by figure: memory per parked connection
     /// within a tolerance, lost notifications and errors not above it, latencies (each
     /// second of the hold one sample) by Mann-Whitney and a bootstrap interval with a
-    /// minimum effect. Exit 0 no regression, 1 a regression, 2 could not compare.
+    /// minimum effect. Exit 0 no regression, 1 a regression, 2 could not compare, 3
+    /// latencies not judged (a run's self-check failed: run it again).
     ///
     /// Example: pingfleet compare results/baselines/gate results/gate --markdown
     ///

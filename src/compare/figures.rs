@@ -6,9 +6,36 @@
 
 use std::collections::BTreeMap;
 
+use crate::fleet::stats::DEPARTURE_TAG;
 use crate::measure::calibration::FLOOR_TAG;
 use crate::measure::intervals::SecondSummary;
 use crate::orchestrator::result::RunResult;
+
+/// The hold's latencies from each change's plan: the generator's lag is in them, so a
+/// run whose generator fell behind has them judged inconclusive.
+pub const PLAN_FIGURES: [&str; 4] = [
+    "wakeup_p50_us",
+    "wakeup_p99_us",
+    "wakeup_p50_over_floor",
+    "wakeup_p99_over_floor",
+];
+
+/// The hold's latencies from each datagram's departure (its transmit stamp) over the
+/// floor: the server's share, the injector's lag left out. Runs before they were
+/// measured lack them.
+pub const DEPARTURE_FIGURES: [&str; 2] = [
+    "wakeup_from_departure_p50_over_floor",
+    "wakeup_from_departure_p99_over_floor",
+];
+
+/// Figures over the loopback floor, compared only while the floor of both sides was
+/// usable.
+pub const FLOOR_FIGURES: [&str; 4] = [
+    PLAN_FIGURES[2],
+    PLAN_FIGURES[3],
+    DEPARTURE_FIGURES[0],
+    DEPARTURE_FIGURES[1],
+];
 
 /// How a figure varies from run to run, and so how it is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -113,26 +140,39 @@ fn add_seconds(side: &mut Side, result: &RunResult) {
             .collect()
     };
     let (wakeup, floor) = (hold("wakeup"), hold(FLOOR_TAG));
+    let departure = hold(DEPARTURE_TAG);
     let of = |pick: fn(&SecondSummary) -> u64| -> Vec<f64> {
         wakeup.values().map(|s| pick(s) as f64).collect()
     };
-    let over_floor = |pick: fn(&SecondSummary) -> u64| -> Vec<f64> {
-        wakeup
+    let over_floor = |seconds: &BTreeMap<u64, SecondSummary>, pick: fn(&SecondSummary) -> u64| {
+        seconds
             .iter()
             .filter_map(|(second, s)| {
                 let floor = pick(floor.get(second)?) as f64;
                 (floor > 0.0).then(|| pick(s) as f64 / floor)
             })
-            .collect()
+            .collect::<Vec<f64>>()
     };
     let floor_usable = result.floor.as_ref().is_some_and(|floor| floor.usable);
     let mut samples = vec![
-        ("wakeup_p50_us", "us", of(|s| s.p50_us)),
-        ("wakeup_p99_us", "us", of(|s| s.p99_us)),
+        (PLAN_FIGURES[0], "us", of(|s| s.p50_us)),
+        (PLAN_FIGURES[1], "us", of(|s| s.p99_us)),
     ];
     if floor_usable {
-        samples.push(("wakeup_p50_over_floor", "x", over_floor(|s| s.p50_us)));
-        samples.push(("wakeup_p99_over_floor", "x", over_floor(|s| s.p99_us)));
+        samples.extend([
+            (PLAN_FIGURES[2], "x", over_floor(&wakeup, |s| s.p50_us)),
+            (PLAN_FIGURES[3], "x", over_floor(&wakeup, |s| s.p99_us)),
+            (
+                DEPARTURE_FIGURES[0],
+                "x",
+                over_floor(&departure, |s| s.p50_us),
+            ),
+            (
+                DEPARTURE_FIGURES[1],
+                "x",
+                over_floor(&departure, |s| s.p99_us),
+            ),
+        ]);
     }
     for (name, unit, values) in samples {
         if !values.is_empty() {

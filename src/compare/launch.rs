@@ -1,22 +1,24 @@
 //! The `pingfleet compare` command: two sides read (result files, directories of them,
 //! or `--ab` runs of two builds made here), every figure judged, a table (or markdown,
 //! or JSON) printed, and the exit code a CI gate reads: 0 no regression, 1 a
-//! regression, 2 could not compare.
+//! regression, 2 could not compare, 3 latencies not judged because a run's self-check
+//! failed (its latencies were the generator's or a busy machine's: run it again).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
 
-use super::figures::{add_run, Side};
+use super::figures::{add_run, Side, DEPARTURE_FIGURES, FLOOR_FIGURES, PLAN_FIGURES};
 use super::verdict::{judge, Judgement, Verdict};
 use crate::orchestrator::result::RunResult;
 use crate::scenario::compare::Tolerances;
 use crate::scenario::Scenario;
 use crate::units::Share;
 
-/// Figures compared only while the floor of both sides was usable.
-const FLOOR_FIGURES: [&str; 2] = ["wakeup_p50_over_floor", "wakeup_p99_over_floor"];
+/// The exit code of a comparison whose latencies could not be judged: a run's
+/// self-check failed.
+pub const EXIT_UNTRUSTED: u8 = 3;
 
 /// `pingfleet compare`.
 #[derive(Debug, clap::Args)]
@@ -87,7 +89,8 @@ fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
     same_experiment(&baseline, &current)?;
     let tolerances = tolerances(args, &current)?;
     let (baseline_figures, current_figures) = (figures_of(&baseline), figures_of(&current));
-    let judgements = judge_all(&baseline_figures, &current_figures, &tolerances)?;
+    let mut judgements = judge_all(&baseline_figures, &current_figures, &tolerances)?;
+    let untrusted = set_aside_latencies(&mut judgements, &baseline, &current);
     let regressions = judgements
         .iter()
         .filter(|j| j.verdict == Verdict::Regression && j.gated)
@@ -103,7 +106,61 @@ fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
     } else {
         print_table(&sides, &judgements, regressions);
     }
-    Ok(u8::from(regressions > 0))
+    if regressions > 0 {
+        return Ok(1);
+    }
+    let Some(untrusted) = untrusted else {
+        return Ok(0);
+    };
+    eprintln!(
+        "pingfleet compare: gated latencies not judged: {untrusted}; run again on a quiet machine"
+    );
+    Ok(EXIT_UNTRUSTED)
+}
+
+/// Which latencies a run's self-check leaves untrusted: those from the plan when its
+/// generator fell behind (injector or devices) or the machine was busy; those from the
+/// departure when its devices fell behind or the machine was busy.
+fn distrusts(result: &RunResult, figure: &str) -> bool {
+    let check = &result.self_check;
+    if PLAN_FIGURES.contains(&figure) {
+        check.generator_saturated || check.machine_saturated
+    } else if DEPARTURE_FIGURES.contains(&figure) {
+        check.devices_late || check.machine_saturated
+    } else {
+        false
+    }
+}
+
+/// Marks each latency figure a run's failed self-check leaves untrusted inconclusive and
+/// not gated (a saturated run measured the generator or the machine, not the server).
+/// Returns, when a gated figure was set aside, why in words: the first such run's
+/// reasons.
+fn set_aside_latencies(
+    judgements: &mut [Judgement],
+    baseline: &[RunResult],
+    current: &[RunResult],
+) -> Option<String> {
+    let runs: Vec<(&str, &RunResult)> = (baseline.iter().map(|run| ("baseline", run)))
+        .chain(current.iter().map(|run| ("current", run)))
+        .collect();
+    let mut why = None;
+    for judgement in judgements.iter_mut() {
+        let Some((side, run)) = runs
+            .iter()
+            .find(|(_, run)| distrusts(run, judgement.figure))
+        else {
+            continue;
+        };
+        if judgement.gated && why.is_none() {
+            let reasons = run.self_check.reasons.join(", ");
+            why = Some(format!("a {side} run failed its self-check ({reasons})"));
+        }
+        judgement.verdict = Verdict::Inconclusive;
+        judgement.gated = false;
+        judgement.reason = format!("not judged: a {side} run's self-check failed");
+    }
+    why
 }
 
 /// Every result file of one side: the file, or the `.json` result files under a
@@ -212,7 +269,8 @@ fn figures_of(results: &[RunResult]) -> Side {
 }
 
 /// Every figure of either side judged; a figure on one side only cannot be compared,
-/// except the ratios to a floor that was unusable on one side (inconclusive).
+/// except the ratios to a floor that was unusable on one side, or that an older run did
+/// not measure (inconclusive).
 fn judge_all(
     baseline: &Side,
     current: &Side,
@@ -230,7 +288,10 @@ fn judge_all(
                 let present = base.or(cur).expect("on one side at least");
                 let mut judgement = judge(name, present, present, tolerances);
                 judgement.verdict = Verdict::Inconclusive;
-                judgement.reason = "the floor was unusable on one side".into();
+                judgement.reason = match DEPARTURE_FIGURES.contains(&name) {
+                    true => "on one side only (a floor unusable, or an older run)".into(),
+                    false => "the floor was unusable on one side".into(),
+                };
                 judgements.push(judgement);
             }
             (None, _) => missing.push(format!("{name} (not in the baseline)")),
@@ -291,8 +352,10 @@ fn run_ab(
 }
 
 fn describe(input: &Path, results: &[RunResult]) -> String {
-    let commit = results[0].git_commit.as_deref().unwrap_or("unknown commit");
-    let short = &commit[..commit.len().min(10)];
+    let short = results[0]
+        .git_commit
+        .as_deref()
+        .map_or("unknown commit", |commit| &commit[..commit.len().min(10)]);
     match results.len() {
         1 => format!("{} ({short})", input.display()),
         runs => format!("{} ({runs} runs, {short})", input.display()),
@@ -334,13 +397,13 @@ fn headline(regressions: usize, judgements: &[Judgement]) -> String {
 fn print_table(sides: &(String, String), judgements: &[Judgement], regressions: usize) {
     println!("baseline: {}\ncurrent:  {}", sides.0, sides.1);
     println!(
-        "{:<34} {:>16} {:>16} {:>9} {:>20}  verdict",
+        "{:<40} {:>14} {:>14} {:>9} {:>20}  verdict",
         "figure", "baseline", "current", "change", "95% interval"
     );
     for judgement in judgements {
         let (effect, interval) = format_change(judgement);
         println!(
-            "{:<34} {:>16} {:>16} {:>9} {:>20}  {} ({}){}",
+            "{:<40} {:>14} {:>14} {:>9} {:>20}  {} ({}){}",
             judgement.figure,
             format_value(judgement.baseline, judgement.unit),
             format_value(judgement.current, judgement.unit),

@@ -10,6 +10,9 @@ use std::fmt;
 pub enum HistogramName {
     /// From a change's planned instant to the Ping response naming its folder.
     WakeupLatency,
+    /// From a change's datagram leaving the injector (its transmit stamp) to the Ping
+    /// response naming its folder: the wake-up without the injector's lag.
+    WakeupFromDeparture,
     /// From a change's planned instant to the Sync response holding its item.
     MailOnDeviceLatency,
     /// From a change's planned instant to its datagram (or mail) leaving the injector.
@@ -32,8 +35,9 @@ pub enum HistogramName {
 }
 
 impl HistogramName {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::WakeupLatency,
+        Self::WakeupFromDeparture,
         Self::MailOnDeviceLatency,
         Self::InjectorLag,
         Self::Unreachable,
@@ -51,6 +55,7 @@ impl HistogramName {
     pub fn key(self) -> &'static str {
         match self {
             Self::WakeupLatency => "wakeup_latency_us",
+            Self::WakeupFromDeparture => "wakeup_from_departure_us",
             Self::MailOnDeviceLatency => "mail_on_device_latency_us",
             Self::InjectorLag => "injector_lag_us",
             Self::Unreachable => "unreachable_us",

@@ -200,7 +200,8 @@ pub struct InjectorConfig {
     pub start_after: Duration,
 }
 
-/// A notification the injector thread has sent, for the engine to hand to its device.
+/// A notification the injector thread is about to send, for the engine to hand to its
+/// device.
 #[derive(Debug, Clone, Copy)]
 pub struct Sent {
     /// The device's index among the worker's devices.
@@ -209,14 +210,29 @@ pub struct Sent {
     pub planned: Instant,
 }
 
+/// The instant a notification's datagram left (its transmit stamp).
+#[derive(Debug, Clone, Copy)]
+pub struct Departure {
+    pub device: usize,
+    pub seq: u64,
+    pub at: Instant,
+}
+
+/// What the injector thread has for the engine: the notifications it is about to send
+/// (each handed over before its datagram leaves, so the engine knows of it before the
+/// server can answer it), and when the datagrams left.
+#[derive(Debug, Default)]
+pub struct Injected {
+    pub planned: Vec<Sent>,
+    pub departed: Vec<Departure>,
+}
+
 /// The injector on a thread of its own, so notifications leave at their planned
-/// instants whatever the event loop is doing (its poll timeouts are milliseconds). Each
-/// one is queued for the engine before its datagram leaves, so the engine knows of it
-/// before the server can answer it.
+/// instants whatever the event loop is doing (its poll timeouts are milliseconds).
 pub struct InjectorThread {
     /// A std Mutex, not a channel per notification: the engine drains it once a turn,
     /// and neither side holds it across anything slow.
-    queue: Arc<Mutex<Vec<Sent>>>,
+    queue: Arc<Mutex<Injected>>,
     handle: JoinHandle<io::Result<FleetStats>>,
     /// The wall-clock instant of `from`, the schedule's offset zero.
     wall_origin: SystemTime,
@@ -233,7 +249,7 @@ impl InjectorThread {
         stop: Arc<AtomicBool>,
     ) -> Self {
         let wall_origin = wall_clock_of(from);
-        let queue = Arc::new(Mutex::new(Vec::new()));
+        let queue = Arc::new(Mutex::new(Injected::default()));
         let sent = queue.clone();
         let handle = std::thread::spawn(move || inject(config, &users, from, until, &sent, &stop));
         Self {
@@ -250,8 +266,8 @@ impl InjectorThread {
         self.wall_origin
     }
 
-    /// The notifications sent since the last call.
-    pub fn take_sent(&self) -> Vec<Sent> {
+    /// What the thread has planned and sent since the last call.
+    pub fn take_sent(&self) -> Injected {
         std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -261,8 +277,8 @@ impl InjectorThread {
     }
 
     /// Waits for the thread; returns what it counted (sends, send errors, its lag) and
-    /// the notifications it sent since the last [`InjectorThread::take_sent`].
-    pub fn join(self) -> (FleetStats, Vec<Sent>) {
+    /// what it planned and sent since the last [`InjectorThread::take_sent`].
+    pub fn join(self) -> (FleetStats, Injected) {
         let stats = match self.handle.join() {
             Ok(Ok(stats)) => stats,
             Ok(Err(err)) => {
@@ -294,20 +310,24 @@ fn wall_clock_of(instant: Instant) -> SystemTime {
     }
 }
 
-/// The injector thread's loop: sleep until each planned instant, queue, send.
+/// The injector thread's loop: for each planned change, prepare it and hand it to the
+/// engine, wait for its instant (sleep, then spin), send, and tell the engine when it
+/// left.
 fn inject(
     config: InjectorConfig,
     users: &[(String, String)],
     from: Instant,
     until: Instant,
-    queue: &Mutex<Vec<Sent>>,
+    queue: &Mutex<Injected>,
     stop: &AtomicBool,
 ) -> io::Result<FleetStats> {
     let outlet = config.outlet;
     // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
     // of which would count as injector lag; this thread asks for exact wake-ups.
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
+    let lock = || queue.lock().unwrap_or_else(PoisonError::into_inner);
     let mut stats = FleetStats::default();
+    let mut previous_at = from;
     for planned in config.schedule {
         let planned_at = from + planned.offset;
         if planned_at >= until || stop.load(Ordering::Relaxed) {
@@ -322,30 +342,60 @@ fn inject(
             planned.seq,
             planned.offset.as_micros(),
         );
-        let wait = planned_at.saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-        queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Sent {
-                device: planned.device,
-                seq: planned.seq,
-                planned: planned_at,
-            });
-        let planned_change = PlannedChange {
+        let prepared = outlet.prepare(&PlannedChange {
             user,
             folder,
             account: config.accounts.get(planned.device),
             seq: planned.seq,
             at: planned_at,
-        };
-        outlet.send(&planned_change, &mut stats);
+        });
+        // A device ignores a wake-up before a notification's planned instant, so the
+        // engine may know of it early.
+        lock().planned.push(Sent {
+            device: planned.device,
+            seq: planned.seq,
+            planned: planned_at,
+        });
+        wait_until(planned_at, spin_before(previous_at, planned_at));
+        previous_at = planned_at;
+        if let Some(at) = outlet.send(prepared, &mut stats) {
+            lock().departed.push(Departure {
+                device: planned.device,
+                seq: planned.seq,
+                at,
+            });
+        }
     }
     outlet.close(&mut stats);
     stats.intervals.close();
     Ok(stats)
+}
+
+/// The longest the sender spins before a planned instant: a sleeping thread wakes tens
+/// of microseconds late (more on a virtual machine whose idle core the host must wake
+/// first), a spinning one within a microsecond or two.
+const SPIN_MAX: Duration = Duration::from_micros(200);
+/// The share of the time between two planned instants the sender may spin: it costs at
+/// most this much of a core whatever the rate.
+const SPIN_SHARE: f64 = 0.05;
+
+/// How long to spin before `planned_at`, the change before it planned at `previous_at`.
+fn spin_before(previous_at: Instant, planned_at: Instant) -> Duration {
+    planned_at
+        .saturating_duration_since(previous_at)
+        .mul_f64(SPIN_SHARE)
+        .min(SPIN_MAX)
+}
+
+/// Sleeps until `spin` before `at`, then spins until `at`.
+fn wait_until(at: Instant, spin: Duration) {
+    let sleep = at.saturating_duration_since(Instant::now());
+    if sleep > spin {
+        std::thread::sleep(sleep - spin);
+    }
+    while Instant::now() < at {
+        std::hint::spin_loop();
+    }
 }
 
 #[cfg(test)]
@@ -389,6 +439,16 @@ mod tests {
             assert_eq!(fleet_plan(pattern, 2), one, "{pattern:?}");
             assert_eq!(fleet_plan(pattern, 3), one, "{pattern:?}");
         }
+    }
+
+    #[test]
+    fn the_spin_is_a_share_of_the_gap_and_bounded() {
+        let at = Instant::now();
+        let spin = |gap_us| spin_before(at, at + Duration::from_micros(gap_us));
+        assert_eq!(spin(1_000), Duration::from_micros(50));
+        assert_eq!(spin(100), Duration::from_micros(5));
+        assert_eq!(spin(1_000_000), SPIN_MAX);
+        assert_eq!(spin_before(at + Duration::from_secs(1), at), Duration::ZERO);
     }
 
     #[test]

@@ -231,6 +231,10 @@ impl WorkerReport {
     ) -> Self {
         let histograms = [
             (HistogramName::WakeupLatency, &stats.wakeup),
+            (
+                HistogramName::WakeupFromDeparture,
+                &stats.wakeup_from_departure,
+            ),
             (HistogramName::MailOnDeviceLatency, &stats.mail_on_device),
             (HistogramName::InjectorLag, &stats.injector_lag),
             (HistogramName::Unreachable, &stats.unreachable),

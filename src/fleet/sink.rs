@@ -151,6 +151,20 @@ pub struct PlannedChange<'a> {
     pub at: Instant,
 }
 
+/// A change ready to leave at its planned instant `at`.
+#[derive(Debug)]
+pub enum Prepared {
+    Datagram {
+        bytes: Vec<u8>,
+        to: SocketAddr,
+        at: Instant,
+    },
+    Mail {
+        change: Change,
+        at: Instant,
+    },
+}
+
 /// The injector's open outlet: a UDP socket, or the mail sender threads.
 #[derive(Debug)]
 pub enum Outlet {
@@ -181,38 +195,62 @@ impl Outlet {
         })
     }
 
-    /// Sends `change` to its user's partition. A datagram is counted (sent, lag) here;
-    /// a mail by its sender thread once it is accepted.
-    pub fn send(&self, change: &PlannedChange<'_>, stats: &mut FleetStats) {
+    /// Makes `change` ready to leave (the datagram formatted, or the mail written), so
+    /// that at its instant only the send itself is left.
+    pub fn prepare(&self, change: &PlannedChange<'_>) -> Prepared {
         match self {
-            Self::Datagrams { socket, partitions } => {
+            Self::Datagrams { partitions, .. } => {
                 let partition = partition_of(change.user, partitions.len() as u32) as usize;
                 let mut notification = Notification::new_item(change.user, change.folder);
                 notification.seq = Some(change.seq);
-                let datagram = notification.to_string();
+                Prepared::Datagram {
+                    bytes: notification.to_string().into_bytes(),
+                    to: partitions[partition],
+                    at: change.at,
+                }
+            }
+            // Only a mail needs the account, and its own copy for the sender thread.
+            Self::Mail(_) => {
+                let account = change.account.cloned().unwrap_or_default();
+                Prepared::Mail {
+                    change: Change {
+                        user: change.user.to_owned(),
+                        password: account.password,
+                        address: account.address,
+                        folder: change.folder.to_owned(),
+                        seq: change.seq,
+                    },
+                    at: change.at,
+                }
+            }
+        }
+    }
+
+    /// Sends a prepared change. A datagram is counted (sent, lag) here, and the instant
+    /// it left is returned; a mail is counted by its sender thread once it is accepted.
+    pub fn send(&self, prepared: Prepared, stats: &mut FleetStats) -> Option<Instant> {
+        match (self, prepared) {
+            (Self::Datagrams { socket, .. }, Prepared::Datagram { bytes, to, at }) => {
                 // The lag ends when the datagram leaves the network stack (the kernel's
                 // transmit stamp), or, without a stamp, when it was handed to the kernel.
                 let sending_at = Instant::now();
-                match socket.send_to(datagram.as_bytes(), partitions[partition]) {
+                match socket.send_to(&bytes, to) {
                     Ok(_) => stats.counters.notifications_sent += 1,
-                    Err(_) => tally(&mut stats.counters.errors, "notification send failed"),
+                    Err(_) => {
+                        tally(&mut stats.counters.errors, "notification send failed");
+                        return None;
+                    }
                 }
                 let sent_at =
                     crate::kernel_stamp::sent_at(socket, sending_at).unwrap_or(sending_at);
-                stats.record_injector_lag(sent_at.saturating_duration_since(change.at));
+                stats.record_injector_lag(sent_at.saturating_duration_since(at));
+                Some(sent_at)
             }
-            // Only a mail needs the account, and its own copy for the sender thread.
-            Self::Mail(senders) => {
-                let account = change.account.cloned().unwrap_or_default();
-                let mail = Change {
-                    user: change.user.to_owned(),
-                    password: account.password,
-                    address: account.address,
-                    folder: change.folder.to_owned(),
-                    seq: change.seq,
-                };
-                senders.submit(mail, change.at, stats);
+            (Self::Mail(senders), Prepared::Mail { change, at }) => {
+                senders.submit(change, at, stats);
+                None
             }
+            _ => unreachable!("a change is prepared by the outlet that sends it"),
         }
     }
 

@@ -220,10 +220,17 @@ impl Counters {
     }
 }
 
+/// The interval log's tag of the wake-up from the datagram's departure.
+pub const DEPARTURE_TAG: &str = "wakeup_from_departure";
+
 /// Everything a worker counts and times.
 #[derive(Debug, Clone, Default)]
 pub struct FleetStats {
     pub wakeup: Latency,
+    /// The wake-up from the datagram's departure (its transmit stamp) rather than its
+    /// plan: the server's share (and the network's and the device's), without the
+    /// injector's lag.
+    pub wakeup_from_departure: Latency,
     pub mail_on_device: Latency,
     pub injector_lag: Latency,
     /// For each Ping that died: from when it was sent (the flow's last activity) to when
@@ -255,6 +262,12 @@ impl FleetStats {
     pub fn record_wakeup(&mut self, latency: Duration) {
         self.wakeup.record(latency);
         self.intervals.record("wakeup", latency);
+    }
+
+    /// A notification's wake-up latency from its datagram's departure.
+    pub fn record_wakeup_from_departure(&mut self, latency: Duration) {
+        self.wakeup_from_departure.record(latency);
+        self.intervals.record(DEPARTURE_TAG, latency);
     }
 
     /// A notification's latency until its mail was on the device.

@@ -22,6 +22,14 @@ pub struct SelfCheck {
     /// A device worker was busy, or its event loop or injector fell behind: latencies
     /// include the generator's own delays.
     pub generator_saturated: bool,
+    /// The injector's own lag was over its limit: latencies from the plan include it,
+    /// those from the datagram's departure do not.
+    #[serde(default)]
+    pub injector_late: bool,
+    /// A worker was busy or its event loop fell behind: every latency the devices
+    /// measured includes their delays.
+    #[serde(default)]
+    pub devices_late: bool,
     /// The machine was busy on nearly all cores: server and generator competed for them
     /// (with each other, or with whatever else ran).
     pub machine_saturated: bool,
@@ -83,17 +91,20 @@ pub fn check(
             "{name} used {cores:.2} of a core in a second of the hold (limit {WORKER_BUSY_CORES})"
         ));
     }
-    for (what, lag) in [
-        ("event-loop lag", event_loop_lag),
-        ("injector lag", injector_lag),
-    ] {
-        if let Some(lag) = lag.filter(|lag| *lag > GENERATOR_LAG_LIMIT_US) {
+    let mut late = |what: &str, lag: Option<u64>| {
+        let lag = lag.filter(|lag| *lag > GENERATOR_LAG_LIMIT_US);
+        if let Some(lag) = lag {
             reasons.push(format!(
                 "{what} p99 {lag} us exceeds {GENERATOR_LAG_LIMIT_US} us"
             ));
         }
-    }
-    let generator_saturated = !reasons.is_empty();
+        lag.is_some()
+    };
+    let loop_late = late("event-loop lag", event_loop_lag);
+    let injector_late = late("injector lag", injector_lag);
+    let devices_late =
+        loop_late || busiest_worker.is_some_and(|(cores, _)| cores >= WORKER_BUSY_CORES);
+    let generator_saturated = injector_late || devices_late;
     let machine_limit = MACHINE_BUSY_SHARE * machine_cores as f64;
     let machine_saturated = busiest_second.is_some_and(|cores| cores >= machine_limit);
     if let Some(cores) = busiest_second.filter(|_| machine_saturated) {
@@ -103,6 +114,8 @@ pub fn check(
     }
     SelfCheck {
         generator_saturated,
+        injector_late,
+        devices_late,
         machine_saturated,
         reasons,
         hold_seconds_sampled: in_hold.len(),
@@ -190,6 +203,21 @@ mod tests {
         lag.summary.p99_us = 5_000;
         let verdict = check(&[point(3.0, 0.1, 0.1)], Some((2.0, 4.0)), 2, &report);
         assert!(verdict.generator_saturated);
+        assert!(verdict.devices_late && !verdict.injector_late);
         assert!(verdict.reasons[0].contains("event-loop lag p99 5000 us"));
+    }
+
+    #[test]
+    fn a_late_injector_is_told_apart_from_late_devices() {
+        let mut report = fleet();
+        let lag = report
+            .histograms
+            .get_mut(&HistogramName::InjectorLag)
+            .expect("injector lag");
+        lag.summary.p99_us = 6_000;
+        let verdict = check(&[point(3.0, 0.1, 0.1)], Some((2.0, 4.0)), 2, &report);
+        assert!(verdict.generator_saturated && verdict.injector_late);
+        assert!(!verdict.devices_late, "{:?}", verdict.reasons);
+        assert!(verdict.reasons[0].contains("injector lag p99 6000 us"));
     }
 }

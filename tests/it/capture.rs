@@ -5,7 +5,8 @@
 //! response; the plan is the worker's schedule origin plus `seq / rate`. At p50 each
 //! figure is within 10% or 10 us (whichever is larger) of its wire counterpart:
 //! - the injector's lag: plan -> datagram on the wire;
-//! - the server's wake latency: datagram on the wire -> Ping response on the wire;
+//! - the server's wake latency (its /metrics) and the device's wake-up from the
+//!   datagram's departure: datagram on the wire -> Ping response on the wire;
 //! - the device's wake-up: plan -> Ping response on the wire;
 //! - mail on device: plan -> the Sync response on the wire.
 
@@ -96,6 +97,11 @@ fn every_notification_latency_agrees_with_a_packet_capture() {
     let checks = [
         ("injector lag", tool("injector_lag_us"), p50(&wire.injector)),
         ("server wake", server_wake_p50, p50(&wire.server)),
+        (
+            "wake-up from departure",
+            tool("wakeup_from_departure_us"),
+            p50(&wire.server),
+        ),
         ("device wake-up", tool("wakeup_latency_us"), p50(&wire.wake)),
         (
             "mail on device",

@@ -2,8 +2,9 @@
 //! unchanged code agree on memory and counts (their latencies may differ on a machine
 //! busy with other tests, and are not asserted here: the statistics have unit tests); a
 //! result edited to regress (memory, lost mail) is caught with exit 1; different
-//! experiments cannot be compared (exit 2); `--ab` runs two builds alternately and
-//! compares them.
+//! experiments cannot be compared (exit 2); a run whose self-check failed has its
+//! latencies set aside (exit 3, or 1 when something else regressed); `--ab` runs two
+//! builds alternately and compares them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,6 +60,29 @@ fn run(dir: &Path) -> PathBuf {
     crate::run::the_result_file(dir)
 }
 
+/// `result` with its self-check passed and its floor usable. The other tests share this machine, so a run
+/// here may find its generator behind; what that does to a comparison is asserted on
+/// purpose in `a_failed_self_check_sets_the_latencies_aside`, and the plumbing tested
+/// elsewhere should not depend on it.
+fn calm(result: PathBuf) -> PathBuf {
+    edited(&result, &result, |v| {
+        for flag in [
+            "generator_saturated",
+            "injector_late",
+            "devices_late",
+            "machine_saturated",
+        ] {
+            v["self_check"][flag] = false.into();
+        }
+        v["self_check"]["reasons"] = serde_json::json!([]);
+        // Likewise a floor found unusable as a denominator in a busy moment: the
+        // ratios to it are compared here whatever the moment was.
+        if v["floor"].is_object() {
+            v["floor"]["usable"] = true.into();
+        }
+    })
+}
+
 fn edited(from: &Path, to: &Path, edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
     let mut value: serde_json::Value =
         serde_json::from_slice(&std::fs::read(from).unwrap()).unwrap();
@@ -70,8 +94,8 @@ fn edited(from: &Path, to: &Path, edit: impl Fn(&mut serde_json::Value)) -> Path
 #[test]
 fn a_run_passes_against_itself_and_an_edited_regression_is_caught() {
     let dir = tempfile::tempdir().unwrap();
-    let base = run(&dir.path().join("a"));
-    let current = run(&dir.path().join("b"));
+    let base = calm(run(&dir.path().join("a")));
+    let current = calm(run(&dir.path().join("b")));
     let (base_s, current_s) = (base.to_str().unwrap(), current.to_str().unwrap());
 
     let itself = pingfleet(&["compare", base_s, base_s], dir.path());
@@ -163,6 +187,75 @@ fn a_run_passes_against_itself_and_an_edited_regression_is_caught() {
 }
 
 #[test]
+fn a_failed_self_check_sets_the_latencies_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = calm(run(&dir.path().join("a")));
+    let saturated = edited(&base, &dir.path().join("saturated.json"), |v| {
+        v["self_check"]["generator_saturated"] = true.into();
+        v["self_check"]["injector_late"] = true.into();
+        v["self_check"]["reasons"] =
+            serde_json::json!(["injector lag p99 10847 us exceeds 1000 us"]);
+    });
+    let (base_s, saturated_s) = (base.to_str().unwrap(), saturated.to_str().unwrap());
+    let set_aside = pingfleet(&["compare", base_s, saturated_s, "--json"], dir.path());
+    assert_eq!(set_aside.status.code(), Some(3), "{}", text(&set_aside));
+    let stderr = String::from_utf8_lossy(&set_aside.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line says why: {stderr}");
+    assert!(stderr.contains("injector lag p99 10847 us"), "{stderr}");
+    let document: serde_json::Value = serde_json::from_slice(&set_aside.stdout).unwrap();
+    let row = |figure: &str| {
+        let rows = document["figures"].as_array().unwrap();
+        rows.iter()
+            .find(|row| row["figure"] == figure)
+            .unwrap()
+            .clone()
+    };
+    // A late injector is in the latencies from the plan, not in those from the
+    // datagram's departure.
+    for figure in ["wakeup_p50_us", "wakeup_p99_us", "wakeup_p50_over_floor"] {
+        let row = row(figure);
+        assert_eq!(row["verdict"], "inconclusive", "{row}");
+        assert_eq!(row["gated"], false, "{row}");
+        assert!(
+            row["reason"].as_str().unwrap().contains("self-check"),
+            "{row}"
+        );
+    }
+    let departure = row("wakeup_from_departure_p50_over_floor");
+    assert_eq!(departure["verdict"], "no_change", "{departure}");
+    assert_eq!(departure["gated"], true, "{departure}");
+    let memory = row("server_bytes_per_parked");
+    assert_eq!(
+        memory["verdict"], "no_change",
+        "memory is still judged: {memory}"
+    );
+
+    // Late devices are in every latency.
+    let late_devices = edited(&saturated, &dir.path().join("late-devices.json"), |v| {
+        v["self_check"]["devices_late"] = true.into();
+    });
+    let all_aside = pingfleet(
+        &["compare", base_s, late_devices.to_str().unwrap(), "--json"],
+        dir.path(),
+    );
+    assert_eq!(all_aside.status.code(), Some(3), "{}", text(&all_aside));
+    let document: serde_json::Value = serde_json::from_slice(&all_aside.stdout).unwrap();
+    let rows = document["figures"].as_array().unwrap();
+    let departure = rows
+        .iter()
+        .find(|row| row["figure"] == "wakeup_from_departure_p50_over_floor")
+        .unwrap();
+    assert_eq!(departure["verdict"], "inconclusive", "{departure}");
+
+    // Something else that regressed still fails the comparison outright.
+    let lost = edited(&saturated, &dir.path().join("lost.json"), |v| {
+        v["fleet"]["counters"]["notifications_lost"] = 3.into();
+    });
+    let regressed = pingfleet(&["compare", base_s, lost.to_str().unwrap()], dir.path());
+    assert_eq!(regressed.status.code(), Some(1), "{}", text(&regressed));
+}
+
+#[test]
 fn ab_runs_the_two_builds_alternately_and_compares_them() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("scenario.toml");
@@ -192,8 +285,8 @@ fn ab_runs_the_two_builds_alternately_and_compares_them() {
     );
     let out = text(&output);
     // The same build on both sides: no regression of memory or counts; latencies on a
-    // machine busy with other tests may differ either way.
-    assert!(matches!(output.status.code(), Some(0 | 1)), "{out}");
+    // machine busy with other tests may differ either way, or be set aside (3).
+    assert!(matches!(output.status.code(), Some(0 | 1 | 3)), "{out}");
     for figure in ["server_bytes_per_parked", "lost_notifications", "errors"] {
         let line = out.lines().find(|line| line.starts_with(figure)).unwrap();
         assert!(line.contains("no change"), "{line}");

@@ -847,6 +847,36 @@ mod tests {
     }
 
     #[test]
+    fn a_wake_up_counts_from_its_departure_whichever_is_known_first() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+        let ms = Duration::from_millis;
+        // Known before, as usual: planned at 0, handed to the engine early, left at 3.
+        device.notification_planned(1, "5", start);
+        device.notification_departed(1, start + ms(3), &mut stats);
+        // A wake-up before a notification's plan is not its own.
+        device.notification_planned(2, "5", start + ms(50));
+        let changes = || PingResponse::Changes {
+            folders: vec!["5".into()],
+        };
+        device.on_response(ping_answer(changes()), start + ms(10), &mut stats);
+        assert_eq!(stats.wakeup.histogram().max(), 10_007);
+        assert_eq!(stats.wakeup_from_departure.histogram().max(), 7_003);
+        assert_eq!(device.undelivered(), 1, "seq 2 is still to come");
+        // Known after the wake-up (the injector was slow to say): recorded then.
+        device.on_response(sync_answer("3", false, &[1]), start + ms(12), &mut stats);
+        device.on_response(ping_answer(changes()), start + ms(60), &mut stats);
+        assert_eq!(stats.wakeup_from_departure.summary().count, 1);
+        device.notification_departed(2, start + ms(55), &mut stats);
+        assert_eq!(stats.wakeup_from_departure.summary().count, 2);
+        assert_eq!(stats.wakeup_from_departure.histogram().min(), 5_000);
+        // Unknown notifications are ignored.
+        device.notification_departed(99, start, &mut stats);
+        assert_eq!(stats.wakeup_from_departure.summary().count, 2);
+    }
+
+    #[test]
     fn a_change_while_not_parked_is_delivered_by_the_next_sync() {
         let start = Instant::now();
         let mut stats = FleetStats::default();

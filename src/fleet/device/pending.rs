@@ -13,7 +13,10 @@ pub(super) struct Pending {
     pub(super) seq: u64,
     pub(super) folder: usize,
     pub(super) planned: Instant,
-    pub(super) woken: bool,
+    /// When its datagram left the injector (its transmit stamp), once the engine knows.
+    pub(super) departed: Option<Instant>,
+    /// When a Ping response (or a Sync, without one) woke the device for it.
+    pub(super) woken_at: Option<Instant>,
     /// The device's dead Pings when the notification was planned: more at delivery
     /// means it arrived late, through a Ping sent after one died.
     pub(super) dead_pings_at_plan: u64,
@@ -38,7 +41,8 @@ impl Device {
             seq,
             folder,
             planned,
-            woken: false,
+            departed: None,
+            woken_at: None,
             dead_pings_at_plan: self.dead_pings,
         });
     }
@@ -49,7 +53,7 @@ impl Device {
         let window = self.heartbeat() + grace;
         let before = self.pending.len();
         self.pending.retain(|pending| {
-            pending.woken || now.is_some_and(|now| now < pending.planned + window)
+            pending.woken_at.is_some() || now.is_some_and(|now| now < pending.planned + window)
         });
         stats.counters.notifications_lost += (before - self.pending.len()) as u64;
     }
@@ -59,7 +63,7 @@ impl Device {
     pub fn abandon_at_stop(&mut self, now: Instant, grace: Duration, stats: &mut FleetStats) {
         self.expire_lost(Some(now), grace, stats);
         let before = self.pending.len();
-        self.pending.retain(|pending| pending.woken);
+        self.pending.retain(|pending| pending.woken_at.is_some());
         stats.counters.notifications_unfinished_at_stop += (before - self.pending.len()) as u64;
     }
 
@@ -70,17 +74,29 @@ impl Device {
 
     /// Notifications planned for this device and not yet woken.
     pub fn undelivered(&self) -> usize {
-        self.pending.iter().filter(|pending| !pending.woken).count()
+        self.pending
+            .iter()
+            .filter(|pending| pending.woken_at.is_none())
+            .count()
+    }
+
+    /// The datagram of notification `seq` left the injector `at`: the wake-up from
+    /// there is recorded now if the device was already woken, or when it is.
+    pub fn notification_departed(&mut self, seq: u64, at: Instant, stats: &mut FleetStats) {
+        if let Some(pending) = self.pending.iter_mut().find(|pending| pending.seq == seq) {
+            pending.departed = Some(at);
+            if let Some(woken_at) = pending.woken_at {
+                stats.record_wakeup_from_departure(woken_at.saturating_duration_since(at));
+            }
+        }
     }
 
     pub(super) fn item_arrived(&mut self, seq: u64, now: Instant, stats: &mut FleetStats) {
         if let Some(position) = self.pending.iter().position(|pending| pending.seq == seq) {
-            let pending = self.pending.swap_remove(position);
-            if !pending.woken {
+            let mut pending = self.pending.swap_remove(position);
+            if pending.woken_at.is_none() {
                 // Delivered by a Sync without a wake-up (a change before the Ping).
-                stats.counters.notifications_delivered += 1;
-                count_timeliness(self.dead_pings, &pending, stats);
-                stats.record_wakeup(now - pending.planned);
+                wake(self.dead_pings, &mut pending, now, stats);
             }
             stats.record_mail_on_device(now - pending.planned);
         }
@@ -90,14 +106,25 @@ impl Device {
     /// its own planned instant (coalesced notifications all count).
     pub(super) fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
         let dead_pings = self.dead_pings;
-        for pending in self.pending.iter_mut().filter(|pending| !pending.woken) {
-            if folder_ids.contains(&self.folders[pending.folder].id) && pending.planned <= now {
-                pending.woken = true;
-                stats.counters.notifications_delivered += 1;
-                count_timeliness(dead_pings, pending, stats);
-                stats.record_wakeup(now - pending.planned);
-            }
+        for pending in self.pending.iter_mut().filter(|pending| {
+            pending.woken_at.is_none()
+                && pending.planned <= now
+                && folder_ids.contains(&self.folders[pending.folder].id)
+        }) {
+            wake(dead_pings, pending, now, stats);
         }
+    }
+}
+
+/// `pending` reached the device at `now`: delivered, on time or late, and its wake-up
+/// recorded from its plan (and from its datagram's departure, if known yet).
+fn wake(dead_pings: u64, pending: &mut Pending, now: Instant, stats: &mut FleetStats) {
+    pending.woken_at = Some(now);
+    stats.counters.notifications_delivered += 1;
+    count_timeliness(dead_pings, pending, stats);
+    stats.record_wakeup(now - pending.planned);
+    if let Some(departed) = pending.departed {
+        stats.record_wakeup_from_departure(now.saturating_duration_since(departed));
     }
 }
 

@@ -189,7 +189,7 @@ impl Device {
             // Woken notifications whose items this server does not label are delivered
             // all the same once their folder is synced.
             self.pending
-                .retain(|pending| !(pending.woken && pending.folder == index));
+                .retain(|pending| !(pending.woken_at.is_some() && pending.folder == index));
         }
         if self.to_sync.is_empty() {
             self.state = State::Parked;

@@ -19,7 +19,7 @@ use super::conn::{Conn, Cut};
 use super::connect::Sources;
 use super::device::Device;
 use super::errors::DeviceError;
-use super::injector::{InjectorConfig, InjectorThread, Sent};
+use super::injector::{Injected, InjectorConfig, InjectorThread};
 use super::phase_clock::PhaseClock;
 pub use super::phase_clock::{RunEnd, StageCounts};
 use super::stats::FleetStats;
@@ -282,11 +282,17 @@ impl FleetEngine {
         }
     }
 
-    fn hand_over(&mut self, sent: Vec<Sent>) {
-        self.notified += sent.len() as u64;
-        for note in sent {
+    fn hand_over(&mut self, injected: Injected) {
+        self.notified += injected.planned.len() as u64;
+        for note in injected.planned {
             if let Some(slot) = self.slots.get_mut(note.device) {
                 slot.device.notified_folder_planned(note.seq, note.planned);
+            }
+        }
+        for departure in injected.departed {
+            if let Some(slot) = self.slots.get_mut(departure.device) {
+                slot.device
+                    .notification_departed(departure.seq, departure.at, &mut self.stats);
             }
         }
     }
