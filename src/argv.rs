@@ -13,7 +13,7 @@ use serde_json::Value;
 /// `subcommand` followed by the flags that reproduce `args`: `--flag=value` for each
 /// set value (repeated for lists; the `=` form keeps a value that starts with `-` a
 /// value), `--flag` alone for a true switch (or a false one that clears a setting,
-/// `--no-provision`), nothing for an unset option or a false switch. Values are written as serde writes them (durations
+/// `--no-tls-resumption`), nothing for an unset option or a false switch. Values are written as serde writes them (durations
 /// through `humantime_serde`, enums by their clap names, nested tables as JSON).
 pub fn to_argv<T: clap::Args + Serialize>(
     subcommand: &str,
@@ -30,7 +30,7 @@ pub fn to_argv<T: clap::Args + Serialize>(
             anyhow::bail!("{subcommand}: argument {} has no long flag", arg.get_id());
         };
         let flag = format!("--{long}");
-        // A switch that clears a setting (`--no-provision`) is written when it is off.
+        // A switch that clears a setting (`--no-tls-resumption`) is written when it is off.
         let clears = matches!(arg.get_action(), clap::ArgAction::SetFalse);
         match value {
             Value::Bool(on) if clears => {

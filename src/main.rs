@@ -18,23 +18,31 @@ fn main() -> ExitCode {
     if let Command::Compare(args) = &cli.command {
         return ExitCode::from(pingfleet::compare::launch::compare(args));
     }
-    if let Command::Run(args) = cli.command {
-        return match pingfleet::orchestrator::orchestrate::run(args) {
-            Ok(code) => ExitCode::from(code),
-            Err(err) => {
-                eprintln!("pingfleet: {err:#}");
-                ExitCode::from(2)
-            }
-        };
+    let judged = match cli.command {
+        Command::Run(args) => pingfleet::orchestrator::orchestrate::run(args),
+        Command::Devices(args) => pingfleet::orchestrator::standalone::devices(*args),
+        command => return run_other(command),
+    };
+    match judged {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("pingfleet: {err:#}");
+            ExitCode::from(2)
+        }
     }
-    let result = match cli.command {
-        Command::Run(_) | Command::Compare(_) => unreachable!("handled above"),
+}
+
+/// The commands that either do what they were asked (exit 0) or cannot (exit 2).
+fn run_other(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Run(_) | Command::Compare(_) | Command::Devices(_) => {
+            unreachable!("handled above")
+        }
         Command::Scenarios => {
             print!("{}", pingfleet::orchestrator::preview::list_shipped());
             Ok(())
         }
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
-        Command::Devices(args) => pingfleet::fleet::launch::devices(*args),
         Command::Firewall(args) => pingfleet::firewall::launch::firewall(args),
         Command::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
         Command::Notify(args) => {

@@ -136,8 +136,8 @@ pub struct EasQuery {
 /// Why a request target is not a valid EAS request line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
-    #[error("path {0:?} is not {ACTIVESYNC_PATH}")]
-    NotActiveSync(String),
+    #[error("path {0:?} is not {1}")]
+    NotActiveSync(String, String),
     #[error("the query lacks the required parameter {0}")]
     Missing(&'static str),
     #[error("the query is neither Cmd=... nor valid base64: {0}")]
@@ -195,6 +195,12 @@ impl EasQuery {
     /// Parses a request target: an absolute or relative URI whose path is the
     /// ActiveSync directory (compared without case), followed by the query.
     pub fn parse_target(target: &str) -> Result<Self, QueryError> {
+        Self::parse_target_under(target, ACTIVESYNC_PATH)
+    }
+
+    /// Parses a request target whose path must be `directory` (compared without case,
+    /// a trailing `/` allowed).
+    pub fn parse_target_under(target: &str, directory: &str) -> Result<Self, QueryError> {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let path = match path.find("://") {
             Some(scheme_end) => {
@@ -205,9 +211,12 @@ impl EasQuery {
         };
         if !path
             .trim_end_matches('/')
-            .eq_ignore_ascii_case(ACTIVESYNC_PATH)
+            .eq_ignore_ascii_case(directory.trim_end_matches('/'))
         {
-            return Err(QueryError::NotActiveSync(path.to_owned()));
+            return Err(QueryError::NotActiveSync(
+                path.to_owned(),
+                directory.to_owned(),
+            ));
         }
         Self::parse(query)
     }
@@ -479,7 +488,10 @@ mod tests {
         );
         assert_eq!(
             EasQuery::parse_target("/owa?Cmd=Ping"),
-            Err(QueryError::NotActiveSync("/owa".into()))
+            Err(QueryError::NotActiveSync(
+                "/owa".into(),
+                ACTIVESYNC_PATH.into()
+            ))
         );
     }
 

@@ -144,7 +144,19 @@ pub struct DevicesArgs {
     /// Write the worker's JSON document here.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// A condition the run must meet, as a scenario's [thresholds] writes it, e.g.
+    /// lost_notifications:count==0 or wakeup_latency:p(99)<100ms (repeat the flag);
+    /// one that fails exits 1 and is named. Without any: lost_notifications:count==0
+    /// and errors:count==0. "none" judges nothing (`run` gives its workers that, and
+    /// judges the whole fleet itself).
+    #[arg(long = "threshold", value_name = "METRIC:CONDITION")]
+    pub thresholds: Vec<String>,
 }
+
+/// `--threshold none`: judge nothing.
+pub const NO_THRESHOLDS: &str = "none";
+/// What a worker judges when no `--threshold` is given.
+pub const DEFAULT_THRESHOLDS: [&str; 2] = ["lost_notifications:count==0", "errors:count==0"];
 
 impl DevicesArgs {
     /// The flags' defaults, aimed at `targets`.

@@ -25,8 +25,7 @@ pub const DEFAULT_COUNT: usize = 100;
 
 /// The simulated devices. `[devices]` in a scenario; the flags of the same names on
 /// `pingfleet devices` (`count` is `--devices`, `folders` `--folder`, `profiles`
-/// `--profile`, `provision` and `tls_resumption` are switched off by `--no-provision`
-/// and `--no-tls-resumption`).
+/// `--profile`; `tls_resumption` is switched off by `--no-tls-resumption`).
 #[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FleetConfig {
@@ -74,8 +73,10 @@ pub struct FleetConfig {
     /// Send `Connection: close` on every Ping (a new connection per Ping).
     #[arg(long)]
     pub close_per_ping: bool,
-    /// Skip Provision during bootstrap (in a scenario: `provision = false`).
-    #[arg(long = "no-provision", action = clap::ArgAction::SetFalse)]
+    /// Provision at the start of bootstrap, before the server asks (some clients do).
+    /// Without it a device provisions only when the server asks (HTTP 449, or Status
+    /// 142 to 144), and not at all against a server that never does.
+    #[arg(long)]
     pub provision: bool,
     /// Keep no TLS session ticket: every connection a full handshake (in a scenario:
     /// `tls_resumption = false`). By default devices resume, as phones do.
@@ -118,7 +119,7 @@ impl Default for FleetConfig {
             folders: default_folders(),
             empty_reping: false,
             close_per_ping: false,
-            provision: true,
+            provision: false,
             tls_resumption: true,
             connect_rate: DEFAULT_CONNECT_RATE,
             profiles: Vec::new(),
@@ -259,10 +260,12 @@ impl StagesConfig {
 #[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
-    /// How notifications are spread in time: fixed (evenly, --rate a second), poisson
-    /// (random gaps averaging --rate a second) or burst (--burst-share of the devices
+    /// How notifications are spread in time: poisson (random gaps averaging --rate a
+    /// second, as mail arrives; the default, because evenly spaced changes can fall in
+    /// step with a server that looks for mail on a timer and measure its phase, not its
+    /// latency), fixed (evenly, --rate a second) or burst (--burst-share of the devices
     /// within --burst-window).
-    #[arg(long, value_enum, default_value_t = PatternKind::Fixed)]
+    #[arg(long, value_enum, default_value_t = DEFAULT_PATTERN)]
     pub pattern: PatternKind,
     /// Notifications per second to the whole fleet (fixed and poisson patterns); each
     /// worker sends those for its own devices. The schedule depends only on the seed
@@ -277,6 +280,8 @@ pub struct ScheduleConfig {
     pub burst_window: Span,
 }
 
+/// How notifications are spread when nothing says otherwise: as mail arrives.
+pub const DEFAULT_PATTERN: PatternKind = PatternKind::Poisson;
 /// Notifications a second to the whole fleet when nothing says otherwise.
 pub const DEFAULT_RATE: f64 = 10.0;
 /// A burst's share of the devices when nothing says otherwise.
@@ -287,7 +292,7 @@ pub const DEFAULT_BURST_WINDOW: Span = Span(std::time::Duration::from_millis(100
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
-            pattern: PatternKind::Fixed,
+            pattern: DEFAULT_PATTERN,
             rate: DEFAULT_RATE,
             burst_share: DEFAULT_BURST_SHARE,
             burst_window: DEFAULT_BURST_WINDOW,
@@ -351,7 +356,7 @@ mod tests {
     #[test]
     fn a_file_and_the_flags_read_alike() {
         let from_file: FleetConfig = toml::from_str(
-            "count = 50\nheartbeat = \"90\"\nfolders = [\"calendar\"]\nprovision = false\n\
+            "count = 50\nheartbeat = \"90\"\nfolders = [\"calendar\"]\nprovision = true\n\
              tls_resumption = false\nconnect_rate = 20.0\n",
         )
         .unwrap();
@@ -362,7 +367,7 @@ mod tests {
             "1m 30s",
             "--folder",
             "calendar",
-            "--no-provision",
+            "--provision",
             "--no-tls-resumption",
             "--connect-rate",
             "20",

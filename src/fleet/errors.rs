@@ -24,6 +24,9 @@ pub enum DeviceError {
     BadRedirectLocation,
     /// OPTIONS offered no version the device can speak.
     NoCommonVersion,
+    /// OPTIONS was answered by something that is not EAS (its Content-Type given): a
+    /// login page, a proxy's own page. The device stops: asking again gets the same.
+    NotEas(String),
     /// Provision answered without a policy key, or refused.
     ProvisionRefused,
     /// A command answered with a failure status.
@@ -79,6 +82,12 @@ impl fmt::Display for DeviceError {
             Self::RedirectWithoutLocation => f.write_str("redirect without X-MS-Location"),
             Self::BadRedirectLocation => f.write_str("bad redirect location"),
             Self::NoCommonVersion => f.write_str("no common protocol version"),
+            Self::NotEas(content_type) => write!(
+                f,
+                "not an EAS server: OPTIONS answered with {content_type} and no \
+                 MS-ASProtocolVersions (a login page? the target URL's path must be the \
+                 server's ActiveSync endpoint)"
+            ),
             Self::ProvisionRefused => f.write_str("Provision refused"),
             Self::Failed(command) => write!(f, "{} failed", command.name()),
             Self::FolderMissing(spec) => {

@@ -208,6 +208,8 @@ pub struct Sent {
     pub device: usize,
     pub seq: u64,
     pub planned: Instant,
+    /// Its departure will follow as a [`Departure`] (a datagram, not a mail).
+    pub stamped: bool,
 }
 
 /// The instant a notification's datagram left (its transmit stamp).
@@ -349,12 +351,13 @@ fn inject(
             seq: planned.seq,
             at: planned_at,
         });
-        // A device ignores a wake-up before a notification's planned instant, so the
-        // engine may know of it early.
+        // A device takes no wake-up before a datagram's departure (or a mail's planned
+        // instant) for its own, so the engine may know of it early.
         lock().planned.push(Sent {
             device: planned.device,
             seq: planned.seq,
             planned: planned_at,
+            stamped: outlet.stamps_departures(),
         });
         wait_until(planned_at, spin_before(previous_at, planned_at));
         previous_at = planned_at;

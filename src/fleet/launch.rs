@@ -20,8 +20,9 @@ use super::target::Target;
 use super::tickets::TlsClients;
 use crate::partition::partition_of;
 
-/// Runs `pingfleet devices` to completion.
-pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
+/// Runs `pingfleet devices` to completion; its report, or why it did not do what it
+/// was asked.
+pub fn devices(args: DevicesArgs) -> anyhow::Result<WorkerReport> {
     if !crate::lifeline::bind_to_parent() {
         anyhow::bail!("the run that started this process has ended");
     }
@@ -69,7 +70,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     }
     match failure(&report) {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
-        None => Ok(()),
+        None => Ok(report),
     }
 }
 
@@ -197,7 +198,10 @@ impl Shard {
             let device = Device::new(
                 &credential.user,
                 &credential.password,
-                &self.wiring.targets[*target].host_header,
+                (
+                    &self.wiring.targets[*target].host_header,
+                    &self.wiring.targets[*target].path,
+                ),
                 self.mix.profile(kind).clone(),
                 credential.index,
                 seed,
@@ -496,6 +500,18 @@ fn print_summary(report: &WorkerReport, end: &RunEnd) {
         println!(
             "server said: MS-Server-ActiveSync {:?}, versions {:?}, negotiated {:?}",
             counters.server_versions, counters.advertised_versions, counters.negotiated_versions
+        );
+    }
+    if !counters.empty_wakes.is_empty() {
+        println!(
+            "empty wakes (Pings answered with changes that brought nothing), by kind: {:?}",
+            counters.empty_wakes
+        );
+    }
+    if counters.provisioned_without_policy > 0 {
+        println!(
+            "Provision answered \"no policy for this client\" {} times: carried on without a policy key",
+            counters.provisioned_without_policy
         );
     }
     if !counters.errors.is_empty() {

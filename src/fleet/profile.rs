@@ -11,6 +11,9 @@ use crate::seeds::{self, Stream};
 /// How a simulated device behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
+    /// The kind's name in the mix (`default` for a fleet of one kind): what counts kept
+    /// per kind are kept under.
+    pub kind: String,
     /// The version asked for (lowered to the server's best if it lacks it).
     pub version: ProtocolVersion,
     pub device_type: String,
@@ -21,7 +24,8 @@ pub struct Profile {
     /// Folders pushed (monitored by Ping): kinds (`inbox`, `calendar`, `contacts`,
     /// `tasks`) found by type in the hierarchy, or ids.
     pub folders: Vec<String>,
-    /// Run Provision (both phases) during bootstrap.
+    /// Run Provision (both phases) at the start of bootstrap, before being asked;
+    /// otherwise only when the server asks (HTTP 449, Status 142 to 144).
     pub provision: bool,
     /// After the first full Ping, re-Ping with an empty body (the server's cache).
     pub empty_reping: bool,
@@ -69,12 +73,13 @@ impl Default for Profile {
     /// An Android-like phone pushing its Inbox with an 8-minute heartbeat.
     fn default() -> Self {
         Self {
+            kind: "default".into(),
             version: ProtocolVersion::V14_1,
             device_type: "Android".into(),
             user_agent: "Android/14-EAS-2.0".into(),
             device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.into(),
             folders: vec!["inbox".into()],
-            provision: true,
+            provision: false,
             empty_reping: false,
             close_per_ping: false,
             tls_resumption: true,
@@ -189,6 +194,7 @@ impl ProfileSpec {
     /// The base profile with this entry's changes.
     pub fn resolve(&self, base: &Profile) -> Profile {
         Profile {
+            kind: self.name.clone(),
             version: self.version.unwrap_or(base.version),
             device_type: self.device_type.clone().unwrap_or(base.device_type.clone()),
             user_agent: self.user_agent.clone().unwrap_or(base.user_agent.clone()),

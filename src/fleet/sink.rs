@@ -195,6 +195,12 @@ impl Outlet {
         })
     }
 
+    /// Whether [`Outlet::send`] tells when each change left (datagrams do; a mail's
+    /// departure is its store's business).
+    pub fn stamps_departures(&self) -> bool {
+        matches!(self, Self::Datagrams { .. })
+    }
+
     /// Makes `change` ready to leave (the datagram formatted, or the mail written), so
     /// that at its instant only the send itself is left.
     pub fn prepare(&self, change: &PlannedChange<'_>) -> Prepared {

@@ -113,6 +113,15 @@ pub struct Counters {
     /// error, an HTTP status, a re-synchronisation the server kept asking for).
     #[serde(default)]
     pub never_parked: Tally,
+    /// Pings answered with changes whose Sync then brought no item and for which no
+    /// planned change was waiting (a server that wakes its devices for nothing), by
+    /// kind of device.
+    #[serde(default)]
+    pub empty_wakes: Tally,
+    /// Provisions answered "no policy for this client" (Policy Status 2): the device
+    /// carried on without a policy key.
+    #[serde(default)]
+    pub provisioned_without_policy: u64,
 }
 
 impl Counters {
@@ -126,6 +135,7 @@ impl Counters {
             (&mut self.resyncs, &more.resyncs),
             (&mut self.negotiated_versions, &more.negotiated_versions),
             (&mut self.never_parked, &more.never_parked),
+            (&mut self.empty_wakes, &more.empty_wakes),
             (
                 &mut self.http_status_by_command,
                 &more.http_status_by_command,
@@ -156,6 +166,7 @@ impl Counters {
         self.flush_marked += more.flush_marked;
         self.flush_reparked += more.flush_reparked;
         self.churn_drops += more.churn_drops;
+        self.provisioned_without_policy += more.provisioned_without_policy;
     }
 
     /// What was counted after `earlier`, a snapshot of these same counters.
@@ -209,6 +220,10 @@ impl Counters {
             resyncs: minus(&self.resyncs, &earlier.resyncs),
             negotiated_versions: minus(&self.negotiated_versions, &earlier.negotiated_versions),
             never_parked: minus(&self.never_parked, &earlier.never_parked),
+            empty_wakes: minus(&self.empty_wakes, &earlier.empty_wakes),
+            provisioned_without_policy: self
+                .provisioned_without_policy
+                .saturating_sub(earlier.provisioned_without_policy),
             http_status_by_command: minus(
                 &self.http_status_by_command,
                 &earlier.http_status_by_command,

@@ -37,6 +37,7 @@ pub mod roles;
 pub mod sampler;
 pub mod self_check;
 pub mod server_gauge;
+pub mod standalone;
 pub mod summary;
 pub mod sweep;
 mod watch;

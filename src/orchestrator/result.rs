@@ -229,7 +229,7 @@ pub const MEASURED_PLATEAU_SHARE: f64 = 0.9;
 
 /// What one device costs per hour of the hold: the hold's counts divided by devices
 /// and hours.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct DeviceHourCost {
     pub requests: f64,
@@ -241,6 +241,12 @@ pub struct DeviceHourCost {
     /// Of `tls_handshakes`, those resumed with a session ticket.
     #[serde(default)]
     pub tls_resumed: f64,
+    /// Pings answered with changes that brought nothing (each a radio wake and a
+    /// request pair for nothing), per device-hour of the fleet, and of each kind.
+    #[serde(default)]
+    pub empty_wakes: f64,
+    #[serde(default)]
+    pub empty_wakes_by_kind: BTreeMap<String, f64>,
 }
 
 impl DeviceHourCost {
@@ -265,6 +271,20 @@ impl DeviceHourCost {
             connections: per(counters.connections_opened),
             tls_handshakes: per(counters.tls_handshakes),
             tls_resumed: per(counters.tls_resumed),
+            empty_wakes: per(counters.empty_wakes.values().sum()),
+            empty_wakes_by_kind: counters
+                .empty_wakes
+                .iter()
+                .map(|(kind, count)| {
+                    let devices = fleet
+                        .profiles
+                        .iter()
+                        .find(|profile| &profile.name == kind)
+                        .map_or(fleet.devices, |profile| profile.devices);
+                    let hours = devices as f64 * hold.duration_s * time_scale / 3600.0;
+                    (kind.clone(), *count as f64 / hours.max(f64::MIN_POSITIVE))
+                })
+                .collect(),
         })
     }
 }
@@ -287,6 +307,17 @@ pub struct ThresholdVerdict {
     pub passed: bool,
 }
 
+impl ThresholdVerdict {
+    /// What was observed, with its unit, or "not measured".
+    pub fn observed_words(&self) -> String {
+        match (&self.observed_text, self.observed) {
+            (Some(text), _) => text.clone(),
+            (None, Some(value)) => format!("{value:.1}"),
+            (None, None) => "not measured".to_owned(),
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -300,18 +331,29 @@ pub fn judge_thresholds(
     thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
     result: &RunResult,
 ) -> Vec<ThresholdVerdict> {
+    judge(thresholds, &result.fleet, &result.memory, result.complete)
+}
+
+/// Judges `thresholds` against a fleet's report and the memory measured of it; an
+/// incomplete run's are not judged.
+pub fn judge(
+    thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
+    fleet: &WorkerReport,
+    memory: &Memory,
+    complete: bool,
+) -> Vec<ThresholdVerdict> {
     let mut verdicts = Vec::new();
     for (metric, conditions) in thresholds {
         for condition in conditions {
             let condition = &condition.0;
-            let observed = observe(*metric, condition.aggregate, &result.fleet, &result.memory);
+            let observed = observe(*metric, condition.aggregate, fleet, memory);
             verdicts.push(ThresholdVerdict {
                 metric: metric.name().to_owned(),
                 condition: condition.text.clone(),
                 observed,
                 observed_text: observed.map(|value| metric.show(condition.aggregate, value)),
-                judged: result.complete,
-                passed: result.complete && observed.is_some_and(|value| condition.holds(value)),
+                judged: complete,
+                passed: complete && observed.is_some_and(|value| condition.holds(value)),
             });
         }
     }

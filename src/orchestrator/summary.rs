@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::network::{FlushFigures, NetworkFigures};
-use super::result::{EngineComparison, RunResult};
+use super::result::{DeviceHourCost, EngineComparison, RunResult, ThresholdVerdict};
 use crate::fleet::report::HistogramName;
 use crate::scenario::FirewallMode;
 
@@ -58,35 +58,37 @@ pub fn print_summary(result: &RunResult, path: &Path) {
     }
     print_floor(result);
     print_memory(result);
-    if let Some(cost) = result.cost_per_device_hour {
+    if let Some(cost) = &result.cost_per_device_hour {
         println!(
             "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes ({:.2} resumed)",
             cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes, cost.tls_resumed
         );
+        print_empty_wakes(result, cost);
     }
     print_network(result);
     print_self_check(result);
-    for verdict in &result.thresholds {
-        let observed = match (&verdict.observed_text, verdict.observed) {
-            (Some(text), _) => text.clone(),
-            (None, Some(value)) => format!("{value:.1}"),
-            (None, None) => "not measured".to_owned(),
-        };
+    print_verdicts(&result.thresholds);
+    for failure in &result.failures {
+        println!("[INCOMPLETE] {failure}");
+    }
+    println!("results: {}", path.display());
+}
+
+/// Each threshold's verdict, one line each: `[PASS] errors count==0 (observed 0)`.
+pub fn print_verdicts(verdicts: &[ThresholdVerdict]) {
+    for verdict in verdicts {
         println!(
-            "[{}] {} {} (observed {observed})",
+            "[{}] {} {} (observed {})",
             match (verdict.judged, verdict.passed) {
                 (false, _) => "NOT JUDGED",
                 (true, true) => "PASS",
                 (true, false) => "FAIL",
             },
             verdict.metric,
-            verdict.condition
+            verdict.condition,
+            verdict.observed_words()
         );
     }
-    for failure in &result.failures {
-        println!("[INCOMPLETE] {failure}");
-    }
-    println!("results: {}", path.display());
 }
 
 fn print_network(result: &RunResult) {
@@ -223,6 +225,26 @@ fn print_floor(result: &RunResult) {
         floor.p50_us,
         over(wakeup.p99_us, floor.p99_us),
         floor.p99_us
+    );
+}
+
+/// The server's wakes for nothing, when it made any: in all, per device-hour, by kind.
+fn print_empty_wakes(result: &RunResult, cost: &DeviceHourCost) {
+    let counters = &result.fleet.counters;
+    let count: u64 = counters.empty_wakes.values().sum();
+    if count == 0 {
+        return;
+    }
+    let kinds: Vec<String> = cost
+        .empty_wakes_by_kind
+        .iter()
+        .map(|(kind, rate)| format!("{kind} {rate:.1}"))
+        .collect();
+    println!(
+        "empty wakes: {count} Pings answered with changes that brought nothing ({:.1} per device-hour; by kind {}) of {} Ping status 2",
+        cost.empty_wakes,
+        kinds.join(", "),
+        counters.ping_status.get("2").copied().unwrap_or(0)
     );
 }
 

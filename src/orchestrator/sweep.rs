@@ -152,7 +152,7 @@ fn measure_cell(
         failures: result.failures.clone(),
         devices: result.fleet.devices,
         network: result.network.clone(),
-        cost_per_device_hour: result.cost_per_device_hour,
+        cost_per_device_hour: result.cost_per_device_hour.clone(),
         wakeup: result
             .fleet
             .histograms
@@ -183,7 +183,7 @@ pub fn print_grid(result: &SweepResult) {
         };
         let stale = network.staleness.unwrap_or_default();
         let seconds = |us: u64| format!("{:.0} s", us as f64 / 1e6);
-        let cost = row.cost_per_device_hour;
+        let cost = row.cost_per_device_hour.as_ref();
         println!(
             "{:>8}s {:>8}s {:>8} | {:>6} {:>7} {:>5} {:>4} | {:>9} {:>9} | {:>6} {:>6} | {:>7} {:>7} | {}",
             cell.heartbeat_s,

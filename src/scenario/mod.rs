@@ -233,8 +233,8 @@ mod tests {
         assert_eq!(scenario.server.partitions, ProcessCount::Auto);
         assert_eq!(scenario.devices.workers, ProcessCount::Auto);
         assert_eq!(scenario.devices.heartbeat.0, Duration::from_secs(480));
-        // One default for a scenario and `pingfleet devices`: a fixed 10/s.
-        assert_eq!(scenario.injector.pattern, PatternKind::Fixed);
+        // One default for a scenario and `pingfleet devices`: Poisson, 10/s.
+        assert_eq!(scenario.injector.pattern, PatternKind::Poisson);
         assert_eq!(scenario.injector.rate, 10.0);
         assert!(scenario.thresholds.is_empty());
     }

@@ -211,7 +211,7 @@ impl ResolvedScenario {
         let mut args = self.fleet_args(
             partitions
                 .iter()
-                .map(|(http, _)| format!("{scheme}://{http}"))
+                .map(|(http, _)| format!("{scheme}://{http}{}", self.scenario.server.path))
                 .collect(),
             index,
             dir,
@@ -273,6 +273,8 @@ impl ResolvedScenario {
         args.schedule = injector.clone();
         args.seed = self.scenario.seed;
         args.output = Some(worker_document(dir, index));
+        // The run judges the whole fleet; a worker judges nothing of its own.
+        args.thresholds = vec![crate::fleet::args::NO_THRESHOLDS.to_owned()];
         args
     }
 }
@@ -564,7 +566,10 @@ mod tests {
             worker.seed, plan.scenario.seed,
             "every shard takes the run's seed"
         );
-        assert_eq!(worker.targets[2], "http://127.0.0.3:8000");
+        assert_eq!(
+            worker.targets[2],
+            "http://127.0.0.3:8000/Microsoft-Server-ActiveSync"
+        );
         assert_eq!(worker.output, Some(worker_document(dir, 1)));
         let argv = worker.to_argv().unwrap();
         assert_eq!(crate::argv::parse::<DevicesArgs>(&argv).unwrap(), worker);

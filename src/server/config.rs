@@ -3,6 +3,7 @@
 //! defaults as constants and one check for both.
 
 use super::state::Engine;
+use crate::eas::request::ACTIVESYNC_PATH;
 use crate::partition::ProcessCount;
 use crate::setting::ConfigError;
 use crate::units::Span;
@@ -37,6 +38,10 @@ pub struct ServerConfig {
     /// Largest heartbeat a Ping may ask for (higher ones get Status 5), whole seconds.
     #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_MAX_HEARTBEAT)]
     pub max_heartbeat: Span,
+    /// The path EAS is served under, as a server behind a prefix or a proxy has it
+    /// (SOGo's: /SOGo/Microsoft-Server-ActiveSync); a POST elsewhere is 404.
+    #[arg(long, value_name = "PATH", default_value = ACTIVESYNC_PATH)]
+    pub path: String,
     /// Run the same fleet against the lean engine, then hyper, and compare. A
     /// scenario's setting.
     #[arg(skip)]
@@ -51,6 +56,7 @@ impl Default for ServerConfig {
             partitions: ProcessCount::Auto,
             min_heartbeat: DEFAULT_MIN_HEARTBEAT,
             max_heartbeat: DEFAULT_MAX_HEARTBEAT,
+            path: ACTIVESYNC_PATH.to_owned(),
             compare_engines: false,
         }
     }
@@ -78,6 +84,18 @@ impl ServerConfig {
                     ),
                 ));
             }
+        }
+        let printable = |byte: u8| byte > b' ' && byte < 0x7f && !b"?#%".contains(&byte);
+        if !self.path.starts_with('/') || self.path.len() > 256 || !self.path.bytes().all(printable)
+        {
+            return Err(ConfigError::new(
+                "path",
+                format!(
+                    "server.path must start with / and be up to 256 printable characters \
+                     without spaces, ? # or %, got {:?}",
+                    self.path
+                ),
+            ));
         }
         if self.min_heartbeat > self.max_heartbeat {
             return Err(ConfigError::new(
@@ -138,6 +156,15 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(upside_down.check().unwrap_err().message.contains("above"));
+        for bad in ["SOGo", "/a b", "/a?b", ""] {
+            let config = ServerConfig {
+                path: bad.into(),
+                ..ServerConfig::default()
+            };
+            assert_eq!(config.check().unwrap_err().key, "path", "{bad:?}");
+        }
+        let sogo = flags(&["--path", "/SOGo/Microsoft-Server-ActiveSync"]).unwrap();
+        assert_eq!(sogo.check(), Ok(()));
         assert!(ServerConfig::default().check().is_ok());
     }
 }

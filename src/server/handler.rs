@@ -29,7 +29,8 @@ const COMMANDS: &str = "Sync,FolderSync,Ping,Provision,Settings";
 /// Ping Status 8 (or HTTP 500) instead of taking the connection or the server down.
 pub fn handle(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -> Outcome {
     let routed = std::panic::catch_unwind(AssertUnwindSafe(|| route(state, head, user, body)));
-    let outcome = routed.unwrap_or_else(|_| Outcome::Respond(internal_error(head)));
+    let outcome =
+        routed.unwrap_or_else(|_| Outcome::Respond(internal_error(&state.config.path, head)));
     if let Outcome::Respond(response) = &outcome {
         if response.status >= 400 {
             bump(&state.metrics.http_errors);
@@ -39,9 +40,9 @@ pub fn handle(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[
 }
 
 /// The answer to a request whose handling failed inside the server.
-fn internal_error(head: &RequestHead) -> Response {
-    let is_ping =
-        EasQuery::parse_target(&head.target).is_ok_and(|query| query.command == Command::Ping);
+fn internal_error(path: &str, head: &RequestHead) -> Response {
+    let is_ping = EasQuery::parse_target_under(&head.target, path)
+        .is_ok_and(|query| query.command == Command::Ping);
     if is_ping {
         super::http::eas_response(PingResponse::ServerError.encode(), false)
     } else {
@@ -72,9 +73,9 @@ fn options() -> Response {
 }
 
 fn post(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -> Outcome {
-    let query = match EasQuery::parse_target(&head.target) {
+    let query = match EasQuery::parse_target_under(&head.target, &state.config.path) {
         Ok(query) => query,
-        Err(err @ QueryError::NotActiveSync(_)) => {
+        Err(err @ QueryError::NotActiveSync(..)) => {
             return Outcome::Respond(Response::text(404, &err.to_string()))
         }
         Err(err) => return Outcome::Respond(Response::text(400, &err.to_string())),
@@ -166,6 +167,7 @@ fn redirect(state: &ServerState, user: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eas::request::ACTIVESYNC_PATH;
     use crate::server::http::Method;
 
     #[test]
@@ -174,7 +176,7 @@ mod tests {
             Method::Post,
             "/Microsoft-Server-ActiveSync?Cmd=Ping&DeviceId=a&DeviceType=b",
         );
-        let response = internal_error(&ping);
+        let response = internal_error(ACTIVESYNC_PATH, &ping);
         assert_eq!(response.status, 200);
         assert_eq!(
             PingResponse::decode(&response.body),
@@ -184,6 +186,6 @@ mod tests {
             Method::Post,
             "/Microsoft-Server-ActiveSync?Cmd=Sync&DeviceId=a&DeviceType=b",
         );
-        assert_eq!(internal_error(&sync).status, 500);
+        assert_eq!(internal_error(ACTIVESYNC_PATH, &sync).status, 500);
     }
 }

@@ -218,6 +218,7 @@ fn config_from(args: &ServeArgs, fd_limit: u64) -> anyhow::Result<PartitionConfi
     config.partition = args.partition;
     config.partition_urls = args.partition_urls.clone();
     config.require_provision = args.require_provision;
+    config.path = args.server.path.clone();
     config.max_connections = args
         .max_connections
         .unwrap_or(fd_limit.saturating_sub(FD_RESERVE).max(1) as usize);

@@ -77,6 +77,8 @@ pub struct PartitionConfig {
     /// The EAS URL of every partition, by index, for 451 redirects.
     pub partition_urls: Vec<String>,
     pub require_provision: bool,
+    /// The path EAS is served under (`--path`).
+    pub path: String,
     pub max_connections: usize,
     pub limits: HttpLimits,
     /// How the lean engine frames and codes responses.
@@ -96,6 +98,7 @@ impl PartitionConfig {
             partition: Partition::WHOLE,
             partition_urls: Vec::new(),
             require_provision: false,
+            path: crate::eas::request::ACTIVESYNC_PATH.to_owned(),
             max_connections: 19_000,
             limits: HttpLimits::default(),
             response_style: ResponseStyle::default(),

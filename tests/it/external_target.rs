@@ -3,7 +3,7 @@
 //! memory read only where the scenario names it.
 
 use crate::eas_client::Server;
-use crate::foreign::ForeignServer;
+use crate::fake_eas::ForeignServer;
 use crate::mail_injection::{Dovecot, PASSWORD, USERS};
 use crate::run::run_scenario as run;
 

@@ -66,7 +66,8 @@ fn args(server: &Server, extra: &[&str]) -> Vec<String> {
 #[test]
 fn devices_bootstrap_park_and_wake_over_plain_and_tls() {
     for tls in [false, true] {
-        let mut flags = vec!["--min-heartbeat", "1"];
+        // The server asks for Provision (449): devices provision when asked.
+        let mut flags = vec!["--min-heartbeat", "1", "--require-provision"];
         if tls {
             flags.push("--tls");
         }
@@ -94,7 +95,10 @@ fn devices_bootstrap_park_and_wake_over_plain_and_tls() {
             "{context}"
         );
         assert_eq!(counters.notifications_lost, 0, "{context}");
-        assert_eq!(counters.requests["Provision"], 80, "two phases per device");
+        assert_eq!(
+            counters.requests["Provision"], 80,
+            "asked, each device provisions in two phases"
+        );
         assert!(
             counters.ping_status.contains_key("1"),
             "heartbeats expired: {context}"

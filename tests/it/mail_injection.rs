@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use pingfleet::fleet::report::WorkerReport;
 use pingfleet::notification::seq_in_subject;
 
+use crate::fake_eas::ForeignServer;
 use crate::fleet::run_devices;
-use crate::foreign::ForeignServer;
 
 /// Users of the test mail store, as the worker names them (`--devices 4`).
 pub(crate) const USERS: [&str; 4] = ["user0", "user1", "user2", "user3"];

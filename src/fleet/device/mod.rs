@@ -29,6 +29,7 @@ use pending::Pending;
 use super::errors::DeviceError;
 use super::heartbeat::Heartbeat;
 use super::stats::{tally, FleetStats};
+use super::target::Endpoint;
 use crate::eas::headers::BasicCredentials;
 use crate::eas::ProtocolVersion;
 use crate::seeds::{self, Stream};
@@ -85,6 +86,8 @@ pub struct Device {
     device_id: String,
     authorization: String,
     host: String,
+    /// The path requests go to (the target URL's).
+    path: String,
     profile: Arc<Profile>,
     rng: SmallRng,
     state: State,
@@ -101,6 +104,12 @@ pub struct Device {
     backoff_attempt: u32,
     /// Re-synchronisations the server asked for since the device last parked.
     resyncs_in_a_row: u32,
+    /// A Ping answered with changes woke the device for no planned change: if the Syncs
+    /// that follow bring nothing either, it was an empty wake.
+    wake_unexplained: bool,
+    /// The server's items carry pingfleet's labels (`seq=N` in the subject): each
+    /// planned change is known when its item arrives.
+    labels_items: bool,
     /// The last thing that set the device back (an error, an HTTP status, a
     /// re-synchronisation): what a device that never parks reports as its reason.
     setback: Option<String>,
@@ -124,7 +133,7 @@ impl Device {
     pub fn new(
         user: &str,
         password: &str,
-        host: &str,
+        endpoint: (&str, &str),
         profile: Arc<Profile>,
         fleet_index: usize,
         run_seed: u64,
@@ -151,7 +160,8 @@ impl Device {
             user: user.to_owned(),
             device_id: device_id(&profile.device_id_prefix, user, fleet_index),
             authorization: BasicCredentials::new(user, password).to_header(),
-            host: host.to_owned(),
+            host: endpoint.0.to_owned(),
+            path: endpoint.1.to_owned(),
             version: profile.version,
             ping_folder_limit: profile.folders.len(),
             profile,
@@ -165,6 +175,8 @@ impl Device {
             ping_cached: false,
             backoff_attempt: 0,
             resyncs_in_a_row: 0,
+            wake_unexplained: false,
+            labels_items: false,
             setback: None,
             ping_sent_at: None,
             dead_pings: 0,
@@ -300,7 +312,13 @@ impl Device {
             }
             451 => {
                 return match response.location {
-                    Some(location) => Action::Redirect { location, at: now },
+                    Some(location) => {
+                        if let Ok(endpoint) = Endpoint::parse(&location) {
+                            self.host = endpoint.host_header;
+                            self.path = endpoint.path;
+                        }
+                        Action::Redirect { location, at: now }
+                    }
                     None => self.fail(now, stats, DeviceError::RedirectWithoutLocation),
                 }
             }
@@ -312,7 +330,9 @@ impl Device {
         }
         let result = match self.state {
             State::ExpectOptions => self.options_answered(&response, stats),
-            State::ExpectPolicy | State::ExpectPolicyAck => self.provision_answered(&response.body),
+            State::ExpectPolicy | State::ExpectPolicyAck => {
+                self.provision_answered(&response.body, stats)
+            }
             State::ExpectFolderSync => self.folder_sync_answered(&response.body, stats),
             State::ExpectSync => self.sync_answered(&response.body, arrived, stats),
             State::Parked => self.ping_answered(&response.body, arrived, stats),
@@ -323,8 +343,8 @@ impl Device {
                 self.backoff_attempt = 0;
                 self.request(now, stats)
             }
-            Err(error @ DeviceError::FolderMissing(_)) => {
-                // Retrying would ask the same hierarchy again: the device gives up.
+            Err(error @ (DeviceError::FolderMissing(_) | DeviceError::NotEas(_))) => {
+                // Retrying would ask the same again: the device gives up.
                 error.count(&mut stats.counters);
                 self.setback = Some(error.to_string());
                 self.state = State::Stopped;
@@ -370,6 +390,7 @@ impl Device {
     /// device last parked goes ahead at once, the ones after it wait, longer each time,
     /// so a server that keeps asking does not get a device in a hot loop.
     fn resync(&mut self, kind: &str, stats: &mut FleetStats) -> Next {
+        self.wake_unexplained = false;
         tally(&mut stats.counters.resyncs, kind);
         self.setback = Some(kind.to_owned());
         self.resyncs_in_a_row += 1;
@@ -440,7 +461,7 @@ mod tests {
     use crate::eas::commands::sync::{
         Email, SyncCollectionResponse, SyncCommand, SyncRequest, SyncResponse,
     };
-    use crate::eas::request::{Command, EasQuery};
+    use crate::eas::request::{Command, EasQuery, ACTIVESYNC_PATH};
     use crate::eas::WbxmlBody;
 
     /// A request the device sent: its command and body.
@@ -539,7 +560,14 @@ mod tests {
             provision: false,
             ..profile
         };
-        let mut device = Device::new("user1", "pw", "h", Arc::new(profile), 1, 1);
+        let mut device = Device::new(
+            "user1",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            Arc::new(profile),
+            1,
+            1,
+        );
         device.start(now, stats);
         let options = HttpResponse {
             status: 200,
@@ -575,7 +603,14 @@ mod tests {
     fn what_servers_say_of_themselves_is_counted_within_bounds() {
         let mut stats = FleetStats::default();
         for index in 0..40 {
-            let mut device = Device::new("u", "pw", "h", Arc::new(Profile::default()), 1, 1);
+            let mut device = Device::new(
+                "u",
+                "pw",
+                ("h", ACTIVESYNC_PATH),
+                Arc::new(Profile::default()),
+                1,
+                1,
+            );
             device.start(Instant::now(), &mut stats);
             let options = HttpResponse {
                 status: 200,
@@ -656,7 +691,19 @@ mod tests {
 
     /// A device driven through the whole bootstrap to its first parked Ping.
     fn parked_device(profile: Profile, stats: &mut FleetStats, now: Instant) -> (Device, Action) {
-        let mut device = Device::new("user1", "pw", "127.0.0.1", Arc::new(profile), 7, 1);
+        // Provisioning before being asked, as some clients do: the whole bootstrap.
+        let profile = Profile {
+            provision: true,
+            ..profile
+        };
+        let mut device = Device::new(
+            "user1",
+            "pw",
+            ("127.0.0.1", ACTIVESYNC_PATH),
+            Arc::new(profile),
+            7,
+            1,
+        );
         let action = device.start(now, stats);
         assert_eq!(sent(&action).0, "Options");
         let options = HttpResponse {
@@ -877,6 +924,123 @@ mod tests {
     }
 
     #[test]
+    fn no_policy_for_this_client_is_carried_on_without_a_key() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        // A profile that provisions before being asked (SOGo never asks).
+        let profile = Profile {
+            provision: true,
+            ..Profile::default()
+        };
+        let mut device = Device::new(
+            "user1",
+            "pw",
+            ("h:20000", "/SOGo/Microsoft-Server-ActiveSync"),
+            Arc::new(profile),
+            7,
+            1,
+        );
+        let Action::Send { bytes, .. } = device.start(now, &mut stats) else {
+            panic!("OPTIONS first");
+        };
+        assert!(bytes.starts_with(b"OPTIONS /SOGo/Microsoft-Server-ActiveSync HTTP/1.1\r\n"));
+        let options = HttpResponse {
+            status: 200,
+            protocol_versions: Some("2.5,12.0,12.1,14.0,14.1".into()),
+            ..HttpResponse::default()
+        };
+        let action = device.on_response(options, now, &mut stats);
+        assert_eq!(sent(&action).0, "Provision");
+        let no_policy = ok(ProvisionResponse {
+            status: 1,
+            device_information_status: None,
+            policy: Some(PolicyResponse {
+                policy_type: POLICY_TYPE_WBXML.into(),
+                status: 2,
+                policy_key: None,
+                document: None,
+            }),
+            remote_wipe: false,
+        }
+        .encode());
+        let action = device.on_response(no_policy, now, &mut stats);
+        let Action::Send { bytes, .. } = &action else {
+            panic!("{action:?}");
+        };
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            text.starts_with("POST /SOGo/Microsoft-Server-ActiveSync?Cmd=FolderSync&"),
+            "{text}"
+        );
+        assert!(!text.contains("X-MS-PolicyKey"), "{text}");
+        assert_eq!(stats.counters.provisioned_without_policy, 1);
+        assert!(
+            stats.counters.errors.is_empty(),
+            "{:?}",
+            stats.counters.errors
+        );
+    }
+
+    #[test]
+    fn a_login_page_is_not_eas_and_the_device_stops() {
+        let now = Instant::now();
+        let mut stats = FleetStats::default();
+        let mut device = Device::new(
+            "u",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            Arc::new(Profile::default()),
+            1,
+            1,
+        );
+        device.start(now, &mut stats);
+        let html = HttpResponse {
+            status: 200,
+            content_type: Some("text/html; charset=utf-8".into()),
+            ..HttpResponse::default()
+        };
+        assert!(matches!(
+            device.on_response(html, now, &mut stats),
+            Action::Stop
+        ));
+        let error = stats.counters.errors.keys().next().unwrap();
+        assert!(
+            error.starts_with("not an EAS server: OPTIONS answered with text/html"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_wake_for_nothing_is_an_empty_wake_of_its_kind() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let profile = Profile {
+            kind: "iphone".into(),
+            ..Profile::default()
+        };
+        let (mut device, _) = parked_device(profile, &mut stats, start);
+        let changes = || {
+            ping_answer(PingResponse::Changes {
+                folders: vec!["5".into()],
+            })
+        };
+        let ms = Duration::from_millis;
+        // Woken with nothing planned, and the Sync brings nothing: empty.
+        device.on_response(changes(), start + ms(1), &mut stats);
+        device.on_response(sync_answer("3", false, &[]), start + ms(2), &mut stats);
+        assert_eq!(stats.counters.empty_wakes["iphone"], 1);
+        // Woken with nothing planned, but the Sync brings an item: not empty.
+        device.on_response(changes(), start + ms(3), &mut stats);
+        device.on_response(sync_answer("4", false, &[77]), start + ms(4), &mut stats);
+        // Woken for a planned change whose item does not come labelled: not empty.
+        device.notification_planned(1, "5", start + ms(4));
+        device.on_response(changes(), start + ms(5), &mut stats);
+        device.on_response(sync_answer("5", false, &[]), start + ms(6), &mut stats);
+        assert_eq!(stats.counters.empty_wakes["iphone"], 1);
+        assert_eq!(stats.counters.notifications_delivered, 1);
+    }
+
+    #[test]
     fn a_change_while_not_parked_is_delivered_by_the_next_sync() {
         let start = Instant::now();
         let mut stats = FleetStats::default();
@@ -1061,8 +1225,22 @@ mod tests {
         assert!(String::from_utf8_lossy(&bytes).contains("Connection: close"));
         let window = Duration::from_secs(450)..=Duration::from_secs(510);
         assert!(window.contains(&device.heartbeat()));
-        let other = Device::new("user2", "pw", "h", Arc::new(profile.clone()), 8, 1);
-        let again = Device::new("user1", "pw", "h", Arc::new(profile.clone()), 7, 1);
+        let other = Device::new(
+            "user2",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            Arc::new(profile.clone()),
+            8,
+            1,
+        );
+        let again = Device::new(
+            "user1",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            Arc::new(profile.clone()),
+            7,
+            1,
+        );
         assert_eq!(
             again.heartbeat(),
             device.heartbeat(),
@@ -1071,14 +1249,28 @@ mod tests {
         assert_eq!(again.device_id(), device.device_id());
         assert!(window.contains(&other.heartbeat()));
         // The DeviceId does not depend on the run's seed; the jitter does.
-        let reseeded = Device::new("user1", "pw", "h", Arc::new(profile), 7, 2);
+        let reseeded = Device::new(
+            "user1",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            Arc::new(profile),
+            7,
+            2,
+        );
         assert_eq!(reseeded.device_id(), device.device_id());
         assert_ne!(device_id("pf", "user1", 7), device_id("pf", "user1", 8));
         let labelled = Profile {
             device_id_prefix: "labA".into(),
             ..Profile::default()
         };
-        let other_fleet = Device::new("user1", "pw", "h", Arc::new(labelled), 7, 1);
+        let other_fleet = Device::new(
+            "user1",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            Arc::new(labelled),
+            7,
+            1,
+        );
         assert_eq!(
             other_fleet.device_id(),
             format!("labA{}", &device.device_id()[2..])
@@ -1091,7 +1283,14 @@ mod tests {
             provision: false,
             ..Profile::default()
         });
-        let mut device = Device::new("CORP\\alice smith", "pw", "h", profile, 3, 1);
+        let mut device = Device::new(
+            "CORP\\alice smith",
+            "pw",
+            ("h", ACTIVESYNC_PATH),
+            profile,
+            3,
+            1,
+        );
         let mut stats = FleetStats::default();
         let now = Instant::now();
         device.start(now, &mut stats);
@@ -1120,7 +1319,7 @@ mod tests {
             version: ProtocolVersion::V16_1,
             ..Profile::default()
         });
-        let mut device = Device::new("user1", "pw", "h", profile, 1, 1);
+        let mut device = Device::new("user1", "pw", ("h", ACTIVESYNC_PATH), profile, 1, 1);
         let mut stats = FleetStats::default();
         let now = Instant::now();
         device.start(now, &mut stats);

@@ -15,6 +15,9 @@ pub(super) struct Pending {
     pub(super) planned: Instant,
     /// When its datagram left the injector (its transmit stamp), once the engine knows.
     pub(super) departed: Option<Instant>,
+    /// Its departure will be known (a datagram): no wake-up before it is its own. A
+    /// mail's is not (the mail store's delivery is the server's business).
+    pub(super) awaits_departure: bool,
     /// When a Ping response (or a Sync, without one) woke the device for it.
     pub(super) woken_at: Option<Instant>,
     /// The device's dead Pings when the notification was planned: more at delivery
@@ -30,10 +33,15 @@ impl Device {
         }
     }
 
-    /// A notification for [`Device::notified_folder`] was planned for `planned`.
-    pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant) {
+    /// A notification for [`Device::notified_folder`] was planned for `planned`; with
+    /// `stamped`, its datagram's departure will be told (and a wake-up before it is not
+    /// its own).
+    pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant, stamped: bool) {
         // `folders` follows the profile's order, so the notified folder is the first.
         self.plan(seq, 0, planned);
+        if let Some(pending) = self.pending.last_mut() {
+            pending.awaits_departure = stamped;
+        }
     }
 
     fn plan(&mut self, seq: u64, folder: usize, planned: Instant) {
@@ -42,6 +50,7 @@ impl Device {
             folder,
             planned,
             departed: None,
+            awaits_departure: false,
             woken_at: None,
             dead_pings_at_plan: self.dead_pings,
         });
@@ -107,8 +116,12 @@ impl Device {
     pub(super) fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
         let dead_pings = self.dead_pings;
         for pending in self.pending.iter_mut().filter(|pending| {
+            let sent = match pending.awaits_departure {
+                true => pending.departed.is_some_and(|departed| departed <= now),
+                false => pending.planned <= now,
+            };
             pending.woken_at.is_none()
-                && pending.planned <= now
+                && sent
                 && folder_ids.contains(&self.folders[pending.folder].id)
         }) {
             wake(dead_pings, pending, now, stats);

@@ -9,7 +9,7 @@ use crate::eas::commands::ping::{PingFolder, PingRequest};
 use crate::eas::commands::provision::{PolicyRequest, ProvisionRequest};
 use crate::eas::commands::sync::{SyncCollectionRequest, SyncRequest};
 use crate::eas::headers::{MS_AS_PROTOCOL_VERSION, X_MS_POLICY_KEY};
-use crate::eas::request::{Command, EasQuery, ACTIVESYNC_PATH};
+use crate::eas::request::{Command, EasQuery};
 use crate::eas::WbxmlBody;
 use crate::fleet::http::Request;
 use crate::fleet::stats::{tally, FleetStats};
@@ -103,16 +103,19 @@ impl Device {
     /// The request bytes of `command` (`None`: OPTIONS) with `body`; the request line
     /// comes from the protocol core, percent-encoded.
     fn encode(&self, command: Option<&Command>, body: &[u8]) -> Vec<u8> {
-        let target = match command {
-            None => ACTIVESYNC_PATH.to_owned(),
-            Some(command) => EasQuery::plain(
+        let query = command.and_then(|command| {
+            EasQuery::plain(
                 command.clone(),
                 self.user.as_str(),
                 self.device_id.as_str(),
                 self.profile.device_type.as_str(),
             )
-            .to_target()
-            .unwrap_or_else(|_| ACTIVESYNC_PATH.to_owned()),
+            .to_query()
+            .ok()
+        });
+        let target = match query {
+            Some(query) => format!("{}?{query}", self.path),
+            None => self.path.clone(),
         };
         let is_ping = command == Some(&Command::Ping);
         let version = self.version.as_str();

@@ -17,6 +17,9 @@ use crate::fleet::http::HttpResponse;
 use crate::fleet::stats::{tally, tally_seen, FleetStats};
 use crate::notification;
 
+/// Policy Status 2: "there is no policy for this client".
+const NO_POLICY: u32 = 2;
+
 impl Device {
     pub(super) fn options_answered(
         &mut self,
@@ -37,6 +40,11 @@ impl Device {
         ];
         for (tally, value) in said {
             tally_seen(tally, value.as_deref().unwrap_or(NOT_SENT));
+        }
+        let content_type = response.content_type.as_deref().unwrap_or_default();
+        if response.protocol_versions.is_none() && content_type.starts_with("text/") {
+            let essence = content_type.split(';').next().unwrap_or_default();
+            return Err(DeviceError::NotEas(essence.trim().to_owned()));
         }
         let offered: Vec<ProtocolVersion> = response
             .protocol_versions
@@ -66,11 +74,27 @@ impl Device {
         Ok(Next::Request)
     }
 
-    pub(super) fn provision_answered(&mut self, body: &[u8]) -> Result<Next, DeviceError> {
+    /// A Provision answered: the policy key to acknowledge (or, acknowledged, to use),
+    /// or Policy Status 2, "no policy for this client" (MS-ASPROV), with which a phone
+    /// carries on without a key, as SOGo has every client do.
+    pub(super) fn provision_answered(
+        &mut self,
+        body: &[u8],
+        stats: &mut FleetStats,
+    ) -> Result<Next, DeviceError> {
         let response = ProvisionResponse::decode(body)
             .map_err(|_| DeviceError::Undecodable(Some(Command::Provision)))?;
-        let key = response
-            .policy
+        let policy = response.policy.filter(|_| response.status == 1);
+        if policy
+            .as_ref()
+            .is_some_and(|policy| policy.status == NO_POLICY)
+        {
+            stats.counters.provisioned_without_policy += 1;
+            self.policy_key = None;
+            self.state = State::ExpectFolderSync;
+            return Ok(Next::Request);
+        }
+        let key = policy
             .filter(|policy| policy.status == 1)
             .and_then(|policy| policy.policy_key)
             .ok_or(DeviceError::ProvisionRefused)?;
@@ -173,6 +197,9 @@ impl Device {
         }
         let was_initial = self.folders[index].key == "0";
         self.folders[index].key = collection.sync_key.clone();
+        if !collection.commands.is_empty() {
+            self.wake_unexplained = false;
+        }
         for command in &collection.commands {
             if let SyncCommand::Add { email, .. } = command {
                 let seq = email
@@ -180,19 +207,26 @@ impl Device {
                     .as_deref()
                     .and_then(notification::seq_in_subject);
                 if let Some(seq) = seq {
+                    self.labels_items = true;
                     self.item_arrived(seq, arrived, stats);
                 }
             }
         }
         if !was_initial && !collection.more_available {
             self.to_sync.pop_front();
-            // Woken notifications whose items this server does not label are delivered
-            // all the same once their folder is synced.
-            self.pending
-                .retain(|pending| !(pending.woken_at.is_some() && pending.folder == index));
+            // Woken notifications are delivered once their folder is synced, on a
+            // server that does not label items; one that does brings each later if
+            // not now (its change reached the store after this Sync was answered).
+            if !self.labels_items {
+                self.pending
+                    .retain(|pending| !(pending.woken_at.is_some() && pending.folder == index));
+            }
         }
         if self.to_sync.is_empty() {
             self.state = State::Parked;
+            if std::mem::take(&mut self.wake_unexplained) {
+                tally(&mut stats.counters.empty_wakes, &self.profile.kind);
+            }
         }
         Ok(Next::Request)
     }
@@ -235,7 +269,9 @@ impl Device {
             }
             PingResponse::Changes { folders } => {
                 self.ping_cached = true;
+                let delivered = stats.counters.notifications_delivered;
                 self.woken(&folders, arrived, stats);
+                self.wake_unexplained = stats.counters.notifications_delivered == delivered;
                 self.to_sync = self
                     .folders
                     .iter()

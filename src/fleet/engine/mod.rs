@@ -286,7 +286,8 @@ impl FleetEngine {
         self.notified += injected.planned.len() as u64;
         for note in injected.planned {
             if let Some(slot) = self.slots.get_mut(note.device) {
-                slot.device.notified_folder_planned(note.seq, note.planned);
+                slot.device
+                    .notified_folder_planned(note.seq, note.planned, note.stamped);
             }
         }
         for departure in injected.departed {
