@@ -110,6 +110,9 @@ pub struct Device {
     /// The server's items carry pingfleet's labels (`seq=N` in the subject): each
     /// planned change is known when its item arrives.
     labels_items: bool,
+    /// The last Ping answered with changes: when, and the indices of the folders it
+    /// named (a datagram whose departure is told later may have caused it).
+    last_changes: Option<(Instant, Vec<usize>)>,
     /// The last thing that set the device back (an error, an HTTP status, a
     /// re-synchronisation): what a device that never parks reports as its reason.
     setback: Option<String>,
@@ -177,6 +180,7 @@ impl Device {
             resyncs_in_a_row: 0,
             wake_unexplained: false,
             labels_items: false,
+            last_changes: None,
             setback: None,
             ping_sent_at: None,
             dead_pings: 0,
@@ -1038,6 +1042,41 @@ mod tests {
         device.on_response(sync_answer("5", false, &[]), start + ms(6), &mut stats);
         assert_eq!(stats.counters.empty_wakes["iphone"], 1);
         assert_eq!(stats.counters.notifications_delivered, 1);
+    }
+
+    #[test]
+    fn a_datagram_is_woken_only_after_its_departure_even_when_told_late() {
+        let start = Instant::now();
+        let mut stats = FleetStats::default();
+        let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+        let ms = Duration::from_millis;
+        let changes = || {
+            ping_answer(PingResponse::Changes {
+                folders: vec!["5".into()],
+            })
+        };
+        // Planned at 0; a Ping answered at 1 ms before its datagram left is not its.
+        device.notified_folder_planned(1, start, true);
+        device.on_response(changes(), start + ms(1), &mut stats);
+        assert_eq!(stats.counters.notifications_delivered, 0);
+        device.on_response(sync_answer("3", false, &[]), start + ms(2), &mut stats);
+        device.notification_departed(1, start + ms(3), &mut stats);
+        assert_eq!(stats.counters.notifications_delivered, 0);
+        // Answered at 5 ms: seq 1 (left at 3 ms) is woken; seq 2, told only then that
+        // it left at 4 ms, too.
+        device.notified_folder_planned(2, start + ms(4), true);
+        device.on_response(changes(), start + ms(5), &mut stats);
+        assert_eq!(stats.counters.notifications_delivered, 1);
+        device.notification_departed(2, start + ms(4), &mut stats);
+        assert_eq!(stats.counters.notifications_delivered, 2);
+        let (wakeup, departure) = (
+            stats.wakeup.histogram(),
+            stats.wakeup_from_departure.histogram(),
+        );
+        // (Within the histograms' resolution.)
+        assert_eq!(wakeup.min(), 1_000);
+        assert!(wakeup.max().abs_diff(5_000) < 10, "{}", wakeup.max());
+        assert_eq!((departure.min(), departure.max()), (1_000, 2_000));
     }
 
     #[test]

@@ -92,11 +92,23 @@ impl Device {
     /// The datagram of notification `seq` left the injector `at`: the wake-up from
     /// there is recorded now if the device was already woken, or when it is.
     pub fn notification_departed(&mut self, seq: u64, at: Instant, stats: &mut FleetStats) {
-        if let Some(pending) = self.pending.iter_mut().find(|pending| pending.seq == seq) {
-            pending.departed = Some(at);
-            if let Some(woken_at) = pending.woken_at {
-                stats.record_wakeup_from_departure(woken_at.saturating_duration_since(at));
-            }
+        let dead_pings = self.dead_pings;
+        let Some(pending) = self.pending.iter_mut().find(|pending| pending.seq == seq) else {
+            return;
+        };
+        pending.departed = Some(at);
+        if let Some(woken_at) = pending.woken_at {
+            stats.record_wakeup_from_departure(woken_at.saturating_duration_since(at));
+            return;
+        }
+        // Told of the departure only after a Ping answered for its folder (the injector
+        // was slow to say): that answer was its wake-up.
+        let Some((answered, folders)) = &self.last_changes else {
+            return;
+        };
+        if at <= *answered && folders.contains(&pending.folder) {
+            wake(dead_pings, pending, *answered, stats);
+            self.wake_unexplained = false;
         }
     }
 
@@ -115,6 +127,10 @@ impl Device {
     /// its own planned instant (coalesced notifications all count).
     pub(super) fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
         let dead_pings = self.dead_pings;
+        let folders = (0..self.folders.len())
+            .filter(|index| folder_ids.contains(&self.folders[*index].id))
+            .collect();
+        self.last_changes = Some((now, folders));
         for pending in self.pending.iter_mut().filter(|pending| {
             let sent = match pending.awaits_departure {
                 true => pending.departed.is_some_and(|departed| departed <= now),
