@@ -60,6 +60,14 @@ fn under_its_prefix_without_a_policy_every_mail_arrives_and_empty_wakes_are_coun
     // next Sync brings: the fake counts it empty, the device not.
     let given = u64::from(server.shared.empty_wakes_given.load(Ordering::Relaxed));
     let counted: u64 = counters.empty_wakes.values().sum();
+    eprintln!(
+        "SOGo as installed: sent {}, delivered {}, lost {}; Status 2 {} of which empty {} (the device counted {counted})",
+        counters.notifications_sent,
+        counters.notifications_delivered,
+        counters.notifications_lost,
+        counters.ping_status.get("2").copied().unwrap_or(0),
+        given
+    );
     assert!(
         given >= 5,
         "a wake for nothing after each device's Syncs: {given}"
@@ -167,6 +175,15 @@ fn a_worker_per_parked_ping_loses_mail_and_the_run_exits_1_naming_it() {
     ];
     let (result, report) = run_devices_any(&server.args(&flags), &output);
     let stderr = String::from_utf8_lossy(&result.stderr);
+    let counters = &report.counters;
+    eprintln!(
+        "2 workers, 8 devices: {} requests waited; sent {}, delivered {}, lost {}, Pings died {:?}; {stderr}",
+        server.shared.queued.load(Ordering::Relaxed),
+        counters.notifications_sent,
+        counters.notifications_delivered,
+        counters.notifications_lost,
+        counters.pings_died
+    );
     assert!(
         server.shared.queued.load(Ordering::Relaxed) > 0,
         "requests waited in line"
