@@ -10,23 +10,10 @@ use crate::fleet::stats::DEPARTURE_TAG;
 use crate::measure::calibration::FLOOR_TAG;
 use crate::measure::intervals::SecondSummary;
 use crate::orchestrator::result::RunResult;
-
-/// The hold's latencies from each change's plan: the generator's lag is in them, so a
-/// run whose generator fell behind has them judged inconclusive.
-pub const PLAN_FIGURES: [&str; 4] = [
-    "wakeup_p50_us",
-    "wakeup_p99_us",
-    "wakeup_p50_over_floor",
-    "wakeup_p99_over_floor",
-];
-
-/// The hold's latencies from each datagram's departure (its transmit stamp) over the
-/// floor: the server's share, the injector's lag left out. Runs before they were
-/// measured lack them.
-pub const DEPARTURE_FIGURES: [&str; 2] = [
-    "wakeup_from_departure_p50_over_floor",
-    "wakeup_from_departure_p99_over_floor",
-];
+use crate::scenario::compare::{
+    DEPARTURE_FIGURES, DEVICE_BYTES, ERRORS, KERNEL_SLAB_BYTES, LOST_NOTIFICATIONS, PARKING_RATE,
+    PLAN_FIGURES, SERVER_BYTES, SERVER_HEAP_BYTES,
+};
 
 /// Figures over the loopback floor, compared only while the floor of both sides was
 /// usable.
@@ -74,23 +61,19 @@ pub type Side = BTreeMap<&'static str, Measured>;
 pub fn add_run(side: &mut Side, result: &RunResult) {
     let memory = &result.memory;
     for (name, kind, value) in [
+        (SERVER_BYTES, Kind::Memory, memory.server_bytes_per_parked),
         (
-            "server_bytes_per_parked",
-            Kind::Memory,
-            memory.server_bytes_per_parked,
-        ),
-        (
-            "server_heap_bytes_per_parked",
+            SERVER_HEAP_BYTES,
             Kind::Heap,
             memory.server_heap_bytes_per_parked,
         ),
         (
-            "device_bytes_per_device",
+            DEVICE_BYTES,
             Kind::DeviceMemory,
             memory.device_bytes_per_device,
         ),
         (
-            "kernel_slab_bytes_per_connection",
+            KERNEL_SLAB_BYTES,
             Kind::KernelMemory,
             memory.kernel_slab_bytes_per_connection,
         ),
@@ -103,15 +86,15 @@ pub fn add_run(side: &mut Side, result: &RunResult) {
     let errors: u64 = counters.errors.values().sum();
     push(
         side,
-        "lost_notifications",
+        LOST_NOTIFICATIONS,
         Kind::Count,
         "",
         vec![counters.notifications_lost as f64],
     );
-    push(side, "errors", Kind::Count, "", vec![errors as f64]);
+    push(side, ERRORS, Kind::Count, "", vec![errors as f64]);
     if let Some(seconds) = result.fleet.bootstrap_all_s.filter(|s| *s > 0.0) {
         let rate = result.fleet.devices_bootstrapped as f64 / seconds;
-        let figure = side.entry("parking_rate_per_s").or_insert(Measured {
+        let figure = side.entry(PARKING_RATE).or_insert(Measured {
             kind: Kind::Samples,
             higher_is_better: true,
             unit: "devices/s",

@@ -9,10 +9,10 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-use super::figures::{add_run, Side, DEPARTURE_FIGURES, FLOOR_FIGURES, PLAN_FIGURES};
+use super::figures::{add_run, Side, FLOOR_FIGURES};
 use super::verdict::{judge, Judgement, Verdict};
 use crate::orchestrator::result::RunResult;
-use crate::scenario::compare::Tolerances;
+use crate::scenario::compare::{Tolerances, DEPARTURE_FIGURES, PLAN_FIGURES};
 use crate::scenario::Scenario;
 use crate::units::Share;
 

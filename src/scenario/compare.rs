@@ -5,6 +5,51 @@
 
 use crate::units::Share;
 
+/// The figures `pingfleet compare` judges, named once (results give them, `not_gated`
+/// lists them): memory per parked connection, of the server (RSS and live heap), the
+/// devices and the kernel; counts; the parking rate.
+pub const SERVER_BYTES: &str = "server_bytes_per_parked";
+pub const SERVER_HEAP_BYTES: &str = "server_heap_bytes_per_parked";
+pub const DEVICE_BYTES: &str = "device_bytes_per_device";
+pub const KERNEL_SLAB_BYTES: &str = "kernel_slab_bytes_per_connection";
+pub const LOST_NOTIFICATIONS: &str = "lost_notifications";
+pub const ERRORS: &str = "errors";
+pub const PARKING_RATE: &str = "parking_rate_per_s";
+
+/// The hold's latencies from each change's plan: the generator's lag is in them, so a
+/// run whose generator fell behind has them judged inconclusive.
+pub const PLAN_FIGURES: [&str; 4] = [
+    "wakeup_p50_us",
+    "wakeup_p99_us",
+    "wakeup_p50_over_floor",
+    "wakeup_p99_over_floor",
+];
+
+/// The hold's latencies from each datagram's departure (its transmit stamp) over the
+/// floor: the server's share, the injector's lag left out. Runs before they were
+/// measured lack them.
+pub const DEPARTURE_FIGURES: [&str; 2] = [
+    "wakeup_from_departure_p50_over_floor",
+    "wakeup_from_departure_p99_over_floor",
+];
+
+/// Whether `name` is a figure `pingfleet compare` judges.
+pub fn is_figure(name: &str) -> bool {
+    [
+        SERVER_BYTES,
+        SERVER_HEAP_BYTES,
+        DEVICE_BYTES,
+        KERNEL_SLAB_BYTES,
+        LOST_NOTIFICATIONS,
+        ERRORS,
+        PARKING_RATE,
+    ]
+    .iter()
+    .chain(&PLAN_FIGURES)
+    .chain(&DEPARTURE_FIGURES)
+    .any(|figure| *figure == name)
+}
+
 /// How large a change must be to count, and how sure (every field has a default).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +139,13 @@ impl Tolerances {
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
             return Some("alpha must be between 0 and 0.5".into());
         }
+        if let Some(unknown) = self.not_gated.iter().find(|name| !is_figure(name)) {
+            return Some(format!(
+                "not_gated names {unknown:?}, which is no figure compare judges (e.g. \
+                 {SERVER_BYTES}, {}, {PARKING_RATE})",
+                PLAN_FIGURES[0]
+            ));
+        }
         (self.min_samples < 2).then(|| "min_samples must be at least 2".into())
     }
 }
@@ -110,5 +162,15 @@ mod tests {
             ..Tolerances::default()
         };
         assert!(bad.problem().unwrap().contains("alpha"));
+        let misspelt = Tolerances {
+            not_gated: vec!["wakeup_p50".into()],
+            ..Tolerances::default()
+        };
+        assert!(misspelt.problem().unwrap().contains("\"wakeup_p50\""));
+        let known = Tolerances {
+            not_gated: vec![PARKING_RATE.into(), DEPARTURE_FIGURES[1].into()],
+            ..Tolerances::default()
+        };
+        assert_eq!(known.problem(), None);
     }
 }
