@@ -64,6 +64,17 @@ pub fn parse<T: clap::Args + clap::FromArgMatches>(argv: &[String]) -> Result<T,
     T::from_arg_matches(&matches)
 }
 
+/// Parses a subcommand's `flags` alone (no subcommand word before them), as the unit
+/// tests of each role's settings do.
+#[cfg(test)]
+pub fn parse_flags<T: clap::Args + clap::FromArgMatches>(flags: &[&str]) -> Result<T, clap::Error> {
+    let words: Vec<String> = std::iter::once("-")
+        .chain(flags.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    parse(&words)
+}
+
 /// A value as one argument: strings as they are, numbers in Rust's notation, tables
 /// as JSON.
 fn text(value: &Value) -> anyhow::Result<String> {

@@ -112,11 +112,7 @@ mod tests {
 
     /// The flags alone, parsed as `pingfleet firewall` parses them.
     fn flags(argv: &[&str]) -> Result<FirewallConfig, clap::Error> {
-        let words: Vec<String> = std::iter::once("firewall")
-            .chain(argv.iter().copied())
-            .map(str::to_owned)
-            .collect();
-        crate::argv::parse(&words)
+        crate::argv::parse_flags(argv)
     }
 
     #[test]

@@ -339,11 +339,7 @@ mod tests {
 
     /// The flags alone, parsed as `pingfleet devices` parses them.
     fn flags(argv: &[&str]) -> Result<FleetConfig, clap::Error> {
-        let words: Vec<String> = std::iter::once("devices")
-            .chain(argv.iter().copied())
-            .map(str::to_owned)
-            .collect();
-        crate::argv::parse(&words)
+        crate::argv::parse_flags(argv)
     }
 
     #[test]

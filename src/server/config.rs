@@ -123,11 +123,7 @@ mod tests {
 
     /// The flags alone, parsed as `pingfleet serve` parses them.
     fn flags(argv: &[&str]) -> Result<ServerConfig, clap::Error> {
-        let words: Vec<String> = std::iter::once("serve")
-            .chain(argv.iter().copied())
-            .map(str::to_owned)
-            .collect();
-        crate::argv::parse(&words)
+        crate::argv::parse_flags(argv)
     }
 
     #[test]
