@@ -16,6 +16,8 @@ use nix::sys::socket::{
     self, sockopt, ControlMessageOwned, MsgFlags, TimestampingFlag, Timestamps,
 };
 use nix::sys::time::TimeSpec;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
 
 /// The oldest a stamp may be and still be believed: beyond it the wall clock was
 /// stepped between the stamp and the read (a datagram does not wait a minute in a
@@ -42,9 +44,25 @@ pub fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
     socket::setsockopt(socket, sockopt::Timestamping, &flags).map_err(io::Error::from)
 }
 
-/// One `recvmsg` on `socket` (blocking or not, as it is set): the bytes read and, if
-/// the kernel stamped them, when it received them (for TCP: the last segment the read
-/// took bytes from).
+/// Reads one datagram into `buffer`: its length and when the kernel received it (the
+/// read's own instant if the datagram came without a stamp).
+pub async fn recv(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<(usize, Instant)> {
+    loop {
+        socket.readable().await?;
+        let received = socket.try_io(Interest::READABLE, || {
+            recv_stamped(socket, buffer, MsgFlags::MSG_DONTWAIT)
+        });
+        match received {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            received => {
+                return received.map(|(len, stamp)| (len, stamp.unwrap_or_else(Instant::now)))
+            }
+        }
+    }
+}
+
+/// One `recvmsg` on a non-blocking `socket`: the bytes read and, if the kernel stamped
+/// them, when it received them (for TCP: the last segment the read took bytes from).
 pub fn read(socket: &impl AsRawFd, buffer: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
     recv_stamped(socket, buffer, MsgFlags::empty())
 }
@@ -142,9 +160,9 @@ mod tests {
         assert_eq!(instant_of(negative, wall, now), now);
     }
 
-    #[test]
-    fn a_datagram_read_late_keeps_the_instant_it_arrived() {
-        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    #[tokio::test]
+    async fn a_datagram_read_late_keeps_the_instant_it_arrived() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         enable(&receiver).unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         // The kernel switches receive stamping on for the whole machine through a
@@ -160,8 +178,7 @@ mod tests {
             let after_send = Instant::now();
             std::thread::sleep(Duration::from_millis(30));
             let mut buffer = [0u8; 64];
-            let (len, stamp) = read(&receiver, &mut buffer).unwrap();
-            let received_at = stamp.unwrap_or_else(Instant::now);
+            let (len, received_at) = recv(&receiver, &mut buffer).await.unwrap();
             assert_eq!(&buffer[..len], b"user=u folder=5");
             // Stamped between the send and its return (loopback delivers inside
             // send_to), give or take the two clocks' reads and a busy machine's

@@ -1,17 +1,12 @@
 //! The UDP change-notification listener: reads datagrams, applies each change to the
-//! mailbox store first and then wakes the parked Pings it concerns. It runs on a thread
-//! of its own, outside the connections' runtime, so no number of busy or hostile
-//! connections can keep it from draining the socket. Malformed datagrams, unknown
-//! users, other partitions' users and unknown folders are counted and ignored; nothing
-//! here can panic on input.
+//! mailbox store first and then wakes the parked Pings it concerns. Malformed datagrams,
+//! unknown users, other partitions' users and unknown folders are counted and ignored;
+//! nothing here can panic on input.
 
-use std::io;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
-use std::net::UdpSocket;
-use std::time::Duration;
+use tokio::net::UdpSocket;
 
 use super::metrics::bump;
 use super::state::ServerState;
@@ -33,31 +28,23 @@ pub enum Applied {
     FolderLimit,
 }
 
-/// How often a listener blocked on an idle socket looks for shutdown.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
-
-/// Starts the listener on a thread of its own; it reads datagrams until shutdown.
-pub fn start(socket: UdpSocket, state: Arc<ServerState>) -> io::Result<JoinHandle<()>> {
-    socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
-    std::thread::Builder::new()
-        .name("pingfleet-notify".into())
-        .spawn(move || listen(&socket, &state))
-}
-
-fn listen(socket: &UdpSocket, state: &ServerState) {
+/// Reads datagrams until shutdown.
+pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
     // One byte more than a datagram may have, so a longer one is seen, not cut.
     let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES + 1];
-    while !state.shutdown.is_cancelled() {
+    loop {
+        let received = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            received = kernel_stamp::recv(&socket, &mut buffer) => received,
+        };
         // The wake latency starts when the kernel received the datagram.
-        let Ok((len, stamp)) = kernel_stamp::read(socket, &mut buffer) else {
+        let Ok((len, received_at)) = received else {
             continue;
         };
-        let received_at = stamp.unwrap_or_else(Instant::now);
         bump(&state.metrics.notifications_received);
         match Notification::parse(&buffer[..len]) {
             Ok(notification) => {
-                apply(state, &notification, received_at);
+                apply(&state, &notification, received_at);
             }
             Err(_) => bump(&state.metrics.notifications_malformed),
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::task::TaskTracker;
 
 use super::metrics::{bump, serve_metrics, ExtraGauges};
@@ -35,8 +35,7 @@ const NOTIFY_RECV_BUFFER: usize = 8 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Sockets {
     pub http: Vec<TcpListener>,
-    /// Drained by a thread of its own ([`notify::start`]).
-    pub notify: std::net::UdpSocket,
+    pub notify: UdpSocket,
     pub metrics: Option<TcpListener>,
 }
 
@@ -63,27 +62,21 @@ impl Sockets {
     }
 }
 
-fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: a smaller buffer still works, and the granted size is reported.
     let _ = socket.set_recv_buffer_size(NOTIFY_RECV_BUFFER);
+    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     crate::kernel_stamp::enable(&socket)?;
-    Ok(socket.into())
+    UdpSocket::from_std(socket.into())
 }
 
 /// Runs a partition until `state.shutdown` fires, then stops gracefully.
 pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsConfig>) {
     let tracker = TaskTracker::new();
     let notify_port = sockets.notify.local_addr().map(|addr| addr.port()).ok();
-    let notify = match notify::start(sockets.notify, state.clone()) {
-        Ok(thread) => Some(thread),
-        Err(err) => {
-            eprintln!("pingfleet serve: cannot start the notification listener: {err}");
-            state.shutdown.cancel();
-            None
-        }
-    };
+    tracker.spawn(notify::listen(sockets.notify, state.clone()));
     if let Some(listener) = sockets.metrics {
         let gauges = move || ExtraGauges {
             rss_bytes: procfs::rss_bytes(None),
@@ -109,10 +102,6 @@ pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsConfi
     wake_all_parked(&state);
     tracker.close();
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait()).await;
-    if let Some(thread) = notify {
-        // It sees the shutdown within its poll interval.
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
 }
 
 /// Answers every parked Ping (they reply Status 1).

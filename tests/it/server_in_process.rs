@@ -60,13 +60,6 @@ impl InProcess {
     }
 }
 
-/// The notification listener is a thread of its own, on the real clock, while these
-/// tests run on tokio's paused one (which jumps to the next timer whenever the runtime
-/// is idle): give it real time to read a datagram before the runtime may jump.
-fn wait_for_the_listener() {
-    std::thread::sleep(Duration::from_millis(200));
-}
-
 /// One device's connection.
 struct Device {
     stream: TcpStream,
@@ -187,7 +180,6 @@ async fn a_notification_wakes_the_parked_ping_before_its_heartbeat() {
         udp.send_to(b"user=user2 folder=5", server.notify)
             .await
             .unwrap();
-        wait_for_the_listener();
         assert_eq!(
             device.ping_response().await,
             PingResponse::Changes {
@@ -220,7 +212,7 @@ async fn a_change_while_not_parked_answers_the_next_ping_at_once() {
         .await
         .unwrap();
         // Let the server read the datagram before the next Ping arrives.
-        wait_for_the_listener();
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let started = tokio::time::Instant::now();
         device.ping(Duration::from_secs(60)).await;
         assert_eq!(
