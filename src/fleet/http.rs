@@ -32,7 +32,7 @@ pub struct HttpResponse {
     pub protocol_commands: Option<String>,
     /// `MS-Server-ActiveSync`: the server's own version.
     pub server_version: Option<String>,
-    /// `Content-Type`, lowercased (`text/html` is a login page, not EAS).
+    /// `Content-Type` as sent (`text/html` is a login page, not EAS).
     pub content_type: Option<String>,
     /// The server will close the connection after this response.
     pub closes: bool,
@@ -177,7 +177,7 @@ impl ResponseReader {
             } else if name.eq_ignore_ascii_case(MS_SERVER_ACTIVESYNC) {
                 response.server_version = Some(value);
             } else if name.eq_ignore_ascii_case("content-type") {
-                response.content_type = Some(value.to_ascii_lowercase());
+                response.content_type = Some(value);
             }
         }
         let framing = match (chunked, length) {

@@ -86,7 +86,8 @@ pub fn check(
     let event_loop_lag = p99(HistogramName::EventLoopLag);
     let injector_lag = p99(HistogramName::InjectorLag);
     let mut reasons = Vec::new();
-    if let Some((cores, name)) = busiest_worker.filter(|(cores, _)| *cores >= WORKER_BUSY_CORES) {
+    let worker_busy = busiest_worker.filter(|(cores, _)| *cores >= WORKER_BUSY_CORES);
+    if let Some((cores, name)) = worker_busy {
         reasons.push(format!(
             "{name} used {cores:.2} of a core in a second of the hold (limit {WORKER_BUSY_CORES})"
         ));
@@ -102,8 +103,7 @@ pub fn check(
     };
     let loop_late = late("event-loop lag", event_loop_lag);
     let injector_late = late("injector lag", injector_lag);
-    let devices_late =
-        loop_late || busiest_worker.is_some_and(|(cores, _)| cores >= WORKER_BUSY_CORES);
+    let devices_late = loop_late || worker_busy.is_some();
     let generator_saturated = injector_late || devices_late;
     let machine_limit = MACHINE_BUSY_SHARE * machine_cores as f64;
     let machine_saturated = busiest_second.is_some_and(|cores| cores >= machine_limit);

@@ -466,6 +466,9 @@ mod tests {
         Email, SyncCollectionResponse, SyncCommand, SyncRequest, SyncResponse,
     };
     use crate::eas::request::{Command, EasQuery, ACTIVESYNC_PATH};
+
+    /// Where the devices of these tests send (host, path): the standard path.
+    const ENDPOINT: (&str, &str) = ("h", ACTIVESYNC_PATH);
     use crate::eas::WbxmlBody;
 
     /// A request the device sent: its command and body.
@@ -564,14 +567,7 @@ mod tests {
             provision: false,
             ..profile
         };
-        let mut device = Device::new(
-            "user1",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            Arc::new(profile),
-            1,
-            1,
-        );
+        let mut device = Device::new("user1", "pw", ENDPOINT, Arc::new(profile), 1, 1);
         device.start(now, stats);
         let options = HttpResponse {
             status: 200,
@@ -607,14 +603,7 @@ mod tests {
     fn what_servers_say_of_themselves_is_counted_within_bounds() {
         let mut stats = FleetStats::default();
         for index in 0..40 {
-            let mut device = Device::new(
-                "u",
-                "pw",
-                ("h", ACTIVESYNC_PATH),
-                Arc::new(Profile::default()),
-                1,
-                1,
-            );
+            let mut device = Device::new("u", "pw", ENDPOINT, Arc::new(Profile::default()), 1, 1);
             device.start(Instant::now(), &mut stats);
             let options = HttpResponse {
                 status: 200,
@@ -700,14 +689,7 @@ mod tests {
             provision: true,
             ..profile
         };
-        let mut device = Device::new(
-            "user1",
-            "pw",
-            ("127.0.0.1", ACTIVESYNC_PATH),
-            Arc::new(profile),
-            7,
-            1,
-        );
+        let mut device = Device::new("user1", "pw", ENDPOINT, Arc::new(profile), 7, 1);
         let action = device.start(now, stats);
         assert_eq!(sent(&action).0, "Options");
         let options = HttpResponse {
@@ -989,14 +971,7 @@ mod tests {
     fn a_login_page_is_not_eas_and_the_device_stops() {
         let now = Instant::now();
         let mut stats = FleetStats::default();
-        let mut device = Device::new(
-            "u",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            Arc::new(Profile::default()),
-            1,
-            1,
-        );
+        let mut device = Device::new("u", "pw", ENDPOINT, Arc::new(Profile::default()), 1, 1);
         device.start(now, &mut stats);
         let html = HttpResponse {
             status: 200,
@@ -1264,22 +1239,8 @@ mod tests {
         assert!(String::from_utf8_lossy(&bytes).contains("Connection: close"));
         let window = Duration::from_secs(450)..=Duration::from_secs(510);
         assert!(window.contains(&device.heartbeat()));
-        let other = Device::new(
-            "user2",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            Arc::new(profile.clone()),
-            8,
-            1,
-        );
-        let again = Device::new(
-            "user1",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            Arc::new(profile.clone()),
-            7,
-            1,
-        );
+        let other = Device::new("user2", "pw", ENDPOINT, Arc::new(profile.clone()), 8, 1);
+        let again = Device::new("user1", "pw", ENDPOINT, Arc::new(profile.clone()), 7, 1);
         assert_eq!(
             again.heartbeat(),
             device.heartbeat(),
@@ -1288,28 +1249,14 @@ mod tests {
         assert_eq!(again.device_id(), device.device_id());
         assert!(window.contains(&other.heartbeat()));
         // The DeviceId does not depend on the run's seed; the jitter does.
-        let reseeded = Device::new(
-            "user1",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            Arc::new(profile),
-            7,
-            2,
-        );
+        let reseeded = Device::new("user1", "pw", ENDPOINT, Arc::new(profile), 7, 2);
         assert_eq!(reseeded.device_id(), device.device_id());
         assert_ne!(device_id("pf", "user1", 7), device_id("pf", "user1", 8));
         let labelled = Profile {
             device_id_prefix: "labA".into(),
             ..Profile::default()
         };
-        let other_fleet = Device::new(
-            "user1",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            Arc::new(labelled),
-            7,
-            1,
-        );
+        let other_fleet = Device::new("user1", "pw", ENDPOINT, Arc::new(labelled), 7, 1);
         assert_eq!(
             other_fleet.device_id(),
             format!("labA{}", &device.device_id()[2..])
@@ -1322,14 +1269,7 @@ mod tests {
             provision: false,
             ..Profile::default()
         });
-        let mut device = Device::new(
-            "CORP\\alice smith",
-            "pw",
-            ("h", ACTIVESYNC_PATH),
-            profile,
-            3,
-            1,
-        );
+        let mut device = Device::new("CORP\\alice smith", "pw", ENDPOINT, profile, 3, 1);
         let mut stats = FleetStats::default();
         let now = Instant::now();
         device.start(now, &mut stats);
@@ -1358,7 +1298,7 @@ mod tests {
             version: ProtocolVersion::V16_1,
             ..Profile::default()
         });
-        let mut device = Device::new("user1", "pw", ("h", ACTIVESYNC_PATH), profile, 1, 1);
+        let mut device = Device::new("user1", "pw", ENDPOINT, profile, 1, 1);
         let mut stats = FleetStats::default();
         let now = Instant::now();
         device.start(now, &mut stats);

@@ -29,7 +29,7 @@ impl Device {
     /// A notification for this device's user was planned for `planned`.
     pub fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
         if let Some(folder) = self.folders.iter().position(|pushed| pushed.id == folder) {
-            self.plan(seq, folder, planned);
+            self.plan(seq, folder, planned, false);
         }
     }
 
@@ -38,19 +38,16 @@ impl Device {
     /// its own).
     pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant, stamped: bool) {
         // `folders` follows the profile's order, so the notified folder is the first.
-        self.plan(seq, 0, planned);
-        if let Some(pending) = self.pending.last_mut() {
-            pending.awaits_departure = stamped;
-        }
+        self.plan(seq, 0, planned, stamped);
     }
 
-    fn plan(&mut self, seq: u64, folder: usize, planned: Instant) {
+    fn plan(&mut self, seq: u64, folder: usize, planned: Instant, awaits_departure: bool) {
         self.pending.push(Pending {
             seq,
             folder,
             planned,
             departed: None,
-            awaits_departure: false,
+            awaits_departure,
             woken_at: None,
             dead_pings_at_plan: self.dead_pings,
         });
@@ -123,25 +120,23 @@ impl Device {
         }
     }
 
-    /// Records a wake-up for every pending notification of the listed folders, each from
-    /// its own planned instant (coalesced notifications all count).
-    pub(super) fn woken(&mut self, folder_ids: &[String], now: Instant, stats: &mut FleetStats) {
+    /// Records a wake-up for every pending notification of the `named` folders (their
+    /// indices), each from its own planned instant (coalesced notifications all count);
+    /// how many it woke.
+    pub(super) fn woken(&mut self, named: &[usize], now: Instant, stats: &mut FleetStats) -> usize {
         let dead_pings = self.dead_pings;
-        let folders = (0..self.folders.len())
-            .filter(|index| folder_ids.contains(&self.folders[*index].id))
-            .collect();
-        self.last_changes = Some((now, folders));
+        let mut woken = 0;
         for pending in self.pending.iter_mut().filter(|pending| {
             let sent = match pending.awaits_departure {
                 true => pending.departed.is_some_and(|departed| departed <= now),
                 false => pending.planned <= now,
             };
-            pending.woken_at.is_none()
-                && sent
-                && folder_ids.contains(&self.folders[pending.folder].id)
+            pending.woken_at.is_none() && sent && named.contains(&pending.folder)
         }) {
             wake(dead_pings, pending, now, stats);
+            woken += 1;
         }
+        woken
     }
 }
 

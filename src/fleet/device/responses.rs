@@ -42,9 +42,12 @@ impl Device {
             tally_seen(tally, value.as_deref().unwrap_or(NOT_SENT));
         }
         let content_type = response.content_type.as_deref().unwrap_or_default();
-        if response.protocol_versions.is_none() && content_type.starts_with("text/") {
+        let text = content_type
+            .get(..5)
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("text/"));
+        if response.protocol_versions.is_none() && text {
             let essence = content_type.split(';').next().unwrap_or_default();
-            return Err(DeviceError::NotEas(essence.trim().to_owned()));
+            return Err(DeviceError::NotEas(essence.trim().to_ascii_lowercase()));
         }
         let offered: Vec<ProtocolVersion> = response
             .protocol_versions
@@ -269,16 +272,12 @@ impl Device {
             }
             PingResponse::Changes { folders } => {
                 self.ping_cached = true;
-                let delivered = stats.counters.notifications_delivered;
-                self.woken(&folders, arrived, stats);
-                self.wake_unexplained = stats.counters.notifications_delivered == delivered;
-                self.to_sync = self
-                    .folders
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, folder)| folders.contains(&folder.id))
-                    .map(|(index, _)| index)
+                let named: Vec<usize> = (0..self.folders.len())
+                    .filter(|index| folders.contains(&self.folders[*index].id))
                     .collect();
+                self.wake_unexplained = self.woken(&named, arrived, stats) == 0;
+                self.to_sync = named.iter().copied().collect();
+                self.last_changes = Some((arrived, named));
                 if !self.to_sync.is_empty() {
                     self.state = State::ExpectSync;
                 }
