@@ -355,7 +355,9 @@ fn describe(input: &Path, results: &[RunResult]) -> String {
     let short = results[0]
         .git_commit
         .as_deref()
-        .map_or("unknown commit", |commit| commit.get(..10).unwrap_or(commit));
+        .map_or("unknown commit", |commit| {
+            commit.get(..10).unwrap_or(commit)
+        });
     match results.len() {
         1 => format!("{} ({short})", input.display()),
         runs => format!("{} ({runs} runs, {short})", input.display()),
