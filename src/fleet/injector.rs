@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::pacer;
 use super::report::FleetDigest;
 use super::sink::{Account, Outlet, PlannedChange};
 use super::stats::{tally, FleetStats};
@@ -312,6 +313,11 @@ fn wall_clock_of(instant: Instant) -> SystemTime {
     }
 }
 
+/// After this long without a send, the send path has gone cold (its kernel code and
+/// data out of the caches: the first send after a pause took ~35 us to leave, the next
+/// ~3 us, measured here), so it is warmed up just before the planned instant.
+const COLD_AFTER: Duration = Duration::from_micros(250);
+
 /// The injector thread's loop: for each planned change, prepare it and hand it to the
 /// engine, wait for its instant (sleep, then spin), send, and tell the engine when it
 /// left.
@@ -324,11 +330,12 @@ fn inject(
     stop: &AtomicBool,
 ) -> io::Result<FleetStats> {
     let outlet = config.outlet;
-    // Linux lets a sleeping thread wake up to 50 us late by default (timer slack), all
-    // of which would count as injector lag; this thread asks for exact wake-ups.
-    let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
     let lock = || queue.lock().unwrap_or_else(PoisonError::into_inner);
     let mut stats = FleetStats::default();
+    tally(
+        &mut stats.counters.injector_pacing,
+        pacer::prepare_thread().describe(),
+    );
     let mut previous_at = from;
     for planned in config.schedule {
         let planned_at = from + planned.offset;
@@ -359,7 +366,12 @@ fn inject(
             planned: planned_at,
             stamped: outlet.stamps_departures(),
         });
-        wait_until(planned_at, spin_before(previous_at, planned_at));
+        let spin = pacer::spin_before(previous_at, planned_at);
+        pacer::sleep_until(planned_at - spin);
+        if planned_at.saturating_duration_since(previous_at) > COLD_AFTER {
+            outlet.warm_up();
+        }
+        pacer::spin_until(planned_at);
         previous_at = planned_at;
         if let Some(at) = outlet.send(prepared, &mut stats) {
             lock().departed.push(Departure {
@@ -372,33 +384,6 @@ fn inject(
     outlet.close(&mut stats);
     stats.intervals.close();
     Ok(stats)
-}
-
-/// The longest the sender spins before a planned instant: a sleeping thread wakes tens
-/// of microseconds late (more on a virtual machine whose idle core the host must wake
-/// first), a spinning one within a microsecond or two.
-const SPIN_MAX: Duration = Duration::from_micros(200);
-/// The share of the time between two planned instants the sender may spin: it costs at
-/// most this much of a core whatever the rate.
-const SPIN_SHARE: f64 = 0.05;
-
-/// How long to spin before `planned_at`, the change before it planned at `previous_at`.
-fn spin_before(previous_at: Instant, planned_at: Instant) -> Duration {
-    planned_at
-        .saturating_duration_since(previous_at)
-        .mul_f64(SPIN_SHARE)
-        .min(SPIN_MAX)
-}
-
-/// Sleeps until `spin` before `at`, then spins until `at`.
-fn wait_until(at: Instant, spin: Duration) {
-    let sleep = at.saturating_duration_since(Instant::now());
-    if sleep > spin {
-        std::thread::sleep(sleep - spin);
-    }
-    while Instant::now() < at {
-        std::hint::spin_loop();
-    }
 }
 
 #[cfg(test)]
@@ -442,16 +427,6 @@ mod tests {
             assert_eq!(fleet_plan(pattern, 2), one, "{pattern:?}");
             assert_eq!(fleet_plan(pattern, 3), one, "{pattern:?}");
         }
-    }
-
-    #[test]
-    fn the_spin_is_a_share_of_the_gap_and_bounded() {
-        let at = Instant::now();
-        let spin = |gap_us| spin_before(at, at + Duration::from_micros(gap_us));
-        assert_eq!(spin(1_000), Duration::from_micros(50));
-        assert_eq!(spin(100), Duration::from_micros(5));
-        assert_eq!(spin(1_000_000), SPIN_MAX);
-        assert_eq!(spin_before(at + Duration::from_secs(1), at), Duration::ZERO);
     }
 
     #[test]

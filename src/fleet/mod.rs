@@ -36,6 +36,7 @@ pub mod http;
 pub mod injector;
 pub mod launch;
 pub mod mail;
+mod pacer;
 mod phase_clock;
 pub mod profile;
 pub mod report;

@@ -20,8 +20,8 @@ use super::result::{
     judge_thresholds, DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA,
 };
 use super::roles::{
-    concatenate_certificates, start_firewalls, start_servers, start_workers, FirewallProcess,
-    ServerProcess,
+    concatenate_certificates, start_firewalls, start_servers, start_workers, wake_path_of_all,
+    FirewallProcess, ServerProcess,
 };
 use super::self_check::check;
 use super::server_gauge::ServerGauge;
@@ -38,6 +38,7 @@ use crate::measure::latency::LatencySummary;
 use crate::scenario::resolve::{MachineLimits, Overrides, ResolvedScenario};
 use crate::scenario::sweep::SweepSection;
 use crate::server::state::Engine;
+use crate::server::wake_path::WakePathFigures;
 
 /// Flags of `pingfleet run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -348,6 +349,7 @@ struct Gathered {
     gauge: ServerGauge,
     cpu_seconds_servers: Option<f64>,
     firewall_reports: Vec<FirewallReport>,
+    server_wake_path: Option<WakePathFigures>,
 }
 
 /// Waits for the workers' documents, stops the firewalls and servers, and merges what
@@ -369,6 +371,7 @@ fn gather(
         .into_iter()
         .filter_map(FirewallProcess::stop)
         .collect();
+    let server_wake_path = wake_path_of_all(&started.servers);
     for server in &mut started.servers {
         server.process.stop(Duration::from_secs(10));
     }
@@ -389,6 +392,7 @@ fn gather(
         gauge: started.gauge,
         cpu_seconds_servers,
         firewall_reports,
+        server_wake_path,
     })
 }
 
@@ -409,6 +413,7 @@ fn assemble(
         gauge,
         cpu_seconds_servers,
         firewall_reports,
+        server_wake_path,
     } = gathered;
     let intervals = IntervalFigures::of(&series, watch_started, watched.hold_window_s);
     let wakeup = fleet
@@ -461,6 +466,7 @@ fn assemble(
         ),
         hold_window_s: watched.hold_window_s,
         cost_per_device_hour: DeviceHourCost::of(&fleet, scenario.time_scale),
+        server_wake_path,
         time_scale: scenario.time_scale,
         network,
         machine,

@@ -10,6 +10,7 @@ use crate::fleet::report::WorkerReport;
 use crate::measure::latency::Latency;
 use crate::scenario::Metric;
 use crate::server::state::Engine;
+use crate::server::wake_path::WakePathFigures;
 
 /// The schema name and version of [`RunResult`].
 pub const SCHEMA: &str = "pingfleet.result/1";
@@ -77,6 +78,11 @@ pub struct RunResult {
     /// What one parked device costs per (real-world) hour in the hold (`null` without
     /// a hold).
     pub cost_per_device_hour: Option<DeviceHourCost>,
+    /// The bundled server's wake path by stage, every partition merged, from the
+    /// kernel receiving a change's datagram to the kernel sending the woken Ping's
+    /// response (`null` against an external target, or when nothing woke).
+    #[serde(default)]
+    pub server_wake_path: Option<WakePathFigures>,
     /// The run's compressed time (1 for real time): heartbeats, timeouts, the hold and
     /// the drain were divided by it; `cost_per_device_hour` and the `network` figures
     /// that follow those intervals are scaled back. Latencies of the wire and the CPU

@@ -15,8 +15,9 @@ use crate::firewall::launch::{FirewallReady, FirewallReport};
 use crate::firewall::netns::Topology;
 use crate::scenario::resolve::ResolvedScenario;
 use crate::server::launch::ServerReady;
-use crate::server::process::{metric_value, scrape, ServerHandle};
+use crate::server::process::{metric_value, scrape, wake_path, ServerHandle};
 use crate::server::state::Engine;
+use crate::server::wake_path::{WakePathFigures, WakePathReading};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -91,6 +92,18 @@ impl ServerProcess {
             wake_p99_us: value("pingfleet_wake_latency_microseconds{quantile=\"0.99\"}"),
         })
     }
+}
+
+/// The wake path of every partition merged; `None` without partitions, when one of
+/// them cannot be read, or when no wake passed.
+pub fn wake_path_of_all(servers: &[ServerProcess]) -> Option<WakePathFigures> {
+    let readings: Option<Vec<WakePathReading>> = servers
+        .iter()
+        .map(|server| wake_path(server.ready.metrics?))
+        .collect();
+    WakePathReading::summarise(&readings?)
+        .ok()
+        .filter(|figures| !figures.0.is_empty())
 }
 
 /// Starts the server partitions one after the other and waits until each is ready.

@@ -14,6 +14,10 @@ const WORKER_BUSY_CORES: f64 = 0.9;
 const MACHINE_BUSY_SHARE: f64 = 0.9;
 /// A generator whose own delays reach this is part of the latency it reports.
 const GENERATOR_LAG_LIMIT_US: u64 = 1_000;
+/// An injector within these (lag p50 and p99) sends at its planned instants to within
+/// what a server's regression of tens of microseconds needs.
+const INJECTOR_PRECISE_P50_US: u64 = 10;
+const INJECTOR_PRECISE_P99_US: u64 = 50;
 
 /// The verdict and the readings behind it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,6 +49,10 @@ pub struct SelfCheck {
     pub machine_cores: usize,
     pub event_loop_lag_p99_us: Option<u64>,
     pub injector_lag_p99_us: Option<u64>,
+    /// The injector's lag against its precision limits, in words (`null` without
+    /// datagrams sent).
+    #[serde(default)]
+    pub injector_precision: Option<String>,
 }
 
 /// Checks the seconds of the timeline inside the hold (`hold_s` = start and end, in
@@ -124,12 +132,33 @@ pub fn check(
         machine_cores,
         event_loop_lag_p99_us: event_loop_lag,
         injector_lag_p99_us: injector_lag,
+        injector_precision: fleet
+            .histograms
+            .get(&HistogramName::InjectorLag)
+            .filter(|doc| doc.summary.count > 0)
+            .map(|doc| precision(doc.summary.p50_us, doc.summary.p99_us)),
     }
+}
+
+/// The injector's lag `p50` and `p99` (us) against its precision limits, in words.
+fn precision(p50: u64, p99: u64) -> String {
+    let within = p50 <= INJECTOR_PRECISE_P50_US && p99 <= INJECTOR_PRECISE_P99_US;
+    format!(
+        "injector lag p50 {p50} us, p99 {p99} us: {} the precision limits (p50 <= {INJECTOR_PRECISE_P50_US} us, p99 <= {INJECTOR_PRECISE_P99_US} us)",
+        if within { "within" } else { "OVER" }
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_injector_is_precise_only_within_both_limits() {
+        assert!(precision(10, 50).contains(": within the precision limits"));
+        assert!(precision(11, 20).contains(": OVER the precision limits"));
+        assert!(precision(4, 51).contains(": OVER"));
+    }
     use crate::orchestrator::sampler::{KernelPoint, ProcessPoint};
 
     fn point(t_s: f64, worker_cores: f64, server_cores: f64) -> TimelinePoint {

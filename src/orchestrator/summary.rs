@@ -7,6 +7,7 @@ use super::network::{FlushFigures, NetworkFigures};
 use super::result::{DeviceHourCost, EngineComparison, RunResult, ThresholdVerdict};
 use crate::fleet::report::HistogramName;
 use crate::scenario::FirewallMode;
+use crate::server::wake_path::WakeStage;
 
 pub fn print_summary(result: &RunResult, path: &Path) {
     let fleet = &result.fleet;
@@ -57,6 +58,7 @@ pub fn print_summary(result: &RunResult, path: &Path) {
         }
     }
     print_floor(result);
+    print_wake_split(result);
     print_memory(result);
     if let Some(cost) = &result.cost_per_device_hour {
         println!(
@@ -228,6 +230,50 @@ fn print_floor(result: &RunResult) {
     );
 }
 
+/// The wake-up's median split into the generator's share (plan to the datagram's
+/// departure), the server's (its kernel receiving the datagram to its kernel sending
+/// the response, stage by stage) and the rest (the loopback and the device reading the
+/// response). Medians of parts do not add up exactly to the median of the whole.
+fn print_wake_split(result: &RunResult) {
+    let p50 = |name| {
+        result
+            .fleet
+            .histograms
+            .get(&name)
+            .map(|doc| doc.summary)
+            .filter(|summary| summary.count > 0)
+            .map(|summary| summary.p50_us)
+    };
+    let (Some(wakeup), Some(generator)) = (
+        p50(HistogramName::WakeupLatency),
+        p50(HistogramName::InjectorLag),
+    ) else {
+        return;
+    };
+    let Some(path) = &result.server_wake_path else {
+        println!(
+            "wake-up p50 {wakeup} us: generator {generator} us; the server's share not measured (an external server)"
+        );
+        return;
+    };
+    let Some(server) = path.0.get(WakeStage::Total.key()).map(|total| total.p50_us) else {
+        return;
+    };
+    let stages: Vec<String> = WakeStage::ALL
+        .iter()
+        .filter(|stage| **stage != WakeStage::Total)
+        .filter_map(|stage| {
+            let figure = path.0.get(stage.key())?;
+            Some(format!("{} {}", stage.key(), figure.p50_us))
+        })
+        .collect();
+    let rest = wakeup.saturating_sub(generator + server);
+    println!(
+        "wake-up p50 {wakeup} us = generator {generator} us + server {server} us ({}) + loopback and device ~{rest} us",
+        stages.join(", ")
+    );
+}
+
 /// The server's wakes for nothing, when it made any: in all, per device-hour, by kind.
 fn print_empty_wakes(result: &RunResult, cost: &DeviceHourCost) {
     let counters = &result.fleet.counters;
@@ -295,6 +341,16 @@ fn print_self_check(result: &RunResult) {
     );
     for reason in &check.reasons {
         println!("  - {reason}");
+    }
+    if let Some(precision) = &check.injector_precision {
+        let pacing: Vec<&str> = result
+            .fleet
+            .counters
+            .injector_pacing
+            .keys()
+            .map(String::as_str)
+            .collect();
+        println!("  {precision}; sender at {}", pacing.join(" / "));
     }
 }
 

@@ -27,6 +27,7 @@ use super::handler;
 use super::http::{Method, RequestHead, Response};
 use super::metrics::Metrics;
 use super::state::ServerState;
+use super::wake_path::WokenPing;
 
 /// Serves one connection (plain or TLS) with hyper until it closes or the server stops.
 pub async fn serve_connection<S>(io: S, state: Arc<ServerState>)
@@ -177,8 +178,8 @@ async fn respond(
         Outcome::Park(parked) => match parked.wait(std::future::pending()).await {
             Some(reply) => {
                 let mut response = to_hyper(reply.response);
-                if let Some(notified_at) = reply.notified_at {
-                    response.body_mut().wake = Some((notified_at, state.metrics.clone()));
+                if let Some(woken) = reply.woken {
+                    response.body_mut().wake = Some((woken, state.metrics.clone()));
                 }
                 response
             }
@@ -222,7 +223,7 @@ fn to_hyper(response: Response) -> hyper::Response<ResponseBody> {
 /// knows, and drops it): the closest point to "response written" that hyper exposes.
 pub struct ResponseBody {
     data: Option<Bytes>,
-    wake: Option<(std::time::Instant, Arc<Metrics>)>,
+    wake: Option<(WokenPing, Arc<Metrics>)>,
 }
 
 impl ResponseBody {
@@ -245,8 +246,10 @@ impl hyper::body::Body for ResponseBody {
         let body = self.get_mut();
         // The wake-up ends the instant the response is handed to the connection (a
         // body never handed over was never an answer).
-        if let Some((notified_at, metrics)) = body.wake.take() {
-            metrics.record_wake(notified_at.elapsed());
+        if let Some((woken, metrics)) = body.wake.take() {
+            metrics
+                .wake_path
+                .record(&woken, std::time::Instant::now(), None);
         }
         let data = body.data.take().filter(|data| !data.is_empty());
         std::task::Poll::Ready(data.map(|data| Ok(Frame::data(data))))

@@ -42,11 +42,19 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + OverTcp + Unpin>(
         let Some(reply) = parked.wait(client_gone(&mut io)).await else {
             return;
         };
-        let woken = reply.notified_at.is_some();
-        let (written, sent_at) =
-            Box::pin(finish(&mut io, &reply.response, keep_alive, &state, woken)).await;
-        if let (Some(notified_at), Some(sent_at)) = (reply.notified_at, sent_at) {
-            state.metrics.record_wake(sent_at - notified_at);
+        let (written, sent) = Box::pin(finish(
+            &mut io,
+            &reply.response,
+            keep_alive,
+            &state,
+            reply.woken.is_some(),
+        ))
+        .await;
+        if let (Some(woken), Some(sent)) = (reply.woken, sent) {
+            state
+                .metrics
+                .wake_path
+                .record(&woken, sent.handed, sent.transmitted);
         }
         if !written {
             return;
@@ -95,33 +103,47 @@ async fn serve_request<S: AsyncRead + AsyncWrite + OverTcp + Unpin>(
     }
 }
 
+/// When a response was sent.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    /// Its bytes, ready, were handed to the connection.
+    handed: std::time::Instant,
+    /// The kernel's transmit stamp of its last bytes, when asked for and given.
+    transmitted: Option<std::time::Instant>,
+}
+
 /// Writes the response (closing when the connection ends with it): whether the
-/// connection goes on, and, if the response was written, when it was sent: with
-/// `stamp` (the end of a wake-up) the kernel's transmit stamp of its last bytes, else
-/// (or without a stamp) the instant its bytes, ready, were handed to the connection.
+/// connection goes on, and, if the response was written, when it was sent (with
+/// `stamp`, the end of a wake-up, the transmit stamp too).
 async fn finish<S: AsyncWrite + OverTcp + Unpin>(
     io: &mut S,
     response: &Response,
     keep_alive: bool,
     state: &ServerState,
     stamp: bool,
-) -> (bool, Option<std::time::Instant>) {
+) -> (bool, Option<Sent>) {
     let style = state.config.response_style;
     // A body framed by the close leaves nothing to keep alive.
     let keep_alive = keep_alive && style.framing != ResponseFraming::Close;
     let stamping = stamp && kernel_stamp::stamp_transmits(io.tcp(), true).is_ok();
-    let Ok(handed_at) = write_response(io, response, keep_alive, style).await else {
+    let Ok(handed) = write_response(io, response, keep_alive, style).await else {
         return (false, None);
     };
-    let mut sent_at = handed_at;
+    let mut transmitted = None;
     if stamping {
-        sent_at = kernel_stamp::sent_at(io.tcp(), handed_at).unwrap_or(handed_at);
+        transmitted = kernel_stamp::sent_at(io.tcp(), handed);
         let _ = kernel_stamp::stamp_transmits(io.tcp(), false);
     }
     if !keep_alive {
         let _ = io.shutdown().await;
     }
-    (keep_alive, Some(sent_at))
+    (
+        keep_alive,
+        Some(Sent {
+            handed,
+            transmitted,
+        }),
+    )
 }
 
 /// A connection over a TCP socket, whose transmit stamps the wake path reads.

@@ -1,20 +1,20 @@
-//! The server's counters and its wake-latency histogram, and the Prometheus text
+//! The server's counters and its wake path's histograms, and the Prometheus text
 //! endpoint (`/metrics`, served by hyper) that exposes them.
 //!
 //! Counters are relaxed atomics: each is independent and read only for reporting.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::wake_path::{WakePath, WakeStage};
 use crate::eas::request::Command;
 
 /// Ping statuses counted one by one; anything else lands in the last slot.
@@ -50,8 +50,8 @@ pub struct Metrics {
     /// Requests refused with 503 because the server-wide body budget was spent.
     pub bodies_refused: AtomicU64,
     pub wakeups: AtomicU64,
-    /// Datagram read to response written, microseconds.
-    wake_latency_us: Mutex<Histogram<u64>>,
+    /// Each wake's path through the server, stage by stage.
+    pub wake_path: WakePath,
 }
 
 impl Default for Metrics {
@@ -78,9 +78,7 @@ impl Default for Metrics {
             devices_refused: AtomicU64::new(0),
             bodies_refused: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
-            wake_latency_us: Mutex::new(
-                Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
-            ),
+            wake_path: WakePath::default(),
         }
     }
 }
@@ -101,25 +99,6 @@ impl Metrics {
     pub fn count_ping_status(&self, status: u32) {
         let slot = (status as usize).min(PING_STATUSES);
         bump(&self.pings_by_status[slot]);
-    }
-
-    pub fn record_wake(&self, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let mut histogram = self
-            .wake_latency_us
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        histogram.saturating_record(micros);
-    }
-
-    /// A copy of the wake-latency histogram.
-    pub fn wake_histogram(&self) -> Histogram<u64> {
-        self.wake_latency_us
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 
     /// The gauges kept as atomics: name, help, value.
@@ -283,6 +262,7 @@ impl Metrics {
         }
         self.render_labelled(&mut out);
         self.render_wake_histogram(&mut out);
+        self.wake_path.render(&mut out);
         out
     }
 
@@ -315,8 +295,9 @@ impl Metrics {
     }
 
     fn render_wake_histogram(&self, out: &mut String) {
-        let histogram = self.wake_histogram();
-        let _ = writeln!(out, "# HELP pingfleet_wake_latency_microseconds Datagram received by the kernel to Ping response handed to the kernel.\n# TYPE pingfleet_wake_latency_microseconds summary");
+        let total = self.wake_path.histogram(WakeStage::Total);
+        let histogram = total.histogram();
+        let _ = writeln!(out, "# HELP pingfleet_wake_latency_microseconds Datagram received by the kernel to Ping response sent by the kernel (handed to it, where the engine reads no transmit stamp).\n# TYPE pingfleet_wake_latency_microseconds summary");
         for quantile in [0.5, 0.9, 0.99, 0.999] {
             let value = histogram.value_at_quantile(quantile);
             let _ = writeln!(
@@ -343,7 +324,11 @@ pub struct ExtraGauges {
     pub notify_socket_drops: Option<u64>,
 }
 
-/// Serves `/metrics` on a listener until `shutdown` fires.
+/// The path of the wake path's histograms (a `WakePathReading` in JSON), beside
+/// `/metrics`.
+pub const WAKE_PATH: &str = "/wake-path";
+
+/// Serves `/metrics` (and `/wake-path`) on a listener until `shutdown` fires.
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
@@ -366,15 +351,21 @@ pub async fn serve_metrics(
         let gauges = gauges.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
-                let response = if request.uri().path() == "/metrics" {
-                    hyper::Response::builder()
-                        .header("Content-Type", "text/plain; version=0.0.4")
-                        .body(Full::new(Bytes::from(metrics.render(&gauges()))))
-                } else {
-                    hyper::Response::builder()
-                        .status(404)
-                        .body(Full::new(Bytes::from_static(b"try /metrics\n")))
-                };
+                let response =
+                    match request.uri().path() {
+                        "/metrics" => hyper::Response::builder()
+                            .header("Content-Type", "text/plain; version=0.0.4")
+                            .body(Full::new(Bytes::from(metrics.render(&gauges())))),
+                        WAKE_PATH => hyper::Response::builder()
+                            .header("Content-Type", "application/json")
+                            .body(Full::new(Bytes::from(
+                                serde_json::to_string(&metrics.wake_path.reading())
+                                    .unwrap_or_default(),
+                            ))),
+                        _ => hyper::Response::builder().status(404).body(Full::new(
+                            Bytes::from_static(b"try /metrics or /wake-path\n"),
+                        )),
+                    };
                 async move { response }
             });
             let _ = hyper::server::conn::http1::Builder::new()
@@ -395,7 +386,19 @@ mod tests {
         metrics.count_command(&Command::Other("Bogus".into()));
         metrics.count_ping_status(2);
         metrics.count_ping_status(142);
-        metrics.record_wake(Duration::from_micros(250));
+        let at = std::time::Instant::now();
+        let woken = crate::server::wake_path::WokenPing {
+            trace: crate::server::wake_path::WakeTrace {
+                received: at,
+                read: at,
+                signalled: at,
+            },
+            ran: at,
+            encoded: at,
+        };
+        metrics
+            .wake_path
+            .record(&woken, at + Duration::from_micros(250), None);
         let text = metrics.render(&ExtraGauges {
             rss_bytes: Some(1024),
             heap_bytes: 512,

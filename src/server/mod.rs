@@ -36,3 +36,4 @@ pub mod state;
 pub mod store;
 pub mod tls_stream;
 pub mod users;
+pub mod wake_path;

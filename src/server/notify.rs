@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use super::metrics::bump;
 use super::state::ServerState;
 use super::store::Wake;
+use super::wake_path::WakeTrace;
 use crate::kernel_stamp;
 use crate::notification::{ChangeKind, Notification, MAX_DATAGRAM_BYTES};
 
@@ -38,21 +39,28 @@ pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
             received = kernel_stamp::recv(&socket, &mut buffer) => received,
         };
         // The wake latency starts when the kernel received the datagram.
-        let Ok((len, received_at)) = received else {
+        let Ok((len, received)) = received else {
             continue;
         };
+        let read = Instant::now();
         bump(&state.metrics.notifications_received);
         match Notification::parse(&buffer[..len]) {
             Ok(notification) => {
-                apply(&state, &notification, received_at);
+                let arrival = WakeTrace {
+                    received,
+                    read,
+                    signalled: read,
+                };
+                apply(&state, &notification, arrival);
             }
             Err(_) => bump(&state.metrics.notifications_malformed),
         }
     }
 }
 
-/// Applies one change and wakes the Pings that monitor the folder.
-pub fn apply(state: &ServerState, notification: &Notification, received_at: Instant) -> Applied {
+/// Applies one change and wakes the Pings that monitor the folder. `arrival` says when
+/// the datagram was received and read (its `signalled` is set per wake).
+pub fn apply(state: &ServerState, notification: &Notification, arrival: WakeTrace) -> Applied {
     let metrics = &state.metrics;
     if !state.config.users.exists(&notification.user) {
         bump(&metrics.notifications_unknown_user);
@@ -85,7 +93,10 @@ pub fn apply(state: &ServerState, notification: &Notification, received_at: Inst
                     if let Some(slot) = device.parked.take() {
                         let wake = Wake::Changes {
                             folders,
-                            notified_at: received_at,
+                            trace: WakeTrace {
+                                signalled: Instant::now(),
+                                ..arrival
+                            },
                         };
                         woken += usize::from(slot.waker.send(wake).is_ok());
                     }
@@ -128,6 +139,15 @@ mod tests {
     use crate::server::users::Users;
     use tokio_util::sync::CancellationToken;
 
+    fn arrival() -> WakeTrace {
+        let now = Instant::now();
+        WakeTrace {
+            received: now,
+            read: now,
+            signalled: now,
+        }
+    }
+
     fn state(partition: Partition) -> Arc<ServerState> {
         let mut config = PartitionConfig::new(Users::Synthetic {
             prefix: "user".into(),
@@ -152,11 +172,7 @@ mod tests {
             device.parked = Some(slot);
             receiver
         });
-        let applied = apply(
-            &state,
-            &Notification::new_item("user1", "5"),
-            Instant::now(),
-        );
+        let applied = apply(&state, &Notification::new_item("user1", "5"), arrival());
         assert_eq!(applied, Applied::Stored { woken: 1 });
         match receiver.try_recv() {
             Ok(Wake::Changes { folders, .. }) => assert_eq!(folders, vec!["5".to_owned()]),
@@ -172,11 +188,7 @@ mod tests {
     #[test]
     fn unparked_devices_keep_the_change_for_later() {
         let state = state(Partition::WHOLE);
-        let applied = apply(
-            &state,
-            &Notification::new_item("user2", "5"),
-            Instant::now(),
-        );
+        let applied = apply(&state, &Notification::new_item("user2", "5"), arrival());
         assert_eq!(applied, Applied::Stored { woken: 0 });
         let changed = state.store.with_user("user2", |user| {
             let inbox = user.mailbox.folder_index("5").unwrap();
@@ -191,7 +203,7 @@ mod tests {
     #[test]
     fn bad_targets_are_counted_not_applied() {
         let state = state(Partition { index: 0, count: 2 });
-        let now = Instant::now();
+        let now = arrival();
         assert_eq!(
             apply(&state, &Notification::new_item("nobody", "5"), now),
             Applied::UnknownUser

@@ -23,6 +23,7 @@ use super::http::Response;
 use super::metrics::bump;
 use super::state::ServerState;
 use super::store::{ParkedSlot, Wake};
+use super::wake_path::WokenPing;
 use crate::eas::commands::ping::PingResponse;
 use crate::eas::WbxmlBody;
 
@@ -40,12 +41,12 @@ pub struct ParkedPing {
     answered: bool,
 }
 
-/// The answer to a parked Ping, and when the change that caused it was read (for the
-/// server-side wake latency, which the engine records once the response is written).
+/// The answer to a parked Ping and, for one a change woke, the wake's instants so far
+/// (the engine records its path once the response is written).
 #[derive(Debug)]
 pub struct ParkedReply {
     pub response: Response,
-    pub notified_at: Option<Instant>,
+    pub woken: Option<WokenPing>,
 }
 
 /// Creates a device's parked slot; the caller stores it under the shard lock.
@@ -96,18 +97,23 @@ impl ParkedPing {
 
     fn reply(&mut self, wake: Option<Wake>) -> ParkedReply {
         self.answered = true;
-        let (ping, notified_at) = match wake {
-            Some(Wake::Changes {
-                folders,
-                notified_at,
-            }) => (PingResponse::Changes { folders }, Some(notified_at)),
+        let ran = Instant::now();
+        let (ping, trace) = match wake {
+            Some(Wake::Changes { folders, trace }) => {
+                (PingResponse::Changes { folders }, Some(trace))
+            }
             Some(Wake::HierarchyChanged) => (PingResponse::FolderSyncRequired, None),
             Some(Wake::Superseded | Wake::Shutdown) | None => (PingResponse::Expired, None),
         };
         self.state.metrics.count_ping_status(ping.status());
+        let response = eas_response(ping.encode(), self.accepts_gzip);
         ParkedReply {
-            response: eas_response(ping.encode(), self.accepts_gzip),
-            notified_at,
+            response,
+            woken: trace.map(|trace| WokenPing {
+                trace,
+                ran,
+                encoded: Instant::now(),
+            }),
         }
     }
 

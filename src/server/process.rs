@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::launch::{ServeArgs, ServerReady};
+use super::metrics::WAKE_PATH;
+use super::wake_path::WakePathReading;
 
 /// A running server process and what its ready line said. Dropping it leaves the
 /// process running: stop it with [`ServerHandle::terminate`], or own the child.
@@ -122,9 +124,23 @@ fn read_ready(child: &mut Child, timeout: Duration) -> anyhow::Result<ServerRead
 
 /// The text of a server's `/metrics`.
 pub fn scrape(metrics: SocketAddr) -> std::io::Result<String> {
+    get(metrics, "/metrics")
+}
+
+/// The histograms of the partition's wake path, from the `/wake-path` beside its
+/// `/metrics`; `None` when they cannot be read.
+pub fn wake_path(metrics: SocketAddr) -> Option<WakePathReading> {
+    let response = get(metrics, WAKE_PATH).ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+/// The whole response (head and body) to a GET of `path`.
+fn get(metrics: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&metrics, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
     Ok(text)

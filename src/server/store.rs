@@ -6,9 +6,9 @@
 //! held, and every critical section is a few map look-ups, so a blocking lock is the
 //! cheapest choice; sharding keeps the two runtime threads from queueing on one lock.
 
+use super::wake_path::WakeTrace;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -19,10 +19,11 @@ const SHARDS: usize = 64;
 /// Why a parked Ping is being answered early.
 #[derive(Debug)]
 pub enum Wake {
-    /// Monitored folders changed; `notified_at` is when the datagram was read.
+    /// Monitored folders changed; `trace` says when the datagram arrived and was read,
+    /// and when this wake was signalled.
     Changes {
         folders: Vec<String>,
-        notified_at: Instant,
+        trace: WakeTrace,
     },
     /// The folder hierarchy changed: answer Status 7.
     HierarchyChanged,
