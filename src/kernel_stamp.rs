@@ -13,11 +13,9 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{
-    self, sockopt, ControlMessageOwned, MsgFlags, TimestampingFlag, Timestamps,
+    self, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, TimestampingFlag, Timestamps,
 };
 use nix::sys::time::TimeSpec;
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 
 /// The oldest a stamp may be and still be believed: beyond it the wall clock was
 /// stepped between the stamp and the read (a datagram does not wait a minute in a
@@ -44,20 +42,64 @@ pub fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
     socket::setsockopt(socket, sockopt::Timestamping, &flags).map_err(io::Error::from)
 }
 
-/// Reads one datagram into `buffer`: its length and when the kernel received it (the
-/// read's own instant if the datagram came without a stamp).
-pub async fn recv(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<(usize, Instant)> {
-    loop {
-        socket.readable().await?;
-        let received = socket.try_io(Interest::READABLE, || {
-            recv_stamped(socket, buffer, MsgFlags::MSG_DONTWAIT)
-        });
-        match received {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            received => {
-                return received.map(|(len, stamp)| (len, stamp.unwrap_or_else(Instant::now)))
-            }
+/// Room for a batch of datagrams read with one `recvmmsg`: the buffers, allocated once
+/// and reused (the system call's headers hold raw pointers, so they are made per read
+/// and the batch can move between a runtime's threads).
+pub struct Batch {
+    buffers: Vec<Vec<u8>>,
+    /// Each datagram of the last read: its length and when the kernel received it.
+    received: Vec<(usize, Instant)>,
+}
+
+impl Batch {
+    /// Room for `count` datagrams of up to `bytes` each.
+    pub fn new(count: usize, bytes: usize) -> Self {
+        Self {
+            buffers: vec![vec![0u8; bytes]; count],
+            received: Vec::with_capacity(count),
         }
+    }
+
+    /// Reads what `socket` (non-blocking) has queued, up to the batch's room, in one
+    /// system call; `WouldBlock` when nothing is queued. Then [`Batch::datagrams`].
+    pub fn read(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
+        self.received.clear();
+        let mut headers: MultiHeaders<()> =
+            MultiHeaders::preallocate(self.buffers.len(), Some(nix::cmsg_space!(TimeSpec)));
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
+            .buffers
+            .iter_mut()
+            .map(|buffer| [IoSliceMut::new(buffer)])
+            .collect();
+        let results = socket::recvmmsg(
+            socket.as_raw_fd(),
+            &mut headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        let (now_wall, now) = (SystemTime::now(), Instant::now());
+        for message in results {
+            let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
+                cmsgs.find_map(|cmsg| match cmsg {
+                    ControlMessageOwned::ScmTimestampns(stamp) => Some(stamp),
+                    _ => None,
+                })
+            });
+            let received_at = stamp.map_or(now, |stamp| instant_of(stamp, now_wall, now));
+            self.received.push((message.bytes, received_at));
+        }
+        Ok(self.received.len())
+    }
+
+    /// The datagrams of the last read: their bytes and when each arrived (the read's
+    /// own instant for one that came without a stamp).
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], Instant)> {
+        self.received
+            .iter()
+            .zip(&self.buffers)
+            .map(|((len, at), buffer)| (&buffer[..*len], *at))
     }
 }
 
@@ -160,9 +202,34 @@ mod tests {
         assert_eq!(instant_of(negative, wall, now), now);
     }
 
-    #[tokio::test]
-    async fn a_datagram_read_late_keeps_the_instant_it_arrived() {
-        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    #[test]
+    fn a_batch_reads_every_queued_datagram_at_once_with_its_bytes() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable(&receiver).unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = Batch::new(4, 64);
+        let nothing = batch.read(&receiver).unwrap_err();
+        assert_eq!(nothing.kind(), io::ErrorKind::WouldBlock);
+        let before = Instant::now();
+        for text in ["one", "two", "three", "four", "five"] {
+            sender
+                .send_to(text.as_bytes(), receiver.local_addr().unwrap())
+                .unwrap();
+        }
+        assert_eq!(batch.read(&receiver).unwrap(), 4);
+        let texts: Vec<&[u8]> = batch.datagrams().map(|(bytes, _)| bytes).collect();
+        assert_eq!(texts, [&b"one"[..], b"two", b"three", b"four"]);
+        assert!(batch.datagrams().all(|(_, at)| at <= Instant::now()));
+        assert_eq!(batch.read(&receiver).unwrap(), 1);
+        let (last, at) = batch.datagrams().next().unwrap();
+        assert_eq!(last, b"five");
+        assert!(at + Duration::from_secs(1) > before);
+    }
+
+    #[test]
+    fn a_datagram_read_late_keeps_the_instant_it_arrived() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = Batch::new(1, 64);
         enable(&receiver).unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         // The kernel switches receive stamping on for the whole machine through a
@@ -177,9 +244,9 @@ mod tests {
                 .unwrap();
             let after_send = Instant::now();
             std::thread::sleep(Duration::from_millis(30));
-            let mut buffer = [0u8; 64];
-            let (len, received_at) = recv(&receiver, &mut buffer).await.unwrap();
-            assert_eq!(&buffer[..len], b"user=u folder=5");
+            assert_eq!(batch.read(&receiver).unwrap(), 1);
+            let (bytes, received_at) = batch.datagrams().next().unwrap();
+            assert_eq!(bytes, b"user=u folder=5");
             // Stamped between the send and its return (loopback delivers inside
             // send_to), give or take the two clocks' reads and a busy machine's
             // scheduling; not 30 ms later when it was read.

@@ -7,7 +7,8 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -230,12 +231,29 @@ pub struct Injected {
     pub departed: Vec<Departure>,
 }
 
+/// One thing the injector thread tells the engine, in the order it happened.
+#[derive(Debug)]
+enum Told {
+    Planned(Sent),
+    Departed(Departure),
+}
+
+impl Injected {
+    fn add(&mut self, told: Told) {
+        match told {
+            Told::Planned(sent) => self.planned.push(sent),
+            Told::Departed(departure) => self.departed.push(departure),
+        }
+    }
+}
+
 /// The injector on a thread of its own, so notifications leave at their planned
 /// instants whatever the event loop is doing (its poll timeouts are milliseconds).
 pub struct InjectorThread {
-    /// A std Mutex, not a channel per notification: the engine drains it once a turn,
-    /// and neither side holds it across anything slow.
-    queue: Arc<Mutex<Injected>>,
+    /// A channel, not a lock: the realtime sender must never wait for the engine (a
+    /// lock held by a preempted engine thread kept it from its next instant for
+    /// milliseconds); the engine drains it once a turn.
+    told: Receiver<Told>,
     handle: JoinHandle<io::Result<FleetStats>>,
     /// The wall-clock instant of `from`, the schedule's offset zero.
     wall_origin: SystemTime,
@@ -252,11 +270,10 @@ impl InjectorThread {
         stop: Arc<AtomicBool>,
     ) -> Self {
         let wall_origin = wall_clock_of(from);
-        let queue = Arc::new(Mutex::new(Injected::default()));
-        let sent = queue.clone();
-        let handle = std::thread::spawn(move || inject(config, &users, from, until, &sent, &stop));
+        let (tell, told) = mpsc::channel();
+        let handle = std::thread::spawn(move || inject(config, &users, from, until, &tell, &stop));
         Self {
-            queue,
+            told,
             handle,
             wall_origin,
         }
@@ -271,7 +288,11 @@ impl InjectorThread {
 
     /// What the thread has planned and sent since the last call.
     pub fn take_sent(&self) -> Injected {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+        let mut injected = Injected::default();
+        for told in self.told.try_iter() {
+            injected.add(told);
+        }
+        injected
     }
 
     /// Whether the thread has sent its last notification.
@@ -282,7 +303,8 @@ impl InjectorThread {
     /// Waits for the thread; returns what it counted (sends, send errors, its lag) and
     /// what it planned and sent since the last [`InjectorThread::take_sent`].
     pub fn join(self) -> (FleetStats, Injected) {
-        let stats = match self.handle.join() {
+        let Self { told, handle, .. } = self;
+        let stats = match handle.join() {
             Ok(Ok(stats)) => stats,
             Ok(Err(err)) => {
                 let mut stats = FleetStats::default();
@@ -298,8 +320,10 @@ impl InjectorThread {
                 stats
             }
         };
-        let leftovers =
-            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut leftovers = Injected::default();
+        for more in told.try_iter() {
+            leftovers.add(more);
+        }
         (stats, leftovers)
     }
 }
@@ -326,11 +350,10 @@ fn inject(
     users: &[(String, String)],
     from: Instant,
     until: Instant,
-    queue: &Mutex<Injected>,
+    tell: &Sender<Told>,
     stop: &AtomicBool,
 ) -> io::Result<FleetStats> {
     let outlet = config.outlet;
-    let lock = || queue.lock().unwrap_or_else(PoisonError::into_inner);
     let mut stats = FleetStats::default();
     tally(
         &mut stats.counters.injector_pacing,
@@ -360,12 +383,12 @@ fn inject(
         });
         // A device takes no wake-up before a datagram's departure (or a mail's planned
         // instant) for its own, so the engine may know of it early.
-        lock().planned.push(Sent {
+        let _ = tell.send(Told::Planned(Sent {
             device: planned.device,
             seq: planned.seq,
             planned: planned_at,
             stamped: outlet.stamps_departures(),
-        });
+        }));
         let spin = pacer::spin_before(previous_at, planned_at);
         pacer::sleep_until(planned_at - spin);
         if planned_at.saturating_duration_since(previous_at) > COLD_AFTER {
@@ -374,11 +397,11 @@ fn inject(
         pacer::spin_until(planned_at);
         previous_at = planned_at;
         if let Some(at) = outlet.send(prepared, &mut stats) {
-            lock().departed.push(Departure {
+            let _ = tell.send(Told::Departed(Departure {
                 device: planned.device,
                 seq: planned.seq,
                 at,
-            });
+            }));
         }
     }
     outlet.close(&mut stats);
