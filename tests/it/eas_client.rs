@@ -32,6 +32,21 @@ impl Server {
 
     /// Starts a server on the given HTTP and notification addresses.
     pub fn start_at(engine: &str, listen: &str, notify: &str, extra: &[&str]) -> Server {
+        Self::start_full(engine, (listen, notify), 100, extra)
+    }
+
+    /// Starts a server on 127.0.0.1 port 0 with `users` synthetic users.
+    pub fn start_with_users(engine: &str, users: usize, extra: &[&str]) -> Server {
+        Self::start_full(engine, ("127.0.0.1:0", "127.0.0.1:0"), users, extra)
+    }
+
+    fn start_full(
+        engine: &str,
+        (listen, notify): (&str, &str),
+        users: usize,
+        extra: &[&str],
+    ) -> Server {
+        let users = users.to_string();
         let argv: Vec<String> = [
             "serve",
             "--engine",
@@ -43,7 +58,7 @@ impl Server {
             "--metrics",
             "127.0.0.1:0",
             "--users",
-            "100",
+            &users,
         ]
         .iter()
         .chain(extra)

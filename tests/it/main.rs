@@ -1,6 +1,7 @@
 //! The integration tests, in one binary to keep link time low on two cores.
 
 mod adversarial;
+mod attack;
 mod capture;
 mod chaos;
 mod ci_example;
