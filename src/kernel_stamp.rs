@@ -42,6 +42,20 @@ pub fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
     socket::setsockopt(socket, sockopt::Timestamping, &flags).map_err(io::Error::from)
 }
 
+/// When the kernel received the datagram at the head of `socket`'s queue, without
+/// taking it (a peek); `None` when the queue is empty or the datagram has no stamp.
+pub fn oldest_queued(socket: &impl AsRawFd) -> Option<Instant> {
+    let mut byte = [0u8; 1];
+    match recv_stamped(
+        socket,
+        &mut byte,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+    ) {
+        Ok((_, stamp)) => stamp,
+        Err(_) => None,
+    }
+}
+
 /// Room for a batch of datagrams read with one `recvmmsg`: the buffers, allocated once
 /// and reused (the system call's headers hold raw pointers, so they are made per read
 /// and the batch can move between a runtime's threads).
@@ -216,6 +230,8 @@ mod tests {
                 .send_to(text.as_bytes(), receiver.local_addr().unwrap())
                 .unwrap();
         }
+        let oldest = oldest_queued(&receiver).expect("a stamped datagram is queued");
+        assert!(oldest <= Instant::now());
         assert_eq!(batch.read(&receiver).unwrap(), 4);
         let texts: Vec<&[u8]> = batch.datagrams().map(|(bytes, _)| bytes).collect();
         assert_eq!(texts, [&b"one"[..], b"two", b"three", b"four"]);
@@ -224,6 +240,7 @@ mod tests {
         let (last, at) = batch.datagrams().next().unwrap();
         assert_eq!(last, b"five");
         assert!(at + Duration::from_secs(1) > before);
+        assert_eq!(oldest_queued(&receiver), None);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Metrics {
     /// Requests refused with 503 because the server-wide body budget was spent.
     pub bodies_refused: AtomicU64,
     pub wakeups: AtomicU64,
+    /// Times the notification listener's guard thread found the runtime behind and
+    /// read the socket itself.
+    pub notify_guard_takeovers: AtomicU64,
     /// Each wake's path through the server, stage by stage.
     pub wake_path: WakePath,
 }
@@ -78,6 +81,7 @@ impl Default for Metrics {
             devices_refused: AtomicU64::new(0),
             bodies_refused: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
+            notify_guard_takeovers: AtomicU64::new(0),
             wake_path: WakePath::default(),
         }
     }
@@ -155,7 +159,7 @@ impl Metrics {
     }
 
     /// The counters of notifications and of what was refused: name, help, value.
-    fn notification_counters(&self) -> [(&'static str, &'static str, &AtomicU64); 10] {
+    fn notification_counters(&self) -> [(&'static str, &'static str, &AtomicU64); 11] {
         [
             (
                 "notifications_received_total",
@@ -206,6 +210,11 @@ impl Metrics {
                 "wakeups_total",
                 "Parked Pings woken by a change.",
                 &self.wakeups,
+            ),
+            (
+                "notify_guard_takeovers_total",
+                "Times the notification guard thread found the socket unread for 2 ms and read it itself.",
+                &self.notify_guard_takeovers,
             ),
         ]
     }

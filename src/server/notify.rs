@@ -5,7 +5,7 @@
 //! nothing here can panic on input.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -37,8 +37,14 @@ const BATCH: usize = 32;
 /// 2,048 datagrams at a time, and connections still get their turn between.
 const BATCHES_PER_TURN: usize = 64;
 
-/// Reads datagrams, a batch at a time, until shutdown.
+/// Reads datagrams, a batch at a time, until shutdown, with a [`guard`] thread that
+/// takes over whenever the runtime leaves the socket unread.
 pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
+    let socket = Arc::new(socket);
+    let guarded = (socket.clone(), state.clone());
+    let _ = std::thread::Builder::new()
+        .name("notify-guard".into())
+        .spawn(move || guard(&guarded.0, &guarded.1));
     // One byte more than a datagram may have, so a longer one is seen, not cut.
     let mut batch = kernel_stamp::Batch::new(BATCH, MAX_DATAGRAM_BYTES + 1);
     let mut valid = Vec::with_capacity(BATCH);
@@ -49,7 +55,7 @@ pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
         }
         let mut batches = 0;
         while batches < BATCHES_PER_TURN {
-            match socket.try_io(Interest::READABLE, || batch.read(&socket)) {
+            match socket.try_io(Interest::READABLE, || batch.read(&*socket)) {
                 Ok(_) => apply_batch(&state, &batch, &mut valid),
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
                 // An error the socket reported (and has now cleared): read on.
@@ -59,6 +65,35 @@ pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
         }
         if batches == BATCHES_PER_TURN {
             tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// How often the guard looks at the socket, and how old the datagram at the head of its
+/// queue must be for the guard to read: the runtime reads within a fraction of a
+/// millisecond unless every one of its threads is busy with something else (a flood of
+/// handshakes, say), and then the guard drains the socket itself.
+const GUARD_PERIOD: Duration = Duration::from_millis(10);
+const STARVED_AFTER: Duration = Duration::from_millis(20);
+
+/// The listener's safety net, on a thread of its own: nothing the runtime does can keep
+/// datagrams in the socket long enough to be dropped. It only peeks while the runtime
+/// keeps up (one system call a millisecond), so wakes keep the runtime's short path
+/// (the listener and the parked Ping on one thread); when the head of the queue has
+/// waited `STARVED_AFTER`, it reads and applies batches until the socket is empty.
+fn guard(socket: &UdpSocket, state: &ServerState) {
+    let mut batch = kernel_stamp::Batch::new(BATCH, MAX_DATAGRAM_BYTES + 1);
+    let mut valid = Vec::with_capacity(BATCH);
+    while !state.shutdown.is_cancelled() {
+        std::thread::sleep(GUARD_PERIOD);
+        let starved = kernel_stamp::oldest_queued(socket)
+            .is_some_and(|oldest| oldest.elapsed() >= STARVED_AFTER);
+        if !starved {
+            continue;
+        }
+        bump(&state.metrics.notify_guard_takeovers);
+        while batch.read(socket).is_ok_and(|read| read > 0) {
+            apply_batch(state, &batch, &mut valid);
         }
     }
 }

@@ -132,12 +132,13 @@ fn attack(engine: &str, tls: bool) {
     let counters = &report.counters;
     let drops = server.metric("pingfleet_notify_socket_drops_total");
     let malformed = server.metric("pingfleet_notifications_malformed_total");
+    let takeovers = server.metric("pingfleet_notify_guard_takeovers_total");
     let wakeup = report
         .histograms
         .get(&HistogramName::WakeupLatency)
         .map(|doc| doc.summary);
     println!(
-        "{what}: {} | flood {flooded} datagrams, {malformed} counted malformed, {drops} kernel drops | notifications sent {} delivered {} lost {} | Pings past their deadline {:?} | errors {:?} | wake-up {wakeup:?}",
+        "{what}: {} | flood {flooded} datagrams, {malformed} counted malformed, {drops} kernel drops, the guard took over {takeovers} times | notifications sent {} delivered {} lost {} | Pings past their deadline {:?} | errors {:?} | wake-up {wakeup:?}",
         String::from_utf8_lossy(&held.stdout).trim(),
         counters.notifications_sent,
         counters.notifications_delivered,
