@@ -355,10 +355,7 @@ fn inject(
 ) -> io::Result<FleetStats> {
     let outlet = config.outlet;
     let mut stats = FleetStats::default();
-    tally(
-        &mut stats.counters.injector_pacing,
-        pacer::prepare_thread().describe(),
-    );
+    pacer::prepare_thread();
     let mut previous_at = from;
     for planned in config.schedule {
         let planned_at = from + planned.offset;

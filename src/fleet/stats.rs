@@ -122,10 +122,6 @@ pub struct Counters {
     /// carried on without a policy key.
     #[serde(default)]
     pub provisioned_without_policy: u64,
-    /// How each worker's injector thread ran (its priority, whether idle CPUs polled,
-    /// and why not), by worker.
-    #[serde(default)]
-    pub injector_pacing: Tally,
 }
 
 impl Counters {
@@ -140,7 +136,6 @@ impl Counters {
             (&mut self.negotiated_versions, &more.negotiated_versions),
             (&mut self.never_parked, &more.never_parked),
             (&mut self.empty_wakes, &more.empty_wakes),
-            (&mut self.injector_pacing, &more.injector_pacing),
             (
                 &mut self.http_status_by_command,
                 &more.http_status_by_command,
@@ -190,7 +185,6 @@ impl Counters {
             http_status: minus(&self.http_status, &earlier.http_status),
             ping_status: minus(&self.ping_status, &earlier.ping_status),
             errors: minus(&self.errors, &earlier.errors),
-            injector_pacing: minus(&self.injector_pacing, &earlier.injector_pacing),
             bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
             bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
             connections_opened: self

@@ -343,14 +343,7 @@ fn print_self_check(result: &RunResult) {
         println!("  - {reason}");
     }
     if let Some(precision) = &check.injector_precision {
-        let pacing: Vec<&str> = result
-            .fleet
-            .counters
-            .injector_pacing
-            .keys()
-            .map(String::as_str)
-            .collect();
-        println!("  {precision}; sender at {}", pacing.join(" / "));
+        println!("  {precision}");
     }
 }
 

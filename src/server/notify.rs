@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 
 use super::metrics::bump;
 use super::state::ServerState;
-use super::store::Wake;
+use super::store::{Changes, Wake};
 use super::wake_path::WakeTrace;
 use crate::kernel_stamp;
 use crate::notification::{ChangeKind, Notification, MAX_DATAGRAM_BYTES};
@@ -159,13 +159,13 @@ pub fn apply(state: &ServerState, notification: &Notification, arrival: WakeTrac
                     }
                     let folders = device.changed_folders(mailbox, &cache.folders);
                     if let Some(slot) = device.parked.take() {
-                        let wake = Wake::Changes {
+                        let wake = Wake::Changes(Box::new(Changes {
                             folders,
                             trace: WakeTrace {
                                 signalled: Instant::now(),
                                 ..arrival
                             },
-                        };
+                        }));
                         woken += usize::from(slot.waker.send(wake).is_ok());
                     }
                 }
@@ -243,7 +243,7 @@ mod tests {
         let applied = apply(&state, &Notification::new_item("user1", "5"), arrival());
         assert_eq!(applied, Applied::Stored { woken: 1 });
         match receiver.try_recv() {
-            Ok(Wake::Changes { folders, .. }) => assert_eq!(folders, vec!["5".to_owned()]),
+            Ok(Wake::Changes(changes)) => assert_eq!(changes.folders, vec!["5".to_owned()]),
             other => panic!("expected a change wake, got {other:?}"),
         }
         let newest = state.store.with_user("user1", |user| {

@@ -22,7 +22,7 @@ use super::http::eas_response;
 use super::http::Response;
 use super::metrics::bump;
 use super::state::ServerState;
-use super::store::{ParkedSlot, Wake};
+use super::store::{Changes, ParkedSlot, Wake};
 use super::wake_path::WokenPing;
 use crate::eas::commands::ping::PingResponse;
 use crate::eas::WbxmlBody;
@@ -99,7 +99,8 @@ impl ParkedPing {
         self.answered = true;
         let ran = Instant::now();
         let (ping, trace) = match wake {
-            Some(Wake::Changes { folders, trace }) => {
+            Some(Wake::Changes(changes)) => {
+                let Changes { folders, trace } = *changes;
                 (PingResponse::Changes { folders }, Some(trace))
             }
             Some(Wake::HierarchyChanged) => (PingResponse::FolderSyncRequired, None),

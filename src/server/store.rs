@@ -19,18 +19,23 @@ const SHARDS: usize = 64;
 /// Why a parked Ping is being answered early.
 #[derive(Debug)]
 pub enum Wake {
-    /// Monitored folders changed; `trace` says when the datagram arrived and was read,
-    /// and when this wake was signalled.
-    Changes {
-        folders: Vec<String>,
-        trace: WakeTrace,
-    },
+    /// Monitored folders changed. Boxed: every parked Ping's channel has room for a
+    /// `Wake`, so its largest variant is paid for by every parked connection.
+    Changes(Box<Changes>),
     /// The folder hierarchy changed: answer Status 7.
     HierarchyChanged,
     /// A newer Ping from the same device took over: answer Status 1.
     Superseded,
     /// The server is shutting down: answer Status 1.
     Shutdown,
+}
+
+/// The folders a change woke a Ping for; `trace` says when the datagram arrived and was
+/// read, and when this wake was signalled.
+#[derive(Debug)]
+pub struct Changes {
+    pub folders: Vec<String>,
+    pub trace: WakeTrace,
 }
 
 /// The wake-up slot of a parked Ping. `generation` tells a stale slot from a newer one.
