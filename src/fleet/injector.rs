@@ -250,7 +250,7 @@ impl Injected {
 /// The injector on a thread of its own, so notifications leave at their planned
 /// instants whatever the event loop is doing (its poll timeouts are milliseconds).
 pub struct InjectorThread {
-    /// A channel, not a lock: the realtime sender must never wait for the engine (a
+    /// A channel, not a lock: the sender must never wait for the engine (a
     /// lock held by a preempted engine thread kept it from its next instant for
     /// milliseconds); the engine drains it once a turn.
     told: Receiver<Told>,
