@@ -100,21 +100,25 @@ impl WakePath {
     pub fn record(&self, woken: &WokenPing, handed: Instant, transmitted: Option<Instant>) {
         let trace = woken.trace;
         let since = |later: Instant, earlier: Instant| later.saturating_duration_since(earlier);
-        let mut parts = vec![
-            (WakeStage::Queued, since(trace.read, trace.received)),
-            (WakeStage::Applied, since(trace.signalled, trace.read)),
-            (WakeStage::Handoff, since(woken.ran, trace.signalled)),
-            (WakeStage::Encoded, since(woken.encoded, woken.ran)),
-            (WakeStage::Framed, since(handed, woken.encoded)),
-        ];
-        if let Some(transmitted) = transmitted {
-            parts.push((WakeStage::Transmitted, since(transmitted, handed)));
-        }
         let end = transmitted.unwrap_or(handed);
-        parts.push((WakeStage::Total, since(end, trace.received)));
+        // Once per wake: a fixed array, no allocation.
+        let parts = [
+            (WakeStage::Queued, Some(since(trace.read, trace.received))),
+            (WakeStage::Applied, Some(since(trace.signalled, trace.read))),
+            (WakeStage::Handoff, Some(since(woken.ran, trace.signalled))),
+            (WakeStage::Encoded, Some(since(woken.encoded, woken.ran))),
+            (WakeStage::Framed, Some(since(handed, woken.encoded))),
+            (
+                WakeStage::Transmitted,
+                transmitted.map(|transmitted| since(transmitted, handed)),
+            ),
+            (WakeStage::Total, Some(since(end, trace.received))),
+        ];
         let mut stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
         for (stage, took) in parts {
-            stages[stage as usize].record(took);
+            if let Some(took) = took {
+                stages[stage as usize].record(took);
+            }
         }
     }
 
@@ -137,9 +141,13 @@ impl WakePath {
     /// Each stage's quantiles in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP pingfleet_wake_stage_microseconds Each stage of a wake, from the kernel receiving the datagram to the kernel sending the Ping response.\n# TYPE pingfleet_wake_stage_microseconds summary");
+        // Summarised under one lock, no histogram copied: `/metrics` is read every second.
+        let summaries: Vec<LatencySummary> = {
+            let stages = self.stages.lock().unwrap_or_else(PoisonError::into_inner);
+            stages.iter().map(Latency::summary).collect()
+        };
         for stage in WakeStage::ALL {
-            let histogram = self.histogram(stage);
-            let summary = histogram.summary();
+            let summary = summaries[stage as usize];
             for (quantile, value) in [(0.5, summary.p50_us), (0.99, summary.p99_us)] {
                 let _ = writeln!(
                     out,

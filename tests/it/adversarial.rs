@@ -17,6 +17,7 @@ use pingfleet::fleet::report::WorkerReport;
 use pingfleet::measure::procfs;
 
 use crate::eas_client::{Server, ENGINES, PASSWORD};
+use crate::util::assert_every_notification_delivered;
 
 /// What the server's resident memory may grow by over the whole attack.
 const RSS_BOUND_BYTES: u64 = 64 * 1024 * 1024;
@@ -271,12 +272,7 @@ fn every_probe_is_answered_and_the_fleet_loses_nothing() {
         let report: WorkerReport =
             serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
         let counters = &report.counters;
-        assert!(counters.notifications_sent >= 100, "{engine}: {counters:?}");
-        assert_eq!(counters.notifications_lost, 0, "{engine}: {counters:?}");
-        assert_eq!(
-            counters.notifications_delivered, counters.notifications_sent,
-            "{engine}"
-        );
+        assert_every_notification_delivered(counters, 100, engine);
         println!(
             "{engine}: 7 probes, server RSS {} -> {} MiB, notifications sent {} delivered {} lost {}",
             rss_before >> 20,

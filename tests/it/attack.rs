@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use pingfleet::fleet::report::{HistogramName, WorkerReport};
 
 use crate::eas_client::{Server, ENGINES};
+use crate::util::assert_every_notification_delivered;
 
 /// Devices parked through the attack, each its own user.
 const FLEET: usize = 1_000;
@@ -152,12 +153,7 @@ fn attack(engine: &str, tls: bool) {
     );
     assert!(malformed > 0.0, "{what}: no garbage reached the server");
     assert_eq!(drops, 0.0, "{what}: the kernel dropped datagrams");
-    assert!(counters.notifications_sent >= 1_000, "{what}: {counters:?}");
-    assert_eq!(counters.notifications_lost, 0, "{what}: {counters:?}");
-    assert_eq!(
-        counters.notifications_delivered, counters.notifications_sent,
-        "{what}"
-    );
+    assert_every_notification_delivered(counters, 1_000, &what);
     assert!(
         counters.pings_died.is_empty(),
         "{what}: {:?}",

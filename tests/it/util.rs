@@ -47,6 +47,24 @@ pub fn strip_namespaces(xml: &str) -> String {
     out
 }
 
+/// Asserts that a worker sent at least `at_least` notifications and that every one was
+/// delivered and none lost (`what` names the case in the failure).
+pub fn assert_every_notification_delivered(
+    counters: &pingfleet::fleet::stats::Counters,
+    at_least: u64,
+    what: &str,
+) {
+    assert!(
+        counters.notifications_sent >= at_least,
+        "{what}: {counters:?}"
+    );
+    assert_eq!(counters.notifications_lost, 0, "{what}: {counters:?}");
+    assert_eq!(
+        counters.notifications_delivered, counters.notifications_sent,
+        "{what}"
+    );
+}
+
 /// Runs `pingfleet devices` (under `wrapper`, e.g. `ip netns exec NS`, when given) against
 /// `server` with `flags` besides its target and notification address, and returns the
 /// worker's document (written into `dir`) once it exits successfully.
