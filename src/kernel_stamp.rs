@@ -127,10 +127,20 @@ pub fn read(socket: &impl AsRawFd, buffer: &mut [u8]) -> io::Result<(usize, Opti
 /// this drains); `None` when there is no stamp, or only stamps older than `not_before`
 /// (a device that stamps after the send returned: those are not this datagram's).
 pub fn sent_at(socket: &impl AsRawFd, not_before: Instant) -> Option<Instant> {
-    let mut latest = None;
+    sent_each(socket, not_before, 1)[0]
+}
+
+/// When the kernel sent each of the last `count` datagrams `socket` sent (with one
+/// `sendmmsg`), in the order they were sent, from its error queue (which this drains);
+/// a datagram without a stamp, or whose stamp is older than `not_before`, has `None`.
+pub fn sent_each(socket: &impl AsRawFd, not_before: Instant, count: usize) -> Vec<Option<Instant>> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut stamps = std::collections::VecDeque::with_capacity(count);
     // Bounded: the queue holds a stamp per datagram sent, and this runs after each send.
     let mut control = nix::cmsg_space!(Timestamps, ErrorHeader);
-    for _ in 0..16 {
+    for _ in 0..count + 16 {
         let message = match socket::recvmsg::<()>(
             socket.as_raw_fd(),
             &mut [],
@@ -147,10 +157,18 @@ pub fn sent_at(socket: &impl AsRawFd, not_before: Instant) -> Option<Instant> {
             })
         });
         if let Some(stamp) = stamp {
-            latest = Some(instant_of(stamp, SystemTime::now(), Instant::now()));
+            if stamps.len() == count {
+                stamps.pop_front();
+            }
+            stamps.push_back(instant_of(stamp, SystemTime::now(), Instant::now()));
         }
     }
-    latest.filter(|sent| *sent >= not_before)
+    // Stamps missing are the first datagrams': the queue is read oldest first.
+    let missing = count - stamps.len();
+    let believed = stamps
+        .into_iter()
+        .map(|sent| Some(sent).filter(|sent| *sent >= not_before));
+    std::iter::repeat_n(None, missing).chain(believed).collect()
 }
 
 /// The room the error queue's own control message takes beside the stamp (a

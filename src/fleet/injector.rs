@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 
 use super::pacer;
 use super::report::FleetDigest;
-use super::sink::{Account, Outlet, PlannedChange};
+use super::sink::{Account, Outlet, PlannedChange, Prepared};
 use super::stats::{tally, FleetStats};
 use crate::partition::Partition;
 use crate::seeds::{self, Stream};
@@ -342,9 +342,12 @@ fn wall_clock_of(instant: Instant) -> SystemTime {
 /// ~3 us, measured here), so it is warmed up just before the planned instant.
 const COLD_AFTER: Duration = Duration::from_micros(250);
 
+/// The most changes sent with one system call when their instants fall together.
+const SEND_BATCH: usize = 32;
+
 /// The injector thread's loop: for each planned change, prepare it and hand it to the
-/// engine, wait for its instant (sleep, then spin), send, and tell the engine when it
-/// left.
+/// engine, wait for its instant (sleep, then spin), send it with every other change
+/// whose instant has come by then, and tell the engine when each left.
 fn inject(
     config: InjectorConfig,
     users: &[(String, String)],
@@ -356,36 +359,25 @@ fn inject(
     let outlet = config.outlet;
     let mut stats = FleetStats::default();
     pacer::prepare_thread();
+    let (started, cpu_before) = (Instant::now(), pacer::thread_cpu_time());
+    let mut schedule = config.schedule.peekable();
     let mut previous_at = from;
-    for planned in config.schedule {
+    let mut preparing = Preparing {
+        outlet: &outlet,
+        users,
+        accounts: &config.accounts,
+        from,
+        tell,
+    };
+    while let Some(planned) = schedule.next() {
         let planned_at = from + planned.offset;
         if planned_at >= until || stop.load(Ordering::Relaxed) {
             break;
         }
-        let Some((user, folder)) = users.get(planned.device) else {
+        let Some(first) = preparing.prepare(&planned, &mut stats) else {
             continue;
         };
-        stats.notifications_planned += 1;
-        stats.notifications_digest ^= FleetDigest::notification(
-            planned.fleet_device,
-            planned.seq,
-            planned.offset.as_micros(),
-        );
-        let prepared = outlet.prepare(&PlannedChange {
-            user,
-            folder,
-            account: config.accounts.get(planned.device),
-            seq: planned.seq,
-            at: planned_at,
-        });
-        // A device takes no wake-up before a datagram's departure (or a mail's planned
-        // instant) for its own, so the engine may know of it early.
-        let _ = tell.send(Told::Planned(Sent {
-            device: planned.device,
-            seq: planned.seq,
-            planned: planned_at,
-            stamped: outlet.stamps_departures(),
-        }));
+        let mut batch = vec![first];
         let spin = pacer::spin_before(previous_at, planned_at);
         pacer::sleep_until(planned_at - spin);
         if planned_at.saturating_duration_since(previous_at) > COLD_AFTER {
@@ -393,17 +385,73 @@ fn inject(
         }
         pacer::spin_until(planned_at);
         previous_at = planned_at;
-        if let Some(at) = outlet.send(prepared, &mut stats) {
-            let _ = tell.send(Told::Departed(Departure {
-                device: planned.device,
-                seq: planned.seq,
-                at,
-            }));
+        // Changes whose instant has come too (a burst, or a sender that fell behind).
+        let now = Instant::now();
+        while batch.len() < SEND_BATCH {
+            let Some(due) = schedule.next_if(|next| from + next.offset <= now.min(until)) else {
+                break;
+            };
+            batch.extend(preparing.prepare(&due, &mut stats));
+        }
+        let (devices, prepared): (Vec<(usize, u64)>, Vec<Prepared>) = batch.into_iter().unzip();
+        for ((device, seq), left) in devices
+            .into_iter()
+            .zip(outlet.send_all(prepared, &mut stats))
+        {
+            if let Some(at) = left {
+                let _ = tell.send(Told::Departed(Departure { device, seq, at }));
+            }
         }
     }
+    stats.counters.injector_cpu_us = (pacer::thread_cpu_time() - cpu_before).as_micros() as u64;
+    stats.counters.injector_span_us = started.elapsed().as_micros() as u64;
     outlet.close(&mut stats);
     stats.intervals.close();
     Ok(stats)
+}
+
+/// What the injector needs to make a planned change ready to leave.
+struct Preparing<'a> {
+    outlet: &'a Outlet,
+    users: &'a [(String, String)],
+    accounts: &'a [Account],
+    from: Instant,
+    tell: &'a Sender<Told>,
+}
+
+impl Preparing<'_> {
+    /// Counts `planned`, prepares it and tells the engine of it; `None` for a device the
+    /// worker does not have.
+    fn prepare(
+        &mut self,
+        planned: &Planned,
+        stats: &mut FleetStats,
+    ) -> Option<((usize, u64), Prepared)> {
+        let (user, folder) = self.users.get(planned.device)?;
+        let planned_at = self.from + planned.offset;
+        stats.notifications_planned += 1;
+        stats.notifications_digest ^= FleetDigest::notification(
+            planned.fleet_device,
+            planned.seq,
+            planned.offset.as_micros(),
+        );
+        let prepared = self.outlet.prepare(&PlannedChange {
+            user,
+            folder,
+            account: self.accounts.get(planned.device),
+            seq: planned.seq,
+            at: planned_at,
+        });
+        // A device takes no wake-up before a datagram's departure (or a mail's planned
+        // instant) for its own, so the engine may know of it early.
+        let _ = self.tell.send(Told::Planned(Sent {
+            device: planned.device,
+            seq: planned.seq,
+            planned: planned_at,
+            stamped: self.outlet.stamps_departures(),
+        }));
+        Some(((planned.device, planned.seq), prepared))
+    }
 }
 
 #[cfg(test)]

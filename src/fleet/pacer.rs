@@ -44,6 +44,12 @@ pub fn sleep_until(at: Instant) {
     }
 }
 
+/// The CPU time the calling thread has used: what keeping a schedule costs it.
+pub fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 /// Spins until `at`.
 pub fn spin_until(at: Instant) {
     while Instant::now() < at {
@@ -78,5 +84,20 @@ mod tests {
         .unwrap();
         // Never early; how late is the machine's business, not a test's.
         assert!(late.is_some(), "woke before the instant");
+    }
+
+    #[test]
+    fn spinning_costs_cpu_time_and_sleeping_does_not() {
+        let (slept, spun) = std::thread::spawn(|| {
+            let before = thread_cpu_time();
+            std::thread::sleep(Duration::from_millis(30));
+            let slept = thread_cpu_time() - before;
+            spin_until(Instant::now() + Duration::from_millis(30));
+            (slept, thread_cpu_time() - before - slept)
+        })
+        .join()
+        .unwrap();
+        assert!(slept < Duration::from_millis(10), "sleeping cost {slept:?}");
+        assert!(spun > slept, "spinning cost {spun:?}, sleeping {slept:?}");
     }
 }

@@ -254,31 +254,31 @@ impl Outlet {
         }
     }
 
-    /// Sends a prepared change. A datagram is counted (sent, lag) here, and the instant
-    /// it left is returned; a mail is counted by its sender thread once it is accepted.
-    pub fn send(&self, prepared: Prepared, stats: &mut FleetStats) -> Option<Instant> {
-        match (self, prepared) {
-            (Self::Datagrams { socket, .. }, Prepared::Datagram { bytes, to, at }) => {
-                // The lag ends when the datagram leaves the network stack (the kernel's
-                // transmit stamp), or, without a stamp, when it was handed to the kernel.
-                let sending_at = Instant::now();
-                match socket.send_to(&bytes, to) {
-                    Ok(_) => stats.counters.notifications_sent += 1,
-                    Err(_) => {
-                        tally(&mut stats.counters.errors, "notification send failed");
-                        return None;
+    /// Sends changes prepared for the same instant, or already late: datagrams with one
+    /// system call (`sendmmsg`). A datagram is counted (sent, lag) here, and the instant
+    /// each left is returned, in order; a mail is counted by its sender thread once it
+    /// is accepted, and has no instant here.
+    pub fn send_all(&self, batch: Vec<Prepared>, stats: &mut FleetStats) -> Vec<Option<Instant>> {
+        match self {
+            Self::Datagrams { socket, .. } => {
+                let datagrams: Vec<(Vec<u8>, SocketAddr, Instant)> = batch
+                    .into_iter()
+                    .filter_map(|prepared| match prepared {
+                        Prepared::Datagram { bytes, to, at } => Some((bytes, to, at)),
+                        Prepared::Mail { .. } => None,
+                    })
+                    .collect();
+                send_datagrams(socket, &datagrams, stats)
+            }
+            Self::Mail(senders) => batch
+                .into_iter()
+                .map(|prepared| {
+                    if let Prepared::Mail { change, at } = prepared {
+                        senders.submit(change, at, stats);
                     }
-                }
-                let sent_at =
-                    crate::kernel_stamp::sent_at(socket, sending_at).unwrap_or(sending_at);
-                stats.record_injector_lag(sent_at.saturating_duration_since(at));
-                Some(sent_at)
-            }
-            (Self::Mail(senders), Prepared::Mail { change, at }) => {
-                senders.submit(change, at, stats);
-                None
-            }
-            _ => unreachable!("a change is prepared by the outlet that sends it"),
+                    None
+                })
+                .collect(),
         }
     }
 
@@ -417,9 +417,110 @@ impl MailSenders {
     }
 }
 
+/// Sends `datagrams` (bytes, destination, planned instant) from `socket`, with one
+/// `sendmmsg` when there are several (each one it did not take is sent alone), counts
+/// them, and records each one's lag from its plan to its transmit stamp (or, without a
+/// stamp, to when it was handed to the kernel). Returns when each left.
+fn send_datagrams(
+    socket: &UdpSocket,
+    datagrams: &[(Vec<u8>, SocketAddr, Instant)],
+    stats: &mut FleetStats,
+) -> Vec<Option<Instant>> {
+    let sending_at = Instant::now();
+    let taken = match datagrams.len() {
+        0 | 1 => 0,
+        _ => send_many(socket, datagrams).unwrap_or(0),
+    };
+    let mut sent = vec![true; taken];
+    for (bytes, to, _) in &datagrams[taken..] {
+        sent.push(socket.send_to(bytes, to).is_ok());
+    }
+    let stamps = crate::kernel_stamp::sent_each(socket, sending_at, datagrams.len());
+    sent.iter()
+        .zip(stamps)
+        .zip(datagrams)
+        .map(|((sent, stamp), (_, _, at))| {
+            if !sent {
+                tally(&mut stats.counters.errors, "notification send failed");
+                return None;
+            }
+            stats.counters.notifications_sent += 1;
+            let left = stamp.unwrap_or(sending_at);
+            stats.record_injector_lag(left.saturating_duration_since(*at));
+            Some(left)
+        })
+        .collect()
+}
+
+/// One `sendmmsg` of `datagrams`: how many of them the kernel took.
+fn send_many(
+    socket: &UdpSocket,
+    datagrams: &[(Vec<u8>, SocketAddr, Instant)],
+) -> std::io::Result<usize> {
+    use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+    let slices: Vec<[IoSlice<'_>; 1]> = datagrams
+        .iter()
+        .map(|(bytes, _, _)| [IoSlice::new(bytes)])
+        .collect();
+    let addresses: Vec<Option<SockaddrStorage>> = datagrams
+        .iter()
+        .map(|(_, to, _)| Some(SockaddrStorage::from(*to)))
+        .collect();
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(datagrams.len(), None);
+    let results = sendmmsg(
+        socket.as_raw_fd(),
+        &mut headers,
+        &slices,
+        &addresses,
+        [],
+        MsgFlags::empty(),
+    )?;
+    Ok(results.count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_due_together_leave_with_one_call_in_order_and_each_is_counted() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let to = server.local_addr().unwrap();
+        let outlet = Outlet::open(Destinations::Datagrams(vec![to]), Vec::new()).unwrap();
+        let planned = Instant::now();
+        let batch: Vec<Prepared> = (0..5)
+            .map(|seq| {
+                let mut notification = Notification::new_item("u", "5");
+                notification.seq = Some(seq);
+                Prepared::Datagram {
+                    bytes: notification.to_string().into_bytes(),
+                    to,
+                    at: planned,
+                }
+            })
+            .collect();
+        let mut stats = FleetStats::default();
+        let left = outlet.send_all(batch, &mut stats);
+        assert_eq!(left.len(), 5);
+        assert!(left.iter().all(|at| at.is_some_and(|at| at >= planned)));
+        assert_eq!(stats.counters.notifications_sent, 5);
+        assert_eq!(stats.injector_lag.histogram().len(), 5);
+        let mut buffer = [0u8; 64];
+        for seq in 0..5 {
+            let len = server.recv(&mut buffer).unwrap();
+            let notification = Notification::parse(&buffer[..len]).unwrap();
+            assert_eq!(notification.seq, Some(seq), "datagram {seq} out of order");
+        }
+        // One system call took them all (none was left to be sent alone).
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let three = vec![(b"x".to_vec(), to, planned); 3];
+        assert_eq!(send_many(&socket, &three).unwrap(), 3);
+    }
 
     #[test]
     fn inject_urls() {

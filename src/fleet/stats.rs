@@ -122,6 +122,12 @@ pub struct Counters {
     /// carried on without a policy key.
     #[serde(default)]
     pub provisioned_without_policy: u64,
+    /// The injector thread's CPU time, and the time from its start to its last send:
+    /// what keeping the schedule costs the sender (their ratio is its share of a core).
+    #[serde(default)]
+    pub injector_cpu_us: u64,
+    #[serde(default)]
+    pub injector_span_us: u64,
 }
 
 impl Counters {
@@ -167,6 +173,8 @@ impl Counters {
         self.flush_reparked += more.flush_reparked;
         self.churn_drops += more.churn_drops;
         self.provisioned_without_policy += more.provisioned_without_policy;
+        self.injector_cpu_us += more.injector_cpu_us;
+        self.injector_span_us += more.injector_span_us;
     }
 
     /// What was counted after `earlier`, a snapshot of these same counters.
@@ -224,6 +232,10 @@ impl Counters {
             provisioned_without_policy: self
                 .provisioned_without_policy
                 .saturating_sub(earlier.provisioned_without_policy),
+            injector_cpu_us: self.injector_cpu_us.saturating_sub(earlier.injector_cpu_us),
+            injector_span_us: self
+                .injector_span_us
+                .saturating_sub(earlier.injector_span_us),
             http_status_by_command: minus(
                 &self.http_status_by_command,
                 &earlier.http_status_by_command,

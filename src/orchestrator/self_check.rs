@@ -136,15 +136,24 @@ pub fn check(
             .histograms
             .get(&HistogramName::InjectorLag)
             .filter(|doc| doc.summary.count > 0)
-            .map(|doc| precision(doc.summary.p50_us, doc.summary.p99_us)),
+            .map(|doc| {
+                let counters = &fleet.counters;
+                let sender = (counters.injector_span_us > 0)
+                    .then(|| counters.injector_cpu_us as f64 / counters.injector_span_us as f64);
+                precision(doc.summary.p50_us, doc.summary.p99_us, sender)
+            }),
     }
 }
 
-/// The injector's lag `p50` and `p99` (us) against its precision limits, in words.
-fn precision(p50: u64, p99: u64) -> String {
+/// The injector's lag `p50` and `p99` (us) against its precision limits, and the share
+/// of a core a sending thread used (the workers' injectors on average), in words.
+fn precision(p50: u64, p99: u64, sender_cores: Option<f64>) -> String {
     let within = p50 <= INJECTOR_PRECISE_P50_US && p99 <= INJECTOR_PRECISE_P99_US;
+    let cost = sender_cores.map_or(String::new(), |cores| {
+        format!("; a sender used {:.1}% of a core", cores * 100.0)
+    });
     format!(
-        "injector lag p50 {p50} us, p99 {p99} us: {} the precision limits (p50 <= {INJECTOR_PRECISE_P50_US} us, p99 <= {INJECTOR_PRECISE_P99_US} us)",
+        "injector lag p50 {p50} us, p99 {p99} us: {} the precision limits (p50 <= {INJECTOR_PRECISE_P50_US} us, p99 <= {INJECTOR_PRECISE_P99_US} us){cost}",
         if within { "within" } else { "OVER" }
     )
 }
@@ -155,9 +164,10 @@ mod tests {
 
     #[test]
     fn the_injector_is_precise_only_within_both_limits() {
-        assert!(precision(10, 50).contains(": within the precision limits"));
-        assert!(precision(11, 20).contains(": OVER the precision limits"));
-        assert!(precision(4, 51).contains(": OVER"));
+        assert!(precision(10, 50, None).contains(": within the precision limits"));
+        assert!(precision(11, 20, None).contains(": OVER the precision limits"));
+        assert!(precision(4, 51, None).contains(": OVER"));
+        assert!(precision(4, 20, Some(0.034)).ends_with("; a sender used 3.4% of a core"));
     }
     use crate::orchestrator::sampler::{KernelPoint, ProcessPoint};
 

@@ -226,10 +226,9 @@ mod tests {
         ServerState::new(config, CancellationToken::new())
     }
 
-    #[test]
-    fn a_change_is_stored_before_the_parked_ping_is_woken() {
-        let state = state(Partition::WHOLE);
-        let mut receiver = state.store.with_user("user1", |user| {
+    /// Parks a Ping of `user`'s device `d` on folder 5; its wake comes on the receiver.
+    fn park(state: &ServerState, user: &str) -> tokio::sync::oneshot::Receiver<Wake> {
+        state.store.with_user(user, |user| {
             let inbox = user.mailbox.folder_index("5").unwrap();
             let device = user.device("d");
             device.ping = Some(PingCache {
@@ -239,7 +238,13 @@ mod tests {
             let (slot, receiver) = new_slot(1);
             device.parked = Some(slot);
             receiver
-        });
+        })
+    }
+
+    #[test]
+    fn a_change_is_stored_before_the_parked_ping_is_woken() {
+        let state = state(Partition::WHOLE);
+        let mut receiver = park(&state, "user1");
         let applied = apply(&state, &Notification::new_item("user1", "5"), arrival());
         assert_eq!(applied, Applied::Stored { woken: 1 });
         match receiver.try_recv() {
@@ -300,4 +305,32 @@ mod tests {
     }
 
     use crate::server::store::UserState;
+
+    #[tokio::test]
+    async fn the_guard_applies_what_the_runtime_leaves_unread() {
+        let state = state(Partition::WHOLE);
+        let mut receiver = park(&state, "user1");
+        // No listener runs: only the guard can read what arrives.
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        kernel_stamp::enable(&*socket).unwrap();
+        let guarded = (socket.clone(), state.clone());
+        let guarding = std::thread::spawn(move || guard(&guarded.0, &guarded.1));
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let datagram = Notification::new_item("user1", "5").to_string();
+        sender
+            .send_to(datagram.as_bytes(), socket.local_addr().unwrap())
+            .unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(5), &mut receiver).await;
+        state.shutdown.cancel();
+        guarding.join().unwrap();
+        match woken {
+            Ok(Ok(Wake::Changes(changes))) => assert_eq!(changes.folders, ["5"]),
+            other => panic!("the guard did not wake the parked Ping: {other:?}"),
+        }
+        let takeovers = state
+            .metrics
+            .notify_guard_takeovers
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(takeovers, 1);
+    }
 }
