@@ -88,6 +88,12 @@ pub enum Command {
     ///
     /// A/B on one machine: pingfleet compare --ab ./pingfleet-main ./target/release/pingfleet scenarios/gate.toml --rounds 5
     Compare(CompareArgs),
+    /// Write one self-contained HTML page (plots, no network, no script) of run results
+    /// (several overlay), a sweep, or a comparison with a baseline; prints its path.
+    ///
+    /// Examples: pingfleet report results/smoke-*.json -o smoke.html ;
+    /// pingfleet report --baseline results/baselines/gate results/gate-2026-12-03T10-00-00Z.json -o gate.html
+    Report(crate::html_report::ReportArgs),
     /// Send a change notification to a server by hand, as the mailbox back-end would.
     ///
     /// Example: pingfleet notify --to 127.0.0.1:2883 --user user0 --folder 5

@@ -39,6 +39,7 @@ pub mod compare;
 pub mod eas;
 pub mod firewall;
 pub mod fleet;
+pub mod html_report;
 pub mod inspect;
 pub mod kernel_stamp;
 pub mod lifeline;

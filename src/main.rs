@@ -45,6 +45,7 @@ fn run_other(command: Command) -> ExitCode {
         Command::Serve(args) => pingfleet::server::launch::serve(*args),
         Command::Firewall(args) => pingfleet::firewall::launch::firewall(args),
         Command::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
+        Command::Report(args) => pingfleet::html_report::report(&args),
         Command::Notify(args) => {
             pingfleet::notification::send(&args).map(|text| println!("sent {text}"))
         }

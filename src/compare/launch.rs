@@ -77,15 +77,27 @@ pub fn compare(args: &CompareArgs) -> u8 {
     }
 }
 
-fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
-    let (baseline_inputs, current_inputs) = match (args.ab, args.inputs.as_slice()) {
-        (true, [base, current, scenario]) => run_ab(args, base, current, scenario)?,
-        (false, [base, current]) => (base.clone(), current.clone()),
-        (true, _) => anyhow::bail!("--ab takes BASE_BINARY CURRENT_BINARY SCENARIO"),
-        (false, _) => anyhow::bail!("give BASELINE and CURRENT (result files or directories)"),
-    };
-    let baseline = read_side(&baseline_inputs)?;
-    let current = read_side(&current_inputs)?;
+/// Both sides compared: each side's results, their descriptions, every figure judged,
+/// the gated regressions, and why gated latencies were set aside (if they were).
+pub struct Comparison {
+    pub baseline: Vec<RunResult>,
+    pub current: Vec<RunResult>,
+    pub sides: (String, String),
+    pub tolerances: Tolerances,
+    pub judgements: Vec<Judgement>,
+    pub regressions: usize,
+    pub untrusted: Option<String>,
+}
+
+/// Reads both sides (result files or directories) and judges every figure, as
+/// `pingfleet compare` does with the tolerances and thresholds of `args`.
+pub fn compare_inputs(
+    args: &CompareArgs,
+    baseline_inputs: &Path,
+    current_inputs: &Path,
+) -> anyhow::Result<Comparison> {
+    let baseline = read_side(baseline_inputs)?;
+    let current = read_side(current_inputs)?;
     same_experiment(&baseline, &current)?;
     let tolerances = tolerances(args, &current)?;
     let (baseline_figures, current_figures) = (figures_of(&baseline), figures_of(&current));
@@ -96,9 +108,35 @@ fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
         .filter(|j| j.verdict == Verdict::Regression && j.gated)
         .count();
     let sides = (
-        describe(&baseline_inputs, &baseline),
-        describe(&current_inputs, &current),
+        describe(baseline_inputs, &baseline),
+        describe(current_inputs, &current),
     );
+    Ok(Comparison {
+        baseline,
+        current,
+        sides,
+        tolerances,
+        judgements,
+        regressions,
+        untrusted,
+    })
+}
+
+fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
+    let (baseline_inputs, current_inputs) = match (args.ab, args.inputs.as_slice()) {
+        (true, [base, current, scenario]) => run_ab(args, base, current, scenario)?,
+        (false, [base, current]) => (base.clone(), current.clone()),
+        (true, _) => anyhow::bail!("--ab takes BASE_BINARY CURRENT_BINARY SCENARIO"),
+        (false, _) => anyhow::bail!("give BASELINE and CURRENT (result files or directories)"),
+    };
+    let Comparison {
+        sides,
+        tolerances,
+        judgements,
+        regressions,
+        untrusted,
+        ..
+    } = compare_inputs(args, &baseline_inputs, &current_inputs)?;
     if args.json {
         print_json(&sides, &tolerances, &judgements, regressions)?;
     } else if args.markdown {

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use super::children::RoleProcess;
 use super::network::NetworkFigures;
+use anyhow::Context as _;
+
 use super::output::{git_commit, run_directory, write_result};
 use super::per_second::{FloorFigures, IntervalFigures};
 use super::readings::{memory, Baseline, FleetShape};
@@ -81,6 +83,10 @@ pub struct RunArgs {
     /// complete run; an incomplete run always keeps it.
     #[arg(long)]
     pub keep_logs: bool,
+    /// Also write the run's HTML report (plots, self-contained) beside the result file
+    /// and print its path (the scenario key `report = true` does the same).
+    #[arg(long)]
+    pub report: bool,
 }
 
 impl RunArgs {
@@ -93,6 +99,7 @@ impl RunArgs {
             tls: (self.tls || self.no_tls).then_some(self.tls),
             partitions: self.partitions,
             workers: self.workers,
+            report: self.report,
         }
     }
 }
@@ -175,6 +182,10 @@ fn run_grid(
     print_grid(&result);
     let path = write_sweep(&result, &plan.scenario.output)?;
     println!("results: {}", path.display());
+    if plan.scenario.report {
+        let page = crate::html_report::write_beside(&path)?;
+        println!("report: {}", page.display());
+    }
     let incomplete: Vec<String> = result
         .cells
         .iter()
@@ -205,7 +216,12 @@ fn run_engines(
         }
         result.thresholds = judge_thresholds(&scenario.thresholds, &result);
         let path = write_result(scenario, &result, results.len())?;
-        print_summary(&result, &path);
+        print_summary(&result, &path)
+            .with_context(|| format!("cannot save the summary beside {}", path.display()))?;
+        if scenario.report {
+            let page = crate::html_report::write_beside(&path)?;
+            println!("report: {}", page.display());
+        }
         let stop = interrupted.load(Ordering::Relaxed);
         results.push(result);
         if stop {

@@ -1,6 +1,7 @@
 //! What a run prints when it ends: the figures, every threshold marked pass or fail,
 //! and the engines side by side.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use super::network::{FlushFigures, NetworkFigures};
@@ -9,11 +10,24 @@ use crate::fleet::report::HistogramName;
 use crate::scenario::FirewallMode;
 use crate::server::wake_path::WakeStage;
 
-pub fn print_summary(result: &RunResult, path: &Path) {
+/// The run's summary as it is printed when the run ends.
+/// Appends a line (of `format!` arguments) to a summary being written.
+macro_rules! say {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+pub fn summary_text(result: &RunResult, path: &Path) -> String {
+    let mut out = String::new();
+    let out = &mut out;
     let fleet = &result.fleet;
     let counters = &fleet.counters;
-    println!();
-    println!(
+    say!(out);
+    say!(out,
         "devices {} bootstrapped {} | notifications sent {} delivered {} lost {}{} | requests {} errors {} | reconnects {} (churn drops {})",
         fleet.devices,
         fleet.devices_bootstrapped,
@@ -35,7 +49,7 @@ pub fn print_summary(result: &RunResult, path: &Path) {
             .iter()
             .map(|profile| format!("{} {}", profile.name, profile.devices))
             .collect();
-        println!("device kinds: {}", mix.join(", "));
+        say!(out, "device kinds: {}", mix.join(", "));
     }
     for name in [
         HistogramName::WakeupLatency,
@@ -46,7 +60,8 @@ pub fn print_summary(result: &RunResult, path: &Path) {
     ] {
         if let Some(doc) = fleet.histograms.get(&name) {
             let s = doc.summary;
-            println!(
+            say!(
+                out,
                 "{:<26} p50 {:>7} us  p90 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  max {:>8} us",
                 name.key(),
                 s.p50_us,
@@ -57,29 +72,48 @@ pub fn print_summary(result: &RunResult, path: &Path) {
             );
         }
     }
-    print_floor(result);
-    print_wake_split(result);
-    print_memory(result);
+    write_floor(out, result);
+    write_wake_split(out, result);
+    write_memory(out, result);
     if let Some(cost) = &result.cost_per_device_hour {
-        println!(
+        say!(out,
             "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes ({:.2} resumed)",
             cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes, cost.tls_resumed
         );
-        print_empty_wakes(result, cost);
+        write_empty_wakes(out, result, cost);
     }
-    print_network(result);
-    print_self_check(result);
-    print_verdicts(&result.thresholds);
+    write_network(out, result);
+    write_self_check(out, result);
+    write_verdicts(out, &result.thresholds);
     for failure in &result.failures {
-        println!("[INCOMPLETE] {failure}");
+        say!(out, "[INCOMPLETE] {failure}");
     }
-    println!("results: {}", path.display());
+    say!(out, "results: {}", path.display());
+    std::mem::take(out)
+}
+
+/// Prints the run's summary and saves it beside the result file (`.txt`); the path
+/// of the text.
+pub fn print_summary(result: &RunResult, path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let text = summary_text(result, path);
+    print!("{text}");
+    let saved = path.with_extension("txt");
+    std::fs::write(&saved, &text)?;
+    Ok(saved)
 }
 
 /// Each threshold's verdict, one line each: `[PASS] errors count==0 (observed 0)`.
 pub fn print_verdicts(verdicts: &[ThresholdVerdict]) {
+    let mut out = String::new();
+    write_verdicts(&mut out, verdicts);
+    print!("{out}");
+}
+
+/// Each threshold's verdict, one line each.
+fn write_verdicts(out: &mut String, verdicts: &[ThresholdVerdict]) {
     for verdict in verdicts {
-        println!(
+        say!(
+            out,
             "[{}] {} {} (observed {})",
             match (verdict.judged, verdict.passed) {
                 (false, _) => "NOT JUDGED",
@@ -93,12 +127,12 @@ pub fn print_verdicts(verdicts: &[ThresholdVerdict]) {
     }
 }
 
-fn print_network(result: &RunResult) {
+fn write_network(out: &mut String, result: &RunResult) {
     let Some(network) = &result.network else {
         return;
     };
-    print_firewall(network);
-    println!(
+    write_firewall(out, network);
+    say!(out,
         "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset",
         network.sent,
         network.on_time,
@@ -110,7 +144,8 @@ fn print_network(result: &RunResult) {
     );
     if let Some(staleness) = &network.staleness {
         if staleness.count > 0 {
-            println!(
+            say!(
+                out,
                 "staleness (drop to next working Ping): p50 {:.1} s, p99 {:.1} s, max {:.1} s",
                 staleness.p50_us as f64 / 1e6,
                 staleness.p99_us as f64 / 1e6,
@@ -119,10 +154,11 @@ fn print_network(result: &RunResult) {
         }
     }
     if let Some(flush) = &network.flush {
-        print_flush(flush);
+        write_flush(out, flush);
     }
     if !network.heartbeat_at_end.is_empty() {
-        println!(
+        say!(
+            out,
             "heartbeats at the end: {:?}; adaptive devices settled by p50 {:.1} s, max {:.1} s",
             network.heartbeat_at_end,
             network.heartbeat_settled.p50_us as f64 / 1e6,
@@ -132,18 +168,18 @@ fn print_network(result: &RunResult) {
 }
 
 /// What the firewall did, by its own account (the middlebox), or how it works (netns).
-fn print_firewall(network: &NetworkFigures) {
+fn write_firewall(out: &mut String, network: &NetworkFigures) {
     if let Some(firewall) = network
         .firewall
         .as_ref()
         .filter(|f| f.mode == FirewallMode::Netns)
     {
-        println!(
+        say!(out,
             "kernel firewall (network namespaces, conntrack forgets a flow after {} s idle and drops its packets): what it did is seen by the devices",
             firewall.idle_timeout_s
         );
     } else if let Some(firewall) = &network.firewall {
-        println!(
+        say!(out,
             "firewall ({:?}, {:?} after {} s idle): {} flows, {} idle expiries, {} evictions, {} refused, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
             firewall.mode,
             firewall.action,
@@ -161,8 +197,8 @@ fn print_firewall(network: &NetworkFigures) {
 }
 
 /// The flush and the reconnect storm after it.
-fn print_flush(flush: &FlushFigures) {
-    println!(
+fn write_flush(out: &mut String, flush: &FlushFigures) {
+    say!(out,
             "flush at t={}: {} of {} parked devices pinged again on a new connection; 50% by {:.1} s, 90% by {:.1} s, 99% by {:.1} s, the last at {:.1} s",
             flush.at_s.map_or("?".to_owned(), |t| format!("{t:.1}s")),
             flush.reparked,
@@ -173,7 +209,7 @@ fn print_flush(flush: &FlushFigures) {
             flush.repark.max_us as f64 / 1e6,
         );
     let storm = &flush.storm;
-    println!(
+    say!(out,
             "the storm: {} connections, {} full and {} resumed TLS handshakes; at the peak {}/s connections, {}/s full, {}/s resumed, {}/s parked again",
             storm.connects,
             storm.full_handshakes,
@@ -187,14 +223,17 @@ fn print_flush(flush: &FlushFigures) {
 
 /// The wake-up latency over the loopback floor measured during the hold (or before the
 /// run when there was no hold), unless that floor is unusable as a denominator.
-fn print_floor(result: &RunResult) {
+fn write_floor(out: &mut String, result: &RunResult) {
     let Some(wakeup) = result.fleet.histograms.get(&HistogramName::WakeupLatency) else {
         return;
     };
     let (floor, when) = match &result.floor {
         Some(floor) if !floor.usable => {
             let why = floor.why.as_deref().unwrap_or("");
-            println!("loopback floor during the hold: unusable as a ratio ({why})");
+            say!(
+                out,
+                "loopback floor during the hold: unusable as a ratio ({why})"
+            );
             return;
         }
         Some(floor) => (floor.during_hold, "during the hold"),
@@ -221,7 +260,8 @@ fn print_floor(result: &RunResult) {
                 over(from.p99_us, floor.p99_us)
             )
         });
-    println!(
+    say!(
+        out,
         "wake-up p50 is {:.1}x the loopback floor {when} ({} us), p99 {:.1}x ({} us){departure}",
         over(wakeup.p50_us, floor.p50_us),
         floor.p50_us,
@@ -234,7 +274,7 @@ fn print_floor(result: &RunResult) {
 /// departure), the server's (its kernel receiving the datagram to its kernel sending
 /// the response, stage by stage) and the rest (the loopback and the device reading the
 /// response). Medians of parts do not add up exactly to the median of the whole.
-fn print_wake_split(result: &RunResult) {
+fn write_wake_split(out: &mut String, result: &RunResult) {
     let p50 = |name| {
         result
             .fleet
@@ -251,7 +291,7 @@ fn print_wake_split(result: &RunResult) {
         return;
     };
     let Some(path) = &result.server_wake_path else {
-        println!(
+        say!(out,
             "wake-up p50 {wakeup} us: generator {generator} us; the server's share not measured (an external server)"
         );
         return;
@@ -268,14 +308,14 @@ fn print_wake_split(result: &RunResult) {
         })
         .collect();
     let rest = wakeup.saturating_sub(generator + server);
-    println!(
+    say!(out,
         "wake-up p50 {wakeup} us = generator {generator} us + server {server} us ({}) + loopback and device ~{rest} us",
         stages.join(", ")
     );
 }
 
 /// The server's wakes for nothing, when it made any: in all, per device-hour, by kind.
-fn print_empty_wakes(result: &RunResult, cost: &DeviceHourCost) {
+fn write_empty_wakes(out: &mut String, result: &RunResult, cost: &DeviceHourCost) {
     let counters = &result.fleet.counters;
     let count: u64 = counters.empty_wakes.values().sum();
     if count == 0 {
@@ -286,7 +326,7 @@ fn print_empty_wakes(result: &RunResult, cost: &DeviceHourCost) {
         .iter()
         .map(|(kind, rate)| format!("{kind} {rate:.1}"))
         .collect();
-    println!(
+    say!(out,
         "empty wakes: {count} Pings answered with changes that brought nothing ({:.1} per device-hour; by kind {}) of {} Ping status 2",
         cost.empty_wakes,
         kinds.join(", "),
@@ -294,7 +334,7 @@ fn print_empty_wakes(result: &RunResult, cost: &DeviceHourCost) {
     );
 }
 
-fn print_memory(result: &RunResult) {
+fn write_memory(out: &mut String, result: &RunResult) {
     let memory = &result.memory;
     let figure =
         |value: Option<f64>| value.map_or("not measured".to_owned(), |v| format!("{v:.0} bytes"));
@@ -303,18 +343,18 @@ fn print_memory(result: &RunResult) {
         2 => "both loopback ends".to_owned(),
         n => format!("all {n} sockets of a device's path"),
     };
-    println!(
+    say!(out,
         "memory per parked connection: server user space {}, device user space {}, kernel slab {} ({sockets})",
         figure(memory.server_bytes_per_parked),
         figure(memory.device_bytes_per_device),
         figure(memory.kernel_slab_bytes_per_connection),
     );
     if let Some(why) = &memory.not_measured_why {
-        println!("  not measured: {why}");
+        say!(out, "  not measured: {why}");
     }
     if let Some(target) = &result.target {
         let counters = &result.fleet.counters;
-        println!(
+        say!(out,
             "external server {target}: server figures from {}; it said MS-Server-ActiveSync {:?}, versions {:?}; devices settled on {:?}",
             result.server_measured_from.as_deref().unwrap_or("nothing"),
             counters.server_versions,
@@ -324,7 +364,7 @@ fn print_memory(result: &RunResult) {
     }
 }
 
-fn print_self_check(result: &RunResult) {
+fn write_self_check(out: &mut String, result: &RunResult) {
     let check = &result.self_check;
     let cores = |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
     let verdict = match (check.generator_saturated, check.machine_saturated) {
@@ -332,7 +372,7 @@ fn print_self_check(result: &RunResult) {
         (true, _) => "GENERATOR SATURATED: latencies include the generator's own delays",
         (false, true) => "MACHINE SATURATED: server and generator competed for the cores",
     };
-    println!(
+    say!(out,
         "self-check: {verdict} (busiest worker {} cores, busiest second {} of {} cores, {} s of hold sampled)",
         cores(check.busiest_worker_cores),
         cores(check.busiest_second_cores),
@@ -340,24 +380,32 @@ fn print_self_check(result: &RunResult) {
         check.hold_seconds_sampled
     );
     for reason in &check.reasons {
-        println!("  - {reason}");
+        say!(out, "  - {reason}");
     }
     if let Some(precision) = &check.injector_precision {
-        println!("  {precision}");
+        say!(out, "  {precision}");
     }
 }
 
+/// The engines side by side, printed.
 pub fn print_comparison(comparison: &EngineComparison) {
+    let mut out = String::new();
+    let out = &mut out;
     let figure = |value: Option<f64>, unit: &str| {
         value.map_or("n/a".to_owned(), |value| format!("{value:.0} {unit}"))
     };
-    println!();
-    println!(
+    say!(out);
+    say!(
+        out,
         "{:<8} {:>24} {:>18} {:>18}",
-        "engine", "server bytes per parked", "wake-up p99", "device bytes/device"
+        "engine",
+        "server bytes per parked",
+        "wake-up p99",
+        "device bytes/device"
     );
     for side in [&comparison.lean, &comparison.hyper] {
-        println!(
+        say!(
+            out,
             "{:<8} {:>24} {:>18} {:>18}",
             side.engine
                 .map_or("external", crate::server::state::Engine::name),
@@ -367,9 +415,11 @@ pub fn print_comparison(comparison: &EngineComparison) {
         );
     }
     let ratio = |value: Option<f64>| value.map_or("n/a".to_owned(), |value| format!("{value:.2}x"));
-    println!(
+    say!(
+        out,
         "hyper / lean: memory per parked Ping {}, wake-up p99 {}",
         ratio(comparison.memory_ratio),
         ratio(comparison.wakeup_p99_ratio)
     );
+    print!("{out}");
 }

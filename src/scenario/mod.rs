@@ -65,6 +65,10 @@ pub struct Scenario {
     /// Directory of result files.
     #[serde(default = "default_output")]
     pub output: String,
+    /// Write the run's HTML report (`pingfleet report`) beside its result file, as
+    /// `pingfleet run --report` does.
+    #[serde(default)]
+    pub report: bool,
     /// Compressed time: every interval of the run (heartbeats and their bounds,
     /// deadlines, firewall timeouts, the hold and the drain, the gaps between
     /// notifications) is divided by this, so with 60 a 30-minute heartbeat cycle takes

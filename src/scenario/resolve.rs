@@ -42,6 +42,8 @@ pub struct Overrides {
     pub tls: Option<bool>,
     pub partitions: Option<u32>,
     pub workers: Option<u32>,
+    /// `--report`: write the HTML report beside the result.
+    pub report: bool,
 }
 
 /// The limits of this machine a plan must fit.
@@ -446,6 +448,10 @@ fn apply(scenario: &mut Scenario, overrides: &Overrides) -> Vec<(String, &'stati
     if let Some(workers) = overrides.workers {
         scenario.devices.workers = ProcessCount::Count(workers);
         given.push((format!("--workers {workers}"), "workers"));
+    }
+    if overrides.report {
+        scenario.report = true;
+        given.push(("--report".into(), "report"));
     }
     given
 }

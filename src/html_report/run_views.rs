@@ -1,0 +1,570 @@
+//! The views of `run` results: the latency spectrum, the run over time, memory per
+//! parked connection, what a device costs, the verdicts, the server's wake path, the
+//! engines compared and the reconnect storm. A view a result has no data for is left
+//! out, not drawn empty. Every percentile is read from the result's own histograms with
+//! the function its summary was computed with.
+
+use super::page::{escape, table, with_unit, Figure, Section};
+use super::plots::{self, LineChart, Series, Span};
+use crate::fleet::histogram::HistogramName;
+use crate::measure::latency::Latency;
+use crate::orchestrator::result::RunResult;
+use crate::orchestrator::sampler::TimelinePoint;
+
+/// A run result and the name it goes by in the page (its file's name).
+pub struct Labelled<'a> {
+    pub label: String,
+    pub result: &'a RunResult,
+}
+
+/// Points of the spectrum drawn per line.
+const SPECTRUM_POINTS: usize = 240;
+
+/// The latency a result holds under `name`, decoded; `None` when it has none.
+pub fn latency(result: &RunResult, name: HistogramName) -> anyhow::Result<Option<Latency>> {
+    let Some(doc) = result.fleet.histograms.get(&name) else {
+        return Ok(None);
+    };
+    if doc.summary.count == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Latency::from_base64(&doc.data)?))
+}
+
+/// The spectrum of `latency`: (axis x, microseconds) from 0% to as many nines as it has
+/// samples for (at most five).
+pub fn spectrum_points(latency: &Latency) -> Vec<(f64, f64)> {
+    let histogram = latency.histogram();
+    let nines = (histogram.len() as f64)
+        .log10()
+        .clamp(1.0, plots::SPECTRUM_NINES);
+    (0..=SPECTRUM_POINTS)
+        .map(|step| {
+            let x = nines * step as f64 / SPECTRUM_POINTS as f64;
+            let q = 1.0 - 10f64.powf(-x);
+            (x, histogram.value_at_quantile(q) as f64)
+        })
+        .collect()
+}
+
+/// The percentile spectrum: wake-up, wake-up from the departure and mail on device of
+/// each run, and the loopback floor measured beside each.
+pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
+    let mut series = Vec::new();
+    let mut section = Section::new(
+        "spectrum",
+        "Latency percentile spectrum",
+        "Each latency at every percentile, on the log axis HdrHistogram plots use (90%, 99%, 99.9% one step apart); the loopback floor is what this machine needs to wake a parked socket without EAS, measured during the same hold.",
+    );
+    for (index, run) in runs.iter().enumerate() {
+        let prefix = if runs.len() > 1 {
+            format!("{}: ", run.label)
+        } else {
+            String::new()
+        };
+        let key = |name: &str| match index {
+            0 => name.to_owned(),
+            _ => format!("{index}.{name}"),
+        };
+        for (name, words) in [
+            (HistogramName::WakeupLatency, "wake-up"),
+            (
+                HistogramName::WakeupFromDeparture,
+                "wake-up from the departure",
+            ),
+            (HistogramName::MailOnDeviceLatency, "mail on device"),
+        ] {
+            let Some(latency) = latency(run.result, name)? else {
+                continue;
+            };
+            let summary = latency.summary();
+            if name != HistogramName::WakeupFromDeparture {
+                for (p, value) in [("p50", summary.p50_us), ("p99", summary.p99_us)] {
+                    section.figures.push(Figure::new(
+                        key(&format!("{}.{p}", name.key())),
+                        format!("{prefix}{words} {p}"),
+                        value as f64,
+                        "us",
+                    ));
+                }
+            }
+            series.push(Series {
+                name: format!("{prefix}{words}"),
+                points: spectrum_points(&latency),
+            });
+        }
+        if let Some(floor) = &run.result.floor {
+            let during = &floor.during_hold;
+            if during.count > 0 {
+                section.figures.push(Figure::new(
+                    key("floor.p50"),
+                    format!("{prefix}floor p50"),
+                    during.p50_us as f64,
+                    "us",
+                ));
+                series.push(Series {
+                    name: format!("{prefix}loopback floor (its p50, p90, p99, p99.9)"),
+                    points: [
+                        (0.5, during.p50_us),
+                        (0.9, during.p90_us),
+                        (0.99, during.p99_us),
+                        (0.999, during.p999_us),
+                    ]
+                    .into_iter()
+                    .map(|(q, us)| (plots::spectrum_x(q), us as f64))
+                    .collect(),
+                });
+            }
+        }
+    }
+    if series.is_empty() {
+        return Ok(None);
+    }
+    section.body = plots::spectrum(&series)?;
+    Ok(Some(section))
+}
+
+/// The ramp, hold and drain of a run as spans of its timeline.
+fn stage_spans(result: &RunResult) -> Vec<Span> {
+    let mut spans: Vec<Span> = Vec::new();
+    for point in &result.timeline {
+        match spans.last_mut() {
+            Some(span) if span.label == point.stage.name() => span.to = point.t_s,
+            _ => spans.push(Span {
+                label: point.stage.name().into(),
+                from: spans.last().map_or(0.0, |last| last.to),
+                to: point.t_s,
+            }),
+        }
+    }
+    spans
+}
+
+/// The run over time: parked devices, notifications and wake-ups a second, wake-up
+/// percentiles a second, memory and CPU of the processes, kernel memory.
+pub fn timeline(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
+    let result = run.result;
+    let points = &result.timeline;
+    if points.len() < 2 {
+        return Ok(None);
+    }
+    let spans = stage_spans(result);
+    let marks: Vec<(f64, String)> = result
+        .network
+        .as_ref()
+        .and_then(|network| network.flush.as_ref())
+        .and_then(|flush| flush.at_s)
+        .map(|at| vec![(at, "flush".to_owned())])
+        .unwrap_or_default();
+    let line = |name: &str, value: &dyn Fn(usize) -> f64| Series {
+        name: name.into(),
+        points: (0..points.len())
+            .map(|i| (points[i].t_s, value(i)))
+            .collect(),
+    };
+    // Counts a second: the growth of a cumulative count over each sampling interval.
+    let rate = |name: &str, count: fn(&TimelinePoint) -> u64| Series {
+        name: name.into(),
+        points: points
+            .windows(2)
+            .map(|pair| {
+                let seconds = (pair[1].t_s - pair[0].t_s).max(1e-3);
+                let grown = count(&pair[1]).saturating_sub(count(&pair[0]));
+                (pair[1].t_s, grown as f64 / seconds)
+            })
+            .collect(),
+    };
+    const MIB: f64 = 1024.0 * 1024.0;
+    let charts: Vec<(&str, Vec<Series>)> = vec![
+        (
+            "devices parked",
+            vec![line("parked", &|i| points[i].parked as f64)],
+        ),
+        (
+            "per second",
+            vec![
+                rate("notifications", |point| point.notifications),
+                rate("wake-ups", |point| point.wakeups),
+            ],
+        ),
+        ("wake-up, microseconds", wakeup_per_second(result)),
+        (
+            "resident memory, MiB",
+            vec![
+                line("servers", &|i| points[i].server_rss_bytes as f64 / MIB),
+                line("device workers", &|i| {
+                    points[i].worker_rss_bytes as f64 / MIB
+                }),
+                line("kernel slab", &|i| {
+                    points[i].kernel.slab_bytes.unwrap_or(0) as f64 / MIB
+                }),
+            ],
+        ),
+        (
+            "CPU, cores",
+            vec![
+                line("servers", &|i| points[i].server_cpu_cores),
+                line("device workers", &|i| points[i].worker_cpu_cores),
+            ],
+        ),
+    ];
+    let mut section = Section::new(
+        "timeline",
+        "The run over time",
+        "Each second of the run as the orchestrator sampled it: the ramp, hold and drain shaded, a flush marked in red.",
+    );
+    let peak = points.iter().map(|point| point.parked).max().unwrap_or(0);
+    section.figures.push(Figure::new(
+        "parked.peak",
+        "most devices parked",
+        peak as f64,
+        "devices",
+    ));
+    for (y_desc, series) in charts
+        .iter()
+        .filter(|(_, series)| series.iter().any(|s| !s.points.is_empty()))
+    {
+        section.body.push_str(&plots::lines(&LineChart {
+            x_desc: "seconds since the run started",
+            y_desc,
+            series,
+            spans: &spans,
+            marks: &marks,
+        })?);
+    }
+    Ok(Some(section))
+}
+
+/// Wake-up p50 and p99 of each second of the hold, from the interval figures, on the
+/// timeline's clock (the hold's first second at the hold's start).
+fn wakeup_per_second(result: &RunResult) -> Vec<Series> {
+    let (Some(seconds), Some((hold_start_s, _)), Some((first, _))) = (
+        result.intervals.per_second.get("wakeup"),
+        result.hold_window_s,
+        result.intervals.hold_seconds,
+    ) else {
+        return Vec::new();
+    };
+    let at = |second: u64| hold_start_s + second as f64 - first as f64;
+    let with_samples = || seconds.iter().filter(|second| second.count > 0);
+    vec![
+        Series {
+            name: "p50 each second".into(),
+            points: with_samples()
+                .map(|s| (at(s.second), s.p50_us as f64))
+                .collect(),
+        },
+        Series {
+            name: "p99 each second".into(),
+            points: with_samples()
+                .map(|s| (at(s.second), s.p99_us as f64))
+                .collect(),
+        },
+    ]
+}
+
+/// Memory per parked connection as stacked bars, one per run, and against the device
+/// count when the runs parked different numbers of devices.
+pub fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
+    let measured: Vec<&Labelled<'_>> = runs
+        .iter()
+        .filter(|run| {
+            run.result
+                .memory
+                .parked_at_plateau
+                .is_some_and(|parked| parked > 0)
+        })
+        .collect();
+    if measured.is_empty() {
+        return Ok(None);
+    }
+    let parts_of = |result: &RunResult| {
+        let memory = &result.memory;
+        let heap = memory.server_heap_bytes_per_parked.unwrap_or(0.0);
+        let rss = memory.server_bytes_per_parked.unwrap_or(0.0);
+        [
+            ("server heap", heap),
+            ("server user space besides the heap", (rss - heap).max(0.0)),
+            (
+                "device user space",
+                memory.device_bytes_per_device.unwrap_or(0.0),
+            ),
+            (
+                "kernel",
+                memory.kernel_slab_bytes_per_connection.unwrap_or(0.0),
+            ),
+        ]
+    };
+    let mut section = Section::new(
+        "memory",
+        "Memory per parked connection",
+        "Bytes each parked connection costs at the plateau: the server's resident growth (its live heap apart), the device workers' and the kernel's slab, each divided by the devices parked.",
+    );
+    let first = &measured[0].result.memory;
+    for (key, words, value) in [
+        (
+            "memory.server_bytes_per_parked",
+            "server user space",
+            first.server_bytes_per_parked,
+        ),
+        (
+            "memory.server_heap_bytes_per_parked",
+            "server heap",
+            first.server_heap_bytes_per_parked,
+        ),
+        (
+            "memory.device_bytes_per_device",
+            "device user space",
+            first.device_bytes_per_device,
+        ),
+        (
+            "memory.kernel_slab_bytes_per_connection",
+            "kernel",
+            first.kernel_slab_bytes_per_connection,
+        ),
+    ] {
+        section.figures.push(Figure::new(
+            key,
+            words,
+            value.map_or(f64::NAN, f64::round),
+            "B",
+        ));
+    }
+    let labels: Vec<String> = measured.iter().map(|run| run.label.clone()).collect();
+    let parts: Vec<Series> = (0..4)
+        .map(|part| Series {
+            name: parts_of(measured[0].result)[part].0.into(),
+            points: measured
+                .iter()
+                .enumerate()
+                .map(|(bar, run)| (bar as f64, parts_of(run.result)[part].1))
+                .collect(),
+        })
+        .collect();
+    section.body = plots::stacked_bars(&labels, &parts, "bytes per parked connection")?;
+    let mut counts: Vec<u64> = measured
+        .iter()
+        .filter_map(|run| run.result.memory.parked_at_plateau)
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    if counts.len() >= 2 {
+        let mut by_count = measured.clone();
+        by_count.sort_by_key(|run| run.result.memory.parked_at_plateau);
+        let series: Vec<Series> = (0..4)
+            .map(|part| Series {
+                name: parts[part].name.clone(),
+                points: by_count
+                    .iter()
+                    .map(|run| {
+                        (
+                            run.result.memory.parked_at_plateau.unwrap_or(0) as f64,
+                            parts_of(run.result)[part].1,
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        section.body.push_str(&plots::lines(&LineChart {
+            x_desc: "devices parked",
+            y_desc: "bytes per parked connection",
+            series: &series,
+            spans: &[],
+            marks: &[],
+        })?);
+    }
+    Ok(Some(section))
+}
+
+/// The self-check's verdict with its reasons, and the thresholds' verdicts.
+pub fn verdicts(run: &Labelled<'_>) -> Section {
+    let result = run.result;
+    let check = &result.self_check;
+    let mut section = Section::new(
+        "verdicts",
+        "Verdicts",
+        "Whether the generator or the machine was saturated (then the latencies measure them, not the server), and the scenario's thresholds.",
+    );
+    let saturated = check.generator_saturated || check.machine_saturated;
+    section.body = format!(
+        "<p>Self-check: <span class=\"{}\" data-figure=\"self_check.saturated\" data-value=\"{saturated}\">{}</span>",
+        if saturated { "fail" } else { "pass" },
+        if saturated { "SATURATED" } else { "not saturated" },
+    );
+    for reason in &check.reasons {
+        section.body.push_str(&format!("<br>- {}", escape(reason)));
+    }
+    if let Some(precision) = &check.injector_precision {
+        section.body.push_str(&format!(
+            "<br><span class=\"muted\">{}</span>",
+            escape(precision)
+        ));
+    }
+    section.body.push_str("</p>");
+    if !result.complete {
+        section.body.push_str(&format!(
+            "<p class=\"fail\">The run is not complete: {}</p>",
+            escape(&result.failures.join("; "))
+        ));
+    }
+    let rows: Vec<Vec<String>> = result
+        .thresholds
+        .iter()
+        .map(|verdict| {
+            let (class, word) = match (verdict.judged, verdict.passed) {
+                (false, _) => ("muted", "NOT JUDGED"),
+                (true, true) => ("pass", "PASS"),
+                (true, false) => ("fail", "FAIL"),
+            };
+            vec![
+                format!("<span class=\"{class}\">{word}</span>"),
+                escape(&verdict.metric),
+                escape(&verdict.condition),
+                escape(verdict.observed_text.as_deref().unwrap_or("not measured")),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        section.body.push_str(&table(
+            &["verdict", "metric", "condition", "observed"],
+            &rows,
+        ));
+    }
+    section
+}
+
+/// What one parked device cost per hour of the hold, and the server's wake path.
+pub fn costs(run: &Labelled<'_>) -> Option<Section> {
+    let result = run.result;
+    let cost = result.cost_per_device_hour.as_ref()?;
+    let mut section = Section::new(
+        "cost",
+        "Cost per device-hour",
+        "What one parked device cost the network in an hour of the hold (scaled back to real time), and where the server's median wake-up went.",
+    );
+    for (key, words, value, unit) in [
+        ("cost.requests", "requests", cost.requests, ""),
+        ("cost.bytes", "bytes", cost.bytes, "B"),
+        ("cost.connections", "connections", cost.connections, ""),
+        (
+            "cost.tls_handshakes",
+            "TLS handshakes",
+            cost.tls_handshakes,
+            "",
+        ),
+    ] {
+        section.figures.push(Figure::new(
+            key,
+            words,
+            (value * 100.0).round() / 100.0,
+            unit,
+        ));
+    }
+    if let Some(path) = &result.server_wake_path {
+        let rows: Vec<Vec<String>> = path
+            .0
+            .iter()
+            .map(|(stage, summary)| {
+                vec![
+                    escape(stage),
+                    with_unit(summary.p50_us as f64, "us"),
+                    with_unit(summary.p99_us as f64, "us"),
+                ]
+            })
+            .collect();
+        section.body = table(&["server wake path stage", "p50", "p99"], &rows);
+    }
+    Some(section)
+}
+
+/// The engines side by side, as `compare_engines` measured them.
+pub fn engines(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
+    let Some(comparison) = &run.result.comparison else {
+        return Ok(None);
+    };
+    let mut section = Section::new(
+        "engines",
+        "Engines compared",
+        "The same scenario against each server engine, one after the other on this machine.",
+    );
+    section.body = super::page::json_table(&serde_json::to_value(comparison)?);
+    Ok(Some(section))
+}
+
+/// The reconnect storm: the share of the devices parked at a flush that had parked
+/// again, against the time since the flush.
+pub fn storm(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
+    let Some(latency) = latency(run.result, HistogramName::Repark)? else {
+        return Ok(None);
+    };
+    let histogram = latency.histogram();
+    let total = histogram.len() as f64;
+    let mut seen = 0u64;
+    let points: Vec<(f64, f64)> = histogram
+        .iter_recorded()
+        .map(|value| {
+            seen += value.count_at_value();
+            (
+                histogram.highest_equivalent(value.value_iterated_to()) as f64 / 1000.0,
+                seen as f64 / total,
+            )
+        })
+        .collect();
+    let mut section = Section::new(
+        "storm",
+        "Reconnect storm",
+        "After the path was flushed, the share of the devices that were parked that had parked again, against the time since the flush.",
+    );
+    let summary = latency.summary();
+    section.figures.push(Figure::new(
+        "repark.p50",
+        "re-parked, half of them by",
+        summary.p50_us as f64 / 1000.0,
+        "ms",
+    ));
+    section.figures.push(Figure::new(
+        "repark.max",
+        "all by",
+        summary.max_us as f64 / 1000.0,
+        "ms",
+    ));
+    section.body = plots::lines(&LineChart {
+        x_desc: "milliseconds since the flush",
+        y_desc: "share re-parked",
+        series: &[Series {
+            name: "re-parked".into(),
+            points,
+        }],
+        spans: &[],
+        marks: &[],
+    })?;
+    Ok(Some(section))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_spectrum_reads_the_same_percentiles_as_the_summary() {
+        let mut latency = Latency::default();
+        for us in 1..=10_000u64 {
+            latency.record(Duration::from_micros(us * 3 % 7_919 + 20));
+        }
+        let points = spectrum_points(&latency);
+        let summary = latency.summary();
+        let at = |x: f64| {
+            points
+                .iter()
+                .find(|(px, _)| (px - x).abs() < 1e-9)
+                .map(|(_, us)| *us as u64)
+        };
+        assert_eq!(at(0.0), Some(latency.histogram().value_at_quantile(0.0)));
+        // 10,000 samples reach four nines; x = 1, 2, 3 are 90%, 99%, 99.9%.
+        assert_eq!(points.last().unwrap().0, 4.0);
+        assert_eq!(at(1.0), Some(summary.p90_us));
+        assert_eq!(at(2.0), Some(summary.p99_us));
+        assert_eq!(at(3.0), Some(summary.p999_us));
+    }
+}
