@@ -19,6 +19,7 @@ mod mail_injection;
 mod netns;
 mod properties;
 mod readme;
+mod report;
 mod run;
 mod server;
 mod server_in_process;

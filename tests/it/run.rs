@@ -37,16 +37,27 @@ fn the_smoke_scenario_runs_end_to_end() {
         stdout.contains("[PASS] lost_notifications count==0"),
         "{stdout}"
     );
-    // The result file and its interval log beside it.
+    // The result file, its interval log and the printed summary beside it.
     let mut written: Vec<_> = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
     written.sort();
-    assert_eq!(written.len(), 2, "{written:?}");
-    assert_eq!(written[0].with_extension("json"), written[1]);
-    assert!(written[0].extension().is_some_and(|ext| ext == "hlog"));
+    assert_eq!(written.len(), 3, "{written:?}");
+    let extensions: Vec<_> = written
+        .iter()
+        .map(|path| path.extension().unwrap())
+        .collect();
+    assert_eq!(extensions, ["hlog", "json", "txt"]);
+    assert!(written
+        .iter()
+        .all(|path| path.with_extension("json") == written[1]));
     let path = written[1].clone();
+    let saved = std::fs::read_to_string(&written[2]).unwrap();
+    assert!(
+        stdout.contains(&saved),
+        "the saved summary is not what was printed:\n{saved}"
+    );
     assert!(path
         .file_name()
         .unwrap()
