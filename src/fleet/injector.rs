@@ -378,6 +378,17 @@ fn inject(
             continue;
         };
         let mut batch = vec![first];
+        // Changes planned for the same instant, or already past (a burst, or a sender
+        // that fell behind), leave with this one; gathered before the wait, so nothing
+        // but the send itself stands between the instant and the datagram.
+        let due_by = planned_at.max(Instant::now()).min(until);
+        while batch.len() < SEND_BATCH {
+            let Some(due) = schedule.next_if(|next| from + next.offset <= due_by) else {
+                break;
+            };
+            batch.extend(preparing.prepare(&due, &mut stats));
+        }
+        let (devices, prepared): (Vec<(usize, u64)>, Vec<Prepared>) = batch.into_iter().unzip();
         let spin = pacer::spin_before(previous_at, planned_at);
         pacer::sleep_until(planned_at - spin);
         if planned_at.saturating_duration_since(previous_at) > COLD_AFTER {
@@ -385,15 +396,6 @@ fn inject(
         }
         pacer::spin_until(planned_at);
         previous_at = planned_at;
-        // Changes whose instant has come too (a burst, or a sender that fell behind).
-        let now = Instant::now();
-        while batch.len() < SEND_BATCH {
-            let Some(due) = schedule.next_if(|next| from + next.offset <= now.min(until)) else {
-                break;
-            };
-            batch.extend(preparing.prepare(&due, &mut stats));
-        }
-        let (devices, prepared): (Vec<(usize, u64)>, Vec<Prepared>) = batch.into_iter().unzip();
         for ((device, seq), left) in devices
             .into_iter()
             .zip(outlet.send_all(prepared, &mut stats))

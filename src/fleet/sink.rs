@@ -260,16 +260,7 @@ impl Outlet {
     /// is accepted, and has no instant here.
     pub fn send_all(&self, batch: Vec<Prepared>, stats: &mut FleetStats) -> Vec<Option<Instant>> {
         match self {
-            Self::Datagrams { socket, .. } => {
-                let datagrams: Vec<(Vec<u8>, SocketAddr, Instant)> = batch
-                    .into_iter()
-                    .filter_map(|prepared| match prepared {
-                        Prepared::Datagram { bytes, to, at } => Some((bytes, to, at)),
-                        Prepared::Mail { .. } => None,
-                    })
-                    .collect();
-                send_datagrams(socket, &datagrams, stats)
-            }
+            Self::Datagrams { socket, .. } => send_datagrams(socket, &batch, stats),
             Self::Mail(senders) => batch
                 .into_iter()
                 .map(|prepared| {
@@ -417,49 +408,59 @@ impl MailSenders {
     }
 }
 
-/// Sends `datagrams` (bytes, destination, planned instant) from `socket`, with one
-/// `sendmmsg` when there are several (each one it did not take is sent alone), counts
-/// them, and records each one's lag from its plan to its transmit stamp (or, without a
-/// stamp, to when it was handed to the kernel). Returns when each left.
+/// A prepared datagram's bytes, destination and planned instant.
+fn datagram(prepared: &Prepared) -> Option<(&[u8], SocketAddr, Instant)> {
+    match prepared {
+        Prepared::Datagram { bytes, to, at } => Some((bytes, *to, *at)),
+        Prepared::Mail { .. } => None,
+    }
+}
+
+/// Sends the prepared datagrams from `socket`, with one `sendmmsg` when there are
+/// several (each one it did not take is sent alone; nothing is allocated before a lone
+/// datagram leaves), counts them, and records each one's lag from its plan to its
+/// transmit stamp (or, without a stamp, to when it was handed to the kernel). Returns
+/// when each left.
 fn send_datagrams(
     socket: &UdpSocket,
-    datagrams: &[(Vec<u8>, SocketAddr, Instant)],
+    batch: &[Prepared],
     stats: &mut FleetStats,
 ) -> Vec<Option<Instant>> {
     let sending_at = Instant::now();
-    let taken = match datagrams.len() {
+    let taken = match batch.len() {
         0 | 1 => 0,
-        _ => send_many(socket, datagrams).unwrap_or(0),
+        _ => send_many(socket, batch).unwrap_or(0),
     };
     let mut sent = vec![true; taken];
-    for (bytes, to, _) in &datagrams[taken..] {
-        sent.push(socket.send_to(bytes, to).is_ok());
+    for prepared in &batch[taken..] {
+        let alone =
+            datagram(prepared).is_some_and(|(bytes, to, _)| socket.send_to(bytes, to).is_ok());
+        sent.push(alone);
     }
-    let stamps = crate::kernel_stamp::sent_each(socket, sending_at, datagrams.len());
+    let stamps = crate::kernel_stamp::sent_each(socket, sending_at, batch.len());
     sent.iter()
         .zip(stamps)
-        .zip(datagrams)
-        .map(|((sent, stamp), (_, _, at))| {
-            if !sent {
+        .zip(batch)
+        .map(|((sent, stamp), prepared)| {
+            let planned = datagram(prepared).map(|(_, _, at)| at).filter(|_| *sent);
+            let Some(planned) = planned else {
                 tally(&mut stats.counters.errors, "notification send failed");
                 return None;
-            }
+            };
             stats.counters.notifications_sent += 1;
             let left = stamp.unwrap_or(sending_at);
-            stats.record_injector_lag(left.saturating_duration_since(*at));
+            stats.record_injector_lag(left.saturating_duration_since(planned));
             Some(left)
         })
         .collect()
 }
 
-/// One `sendmmsg` of `datagrams`: how many of them the kernel took.
-fn send_many(
-    socket: &UdpSocket,
-    datagrams: &[(Vec<u8>, SocketAddr, Instant)],
-) -> std::io::Result<usize> {
+/// One `sendmmsg` of the prepared datagrams: how many of them the kernel took.
+fn send_many(socket: &UdpSocket, batch: &[Prepared]) -> std::io::Result<usize> {
     use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
     use std::io::IoSlice;
     use std::os::fd::AsRawFd;
+    let datagrams: Vec<(&[u8], SocketAddr, Instant)> = batch.iter().filter_map(datagram).collect();
     let slices: Vec<[IoSlice<'_>; 1]> = datagrams
         .iter()
         .map(|(bytes, _, _)| [IoSlice::new(bytes)])
@@ -518,7 +519,13 @@ mod tests {
         }
         // One system call took them all (none was left to be sent alone).
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let three = vec![(b"x".to_vec(), to, planned); 3];
+        let three: Vec<Prepared> = (0..3)
+            .map(|_| Prepared::Datagram {
+                bytes: b"x".to_vec(),
+                to,
+                at: planned,
+            })
+            .collect();
         assert_eq!(send_many(&socket, &three).unwrap(), 3);
     }
 

@@ -9,6 +9,8 @@ use plotters::prelude::*;
 /// The size of a plot, in CSS pixels.
 const WIDTH: u32 = 880;
 const HEIGHT: u32 = 340;
+/// The faint grid between the labelled lines.
+const LIGHT: RGBColor = RGBColor(242, 242, 242);
 /// The highest percentile a spectrum's axis goes to: 99.999%.
 pub const SPECTRUM_NINES: f64 = 5.0;
 
@@ -68,22 +70,30 @@ pub fn spectrum(series: &[Series]) -> anyhow::Result<String> {
         .iter()
         .flat_map(|line| line.points.iter().map(|(_, y)| *y))
         .fold(1.0, f64::max);
+    // As many nines as the longest line reaches.
+    let nines = series
+        .iter()
+        .flat_map(|line| line.points.iter().map(|(x, _)| *x))
+        .fold(1.0, f64::max)
+        .ceil()
+        .min(SPECTRUM_NINES);
     svg((WIDTH, HEIGHT), |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..SPECTRUM_NINES, (1f64..highest * 1.5).log_scale())
+            .build_cartesian_2d(0f64..nines, (1f64..highest * 1.5).log_scale())
             .map_err(|err| err.to_string())?;
         chart
             .configure_mesh()
             .x_desc("percentile")
             .y_desc("microseconds")
-            .x_labels(6)
+            .x_labels(nines as usize + 1)
             .x_label_formatter(&|x| percentile_label(*x))
+            .light_line_style(LIGHT)
             .draw()
             .map_err(|err| err.to_string())?;
-        draw_lines(&mut chart, series)
+        draw_lines(&mut chart, series, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -140,6 +150,7 @@ pub fn lines(spec: &LineChart<'_>) -> anyhow::Result<String> {
             .configure_mesh()
             .x_desc(spec.x_desc)
             .y_desc(spec.y_desc)
+            .light_line_style(LIGHT)
             .draw()
             .map_err(|err| err.to_string())?;
         for (at, label) in spec.marks {
@@ -149,7 +160,7 @@ pub fn lines(spec: &LineChart<'_>) -> anyhow::Result<String> {
                 .label(label.clone())
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED));
         }
-        draw_lines(&mut chart, spec.series)
+        draw_lines(&mut chart, spec.series, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -173,6 +184,7 @@ fn draw_lines<'a, Y>(
         Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
     >,
     series: &[Series],
+    legend: SeriesLabelPosition,
 ) -> Result<(), String>
 where
     Y: Ranged<ValueType = f64>,
@@ -192,7 +204,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()
