@@ -174,6 +174,9 @@ pub fn micros(us: f64) -> String {
 /// A size in bytes with its unit: `850 B`, `6.4 KiB`, `1.2 MiB`, `2.3 GiB`.
 pub fn bytes(bytes: f64) -> String {
     const KIB: f64 = 1024.0;
+    if bytes < 0.0 {
+        return format!("-{}", self::bytes(-bytes));
+    }
     match bytes {
         b if b < KIB => format!("{b:.0} B"),
         b if b < KIB * KIB => format!("{:.1} KiB", b / KIB),

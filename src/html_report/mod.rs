@@ -6,6 +6,7 @@
 //! files into sections: `run_views` for `run` results, `sweep_view` for sweeps,
 //! `compare_view` for a comparison with a baseline.
 
+pub mod capacity_view;
 pub mod compare_view;
 pub mod page;
 pub mod plots;
@@ -25,8 +26,8 @@ use run_views::Labelled;
 /// `pingfleet report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// Result files: `run` results (several overlay in one page), a sweep's result, or a
-    /// saved `pingfleet compare --json` output. With --baseline: the current run's
+    /// Result files: `run` results (several overlay in one page), a sweep's or a
+    /// capacity search's result, or a saved `pingfleet compare --json` output. With --baseline: the current run's
     /// result file, or a directory of them.
     #[arg(required = true, value_name = "RESULT")]
     pub inputs: Vec<PathBuf>,
@@ -44,6 +45,7 @@ pub struct ReportArgs {
 enum Input {
     Run(Box<RunResult>),
     Sweep(SweepResult),
+    Capacity(Box<crate::orchestrator::capacity::CapacityResult>),
     /// A saved `pingfleet compare --json` output.
     Compared(serde_json::Value),
 }
@@ -105,11 +107,14 @@ fn read(path: &Path) -> anyhow::Result<Input> {
         crate::orchestrator::sweep::SCHEMA => {
             Input::Sweep(serde_json::from_value(value).map_err(what)?)
         }
+        crate::orchestrator::capacity::SCHEMA => {
+            Input::Capacity(Box::new(serde_json::from_value(value).map_err(what)?))
+        }
         _ if value.get("figures").is_some() && value.get("regressions").is_some() => {
             Input::Compared(value)
         }
         _ => anyhow::bail!(
-            "{}: neither a run result, a sweep result nor a `pingfleet compare --json` output",
+            "{}: not a run, sweep or capacity result, nor a `pingfleet compare --json` output",
             path.display()
         ),
     })
@@ -131,6 +136,7 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
     for (label, input) in inputs {
         match input {
             Input::Sweep(sweep) => sections.push(sweep_view::sweep(sweep)?),
+            Input::Capacity(search) => sections.push(capacity_view::capacity(search)?),
             Input::Compared(document) => {
                 let side = |key: &str| {
                     document
@@ -160,6 +166,15 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
                 sweep.cells.len(),
                 sweep.devices_per_cell,
                 sweep.tool_version
+            ),
+        ),
+        ([], Input::Capacity(search)) => (
+            format!("pingfleet capacity search: {}", search.scenario),
+            format!(
+                "{}, {} steps, pingfleet {}",
+                search.server,
+                search.steps.len(),
+                search.tool_version
             ),
         ),
         _ => ("pingfleet compare".to_owned(), inputs[0].0.clone()),

@@ -22,6 +22,9 @@
 //! - [`summary`]: what a run prints when it ends.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
 
+pub mod capacity;
+pub mod capacity_fit;
+mod capacity_words;
 pub mod children;
 pub mod live;
 pub mod merge;

@@ -15,6 +15,9 @@ use super::children::RoleProcess;
 use super::network::NetworkFigures;
 use anyhow::Context as _;
 
+use super::capacity::{run_search, Search};
+use super::capacity_words::print_search;
+
 use super::output::{git_commit, run_directory, write_result};
 use super::per_second::{FloorFigures, IntervalFigures};
 use super::readings::{memory, Baseline, FleetShape};
@@ -131,9 +134,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             floor.p50_us, floor.p99_us
         );
     }
-    let code = match &plan.scenario.sweep {
-        Some(sweep) => run_grid(&plan, sweep, run_dir.path(), &interrupted)?,
-        None => run_engines(&plan, calibration, run_dir.path(), &interrupted)?,
+    let code = match (&plan.scenario.sweep, &plan.scenario.capacity) {
+        (Some(sweep), _) => run_grid(&plan, sweep, run_dir.path(), &interrupted)?,
+        (None, Some(section)) => {
+            let search = Search {
+                plan: &plan,
+                file: &file,
+                overrides: &args.overrides(),
+                section,
+                dir: run_dir.path(),
+                interrupted: &interrupted,
+            };
+            run_capacity(&search, calibration)?
+        }
+        (None, None) => run_engines(&plan, calibration, run_dir.path(), &interrupted)?,
     };
     // The children's logs and documents stay for a run that did not complete (they say
     // why) or when asked; otherwise the directory goes with the run.
@@ -197,6 +211,36 @@ fn run_grid(
     }
     let complete = incomplete.is_empty() && result.cells.len() == sweep.cells().len();
     Ok(if complete { 0 } else { 2 })
+}
+
+/// A `[capacity]` search: each step measured and written, the search's result
+/// written and said; 0 when a step passed, 2 when none did or the search was stopped.
+fn run_capacity(search: &Search<'_>, calibration: Option<LatencySummary>) -> anyhow::Result<u8> {
+    let measure_step = |plan: &ResolvedScenario, dir: &Path| {
+        let engine = plan.servers_measured().first().copied().flatten();
+        measure(plan, engine, calibration, dir, search.interrupted, false)
+    };
+    let write_step = |plan: &ResolvedScenario, result: &RunResult| {
+        let mut scenario = plan.scenario.clone();
+        scenario.name = format!("{}-{}", scenario.name, scenario.devices.count);
+        write_result(&scenario, result, 0)
+    };
+    let result = run_search(search, &measure_step, &write_step)?;
+    print_search(&result);
+    let path = super::output::result_path(&search.plan.scenario.output, &result.scenario)?;
+    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("results: {}", path.display());
+    if search.plan.scenario.report {
+        let page = crate::html_report::write_beside(&path)?;
+        println!("report: {}", page.display());
+    }
+    let stopped = result.knee.limit == super::capacity_fit::Limit::Stopped;
+    Ok(if result.knee.holds_devices.is_none() || stopped {
+        2
+    } else {
+        0
+    })
 }
 
 /// One measurement per engine (two when the scenario compares them), each judged,

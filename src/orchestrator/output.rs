@@ -32,6 +32,16 @@ pub(super) fn git_commit() -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
+/// `<output>/<name>-<UTC time>.json`, the directory created.
+pub fn result_path(output: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = PathBuf::from(output);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    Ok(dir.join(format!("{name}-{stamp}.json")))
+}
+
 /// Writes `results/<name>[-<engine>]-<UTC time>.json` (the engine named when a run
 /// compares engines, `index` > 0 or the scenario asks for it).
 pub(super) fn write_result(
@@ -39,11 +49,6 @@ pub(super) fn write_result(
     result: &RunResult,
     index: usize,
 ) -> anyhow::Result<PathBuf> {
-    let dir = PathBuf::from(&scenario.output);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace(':', "-");
     let name = if scenario.server.compare_engines || index > 0 {
         format!(
             "{}-{}",
@@ -53,7 +58,7 @@ pub(super) fn write_result(
     } else {
         scenario.name.clone()
     };
-    let path = dir.join(format!("{name}-{stamp}.json"));
+    let path = result_path(&scenario.output, &name)?;
     let log = path.with_extension("hlog");
     let mut result = result.clone();
     if !result.interval_series.by_tag.is_empty() {

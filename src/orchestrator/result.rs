@@ -7,7 +7,7 @@ use super::sampler::TimelinePoint;
 use super::self_check::SelfCheck;
 use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
-use crate::measure::latency::Latency;
+use crate::measure::latency::{Latency, LatencySummary};
 use crate::scenario::Metric;
 use crate::server::state::Engine;
 use crate::server::wake_path::WakePathFigures;
@@ -100,6 +100,17 @@ pub struct RunResult {
     pub thresholds: Vec<ThresholdVerdict>,
     /// With `compare_engines`: this run beside the first one, with ratios.
     pub comparison: Option<EngineComparison>,
+}
+
+impl RunResult {
+    /// The summary of a latency the run measured (`None` when it has no sample).
+    pub fn summary_of(&self, name: HistogramName) -> Option<LatencySummary> {
+        self.fleet
+            .histograms
+            .get(&name)
+            .map(|doc| doc.summary)
+            .filter(|summary| summary.count > 0)
+    }
 }
 
 /// The figures of one engine in a comparison.
@@ -451,22 +462,27 @@ mod tests {
 }
 
 #[cfg(test)]
-mod schema_tests {
-    /// `schemas/result.schema.json` is what these types serialize to; after a change to
-    /// them, `UPDATE_SCHEMA=1 cargo test --lib schema` writes it anew.
-    #[test]
-    fn the_committed_schema_matches_the_types() {
-        let generated = serde_json::to_string_pretty(&schemars::schema_for!(super::RunResult))
-            .expect("a schema serializes")
-            + "\n";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/result.schema.json");
+pub(crate) mod schema_tests {
+    /// Checks that `schemas/<file>` is `schema`, what the types serialize to; after a
+    /// change to them, `UPDATE_SCHEMA=1 cargo test --lib schema` writes it anew.
+    pub(crate) fn assert_committed(schema: schemars::Schema, file: &str) {
+        let generated = serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n";
+        let path = format!("{}/schemas/{file}", env!("CARGO_MANIFEST_DIR"));
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            std::fs::write(path, &generated).expect("schemas/ is writable");
+            std::fs::write(&path, &generated).expect("schemas/ is writable");
         }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == generated,
-            "schemas/result.schema.json is stale: run UPDATE_SCHEMA=1 cargo test --lib schema"
+            "schemas/{file} is stale: run UPDATE_SCHEMA=1 cargo test --lib schema"
+        );
+    }
+
+    #[test]
+    fn the_committed_schema_matches_the_types() {
+        assert_committed(
+            schemars::schema_for!(super::RunResult),
+            "result.schema.json",
         );
     }
 }

@@ -275,15 +275,7 @@ fn write_floor(out: &mut String, result: &RunResult) {
 /// the response, stage by stage) and the rest (the loopback and the device reading the
 /// response). Medians of parts do not add up exactly to the median of the whole.
 fn write_wake_split(out: &mut String, result: &RunResult) {
-    let p50 = |name| {
-        result
-            .fleet
-            .histograms
-            .get(&name)
-            .map(|doc| doc.summary)
-            .filter(|summary| summary.count > 0)
-            .map(|summary| summary.p50_us)
-    };
+    let p50 = |name| result.summary_of(name).map(|summary| summary.p50_us);
     let (Some(wakeup), Some(generator)) = (
         p50(HistogramName::WakeupLatency),
         p50(HistogramName::InjectorLag),

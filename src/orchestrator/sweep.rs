@@ -211,12 +211,7 @@ pub fn print_grid(result: &SweepResult) {
 
 /// Writes the sweep's result file under the scenario's output directory.
 pub fn write_sweep(result: &SweepResult, output: &str) -> anyhow::Result<PathBuf> {
-    let dir = PathBuf::from(output);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace(':', "-");
-    let path = dir.join(format!("{}-{stamp}.json", result.scenario));
+    let path = super::output::result_path(output, &result.scenario)?;
     std::fs::write(&path, serde_json::to_string_pretty(result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
@@ -224,21 +219,11 @@ pub fn write_sweep(result: &SweepResult, output: &str) -> anyhow::Result<PathBuf
 
 #[cfg(test)]
 mod schema_tests {
-    /// `schemas/sweep.schema.json` is what a sweep's result serializes to; after a
-    /// change, `UPDATE_SCHEMA=1 cargo test --lib schema` writes it anew.
     #[test]
     fn the_committed_sweep_schema_matches_the_types() {
-        let generated = serde_json::to_string_pretty(&schemars::schema_for!(super::SweepResult))
-            .expect("a schema serializes")
-            + "\n";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/sweep.schema.json");
-        if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            std::fs::write(path, &generated).expect("schemas/ is writable");
-        }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/sweep.schema.json is stale: run UPDATE_SCHEMA=1 cargo test --lib schema"
+        crate::orchestrator::result::schema_tests::assert_committed(
+            schemars::schema_for!(super::SweepResult),
+            "sweep.schema.json",
         );
     }
 }

@@ -113,6 +113,17 @@ impl Scenario {
         if let Some(sweep) = &self.sweep {
             self.check_sweep(sweep)?;
         }
+        if let Some(capacity) = &self.capacity {
+            if let Some((key, problem)) = capacity.problem() {
+                return Err((key, problem));
+            }
+            if self.sweep.is_some() || self.server.compare_engines {
+                return Err((
+                    "steps",
+                    "a [capacity] search measures one engine, without a [sweep]".into(),
+                ));
+            }
+        }
         if let Some(firewall) = &self.firewall {
             self.check_firewall(firewall)?;
         }

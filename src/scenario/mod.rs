@@ -45,6 +45,7 @@ use place::error_at;
 pub use sections::TargetSection;
 pub use threshold::{ConditionText, Metric};
 
+pub mod capacity;
 pub mod catalog;
 mod check;
 pub mod compare;
@@ -93,6 +94,9 @@ pub struct Scenario {
     /// Run the scenario over a grid of heartbeats, idle timeouts and strategies.
     #[serde(default)]
     pub sweep: Option<sweep::SweepSection>,
+    /// `[capacity]`: a stepped search of how many devices the server holds.
+    #[serde(default)]
+    pub capacity: Option<capacity::CapacitySection>,
     /// How `pingfleet compare` judges runs of this scenario.
     #[serde(default)]
     pub compare: Option<compare::Tolerances>,

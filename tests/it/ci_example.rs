@@ -73,5 +73,8 @@ fn the_example_workflow_parses_and_calls_commands_that_exist() {
             }
         }
     }
-    assert_eq!(invocations, 3, "run, compare, compare --ab");
+    assert_eq!(
+        invocations, 4,
+        "run, compare, report --baseline, compare --ab"
+    );
 }

@@ -1,0 +1,395 @@
+//! The capacity search (`[capacity]`): the scenario run at each step's device count,
+//! with its notification rate scaled to keep the rate per device, each step judged by
+//! the scenario's thresholds; the search stops at the first failing step, at a step
+//! whose memory would not fit, or when the steps run out. Then each memory component is
+//! fitted against the device count, and the answer is said in one sentence.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::capacity_fit::{self, Knee, Limit, LineFit, Outcome};
+use super::result::RunResult;
+use crate::measure::latency::LatencySummary;
+use crate::phase::Phase;
+use crate::scenario::capacity::CapacitySection;
+use crate::scenario::resolve::{Overrides, ResolvedScenario};
+
+/// The `schema` of a capacity search's result file.
+pub const SCHEMA: &str = "pingfleet.capacity/1";
+
+/// What one step measured.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct StepResult {
+    pub devices: usize,
+    /// Changes a second sent to the fleet during the hold (the same per device).
+    pub rate_per_s: f64,
+    pub passed: bool,
+    /// What the step hit when it did not pass.
+    pub limit: Option<Limit>,
+    /// Why it did not pass: the failed thresholds, or why the run did not complete.
+    pub why: String,
+    /// The run's own result file.
+    pub result_file: Option<String>,
+    pub parked: Option<u64>,
+    pub wakeup: Option<LatencySummary>,
+    pub mail_on_device: Option<LatencySummary>,
+    /// The loopback floor measured during the step's hold.
+    pub floor: Option<LatencySummary>,
+    /// Cores the server used in the hold for each 1,000 wake-ups a second.
+    pub server_cores_per_1000_wakeups_per_s: Option<f64>,
+    /// Memory at the plateau: the server's RSS and live heap, the device workers' RSS,
+    /// and the kernel's slab growth since the run started.
+    pub server_rss_bytes: Option<u64>,
+    pub server_heap_bytes: Option<u64>,
+    pub devices_rss_bytes: Option<u64>,
+    pub kernel_slab_growth_bytes: Option<u64>,
+    /// How each memory component moved during the hold, in bytes per device-hour
+    /// (a server that leaks under parked Pings shows it here first).
+    pub drift_per_device_hour: Drift,
+}
+
+/// Memory drift in the hold, bytes per device-hour.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct Drift {
+    pub server_rss: Option<f64>,
+    pub devices_rss: Option<f64>,
+    pub kernel_slab: Option<f64>,
+}
+
+/// A memory component fitted over the steps.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct MemoryFit {
+    /// `server_rss`, `server_heap`, `devices_rss` or `kernel_slab`.
+    pub component: String,
+    pub line: Option<LineFit>,
+}
+
+/// A capacity search's result file.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct CapacityResult {
+    pub schema: String,
+    pub tool_version: String,
+    pub scenario: String,
+    pub scenario_text: String,
+    /// What was measured: `lean TLS`, `hyper plain`, or the target's URL.
+    pub server: String,
+    pub machine_cores: usize,
+    pub memory_available_bytes: Option<u64>,
+    pub steps: Vec<StepResult>,
+    pub fits: Vec<MemoryFit>,
+    pub knee: Knee,
+    /// The answer in one sentence.
+    pub answer: String,
+}
+
+/// Measures one step's plan, its files under the directory given.
+pub type MeasureStep<'a> = dyn Fn(&ResolvedScenario, &Path) -> anyhow::Result<RunResult> + 'a;
+/// Writes a step's result file; its path.
+pub type WriteStep<'a> = dyn Fn(&ResolvedScenario, &RunResult) -> anyhow::Result<PathBuf> + 'a;
+
+/// How the search reaches a step: the scenario's text and file, the flags given, the
+/// machine's limits.
+pub struct Search<'a> {
+    pub plan: &'a ResolvedScenario,
+    pub file: &'a str,
+    pub overrides: &'a Overrides,
+    pub section: &'a CapacitySection,
+    pub dir: &'a Path,
+    pub interrupted: &'a AtomicBool,
+}
+
+/// Runs the steps in order until one fails or a limit is reached.
+pub fn run_search(
+    search: &Search<'_>,
+    measure: &MeasureStep<'_>,
+    write: &WriteStep<'_>,
+) -> anyhow::Result<CapacityResult> {
+    let plan = search.plan;
+    let memory_limit = search
+        .section
+        .max_memory_gib
+        .map(|gib| gib * 1024.0 * 1024.0 * 1024.0)
+        .or(plan.limits.memory_available_bytes.map(|bytes| bytes as f64));
+    let mut steps: Vec<StepResult> = Vec::new();
+    let mut stopped_by: Option<(Limit, String)> = None;
+    for devices in search.section.steps() {
+        if let Some(why) = too_big(&steps, devices, memory_limit) {
+            stopped_by = Some((Limit::Memory, why));
+            break;
+        }
+        let step_plan = match step_plan(search, devices) {
+            Ok(step_plan) => step_plan,
+            Err(err) => {
+                let limit = if err.to_string().contains("available") {
+                    Limit::Memory
+                } else {
+                    Limit::Plan
+                };
+                stopped_by = Some((limit, format!("{devices} devices: {err:#}")));
+                break;
+            }
+        };
+        println!(
+            "capacity step {}: {devices} devices, {:.1} changes/s",
+            steps.len() + 1,
+            step_plan.scenario.injector.rate
+        );
+        let step_dir = search.dir.join(format!("step-{devices}"));
+        std::fs::create_dir_all(&step_dir)?;
+        let mut result = measure(&step_plan, &step_dir)?;
+        result.thresholds =
+            super::result::judge_thresholds(&step_plan.scenario.thresholds, &result);
+        let path = write(&step_plan, &result)?;
+        let step = step_of(&step_plan, &result, &path);
+        println!("{}", step_line(&step));
+        let failed = !step.passed;
+        steps.push(step);
+        if search.interrupted.load(Ordering::Relaxed) {
+            stopped_by = Some((Limit::Stopped, "the run was stopped".into()));
+            break;
+        }
+        if failed {
+            break;
+        }
+    }
+    let fits = fits(&steps);
+    let outcomes: Vec<Outcome<'_>> = steps
+        .iter()
+        .map(|step| Outcome {
+            devices: step.devices,
+            passed: step.passed,
+            limit: step.limit,
+            why: &step.why,
+        })
+        .collect();
+    let knee = capacity_fit::knee(
+        &outcomes,
+        stopped_by
+            .as_ref()
+            .map(|(limit, why)| (*limit, why.as_str())),
+    );
+    let server = server_words(plan);
+    let mut result = CapacityResult {
+        schema: SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: plan.scenario.name.clone(),
+        scenario_text: plan.text.clone(),
+        server,
+        machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_available_bytes: plan.limits.memory_available_bytes,
+        steps,
+        fits,
+        knee,
+        answer: String::new(),
+    };
+    result.answer = super::capacity_words::answer(&result, memory_limit);
+    Ok(result)
+}
+
+/// Why a step of `devices` would not fit in `limit` bytes by the fit of the steps so far.
+fn too_big(steps: &[StepResult], devices: usize, limit: Option<f64>) -> Option<String> {
+    let limit = limit?;
+    let total = total_memory_fit(steps)?;
+    let needed = total.at(devices as f64);
+    (needed > limit).then(|| {
+        format!(
+            "{devices} devices would need {:.1} GiB by the fit of the steps so far, over the {:.1} GiB allowed",
+            needed / 1024f64.powi(3),
+            limit / 1024f64.powi(3)
+        )
+    })
+}
+
+/// The plan of a step: the scenario with `devices` devices and its rate scaled to them.
+fn step_plan(search: &Search<'_>, devices: usize) -> anyhow::Result<ResolvedScenario> {
+    let overrides = Overrides {
+        devices: Some(devices),
+        ..search.overrides.clone()
+    };
+    let mut plan = ResolvedScenario::resolve(
+        &search.plan.text,
+        search.file,
+        &overrides,
+        search.plan.limits,
+    )?;
+    let base = &search.plan.scenario;
+    plan.scenario.injector.rate =
+        base.injector.rate * devices as f64 / base.devices.count.max(1) as f64;
+    Ok(plan)
+}
+
+fn server_words(plan: &ResolvedScenario) -> String {
+    match (&plan.scenario.target, plan.engines.first()) {
+        (Some(target), _) => target.url.clone(),
+        (None, Some(engine)) => format!(
+            "{} {}",
+            engine.name(),
+            if plan.scenario.server.tls {
+                "TLS"
+            } else {
+                "plain"
+            }
+        ),
+        (None, None) => "the bundled server".into(),
+    }
+}
+
+/// A step's figures from its run.
+fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResult {
+    use crate::fleet::histogram::HistogramName;
+    let devices = plan.scenario.devices.count;
+    let summary = |name| result.summary_of(name);
+    let failed: Vec<&super::result::ThresholdVerdict> =
+        result.thresholds.iter().filter(|v| !v.passed).collect();
+    let (passed, limit, why) = if !result.complete {
+        (false, Some(Limit::Incomplete), result.failures.join("; "))
+    } else if !failed.is_empty() {
+        let metrics: Vec<&str> = failed.iter().map(|v| v.metric.as_str()).collect();
+        let why = failed
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {} (observed {})",
+                    v.metric,
+                    v.condition,
+                    v.observed_text.as_deref().unwrap_or("not measured")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        (
+            false,
+            Some(capacity_fit::limit_of_thresholds(&metrics)),
+            why,
+        )
+    } else {
+        (true, None, String::new())
+    };
+    let hold: Vec<&super::sampler::TimelinePoint> = result
+        .timeline
+        .iter()
+        .filter(|p| p.stage == Phase::Hold)
+        .collect();
+    let memory = &result.memory;
+    let slab_start = result.timeline.first().and_then(|p| p.kernel.slab_bytes);
+    let slab_top = hold.iter().filter_map(|p| p.kernel.slab_bytes).max();
+    StepResult {
+        devices,
+        rate_per_s: plan.scenario.injector.rate,
+        passed,
+        limit,
+        why,
+        result_file: Some(path.display().to_string()),
+        parked: memory.parked_at_plateau,
+        wakeup: summary(HistogramName::WakeupLatency),
+        mail_on_device: summary(HistogramName::MailOnDeviceLatency),
+        floor: result
+            .floor
+            .as_ref()
+            .map(|floor| floor.during_hold)
+            .filter(|s| s.count > 0),
+        server_cores_per_1000_wakeups_per_s: cores_per_wake_rate(&hold),
+        server_rss_bytes: memory.server_rss_plateau_bytes,
+        server_heap_bytes: memory.server_heap_plateau_bytes,
+        devices_rss_bytes: memory.worker_rss_plateau_bytes,
+        kernel_slab_growth_bytes: slab_start
+            .zip(slab_top)
+            .map(|(start, top)| top.saturating_sub(start)),
+        drift_per_device_hour: Drift {
+            server_rss: drift(&hold, devices, |p| Some(p.server_rss_bytes)),
+            devices_rss: drift(&hold, devices, |p| Some(p.worker_rss_bytes)),
+            kernel_slab: drift(&hold, devices, |p| p.kernel.slab_bytes),
+        },
+    }
+}
+
+/// The server's cores per 1,000 wake-ups a second over the hold.
+fn cores_per_wake_rate(hold: &[&super::sampler::TimelinePoint]) -> Option<f64> {
+    let (first, last) = (hold.first()?, hold.last()?);
+    let seconds = last.t_s - first.t_s;
+    let wakes_per_s = last.wakeups.saturating_sub(first.wakeups) as f64 / seconds;
+    let cores = hold.iter().skip(1).map(|p| p.server_cpu_cores).sum::<f64>()
+        / (hold.len() - 1).max(1) as f64;
+    (seconds > 0.0 && wakes_per_s > 0.0).then(|| cores / (wakes_per_s / 1000.0))
+}
+
+/// The slope of a memory reading over the hold, per device-hour.
+fn drift(
+    hold: &[&super::sampler::TimelinePoint],
+    devices: usize,
+    bytes: fn(&super::sampler::TimelinePoint) -> Option<u64>,
+) -> Option<f64> {
+    let points: Vec<(f64, f64)> = hold
+        .iter()
+        .filter_map(|p| Some((p.t_s, bytes(p)? as f64)))
+        .collect();
+    let line = capacity_fit::fit(&points)?;
+    Some(line.bytes_per_device * 3600.0 / devices.max(1) as f64)
+}
+
+/// The memory components, each fitted over the steps whose fleet formed.
+fn fits(steps: &[StepResult]) -> Vec<MemoryFit> {
+    let formed = || steps.iter().filter(|s| s.parked == Some(s.devices as u64));
+    let component = |name: &str, value: fn(&StepResult) -> Option<u64>| MemoryFit {
+        component: name.into(),
+        line: capacity_fit::fit(
+            &formed()
+                .filter_map(|s| Some((s.devices as f64, value(s)? as f64)))
+                .collect::<Vec<_>>(),
+        ),
+    };
+    vec![
+        component("server_rss", |s| s.server_rss_bytes),
+        component("server_heap", |s| s.server_heap_bytes),
+        component("devices_rss", |s| s.devices_rss_bytes),
+        component("kernel_slab", |s| s.kernel_slab_growth_bytes),
+    ]
+}
+
+/// Server, devices and kernel together, fitted over the steps so far.
+pub fn total_memory_fit(steps: &[StepResult]) -> Option<LineFit> {
+    let points: Vec<(f64, f64)> = steps
+        .iter()
+        .filter(|s| s.parked == Some(s.devices as u64))
+        .filter_map(|s| {
+            let total = s.server_rss_bytes.unwrap_or(0)
+                + s.devices_rss_bytes?
+                + s.kernel_slab_growth_bytes.unwrap_or(0);
+            Some((s.devices as f64, total as f64))
+        })
+        .collect();
+    capacity_fit::fit(&points)
+}
+
+/// One line per step, as it is measured.
+pub fn step_line(step: &StepResult) -> String {
+    let us = |s: Option<LatencySummary>, f: fn(&LatencySummary) -> u64| {
+        s.map_or("-".into(), |s| format!("{} us", f(&s)))
+    };
+    format!(
+        "  {:>9} devices  {:<4}  parked {:>9}  wake-up p50 {:>9} p99 {:>9}  server RSS {:>10}  {}",
+        step.devices,
+        if step.passed { "PASS" } else { "FAIL" },
+        step.parked.map_or("-".into(), |p| p.to_string()),
+        us(step.wakeup, |s| s.p50_us),
+        us(step.wakeup, |s| s.p99_us),
+        step.server_rss_bytes
+            .map_or("not measured".into(), |b| crate::units::bytes(b as f64)),
+        step.why
+    )
+}
+
+#[cfg(test)]
+mod schema_tests {
+    #[test]
+    fn the_committed_capacity_schema_matches_the_types() {
+        crate::orchestrator::result::schema_tests::assert_committed(
+            schemars::schema_for!(super::CapacityResult),
+            "capacity.schema.json",
+        );
+    }
+}
