@@ -67,9 +67,10 @@ pub fn describe(plan: &ResolvedScenario, file: &str) -> String {
         "  results  {}/{kind}{}-<UTC time>.json{}",
         scenario.output,
         scenario.name,
-        match scenario.sweep {
-            Some(_) => String::new(),
-            None => " and .hlog beside it".to_owned(),
+        match (&scenario.sweep, &scenario.capacity) {
+            (Some(_), _) => String::new(),
+            (None, Some(_)) => ", and each step's result beside it".to_owned(),
+            (None, None) => " and .hlog beside it".to_owned(),
         }
     ));
     text
@@ -190,6 +191,13 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
             "sweep of {} cells, {} at once",
             sweep.cells().len(),
             sweep.parallel
+        ));
+    }
+    if let Some(capacity) = &scenario.capacity {
+        let steps: Vec<String> = capacity.steps().iter().map(usize::to_string).collect();
+        lines.push(format!(
+            "capacity search: steps of {} devices, each a run as above with the rate scaled to its devices; stops at the first step that fails its thresholds or would not fit in memory (the time and memory above are the first step's)",
+            steps.join(", ")
         ));
     }
     lines

@@ -35,6 +35,11 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/capacity-100k.toml"),
     },
     Shipped {
+        name: "capacity-search",
+        question: "capacity: how many TLS devices hold within a 5 ms wake-up p99, and what each costs in memory",
+        text: include_str!("../../scenarios/capacity-search.toml"),
+    },
+    Shipped {
         name: "engines",
         question: "capacity: the lean engine against stock hyper, memory and latency side by side",
         text: include_str!("../../scenarios/engines.toml"),
