@@ -331,14 +331,24 @@ fn drift(
     Some(line.bytes_per_device * 3600.0 / devices.max(1) as f64)
 }
 
+/// The steps whose fleet formed (the run completed and devices were parked at its
+/// plateau), each with the devices parked then: memory holds parked connections, so
+/// the lines are fitted over that count (a few devices are between two Pings at any
+/// moment).
+fn formed(steps: &[StepResult]) -> impl Iterator<Item = (f64, &StepResult)> {
+    steps
+        .iter()
+        .filter(|step| step.limit != Some(Limit::Incomplete))
+        .filter_map(|step| Some((step.parked.filter(|parked| *parked > 0)? as f64, step)))
+}
+
 /// The memory components, each fitted over the steps whose fleet formed.
 fn fits(steps: &[StepResult]) -> Vec<MemoryFit> {
-    let formed = || steps.iter().filter(|s| s.parked == Some(s.devices as u64));
     let component = |name: &str, value: fn(&StepResult) -> Option<u64>| MemoryFit {
         component: name.into(),
         line: capacity_fit::fit(
-            &formed()
-                .filter_map(|s| Some((s.devices as f64, value(s)? as f64)))
+            &formed(steps)
+                .filter_map(|(parked, step)| Some((parked, value(step)? as f64)))
                 .collect::<Vec<_>>(),
         ),
     };
@@ -352,14 +362,12 @@ fn fits(steps: &[StepResult]) -> Vec<MemoryFit> {
 
 /// Server, devices and kernel together, fitted over the steps so far.
 pub fn total_memory_fit(steps: &[StepResult]) -> Option<LineFit> {
-    let points: Vec<(f64, f64)> = steps
-        .iter()
-        .filter(|s| s.parked == Some(s.devices as u64))
-        .filter_map(|s| {
+    let points: Vec<(f64, f64)> = formed(steps)
+        .filter_map(|(parked, s)| {
             let total = s.server_rss_bytes.unwrap_or(0)
                 + s.devices_rss_bytes?
                 + s.kernel_slab_growth_bytes.unwrap_or(0);
-            Some((s.devices as f64, total as f64))
+            Some((parked, total as f64))
         })
         .collect();
     capacity_fit::fit(&points)
@@ -381,6 +389,8 @@ pub fn step_line(step: &StepResult) -> String {
             .map_or("not measured".into(), |b| crate::units::bytes(b as f64)),
         step.why
     )
+    .trim_end()
+    .to_owned()
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub const SHIPPED: &[Shipped] = &[
     },
     Shipped {
         name: "capacity-search",
-        question: "capacity: how many TLS devices hold within a 5 ms wake-up p99, and what each costs in memory",
+        question: "capacity: how many TLS devices hold within a 2 ms wake-up p99, and what each costs in memory",
         text: include_str!("../../scenarios/capacity-search.toml"),
     },
     Shipped {

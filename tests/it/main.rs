@@ -2,6 +2,7 @@
 
 mod adversarial;
 mod attack;
+mod capacity;
 mod capture;
 mod chaos;
 mod ci_example;
