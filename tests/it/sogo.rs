@@ -153,8 +153,9 @@ fn a_heartbeat_above_the_servers_maximum_is_answered_5_then_adopted() {
 
 #[test]
 fn a_worker_per_parked_ping_loses_mail_and_the_run_exits_1_naming_it() {
+    // One worker for eight devices: seven wait for it, whatever the machine's timing.
     let server = sogo(Sogo {
-        workers: 2,
+        workers: 1,
         max_heartbeat_s: 3,
         ..AS_INSTALLED
     });
@@ -177,7 +178,7 @@ fn a_worker_per_parked_ping_loses_mail_and_the_run_exits_1_naming_it() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     let counters = &report.counters;
     eprintln!(
-        "2 workers, 8 devices: {} requests waited; sent {}, delivered {}, lost {}, Pings died {:?}; {stderr}",
+        "1 worker, 8 devices: {} requests waited; sent {}, delivered {}, lost {}, Pings died {:?}; {stderr}",
         server.shared.queued.load(Ordering::Relaxed),
         counters.notifications_sent,
         counters.notifications_delivered,
@@ -193,11 +194,19 @@ fn a_worker_per_parked_ping_loses_mail_and_the_run_exits_1_naming_it() {
         "{:?}",
         report.counters
     );
-    assert_eq!(result.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("threshold failed: lost_notifications count==0 (observed "),
-        "{stderr}"
-    );
+    // Some mail may still find a worker (exit 1, the threshold named) or none at all
+    // (exit 2, saying so): either way the run fails and says why.
+    match result.status.code() {
+        Some(1) => assert!(
+            stderr.contains("threshold failed: lost_notifications count==0 (observed "),
+            "{stderr}"
+        ),
+        Some(2) => assert!(
+            stderr.contains("none of 24 planned notifications reached its device"),
+            "{stderr}"
+        ),
+        other => panic!("exit {other:?}: {stderr}"),
+    }
 }
 
 #[test]
