@@ -28,6 +28,7 @@ const RATE_PER_S: f64 = 100.0;
 
 #[test]
 fn every_notification_latency_agrees_with_a_packet_capture() {
+    let _quiet = crate::util::quiet_machine();
     let dir = tempfile::tempdir().unwrap();
     let argv: Vec<String> = [
         "serve",

@@ -142,6 +142,7 @@ fn figure(seen: &Seen, key: &str) -> f64 {
 
 #[test]
 fn reports_open_in_a_browser_with_every_plot_and_the_result_files_figures() {
+    let _busy = crate::util::busy_machine();
     let dir = tempfile::tempdir().unwrap();
     let smoke = ["run", "smoke", "--devices", "100", "--duration", "3s"];
     let first = pingfleet(dir.path(), &[&smoke[..], &["--report"]].concat());

@@ -91,3 +91,23 @@ pub fn devices_report(
     assert!(result.status.success(), "{result:?}");
     serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap()
 }
+
+/// The machine, shared among tests that run at once: a test that keeps it busy for tens
+/// of seconds (whole runs, a browser) holds it for reading; a test whose figures need it
+/// quiet (the packet capture's, compared within 10%) holds it for writing, so it never
+/// runs beside them.
+pub static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the machine beside other busy tests.
+pub fn busy_machine() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Holds the machine alone among the busy tests.
+pub fn quiet_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
