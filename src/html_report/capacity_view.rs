@@ -3,7 +3,7 @@
 
 use super::page::{escape, table, with_unit, Figure, Section};
 use super::plots::{self, LineChart, Series};
-use crate::orchestrator::capacity::CapacityResult;
+use crate::orchestrator::capacity::{grown, CapacityResult, StepResult};
 
 pub fn capacity(result: &CapacityResult) -> anyhow::Result<Section> {
     let mut section = Section::new(
@@ -23,7 +23,7 @@ pub fn capacity(result: &CapacityResult) -> anyhow::Result<Section> {
     ));
     section.body = format!("<p><b>{}</b></p>", escape(&result.answer));
     let steps = &result.steps;
-    let at = |value: fn(&crate::orchestrator::capacity::StepResult) -> Option<f64>| {
+    let at = |value: fn(&StepResult) -> Option<f64>| {
         steps
             .iter()
             .filter_map(|s| Some((s.devices as f64, value(s)?)))
@@ -52,16 +52,10 @@ pub fn capacity(result: &CapacityResult) -> anyhow::Result<Section> {
     })?);
     let mut memory = Vec::new();
     for fit in &result.fits {
-        let value = |s: &crate::orchestrator::capacity::StepResult| match fit.component.as_str() {
-            "server_rss" => s.server_rss_bytes,
-            "server_heap" => s.server_heap_bytes,
-            "devices_rss" => s.devices_rss_bytes,
-            _ => s.kernel_slab_growth_bytes,
-        };
         const MIB: f64 = 1024.0 * 1024.0;
         let points: Vec<(f64, f64)> = steps
             .iter()
-            .filter_map(|s| Some((s.devices as f64, value(s)? as f64 / MIB)))
+            .filter_map(|s| Some((s.devices as f64, grown(s, &fit.component)? as f64 / MIB)))
             .collect();
         if let (Some(line), Some(last)) = (fit.line, steps.last()) {
             memory.push(Series {
@@ -78,7 +72,7 @@ pub fn capacity(result: &CapacityResult) -> anyhow::Result<Section> {
             });
         }
         memory.push(Series {
-            name: format!("{} measured", fit.component),
+            name: format!("{} grown since start", fit.component),
             points,
         });
     }

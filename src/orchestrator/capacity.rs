@@ -22,6 +22,12 @@ pub const SCHEMA: &str = "pingfleet.capacity/1";
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct StepResult {
     pub devices: usize,
+    /// Server partitions and device workers the step ran ("auto" grows them with the
+    /// fleet, and each brings its own memory at start).
+    #[serde(default)]
+    pub server_processes: usize,
+    #[serde(default)]
+    pub worker_processes: usize,
     /// Changes a second sent to the fleet during the hold (the same per device).
     pub rate_per_s: f64,
     pub passed: bool,
@@ -44,6 +50,14 @@ pub struct StepResult {
     pub server_heap_bytes: Option<u64>,
     pub devices_rss_bytes: Option<u64>,
     pub kernel_slab_growth_bytes: Option<u64>,
+    /// The same readings before the first device connected (every process's own
+    /// memory at start, which the per-device lines leave out).
+    #[serde(default)]
+    pub server_rss_baseline_bytes: Option<u64>,
+    #[serde(default)]
+    pub server_heap_baseline_bytes: Option<u64>,
+    #[serde(default)]
+    pub devices_rss_baseline_bytes: Option<u64>,
     /// How each memory component moved during the hold, in bytes per device-hour
     /// (a server that leaks under parked Pings shows it here first).
     pub drift_per_device_hour: Drift,
@@ -64,7 +78,13 @@ pub struct Drift {
 pub struct MemoryFit {
     /// `server_rss`, `server_heap`, `devices_rss` or `kernel_slab`.
     pub component: String,
+    /// The growth since the start (plateau less baseline) against the devices parked:
+    /// its slope is the bytes each parked device costs.
     pub line: Option<LineFit>,
+    /// What each process of this component held at start, on average over the steps
+    /// (none for the kernel): the base a front-end pays per process, device or not.
+    #[serde(default)]
+    pub base_per_process_bytes: Option<f64>,
 }
 
 /// A capacity search's result file.
@@ -279,6 +299,8 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
     let slab_top = hold.iter().filter_map(|p| p.kernel.slab_bytes).max();
     StepResult {
         devices,
+        server_processes: plan.partitions as usize,
+        worker_processes: plan.workers as usize,
         rate_per_s: plan.scenario.injector.rate,
         passed,
         limit,
@@ -299,6 +321,9 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
         kernel_slab_growth_bytes: slab_start
             .zip(slab_top)
             .map(|(start, top)| top.saturating_sub(start)),
+        server_rss_baseline_bytes: memory.server_rss_baseline_bytes,
+        server_heap_baseline_bytes: memory.server_heap_baseline_bytes,
+        devices_rss_baseline_bytes: memory.worker_rss_baseline_bytes,
         drift_per_device_hour: Drift {
             server_rss: drift(&hold, devices, |p| Some(p.server_rss_bytes)),
             devices_rss: drift(&hold, devices, |p| Some(p.worker_rss_bytes)),
@@ -342,22 +367,72 @@ fn formed(steps: &[StepResult]) -> impl Iterator<Item = (f64, &StepResult)> {
         .filter_map(|step| Some((step.parked.filter(|parked| *parked > 0)? as f64, step)))
 }
 
-/// The memory components, each fitted over the steps whose fleet formed.
+/// A memory reading of a step: its plateau, its baseline, and the processes holding it.
+struct Component {
+    name: &'static str,
+    plateau: fn(&StepResult) -> Option<u64>,
+    baseline: fn(&StepResult) -> Option<u64>,
+    processes: fn(&StepResult) -> usize,
+}
+
+const COMPONENTS: [Component; 4] = [
+    Component {
+        name: "server_rss",
+        plateau: |s| s.server_rss_bytes,
+        baseline: |s| s.server_rss_baseline_bytes,
+        processes: |s| s.server_processes,
+    },
+    Component {
+        name: "server_heap",
+        plateau: |s| s.server_heap_bytes,
+        baseline: |s| s.server_heap_baseline_bytes,
+        processes: |s| s.server_processes,
+    },
+    Component {
+        name: "devices_rss",
+        plateau: |s| s.devices_rss_bytes,
+        baseline: |s| s.devices_rss_baseline_bytes,
+        processes: |s| s.worker_processes,
+    },
+    // Slab growth is counted from the run's start already.
+    Component {
+        name: "kernel_slab",
+        plateau: |s| s.kernel_slab_growth_bytes,
+        baseline: |_| Some(0),
+        processes: |_| 0,
+    },
+];
+
+/// How much memory component `name` grew in `step`, from its start to its plateau.
+pub fn grown(step: &StepResult, name: &str) -> Option<u64> {
+    let component = COMPONENTS.iter().find(|c| c.name == name)?;
+    Some((component.plateau)(step)?.saturating_sub((component.baseline)(step)?))
+}
+
+/// The memory components, each one's growth fitted over the steps whose fleet formed
+/// (the steps run more processes as the fleet grows, so fitting the totals would
+/// count each new process's own memory as the devices').
 fn fits(steps: &[StepResult]) -> Vec<MemoryFit> {
-    let component = |name: &str, value: fn(&StepResult) -> Option<u64>| MemoryFit {
-        component: name.into(),
-        line: capacity_fit::fit(
-            &formed(steps)
-                .filter_map(|(parked, step)| Some((parked, value(step)? as f64)))
-                .collect::<Vec<_>>(),
-        ),
-    };
-    vec![
-        component("server_rss", |s| s.server_rss_bytes),
-        component("server_heap", |s| s.server_heap_bytes),
-        component("devices_rss", |s| s.devices_rss_bytes),
-        component("kernel_slab", |s| s.kernel_slab_growth_bytes),
-    ]
+    COMPONENTS
+        .iter()
+        .map(|component| {
+            let points: Vec<(f64, f64)> = formed(steps)
+                .filter_map(|(parked, step)| Some((parked, grown(step, component.name)? as f64)))
+                .collect();
+            let bases: Vec<f64> = formed(steps)
+                .filter(|(_, step)| (component.processes)(step) > 0)
+                .filter_map(|(_, step)| {
+                    Some((component.baseline)(step)? as f64 / (component.processes)(step) as f64)
+                })
+                .collect();
+            MemoryFit {
+                component: component.name.into(),
+                line: capacity_fit::fit(&points),
+                base_per_process_bytes: (!bases.is_empty())
+                    .then(|| bases.iter().sum::<f64>() / bases.len() as f64),
+            }
+        })
+        .collect()
 }
 
 /// Server, devices and kernel together, fitted over the steps so far.

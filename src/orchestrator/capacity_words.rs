@@ -31,11 +31,13 @@ pub fn answer(result: &CapacityResult, memory_limit: Option<f64>) -> String {
         .filter(|fit| fit.component != "server_heap")
         .filter_map(|fit| {
             let line = fit.line?;
+            let base = fit.base_per_process_bytes.map_or(String::new(), |base| {
+                format!(" (and {} per process at start)", bytes(base))
+            });
             Some(format!(
-                "{} {} + {}",
+                "{} {}{base}",
                 fit.component.replace('_', " "),
                 bytes(line.bytes_per_device),
-                bytes(line.base_bytes.max(0.0))
             ))
         })
         .collect();
@@ -98,12 +100,17 @@ pub fn print_search(result: &CapacityResult) {
     for fit in &result.fits {
         match fit.line {
             Some(line) => println!(
-                "  {:<12} {} per device + {} (R^2 {:.4}, {} steps)",
+                "  {:<12} {} per device + {} (R^2 {:.4}, {} steps){}",
                 fit.component,
                 bytes(line.bytes_per_device),
                 bytes(line.base_bytes),
                 line.r_squared,
-                line.points
+                line.points,
+                fit.base_per_process_bytes
+                    .map_or(String::new(), |base| format!(
+                        "; {} per process at start",
+                        bytes(base)
+                    ))
             ),
             None => println!(
                 "  {:<12} not measured (fewer than two steps with a reading)",
