@@ -17,6 +17,8 @@ pub enum Stream {
     Churn,
     /// A middlebox's idle-timeout jitter (per listener).
     Firewall,
+    /// The simulated SMS gateway's delay and loss (per notification).
+    Sms,
 }
 
 impl Stream {
@@ -27,6 +29,7 @@ impl Stream {
             Self::Schedule => 0x5343_4845_4455_4C45,
             Self::Churn => 0x0043_4855_524E,
             Self::Firewall => 0x4649_5245_5741_4C4C,
+            Self::Sms => 0x0053_4D53,
         }
     }
 }

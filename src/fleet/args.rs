@@ -93,6 +93,11 @@ pub struct DevicesArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub backoff_base: Duration,
+    /// How many real-world seconds each second of this run stands for (a scenario's
+    /// `time_scale`, by which its intervals were divided): the radio model's clock
+    /// runs this fast while a device waits, and at real speed in an exchange.
+    #[arg(long, value_name = "SCALE", default_value_t = 1.0)]
+    pub time_scale: f64,
     /// The EAS protocol version devices ask for (MS-ASProtocolVersion): 2.5, 12.0,
     /// 12.1, 14.0, 14.1, 16.0 or 16.1; each settles on the highest the server offers
     /// up to it.

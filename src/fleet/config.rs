@@ -9,9 +9,11 @@
 //! `heartbeat = "8m"` or `--heartbeat 8m`), the device's `Duration` (its deadlines),
 //! and whole seconds in the Ping body, rounded up.
 
+use super::delivery::{DeliveryMode, SmsGateway, SyncConnection};
 use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
 use super::injector::{PatternKind, MAX_RATE_PER_S};
 use super::profile::{check_device_id_prefix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX};
+use super::radio::RadioKind;
 use crate::partition::ProcessCount;
 use crate::setting::ConfigError;
 use crate::units::{Share, Span};
@@ -22,6 +24,19 @@ pub const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
 pub const DEFAULT_CONNECT_RATE: f64 = 5000.0;
 /// Devices in a fleet when nothing says otherwise.
 pub const DEFAULT_COUNT: usize = 100;
+/// A scheduled device's sync interval, and the least it may be (clients of the time
+/// offered 5, 15 and 30 minutes, and none less than 5).
+pub const DEFAULT_SYNC_INTERVAL: Span = Span::from_secs(15 * 60);
+pub const DEFAULT_MIN_SYNC_INTERVAL: Span = Span::from_secs(5 * 60);
+/// The simulated SMS gateway: the median delay of a text, the spread of its logarithm,
+/// the longest, and the share lost. Assumed, not measured: a scenario comparing modes
+/// should sweep them.
+pub const DEFAULT_SMS_DELAY: Span = Span::from_secs(10);
+pub const DEFAULT_SMS_DELAY_SPREAD: f64 = 1.0;
+pub const DEFAULT_SMS_DELAY_MAX: Span = Span::from_secs(10 * 60);
+pub const DEFAULT_SMS_LOSS: Share = Share::from_percent(1.0);
+/// The battery a share of a day's energy is counted against: 3,000 mAh at 3.7 V.
+pub const DEFAULT_BATTERY_WH: f64 = 11.1;
 
 /// The simulated devices. `[devices]` in a scenario; the flags of the same names on
 /// `pingfleet devices` (`count` is `--devices`, `folders` `--folder`, `profiles`
@@ -98,6 +113,40 @@ pub struct FleetConfig {
     /// one server different prefixes to keep theirs apart.
     #[arg(long, default_value = DEFAULT_DEVICE_ID_PREFIX)]
     pub device_id_prefix: String,
+    /// How devices learn of new mail: push (a parked Ping: Direct Push), scheduled (a
+    /// Sync of the pushed folders every --sync-interval) or sms (woken by a text from a
+    /// simulated SMTP-to-SMS gateway, then connect, sync the folder and disconnect).
+    #[arg(long, value_enum, default_value_t = DeliveryMode::Push)]
+    pub delivery: DeliveryMode,
+    /// Scheduled: how often a device syncs (never more often than --min-sync-interval).
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_SYNC_INTERVAL)]
+    pub sync_interval: Span,
+    /// Scheduled: the shortest interval a device accepts (5 minutes, as clients did).
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_MIN_SYNC_INTERVAL)]
+    pub min_sync_interval: Span,
+    /// Scheduled: a new connection for each sync, or one kept open between them.
+    #[arg(long, value_enum, default_value_t = SyncConnection::New)]
+    pub sync_connection: SyncConnection,
+    /// SMS: the median delay of a text from the gateway to the phone (log-normal).
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_SMS_DELAY)]
+    pub sms_delay: Span,
+    /// SMS: the spread of a text's delay (the standard deviation of its logarithm).
+    #[arg(long, value_name = "SIGMA", default_value_t = DEFAULT_SMS_DELAY_SPREAD)]
+    pub sms_delay_spread: f64,
+    /// SMS: the longest a text takes; the mail of a lost text is lost once this has
+    /// passed without a later text's sync bringing it.
+    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_SMS_DELAY_MAX)]
+    pub sms_delay_max: Span,
+    /// SMS: the share of texts the gateway loses, e.g. 1%.
+    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_SMS_LOSS)]
+    pub sms_loss: Share,
+    /// The cellular radio whose energy each device's packets are counted against: lte
+    /// or umts (3G), each with published timers and powers.
+    #[arg(long, value_enum, default_value_t = RadioKind::Lte)]
+    pub radio: RadioKind,
+    /// The battery (watt-hours) the share of a day's energy is counted against.
+    #[arg(long, value_name = "WH", default_value_t = DEFAULT_BATTERY_WH)]
+    pub battery_wh: f64,
 }
 
 fn default_folders() -> Vec<String> {
@@ -124,6 +173,16 @@ impl Default for FleetConfig {
             connect_rate: DEFAULT_CONNECT_RATE,
             profiles: Vec::new(),
             device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.to_owned(),
+            delivery: DeliveryMode::Push,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            min_sync_interval: DEFAULT_MIN_SYNC_INTERVAL,
+            sync_connection: SyncConnection::New,
+            sms_delay: DEFAULT_SMS_DELAY,
+            sms_delay_spread: DEFAULT_SMS_DELAY_SPREAD,
+            sms_delay_max: DEFAULT_SMS_DELAY_MAX,
+            sms_loss: DEFAULT_SMS_LOSS,
+            radio: RadioKind::Lte,
+            battery_wh: DEFAULT_BATTERY_WH,
         }
     }
 }
@@ -137,6 +196,27 @@ impl FleetConfig {
             max: self.heartbeat_max.0,
             increment: self.heartbeat_increment.0,
             clean_run: self.heartbeat_clean_run,
+        }
+    }
+
+    /// Whether every device pushes (none syncs on a schedule or waits for texts).
+    pub fn all_push(&self) -> bool {
+        self.delivery == DeliveryMode::Push
+            && self.profiles.iter().all(|profile| {
+                profile
+                    .delivery
+                    .is_none_or(|mode| mode == DeliveryMode::Push)
+            })
+    }
+
+    /// The simulated SMS gateway of a run seeded with `run_seed`.
+    pub fn sms_gateway(&self, run_seed: u64) -> SmsGateway {
+        SmsGateway {
+            median: self.sms_delay.0,
+            spread: self.sms_delay_spread,
+            max: self.sms_delay_max.0,
+            loss: self.sms_loss.fraction(),
+            run_seed,
         }
     }
 
@@ -181,12 +261,54 @@ impl FleetConfig {
             )
             .flag("folder"));
         }
+        self.check_delivery()?;
         if !(self.connect_rate > 0.0 && self.connect_rate <= MAX_RATE_PER_S) {
             return Err(ConfigError::new(
                 "connect_rate",
                 format!(
                     "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
                 ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl FleetConfig {
+    /// The checks of the delivery settings, the SMS gateway's and the battery's.
+    fn check_delivery(&self) -> Result<(), ConfigError> {
+        let positive = |key: &'static str, span: Span| match span.0.is_zero() {
+            true => Err(ConfigError::new(
+                key,
+                format!("devices.{key} must be longer than 0s"),
+            )),
+            false => Ok(()),
+        };
+        positive("sync_interval", self.sync_interval)?;
+        positive("min_sync_interval", self.min_sync_interval)?;
+        positive("sms_delay", self.sms_delay)?;
+        if self.sms_delay_max.0 < self.sms_delay.0 {
+            return Err(ConfigError::new(
+                "sms_delay_max",
+                "devices.sms_delay_max must be at least devices.sms_delay",
+            ));
+        }
+        if !(self.sms_delay_spread.is_finite() && (0.0..=5.0).contains(&self.sms_delay_spread)) {
+            return Err(ConfigError::new(
+                "sms_delay_spread",
+                "devices.sms_delay_spread must be 0 to 5",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.sms_loss.fraction()) {
+            return Err(ConfigError::new(
+                "sms_loss",
+                "devices.sms_loss must be 0% to 100%",
+            ));
+        }
+        if !(self.battery_wh.is_finite() && self.battery_wh > 0.0) {
+            return Err(ConfigError::new(
+                "battery_wh",
+                "devices.battery_wh must be above 0",
             ));
         }
         Ok(())
@@ -272,6 +394,13 @@ pub struct ScheduleConfig {
     /// and the fleet's size, so any number of workers sends the same notifications.
     #[arg(long, value_name = "PER_S", default_value_t = DEFAULT_RATE)]
     pub rate: f64,
+    /// Mail per user per (real-world) hour instead of --rate: each user gets a Poisson
+    /// stream of this rate, which together make the fleet's Poisson stream of
+    /// devices x this / 3600 a second, each change for a user drawn at random (the
+    /// same thing); e.g. 12 for a user who gets a mail every five minutes.
+    #[arg(long, value_name = "N")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_user_per_hour: Option<f64>,
     /// Burst: the share of the devices notified, e.g. 50%.
     #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_BURST_SHARE)]
     pub burst_share: Share,
@@ -294,6 +423,7 @@ impl Default for ScheduleConfig {
         Self {
             pattern: DEFAULT_PATTERN,
             rate: DEFAULT_RATE,
+            per_user_per_hour: None,
             burst_share: DEFAULT_BURST_SHARE,
             burst_window: DEFAULT_BURST_WINDOW,
         }
@@ -301,8 +431,24 @@ impl Default for ScheduleConfig {
 }
 
 impl ScheduleConfig {
+    /// The fleet's rate from the per-user rate, for a fleet of `devices`, if one is
+    /// given (then `rate` is set from it, in real-world changes a second).
+    pub fn resolve_per_user(&mut self, devices: usize) {
+        if let Some(per_hour) = self.per_user_per_hour {
+            self.rate = devices as f64 * per_hour / 3600.0;
+        }
+    }
+
     /// Every check of the schedule.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(per_hour) = self.per_user_per_hour {
+            if !(per_hour.is_finite() && per_hour > 0.0 && per_hour <= 3600.0) {
+                return Err(ConfigError::new(
+                    "per_user_per_hour",
+                    "injector.per_user_per_hour must be above 0 and at most 3600",
+                ));
+            }
+        }
         if !(0.0..=MAX_RATE_PER_S).contains(&self.rate) {
             return Err(ConfigError::new(
                 "rate",

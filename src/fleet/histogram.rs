@@ -15,6 +15,10 @@ pub enum HistogramName {
     WakeupFromDeparture,
     /// From a change's planned instant to the Sync response holding its item.
     MailOnDeviceLatency,
+    /// The same in real-world time: a compressed run's waits scaled back by its
+    /// `time_scale`, its network exchanges as they ran (each device's own clock; equal
+    /// to `MailOnDeviceLatency` in a run that is not compressed).
+    MailOnDeviceWorld,
     /// From a change's planned instant to its datagram (or mail) leaving the injector.
     InjectorLag,
     /// For each Ping that died of an idle drop: its sending to the next answered one's.
@@ -35,10 +39,11 @@ pub enum HistogramName {
 }
 
 impl HistogramName {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::WakeupLatency,
         Self::WakeupFromDeparture,
         Self::MailOnDeviceLatency,
+        Self::MailOnDeviceWorld,
         Self::InjectorLag,
         Self::Unreachable,
         Self::HeartbeatSettled,
@@ -57,6 +62,7 @@ impl HistogramName {
             Self::WakeupLatency => "wakeup_latency_us",
             Self::WakeupFromDeparture => "wakeup_from_departure_us",
             Self::MailOnDeviceLatency => "mail_on_device_latency_us",
+            Self::MailOnDeviceWorld => "mail_on_device_world_us",
             Self::InjectorLag => "injector_lag_us",
             Self::Unreachable => "unreachable_us",
             Self::HeartbeatSettled => "heartbeat_settled_us",

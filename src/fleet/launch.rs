@@ -102,6 +102,13 @@ fn base_profile(args: &DevicesArgs) -> Profile {
         read_margin: args.read_margin,
         backoff_base: args.backoff_base,
         backoff_max: args.backoff_base.saturating_mul(60),
+        delivery_mode: fleet.delivery,
+        sync_interval: fleet.sync_interval.0,
+        min_sync_interval: fleet.min_sync_interval.0,
+        sync_connection: fleet.sync_connection,
+        sms_delay_max: fleet.sms_delay_max.0,
+        radio: fleet.radio.model(),
+        time_scale: args.time_scale,
         ..Profile::default()
     }
 }
@@ -220,13 +227,15 @@ fn engine_config(
     wiring: Wiring,
     devices: usize,
 ) -> anyhow::Result<FleetEngineConfig> {
+    let mut planned = args.schedule.clone();
+    planned.resolve_per_user(wiring.fleet_size);
     let injector = wiring.outlet.map(|outlet| InjectorConfig {
         schedule: Schedule::new(
             Pattern::new(
-                args.schedule.pattern,
-                args.schedule.rate,
-                args.schedule.burst_share.percent(),
-                args.schedule.burst_window.0,
+                planned.pattern,
+                planned.rate,
+                planned.burst_share.percent(),
+                planned.burst_window.0,
             ),
             wiring.fleet_size,
             args.seed,
@@ -255,6 +264,7 @@ fn engine_config(
         progress: args.progress,
         churn: (churn_share > 0.0).then(|| Churn::new(churn_share, devices, args.seed, args.shard)),
         injector,
+        sms: args.fleet.sms_gateway(args.seed),
     })
 }
 

@@ -3,7 +3,9 @@
 //! Layout:
 //! - [`device`]: one phone as a sans-IO state machine; [`errors`]: what it counts as errors.
 //! - [`profile`]: what kind of phone it is and how it pings; mixes of kinds;
-//!   [`heartbeat`]: how its heartbeat moves (fixed, adaptive, stepped).
+//!   [`heartbeat`]: how its heartbeat moves (fixed, adaptive, stepped);
+//!   [`delivery`]: how it learns of mail (push, scheduled sync, SMS) and the simulated
+//!   SMS gateway; [`radio`]: what its cellular radio spends on its packets.
 //! - [`http`]: the device side of HTTP/1.1, sans-IO.
 //! - [`engine`]: the mio event loop driving every device of a worker; [`timers`]: its
 //!   timer wheel; `phase_clock`: its phases and what was counted in each.
@@ -27,6 +29,7 @@ pub mod churn;
 pub mod config;
 mod conn;
 pub mod connect;
+pub mod delivery;
 pub mod device;
 pub mod engine;
 pub mod errors;
@@ -39,6 +42,7 @@ pub mod mail;
 mod pacer;
 mod phase_clock;
 pub mod profile;
+pub mod radio;
 pub mod report;
 pub mod sink;
 pub mod stats;

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::delivery::{Delivery, DeliveryMode, SyncConnection};
 use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
+use super::radio::RadioModel;
 use crate::eas::ProtocolVersion;
 use crate::seeds::{self, Stream};
 
 /// How a simulated device behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// The kind's name in the mix (`default` for a fleet of one kind): what counts kept
     /// per kind are kept under.
@@ -50,6 +52,31 @@ pub struct Profile {
     /// `backoff_max` (1 s and 60 s; divided in compressed time).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How it learns of mail (see [`Profile::delivery`]), and a scheduled device's
+    /// interval, its least, and its connection.
+    pub delivery_mode: DeliveryMode,
+    pub sync_interval: Duration,
+    pub min_sync_interval: Duration,
+    pub sync_connection: SyncConnection,
+    /// The longest an SMS takes to reach it (the loss window of an SMS-woken device).
+    pub sms_delay_max: Duration,
+    /// The radio its packets are counted against, and how many real-world seconds
+    /// each second of a compressed run stands for (the radio's clock runs at that
+    /// while the device waits).
+    pub radio: RadioModel,
+    pub time_scale: f64,
+}
+
+impl Profile {
+    /// How the device learns of mail, its interval resolved.
+    pub fn delivery(&self) -> Delivery {
+        Delivery::new(
+            self.delivery_mode,
+            self.sync_interval,
+            self.min_sync_interval,
+            self.sync_connection,
+        )
+    }
 }
 
 /// The DeviceId prefix when none is given.
@@ -90,6 +117,13 @@ impl Default for Profile {
             request_timeout: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            delivery_mode: DeliveryMode::Push,
+            sync_interval: Duration::from_secs(15 * 60),
+            min_sync_interval: Duration::from_secs(5 * 60),
+            sync_connection: SyncConnection::New,
+            sms_delay_max: Duration::from_secs(600),
+            radio: RadioModel::lte(),
+            time_scale: 1.0,
         }
     }
 }
@@ -154,6 +188,16 @@ pub struct ProfileSpec {
     pub close_per_ping: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_resumption: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryMode>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sync_interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_connection: Option<SyncConnection>,
 }
 
 /// The file `pingfleet devices --profiles` reads: `[[profile]]` entries.
@@ -188,6 +232,9 @@ impl ProfileSpec {
             empty_reping: None,
             close_per_ping: None,
             tls_resumption: None,
+            delivery: None,
+            sync_interval: None,
+            sync_connection: None,
         }
     }
 
@@ -206,6 +253,9 @@ impl ProfileSpec {
             heartbeat: self.heartbeat.unwrap_or(base.heartbeat),
             heartbeat_jitter: self.heartbeat_jitter.unwrap_or(base.heartbeat_jitter),
             heartbeat_plan: self.heartbeat_plan(&base.heartbeat_plan),
+            delivery_mode: self.delivery.unwrap_or(base.delivery_mode),
+            sync_interval: self.sync_interval.unwrap_or(base.sync_interval),
+            sync_connection: self.sync_connection.unwrap_or(base.sync_connection),
             ..base.clone()
         }
     }
@@ -229,6 +279,15 @@ impl ProfileSpec {
         if self.weight == 0 {
             return Some(format!(
                 "profile {:?}: weight must be at least 1",
+                self.name
+            ));
+        }
+        if self
+            .sync_interval
+            .is_some_and(|interval| interval.is_zero())
+        {
+            return Some(format!(
+                "profile {:?}: sync_interval must be longer than 0s",
                 self.name
             ));
         }

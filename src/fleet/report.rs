@@ -236,6 +236,10 @@ impl WorkerReport {
                 &stats.wakeup_from_departure,
             ),
             (HistogramName::MailOnDeviceLatency, &stats.mail_on_device),
+            (
+                HistogramName::MailOnDeviceWorld,
+                &stats.mail_on_device_world,
+            ),
             (HistogramName::InjectorLag, &stats.injector_lag),
             (HistogramName::Unreachable, &stats.unreachable),
             (HistogramName::HeartbeatSettled, &stats.heartbeat_settled),

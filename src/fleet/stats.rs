@@ -128,6 +128,38 @@ pub struct Counters {
     pub injector_cpu_us: u64,
     #[serde(default)]
     pub injector_span_us: u64,
+    /// What the devices' radios spent (`fleet::radio`, in simulated time): microseconds
+    /// promoting or in a tail, microjoules, promotions from idle (billable data
+    /// sessions) and packets (requests sent and responses read).
+    #[serde(default)]
+    pub radio_active_us: u64,
+    #[serde(default)]
+    pub radio_microjoules: u64,
+    #[serde(default)]
+    pub radio_sessions: u64,
+    #[serde(default)]
+    pub radio_packets: u64,
+    /// Texts the simulated SMS gateway was asked to send for SMS-woken devices, and of
+    /// them those it lost.
+    #[serde(default)]
+    pub sms_sent: u64,
+    #[serde(default)]
+    pub sms_lost: u64,
+}
+
+impl crate::fleet::radio::RadioCounts for Counters {
+    fn add_radio(&mut self, active_s: f64, joules: f64) {
+        self.radio_active_us += (active_s * 1e6).round() as u64;
+        self.radio_microjoules += (joules * 1e6).round() as u64;
+    }
+
+    fn add_session(&mut self) {
+        self.radio_sessions += 1;
+    }
+
+    fn add_packet(&mut self) {
+        self.radio_packets += 1;
+    }
 }
 
 impl Counters {
@@ -175,6 +207,12 @@ impl Counters {
         self.provisioned_without_policy += more.provisioned_without_policy;
         self.injector_cpu_us += more.injector_cpu_us;
         self.injector_span_us += more.injector_span_us;
+        self.radio_active_us += more.radio_active_us;
+        self.radio_microjoules += more.radio_microjoules;
+        self.radio_sessions += more.radio_sessions;
+        self.radio_packets += more.radio_packets;
+        self.sms_sent += more.sms_sent;
+        self.sms_lost += more.sms_lost;
     }
 
     /// What was counted after `earlier`, a snapshot of these same counters.
@@ -236,6 +274,14 @@ impl Counters {
             injector_span_us: self
                 .injector_span_us
                 .saturating_sub(earlier.injector_span_us),
+            radio_active_us: self.radio_active_us.saturating_sub(earlier.radio_active_us),
+            radio_microjoules: self
+                .radio_microjoules
+                .saturating_sub(earlier.radio_microjoules),
+            radio_sessions: self.radio_sessions.saturating_sub(earlier.radio_sessions),
+            radio_packets: self.radio_packets.saturating_sub(earlier.radio_packets),
+            sms_sent: self.sms_sent.saturating_sub(earlier.sms_sent),
+            sms_lost: self.sms_lost.saturating_sub(earlier.sms_lost),
             http_status_by_command: minus(
                 &self.http_status_by_command,
                 &earlier.http_status_by_command,
@@ -259,6 +305,8 @@ pub struct FleetStats {
     /// injector's lag.
     pub wakeup_from_departure: Latency,
     pub mail_on_device: Latency,
+    /// Mail on device in real-world time (see `HistogramName::MailOnDeviceWorld`).
+    pub mail_on_device_world: Latency,
     pub injector_lag: Latency,
     /// For each Ping that died: from when it was sent (the flow's last activity) to when
     /// the device sent its next Ping that was answered. The path dropped the flow its

@@ -525,7 +525,7 @@ fn assemble(
             &fleet,
         ),
         hold_window_s: watched.hold_window_s,
-        cost_per_device_hour: DeviceHourCost::of(&fleet, scenario.time_scale),
+        cost_per_device_hour: DeviceHourCost::of(&fleet, scenario.time_scale, &scenario.devices),
         server_wake_path,
         time_scale: scenario.time_scale,
         network,

@@ -264,13 +264,41 @@ pub struct DeviceHourCost {
     pub empty_wakes: f64,
     #[serde(default)]
     pub empty_wakes_by_kind: BTreeMap<String, f64>,
+    /// The radio model (`lte`, `umts`) and the battery (watt-hours) the figures below
+    /// are counted against (the scenario's `devices.radio` and `devices.battery_wh`).
+    #[serde(default)]
+    pub radio: String,
+    #[serde(default)]
+    pub battery_wh: f64,
+    /// The radio (driven by each device's own requests and responses): seconds it was promoting or in a tail, joules it spent
+    /// above idle, and promotions from idle (billable data sessions).
+    #[serde(default)]
+    pub radio_active_s: f64,
+    #[serde(default)]
+    pub radio_joules: f64,
+    #[serde(default)]
+    pub data_sessions: f64,
+    /// The share of a day's charge of the scenario's battery (`devices.battery_wh`)
+    /// the radio spends on mail at this rate, all day.
+    #[serde(default)]
+    pub battery_share_per_day: f64,
+    /// Texts the SMS gateway was asked to send, and of them those it lost.
+    #[serde(default)]
+    pub sms_sent: f64,
+    #[serde(default)]
+    pub sms_lost: f64,
 }
 
 impl DeviceHourCost {
     /// From the merged hold stage, in real-world hours (a hold compressed by
     /// `time_scale` stood for that many times its length); `None` without a hold or
     /// devices.
-    pub fn of(fleet: &WorkerReport, time_scale: f64) -> Option<Self> {
+    pub fn of(
+        fleet: &WorkerReport,
+        time_scale: f64,
+        devices: &crate::fleet::config::FleetConfig,
+    ) -> Option<Self> {
+        let battery_wh = devices.battery_wh;
         let hold = fleet
             .stages
             .iter()
@@ -281,7 +309,16 @@ impl DeviceHourCost {
         }
         let counters = &hold.counters;
         let per = |count: u64| count as f64 / device_hours;
+        let radio_joules = counters.radio_microjoules as f64 / 1e6 / device_hours;
         Some(Self {
+            radio: devices.radio.model().name.into(),
+            battery_wh,
+            radio_active_s: counters.radio_active_us as f64 / 1e6 / device_hours,
+            radio_joules,
+            data_sessions: per(counters.radio_sessions),
+            battery_share_per_day: radio_joules * 24.0 / (battery_wh * 3600.0),
+            sms_sent: per(counters.sms_sent),
+            sms_lost: per(counters.sms_lost),
             requests: per(counters.requests.values().sum()),
             ping_requests: per(counters.requests.get("Ping").copied().unwrap_or(0)),
             bytes: per(counters.bytes_sent + counters.bytes_received),

@@ -56,8 +56,14 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
         HistogramName::WakeupFromDeparture,
         HistogramName::InjectorLag,
         HistogramName::MailOnDeviceLatency,
+        HistogramName::MailOnDeviceWorld,
         HistogramName::EventLoopLag,
     ] {
+        // In real time the world's figure is the measured one.
+        let compressed = result.time_scale != 1.0;
+        if name == HistogramName::MailOnDeviceWorld && !compressed {
+            continue;
+        }
         if let Some(doc) = fleet.histograms.get(&name) {
             let s = doc.summary;
             say!(
@@ -79,6 +85,20 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
         say!(out,
             "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes ({:.2} resumed)",
             cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes, cost.tls_resumed
+        );
+        say!(
+            out,
+            "radio ({}) per device-hour: {:.0} s up, {:.1} J, {:.2} data sessions; {:.2}% of a {} Wh battery a day{}",
+            cost.radio,
+            cost.radio_active_s,
+            cost.radio_joules,
+            cost.data_sessions,
+            cost.battery_share_per_day * 100.0,
+            cost.battery_wh,
+            match cost.sms_sent > 0.0 {
+                true => format!("; {:.2} texts ({:.3} lost)", cost.sms_sent, cost.sms_lost),
+                false => String::new(),
+            }
         );
         write_empty_wakes(out, result, cost);
     }

@@ -84,9 +84,10 @@ pub(super) fn watch(
     };
     loop {
         let mut counts = ServerCounts::of_all(servers);
-        if servers.is_empty() {
-            // An external server has no /metrics of ours: the devices that have
-            // parked a Ping stand for the parked count.
+        if servers.is_empty() || !scenario.devices.all_push() {
+            // An external server has no /metrics of ours, and devices that do not
+            // push park nothing: the devices that have bootstrapped (parked a Ping,
+            // or rest between syncs) stand for the parked count.
             counts.parked = progress.total().bootstrapped as u64;
         }
         let t_s = watch.record_second(&counts, &mut sampler, &progress);

@@ -175,6 +175,10 @@ impl Scenario {
             &mut devices.heartbeat_min,
             &mut devices.heartbeat_max,
             &mut devices.heartbeat_increment,
+            &mut devices.sync_interval,
+            &mut devices.min_sync_interval,
+            &mut devices.sms_delay,
+            &mut devices.sms_delay_max,
             &mut self.stages.hold,
             &mut self.stages.drain,
         ] {
@@ -187,6 +191,7 @@ impl Scenario {
                 &mut profile.heartbeat_min,
                 &mut profile.heartbeat_max,
                 &mut profile.heartbeat_increment,
+                &mut profile.sync_interval,
             ]
             .into_iter()
             .flatten()

@@ -107,6 +107,7 @@ impl ResolvedScenario {
                 None => place.error_in(text, file, message).into(),
             });
         }
+        scenario.injector.resolve_per_user(scenario.devices.count);
         scenario.compress();
         let (partitions, workers) = process_counts(&scenario, &given, limits)?;
         check_memory(&scenario, partitions + workers, limits)?;
@@ -259,6 +260,7 @@ impl ResolvedScenario {
             count: self.workers,
         };
         args.read_margin = self.scenario.read_margin();
+        args.time_scale = self.scenario.time_scale;
         args.backoff_base = Duration::from_secs(1)
             .div_f64(self.scenario.time_scale)
             .max(Duration::from_millis(10));
@@ -271,8 +273,10 @@ impl ResolvedScenario {
         // Each worker starts its own shard's devices.
         args.fleet.connect_rate = devices.connect_rate / f64::from(self.workers);
         args.stages = stages.clone();
-        // The schedule is the fleet's: each worker sends its own devices' share.
+        // The schedule is the fleet's: each worker sends its own devices' share, at
+        // the fleet's rate resolved (and compressed) here.
         args.schedule = injector.clone();
+        args.schedule.per_user_per_hour = None;
         args.seed = self.scenario.seed;
         args.output = Some(worker_document(dir, index));
         // The run judges the whole fleet; a worker judges nothing of its own.

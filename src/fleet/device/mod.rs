@@ -16,9 +16,13 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::delivery::Delivery;
 use super::http::HttpResponse;
 use super::profile::Profile;
+use super::radio::{RadioMeter, SimClock};
+mod airtime;
 mod folders;
+mod idle;
 mod pending;
 mod request;
 mod responses;
@@ -46,6 +50,13 @@ pub enum Action {
     Send { bytes: Vec<u8>, deadline: Instant },
     /// Close the connection; connect again at `at` and call [`Device::on_reconnected`].
     Reconnect { at: Instant },
+    /// Nothing to send: the device (scheduled or SMS-woken) waits until `until` (its
+    /// next sync, or its next text; `None`: until a text is on its way) and then calls
+    /// [`Device::on_idle_timer`]; its connection is closed unless `keep_connection`.
+    Idle {
+        until: Option<Instant>,
+        keep_connection: bool,
+    },
     /// As `Reconnect`, to another server URL (a 451 redirect).
     Redirect { location: String, at: Instant },
     /// The device gave up (credentials refused): close and forget it.
@@ -62,6 +73,8 @@ pub enum State {
     ExpectSync,
     /// A Ping is parked at the server.
     Parked,
+    /// Nothing in flight: a device that does not push, between its syncs.
+    Idle,
     Stopped,
 }
 
@@ -74,7 +87,7 @@ impl State {
             Self::ExpectFolderSync => "FolderSync",
             Self::ExpectSync => "Sync",
             Self::Parked => "Ping",
-            Self::Stopped => "none",
+            Self::Idle | Self::Stopped => "none",
         }
     }
 }
@@ -127,6 +140,16 @@ pub struct Device {
     flushed_at: Option<Instant>,
     unreachable_by_flush: bool,
     pending: Vec<Pending>,
+    /// How it learns of mail; a scheduled device's next sync; the instants the texts
+    /// on their way to an SMS-woken device arrive.
+    delivery: Delivery,
+    next_sync: Option<Instant>,
+    texts: Vec<Instant>,
+    /// Its radio, its clock in simulated time (from its first packet), and whether an
+    /// exchange is in flight (the clock then runs at real speed).
+    radio: RadioMeter,
+    clock: Option<SimClock>,
+    in_exchange: bool,
 }
 
 impl Device {
@@ -159,6 +182,7 @@ impl Device {
             .iter()
             .map(|spec| PushedFolder::new(spec))
             .collect();
+        let profile_delivery = profile.delivery();
         Self {
             user: user.to_owned(),
             device_id: device_id(&profile.device_id_prefix, user, fleet_index),
@@ -188,6 +212,12 @@ impl Device {
             flushed_at: None,
             unreachable_by_flush: false,
             pending: Vec::new(),
+            delivery: profile_delivery,
+            next_sync: None,
+            texts: Vec::new(),
+            radio: RadioMeter::default(),
+            clock: None,
+            in_exchange: false,
         }
     }
 
@@ -251,6 +281,11 @@ impl Device {
         stats: &mut FleetStats,
         cause: Option<DeviceError>,
     ) -> Action {
+        self.exchange_ended();
+        if self.state == State::Idle {
+            // A kept connection closed between syncs: the next sync opens another.
+            return self.idle_action(now);
+        }
         let mut ping_died = false;
         if self.state == State::Parked && self.ping_sent_at.is_some() {
             let died = match cause {
@@ -293,6 +328,19 @@ impl Device {
         now: Instant,
         stats: &mut FleetStats,
     ) -> Action {
+        self.radio_packet(response.arrived_at.unwrap_or(now), stats);
+        // Until it sends again the device is busy with the answer (real time); if it
+        // sends nothing, it waits.
+        self.exchange_started(true);
+        let action = self.answered(response, now, stats);
+        if !matches!(action, Action::Send { .. }) {
+            self.exchange_ended();
+        }
+        action
+    }
+
+    /// What the device does with a response.
+    fn answered(&mut self, response: HttpResponse, now: Instant, stats: &mut FleetStats) -> Action {
         // Latencies end when the response reached the host, not when this turn read it.
         let arrived = response.arrived_at.unwrap_or(now);
         tally(&mut stats.counters.http_status, response.status.to_string());
@@ -340,6 +388,8 @@ impl Device {
             State::ExpectFolderSync => self.folder_sync_answered(&response.body, stats),
             State::ExpectSync => self.sync_answered(&response.body, arrived, stats),
             State::Parked => self.ping_answered(&response.body, arrived, stats),
+            // An answer nothing asked for (a server talking on a kept connection).
+            State::Idle => return self.idle_action(now),
             State::Stopped => return Action::Stop,
         };
         match result {
@@ -472,7 +522,7 @@ mod tests {
     use crate::eas::WbxmlBody;
 
     /// A request the device sent: its command and body.
-    fn sent(action: &Action) -> (String, Vec<u8>, Instant) {
+    pub(super) fn sent(action: &Action) -> (String, Vec<u8>, Instant) {
         let Action::Send { bytes, deadline } = action else {
             panic!("expected a Send, got {action:?}");
         };
@@ -491,7 +541,7 @@ mod tests {
         (command, bytes[head..].to_vec(), *deadline)
     }
 
-    fn ok(body: Vec<u8>) -> HttpResponse {
+    pub(super) fn ok(body: Vec<u8>) -> HttpResponse {
         HttpResponse {
             status: 200,
             body,
@@ -518,7 +568,12 @@ mod tests {
         sync_answer_in("5", key, more, seqs)
     }
 
-    fn sync_answer_in(folder: &str, key: &str, more: bool, seqs: &[u64]) -> HttpResponse {
+    pub(super) fn sync_answer_in(
+        folder: &str,
+        key: &str,
+        more: bool,
+        seqs: &[u64],
+    ) -> HttpResponse {
         let commands = seqs
             .iter()
             .map(|seq| SyncCommand::Add {
@@ -683,7 +738,11 @@ mod tests {
     }
 
     /// A device driven through the whole bootstrap to its first parked Ping.
-    fn parked_device(profile: Profile, stats: &mut FleetStats, now: Instant) -> (Device, Action) {
+    pub(super) fn parked_device(
+        profile: Profile,
+        stats: &mut FleetStats,
+        now: Instant,
+    ) -> (Device, Action) {
         // Provisioning before being asked, as some clients do: the whole bootstrap.
         let profile = Profile {
             provision: true,
@@ -730,7 +789,8 @@ mod tests {
             );
             key += 1;
         }
-        assert_eq!(device.state(), State::Parked);
+        // Parked, or (a device that does not push) idle.
+        assert_eq!(device.state(), device.rest_state());
         (device, action)
     }
 

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::Device;
+use super::{Device, State};
+use crate::fleet::delivery::Delivery;
 use crate::fleet::stats::FleetStats;
 
 /// A change notification planned for this device's user, not yet seen by the device.
@@ -13,6 +14,8 @@ pub(super) struct Pending {
     pub(super) seq: u64,
     pub(super) folder: usize,
     pub(super) planned: Instant,
+    /// The planned instant on the device's own clock, in simulated seconds.
+    pub(super) planned_sim_s: f64,
     /// When its datagram left the injector (its transmit stamp), once the engine knows.
     pub(super) departed: Option<Instant>,
     /// Its departure will be known (a datagram): no wake-up before it is its own. A
@@ -23,6 +26,8 @@ pub(super) struct Pending {
     /// The device's dead Pings when the notification was planned: more at delivery
     /// means it arrived late, through a Ping sent after one died.
     pub(super) dead_pings_at_plan: u64,
+    /// The SMS gateway lost its text: if it arrives, it came late, by a later text.
+    pub(super) text_lost: bool,
 }
 
 impl Device {
@@ -42,21 +47,39 @@ impl Device {
     }
 
     fn plan(&mut self, seq: u64, folder: usize, planned: Instant, awaits_departure: bool) {
+        if self.state == State::Parked && self.ping_sent_at.is_some() {
+            // From its mail's arrival the parked Ping's answer is the server's to give
+            // at once: an exchange (a Ping that dies instead is a wait again).
+            self.mail_for_parked_ping(planned);
+        }
         self.pending.push(Pending {
             seq,
             folder,
             planned,
+            planned_sim_s: self.simulated_time(planned),
             departed: None,
             awaits_departure,
             woken_at: None,
             dead_pings_at_plan: self.dead_pings,
+            text_lost: false,
         });
     }
 
-    /// Counts as lost every notification not delivered by `planned + heartbeat + grace`
-    /// (or every one still pending when `now` is `None`, at the end of the drain).
+    /// The longest a notification may wait for this device by its way of learning of
+    /// mail: a heartbeat, a sync interval, or the SMS gateway's longest delay.
+    fn delivery_window(&self) -> Duration {
+        match self.delivery {
+            Delivery::Push => self.heartbeat(),
+            Delivery::Scheduled { interval, .. } => interval,
+            Delivery::Sms => self.profile.sms_delay_max,
+        }
+    }
+
+    /// Counts as lost every notification not delivered by `planned + window + grace`
+    /// (the window: [`Device::delivery_window`]), or every one still pending when `now`
+    /// is `None`, at the end of the drain.
     pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
-        let window = self.heartbeat() + grace;
+        let window = self.delivery_window() + grace;
         let before = self.pending.len();
         self.pending.retain(|pending| {
             pending.woken_at.is_some() || now.is_some_and(|now| now < pending.planned + window)
@@ -117,6 +140,10 @@ impl Device {
                 wake(self.dead_pings, &mut pending, now, stats);
             }
             stats.record_mail_on_device(now - pending.planned);
+            let world_s = self.simulated_time(now) - pending.planned_sim_s;
+            stats
+                .mail_on_device_world
+                .record(Duration::from_secs_f64(world_s.max(0.0)));
         }
     }
 
@@ -155,7 +182,7 @@ fn wake(dead_pings: u64, pending: &mut Pending, now: Instant, stats: &mut FleetS
 /// Counts a delivered notification as on time, or late when a Ping of its device died
 /// (`dead_pings` now) after it was planned.
 fn count_timeliness(dead_pings: u64, pending: &Pending, stats: &mut FleetStats) {
-    match dead_pings > pending.dead_pings_at_plan {
+    match pending.text_lost || dead_pings > pending.dead_pings_at_plan {
         true => stats.counters.notifications_late += 1,
         false => stats.counters.notifications_on_time += 1,
     }

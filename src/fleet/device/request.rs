@@ -55,10 +55,15 @@ impl Device {
                 self.ping_sent_at = Some(now);
                 (Some(Command::Ping), self.ping_body(), timeout)
             }
+            State::Idle => return self.idle_action(now),
             State::Stopped => return Action::Stop,
         };
         let bytes = self.encode(command.as_ref(), &body);
         tally(&mut stats.counters.requests, self.state.command_name());
+        self.radio_packet(now, stats);
+        // A parked Ping's answer comes when the server has something (or its
+        // heartbeat ends): a wait, not an exchange.
+        self.exchange_started(self.state != State::Parked);
         Action::Send {
             bytes,
             deadline: now + timeout,

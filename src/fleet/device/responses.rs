@@ -152,7 +152,7 @@ impl Device {
             .filter(|index| self.folders[*index].key == "0")
             .collect();
         self.state = if self.to_sync.is_empty() {
-            State::Parked
+            self.rest_state()
         } else {
             State::ExpectSync
         };
@@ -226,7 +226,7 @@ impl Device {
             }
         }
         if self.to_sync.is_empty() {
-            self.state = State::Parked;
+            self.state = self.rest_state();
             if std::mem::take(&mut self.wake_unexplained) {
                 tally(&mut stats.counters.empty_wakes, &self.profile.kind);
             }

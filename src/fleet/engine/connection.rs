@@ -19,15 +19,10 @@ impl FleetEngine {
             Action::Send { bytes, deadline } => {
                 self.timers.set(token, deadline);
                 self.note_repark(token);
-                let devices = self.slots.len();
-                let slot = &mut self.slots[token];
-                if !slot.bootstrapped && slot.device.state() == State::Parked {
-                    slot.bootstrapped = true;
-                    self.bootstrapped += 1;
-                    if self.bootstrapped == devices {
-                        self.bootstrap_all = Some(now - self.started_at);
-                    }
+                if self.slots[token].device.state() == State::Parked {
+                    self.note_bootstrapped(token, now);
                 }
+                let slot = &mut self.slots[token];
                 slot.outbox = bytes;
                 if slot.conn.is_none() {
                     self.connect(token, now);
@@ -38,6 +33,19 @@ impl FleetEngine {
             Action::Reconnect { at } => {
                 self.close(token);
                 self.timers.set(token, at);
+            }
+            Action::Idle {
+                until,
+                keep_connection,
+            } => {
+                self.note_bootstrapped(token, now);
+                if !keep_connection {
+                    self.close(token);
+                }
+                match until {
+                    Some(at) => self.timers.set(token, at),
+                    None => self.timers.cancel(token),
+                }
             }
             Action::Redirect { location, at } => {
                 self.close(token);
@@ -68,6 +76,20 @@ impl FleetEngine {
                     self.slots[token].stopped = true;
                     self.stopped += 1;
                 }
+            }
+        }
+    }
+
+    /// The device has finished its bootstrap: it sent its first Ping, or (not pushing)
+    /// rests for the first time.
+    fn note_bootstrapped(&mut self, token: usize, now: Instant) {
+        let devices = self.slots.len();
+        let slot = &mut self.slots[token];
+        if !slot.bootstrapped {
+            slot.bootstrapped = true;
+            self.bootstrapped += 1;
+            if self.bootstrapped == devices {
+                self.bootstrap_all = Some(now - self.started_at);
             }
         }
     }

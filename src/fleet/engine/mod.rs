@@ -17,7 +17,8 @@ use mio::{Events, Poll};
 use super::churn::Churn;
 use super::conn::{Conn, Cut};
 use super::connect::Sources;
-use super::device::Device;
+use super::delivery::SmsGateway;
+use super::device::{Device, State};
 use super::errors::DeviceError;
 use super::injector::{Injected, InjectorConfig, InjectorThread};
 use super::phase_clock::PhaseClock;
@@ -81,6 +82,8 @@ pub struct FleetEngineConfig {
     /// Set (by SIGUSR2) when the path in front of the server was flushed: from then
     /// on, each parked device is timed until it sends a Ping on a new connection.
     pub flush_mark: Option<Arc<AtomicBool>>,
+    /// The simulated SMS gateway that wakes the devices that learn of mail by text.
+    pub sms: SmsGateway,
 }
 
 /// One device and its connection.
@@ -197,6 +200,13 @@ impl FleetEngine {
         Ok(self.finish(clock, injector, stopped_early))
     }
 
+    /// Counts every device's radio up to `now`, before a stage's counters are taken.
+    fn settle_radios(&mut self, now: Instant) {
+        for slot in &mut self.slots {
+            slot.device.settle_radio(now, &mut self.stats);
+        }
+    }
+
     /// Fires every timer that is due.
     fn expire_timers(&mut self, now: Instant) {
         let mut due = std::mem::take(&mut self.due);
@@ -285,9 +295,13 @@ impl FleetEngine {
     fn hand_over(&mut self, injected: Injected) {
         self.notified += injected.planned.len() as u64;
         for note in injected.planned {
-            if let Some(slot) = self.slots.get_mut(note.device) {
-                slot.device
-                    .notified_folder_planned(note.seq, note.planned, note.stamped);
+            let Some(slot) = self.slots.get_mut(note.device) else {
+                continue;
+            };
+            slot.device
+                .notified_folder_planned(note.seq, note.planned, note.stamped);
+            if slot.device.learns_by_text() {
+                self.send_text(note.device, note.seq, note.planned);
             }
         }
         for departure in injected.departed {
@@ -295,6 +309,18 @@ impl FleetEngine {
                 slot.device
                     .notification_departed(departure.seq, departure.at, &mut self.stats);
             }
+        }
+    }
+
+    /// The server hands notification `seq`'s notice to the SMS gateway as its mail
+    /// arrives (`planned`); the gateway texts the device after its delay, or loses it.
+    fn send_text(&mut self, token: usize, seq: u64, planned: Instant) {
+        let text = self.config.sms.text(seq);
+        self.stats.counters.sms_sent += 1;
+        self.stats.counters.sms_lost += u64::from(text.is_none());
+        let arrives = text.map(|delay| planned + delay);
+        if let Some(action) = self.slots[token].device.text_for(seq, arrives) {
+            self.apply(token, action, self.turn_started);
         }
     }
 
@@ -316,7 +342,10 @@ impl FleetEngine {
         if slot.stopped {
             return;
         }
-        let action = if slot.conn.is_some() {
+        let action = if slot.device.state() == State::Idle {
+            // Not a deadline: the idle device's next sync, or its text, is due.
+            self.slots[token].device.on_idle_timer(now, &mut self.stats)
+        } else if slot.conn.is_some() {
             // The response deadline passed: the connection is presumed cut.
             self.close(token);
             self.slots[token].device.on_disconnect(

@@ -84,6 +84,7 @@ impl FleetEngine {
                 };
                 if begin {
                     let until = now + self.config.duration;
+                    self.settle_radios(now);
                     clock.enter(Phase::Hold, now, &self.stats.counters);
                     clock.hold_until = Some(until);
                     *injector = self.start_injector(now, until, stop);
@@ -96,6 +97,7 @@ impl FleetEngine {
                 if now < until {
                     self.churn(now);
                 } else {
+                    self.settle_radios(now);
                     clock.enter(Phase::Drain, now, &self.stats.counters);
                 }
                 true
@@ -149,6 +151,7 @@ impl FleetEngine {
         stopped_early: bool,
     ) -> (FleetStats, RunEnd) {
         let ended = Instant::now();
+        self.settle_radios(ended);
         self.stats.intervals.close();
         let mut injected = FleetStats::default();
         if let Some(thread) = injector {
@@ -165,7 +168,12 @@ impl FleetEngine {
             devices_parked: self
                 .slots
                 .iter()
-                .filter(|slot| slot.device.state() == State::Parked && slot.conn.is_some())
+                .filter(|slot| match slot.device.state() {
+                    State::Parked => slot.conn.is_some(),
+                    // Not pushing: at rest between its syncs, as it should be.
+                    State::Idle => true,
+                    _ => false,
+                })
                 .count(),
             undelivered_at_end: self
                 .slots

@@ -1,0 +1,71 @@
+//! The device's radio: every request it sends and every response it reads is a packet
+//! on its [`RadioMeter`], timed on its own clock in simulated time (waits run at the
+//! run's time scale, exchanges at real speed; see [`SimClock`]).
+
+use std::time::Instant;
+
+use super::Device;
+use crate::fleet::radio::SimClock;
+use crate::fleet::stats::FleetStats;
+
+impl Device {
+    /// The simulated time at `now`, the clock moved on.
+    fn simulated_at(&mut self, now: Instant) -> f64 {
+        let rate = match self.in_exchange {
+            true => 1.0,
+            false => self.profile.time_scale,
+        };
+        self.clock
+            .get_or_insert_with(|| SimClock::new(now))
+            .advance(now, rate)
+    }
+
+    /// The simulated time at `at`, the clock left where it is (0 before the device's
+    /// first packet).
+    pub(super) fn simulated_time(&self, at: Instant) -> f64 {
+        let rate = match self.in_exchange {
+            true => 1.0,
+            false => self.profile.time_scale,
+        };
+        self.clock.map_or(0.0, |clock| clock.at(at, rate))
+    }
+
+    /// A packet (a request sent, a response read) at `now`.
+    pub(super) fn radio_packet(&mut self, now: Instant, stats: &mut FleetStats) {
+        let t_s = self.simulated_at(now);
+        self.radio
+            .packet(&self.profile.radio, t_s, &mut stats.counters);
+    }
+
+    /// Counts what the radio has spent up to `now` (its tail so far), so that what a
+    /// stage counted is what the radio spent in it.
+    pub fn settle_radio(&mut self, now: Instant, stats: &mut FleetStats) {
+        if self.clock.is_none() {
+            return;
+        }
+        let t_s = self.simulated_at(now);
+        self.radio
+            .settle(&self.profile.radio, t_s, &mut stats.counters);
+    }
+
+    /// A request went out: with `exchange`, its answer is due at once (the clock runs
+    /// at real speed until it comes); without, it is a parked Ping's.
+    pub(super) fn exchange_started(&mut self, exchange: bool) {
+        self.in_exchange = exchange;
+    }
+
+    /// Mail for the device arrived at `at` while its Ping was parked: the clock runs at
+    /// real speed from there until the answer (the wake-up path is the network's, not
+    /// a compressed wait).
+    pub(super) fn mail_for_parked_ping(&mut self, at: Instant) {
+        if !self.in_exchange {
+            self.simulated_at(at);
+            self.in_exchange = true;
+        }
+    }
+
+    /// The answer came, or the connection went: the device waits again.
+    pub(super) fn exchange_ended(&mut self) {
+        self.in_exchange = false;
+    }
+}
