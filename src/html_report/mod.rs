@@ -12,6 +12,7 @@ pub mod page;
 pub mod plots;
 pub mod run_views;
 pub mod sweep_view;
+pub mod variants_view;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,7 @@ enum Input {
     Run(Box<RunResult>),
     Sweep(SweepResult),
     Capacity(Box<crate::orchestrator::capacity::CapacityResult>),
+    Variants(crate::orchestrator::variants::VariantsResult),
     /// A saved `pingfleet compare --json` output.
     Compared(serde_json::Value),
 }
@@ -110,11 +112,14 @@ fn read(path: &Path) -> anyhow::Result<Input> {
         crate::orchestrator::capacity::SCHEMA => {
             Input::Capacity(Box::new(serde_json::from_value(value).map_err(what)?))
         }
+        crate::orchestrator::variants::SCHEMA => {
+            Input::Variants(serde_json::from_value(value).map_err(what)?)
+        }
         _ if value.get("figures").is_some() && value.get("regressions").is_some() => {
             Input::Compared(value)
         }
         _ => anyhow::bail!(
-            "{}: not a run, sweep or capacity result, nor a `pingfleet compare --json` output",
+            "{}: not a run, sweep, capacity or variants result, nor a `pingfleet compare --json` output",
             path.display()
         ),
     })
@@ -137,6 +142,7 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
         match input {
             Input::Sweep(sweep) => sections.push(sweep_view::sweep(sweep)?),
             Input::Capacity(search) => sections.push(capacity_view::capacity(search)?),
+            Input::Variants(variants) => sections.push(variants_view::variants(variants)?),
             Input::Compared(document) => {
                 let side = |key: &str| {
                     document
@@ -175,6 +181,14 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
                 search.server,
                 search.steps.len(),
                 search.tool_version
+            ),
+        ),
+        ([], Input::Variants(variants)) => (
+            format!("pingfleet variants: {}", variants.scenario),
+            format!(
+                "{} variants, pingfleet {}",
+                variants.variants.len(),
+                variants.tool_version
             ),
         ),
         _ => ("pingfleet compare".to_owned(), inputs[0].0.clone()),

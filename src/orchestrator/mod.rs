@@ -21,6 +21,7 @@
 //! - [`preview`]: `run --plan` and `pingfleet scenarios`: plans shown, nothing started.
 //! - [`summary`]: what a run prints when it ends.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
+//! - [`variants`]: `[[variants]]` of a scenario run one after another, side by side.
 
 pub mod capacity;
 pub mod capacity_fit;
@@ -43,4 +44,5 @@ pub mod server_gauge;
 pub mod standalone;
 pub mod summary;
 pub mod sweep;
+pub mod variants;
 mod watch;

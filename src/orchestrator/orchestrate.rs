@@ -17,6 +17,7 @@ use anyhow::Context as _;
 
 use super::capacity::{run_search, Search};
 use super::capacity_words::print_search;
+use super::variants::{run_variants, table_text, Variants};
 
 use super::output::{git_commit, run_directory, write_result};
 use super::per_second::{FloorFigures, IntervalFigures};
@@ -136,6 +137,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     let code = match (&plan.scenario.sweep, &plan.scenario.capacity) {
         (Some(sweep), _) => run_grid(&plan, sweep, run_dir.path(), &interrupted)?,
+        (None, None) if !plan.scenario.variants.is_empty() => {
+            let variants = Variants {
+                plan: &plan,
+                file: &file,
+                overrides: &args.overrides(),
+                dir: run_dir.path(),
+                interrupted: &interrupted,
+            };
+            run_each_variant(&variants, calibration)?
+        }
         (None, Some(section)) => {
             let search = Search {
                 plan: &plan,
@@ -238,6 +249,42 @@ fn run_capacity(search: &Search<'_>, calibration: Option<LatencySummary>) -> any
     let stopped = result.knee.limit == super::capacity_fit::Limit::Stopped;
     Ok(if result.knee.holds_devices.is_none() || stopped {
         2
+    } else {
+        0
+    })
+}
+
+/// `[[variants]]`: each measured and written as a run of its own, then the table of
+/// them written and printed; 0, 1 when a variant failed a threshold, 2 when one did
+/// not complete.
+fn run_each_variant(
+    variants: &Variants<'_>,
+    calibration: Option<LatencySummary>,
+) -> anyhow::Result<u8> {
+    let measure_variant = |plan: &ResolvedScenario, dir: &Path| {
+        let engine = plan.servers_measured().first().copied().flatten();
+        measure(plan, engine, calibration, dir, variants.interrupted, true)
+    };
+    let write_variant = |plan: &ResolvedScenario, result: &RunResult| {
+        let path = write_result(&plan.scenario, result, 0)?;
+        print_summary(result, &path)?;
+        Ok(path)
+    };
+    let result = run_variants(variants, &measure_variant, &write_variant)?;
+    println!("\n{}", table_text(&result));
+    let path = super::output::result_path(&variants.plan.scenario.output, &result.scenario)?;
+    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("results: {}", path.display());
+    if variants.plan.scenario.report {
+        let page = crate::html_report::write_beside(&path)?;
+        println!("report: {}", page.display());
+    }
+    let all = result.variants.len() == variants.plan.scenario.variants.len();
+    Ok(if !all || result.variants.iter().any(|v| !v.complete) {
+        2
+    } else if result.variants.iter().any(|v| !v.passed) {
+        1
     } else {
         0
     })

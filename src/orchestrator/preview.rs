@@ -168,8 +168,14 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
             injector.burst_share, injector.burst_window
         ),
         (pattern, rate) if rate > 0.0 => format!(
-            "{} notifications at {rate}/s, about {:.0} in all",
+            "{} notifications at {}/s{}, about {:.0} in all",
             format!("{pattern:?}").to_lowercase(),
+            (rate * 100.0).round() / 100.0,
+            injector
+                .per_user_per_hour
+                .map_or(String::new(), |per_hour| format!(
+                    " ({per_hour} a user an hour)"
+                )),
             rate * stages.hold.0.as_secs_f64()
         ),
         _ => "no notifications".to_owned(),
@@ -198,6 +204,27 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
         lines.push(format!(
             "capacity search: steps of {} devices, each a run as above with the rate scaled to its devices; stops at the first step that fails its thresholds or would not fit in memory (the time and memory above are the first step's)",
             steps.join(", ")
+        ));
+    }
+    if !scenario.variants.is_empty() {
+        let variants: Vec<String> = scenario
+            .variants
+            .iter()
+            .map(|variant| {
+                let changes: Vec<String> = variant
+                    .changes
+                    .iter()
+                    .map(|(key, value)| format!("{key} {}", value.to_string().trim()))
+                    .collect();
+                match changes.is_empty() {
+                    true => format!("{} (as above)", variant.name),
+                    false => format!("{} ({})", variant.name, changes.join(", ")),
+                }
+            })
+            .collect();
+        lines.push(format!(
+            "variants: {}; each a run of its own, one after another, then side by side (the time above is one variant's)",
+            variants.join("; ")
         ));
     }
     lines

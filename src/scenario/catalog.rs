@@ -75,6 +75,11 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/nat-flush-netns.toml"),
     },
     Shipped {
+        name: "push-vs-poll",
+        question: "the case for push: Direct Push against syncs every 5/15/30 min and SMS, in delay, requests and battery",
+        text: include_str!("../../scenarios/push-vs-poll.toml"),
+    },
+    Shipped {
         name: "your-server",
         question: "your server: a template to aim the fleet at your own EAS server (edit it)",
         text: include_str!("../../scenarios/your-server.toml"),

@@ -124,6 +124,17 @@ impl Scenario {
                 ));
             }
         }
+        if !self.variants.is_empty() {
+            if let Some(problem) = super::variants::problem(&self.variants) {
+                return Err(problem);
+            }
+            if self.sweep.is_some() || self.capacity.is_some() || self.server.compare_engines {
+                return Err((
+                    "variants",
+                    "[[variants]] are runs of their own: not with a [sweep], a [capacity] search or compare_engines".into(),
+                ));
+            }
+        }
         if let Some(firewall) = &self.firewall {
             self.check_firewall(firewall)?;
         }

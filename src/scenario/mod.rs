@@ -55,6 +55,7 @@ pub mod resolve;
 mod sections;
 pub mod sweep;
 pub mod threshold;
+pub mod variants;
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +98,9 @@ pub struct Scenario {
     /// `[capacity]`: a stepped search of how many devices the server holds.
     #[serde(default)]
     pub capacity: Option<capacity::CapacitySection>,
+    /// `[[variants]]`: the scenario run once per variant, side by side.
+    #[serde(default)]
+    pub variants: Vec<variants::Variant>,
     /// How `pingfleet compare` judges runs of this scenario.
     #[serde(default)]
     pub compare: Option<compare::Tolerances>,

@@ -107,6 +107,13 @@ impl ResolvedScenario {
                 None => place.error_in(text, file, message).into(),
             });
         }
+        // Each variant must be a scenario of its own (its errors name it).
+        for variant in &scenario.variants {
+            let file = format!("{file} (variant {:?})", variant.name);
+            let text = super::variants::variant_text(text, variant)
+                .map_err(|err| anyhow::anyhow!("{file}: {err}"))?;
+            Scenario::parse(&text, &file)?;
+        }
         scenario.injector.resolve_per_user(scenario.devices.count);
         scenario.compress();
         let (partitions, workers) = process_counts(&scenario, &given, limits)?;

@@ -8,6 +8,7 @@ mod chaos;
 mod ci_example;
 mod cli;
 mod compare;
+mod delivery;
 mod eas_client;
 mod external_target;
 mod fake_eas;

@@ -1,0 +1,330 @@
+//! `[[variants]]` runs: the scenario measured once per variant (each a run of its own,
+//! with its own result file), then one table of what each cost and how late its mail
+//! was, every figure beside its ratio to the first variant. The result file's schema is
+//! `pingfleet.variants/1`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::capacity::{MeasureStep, WriteStep};
+use super::result::{DeviceHourCost, RunResult};
+use crate::fleet::histogram::HistogramName;
+use crate::scenario::resolve::{Overrides, ResolvedScenario};
+use crate::scenario::variants::variant_text;
+
+/// The `schema` of a variants result file.
+pub const SCHEMA: &str = "pingfleet.variants/1";
+
+/// What one variant measured.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct VariantResult {
+    pub name: String,
+    /// The variant's own result file.
+    pub result_file: Option<String>,
+    pub complete: bool,
+    pub failures: Vec<String>,
+    /// Every threshold of the scenario held in this variant's run.
+    pub passed: bool,
+    pub devices: usize,
+    /// Mail planned, and what became of it: on time, late (after a Ping died or a
+    /// text was lost), lost; `closes` when every planned mail is one of them.
+    pub mail_planned: u64,
+    pub mail_on_time: u64,
+    pub mail_late: u64,
+    pub mail_lost: u64,
+    pub closes: bool,
+    /// Each column of the table (see [`COLUMNS`]): its figure, and its ratio to the
+    /// first variant's (`null` when either is not measured or the first is 0).
+    pub figures: BTreeMap<String, Option<f64>>,
+    pub ratios: BTreeMap<String, Option<f64>>,
+}
+
+/// A variants result file.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct VariantsResult {
+    pub schema: String,
+    pub tool_version: String,
+    pub scenario: String,
+    pub scenario_text: String,
+    pub time_scale: f64,
+    pub variants: Vec<VariantResult>,
+}
+
+/// One column of the table: its key in the result, its heading, and its figure.
+pub struct Column {
+    pub key: &'static str,
+    pub heading: &'static str,
+    pub figure: fn(&RunResult) -> Option<f64>,
+}
+
+/// Mail on the device in real-world seconds (a compressed run's waits scaled back).
+fn mail_s(
+    result: &RunResult,
+    quantile: fn(&crate::measure::latency::LatencySummary) -> u64,
+) -> Option<f64> {
+    let summary = result.summary_of(HistogramName::MailOnDeviceWorld)?;
+    Some(quantile(&summary) as f64 / 1e6)
+}
+
+fn cost(result: &RunResult, figure: fn(&DeviceHourCost) -> f64) -> Option<f64> {
+    result.cost_per_device_hour.as_ref().map(figure)
+}
+
+/// The table's columns, in order.
+pub const COLUMNS: [Column; 14] = [
+    Column {
+        key: "mail_p50_s",
+        heading: "mail p50 s",
+        figure: |r| mail_s(r, |s| s.p50_us),
+    },
+    Column {
+        key: "mail_p99_s",
+        heading: "mail p99 s",
+        figure: |r| mail_s(r, |s| s.p99_us),
+    },
+    Column {
+        key: "mail_max_s",
+        heading: "mail max s",
+        figure: |r| mail_s(r, |s| s.max_us),
+    },
+    Column {
+        key: "lost",
+        heading: "lost",
+        figure: |r| Some(r.fleet.counters.notifications_lost as f64),
+    },
+    Column {
+        key: "requests",
+        heading: "requests/h",
+        figure: |r| cost(r, |c| c.requests),
+    },
+    Column {
+        key: "bytes",
+        heading: "bytes/h",
+        figure: |r| cost(r, |c| c.bytes),
+    },
+    Column {
+        key: "connections",
+        heading: "connections/h",
+        figure: |r| cost(r, |c| c.connections),
+    },
+    Column {
+        key: "full_handshakes",
+        heading: "full TLS/h",
+        figure: |r| cost(r, |c| c.tls_handshakes - c.tls_resumed),
+    },
+    Column {
+        key: "data_sessions",
+        heading: "sessions/h",
+        figure: |r| cost(r, |c| c.data_sessions),
+    },
+    Column {
+        key: "sms",
+        heading: "SMS/h",
+        figure: |r| cost(r, |c| c.sms_sent),
+    },
+    Column {
+        key: "sms_lost",
+        heading: "SMS lost/h",
+        figure: |r| cost(r, |c| c.sms_lost),
+    },
+    Column {
+        key: "radio_s",
+        heading: "radio s/h",
+        figure: |r| cost(r, |c| c.radio_active_s),
+    },
+    Column {
+        key: "joules",
+        heading: "J/h",
+        figure: |r| cost(r, |c| c.radio_joules),
+    },
+    Column {
+        key: "battery_pct_day",
+        heading: "battery %/day",
+        figure: |r| cost(r, |c| c.battery_share_per_day * 100.0),
+    },
+];
+
+/// How the variants are reached: the scenario's text and file, the flags given.
+pub struct Variants<'a> {
+    pub plan: &'a ResolvedScenario,
+    pub file: &'a str,
+    pub overrides: &'a Overrides,
+    pub dir: &'a Path,
+    pub interrupted: &'a AtomicBool,
+}
+
+/// Runs every variant in order (until a stop), then puts them side by side.
+pub fn run_variants(
+    variants: &Variants<'_>,
+    measure: &MeasureStep<'_>,
+    write: &WriteStep<'_>,
+) -> anyhow::Result<VariantsResult> {
+    let plan = variants.plan;
+    let mut measured: Vec<(String, RunResult, Option<PathBuf>)> = Vec::new();
+    for variant in &plan.scenario.variants {
+        let text = variant_text(&plan.text, variant).map_err(anyhow::Error::msg)?;
+        let file = format!("{} (variant {})", variants.file, variant.name);
+        let variant_plan =
+            ResolvedScenario::resolve(&text, &file, variants.overrides, plan.limits)?;
+        println!(
+            "variant {} of {}: {}",
+            measured.len() + 1,
+            plan.scenario.variants.len(),
+            variant.name
+        );
+        let dir = variants.dir.join(&variant.name);
+        std::fs::create_dir_all(&dir)?;
+        let mut result = measure(&variant_plan, &dir)?;
+        result.thresholds =
+            super::result::judge_thresholds(&variant_plan.scenario.thresholds, &result);
+        let path = write(&variant_plan, &result)?;
+        measured.push((variant.name.clone(), result, Some(path)));
+        if variants.interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    let first = measured.first().map(|(_, result, _)| figures(result));
+    Ok(VariantsResult {
+        schema: SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: plan.scenario.name.clone(),
+        scenario_text: plan.text.clone(),
+        time_scale: plan.scenario.time_scale,
+        variants: measured
+            .iter()
+            .map(|(name, result, path)| {
+                variant_result(name, result, path.as_deref(), first.as_ref())
+            })
+            .collect(),
+    })
+}
+
+fn figures(result: &RunResult) -> BTreeMap<String, Option<f64>> {
+    COLUMNS
+        .iter()
+        .map(|column| (column.key.to_owned(), (column.figure)(result)))
+        .collect()
+}
+
+fn variant_result(
+    name: &str,
+    result: &RunResult,
+    path: Option<&Path>,
+    first: Option<&BTreeMap<String, Option<f64>>>,
+) -> VariantResult {
+    let counters = &result.fleet.counters;
+    let figures = figures(result);
+    let ratios = figures
+        .iter()
+        .map(|(key, value)| {
+            let base = first.and_then(|first| first.get(key).copied().flatten());
+            let ratio = value
+                .zip(base)
+                .filter(|(_, base)| *base != 0.0)
+                .map(|(value, base)| value / base);
+            (key.clone(), ratio)
+        })
+        .collect();
+    let planned = result.fleet.counters.notifications_sent;
+    let settled =
+        counters.notifications_on_time + counters.notifications_late + counters.notifications_lost;
+    VariantResult {
+        name: name.to_owned(),
+        result_file: path.map(|path| path.display().to_string()),
+        complete: result.complete,
+        failures: result.failures.clone(),
+        passed: result.thresholds.iter().all(|verdict| verdict.passed),
+        devices: result.fleet.devices,
+        mail_planned: planned,
+        mail_on_time: counters.notifications_on_time,
+        mail_late: counters.notifications_late,
+        mail_lost: counters.notifications_lost,
+        closes: planned == settled,
+        figures,
+        ratios,
+    }
+}
+
+/// The table as printed: a column per variant, a row per figure, each figure with its
+/// ratio to the first variant's.
+pub fn table_text(result: &VariantsResult) -> String {
+    let mut text = format!("{:<16}", "");
+    for variant in &result.variants {
+        text.push_str(&format!(" {:>16}", variant.name));
+    }
+    text.push_str(&format!("\n{:<16}", "mail ok/late/lost"));
+    for variant in &result.variants {
+        let mail = format!(
+            "{}/{}/{}{}",
+            variant.mail_on_time,
+            variant.mail_late,
+            variant.mail_lost,
+            if variant.closes { "" } else { "!" }
+        );
+        text.push_str(&format!(" {mail:>16}"));
+    }
+    text.push('\n');
+    for column in &COLUMNS {
+        text.push_str(&format!("{:<16}", column.heading));
+        for variant in &result.variants {
+            let value = variant.figures.get(column.key).copied().flatten();
+            let ratio = variant.ratios.get(column.key).copied().flatten();
+            let cell = match (value, ratio) {
+                (None, _) => "-".to_owned(),
+                (Some(value), Some(ratio)) => format!("{} ({})", short(value), short_ratio(ratio)),
+                (Some(value), None) => short(value),
+            };
+            text.push_str(&format!(" {cell:>16}"));
+        }
+        text.push('\n');
+    }
+    text.push_str(
+        "mail: on time/late/lost ('!' where they do not add up to the mail planned); \
+         mail latencies in real-world seconds; costs per device-hour; (x): ratio to the first variant\n",
+    );
+    text
+}
+
+fn short_ratio(ratio: f64) -> String {
+    match ratio {
+        r if r >= 100.0 => format!("{r:.0}x"),
+        r if r >= 10.0 => format!("{r:.1}x"),
+        r => format!("{r:.2}x"),
+    }
+}
+
+/// A figure in at most 6 characters.
+fn short(value: f64) -> String {
+    match value.abs() {
+        v if v >= 1e6 => format!("{:.1}M", value / 1e6),
+        v if v >= 1e4 => format!("{:.0}k", value / 1e3),
+        v if v >= 100.0 => format!("{value:.0}"),
+        v if v >= 1.0 => format!("{value:.1}"),
+        _ => format!("{value:.3}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_written_short() {
+        assert_eq!(short(2_500_000.0), "2.5M");
+        assert_eq!(short(26_292.0), "26k");
+        assert_eq!(short(140.2), "140");
+        assert_eq!(short(8.96), "9.0");
+        assert_eq!(short(0.0471), "0.047");
+    }
+
+    #[test]
+    fn the_committed_variants_schema_matches_the_types() {
+        crate::orchestrator::result::schema_tests::assert_committed(
+            schemars::schema_for!(VariantsResult),
+            "variants.schema.json",
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Push, scheduled sync and SMS against the bundled server, as `pingfleet run` runs
+//! `[[variants]]`: three real runs of one fleet and one stream of mail, compressed,
+//! then the side-by-side result file checked against its schema and each variant's
+//! accounting and costs read back.
+
+use std::path::Path;
+use std::process::Command;
+
+use pingfleet::orchestrator::variants::VariantsResult;
+
+const MODES: &str = r#"name = "modes"
+seed = 9
+time_scale = 60
+output = "out"
+[server]
+engine = "lean"
+tls = true
+partitions = 1
+min_heartbeat = "1m"
+[devices]
+count = 60
+workers = 1
+heartbeat = "4m"
+[stages]
+ramp_timeout = "20s"
+hold = "6m"
+drain = "6m"
+[injector]
+pattern = "poisson"
+per_user_per_hour = 20
+[[variants]]
+name = "push"
+[[variants]]
+name = "sync-5m"
+[variants.devices]
+delivery = "scheduled"
+sync_interval = "5m"
+[[variants]]
+name = "sms"
+[variants.devices]
+delivery = "sms"
+sms_loss = "0%"
+"#;
+
+/// The variants' result file, read and checked against `schemas/variants.schema.json`.
+fn the_variants_result(dir: &Path, printed: &str) -> VariantsResult {
+    let path = printed
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("results: "))
+        .unwrap_or_else(|| panic!("no results line: {printed}"));
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(path)).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/variants.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    serde_json::from_value(value).unwrap()
+}
+
+#[test]
+fn push_scheduled_and_sms_runs_side_by_side_with_their_costs() {
+    let _busy = crate::util::busy_machine();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("modes.toml");
+    std::fs::write(&file, MODES).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .args(["run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("mail ok/late/lost"), "{printed}");
+    let result = the_variants_result(dir.path(), &printed);
+    let names: Vec<&str> = result.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["push", "sync-5m", "sms"]);
+    let figure = |variant: usize, key: &str| {
+        result.variants[variant].figures[key].unwrap_or_else(|| panic!("{key} not measured"))
+    };
+    for variant in &result.variants {
+        assert!(variant.complete, "{:?}", variant.failures);
+        // The same mail in every variant, every mail accounted for.
+        assert_eq!(variant.mail_planned, result.variants[0].mail_planned);
+        assert!(variant.mail_planned > 20, "{}", variant.mail_planned);
+        assert!(variant.closes, "{variant:?}");
+        assert_eq!(variant.mail_lost, 0, "{variant:?}");
+    }
+    // Push brings mail in well under a second; a 5-minute schedule takes minutes on
+    // average (real-world time), SMS its gateway's seconds.
+    assert!(figure(0, "mail_p50_s") < 1.0, "{result:?}");
+    assert!(figure(1, "mail_p50_s") > 30.0, "{result:?}");
+    assert!(figure(2, "mail_p50_s") > 1.0, "{result:?}");
+    // Only the SMS variant sends texts; every variant's radio spent something.
+    assert_eq!(figure(0, "sms"), 0.0);
+    assert!(figure(2, "sms") > 0.0);
+    for variant in 0..3 {
+        assert!(figure(variant, "joules") > 0.0);
+        assert!(figure(variant, "data_sessions") > 0.0);
+    }
+    // A sync every 5 minutes opens a connection each time; push keeps its own.
+    assert!(figure(1, "connections") > 10.0 * figure(0, "connections").max(0.1));
+    assert_eq!(
+        result.variants[1].ratios["connections"].is_some(),
+        figure(0, "connections") > 0.0
+    );
+    // Each variant's own run is there, with its own summary.
+    for variant in &result.variants {
+        let file = variant.result_file.as_ref().unwrap();
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+}
