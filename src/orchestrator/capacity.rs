@@ -4,6 +4,7 @@
 //! whose memory would not fit, or when the steps run out. Then each memory component is
 //! fitted against the device count, and the answer is said in one sentence.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -122,7 +123,9 @@ pub struct Search<'a> {
     pub interrupted: &'a AtomicBool,
 }
 
-/// Runs the steps in order until one fails or a limit is reached.
+/// Runs the steps in order until one fails or a limit is reached, then (with `bisect`)
+/// the steps that halve the gap between the largest that held and the smallest that
+/// failed.
 pub fn run_search(
     search: &Search<'_>,
     measure: &MeasureStep<'_>,
@@ -136,36 +139,20 @@ pub fn run_search(
         .or(plan.limits.memory_available_bytes.map(|bytes| bytes as f64));
     let mut steps: Vec<StepResult> = Vec::new();
     let mut stopped_by: Option<(Limit, String)> = None;
-    for devices in search.section.steps() {
+    let mut planned: VecDeque<usize> = search.section.steps().into();
+    let mut bisections = search.section.bisect;
+    while let Some(devices) = planned.pop_front() {
         if let Some(why) = too_big(&steps, devices, memory_limit) {
             stopped_by = Some((Limit::Memory, why));
             break;
         }
-        let step_plan = match step_plan(search, devices) {
-            Ok(step_plan) => step_plan,
-            Err(err) => {
-                let limit = if err.to_string().contains("available") {
-                    Limit::Memory
-                } else {
-                    Limit::Plan
-                };
-                stopped_by = Some((limit, format!("{devices} devices: {err:#}")));
+        let step = match one_step(search, devices, steps.len() + 1, measure, write)? {
+            Ok(step) => step,
+            Err(stop) => {
+                stopped_by = Some(stop);
                 break;
             }
         };
-        println!(
-            "capacity step {}: {devices} devices, {:.1} changes/s",
-            steps.len() + 1,
-            step_plan.scenario.injector.rate
-        );
-        let step_dir = search.dir.join(format!("step-{devices}"));
-        std::fs::create_dir_all(&step_dir)?;
-        let mut result = measure(&step_plan, &step_dir)?;
-        result.thresholds =
-            super::result::judge_thresholds(&step_plan.scenario.thresholds, &result);
-        let path = write(&step_plan, &result)?;
-        let step = step_of(&step_plan, &result, &path);
-        println!("{}", step_line(&step));
         let failed = !step.passed;
         steps.push(step);
         if search.interrupted.load(Ordering::Relaxed) {
@@ -173,21 +160,19 @@ pub fn run_search(
             break;
         }
         if failed {
-            break;
+            planned.clear();
+        }
+        if planned.is_empty() && bisections > 0 {
+            if let Some(mid) = capacity_fit::bisection(&outcomes(&steps)) {
+                planned.push_back(mid);
+                bisections -= 1;
+            }
         }
     }
+    steps.sort_by_key(|step| step.devices);
     let fits = fits(&steps);
-    let outcomes: Vec<Outcome<'_>> = steps
-        .iter()
-        .map(|step| Outcome {
-            devices: step.devices,
-            passed: step.passed,
-            limit: step.limit,
-            why: &step.why,
-        })
-        .collect();
     let knee = capacity_fit::knee(
-        &outcomes,
+        &outcomes(&steps),
         stopped_by
             .as_ref()
             .map(|(limit, why)| (*limit, why.as_str())),
@@ -208,6 +193,52 @@ pub fn run_search(
     };
     result.answer = super::capacity_words::answer(&result, memory_limit);
     Ok(result)
+}
+
+/// Each step as the knee sees it.
+fn outcomes(steps: &[StepResult]) -> Vec<Outcome<'_>> {
+    steps
+        .iter()
+        .map(|step| Outcome {
+            devices: step.devices,
+            passed: step.passed,
+            limit: step.limit,
+            why: &step.why,
+        })
+        .collect()
+}
+
+/// Measures, judges and writes the step of `devices` (the `number`th); what stopped
+/// the search instead, when the step's plan could not be made.
+fn one_step(
+    search: &Search<'_>,
+    devices: usize,
+    number: usize,
+    measure: &MeasureStep<'_>,
+    write: &WriteStep<'_>,
+) -> anyhow::Result<Result<StepResult, (Limit, String)>> {
+    let step_plan = match step_plan(search, devices) {
+        Ok(step_plan) => step_plan,
+        Err(err) => {
+            let limit = match err.to_string().contains("available") {
+                true => Limit::Memory,
+                false => Limit::Plan,
+            };
+            return Ok(Err((limit, format!("{devices} devices: {err:#}"))));
+        }
+    };
+    println!(
+        "capacity step {number}: {devices} devices, {:.1} changes/s",
+        step_plan.scenario.injector.rate
+    );
+    let step_dir = search.dir.join(format!("step-{devices}"));
+    std::fs::create_dir_all(&step_dir)?;
+    let mut result = measure(&step_plan, &step_dir)?;
+    result.thresholds = super::result::judge_thresholds(&step_plan.scenario.thresholds, &result);
+    let path = write(&step_plan, &result)?;
+    let step = step_of(&step_plan, &result, &path);
+    println!("{}", step_line(&step));
+    Ok(Ok(step))
 }
 
 /// Why a step of `devices` would not fit in `limit` bytes by the fit of the steps so far.

@@ -119,12 +119,21 @@ pub struct Outcome<'a> {
     pub why: &'a str,
 }
 
-/// The knee of steps measured in order: the last passing step before the first failure.
+/// The knee: the largest step that held below the smallest that failed, and what that
+/// one hit (the steps in any order: a bisection adds steps between them); without a
+/// failing step, what stopped the search.
 pub fn knee(steps: &[Outcome<'_>], stopped_by: Option<(Limit, &str)>) -> Knee {
-    let first_failed = steps.iter().position(|step| !step.passed);
-    let passing = &steps[..first_failed.unwrap_or(steps.len())];
-    let holds_devices = passing.last().map(|step| step.devices);
-    match first_failed.map(|index| &steps[index]) {
+    let failed = steps
+        .iter()
+        .filter(|step| !step.passed)
+        .min_by_key(|step| step.devices);
+    let below = |devices: usize| failed.is_none_or(|failed| devices < failed.devices);
+    let holds_devices = steps
+        .iter()
+        .filter(|step| step.passed && below(step.devices))
+        .map(|step| step.devices)
+        .max();
+    match failed {
         Some(failed) => Knee {
             holds_devices,
             failed_at_devices: Some(failed.devices),
@@ -141,6 +150,17 @@ pub fn knee(steps: &[Outcome<'_>], stopped_by: Option<(Limit, &str)>) -> Knee {
             }
         }
     }
+}
+
+/// The next step of a bisection: halfway between the largest step that held below the
+/// smallest that failed, and it (rounded to a hundredth of the failing count); `None`
+/// when nothing failed, nothing held, or the gap is closed.
+pub fn bisection(steps: &[Outcome<'_>]) -> Option<usize> {
+    let knee = knee(steps, None);
+    let (held, failed) = (knee.holds_devices?, knee.failed_at_devices?);
+    let grain = (failed / 100).max(1);
+    let mid = ((held + failed) / 2).div_ceil(grain) * grain;
+    (mid > held && mid < failed).then_some(mid)
 }
 
 #[cfg(test)]
@@ -165,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn the_knee_is_the_last_pass_before_the_first_failure() {
+    fn the_knee_is_the_largest_pass_below_the_smallest_failure() {
         let step = |devices, passed, limit| Outcome {
             devices,
             passed,
@@ -194,6 +214,24 @@ mod tests {
             (none.holds_devices, none.failed_at_devices),
             (None, Some(10))
         );
+        // Bisected: 120,000 failed and 100,000 held between 80,000 and 160,000.
+        let bisected = [
+            step(80_000, true, None),
+            step(160_000, false, Some(Limit::Latency)),
+            step(120_000, false, Some(Limit::Errors)),
+            step(100_000, true, None),
+        ];
+        let found = knee(&bisected, None);
+        assert_eq!(found.holds_devices, Some(100_000));
+        assert_eq!(found.failed_at_devices, Some(120_000));
+        assert_eq!(found.limit, Limit::Errors);
+        assert_eq!(bisection(&bisected[..2]), Some(120_000));
+        assert_eq!(bisection(&bisected), Some(110_400));
+        assert_eq!(
+            bisection(&[step(100, true, None), step(101, false, None)]),
+            None
+        );
+        assert_eq!(bisection(&steps[..2]), None);
         assert_eq!(limit_of_thresholds(&["wakeup_latency"]), Limit::Latency);
         assert_eq!(
             limit_of_thresholds(&["wakeup_latency", "lost_notifications"]),

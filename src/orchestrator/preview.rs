@@ -202,8 +202,12 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
     if let Some(capacity) = &scenario.capacity {
         let steps: Vec<String> = capacity.steps().iter().map(usize::to_string).collect();
         lines.push(format!(
-            "capacity search: steps of {} devices, each a run as above with the rate scaled to its devices; stops at the first step that fails its thresholds or would not fit in memory (the time and memory above are the first step's)",
-            steps.join(", ")
+            "capacity search: steps of {} devices, each a run as above with the rate scaled to its devices; stops at the first step that fails its thresholds or would not fit in memory{} (the time and memory above are the first step's)",
+            steps.join(", "),
+            match capacity.bisect {
+                0 => String::new(),
+                n => format!(", then {n} more halving the gap between the largest that held and the smallest that failed"),
+            }
         ));
     }
     if !scenario.variants.is_empty() {

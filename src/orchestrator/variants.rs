@@ -58,6 +58,8 @@ pub struct Column {
     pub key: &'static str,
     pub heading: &'static str,
     pub figure: fn(&RunResult) -> Option<f64>,
+    /// The figure is a time in seconds (printed with its unit, `344us` to `29.9min`).
+    pub seconds: bool,
 }
 
 /// Mail on the device in real-world seconds (a compressed run's waits scaled back).
@@ -77,73 +79,87 @@ fn cost(result: &RunResult, figure: fn(&DeviceHourCost) -> f64) -> Option<f64> {
 pub const COLUMNS: [Column; 14] = [
     Column {
         key: "mail_p50_s",
-        heading: "mail p50 s",
+        heading: "mail p50",
         figure: |r| mail_s(r, |s| s.p50_us),
+        seconds: true,
     },
     Column {
         key: "mail_p99_s",
-        heading: "mail p99 s",
+        heading: "mail p99",
         figure: |r| mail_s(r, |s| s.p99_us),
+        seconds: true,
     },
     Column {
         key: "mail_max_s",
-        heading: "mail max s",
+        heading: "mail max",
         figure: |r| mail_s(r, |s| s.max_us),
+        seconds: true,
     },
     Column {
         key: "lost",
         heading: "lost",
         figure: |r| Some(r.fleet.counters.notifications_lost as f64),
+        seconds: false,
     },
     Column {
         key: "requests",
         heading: "requests/h",
         figure: |r| cost(r, |c| c.requests),
+        seconds: false,
     },
     Column {
         key: "bytes",
         heading: "bytes/h",
         figure: |r| cost(r, |c| c.bytes),
+        seconds: false,
     },
     Column {
         key: "connections",
         heading: "connections/h",
         figure: |r| cost(r, |c| c.connections),
+        seconds: false,
     },
     Column {
         key: "full_handshakes",
         heading: "full TLS/h",
         figure: |r| cost(r, |c| c.tls_handshakes - c.tls_resumed),
+        seconds: false,
     },
     Column {
         key: "data_sessions",
         heading: "sessions/h",
         figure: |r| cost(r, |c| c.data_sessions),
+        seconds: false,
     },
     Column {
         key: "sms",
         heading: "SMS/h",
         figure: |r| cost(r, |c| c.sms_sent),
+        seconds: false,
     },
     Column {
         key: "sms_lost",
         heading: "SMS lost/h",
         figure: |r| cost(r, |c| c.sms_lost),
+        seconds: false,
     },
     Column {
         key: "radio_s",
         heading: "radio s/h",
         figure: |r| cost(r, |c| c.radio_active_s),
+        seconds: false,
     },
     Column {
         key: "joules",
         heading: "J/h",
         figure: |r| cost(r, |c| c.radio_joules),
+        seconds: false,
     },
     Column {
         key: "battery_pct_day",
         heading: "battery %/day",
         figure: |r| cost(r, |c| c.battery_share_per_day * 100.0),
+        seconds: false,
     },
 ];
 
@@ -272,10 +288,16 @@ pub fn table_text(result: &VariantsResult) -> String {
         for variant in &result.variants {
             let value = variant.figures.get(column.key).copied().flatten();
             let ratio = variant.ratios.get(column.key).copied().flatten();
+            let written = |value: f64| match column.seconds {
+                true => short_seconds(value),
+                false => short(value),
+            };
             let cell = match (value, ratio) {
                 (None, _) => "-".to_owned(),
-                (Some(value), Some(ratio)) => format!("{} ({})", short(value), short_ratio(ratio)),
-                (Some(value), None) => short(value),
+                (Some(value), Some(ratio)) => {
+                    format!("{} ({})", written(value), short_ratio(ratio))
+                }
+                (Some(value), None) => written(value),
             };
             text.push_str(&format!(" {cell:>16}"));
         }
@@ -290,9 +312,20 @@ pub fn table_text(result: &VariantsResult) -> String {
 
 fn short_ratio(ratio: f64) -> String {
     match ratio {
+        r if r >= 1e4 => format!("{:.0}kx", r / 1e3),
         r if r >= 100.0 => format!("{r:.0}x"),
         r if r >= 10.0 => format!("{r:.1}x"),
         r => format!("{r:.2}x"),
+    }
+}
+
+/// A time in seconds with its unit, in at most 7 characters.
+fn short_seconds(seconds: f64) -> String {
+    match seconds {
+        s if s < 1e-3 => format!("{:.0}us", s * 1e6),
+        s if s < 1.0 => format!("{:.1}ms", s * 1e3),
+        s if s < 100.0 => format!("{s:.1}s"),
+        s => format!("{:.1}min", s / 60.0),
     }
 }
 
@@ -318,6 +351,11 @@ mod tests {
         assert_eq!(short(140.2), "140");
         assert_eq!(short(8.96), "9.0");
         assert_eq!(short(0.0471), "0.047");
+        assert_eq!(short_seconds(0.000344), "344us");
+        assert_eq!(short_seconds(0.0126), "12.6ms");
+        assert_eq!(short_seconds(10.3), "10.3s");
+        assert_eq!(short_seconds(1783.0), "29.7min");
+        assert_eq!(short_ratio(435_129.0), "435kx");
     }
 
     #[test]

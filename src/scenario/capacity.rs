@@ -23,7 +23,14 @@ pub struct CapacitySection {
     /// (a plan that does not fit it is refused anyway).
     #[serde(default)]
     pub max_memory_gib: Option<f64>,
+    /// After the first step that fails, this many more steps, each halving the gap
+    /// between the largest step that held and the smallest that failed (default 0).
+    #[serde(default)]
+    pub bisect: u32,
 }
+
+/// Most bisection steps after the first failure.
+const MAX_BISECT: u32 = 8;
 
 fn default_factor() -> f64 {
     2.0
@@ -83,6 +90,12 @@ impl CapacitySection {
                 "capacity.steps must grow from one step to the next".into(),
             ));
         }
+        if self.bisect > MAX_BISECT {
+            return Some((
+                "bisect",
+                format!("capacity.bisect must be 0 to {MAX_BISECT}"),
+            ));
+        }
         if self
             .max_memory_gib
             .is_some_and(|gib| gib.is_nan() || gib <= 0.0)
@@ -127,6 +140,10 @@ mod tests {
         assert_eq!(
             section("start = 10\nfactor = 1").problem().unwrap().0,
             "factor"
+        );
+        assert_eq!(
+            section("steps = [1]\nbisect = 9").problem().unwrap().0,
+            "bisect"
         );
         assert_eq!(
             section("steps = [1]\nmax_memory_gib = 0")

@@ -114,7 +114,7 @@ fn a_three_step_search_fits_memory_and_says_the_answer() {
 }
 
 #[test]
-fn a_server_that_takes_150_devices_stops_the_search_at_200() {
+fn a_server_that_takes_150_devices_stops_the_search_at_200_and_bisection_finds_150() {
     let _busy = crate::util::busy_machine();
     let dir = tempfile::tempdir().unwrap();
     let exe = Path::new(env!("CARGO_BIN_EXE_pingfleet"));
@@ -132,7 +132,7 @@ fn a_server_that_takes_150_devices_stops_the_search_at_200() {
     );
     let text = SEARCH
         .replace("[server]\nengine = \"lean\"\ntls = false\n", "")
-        .replace("steps = [100, 200, 300]", "steps = [100, 200]")
+        .replace("steps = [100, 200, 300]", "steps = [100, 200]\nbisect = 2")
         .replace("rate = 20", "rate = 5")
         .replace(
             "[capacity]",
@@ -145,11 +145,20 @@ fn a_server_that_takes_150_devices_stops_the_search_at_200() {
     server.terminate(Duration::from_secs(5));
     assert_eq!(code, Some(0), "a step passed: {printed}");
     let result = the_search_result(dir.path(), &printed);
-    assert_eq!(result.steps.len(), 2, "{printed}");
-    assert!(result.steps[0].passed, "{:?}", result.steps[0]);
-    assert!(!result.steps[1].passed);
-    assert_eq!(result.knee.holds_devices, Some(100));
-    assert_eq!(result.knee.failed_at_devices, Some(200));
+    // 200 failed; the bisection tried 150 (held) and 176 (failed), and the steps are
+    // kept in order of their devices.
+    let tried: Vec<(usize, bool)> = result
+        .steps
+        .iter()
+        .map(|step| (step.devices, step.passed))
+        .collect();
+    assert_eq!(
+        tried,
+        [(100, true), (150, true), (176, false), (200, false)],
+        "{printed}"
+    );
+    assert_eq!(result.knee.holds_devices, Some(150));
+    assert_eq!(result.knee.failed_at_devices, Some(176));
     assert!(
         matches!(result.knee.limit, Limit::Errors | Limit::Incomplete),
         "{:?}",
@@ -161,7 +170,7 @@ fn a_server_that_takes_150_devices_stops_the_search_at_200() {
         .iter()
         .all(|step| step.server_rss_bytes.is_none()));
     assert!(
-        result.answer.contains("holds 100 devices"),
+        result.answer.contains("holds 150 devices"),
         "{}",
         result.answer
     );

@@ -1,7 +1,7 @@
 //! Push, scheduled sync and SMS against the bundled server, as `pingfleet run` runs
 //! `[[variants]]`: three real runs of one fleet and one stream of mail, compressed,
-//! then the side-by-side result file checked against its schema and each variant's
-//! accounting and costs read back.
+//! then the side-by-side result file checked against its schema, each variant's
+//! accounting and costs read back, and its page opened in headless Chromium.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,6 +12,7 @@ const MODES: &str = r#"name = "modes"
 seed = 9
 time_scale = 60
 output = "out"
+report = true
 [server]
 engine = "lean"
 tls = true
@@ -118,6 +119,17 @@ fn push_scheduled_and_sms_runs_side_by_side_with_their_costs() {
         result.variants[1].ratios["connections"].is_some(),
         figure(0, "connections") > 0.0
     );
+    // The page of the variants opens in a browser with its plots and the file's figures.
+    let page = printed
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report line: {printed}"));
+    let seen = crate::report::open_in_browser(&dir.path().join(page));
+    for (index, variant) in result.variants.iter().enumerate() {
+        let shown = crate::report::figure(&seen, &format!("variants.{}.joules", variant.name));
+        assert!((shown - figure(index, "joules")).abs() < 1e-6 * shown.max(1.0));
+    }
     // Each variant's own run is there, with its own summary.
     for variant in &result.variants {
         let file = variant.result_file.as_ref().unwrap();

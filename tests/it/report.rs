@@ -48,7 +48,7 @@ const HEADLESS: [&str; 4] = [
 
 /// What the browser saw of a page.
 #[derive(serde::Deserialize, Debug)]
-struct Seen {
+pub(crate) struct Seen {
     plots: Vec<(f64, f64)>,
     figures: BTreeMap<String, String>,
     fetched: Vec<String>,
@@ -56,7 +56,7 @@ struct Seen {
 
 /// Opens `page` in headless Chromium and returns what it rendered; fails on any console
 /// message.
-fn open_in_browser(page: &Path) -> Seen {
+pub(crate) fn open_in_browser(page: &Path) -> Seen {
     let html = std::fs::read_to_string(page).unwrap();
     assert!(!html.contains("<script"), "the page itself needs no script");
     let measured = page.with_extension("measured.html");
@@ -132,7 +132,7 @@ fn printed(stdout: &str, what: &str) -> PathBuf {
     PathBuf::from(line.trim())
 }
 
-fn figure(seen: &Seen, key: &str) -> f64 {
+pub(crate) fn figure(seen: &Seen, key: &str) -> f64 {
     let value = seen
         .figures
         .get(key)

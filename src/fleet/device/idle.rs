@@ -181,6 +181,27 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_connection_stays_open_between_syncs_and_a_cut_waits_for_the_next() {
+        let (now, mut stats) = (Instant::now(), FleetStats::default());
+        let kept = Profile {
+            sync_connection: SyncConnection::Kept,
+            ..profile(DeliveryMode::Scheduled)
+        };
+        let (mut device, action) = parked_device(kept, &mut stats, now);
+        let next = Action::Idle {
+            until: Some(now + Duration::from_secs(300)),
+            keep_connection: true,
+        };
+        assert_eq!(action, next);
+        // The server closes the idle connection: no backoff, no reconnect counted;
+        // the next sync opens another.
+        let later = now + Duration::from_secs(120);
+        assert_eq!(device.on_disconnect(later, &mut stats, None), next);
+        assert_eq!(stats.counters.reconnects, 0);
+        assert_eq!(device.state(), State::Idle);
+    }
+
+    #[test]
     fn an_sms_device_connects_only_after_a_text_and_syncs_the_folder() {
         let (now, mut stats) = (Instant::now(), FleetStats::default());
         let (mut device, action) = parked_device(profile(DeliveryMode::Sms), &mut stats, now);
