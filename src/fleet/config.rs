@@ -277,16 +277,20 @@ impl FleetConfig {
 impl FleetConfig {
     /// The checks of the delivery settings, the SMS gateway's and the battery's.
     fn check_delivery(&self) -> Result<(), ConfigError> {
-        let positive = |key: &'static str, span: Span| match span.0.is_zero() {
+        // Longer than 0 and at most a day: every later instant stays in range.
+        let within_a_day = |key: &'static str, span: Span| match span.0.is_zero()
+            || span.0 > std::time::Duration::from_secs(86_400)
+        {
             true => Err(ConfigError::new(
                 key,
-                format!("devices.{key} must be longer than 0s"),
+                format!("devices.{key} must be longer than 0s and at most 24h"),
             )),
             false => Ok(()),
         };
-        positive("sync_interval", self.sync_interval)?;
-        positive("min_sync_interval", self.min_sync_interval)?;
-        positive("sms_delay", self.sms_delay)?;
+        within_a_day("sync_interval", self.sync_interval)?;
+        within_a_day("min_sync_interval", self.min_sync_interval)?;
+        within_a_day("sms_delay", self.sms_delay)?;
+        within_a_day("sms_delay_max", self.sms_delay_max)?;
         if self.sms_delay_max.0 < self.sms_delay.0 {
             return Err(ConfigError::new(
                 "sms_delay_max",

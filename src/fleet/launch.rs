@@ -80,7 +80,11 @@ fn check(args: &DevicesArgs) -> anyhow::Result<()> {
         .check()
         .and_then(|()| args.stages.check())
         .and_then(|()| args.schedule.check())
-        .map_err(|err| anyhow::anyhow!("{}", err.for_flag()))
+        .map_err(|err| anyhow::anyhow!("{}", err.for_flag()))?;
+    if !(1.0..=3600.0).contains(&args.time_scale) {
+        anyhow::bail!("--time-scale must be 1 (real time) to 3600");
+    }
+    Ok(())
 }
 
 /// What every device of the worker starts from; a kind of the mix overrides parts.

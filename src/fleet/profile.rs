@@ -284,10 +284,10 @@ impl ProfileSpec {
         }
         if self
             .sync_interval
-            .is_some_and(|interval| interval.is_zero())
+            .is_some_and(|interval| interval.is_zero() || interval > Duration::from_secs(86_400))
         {
             return Some(format!(
-                "profile {:?}: sync_interval must be longer than 0s",
+                "profile {:?}: sync_interval must be longer than 0s and at most 24h",
                 self.name
             ));
         }

@@ -107,12 +107,14 @@ impl ResolvedScenario {
                 None => place.error_in(text, file, message).into(),
             });
         }
-        // Each variant must be a scenario of its own (its errors name it).
+        // Each variant must be a scenario of its own; its errors name the variant (a
+        // line number would be the merged text's, not the file's).
         for variant in &scenario.variants {
-            let file = format!("{file} (variant {:?})", variant.name);
+            let named = format!("{file}: variant {:?}", variant.name);
             let text = super::variants::variant_text(text, variant)
-                .map_err(|err| anyhow::anyhow!("{file}: {err}"))?;
-            Scenario::parse(&text, &file)?;
+                .map_err(|err| anyhow::anyhow!("{named}: {err}"))?;
+            Scenario::parse(&text, &named)
+                .map_err(|err| anyhow::anyhow!("{named}: {}", err.message))?;
         }
         scenario.injector.resolve_per_user(scenario.devices.count);
         scenario.compress();
