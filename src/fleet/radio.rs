@@ -115,11 +115,6 @@ impl RadioModel {
             repromotion_mw: 700.0,
         }
     }
-
-    /// How long the radio stays up after the last packet.
-    pub fn tail_length(&self) -> Duration {
-        self.tail.iter().map(|stage| stage.timer).sum()
-    }
 }
 
 /// What radios spent, in the units the worker's counters keep (see
@@ -345,15 +340,13 @@ mod tests {
         assert!((clock.at(start + Duration::from_millis(1020), 60.0) - 60.61).abs() < 1e-6);
     }
 
+    fn tail(model: &RadioModel) -> Duration {
+        model.tail.iter().map(|stage| stage.timer).sum()
+    }
+
     #[test]
     fn the_presets_tails_are_the_papers_timers() {
-        assert_eq!(
-            RadioKind::Lte.model().tail_length(),
-            Duration::from_millis(11_576)
-        );
-        assert_eq!(
-            RadioKind::Umts.model().tail_length(),
-            Duration::from_secs(17)
-        );
+        assert_eq!(tail(&RadioKind::Lte.model()), Duration::from_millis(11_576));
+        assert_eq!(tail(&RadioKind::Umts.model()), Duration::from_secs(17));
     }
 }

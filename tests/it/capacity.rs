@@ -49,30 +49,9 @@ fn run(dir: &Path, text: &str) -> (Option<i32>, String) {
     (output.status.code(), format!("{stdout}\n{stderr}"))
 }
 
-/// The search's result file, read and checked against `schemas/capacity.schema.json`.
+/// The result file, read and checked against `schemas/capacity.schema.json`.
 fn the_search_result(dir: &Path, printed: &str) -> CapacityResult {
-    let path = printed
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("results: "))
-        .unwrap_or_else(|| panic!("no results line: {printed}"));
-    let value: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(path)).unwrap()).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/schemas/capacity.schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    serde_json::from_value(value).unwrap()
+    crate::util::checked_result(dir, printed, "capacity.schema.json")
 }
 
 #[test]

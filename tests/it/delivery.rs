@@ -43,30 +43,9 @@ delivery = "sms"
 sms_loss = "0%"
 "#;
 
-/// The variants' result file, read and checked against `schemas/variants.schema.json`.
+/// The result file, read and checked against `schemas/variants.schema.json`.
 fn the_variants_result(dir: &Path, printed: &str) -> VariantsResult {
-    let path = printed
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("results: "))
-        .unwrap_or_else(|| panic!("no results line: {printed}"));
-    let value: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(path)).unwrap()).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/schemas/variants.schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    serde_json::from_value(value).unwrap()
+    crate::util::checked_result(dir, printed, "variants.schema.json")
 }
 
 #[test]

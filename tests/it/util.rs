@@ -1,7 +1,7 @@
 //! Shared fixtures: the protocol document's worked examples shipped in `tests/vectors/`,
 //! and a `pingfleet devices` worker run to its document.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Every worked hex example of the protocol document, by file stem.
 pub const VECTORS: &[&str] = &[
@@ -110,4 +110,32 @@ pub fn quiet_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
     MACHINE
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The result file a run printed on its `results: ` line (under `dir`), checked against
+/// `schemas/<schema>` and read.
+pub fn checked_result<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    printed: &str,
+    schema: &str,
+) -> T {
+    let path = printed
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("results: "))
+        .unwrap_or_else(|| panic!("no results line: {printed}"));
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(path)).unwrap()).unwrap();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(schema);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    serde_json::from_value(value).unwrap()
 }

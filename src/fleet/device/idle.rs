@@ -13,7 +13,7 @@ impl Device {
     /// Where the device rests once its folders are synced: a parked Ping if it pushes,
     /// idle otherwise.
     pub(super) fn rest_state(&self) -> State {
-        match self.delivery {
+        match self.profile.delivery() {
             Delivery::Push => State::Parked,
             Delivery::Scheduled { .. } | Delivery::Sms => State::Idle,
         }
@@ -22,7 +22,7 @@ impl Device {
     /// What the engine does with the idle device: when to wake it, and whether its
     /// connection stays open meanwhile.
     pub(super) fn idle_action(&mut self, now: Instant) -> Action {
-        match self.delivery {
+        match self.profile.delivery() {
             Delivery::Scheduled {
                 interval,
                 connection,
@@ -47,7 +47,7 @@ impl Device {
 
     /// Whether the device learns of mail by SMS (the engine asks the gateway for it).
     pub fn learns_by_text(&self) -> bool {
-        self.delivery == Delivery::Sms
+        self.profile.delivery() == Delivery::Sms
     }
 
     /// The idle device's time has come: its scheduled sync, or a text.
@@ -55,7 +55,7 @@ impl Device {
         if self.state != State::Idle {
             return self.request(now, stats);
         }
-        match self.delivery {
+        match self.profile.delivery() {
             Delivery::Scheduled { interval, .. } => {
                 // The next sync keeps to the schedule, whatever this one takes.
                 let due = self.next_sync.unwrap_or(now);

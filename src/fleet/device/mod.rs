@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::delivery::Delivery;
 use super::http::HttpResponse;
 use super::profile::Profile;
 use super::radio::{RadioMeter, SimClock};
@@ -140,9 +139,8 @@ pub struct Device {
     flushed_at: Option<Instant>,
     unreachable_by_flush: bool,
     pending: Vec<Pending>,
-    /// How it learns of mail; a scheduled device's next sync; the instants the texts
-    /// on their way to an SMS-woken device arrive.
-    delivery: Delivery,
+    /// A scheduled device's next sync; the instants the texts on their way to an
+    /// SMS-woken device arrive.
     next_sync: Option<Instant>,
     texts: Vec<Instant>,
     /// Its radio, its clock in simulated time (from its first packet), and whether an
@@ -182,7 +180,6 @@ impl Device {
             .iter()
             .map(|spec| PushedFolder::new(spec))
             .collect();
-        let profile_delivery = profile.delivery();
         Self {
             user: user.to_owned(),
             device_id: device_id(&profile.device_id_prefix, user, fleet_index),
@@ -212,7 +209,6 @@ impl Device {
             flushed_at: None,
             unreachable_by_flush: false,
             pending: Vec::new(),
-            delivery: profile_delivery,
             next_sync: None,
             texts: Vec::new(),
             radio: RadioMeter::default(),

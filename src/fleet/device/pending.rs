@@ -68,7 +68,7 @@ impl Device {
     /// The longest a notification may wait for this device by its way of learning of
     /// mail: a heartbeat, a sync interval, or the SMS gateway's longest delay.
     fn delivery_window(&self) -> Duration {
-        match self.delivery {
+        match self.profile.delivery() {
             Delivery::Push => self.heartbeat(),
             Delivery::Scheduled { interval, .. } => interval,
             Delivery::Sms => self.profile.sms_delay_max,
