@@ -54,5 +54,6 @@ pub mod seeds;
 pub mod server;
 pub mod setting;
 pub mod tls;
+pub mod tls_records;
 pub mod tls_session;
 pub mod units;

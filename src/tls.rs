@@ -79,6 +79,8 @@ impl Identity {
         config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
             .context("cannot make a TLS session ticket key")?;
         config.send_tls13_tickets = 1;
+        // The lean engine keeps only the traffic keys once a handshake is over.
+        config.enable_secret_extraction = true;
         Ok(Arc::new(config))
     }
 }
@@ -140,12 +142,11 @@ pub fn client_config_trusting(
             .add(certificate)
             .with_context(|| format!("cannot trust the certificate in {}", cert.display()))?;
     }
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(client_provider(key_exchange))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
+    let config = rustls::ClientConfig::builder_with_provider(client_provider(key_exchange))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(keys_only_after_handshake(config))
 }
 
 /// Where a server writes its generated certificate when not told otherwise.
@@ -241,13 +242,19 @@ pub fn client_config_insecure(
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let provider = client_provider(key_exchange);
     let verifier = Arc::new(AcceptAnyCertificate(provider.clone()));
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    ))
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(keys_only_after_handshake(config))
+}
+
+/// A device keeps only the traffic keys once its handshake is over and the server's
+/// tickets have come ([`crate::tls_session`]).
+fn keys_only_after_handshake(mut config: rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    config.enable_secret_extraction = true;
+    Arc::new(config)
 }
 
 #[derive(Debug)]

@@ -1,13 +1,22 @@
 //! A TLS session on rustls' unbuffered API with buffers we own, sans-IO: the caller
 //! moves received bytes in and sent bytes out. Each buffer is freed the moment it is
-//! empty, so an idle connection (a parked Ping, on either side) holds the session state
-//! and no buffer. The server's lean engine and the device fleet both use it.
+//! empty, and once a TLS 1.3 handshake is over (on a client, once the server's first
+//! data, and with it its session tickets, has come) rustls' connection state is freed
+//! too and the records are protected with the traffic keys alone
+//! ([`crate::tls_records`]), so an idle connection (a parked Ping, on either side)
+//! holds about 150 bytes of TLS. The server's lean engine and the device fleet both
+//! use it.
 
 use std::io;
+#[cfg(test)]
+use std::sync::Arc;
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::{ExtractedSecrets, HandshakeKind, ProtocolVersion};
+
+use crate::tls_records::{Received, RecordKeys};
 
 /// The two unbuffered connection types, seen alike.
 pub trait Unbuffered {
@@ -17,6 +26,12 @@ pub trait Unbuffered {
         incoming: &'i mut [u8],
     ) -> UnbufferedStatus<'c, 'i, Self::Data>;
     fn handshaking(&self) -> bool;
+    fn kind(&self) -> Option<HandshakeKind>;
+    fn version(&self) -> Option<ProtocolVersion>;
+    /// Whether rustls may be let go only once the peer's data has come: a client
+    /// waits for the session tickets the server sends before its first answer.
+    const WAITS_FOR_DATA: bool;
+    fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error>;
 }
 
 impl Unbuffered for UnbufferedServerConnection {
@@ -30,6 +45,17 @@ impl Unbuffered for UnbufferedServerConnection {
     fn handshaking(&self) -> bool {
         self.is_handshaking()
     }
+    fn kind(&self) -> Option<HandshakeKind> {
+        self.handshake_kind()
+    }
+    fn version(&self) -> Option<ProtocolVersion> {
+        self.protocol_version()
+    }
+    const WAITS_FOR_DATA: bool = false;
+    fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error> {
+        self.dangerous_into_kernel_connection()
+            .map(|(secrets, _)| secrets)
+    }
 }
 
 impl Unbuffered for UnbufferedClientConnection {
@@ -42,6 +68,17 @@ impl Unbuffered for UnbufferedClientConnection {
     }
     fn handshaking(&self) -> bool {
         self.is_handshaking()
+    }
+    fn kind(&self) -> Option<HandshakeKind> {
+        self.handshake_kind()
+    }
+    fn version(&self) -> Option<ProtocolVersion> {
+        self.protocol_version()
+    }
+    const WAITS_FOR_DATA: bool = true;
+    fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error> {
+        self.dangerous_into_kernel_connection()
+            .map(|(secrets, _)| secrets)
     }
 }
 
@@ -70,7 +107,14 @@ pub enum Want<'a> {
 
 /// A TLS session and the buffers it needs.
 pub struct TlsSession<C> {
-    conn: C,
+    engine: Engine<C>,
+    /// Whether rustls may be let go after a TLS 1.3 handshake (its configuration
+    /// allows taking the secrets out).
+    hand_over: bool,
+    /// Whether application data has come from the peer.
+    data_seen: bool,
+    /// The handshake's kind, kept when rustls is let go.
+    kind: Option<HandshakeKind>,
     /// Received TLS bytes not yet processed.
     incoming: Vec<u8>,
     /// Decrypted application data not yet read, from `plaintext_pos`.
@@ -83,14 +127,30 @@ pub struct TlsSession<C> {
     closed: bool,
 }
 
+/// What protects the records.
+enum Engine<C> {
+    /// rustls: during the handshake, and throughout a TLS 1.2 session or one whose
+    /// configuration keeps the secrets in.
+    Rustls(Box<C>),
+    /// The traffic keys alone, after a TLS 1.3 handshake.
+    Records(RecordKeys),
+    /// rustls would not give up its secrets: the session cannot go on.
+    Failed,
+}
+
 fn tls_error(err: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, err)
 }
 
 impl<C: Unbuffered> TlsSession<C> {
-    pub fn new(conn: C) -> Self {
+    /// A session over `conn`; with `hand_over` (its configuration's
+    /// `enable_secret_extraction`), rustls is let go once a TLS 1.3 handshake is over.
+    pub fn new(conn: C, hand_over: bool) -> Self {
         Self {
-            conn,
+            engine: Engine::Rustls(Box::new(conn)),
+            hand_over,
+            data_seen: false,
+            kind: None,
             incoming: Vec::new(),
             plaintext: Vec::new(),
             plaintext_pos: 0,
@@ -101,13 +161,25 @@ impl<C: Unbuffered> TlsSession<C> {
         }
     }
 
-    /// The rustls connection (what kind of handshake it made, and so on).
-    pub fn connection(&self) -> &C {
-        &self.conn
+    /// What kind of handshake the session made (full or resumed), once made.
+    pub fn handshake_kind(&self) -> Option<HandshakeKind> {
+        match &self.engine {
+            Engine::Rustls(conn) => conn.kind(),
+            _ => self.kind,
+        }
+    }
+
+    /// Whether rustls has been let go and the records are protected with the keys
+    /// alone.
+    pub fn holds_keys_only(&self) -> bool {
+        matches!(self.engine, Engine::Records(_))
     }
 
     pub fn is_handshaking(&self) -> bool {
-        self.conn.handshaking()
+        match &self.engine {
+            Engine::Rustls(conn) => conn.handshaking(),
+            _ => false,
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -171,14 +243,81 @@ impl<C: Unbuffered> TlsSession<C> {
 
     /// Processes received records until the state machine needs something from us.
     pub fn step(&mut self, want: Want<'_>) -> io::Result<Step> {
+        if let Engine::Rustls(_) = self.engine {
+            match self.step_rustls(want)? {
+                Some(step) => return Ok(step),
+                None => self.let_rustls_go()?,
+            }
+        }
+        self.step_records(want)
+    }
+
+    /// Whether rustls can be let go now: a TLS 1.3 handshake over and, on a client,
+    /// the server's data (after its tickets) come.
+    fn can_let_go(&self) -> bool {
+        let Engine::Rustls(conn) = &self.engine else {
+            return false;
+        };
+        self.hand_over
+            && !conn.handshaking()
+            && conn.version() == Some(ProtocolVersion::TLSv1_3)
+            && (!C::WAITS_FOR_DATA || self.data_seen)
+    }
+
+    /// Trades rustls' connection for its traffic keys.
+    fn let_rustls_go(&mut self) -> io::Result<()> {
+        let Engine::Rustls(conn) = std::mem::replace(&mut self.engine, Engine::Failed) else {
+            return Ok(());
+        };
+        self.kind = conn.kind();
+        let secrets = conn.into_secrets().map_err(tls_error)?;
+        self.engine = Engine::Records(RecordKeys::new(secrets)?);
+        Ok(())
+    }
+
+    /// A step with the keys alone.
+    fn step_records(&mut self, want: Want<'_>) -> io::Result<Step> {
+        let Engine::Records(keys) = &mut self.engine else {
+            return Err(io::Error::other("the TLS session could not go on"));
+        };
+        if !self.incoming.is_empty() && !self.peer_closed {
+            let received = keys.open(&mut self.incoming, &mut self.plaintext)?;
+            self.peer_closed |= received == Received::PeerClosed;
+            if self.incoming.is_empty() {
+                self.incoming = Vec::new();
+            }
+        }
+        Ok(match want {
+            Want::Write(data) => {
+                keys.seal_data(data, &mut self.outgoing)?;
+                Step::Written
+            }
+            Want::Close => {
+                keys.seal_close_notify(&mut self.outgoing)?;
+                Step::CloseQueued
+            }
+            Want::Read if self.plaintext_pos < self.plaintext.len() => Step::Data,
+            Want::Read if self.peer_closed => Step::Closed,
+            Want::Read => Step::NeedInput,
+        })
+    }
+
+    /// A step with rustls; `None` when it is time to let rustls go (before doing
+    /// what `want` asks).
+    fn step_rustls(&mut self, want: Want<'_>) -> io::Result<Option<Step>> {
         loop {
-            let UnbufferedStatus { mut discard, state } = self.conn.process(&mut self.incoming);
+            let let_go = self.can_let_go();
+            let Engine::Rustls(conn) = &mut self.engine else {
+                return Ok(None);
+            };
+            let UnbufferedStatus { mut discard, state } = conn.process(&mut self.incoming);
             let outcome = match state.map_err(tls_error)? {
                 ConnectionState::ReadTraffic(mut traffic) => {
                     while let Some(record) = traffic.next_record() {
                         let record = record.map_err(tls_error)?;
                         discard += record.discard;
                         self.plaintext.extend_from_slice(record.payload);
+                        self.data_seen = true;
                     }
                     None
                 }
@@ -196,8 +335,9 @@ impl<C: Unbuffered> TlsSession<C> {
                     transmit.done();
                     None
                 }
-                ConnectionState::BlockedHandshake => Some(Step::NeedInput),
-                ConnectionState::WriteTraffic(mut traffic) => Some(match want {
+                ConnectionState::BlockedHandshake => Some(Some(Step::NeedInput)),
+                ConnectionState::WriteTraffic(_) if let_go => Some(None),
+                ConnectionState::WriteTraffic(mut traffic) => Some(Some(match want {
                     Want::Write(data) => {
                         append(&mut self.outgoing, |out| {
                             traffic.encrypt(data, out).map_err(encrypt_error)
@@ -213,7 +353,7 @@ impl<C: Unbuffered> TlsSession<C> {
                     Want::Read if self.plaintext_pos < self.plaintext.len() => Step::Data,
                     Want::Read if self.peer_closed => Step::Closed,
                     Want::Read => Step::NeedInput,
-                }),
+                })),
                 ConnectionState::PeerClosed => {
                     self.peer_closed = true;
                     None
@@ -221,7 +361,7 @@ impl<C: Unbuffered> TlsSession<C> {
                 ConnectionState::Closed => {
                     self.peer_closed = true;
                     self.closed = true;
-                    Some(Step::Closed)
+                    Some(Some(Step::Closed))
                 }
                 // Early data is never enabled by pingfleet, so nothing else comes.
                 _ => return Err(io::Error::other("unexpected TLS connection state")),
@@ -266,4 +406,132 @@ fn append(
     };
     out.truncate(used + written);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::tickets::{TicketUse, TlsClients};
+    use rustls_pki_types::pem::PemObject as _;
+
+    use crate::tls::{client_config_insecure, Identity, KeyExchange};
+
+    type Client = TlsSession<UnbufferedClientConnection>;
+    type Server = TlsSession<UnbufferedServerConnection>;
+
+    fn pass<A: Unbuffered, B: Unbuffered>(from: &mut TlsSession<A>, to: &mut TlsSession<B>) {
+        let bytes = from.outgoing().to_vec();
+        from.sent(bytes.len());
+        to.received(&bytes);
+    }
+
+    /// Runs a handshake and one request and answer between `client` and `server`.
+    fn exchange(client: &mut Client, server: &mut Server) {
+        for _ in 0..4 {
+            client.step(Want::Read).unwrap();
+            pass(client, server);
+            server.step(Want::Read).unwrap();
+            pass(server, client);
+        }
+        assert_eq!(client.step(Want::Write(b"POST")).unwrap(), Step::Written);
+        pass(client, server);
+        assert_eq!(server.step(Want::Read).unwrap(), Step::Data);
+        assert_eq!(server.take_plaintext(), b"POST");
+        assert_eq!(server.step(Want::Write(b"200")).unwrap(), Step::Written);
+        pass(server, client);
+        assert_eq!(client.step(Want::Read).unwrap(), Step::Data);
+        assert_eq!(client.take_plaintext(), b"200");
+    }
+
+    struct Ends {
+        server: Arc<rustls::ServerConfig>,
+        clients: TlsClients,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A server and a client that offers TLS 1.3 and 1.2, or with `tls12_only` 1.2 alone.
+    fn ends(tls12_only: bool) -> Ends {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let server = Identity::self_signed(&cert, &[])
+            .unwrap()
+            .server_config()
+            .unwrap();
+        let mut base = (*client_config_insecure(KeyExchange::Hybrid).unwrap()).clone();
+        if tls12_only {
+            let mut roots = rustls::RootCertStore::empty();
+            for der in rustls_pki_types::CertificateDer::pem_file_iter(&cert).unwrap() {
+                roots.add(der.unwrap()).unwrap();
+            }
+            base = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            base.enable_secret_extraction = true;
+        }
+        Ends {
+            server,
+            clients: TlsClients::new(&base, 4),
+            _dir: dir,
+        }
+    }
+
+    fn connect(ends: &mut Ends, tickets: TicketUse) -> (Client, Server) {
+        let config = ends.clients.for_connection(0, tickets);
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let client = UnbufferedClientConnection::new(config, name).unwrap();
+        let server = UnbufferedServerConnection::new(ends.server.clone()).unwrap();
+        (TlsSession::new(client, true), TlsSession::new(server, true))
+    }
+
+    #[test]
+    fn after_a_tls13_exchange_both_ends_keep_only_keys_and_the_ticket_still_resumes() {
+        let mut ends = ends(false);
+        let (mut client, mut server) = connect(&mut ends, TicketUse::First);
+        exchange(&mut client, &mut server);
+        assert!(client.holds_keys_only() && server.holds_keys_only());
+        assert_eq!(client.handshake_kind(), Some(HandshakeKind::Full));
+        assert_eq!(std::mem::size_of::<Server>(), std::mem::size_of::<Client>());
+        assert!(
+            std::mem::size_of::<Server>() < 256,
+            "{}",
+            std::mem::size_of::<Server>()
+        );
+        // The keys carry on both ways, and a close_notify ends it.
+        assert_eq!(server.step(Want::Write(b"wake")).unwrap(), Step::Written);
+        pass(&mut server, &mut client);
+        assert_eq!(client.step(Want::Read).unwrap(), Step::Data);
+        assert_eq!(client.take_plaintext(), b"wake");
+        assert_eq!(client.step(Want::Close).unwrap(), Step::CloseQueued);
+        pass(&mut client, &mut server);
+        assert_eq!(server.step(Want::Read).unwrap(), Step::Closed);
+        assert_eq!(client.buffered_capacity() + server.buffered_capacity(), 0);
+
+        // The ticket the client took before letting rustls go resumes the next session.
+        let (mut client, mut server) = connect(&mut ends, TicketUse::Returning);
+        exchange(&mut client, &mut server);
+        assert_eq!(client.handshake_kind(), Some(HandshakeKind::Resumed));
+        assert!(client.holds_keys_only() && server.holds_keys_only());
+    }
+
+    #[test]
+    fn a_tls12_session_or_one_without_extraction_keeps_rustls_throughout() {
+        let mut tls12 = ends(true);
+        let (mut client, mut server) = connect(&mut tls12, TicketUse::First);
+        exchange(&mut client, &mut server);
+        assert!(!client.holds_keys_only() && !server.holds_keys_only());
+
+        let mut ends = ends(false);
+        let config = ends.clients.for_connection(0, TicketUse::First);
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = TlsSession::new(
+            UnbufferedClientConnection::new(config, name).unwrap(),
+            false,
+        );
+        let mut server = TlsSession::new(
+            UnbufferedServerConnection::new(ends.server.clone()).unwrap(),
+            false,
+        );
+        exchange(&mut client, &mut server);
+        assert!(!client.holds_keys_only() && !server.holds_keys_only());
+    }
 }

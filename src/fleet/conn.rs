@@ -78,7 +78,10 @@ impl Conn {
                     ServerName::try_from(target.host.clone()).map_err(|_| DeviceError::TlsSetup)?;
                 let conn = UnbufferedClientConnection::new(config.clone(), name)
                     .map_err(|_| DeviceError::TlsSetup)?;
-                Some(Box::new(TlsSession::new(conn)))
+                Some(Box::new(TlsSession::new(
+                    conn,
+                    config.enable_secret_extraction,
+                )))
             }
             _ => None,
         };
@@ -181,7 +184,7 @@ impl Conn {
             Ok(_) => true,
         };
         if was_handshaking && !tls.is_handshaking() {
-            let resumed = tls.connection().handshake_kind() == Some(HandshakeKind::Resumed);
+            let resumed = tls.handshake_kind() == Some(HandshakeKind::Resumed);
             stats.counters.tls_handshakes += 1;
             stats.counters.tls_resumed += u64::from(resumed);
             stats.after_flush.handshake(now, resumed);

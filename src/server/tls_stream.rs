@@ -36,11 +36,12 @@ impl super::lean::OverTcp for LeanTlsStream {
 impl LeanTlsStream {
     /// Runs the server handshake.
     pub async fn accept(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
+        let hand_over = config.enable_secret_extraction;
         let conn = UnbufferedServerConnection::new(config)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
         let mut stream = Self {
             tcp,
-            session: TlsSession::new(conn),
+            session: TlsSession::new(conn, hand_over),
         };
         poll_fn(|cx| stream.poll_handshake(cx)).await?;
         Ok(stream)
