@@ -25,9 +25,10 @@ const FD_RESERVE: u64 = 2_000;
 /// The most processes of one role a run starts (a million devices took 56 of each).
 pub const MAX_PROCESSES: u32 = 256;
 /// Memory one device costs the machine, server, worker and kernel together, as last
-/// measured with some room: capacity-100k took 6.5 KB server + 5.5 KB worker + 8.2 KB
-/// kernel per TLS device; a million plain devices took 13.7 KB each.
-const TLS_DEVICE_BYTES: u64 = 24 * 1024;
+/// measured with some room: capacity-100k took 2.1 KB server + 3.2 KB worker + 10.2 KB
+/// kernel per TLS device (once TLS sessions keep only their keys when parked); a
+/// million plain devices took 13.7 KB each.
+const TLS_DEVICE_BYTES: u64 = 17 * 1024;
 const PLAIN_DEVICE_BYTES: u64 = 16 * 1024;
 /// Memory one partition or worker process takes before its first device.
 const PROCESS_BYTES: u64 = 32 * 1024 * 1024;
