@@ -31,7 +31,7 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod argv;
 pub mod cli;

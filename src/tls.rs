@@ -48,6 +48,15 @@ impl Identity {
     /// addresses in `also` (the server's own listen addresses) and writes it (PEM) to
     /// `cert_out` so clients can trust it.
     pub fn self_signed(cert_out: &Path, also: &[std::net::IpAddr]) -> anyhow::Result<Self> {
+        Self::self_signed_with(cert_out, also, CertificateKey::EcdsaP256)
+    }
+
+    /// As [`Identity::self_signed`], with a key of the given kind.
+    pub fn self_signed_with(
+        cert_out: &Path,
+        also: &[std::net::IpAddr],
+        key_kind: CertificateKey,
+    ) -> anyhow::Result<Self> {
         let mut names = loopback_names();
         for address in also.iter().filter(|address| !address.is_unspecified()) {
             let name = address.to_string();
@@ -55,14 +64,26 @@ impl Identity {
                 names.push(name);
             }
         }
-        let generated = rcgen::generate_simple_self_signed(names)
+        let mut params = rcgen::CertificateParams::new(names)
             .context("cannot generate a self-signed certificate")?;
-        std::fs::write(cert_out, generated.cert.pem())
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, unique_common_name());
+        let algorithm = match key_kind {
+            CertificateKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            CertificateKey::Ed25519 => &rcgen::PKCS_ED25519,
+        };
+        let signing_key = rcgen::KeyPair::generate_for(algorithm)
+            .context("cannot generate a key for a self-signed certificate")?;
+        let cert = params
+            .self_signed(&signing_key)
+            .context("cannot generate a self-signed certificate")?;
+        std::fs::write(cert_out, cert.pem())
             .with_context(|| format!("cannot write certificate to {}", cert_out.display()))?;
-        let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
+        let key = PrivateKeyDer::try_from(signing_key.serialize_der())
             .map_err(|err| anyhow::anyhow!("generated key is unusable: {err}"))?;
         Ok(Self {
-            chain: vec![generated.cert.der().clone()],
+            chain: vec![cert.der().clone()],
             key,
         })
     }
@@ -83,6 +104,26 @@ impl Identity {
         config.enable_secret_extraction = true;
         Ok(Arc::new(config))
     }
+}
+
+/// The kind of key a generated certificate has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateKey {
+    /// ECDSA on P-256, what most servers present (the default).
+    EcdsaP256,
+    /// Ed25519: a cheaper signature, which phones' TLS stacks do not all accept.
+    Ed25519,
+}
+
+/// A subject name no other generated certificate has: devices that trust every
+/// partition's certificate find the one that signed a server's by its name. With one
+/// name for all (rcgen's default), a verifier tries each trusted key in turn, and with
+/// 56 partitions the devices spent most of a core on signature checks.
+fn unique_common_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!("pingfleet server {} {nanos}", std::process::id())
 }
 
 /// The key exchange a TLS client offers.

@@ -16,6 +16,7 @@ use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::{ExtractedSecrets, HandshakeKind, ProtocolVersion};
 
+use crate::measure::heap::{self, HeapPart};
 use crate::tls_records::{Received, RecordKeys};
 
 /// The two unbuffered connection types, seen alike.
@@ -138,16 +139,35 @@ enum Engine<C> {
     Failed,
 }
 
+/// What a session holds is freed where it was allocated: in the heap's TLS part.
+impl<C> Drop for TlsSession<C> {
+    fn drop(&mut self) {
+        heap::within(HeapPart::Tls, || {
+            self.engine = Engine::Failed;
+            self.incoming = Vec::new();
+            self.plaintext = Vec::new();
+            self.outgoing = Vec::new();
+        });
+    }
+}
+
 fn tls_error(err: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, err)
 }
 
 impl<C: Unbuffered> TlsSession<C> {
-    /// A session over `conn`; with `hand_over` (its configuration's
+    /// A session over the connection `make` makes (counted, as everything rustls
+    /// allocates, to the heap's TLS part); with `hand_over` (the configuration's
     /// `enable_secret_extraction`), rustls is let go once a TLS 1.3 handshake is over.
-    pub fn new(conn: C, hand_over: bool) -> Self {
-        Self {
-            engine: Engine::Rustls(Box::new(conn)),
+    pub fn start(
+        make: impl FnOnce() -> Result<C, rustls::Error>,
+        hand_over: bool,
+    ) -> Result<Self, rustls::Error> {
+        let engine = heap::within(HeapPart::Tls, || {
+            make().map(|conn| Engine::Rustls(Box::new(conn)))
+        })?;
+        Ok(Self {
+            engine,
             hand_over,
             data_seen: false,
             kind: None,
@@ -158,7 +178,7 @@ impl<C: Unbuffered> TlsSession<C> {
             outgoing_pos: 0,
             peer_closed: false,
             closed: false,
-        }
+        })
     }
 
     /// What kind of handshake the session made (full or resumed), once made.
@@ -198,7 +218,7 @@ impl<C: Unbuffered> TlsSession<C> {
 
     /// Appends bytes received from the peer.
     pub fn received(&mut self, bytes: &[u8]) {
-        self.incoming.extend_from_slice(bytes);
+        heap::within(HeapPart::Tls, || self.incoming.extend_from_slice(bytes));
     }
 
     /// Encrypted bytes waiting to be sent.
@@ -210,7 +230,7 @@ impl<C: Unbuffered> TlsSession<C> {
     pub fn sent(&mut self, count: usize) {
         self.outgoing_pos += count;
         if self.outgoing_pos >= self.outgoing.len() {
-            self.outgoing = Vec::new();
+            heap::within(HeapPart::Tls, || self.outgoing = Vec::new());
             self.outgoing_pos = 0;
         }
     }
@@ -227,22 +247,25 @@ impl<C: Unbuffered> TlsSession<C> {
         out[..take].copy_from_slice(&available[..take]);
         self.plaintext_pos += take;
         if self.plaintext_pos == self.plaintext.len() {
-            self.plaintext = Vec::new();
+            heap::within(HeapPart::Tls, || self.plaintext = Vec::new());
             self.plaintext_pos = 0;
         }
         take
     }
 
-    /// Takes all decrypted data at once.
-    pub fn take_plaintext(&mut self) -> Vec<u8> {
-        let mut data = std::mem::take(&mut self.plaintext);
-        data.drain(..self.plaintext_pos);
+    /// Hands all decrypted data to `into` at once, then frees it.
+    pub fn drain_plaintext(&mut self, into: impl FnOnce(&[u8])) {
+        into(&self.plaintext[self.plaintext_pos..]);
+        heap::within(HeapPart::Tls, || self.plaintext = Vec::new());
         self.plaintext_pos = 0;
-        data
     }
 
     /// Processes received records until the state machine needs something from us.
     pub fn step(&mut self, want: Want<'_>) -> io::Result<Step> {
+        heap::within(HeapPart::Tls, || self.step_within(want))
+    }
+
+    fn step_within(&mut self, want: Want<'_>) -> io::Result<Step> {
         if let Engine::Rustls(_) = self.engine {
             match self.step_rustls(want)? {
                 Some(step) => return Ok(step),
@@ -419,6 +442,16 @@ mod tests {
     type Client = TlsSession<UnbufferedClientConnection>;
     type Server = TlsSession<UnbufferedServerConnection>;
 
+    fn session<C: Unbuffered>(conn: C, hand_over: bool) -> TlsSession<C> {
+        TlsSession::start(|| Ok(conn), hand_over).unwrap()
+    }
+
+    fn take<C: Unbuffered>(session: &mut TlsSession<C>) -> Vec<u8> {
+        let mut taken = Vec::new();
+        session.drain_plaintext(|bytes| taken.extend_from_slice(bytes));
+        taken
+    }
+
     fn pass<A: Unbuffered, B: Unbuffered>(from: &mut TlsSession<A>, to: &mut TlsSession<B>) {
         let bytes = from.outgoing().to_vec();
         from.sent(bytes.len());
@@ -436,11 +469,11 @@ mod tests {
         assert_eq!(client.step(Want::Write(b"POST")).unwrap(), Step::Written);
         pass(client, server);
         assert_eq!(server.step(Want::Read).unwrap(), Step::Data);
-        assert_eq!(server.take_plaintext(), b"POST");
+        assert_eq!(take(server), b"POST");
         assert_eq!(server.step(Want::Write(b"200")).unwrap(), Step::Written);
         pass(server, client);
         assert_eq!(client.step(Want::Read).unwrap(), Step::Data);
-        assert_eq!(client.take_plaintext(), b"200");
+        assert_eq!(take(client), b"200");
     }
 
     struct Ends {
@@ -480,7 +513,7 @@ mod tests {
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
         let client = UnbufferedClientConnection::new(config, name).unwrap();
         let server = UnbufferedServerConnection::new(ends.server.clone()).unwrap();
-        (TlsSession::new(client, true), TlsSession::new(server, true))
+        (session(client, true), session(server, true))
     }
 
     #[test]
@@ -500,7 +533,7 @@ mod tests {
         assert_eq!(server.step(Want::Write(b"wake")).unwrap(), Step::Written);
         pass(&mut server, &mut client);
         assert_eq!(client.step(Want::Read).unwrap(), Step::Data);
-        assert_eq!(client.take_plaintext(), b"wake");
+        assert_eq!(take(&mut client), b"wake");
         assert_eq!(client.step(Want::Close).unwrap(), Step::CloseQueued);
         pass(&mut client, &mut server);
         assert_eq!(server.step(Want::Read).unwrap(), Step::Closed);
@@ -523,11 +556,11 @@ mod tests {
         let mut ends = ends(false);
         let config = ends.clients.for_connection(0, TicketUse::First);
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let mut client = TlsSession::new(
+        let mut client = session(
             UnbufferedClientConnection::new(config, name).unwrap(),
             false,
         );
-        let mut server = TlsSession::new(
+        let mut server = session(
             UnbufferedServerConnection::new(ends.server.clone()).unwrap(),
             false,
         );

@@ -76,12 +76,13 @@ impl Conn {
             (Some(config), true) => {
                 let name =
                     ServerName::try_from(target.host.clone()).map_err(|_| DeviceError::TlsSetup)?;
-                let conn = UnbufferedClientConnection::new(config.clone(), name)
-                    .map_err(|_| DeviceError::TlsSetup)?;
-                Some(Box::new(TlsSession::new(
-                    conn,
-                    config.enable_secret_extraction,
-                )))
+                let hand_over = config.enable_secret_extraction;
+                let session = TlsSession::start(
+                    || UnbufferedClientConnection::new(config.clone(), name),
+                    hand_over,
+                )
+                .map_err(|_| DeviceError::TlsSetup)?;
+                Some(Box::new(session))
             }
             _ => None,
         };
@@ -192,8 +193,7 @@ impl Conn {
                 stats.tls_handshake.record(now - started);
             }
         }
-        let plaintext = tls.take_plaintext();
-        self.reader.feed(&plaintext);
+        tls.drain_plaintext(|plaintext| self.reader.feed(plaintext));
         Ok(open)
     }
 

@@ -14,10 +14,11 @@ use super::device::Device;
 use super::engine::{FleetEngine, FleetEngineConfig, HoldStart, RunEnd};
 use super::injector::{InjectorConfig, Pattern, Schedule};
 use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
-use super::report::{FleetDigest, WorkerIdentity, WorkerReport};
+use super::report::{BeforeDevices, FleetDigest, WorkerIdentity, WorkerReport};
 use super::sink::{parse_inject_url, Account, Destinations, Outlet};
 use super::target::Target;
 use super::tickets::TlsClients;
+use crate::measure::heap::{self, HeapPart};
 use crate::partition::partition_of;
 
 /// Runs `pingfleet devices` to completion; its report, or why it did not do what it
@@ -28,7 +29,9 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<WorkerReport> {
     }
     rlimit::increase_nofile_limit(u64::MAX).ok();
     check(&args)?;
-    let rss_before_devices = crate::measure::procfs::rss_bytes(None);
+    let before_devices = BeforeDevices::now();
+    // What this thread allocates from here on is the devices' (see `measure::heap`).
+    heap::set_thread_part(HeapPart::Devices);
     let Shard {
         devices,
         target_of,
@@ -59,7 +62,7 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<WorkerReport> {
         &mix,
         &fleet_indices,
         started,
-        rss_before_devices,
+        before_devices,
         &stats,
         &end,
     );
@@ -257,7 +260,7 @@ fn engine_config(
         targets: wiring.targets,
         tls: wiring.tls,
         connect_rate_per_s: args.fleet.connect_rate,
-        max_bootstrapping: args.max_bootstrapping,
+        max_bootstrapping: args.max_bootstrapping as usize,
         ramp_timeout: args.stages.ramp_timeout.0,
         duration: args.stages.hold.0,
         hold_start: hold_start(args)?,

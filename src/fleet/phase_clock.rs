@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::stats::Counters;
+use crate::measure::heap::HeapReading;
 use crate::phase::Phase;
 
 /// What a run ended with.
@@ -24,6 +25,8 @@ pub struct RunEnd {
     pub schedule_origin: Option<SystemTime>,
     /// A signal stopped the run before its drain ended.
     pub stopped_early: bool,
+    /// The worker's live heap when the hold began (every device parked).
+    pub heap_at_hold: Option<HeapReading>,
 }
 
 /// The counters of one phase of the run.
@@ -44,6 +47,8 @@ pub(super) struct PhaseClock {
     /// The wall-clock instant of the injector's schedule offset zero (set when the
     /// injector starts).
     pub(super) schedule_origin: Option<SystemTime>,
+    /// The live heap when the hold began.
+    pub(super) heap_at_hold: Option<HeapReading>,
 }
 
 impl PhaseClock {
@@ -53,6 +58,7 @@ impl PhaseClock {
             marks: vec![(start, Counters::default())],
             hold_until: None,
             schedule_origin: None,
+            heap_at_hold: None,
         }
     }
 

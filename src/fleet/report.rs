@@ -10,6 +10,7 @@ pub use super::histogram::HistogramName;
 use super::phase_clock::RunEnd;
 use super::profile::ProfileMix;
 use super::stats::{Counters, FleetStats};
+use crate::measure::heap::HeapReading;
 use crate::measure::intervals::IntervalDoc;
 use crate::measure::latency::{Latency, LatencySummary};
 use crate::measure::procfs;
@@ -52,6 +53,12 @@ pub struct WorkerReport {
     /// could not be read.
     #[serde(default)]
     pub rss_before_devices_bytes: Option<u64>,
+    /// The worker's live heap before its devices were made, and when the hold began
+    /// (every device parked); `null` when not read (a run stopped in its ramp).
+    #[serde(default)]
+    pub heap_before_devices: Option<HeapReading>,
+    #[serde(default)]
+    pub heap_at_hold: Option<HeapReading>,
     /// Resident memory of the worker at the end; `null` when it could not be read.
     pub rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
@@ -219,13 +226,29 @@ fn profile_summaries(mix: &ProfileMix, fleet_indices: &[usize]) -> Vec<ProfileSu
         .collect()
 }
 
+/// A worker's memory before its devices were made.
+#[derive(Debug, Clone, Default)]
+pub struct BeforeDevices {
+    pub rss_bytes: Option<u64>,
+    pub heap: HeapReading,
+}
+
+impl BeforeDevices {
+    pub fn now() -> Self {
+        Self {
+            rss_bytes: procfs::rss_bytes(None),
+            heap: HeapReading::now(),
+        }
+    }
+}
+
 impl WorkerReport {
     pub fn new(
         identity: WorkerIdentity,
         mix: &ProfileMix,
         fleet_indices: &[usize],
         started: SystemTime,
-        rss_before_devices_bytes: Option<u64>,
+        before_devices: BeforeDevices,
         stats: &FleetStats,
         end: &RunEnd,
     ) -> Self {
@@ -291,7 +314,9 @@ impl WorkerReport {
             schedule_origin: end
                 .schedule_origin
                 .map(|origin| humantime::format_rfc3339_nanos(origin).to_string()),
-            rss_before_devices_bytes,
+            rss_before_devices_bytes: before_devices.rss_bytes,
+            heap_before_devices: Some(before_devices.heap),
+            heap_at_hold: end.heap_at_hold.clone(),
             rss_bytes: procfs::rss_bytes(None),
             cpu_seconds: procfs::cpu_seconds(None),
             fleet_digest: identity.digest,
@@ -320,6 +345,8 @@ impl WorkerReport {
             devices_bootstrapped: 0,
             bootstrap_all_s: None,
             rss_before_devices_bytes: None,
+            heap_before_devices: None,
+            heap_at_hold: None,
             rss_bytes: None,
             cpu_seconds: None,
             fleet_digest: FleetDigest::default(),
@@ -373,6 +400,14 @@ impl WorkerReport {
                 .rss_before_devices_bytes
                 .zip(report.rss_before_devices_bytes)
                 .map(|(a, b)| a + b);
+            merged.heap_before_devices = merged
+                .heap_before_devices
+                .zip(report.heap_before_devices.as_ref())
+                .map(|(a, b)| a.plus(b));
+            merged.heap_at_hold = merged
+                .heap_at_hold
+                .zip(report.heap_at_hold.as_ref())
+                .map(|(a, b)| a.plus(b));
             merge_stages(&mut merged.stages, &report.stages);
             merge_profiles(&mut merged.profiles, &report.profiles);
             merged.cpu_seconds = merged

@@ -7,6 +7,7 @@ use super::result::{Memory, MEASURED_PLATEAU_SHARE};
 use super::roles::{heap_of_all, ServerProcess};
 use super::server_gauge::ServerGauge;
 use crate::fleet::report::WorkerReport;
+use crate::measure::heap::HeapReading;
 use crate::measure::procfs;
 use crate::scenario::resolve::ResolvedScenario;
 use crate::scenario::FirewallMode;
@@ -20,7 +21,7 @@ fn rss_of_each(pids: impl Iterator<Item = u32>) -> Option<Vec<u64>> {
 /// Readings before any device connects.
 pub(super) struct Baseline {
     pub(super) server_rss: Option<u64>,
-    pub(super) server_heap: Option<u64>,
+    pub(super) server_heap: Option<HeapReading>,
     pub(super) slab: Option<u64>,
 }
 
@@ -38,7 +39,7 @@ impl Baseline {
 pub(super) struct Plateau {
     pub(super) parked: u64,
     pub(super) server_rss: Option<Vec<u64>>,
-    pub(super) server_heap: Option<u64>,
+    pub(super) server_heap: Option<HeapReading>,
     pub(super) worker_rss: Option<u64>,
     pub(super) slab: Option<u64>,
     pub(super) tcp_buffers: Option<u64>,
@@ -113,6 +114,13 @@ pub(super) fn memory(
         .and_then(|p| p.server_rss.as_ref())
         .map(|each| each.iter().sum::<u64>());
     let worker_baseline = fleet.rss_before_devices_bytes;
+    let server_heap = plateau.and_then(|p| p.server_heap.as_ref());
+    let device_heap = fleet
+        .heap_before_devices
+        .as_ref()
+        .zip(fleet.heap_at_hold.as_ref());
+    // The parked count per-parked figures divide by, where they are measured.
+    let measured_count = plateau.filter(|_| too_few.is_none()).map(|p| p.parked);
     let worker_plateau = plateau.and_then(|p| p.worker_rss);
     Memory {
         server_rss_baseline_bytes: baseline.server_rss,
@@ -124,17 +132,28 @@ pub(super) fn memory(
         server_bytes_per_parked: server_plateau
             .zip(baseline.server_rss)
             .and_then(|(rss, before)| per_parked(rss.saturating_sub(before))),
-        server_heap_baseline_bytes: baseline.server_heap,
-        server_heap_plateau_bytes: plateau.and_then(|p| p.server_heap),
-        server_heap_bytes_per_parked: plateau
-            .and_then(|p| p.server_heap)
-            .zip(baseline.server_heap)
-            .and_then(|(heap, before)| per_parked(heap.saturating_sub(before))),
+        server_heap_baseline_bytes: baseline.server_heap.as_ref().map(|h| h.live_bytes),
+        server_heap_plateau_bytes: server_heap.map(|h| h.live_bytes),
+        server_heap_bytes_per_parked: server_heap.zip(baseline.server_heap.as_ref()).and_then(
+            |(heap, before)| per_parked(heap.live_bytes.saturating_sub(before.live_bytes)),
+        ),
+        server_heap_parts_per_parked: server_heap
+            .zip(baseline.server_heap.as_ref())
+            .zip(measured_count)
+            .map(|((heap, before), parked)| heap.growth_per(before, parked))
+            .unwrap_or_default(),
         worker_rss_baseline_bytes: worker_baseline,
         worker_rss_plateau_bytes: worker_plateau,
         device_bytes_per_device: worker_baseline
             .zip(worker_plateau)
             .and_then(|(before, after)| per_parked(after.saturating_sub(before))),
+        device_heap_bytes_per_device: device_heap.and_then(|(before, at_hold)| {
+            per_parked(at_hold.live_bytes.saturating_sub(before.live_bytes))
+        }),
+        device_heap_parts_per_device: device_heap
+            .zip(measured_count)
+            .map(|((before, at_hold), parked)| at_hold.growth_per(before, parked))
+            .unwrap_or_default(),
         kernel_slab_bytes_per_connection: baseline
             .slab
             .zip(plateau.and_then(|p| p.slab))
@@ -150,7 +169,30 @@ mod tests {
     use super::*;
 
     fn fleet() -> WorkerReport {
-        serde_json::from_str(include_str!("testdata/worker.json")).expect("test document")
+        let mut fleet: WorkerReport =
+            serde_json::from_str(include_str!("testdata/worker.json")).expect("test document");
+        fleet.heap_before_devices = Some(HeapReading {
+            live_bytes: 4_000_000,
+            parts: [("devices".to_owned(), 3_000_000)].into_iter().collect(),
+        });
+        fleet.heap_at_hold = Some(HeapReading {
+            live_bytes: 5_500_000,
+            parts: [("devices".to_owned(), 4_500_000)].into_iter().collect(),
+        });
+        fleet
+    }
+
+    /// A heap of `live_bytes`, `tls` of them TLS and the rest connections.
+    fn heap(live_bytes: u64, tls: i64) -> HeapReading {
+        HeapReading {
+            live_bytes,
+            parts: [
+                ("tls".to_owned(), tls),
+                ("connections".to_owned(), live_bytes as i64 - tls),
+            ]
+            .into_iter()
+            .collect(),
+        }
     }
 
     #[test]
@@ -159,13 +201,13 @@ mod tests {
         fleet.rss_before_devices_bytes = Some(10_000_000);
         let baseline = Baseline {
             server_rss: Some(5_000_000),
-            server_heap: Some(1_000_000),
+            server_heap: Some(heap(1_000_000, 200_000)),
             slab: Some(100_000_000),
         };
         let plateau = Plateau {
             parked: 1_000,
             server_rss: Some(vec![4_000_000, 4_000_000]),
-            server_heap: Some(3_500_000),
+            server_heap: Some(heap(3_500_000, 700_000)),
             worker_rss: Some(12_000_000),
             slab: Some(110_000_000),
             tcp_buffers: Some(4096),
@@ -177,6 +219,10 @@ mod tests {
         let read = memory(&baseline, Some(&plateau), &fleet, shape);
         assert_eq!(read.server_bytes_per_parked, Some(3_000.0));
         assert_eq!(read.server_heap_bytes_per_parked, Some(2_500.0));
+        assert_eq!(read.server_heap_parts_per_parked["tls"], 500.0);
+        assert_eq!(read.server_heap_parts_per_parked["connections"], 2_000.0);
+        assert_eq!(read.device_heap_bytes_per_device, Some(1_500.0));
+        assert_eq!(read.device_heap_parts_per_device["devices"], 1_500.0);
         assert_eq!(read.device_bytes_per_device, Some(2_000.0));
         assert_eq!(read.kernel_slab_bytes_per_connection, Some(10_000.0));
         assert_eq!(read.server_rss_plateau_by_partition, [4_000_000, 4_000_000]);

@@ -218,6 +218,17 @@ pub struct Memory {
     /// 2 KiB more per parked Ping that way), and it barely varies from run to run.
     #[serde(default)]
     pub server_heap_bytes_per_parked: Option<f64>,
+    /// The growth of each part of the server's live heap (`measure::heap`: `tls`,
+    /// `connections`, `rest`) per parked connection; empty when not measured.
+    #[serde(default)]
+    pub server_heap_parts_per_parked: BTreeMap<String, f64>,
+    /// The workers' live heap per device: its growth from before their devices were
+    /// made to the start of the hold (every device parked), and by part (`devices`,
+    /// `tls`: on devices mostly the session tickets kept, `rest`).
+    #[serde(default)]
+    pub device_heap_bytes_per_device: Option<f64>,
+    #[serde(default)]
+    pub device_heap_parts_per_device: BTreeMap<String, f64>,
     /// The workers' RSS before their devices started, and at the plateau.
     pub worker_rss_baseline_bytes: Option<u64>,
     pub worker_rss_plateau_bytes: Option<u64>,

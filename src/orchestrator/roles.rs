@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use super::children::RoleProcess;
 use crate::firewall::launch::{FirewallReady, FirewallReport};
 use crate::firewall::netns::Topology;
+use crate::measure::heap::{HeapPart, HeapReading};
 use crate::scenario::resolve::ResolvedScenario;
 use crate::server::launch::ServerReady;
 use crate::server::process::{metric_value, scrape, wake_path, ServerHandle};
@@ -63,22 +64,29 @@ impl ServerCounts {
     }
 }
 
-/// The live heap bytes of every partition added up; `None` without partitions or when
-/// one of them cannot be read (a sum missing a partition would be a figure nobody
+/// The live heap of every partition added up; `None` without partitions or when one
+/// of them cannot be read (a sum missing a partition would be a figure nobody
 /// measured).
-pub fn heap_of_all(servers: &[ServerProcess]) -> Option<u64> {
-    if servers.is_empty() {
-        return None;
-    }
-    servers.iter().map(ServerProcess::heap_bytes).sum()
+pub fn heap_of_all(servers: &[ServerProcess]) -> Option<HeapReading> {
+    let (first, rest) = servers.split_first()?;
+    rest.iter()
+        .try_fold(first.heap()?, |sum, server| Some(sum.plus(&server.heap()?)))
 }
 
 impl ServerProcess {
-    /// The partition's live heap bytes (`pingfleet_heap_bytes`), `None` when its
-    /// /metrics cannot be read.
-    pub fn heap_bytes(&self) -> Option<u64> {
+    /// The partition's live heap (`pingfleet_heap_bytes`, and by part
+    /// `pingfleet_heap_part_bytes`), `None` when its /metrics cannot be read.
+    pub fn heap(&self) -> Option<HeapReading> {
         let text = scrape(self.ready.metrics?).ok()?;
-        metric_value(&text, "pingfleet_heap_bytes").map(|bytes| bytes as u64)
+        let live_bytes = metric_value(&text, "pingfleet_heap_bytes")? as u64;
+        let parts = HeapPart::ALL
+            .iter()
+            .filter_map(|part| {
+                let name = format!("pingfleet_heap_part_bytes{{part=\"{}\"}}", part.name());
+                Some((part.name().to_owned(), metric_value(&text, &name)? as i64))
+            })
+            .collect();
+        Some(HeapReading { live_bytes, parts })
     }
 
     /// The partition's counts, `None` when its /metrics cannot be read.

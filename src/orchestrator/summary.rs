@@ -346,6 +346,32 @@ fn write_empty_wakes(out: &mut String, result: &RunResult, cost: &DeviceHourCost
     );
 }
 
+/// Where one side's user space per parked connection goes: its live heap by part, and
+/// what RSS holds besides (the allocator's own and what C libraries allocate).
+fn heap_breakdown(
+    rss: Option<f64>,
+    heap: Option<f64>,
+    parts: &std::collections::BTreeMap<String, f64>,
+) -> Option<String> {
+    let heap = heap?;
+    let mut shown: Vec<(&String, &f64)> = parts.iter().collect();
+    shown.sort_by(|a, b| b.1.total_cmp(a.1));
+    let parts: Vec<String> = shown
+        .iter()
+        .map(|(part, bytes)| format!("{part} {bytes:.0}"))
+        .collect();
+    let besides = rss.map_or(String::new(), |rss| {
+        format!(
+            " + {:.0} bytes beside the heap (allocator, C libraries)",
+            rss - heap
+        )
+    });
+    Some(format!(
+        "heap {heap:.0} bytes ({}){besides}",
+        parts.join(", ")
+    ))
+}
+
 fn write_memory(out: &mut String, result: &RunResult) {
     let memory = &result.memory;
     let figure =
@@ -363,6 +389,24 @@ fn write_memory(out: &mut String, result: &RunResult) {
     );
     if let Some(why) = &memory.not_measured_why {
         say!(out, "  not measured: {why}");
+    }
+    for (side, rss, heap, parts) in [
+        (
+            "server",
+            memory.server_bytes_per_parked,
+            memory.server_heap_bytes_per_parked,
+            &memory.server_heap_parts_per_parked,
+        ),
+        (
+            "devices",
+            memory.device_bytes_per_device,
+            memory.device_heap_bytes_per_device,
+            &memory.device_heap_parts_per_device,
+        ),
+    ] {
+        if let Some(line) = heap_breakdown(rss, heap, parts) {
+            say!(out, "  {side}: {line}");
+        }
     }
     if let Some(target) = &result.target {
         let counters = &result.fleet.counters;

@@ -40,6 +40,11 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/capacity-search.toml"),
     },
     Shipped {
+        name: "capacity-1m-tls",
+        question: "concurrency: one million TLS devices parked on one 2-core machine, and what each costs",
+        text: include_str!("../../scenarios/capacity-1m-tls.toml"),
+    },
+    Shipped {
         name: "engines",
         question: "capacity: the lean engine against stock hyper, memory and latency side by side",
         text: include_str!("../../scenarios/engines.toml"),

@@ -66,12 +66,12 @@ mod tests {
 
     #[test]
     fn ramp_hold_and_drain_add_up() {
-        // 10,000 TLS devices at 1,000/s: 10 s of ramp, 30 s of hold, 1 s of drain.
+        // 10,000 TLS devices at 2,000/s: 5 s of ramp, 30 s of hold, 1 s of drain.
         let tls = plan(
             "name = \"t\"\n[server]\ntls = true\n[devices]\ncount = 10000\n\
              [stages]\nhold = \"30s\"\n",
         );
-        assert_eq!(measurement(&tls), Duration::from_secs(3 + 10 + 30 + 1));
+        assert_eq!(measurement(&tls), Duration::from_secs(3 + 5 + 30 + 1));
         // A slower connect rate paces the ramp; the ramp timeout caps it.
         let paced = plan(
             "name = \"t\"\n[devices]\ncount = 1000\nconnect_rate = 100\n\

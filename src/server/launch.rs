@@ -15,6 +15,7 @@ use super::run::{run, Sockets, TlsConfig};
 use super::state::{Engine, HttpLimits, PartitionConfig, ServerState};
 use super::users::Users;
 use crate::argv;
+use crate::measure::heap::{self, HeapPart};
 use crate::partition::Partition;
 use crate::tls::Identity;
 
@@ -148,6 +149,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         runtime.worker_threads(threads.max(1));
     }
+    // What the runtime's threads allocate serves connections (see `measure::heap`).
+    runtime.on_thread_start(|| heap::set_thread_part(HeapPart::Connections));
     let runtime = runtime
         .enable_all()
         .build()

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::wake_path::{WakePath, WakeStage};
 use crate::eas::request::Command;
+use crate::measure::heap::HeapReading;
 
 /// Ping statuses counted one by one; anything else lands in the last slot.
 const PING_STATUSES: usize = 9;
@@ -259,7 +260,7 @@ impl Metrics {
             "heap_bytes",
             "gauge",
             "Heap bytes allocated and not freed by this process.",
-            extra.heap_bytes.to_string(),
+            extra.heap.live_bytes.to_string(),
         );
         if let Some(drops) = extra.notify_socket_drops {
             metric(
@@ -270,6 +271,7 @@ impl Metrics {
             );
         }
         self.render_labelled(&mut out);
+        render_heap_parts(&extra.heap, &mut out);
         self.render_wake_histogram(&mut out);
         self.wake_path.render(&mut out);
         out
@@ -324,12 +326,20 @@ impl Metrics {
     }
 }
 
+/// The live heap by the part of pingfleet that allocated it (see `measure::heap`).
+fn render_heap_parts(heap: &HeapReading, out: &mut String) {
+    let _ = writeln!(out, "# HELP pingfleet_heap_part_bytes Heap bytes allocated and not freed, by the part of pingfleet that allocated them.\n# TYPE pingfleet_heap_part_bytes gauge");
+    for (part, bytes) in &heap.parts {
+        let _ = writeln!(out, "pingfleet_heap_part_bytes{{part=\"{part}\"}} {bytes}");
+    }
+}
+
 /// Readings taken when `/metrics` is scraped rather than counted as events happen.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct ExtraGauges {
     pub rss_bytes: Option<u64>,
-    /// Live heap bytes (see `measure::heap`).
-    pub heap_bytes: u64,
+    /// The live heap (see `measure::heap`).
+    pub heap: HeapReading,
     pub notify_socket_drops: Option<u64>,
 }
 
@@ -410,7 +420,12 @@ mod tests {
             .record(&woken, at + Duration::from_micros(250), None);
         let text = metrics.render(&ExtraGauges {
             rss_bytes: Some(1024),
-            heap_bytes: 512,
+            heap: HeapReading {
+                live_bytes: 512,
+                parts: [("tls".to_owned(), 12), ("connections".to_owned(), 500)]
+                    .into_iter()
+                    .collect(),
+            },
             notify_socket_drops: None,
         });
         assert!(
@@ -422,6 +437,8 @@ mod tests {
         assert!(text.contains("pingfleet_pings_total{status=\"other\"} 1"));
         assert!(text.contains("pingfleet_resident_memory_bytes 1024"));
         assert!(text.contains("pingfleet_heap_bytes 512"));
+        assert!(text.contains("pingfleet_heap_part_bytes{part=\"tls\"} 12"));
+        assert!(text.contains("pingfleet_heap_part_bytes{part=\"connections\"} 500"));
         assert!(!text.contains("notify_socket_drops"));
         assert!(text.contains("pingfleet_wake_latency_microseconds{quantile=\"0.99\"} 250"));
         assert!(text.contains("pingfleet_wake_latency_microseconds_count 1"));

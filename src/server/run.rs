@@ -85,7 +85,7 @@ pub async fn run(state: Arc<ServerState>, sockets: Sockets, tls: Option<TlsConfi
     if let Some(listener) = sockets.metrics {
         let gauges = move || ExtraGauges {
             rss_bytes: procfs::rss_bytes(None),
-            heap_bytes: crate::measure::heap::live_bytes(),
+            heap: crate::measure::heap::HeapReading::now(),
             notify_socket_drops: notify_port.and_then(procfs::udp_drops),
         };
         tracker.spawn(serve_metrics(

@@ -37,12 +37,9 @@ impl LeanTlsStream {
     /// Runs the server handshake.
     pub async fn accept(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
         let hand_over = config.enable_secret_extraction;
-        let conn = UnbufferedServerConnection::new(config)
+        let session = TlsSession::start(|| UnbufferedServerConnection::new(config), hand_over)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-        let mut stream = Self {
-            tcp,
-            session: TlsSession::new(conn, hand_over),
-        };
+        let mut stream = Self { tcp, session };
         poll_fn(|cx| stream.poll_handshake(cx)).await?;
         Ok(stream)
     }

@@ -324,10 +324,15 @@ impl FleetEngine {
         }
     }
 
-    /// Starts as many devices as the token bucket allows.
+    /// Starts as many devices as the token bucket allows, keeping at most
+    /// `max_bootstrapping` of them between their start and their first Ping: a ramp
+    /// faster than the machine then goes at the machine's pace, where unbounded it
+    /// would pile up connections whose exchanges time out and are retried.
     fn start_devices(&mut self, start: Instant, now: Instant, started: usize) -> usize {
         let allowed =
             ((now - start).as_secs_f64() * self.config.connect_rate_per_s).ceil() as usize + 1;
+        let settled = self.bootstrapped + self.stopped;
+        let allowed = allowed.min(settled + self.config.max_bootstrapping.max(1));
         let mut started = started;
         while started < self.slots.len() && started < allowed {
             let action = self.slots[started].device.start(now, &mut self.stats);

@@ -13,6 +13,7 @@ use crate::fleet::device::State;
 use crate::fleet::injector::InjectorThread;
 use crate::fleet::phase_clock::{PhaseClock, RunEnd};
 use crate::fleet::stats::{tally, tally_seen, FleetStats, Progress};
+use crate::measure::heap::HeapReading;
 use crate::phase::Phase;
 
 impl FleetEngine {
@@ -85,6 +86,7 @@ impl FleetEngine {
                 if begin {
                     let until = now + self.config.duration;
                     self.settle_radios(now);
+                    clock.heap_at_hold = Some(HeapReading::now());
                     clock.enter(Phase::Hold, now, &self.stats.counters);
                     clock.hold_until = Some(until);
                     *injector = self.start_injector(now, until, stop);
@@ -185,6 +187,7 @@ impl FleetEngine {
             stages: Vec::new(),
             schedule_origin: clock.schedule_origin,
             stopped_early,
+            heap_at_hold: clock.heap_at_hold.clone(),
         };
         let grace = self.config.grace;
         for slot in &mut self.slots {
