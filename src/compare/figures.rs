@@ -11,8 +11,8 @@ use crate::measure::calibration::FLOOR_TAG;
 use crate::measure::intervals::SecondSummary;
 use crate::orchestrator::result::RunResult;
 use crate::scenario::compare::{
-    DEPARTURE_FIGURES, DEVICE_BYTES, ERRORS, KERNEL_SLAB_BYTES, LOST_NOTIFICATIONS, PARKING_RATE,
-    PLAN_FIGURES, SERVER_BYTES, SERVER_HEAP_BYTES,
+    DEPARTURE_FIGURES, DEVICE_BYTES, DEVICE_HEAP_BYTES, ERRORS, KERNEL_SLAB_BYTES,
+    LOST_NOTIFICATIONS, PARKING_RATE, PLAN_FIGURES, SERVER_BYTES, SERVER_HEAP_BYTES,
 };
 
 /// Figures over the loopback floor, compared only while the floor of both sides was
@@ -71,6 +71,12 @@ pub fn add_run(side: &mut Side, result: &RunResult) {
             DEVICE_BYTES,
             Kind::DeviceMemory,
             memory.device_bytes_per_device,
+        ),
+        // The workers' heap moves with the notifications they track, as their RSS does.
+        (
+            DEVICE_HEAP_BYTES,
+            Kind::DeviceMemory,
+            memory.device_heap_bytes_per_device,
         ),
         (
             KERNEL_SLAB_BYTES,

@@ -6,11 +6,12 @@
 use crate::units::Share;
 
 /// The figures `pingfleet compare` judges, named once (results give them, `not_gated`
-/// lists them): memory per parked connection, of the server (RSS and live heap), the
-/// devices and the kernel; counts; the parking rate.
+/// lists them): memory per parked connection, of the server and the devices (RSS and
+/// live heap each) and the kernel; counts; the parking rate.
 pub const SERVER_BYTES: &str = "server_bytes_per_parked";
 pub const SERVER_HEAP_BYTES: &str = "server_heap_bytes_per_parked";
 pub const DEVICE_BYTES: &str = "device_bytes_per_device";
+pub const DEVICE_HEAP_BYTES: &str = "device_heap_bytes_per_device";
 pub const KERNEL_SLAB_BYTES: &str = "kernel_slab_bytes_per_connection";
 pub const LOST_NOTIFICATIONS: &str = "lost_notifications";
 pub const ERRORS: &str = "errors";
@@ -39,6 +40,7 @@ pub fn is_figure(name: &str) -> bool {
         SERVER_BYTES,
         SERVER_HEAP_BYTES,
         DEVICE_BYTES,
+        DEVICE_HEAP_BYTES,
         KERNEL_SLAB_BYTES,
         LOST_NOTIFICATIONS,
         ERRORS,
