@@ -1,5 +1,5 @@
 //! The live heap, and what it holds: bytes this process has allocated and not freed,
-//! counted by the global allocator (the system allocator with a counter in front) and
+//! counted by the global allocator (glibc's malloc with a counter in front) and
 //! kept apart by the part of pingfleet that allocated them.
 //!
 //! Unlike RSS, the live heap does not hide a new allocation in memory the allocator
@@ -16,10 +16,10 @@
 //! scope, on drop too); the total is exact whatever the parts.
 //!
 //! This module is the one place pingfleet writes `unsafe`: a global allocator is an
-//! `unsafe` trait, and this one only forwards to the system allocator.
+//! `unsafe` trait, and this one only forwards to the allocator underneath.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -79,16 +79,35 @@ fn count(bytes: i64) {
     LIVE[usize::from(part)].fetch_add(bytes, Ordering::Relaxed);
 }
 
-/// The system allocator, counting.
+/// The allocator underneath the counter: the system's (glibc's malloc) unless the
+/// build chose another with the `mimalloc` or `jemalloc` feature (to compare them:
+/// docs/measurements.md).
+#[cfg(not(any(feature = "mimalloc", feature = "jemalloc")))]
+static INNER: std::alloc::System = std::alloc::System;
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "jemalloc")]
+static INNER: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The name of the allocator underneath (for results and `--version`).
+pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
+    "jemalloc"
+} else if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "glibc"
+};
+
+/// The allocator underneath, counting.
 struct Counting;
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged and
+// SAFETY: every method forwards to `INNER` with the caller's arguments unchanged and
 // returns what it returns; counting touches only atomics and a constant thread-local,
 // neither of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract for `alloc` is passed on as is.
-        let ptr = unsafe { System.alloc(layout) };
+        let ptr = unsafe { INNER.alloc(layout) };
         if !ptr.is_null() {
             count(layout.size() as i64);
         }
@@ -97,7 +116,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
+        let ptr = unsafe { INNER.alloc_zeroed(layout) };
         if !ptr.is_null() {
             count(layout.size() as i64);
         }
@@ -106,14 +125,14 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` and `layout` come from the caller, who got them from this
-        // allocator, that is from `System`.
-        unsafe { System.dealloc(ptr, layout) };
+        // allocator, that is from `INNER`.
+        unsafe { INNER.dealloc(ptr, layout) };
         count(-(layout.size() as i64));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as for `dealloc`, with the caller's `new_size`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        let new = unsafe { INNER.realloc(ptr, layout, new_size) };
         if !new.is_null() {
             count(new_size as i64 - layout.size() as i64);
         }

@@ -541,6 +541,7 @@ fn assemble(
     RunResult {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        allocator: crate::measure::heap::ALLOCATOR.into(),
         git_commit: git_commit(),
         scenario: scenario.name.clone(),
         seed: scenario.seed,

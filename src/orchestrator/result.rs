@@ -30,6 +30,10 @@ pub struct RunResult {
     #[cfg_attr(test, schemars(extend("const" = "pingfleet.result/1")))]
     pub schema: String,
     pub tool_version: String,
+    /// The memory allocator the binary was built with: `glibc` (the default),
+    /// `mimalloc` or `jemalloc` (cargo features, to compare them).
+    #[serde(default)]
+    pub allocator: String,
     pub git_commit: Option<String>,
     pub scenario: String,
     /// The bundled server engine measured; `null` against an external target.
