@@ -23,9 +23,11 @@ use rustls_pki_types::ServerName;
 /// few a redirect names; a hostile server cannot make it grow by naming more.
 const MAX_SERVER_NAMES: usize = 16;
 
-/// Most targets whose tickets a worker keeps apart; devices sent to further targets (by
-/// redirects) make full handshakes there.
-const MAX_TICKET_TARGETS: usize = 16;
+/// Most targets whose tickets a worker keeps apart: as many as a run may start
+/// partitions (`scenario::resolve::MAX_PROCESSES`; a million devices spread every
+/// worker over 56), a bound a hostile server's redirects cannot push further; devices
+/// sent to further targets make full handshakes there.
+const MAX_TICKET_TARGETS: usize = 256;
 
 /// A worker's TLS client configurations. A device that resumes uses, per target (a
 /// ticket is sealed by the server process that issued it, and partitions of one host

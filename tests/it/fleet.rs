@@ -503,3 +503,56 @@ fn a_pushed_folder_the_server_lacks_fails_the_worker_instead_of_looping() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A worker keeps at most `--max-bootstrapping` devices between their start and their
+/// first Ping: against a server that accepts connections and never answers, 40 devices
+/// asked for at 1,000/s open 5 connections with a bound of 5, and all 40 without one.
+#[test]
+fn the_ramp_waits_while_max_bootstrapping_devices_are_bootstrapping() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    for (bound, expected) in [("5", 5), ("100", 40)] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        // Holds every connection open, silent, until the test's process ends.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<String> = [
+            "--target",
+            &format!("http://{address}"),
+            "--notify",
+            "127.0.0.1:9",
+            "--devices",
+            "40",
+            "--connect-rate",
+            "1000",
+            "--max-bootstrapping",
+            bound,
+            "--ramp-timeout",
+            "2s",
+            "--duration",
+            "1s",
+            "--drain",
+            "1s",
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .collect();
+        let (result, report) = run_devices_any(&args, &dir.path().join("worker.json"));
+        assert!(!result.status.success(), "no device could bootstrap");
+        assert_eq!(report.devices_bootstrapped, 0);
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            expected,
+            "--max-bootstrapping {bound}"
+        );
+    }
+}
