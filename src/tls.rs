@@ -247,6 +247,27 @@ mod tests {
     }
 
     #[test]
+    fn each_generated_certificate_has_a_subject_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let subjects: Vec<Vec<u8>> = [CertificateKey::EcdsaP256, CertificateKey::Ed25519]
+            .into_iter()
+            .enumerate()
+            .map(|(index, key)| {
+                let cert = dir.path().join(format!("{index}.pem"));
+                let identity = Identity::self_signed_with(&cert, &[], key).unwrap();
+                let der = identity.chain[0].as_ref();
+                // The common name's text, as it is written in the certificate.
+                let at = der
+                    .windows(b"pingfleet server ".len())
+                    .position(|window| window == b"pingfleet server ")
+                    .expect("the subject names pingfleet");
+                der[at..at + 40].to_vec()
+            })
+            .collect();
+        assert_ne!(subjects[0], subjects[1]);
+    }
+
+    #[test]
     fn a_generated_certificate_names_the_listen_addresses() {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
