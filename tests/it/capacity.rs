@@ -71,14 +71,17 @@ fn a_three_step_search_fits_memory_and_says_the_answer() {
         assert!((step.rate_per_s - step.devices as f64 / 5.0).abs() < 1e-9);
         assert!(dir.path().join(step.result_file.as_ref().unwrap()).exists());
     }
-    let server = result
-        .fits
-        .iter()
-        .find(|fit| fit.component == "server_rss")
-        .unwrap();
-    let line = server.line.expect("three steps fit a line");
-    assert_eq!(line.points, 3);
-    assert!(line.bytes_per_device > 0.0, "{line:?}");
+    let fit_of = |component: &str| {
+        let fit = result.fits.iter().find(|fit| fit.component == component);
+        fit.unwrap().line.expect("three steps fit a line")
+    };
+    assert_eq!(fit_of("server_rss").points, 3);
+    // A parked connection costs the server under 2 KB, so 200 more devices move its RSS
+    // less than the allocator's arenas and the pages touched at random do: the RSS slope
+    // over these small steps is noise. The live heap counts the connections' bytes only.
+    let heap = fit_of("server_heap");
+    assert_eq!(heap.points, 3);
+    assert!(heap.bytes_per_device > 0.0, "{heap:?}");
     assert_eq!(result.knee.holds_devices, Some(300));
     assert_eq!(result.knee.limit, Limit::Steps);
     assert!(
