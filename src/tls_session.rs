@@ -35,53 +35,38 @@ pub trait Unbuffered {
     fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error>;
 }
 
-impl Unbuffered for UnbufferedServerConnection {
-    type Data = ServerConnectionData;
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
-        self.process_tls_records(incoming)
-    }
-    fn handshaking(&self) -> bool {
-        self.is_handshaking()
-    }
-    fn kind(&self) -> Option<HandshakeKind> {
-        self.handshake_kind()
-    }
-    fn version(&self) -> Option<ProtocolVersion> {
-        self.protocol_version()
-    }
-    const WAITS_FOR_DATA: bool = false;
-    fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error> {
-        self.dangerous_into_kernel_connection()
-            .map(|(secrets, _)| secrets)
-    }
+/// Implements [`Unbuffered`] for one of rustls' two connection types, whose methods
+/// have the same names but no trait in common.
+macro_rules! unbuffered {
+    ($connection:ty, $data:ty, waits_for_data: $waits:expr) => {
+        impl Unbuffered for $connection {
+            type Data = $data;
+            fn process<'c, 'i>(
+                &'c mut self,
+                incoming: &'i mut [u8],
+            ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+                self.process_tls_records(incoming)
+            }
+            fn handshaking(&self) -> bool {
+                self.is_handshaking()
+            }
+            fn kind(&self) -> Option<HandshakeKind> {
+                self.handshake_kind()
+            }
+            fn version(&self) -> Option<ProtocolVersion> {
+                self.protocol_version()
+            }
+            const WAITS_FOR_DATA: bool = $waits;
+            fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error> {
+                self.dangerous_into_kernel_connection()
+                    .map(|(secrets, _)| secrets)
+            }
+        }
+    };
 }
 
-impl Unbuffered for UnbufferedClientConnection {
-    type Data = ClientConnectionData;
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
-        self.process_tls_records(incoming)
-    }
-    fn handshaking(&self) -> bool {
-        self.is_handshaking()
-    }
-    fn kind(&self) -> Option<HandshakeKind> {
-        self.handshake_kind()
-    }
-    fn version(&self) -> Option<ProtocolVersion> {
-        self.protocol_version()
-    }
-    const WAITS_FOR_DATA: bool = true;
-    fn into_secrets(self) -> Result<ExtractedSecrets, rustls::Error> {
-        self.dangerous_into_kernel_connection()
-            .map(|(secrets, _)| secrets)
-    }
-}
+unbuffered!(UnbufferedServerConnection, ServerConnectionData, waits_for_data: false);
+unbuffered!(UnbufferedClientConnection, ClientConnectionData, waits_for_data: true);
 
 /// What processing the received records led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
