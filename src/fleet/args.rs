@@ -65,11 +65,6 @@ pub struct DevicesArgs {
     #[arg(long, default_value = "10s", value_parser = argv::duration)]
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
-    /// The most devices bootstrapping (connecting, handshaking, syncing) at once in
-    /// this worker: the ramp waits for one to send its first Ping before starting
-    /// another beyond this many.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_bootstrapping: u32,
     /// Start the hold phase only on SIGUSR1 (or at the ramp timeout), so several workers
     /// driven by `pingfleet run` measure together once every device is parked.
     #[arg(long, conflicts_with = "hold_at")]

@@ -22,6 +22,10 @@ use crate::units::{Share, Span};
 pub const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
 /// Devices started a second during the ramp.
 pub const DEFAULT_CONNECT_RATE: f64 = 5000.0;
+/// The most devices of a worker between their start and their first Ping at once.
+pub const DEFAULT_MAX_BOOTSTRAPPING: usize = 64;
+/// The most `max_bootstrapping` may be (a worker holds at most 20,000 connections).
+const MAX_BOOTSTRAPPING_LIMIT: usize = 100_000;
 /// Devices in a fleet when nothing says otherwise.
 pub const DEFAULT_COUNT: usize = 100;
 /// A scheduled device's sync interval, and the least it may be (clients of the time
@@ -101,6 +105,13 @@ pub struct FleetConfig {
     /// workers).
     #[arg(long, value_name = "PER_S", default_value_t = DEFAULT_CONNECT_RATE)]
     pub connect_rate: f64,
+    /// The most devices bootstrapping (connecting, handshaking, syncing) at once in
+    /// each worker: the ramp waits for one to send its first Ping before starting
+    /// another beyond this many. A ramp faster than the machine would otherwise open
+    /// connections whose exchanges time out; and the memory freed by many handshakes
+    /// at once is kept by the allocator, counted in every RSS figure after.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BOOTSTRAPPING)]
+    pub max_bootstrapping: usize,
     /// A mix of device kinds (`[[devices.profiles]]`, or `--profile JSON` once per
     /// kind, e.g. '{"name":"iphone","weight":5,"version":"16.1","heartbeat":"15m"}');
     /// what an entry leaves out comes from these settings. Each device's kind depends
@@ -171,6 +182,7 @@ impl Default for FleetConfig {
             provision: false,
             tls_resumption: true,
             connect_rate: DEFAULT_CONNECT_RATE,
+            max_bootstrapping: DEFAULT_MAX_BOOTSTRAPPING,
             profiles: Vec::new(),
             device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.to_owned(),
             delivery: DeliveryMode::Push,
@@ -268,6 +280,12 @@ impl FleetConfig {
                 format!(
                     "devices.connect_rate must be above 0 and at most {MAX_RATE_PER_S} per second"
                 ),
+            ));
+        }
+        if !(1..=MAX_BOOTSTRAPPING_LIMIT).contains(&self.max_bootstrapping) {
+            return Err(ConfigError::new(
+                "max_bootstrapping",
+                format!("devices.max_bootstrapping must be 1 to {MAX_BOOTSTRAPPING_LIMIT}"),
             ));
         }
         Ok(())
@@ -503,7 +521,7 @@ mod tests {
     fn a_file_and_the_flags_read_alike() {
         let from_file: FleetConfig = toml::from_str(
             "count = 50\nheartbeat = \"90\"\nfolders = [\"calendar\"]\nprovision = true\n\
-             tls_resumption = false\nconnect_rate = 20.0\n",
+             tls_resumption = false\nconnect_rate = 20.0\nmax_bootstrapping = 8\n",
         )
         .unwrap();
         let from_flags = flags(&[
@@ -517,6 +535,8 @@ mod tests {
             "--no-tls-resumption",
             "--connect-rate",
             "20",
+            "--max-bootstrapping",
+            "8",
         ])
         .unwrap();
         assert_eq!(from_file, from_flags);
@@ -542,6 +562,17 @@ mod tests {
             ..FleetConfig::default()
         };
         assert_eq!(upside_down.check().unwrap_err().key, "heartbeat_strategy");
+        for bound in [0, 100_001] {
+            let unbounded = FleetConfig {
+                max_bootstrapping: bound,
+                ..FleetConfig::default()
+            };
+            let err = unbounded.check().unwrap_err();
+            assert_eq!(
+                err.for_flag(),
+                "--max-bootstrapping: devices.max_bootstrapping must be 1 to 100000"
+            );
+        }
         assert!(FleetConfig::default().check().is_ok());
     }
 }

@@ -260,7 +260,7 @@ fn engine_config(
         targets: wiring.targets,
         tls: wiring.tls,
         connect_rate_per_s: args.fleet.connect_rate,
-        max_bootstrapping: args.max_bootstrapping as usize,
+        max_bootstrapping: args.fleet.max_bootstrapping,
         ramp_timeout: args.stages.ramp_timeout.0,
         duration: args.stages.hold.0,
         hold_start: hold_start(args)?,

@@ -158,9 +158,11 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
     let span = |duration| humantime::format_duration(duration).to_string();
     let injector = &scenario.injector;
     let mut lines = vec![format!(
-        "ramp up to {} (devices started at up to {}/s), until every device has parked",
+        "ramp up to {} (devices started at up to {}/s, at most {} a worker between start \
+         and first Ping), until every device has parked",
         span(stages.ramp_timeout.0),
-        scenario.devices.connect_rate
+        scenario.devices.connect_rate,
+        scenario.devices.max_bootstrapping
     )];
     let notifications = match (injector.pattern, injector.rate) {
         (PatternKind::Burst, _) => format!(
