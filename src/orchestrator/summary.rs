@@ -360,11 +360,16 @@ fn heap_breakdown(
         .iter()
         .map(|(part, bytes)| format!("{part} {bytes:.0}"))
         .collect();
-    let besides = rss.map_or(String::new(), |rss| {
-        format!(
+    let besides = rss.map_or(String::new(), |rss| match rss >= heap {
+        true => format!(
             " + {:.0} bytes beside the heap (allocator, C libraries)",
             rss - heap
-        )
+        ),
+        // Pages of large allocations that were never written are not resident.
+        false => format!(
+            "; RSS {:.0} bytes below it (allocated pages never touched)",
+            heap - rss
+        ),
     });
     Some(format!(
         "heap {heap:.0} bytes ({}){besides}",
@@ -478,4 +483,25 @@ pub fn print_comparison(comparison: &EngineComparison) {
         ratio(comparison.wakeup_p99_ratio)
     );
     print!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heap_breakdown;
+
+    #[test]
+    fn the_heap_line_gives_its_parts_and_what_rss_holds_beside_or_below_it() {
+        let parts = [("tls".to_owned(), 300.0), ("devices".to_owned(), 1500.0)].into();
+        assert_eq!(
+            heap_breakdown(Some(2300.0), Some(1800.0), &parts).unwrap(),
+            "heap 1800 bytes (devices 1500, tls 300) + 500 bytes beside the heap \
+             (allocator, C libraries)"
+        );
+        assert_eq!(
+            heap_breakdown(Some(1500.0), Some(1800.0), &parts).unwrap(),
+            "heap 1800 bytes (devices 1500, tls 300); RSS 300 bytes below it (allocated \
+             pages never touched)"
+        );
+        assert_eq!(heap_breakdown(Some(1500.0), None, &parts), None);
+    }
 }
