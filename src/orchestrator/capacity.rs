@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::capacity_fit::{self, Knee, Limit, LineFit, Outcome};
 use super::result::RunResult;
+use super::self_check::SelfCheck;
 use crate::measure::latency::LatencySummary;
 use crate::phase::Phase;
 use crate::scenario::capacity::CapacitySection;
@@ -17,6 +18,14 @@ use crate::scenario::resolve::{Overrides, ResolvedScenario};
 
 /// The `schema` of a capacity search's result file.
 pub const SCHEMA: &str = "pingfleet.capacity/1";
+
+/// Times a step is measured at most: a failure on latency while the generator was
+/// late says nothing of the server, so such a step is measured again, once.
+const MAX_ATTEMPTS: u32 = 2;
+
+fn one() -> u32 {
+    1
+}
 
 /// What one step measured.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -36,6 +45,18 @@ pub struct StepResult {
     pub limit: Option<Limit>,
     /// Why it did not pass: the failed thresholds, or why the run did not complete.
     pub why: String,
+    /// Why the step's self-check failed (the generator or the machine was late, so its
+    /// latencies are not the server's alone); empty when it passed.
+    #[serde(default)]
+    pub self_check_reasons: Vec<String>,
+    /// The generator (the injector or a device worker) fell behind while the machine
+    /// had cores to spare: the step's latencies are partly the generator's.
+    #[serde(default)]
+    pub generator_late: bool,
+    /// Times the step was measured: a step that failed on latency while its self-check
+    /// failed is measured once more.
+    #[serde(default = "one")]
+    pub attempts: u32,
     /// The run's own result file.
     pub result_file: Option<String>,
     pub parked: Option<u64>,
@@ -146,7 +167,9 @@ pub fn run_search(
             stopped_by = Some((Limit::Memory, why));
             break;
         }
-        let step = match one_step(search, devices, steps.len() + 1, measure, write)? {
+        let number = steps.len() + 1;
+        let once = || one_step(search, devices, number, measure, write);
+        let step = match measured_step(number, search.interrupted, once)? {
             Ok(step) => step,
             Err(stop) => {
                 stopped_by = Some(stop);
@@ -206,6 +229,47 @@ fn outcomes(steps: &[StepResult]) -> Vec<Outcome<'_>> {
             why: &step.why,
         })
         .collect()
+}
+
+/// The step of `devices` measured, and measured again while it fails on latency with
+/// its self-check failed (up to [`MAX_ATTEMPTS`]); the last measurement counts.
+fn measured_step(
+    number: usize,
+    interrupted: &AtomicBool,
+    measure_once: impl Fn() -> anyhow::Result<Result<StepResult, (Limit, String)>>,
+) -> anyhow::Result<Result<StepResult, (Limit, String)>> {
+    let mut attempts = 0;
+    loop {
+        let mut step = match measure_once()? {
+            Ok(step) => step,
+            stop => return Ok(stop),
+        };
+        attempts += 1;
+        step.attempts = attempts;
+        if !untrusted_latency_failure(&step)
+            || attempts >= MAX_ATTEMPTS
+            || interrupted.load(Ordering::Relaxed)
+        {
+            return Ok(Ok(step));
+        }
+        println!(
+            "capacity step {number}: failed on latency while the generator was late and \
+             cores were free ({}): measured again",
+            step.self_check_reasons.join(", ")
+        );
+    }
+}
+
+/// Whether `step` failed on latency while its self-check failed: its latencies were
+/// partly the generator's or a busy machine's.
+fn untrusted_latency_failure(step: &StepResult) -> bool {
+    step.limit == Some(Limit::Latency) && step.generator_late
+}
+
+/// Whether the generator fell behind on its own: late, with cores to spare (on a busy
+/// machine the server's own load may have made it late, and that is a limit).
+fn generator_late(check: &SelfCheck) -> bool {
+    (check.injector_late || check.devices_late) && !check.machine_saturated
 }
 
 /// Measures, judges and writes the step of `devices` (the `number`th); what stopped
@@ -294,32 +358,7 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
     use crate::fleet::histogram::HistogramName;
     let devices = plan.scenario.devices.count;
     let summary = |name| result.summary_of(name);
-    let failed: Vec<&super::result::ThresholdVerdict> =
-        result.thresholds.iter().filter(|v| !v.passed).collect();
-    let (passed, limit, why) = if !result.complete {
-        (false, Some(Limit::Incomplete), result.failures.join("; "))
-    } else if !failed.is_empty() {
-        let metrics: Vec<&str> = failed.iter().map(|v| v.metric.as_str()).collect();
-        let why = failed
-            .iter()
-            .map(|v| {
-                format!(
-                    "{} {} (observed {})",
-                    v.metric,
-                    v.condition,
-                    v.observed_text.as_deref().unwrap_or("not measured")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        (
-            false,
-            Some(capacity_fit::limit_of_thresholds(&metrics)),
-            why,
-        )
-    } else {
-        (true, None, String::new())
-    };
+    let (passed, limit, why) = verdict(result);
     let hold: Vec<&super::sampler::TimelinePoint> = result
         .timeline
         .iter()
@@ -336,6 +375,9 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
         passed,
         limit,
         why,
+        self_check_reasons: result.self_check.reasons.clone(),
+        generator_late: generator_late(&result.self_check),
+        attempts: 1,
         result_file: Some(path.display().to_string()),
         parked: memory.parked_at_plateau,
         wakeup: summary(HistogramName::WakeupLatency),
@@ -361,6 +403,47 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
             kernel_slab: drift(&hold, devices, |p| p.kernel.slab_bytes),
         },
     }
+}
+
+/// Whether a step's run passed, what it hit and why: an incomplete run, or its failed
+/// thresholds; a latency failure while the self-check failed says so.
+fn verdict(result: &RunResult) -> (bool, Option<Limit>, String) {
+    let failed: Vec<&super::result::ThresholdVerdict> =
+        result.thresholds.iter().filter(|v| !v.passed).collect();
+    if !result.complete {
+        return (false, Some(Limit::Incomplete), result.failures.join("; "));
+    }
+    if failed.is_empty() {
+        return (true, None, String::new());
+    }
+    let metrics: Vec<&str> = failed.iter().map(|v| v.metric.as_str()).collect();
+    let limit = capacity_fit::limit_of_thresholds(&metrics);
+    let mut why = failed
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} (observed {})",
+                v.metric,
+                v.condition,
+                v.observed_text.as_deref().unwrap_or("not measured")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if let Some(note) = generator_note(limit, &result.self_check) {
+        why.push_str(&note);
+    }
+    (false, Some(limit), why)
+}
+
+/// What a failure on `limit` adds to its why when the generator was late on its own.
+fn generator_note(limit: Limit, check: &SelfCheck) -> Option<String> {
+    (limit == Limit::Latency && generator_late(check)).then(|| {
+        format!(
+            "; the generator itself was late ({}): the server's own limit may lie higher",
+            check.reasons.join(", ")
+        )
+    })
 }
 
 /// The server's cores per 1,000 wake-ups a second over the hold.
@@ -497,6 +580,104 @@ pub fn step_line(step: &StepResult) -> String {
     )
     .trim_end()
     .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-check as a run writes it: the injector `late` or not, the machine
+    /// `busy` (all cores) or not.
+    fn check(late: bool, busy: bool) -> SelfCheck {
+        serde_json::from_value(serde_json::json!({
+            "generator_saturated": late || busy,
+            "injector_late": late,
+            "machine_saturated": busy,
+            "reasons": if late { vec!["injector lag p99 2895 us exceeds 1000 us"] } else { vec![] },
+            "hold_seconds_sampled": 19,
+            "busiest_worker_cores": 0.07,
+            "busiest_second_cores": if busy { 2.0 } else { 0.6 },
+            "machine_cores": 2,
+            "event_loop_lag_p99_us": 573,
+            "injector_lag_p99_us": 2895,
+            "injector_precision": "",
+        }))
+        .unwrap()
+    }
+
+    fn step(limit: Option<Limit>, generator_late: bool) -> StepResult {
+        let mut step: StepResult = serde_json::from_value(serde_json::json!({
+            "devices": 40000, "rate_per_s": 400.0, "passed": limit.is_none(), "why": "",
+            "drift_per_device_hour": {},
+        }))
+        .unwrap();
+        step.limit = limit;
+        step.generator_late = generator_late;
+        step
+    }
+
+    #[test]
+    fn the_generator_is_late_on_its_own_only_with_cores_to_spare() {
+        assert!(generator_late(&check(true, false)));
+        assert!(!generator_late(&check(true, true)));
+        assert!(!generator_late(&check(false, false)));
+        assert_eq!(
+            generator_note(Limit::Latency, &check(true, false)).unwrap(),
+            "; the generator itself was late (injector lag p99 2895 us exceeds 1000 us): \
+             the server's own limit may lie higher"
+        );
+        assert_eq!(generator_note(Limit::Errors, &check(true, false)), None);
+        assert_eq!(generator_note(Limit::Latency, &check(true, true)), None);
+    }
+
+    #[test]
+    fn only_a_latency_failure_while_the_generator_was_late_is_measured_again() {
+        assert!(untrusted_latency_failure(&step(Some(Limit::Latency), true)));
+        assert!(!untrusted_latency_failure(&step(
+            Some(Limit::Latency),
+            false
+        )));
+        assert!(!untrusted_latency_failure(&step(Some(Limit::Errors), true)));
+        assert!(!untrusted_latency_failure(&step(None, true)));
+        assert_eq!(
+            step(None, false).attempts,
+            1,
+            "a step read without attempts"
+        );
+    }
+
+    /// `measured_step` over steps given in turn; the step it keeps, and how many it took.
+    fn measured(given: Vec<StepResult>) -> (StepResult, usize) {
+        let given = std::cell::RefCell::new(given.into_iter());
+        let taken = std::cell::Cell::new(0);
+        let once = || {
+            taken.set(taken.get() + 1);
+            Ok(Ok(given.borrow_mut().next().unwrap()))
+        };
+        let kept = measured_step(3, &AtomicBool::new(false), once).unwrap();
+        (kept.unwrap(), taken.get())
+    }
+
+    #[test]
+    fn a_step_failing_on_latency_while_the_generator_was_late_is_measured_once_more() {
+        let late = || step(Some(Limit::Latency), true);
+        let (kept, taken) = measured(vec![late(), step(None, false)]);
+        assert!(kept.passed);
+        assert_eq!((kept.attempts, taken), (2, 2));
+        let (kept, taken) = measured(vec![late(), late(), step(None, false)]);
+        assert_eq!(
+            kept.limit,
+            Some(Limit::Latency),
+            "the second measurement counts"
+        );
+        assert_eq!((kept.attempts, taken), (2, 2), "at most MAX_ATTEMPTS");
+        let (kept, taken) = measured(vec![step(Some(Limit::Latency), false), late()]);
+        assert_eq!(
+            (kept.attempts, taken),
+            (1, 1),
+            "a server's own latency failure"
+        );
+    }
 }
 
 #[cfg(test)]
