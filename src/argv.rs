@@ -51,10 +51,29 @@ pub fn to_argv<T: clap::Args + Serialize>(
     Ok(argv)
 }
 
+/// A flag's value that is not what the flag takes: the text, and what it should be.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{text:?} is not a duration of 0 seconds or more")]
+    NegativeSeconds { text: String },
+    #[error("{text:?} is not a duration like 30s, 1.5 or 500ms: {source}")]
+    Duration {
+        text: String,
+        source: humantime::DurationError,
+    },
+    #[error("{text:?} is not an RFC 3339 time like 2026-12-01T10:00:00Z: {source}")]
+    WallClock {
+        text: String,
+        source: humantime::TimestampError,
+    },
+}
+
 /// A wall-clock instant as flags take it: RFC 3339 (`2026-12-01T10:00:00Z`).
-pub fn wall_clock(text: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|err| format!("{text:?} is not an RFC 3339 time like 2026-12-01T10:00:00Z: {err}"))
+pub fn wall_clock(text: &str) -> Result<std::time::SystemTime, ValueError> {
+    humantime::parse_rfc3339_weak(text).map_err(|source| ValueError::WallClock {
+        text: text.to_owned(),
+        source,
+    })
 }
 
 /// Parses `argv` (a subcommand and its flags, as [`to_argv`] writes them) into `T`.
@@ -87,14 +106,48 @@ fn text(value: &Value) -> anyhow::Result<String> {
 }
 
 /// Parses a duration flag: `90` or `1.5` (seconds), or `1s 500ms`, `2m`, `480s`.
-pub fn duration(text: &str) -> Result<Duration, String> {
+pub fn duration(text: &str) -> Result<Duration, ValueError> {
     let trimmed = text.trim();
     if let Ok(seconds) = trimmed.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds)
-            .map_err(|_| format!("{text:?} is not a duration of 0 seconds or more"));
+        return Duration::try_from_secs_f64(seconds).map_err(|_| ValueError::NegativeSeconds {
+            text: text.to_owned(),
+        });
     }
-    humantime::parse_duration(trimmed)
-        .map_err(|err| format!("{text:?} is not a duration like 30s, 1.5 or 500ms: {err}"))
+    humantime::parse_duration(trimmed).map_err(|source| ValueError::Duration {
+        text: text.to_owned(),
+        source,
+    })
+}
+
+/// Why a count on the command line (`--devices`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a count: write a whole number, 1 or more, e.g. {example}")]
+pub struct CountError {
+    text: String,
+    example: usize,
+}
+
+impl CountError {
+    /// A count that would have been read: the number given made whole and positive.
+    pub fn suggestion(&self) -> String {
+        self.example.to_string()
+    }
+}
+
+/// A count of 1 or more (`--devices 500`).
+pub fn count(text: &str) -> Result<usize, CountError> {
+    let trimmed = text.trim();
+    match trimmed.parse::<usize>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(CountError {
+            text: trimmed.to_owned(),
+            example: trimmed
+                .parse::<f64>()
+                .ok()
+                .filter(|value| value.is_finite() && value.abs() >= 1.0)
+                .map_or(200, |value| value.abs().round() as usize),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -107,7 +160,28 @@ mod tests {
         assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
         assert_eq!(duration("1s 500ms"), Ok(Duration::from_millis(1500)));
         assert!(duration("-1s").is_err());
-        assert!(duration("-1").is_err());
-        assert!(duration("soon").is_err());
+        let negative = ValueError::NegativeSeconds { text: "-1".into() };
+        assert_eq!(duration("-1"), Err(negative));
+        let soon = duration("soon").unwrap_err();
+        assert!(matches!(soon, ValueError::Duration { .. }), "{soon:?}");
+        assert!(soon
+            .to_string()
+            .starts_with("\"soon\" is not a duration like 30s"));
+        let when = wall_clock("tomorrow").unwrap_err();
+        assert!(matches!(when, ValueError::WallClock { .. }), "{when:?}");
+    }
+
+    #[test]
+    fn counts_are_whole_and_positive_with_an_example_that_is() {
+        assert_eq!(count("500"), Ok(500));
+        let negative = count("-5").unwrap_err();
+        assert_eq!(negative.suggestion(), "5");
+        assert_eq!(
+            negative.to_string(),
+            "\"-5\" is not a count: write a whole number, 1 or more, e.g. 5"
+        );
+        assert_eq!(count("2.6").unwrap_err().suggestion(), "3");
+        assert_eq!(count("0").unwrap_err().suggestion(), "200");
+        assert_eq!(count("many").unwrap_err().suggestion(), "200");
     }
 }

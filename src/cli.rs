@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 
 use crate::compare::launch::CompareArgs;
 use crate::firewall::launch::FirewallArgs;
@@ -38,11 +38,11 @@ First steps: pingfleet scenarios ; pingfleet run smoke --plan ; pingfleet run sm
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Subcommand,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
     /// Run a scenario: server partitions and device workers as child processes, every
     /// process sampled each second, results merged into results/<scenario>-<UTC>.json,
     /// thresholds judged (exit 0 pass, 1 a threshold failed, 2 the run could not be
@@ -103,7 +103,7 @@ pub enum Command {
     Wbxml(WbxmlCommand),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum WbxmlCommand {
     /// Print an EAS WBXML body (a captured request or response) as XML.
     ///
@@ -142,6 +142,37 @@ pub struct EncodeArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Parses the command line; a value our own parsers refused gets a `tip:` line naming
+/// its flag with a value that works (`--memory-tolerance 5%`).
+pub fn parse() -> Result<Cli, clap::Error> {
+    Cli::try_parse().map_err(with_tip)
+}
+
+/// `err` with a `tip:` line when its value has a suggestion.
+pub fn with_tip(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let flag = arg.split(['=', ' ']).next().unwrap_or(arg).to_owned();
+    let source = std::error::Error::source(&err);
+    let suggestion = source
+        .and_then(|source| source.downcast_ref::<crate::units::ShareError>())
+        .and_then(|share| share.suggestion().map(str::to_owned))
+        .or_else(|| {
+            source
+                .and_then(|source| source.downcast_ref::<crate::argv::CountError>())
+                .map(crate::argv::CountError::suggestion)
+        });
+    if let Some(suggestion) = suggestion {
+        err.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![format!("write {flag} {suggestion}").into()]),
+        );
+    }
+    err
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +190,27 @@ mod tests {
         let mut all = Vec::new();
         walk("", &Cli::command(), &mut all);
         all
+    }
+
+    #[test]
+    fn a_refused_value_gets_a_tip_with_its_flag_and_a_value_that_works() {
+        let words = [
+            "pingfleet",
+            "compare",
+            "a.json",
+            "b.json",
+            "--memory-tolerance",
+            "5",
+        ];
+        let err = Cli::try_parse_from(words).map_err(with_tip).unwrap_err();
+        let text = err.render().to_string();
+        assert!(text.contains("tip: write --memory-tolerance 5%"), "{text}");
+        let err = Cli::try_parse_from(["pingfleet", "run", "smoke", "--devices", "-5"])
+            .map_err(with_tip)
+            .unwrap_err();
+        let text = err.render().to_string();
+        assert!(text.contains("tip: write --devices 5"), "{text}");
+        assert!(!text.contains("invalid digit"), "{text}");
     }
 
     #[test]

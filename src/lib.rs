@@ -1,22 +1,27 @@
 //! pingfleet: a benchmark and load tester for Exchange ActiveSync Direct Push, the
 //! long-parked `Ping` command that phones use for push e-mail.
 //!
-//! Layout (lower layers first; nothing imports a layer above it):
+//! # Layout
+//! Lower layers first: a module imports only modules listed before it (its tests may
+//! reach further, e.g. a TLS test starting a fleet's client).
 //! - [`eas`]: the protocol, pure and I/O-free: WBXML codec and code pages, command
 //!   models, the request line and headers. Shared by every role.
 //! - [`notification`]: the change-notification datagram, `pingfleet notify`, and the
 //!   subject that ties an item to its notification.
-//! - [`partition`]: which server partition owns a user and which worker a device, and
-//!   how many processes of a role.
 //! - [`setting`]: a setting that does not hold, said for a key or a flag.
 //! - [`seeds`]: every random choice from (run seed, device index).
 //! - [`phase`]: the phases of a run (ramp, hold, drain).
 //! - [`argv`]: the typed seam: child flags written from the structs their CLIs parse.
 //! - [`measure`]: latency histograms and readings from /proc, the loopback floor.
 //! - [`kernel_stamp`]: datagrams with the instant the kernel received them.
-//! - [`tls`], [`tls_session`]: certificates and client configs; rustls' unbuffered API.
-//! - [`units`]: shares written `5%` everywhere; latencies and sizes printed with units.
+//! - [`listen`]: listening sockets with a backlog that holds a reconnect storm.
 //! - [`lifeline`]: children of a run end with it (`PR_SET_PDEATHSIG`).
+//! - [`tls`], [`tls_records`], [`tls_session`]: certificates and client configs; TLS 1.3
+//!   records sealed with the traffic keys alone; rustls' unbuffered API, then those
+//!   records.
+//! - [`units`]: shares written `5%` everywhere; latencies and sizes printed with units.
+//! - [`partition`]: which server partition owns a user and which worker a device, and
+//!   how many processes of a role.
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
 //! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::process`],
 //!   how other processes start one.
@@ -24,9 +29,13 @@
 //! - [`fleet`]: the simulated phones (`pingfleet devices`), the injector, the worker's
 //!   document.
 //! - [`scenario`]: scenario files, the resolved plan of a run, threshold conditions.
+//! - [`results`]: the documents a run writes (a run's, a sweep's, the variants', a
+//!   capacity search's) and their reading.
+//! - [`compare`]: `pingfleet compare`, the regression gate: two sides' results judged
+//!   figure by figure (statistics, A/B runs of two builds).
+//! - [`html_report`]: `pingfleet report`, self-contained HTML pages of result files.
 //! - [`orchestrator`]: `pingfleet run` and `pingfleet merge`: children started from the
-//!   plan, sampled, merged, judged.
-//!
+//!   plan, sampled, merged, judged, published (the JSON, the summary, the report).
 //! - [`cli`]: every subcommand and its flags.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
@@ -49,6 +58,7 @@ pub mod notification;
 pub mod orchestrator;
 pub mod partition;
 pub mod phase;
+pub mod results;
 pub mod scenario;
 pub mod seeds;
 pub mod server;

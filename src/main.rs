@@ -8,19 +8,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
-use pingfleet::cli::{Cli, Command, DecodeArgs, EncodeArgs, WbxmlCommand};
+use pingfleet::cli::{DecodeArgs, EncodeArgs, Subcommand, WbxmlCommand};
 use pingfleet::eas::xml::Layout;
 use pingfleet::inspect::{self, BinaryForm};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Compare(args) = &cli.command {
+    let cli = match pingfleet::cli::parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version are printed to stdout and exit 0; errors go to stderr.
+            let _ = err.print();
+            return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    if let Subcommand::Compare(args) = &cli.command {
         return ExitCode::from(pingfleet::compare::launch::compare(args));
     }
     let judged = match cli.command {
-        Command::Run(args) => pingfleet::orchestrator::orchestrate::run(args),
-        Command::Devices(args) => pingfleet::orchestrator::standalone::devices(*args),
+        Subcommand::Run(args) => pingfleet::orchestrator::orchestrate::run(args),
+        Subcommand::Devices(args) => pingfleet::orchestrator::standalone::devices(*args),
         command => return run_other(command),
     };
     match judged {
@@ -33,24 +39,24 @@ fn main() -> ExitCode {
 }
 
 /// The commands that either do what they were asked (exit 0) or cannot (exit 2).
-fn run_other(command: Command) -> ExitCode {
+fn run_other(command: Subcommand) -> ExitCode {
     let result = match command {
-        Command::Run(_) | Command::Compare(_) | Command::Devices(_) => {
+        Subcommand::Run(_) | Subcommand::Compare(_) | Subcommand::Devices(_) => {
             unreachable!("handled above")
         }
-        Command::Scenarios => {
+        Subcommand::Scenarios => {
             print!("{}", pingfleet::orchestrator::preview::list_shipped());
             Ok(())
         }
-        Command::Serve(args) => pingfleet::server::launch::serve(*args),
-        Command::Firewall(args) => pingfleet::firewall::launch::firewall(args),
-        Command::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
-        Command::Report(args) => pingfleet::html_report::report(&args),
-        Command::Notify(args) => {
+        Subcommand::Serve(args) => pingfleet::server::launch::serve(*args),
+        Subcommand::Firewall(args) => pingfleet::firewall::launch::firewall(args),
+        Subcommand::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
+        Subcommand::Report(args) => pingfleet::html_report::report(&args),
+        Subcommand::Notify(args) => {
             pingfleet::notification::send(&args).map(|text| println!("sent {text}"))
         }
-        Command::Wbxml(WbxmlCommand::Decode(args)) => wbxml_decode(args),
-        Command::Wbxml(WbxmlCommand::Encode(args)) => wbxml_encode(args),
+        Subcommand::Wbxml(WbxmlCommand::Decode(args)) => wbxml_decode(args),
+        Subcommand::Wbxml(WbxmlCommand::Encode(args)) => wbxml_encode(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

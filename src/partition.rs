@@ -23,24 +23,37 @@ impl Partition {
     }
 }
 
+/// A partition spec that is not `i/K` with `i < K`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionError {
+    #[error("{0:?} is not i/K (for example 0/4)")]
+    NoSlash(String),
+    #[error("partition index {0:?} is not a number")]
+    Index(String),
+    #[error("partition count {0:?} is not a number")]
+    Count(String),
+    #[error("partition {index}/{count}: need 0 <= i < K")]
+    OutOfRange { index: u32, count: u32 },
+}
+
 impl std::str::FromStr for Partition {
-    type Err = String;
+    type Err = PartitionError;
 
     /// Parses `i/K` with `i < K`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (index, count) = text
             .split_once('/')
-            .ok_or_else(|| format!("{text:?} is not i/K (for example 0/4)"))?;
+            .ok_or_else(|| PartitionError::NoSlash(text.to_owned()))?;
         let index: u32 = index
             .trim()
             .parse()
-            .map_err(|_| format!("partition index {index:?} is not a number"))?;
+            .map_err(|_| PartitionError::Index(index.to_owned()))?;
         let count: u32 = count
             .trim()
             .parse()
-            .map_err(|_| format!("partition count {count:?} is not a number"))?;
+            .map_err(|_| PartitionError::Count(count.to_owned()))?;
         if count == 0 || index >= count {
-            return Err(format!("partition {index}/{count}: need 0 <= i < K"));
+            return Err(PartitionError::OutOfRange { index, count });
         }
         Ok(Self { index, count })
     }
@@ -109,10 +122,26 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         assert_eq!("1/4".parse(), Ok(Partition { index: 1, count: 4 }));
-        assert!("4/4".parse::<Partition>().is_err());
-        assert!("1".parse::<Partition>().is_err());
-        assert!("a/2".parse::<Partition>().is_err());
-        assert!("0/0".parse::<Partition>().is_err());
+        let out_of_range = "4/4".parse::<Partition>().unwrap_err();
+        assert_eq!(
+            out_of_range,
+            PartitionError::OutOfRange { index: 4, count: 4 }
+        );
+        assert_eq!(out_of_range.to_string(), "partition 4/4: need 0 <= i < K");
+        let no_slash = "1".parse::<Partition>().unwrap_err();
+        assert_eq!(no_slash, PartitionError::NoSlash("1".into()));
+        assert_eq!(no_slash.to_string(), "\"1\" is not i/K (for example 0/4)");
+        let letters = "a/2".parse::<Partition>().unwrap_err();
+        assert_eq!(letters, PartitionError::Index("a".into()));
+        assert!(letters.to_string().contains("index \"a\" is not a number"));
+        assert_eq!(
+            "0/x".parse::<Partition>(),
+            Err(PartitionError::Count("x".into()))
+        );
+        assert!(matches!(
+            "0/0".parse::<Partition>(),
+            Err(PartitionError::OutOfRange { count: 0, .. })
+        ));
     }
 
     #[test]

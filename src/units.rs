@@ -36,9 +36,55 @@ impl Share {
 }
 
 /// Why a share could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ShareError(String);
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShareError {
+    /// A bare number: `suggestion` reads it as the likelier of a percent or a
+    /// fraction, `other` as the other one.
+    #[error(
+        "{text:?} has no % sign: write it with one, e.g. {suggestion} ({other}; a bare \
+         number could be a fraction or a percent)"
+    )]
+    NoPercentSign {
+        text: String,
+        suggestion: String,
+        other: String,
+    },
+    #[error("{0:?} is not a percentage like 5% or 0.5%")]
+    NotAPercentage(String),
+    #[error("{0:?}: a share is 0% or more, e.g. 5%")]
+    Negative(String),
+}
+
+impl ShareError {
+    /// A value that would have been read, when there is one to suggest.
+    pub fn suggestion(&self) -> Option<&str> {
+        match self {
+            Self::NoPercentSign { suggestion, .. } => Some(suggestion),
+            Self::NotAPercentage(_) | Self::Negative(_) => None,
+        }
+    }
+
+    /// A bare `value`: 1 or more is likelier a percent (`5` is 5%), below 1 a
+    /// fraction (`0.05` is 5%).
+    fn bare(text: &str, value: f64) -> Self {
+        let (as_percent, as_fraction) = (
+            format!("{}%", trim_float(value)),
+            format!("{}%", trim_float(value * 100.0)),
+        );
+        let (suggestion, other) = match value >= 1.0 {
+            true => (
+                as_percent,
+                format!("{as_fraction} if {text} was a fraction"),
+            ),
+            false => (as_fraction, format!("{as_percent} if {text} was a percent")),
+        };
+        Self::NoPercentSign {
+            text: text.to_owned(),
+            suggestion,
+            other,
+        }
+    }
+}
 
 impl FromStr for Share {
     type Err = ShareError;
@@ -46,21 +92,18 @@ impl FromStr for Share {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
         let Some(number) = trimmed.strip_suffix('%') else {
-            return Err(ShareError(match trimmed.parse::<f64>() {
-                Ok(value) => format!(
-                    "{trimmed:?} has no % sign: write a share as a percentage, e.g. {}% \
-                     (a bare number could be a fraction or a percent)",
-                    trim_float(value * 100.0)
-                ),
-                Err(_) => format!("{trimmed:?} is not a percentage like 5% or 0.5%"),
-            }));
+            return Err(match trimmed.parse::<f64>() {
+                Ok(value) if value.is_finite() && value >= 0.0 => ShareError::bare(trimmed, value),
+                Ok(_) => ShareError::Negative(trimmed.to_owned()),
+                Err(_) => ShareError::NotAPercentage(trimmed.to_owned()),
+            });
         };
         let percent: f64 = number
             .trim()
             .parse()
-            .map_err(|_| ShareError(format!("{trimmed:?} is not a percentage like 5% or 0.5%")))?;
+            .map_err(|_| ShareError::NotAPercentage(trimmed.to_owned()))?;
         if !percent.is_finite() || percent < 0.0 {
-            return Err(ShareError(format!("{trimmed:?}: a share is 0% or more")));
+            return Err(ShareError::Negative(trimmed.to_owned()));
         }
         Ok(Self(percent / 100.0))
     }
@@ -90,11 +133,16 @@ impl<'de> serde::Deserialize<'de> for Share {
                 text.parse().map_err(E::custom)
             }
             fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Share, E> {
-                Err(E::custom(format!(
-                    "{value} has no % sign: write a share as a percentage in quotes, e.g. \"{}%\" \
-                     (a bare number could be a fraction or a percent)",
-                    trim_float(value * 100.0)
-                )))
+                let text = trim_float(value);
+                Err(E::custom(match ShareError::bare(&text, value.abs()) {
+                    ShareError::NoPercentSign {
+                        suggestion, other, ..
+                    } => format!(
+                        "{text} has no % sign: write a share as a percentage in quotes, e.g. \
+                         \"{suggestion}\" ({other}; a bare number could be a fraction or a percent)"
+                    ),
+                    other => other.to_string(),
+                }))
             }
             fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Share, E> {
                 self.visit_f64(value as f64)
@@ -129,7 +177,7 @@ impl Span {
 }
 
 impl FromStr for Span {
-    type Err = String;
+    type Err = crate::argv::ValueError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         crate::argv::duration(text).map(Span)
@@ -199,6 +247,17 @@ mod tests {
             bare.contains("no % sign") && bare.contains("e.g. 5%"),
             "{bare}"
         );
+        // A bare 5 is likelier five percent than five hundred.
+        let five = "5".parse::<Share>().unwrap_err();
+        assert_eq!(five.suggestion(), Some("5%"));
+        assert!(
+            five.to_string().contains("500% if 5 was a fraction"),
+            "{five}"
+        );
+        assert_eq!(
+            "0.05".parse::<Share>().unwrap_err().suggestion(),
+            Some("5%")
+        );
         assert!("-1%".parse::<Share>().is_err());
         assert!("five%".parse::<Share>().is_err());
     }
@@ -227,7 +286,7 @@ mod tests {
         );
         assert_eq!("90".parse::<Span>().unwrap().0, Duration::from_secs(90));
         assert_eq!(Span::from_secs(480).to_string(), "8m");
-        let err = "5 minuets".parse::<Span>().unwrap_err();
+        let err = "5 minuets".parse::<Span>().unwrap_err().to_string();
         assert!(err.contains("not a duration"), "{err}");
     }
 

@@ -2,14 +2,16 @@
 //! is: nearly deterministic (memory per parked connection: compared with a relative
 //! tolerance), a count that must not grow (lost notifications, errors), or noisy
 //! (latencies: one sample per second of the hold, each of its p50 or p99; the parking
-//! rate: one sample per run), compared with statistics.
+//! rate: one sample per run), compared with statistics. A latency is shown as the run
+//! printed it (its whole hold's percentile), and judged by its seconds.
 
 use std::collections::BTreeMap;
 
+use crate::fleet::histogram::HistogramName;
 use crate::fleet::stats::DEPARTURE_TAG;
 use crate::measure::calibration::FLOOR_TAG;
 use crate::measure::intervals::SecondSummary;
-use crate::orchestrator::result::RunResult;
+use crate::results::run::RunResult;
 use crate::scenario::compare::{
     DEPARTURE_FIGURES, DEVICE_BYTES, DEVICE_HEAP_BYTES, ERRORS, KERNEL_SLAB_BYTES,
     LOST_NOTIFICATIONS, PARKING_RATE, PLAN_FIGURES, SERVER_BYTES, SERVER_HEAP_BYTES,
@@ -52,6 +54,10 @@ pub struct Measured {
     pub unit: &'static str,
     /// One value per run (memory, counts), or every sample of every run (latencies).
     pub values: Vec<f64>,
+    /// For a latency percentile, each run's figure over its whole hold as the run
+    /// printed it (see [`printed`]): the side shows their median, while the verdict is
+    /// drawn from `values`. Empty for other figures.
+    pub printed: Vec<f64>,
 }
 
 /// Every figure of one side (one or several runs), by name.
@@ -105,6 +111,7 @@ pub fn add_run(side: &mut Side, result: &RunResult) {
             higher_is_better: true,
             unit: "devices/s",
             values: Vec::new(),
+            printed: Vec::new(),
         });
         figure.values.push(rate);
     }
@@ -166,6 +173,9 @@ fn add_seconds(side: &mut Side, result: &RunResult) {
     for (name, unit, values) in samples {
         if !values.is_empty() {
             push(side, name, Kind::Samples, unit, values);
+            if let (Some(figure), Some(value)) = (side.get_mut(name), printed(result, name)) {
+                figure.printed.push(value);
+            }
         }
     }
 }
@@ -177,7 +187,28 @@ fn push(side: &mut Side, name: &'static str, kind: Kind, unit: &'static str, val
             higher_is_better: false,
             unit,
             values: Vec::new(),
+            printed: Vec::new(),
         })
         .values
         .extend(values);
+}
+
+/// A latency figure of `result` as the run printed it, read from the result's own
+/// summary of its histogram (the function every view reads percentiles with): the
+/// wake-up's p50 or p99, or either over the loopback floor of the hold. `None` for any
+/// other figure, or when the run lacks it.
+pub fn printed(result: &RunResult, figure: &str) -> Option<f64> {
+    let wakeup = result.summary_of(HistogramName::WakeupLatency);
+    let departure = result.summary_of(HistogramName::WakeupFromDeparture);
+    let floor = result.floor.as_ref().map(|floor| floor.during_hold);
+    let over = |us: u64, floor_us: u64| us as f64 / floor_us.max(1) as f64;
+    Some(match figure {
+        _ if figure == PLAN_FIGURES[0] => wakeup?.p50_us as f64,
+        _ if figure == PLAN_FIGURES[1] => wakeup?.p99_us as f64,
+        _ if figure == PLAN_FIGURES[2] => over(wakeup?.p50_us, floor?.p50_us),
+        _ if figure == PLAN_FIGURES[3] => over(wakeup?.p99_us, floor?.p99_us),
+        _ if figure == DEPARTURE_FIGURES[0] => over(departure?.p50_us, floor?.p50_us),
+        _ if figure == DEPARTURE_FIGURES[1] => over(departure?.p99_us, floor?.p99_us),
+        _ => return None,
+    })
 }

@@ -11,7 +11,9 @@ use anyhow::Context as _;
 
 use super::figures::{add_run, Side, FLOOR_FIGURES};
 use super::verdict::{judge, Judgement, Verdict};
-use crate::orchestrator::result::RunResult;
+use crate::results::run::RunResult;
+use crate::results::self_check::Cause;
+use crate::results::{Document, ReadError};
 use crate::scenario::compare::{Tolerances, DEPARTURE_FIGURES, PLAN_FIGURES};
 use crate::scenario::Scenario;
 use crate::units::Share;
@@ -130,6 +132,7 @@ fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
         (false, _) => anyhow::bail!("give BASELINE and CURRENT (result files or directories)"),
     };
     let Comparison {
+        current,
         sides,
         tolerances,
         judgements,
@@ -143,6 +146,14 @@ fn compare_sides(args: &CompareArgs) -> anyhow::Result<u8> {
         print_markdown(&sides, &judgements, regressions);
     } else {
         print_table(&sides, &judgements, regressions);
+    }
+    if let (Some(why), false) = (&tolerances.not_a_gate, args.json) {
+        println!(
+            "{} is not a gate, so nothing above is judged: {why}",
+            current
+                .first()
+                .map_or("this scenario", |run| run.scenario.as_str())
+        );
     }
     if regressions > 0 {
         return Ok(1);
@@ -191,8 +202,12 @@ fn set_aside_latencies(
             continue;
         };
         if judgement.gated && why.is_none() {
-            let reasons = run.self_check.reasons.join(", ");
-            why = Some(format!("a {side} run failed its self-check ({reasons})"));
+            let check = &run.self_check;
+            let reasons = check.reasons.join(", ");
+            why = Some(match check.cause {
+                Cause::Clear => format!("a {side} run failed its self-check ({reasons})"),
+                cause => format!("a {side} run's self-check: {} ({reasons})", cause.words()),
+            });
         }
         judgement.verdict = Verdict::Inconclusive;
         judgement.gated = false;
@@ -209,17 +224,12 @@ fn read_side(input: &Path) -> anyhow::Result<Vec<RunResult>> {
     files.sort();
     let mut results = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", file.display()))?;
-        if value.get("schema").and_then(|s| s.as_str()) != Some(crate::orchestrator::result::SCHEMA)
-        {
+        let result = match crate::results::read(file) {
+            Ok(Document::Run(result)) => result,
             // A sweep, a worker document or anything else is not a run to compare.
-            continue;
-        }
-        let result: RunResult = serde_json::from_value(value)
-            .with_context(|| format!("{} is not a pingfleet run result", file.display()))?;
+            Ok(_) | Err(ReadError::Unknown { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        };
         if !result.complete {
             anyhow::bail!(
                 "{} is of an incomplete run: {:?}",
@@ -227,7 +237,7 @@ fn read_side(input: &Path) -> anyhow::Result<Vec<RunResult>> {
                 result.failures
             );
         }
-        results.push(result);
+        results.push(*result);
     }
     if results.is_empty() {
         anyhow::bail!("no pingfleet run result in {}", input.display());
@@ -292,9 +302,7 @@ fn tolerances(args: &CompareArgs, current: &[RunResult]) -> anyhow::Result<Toler
     if let Some(alpha) = args.alpha {
         tolerances.alpha = alpha;
     }
-    if let Some(problem) = tolerances.problem() {
-        anyhow::bail!("{problem}");
-    }
+    tolerances.check()?;
     Ok(tolerances)
 }
 
@@ -340,10 +348,11 @@ fn judge_all(
         anyhow::bail!("missing figures: {}", missing.join(", "));
     }
     for judgement in &mut judgements {
-        judgement.gated = !tolerances
-            .not_gated
-            .iter()
-            .any(|name| name == judgement.figure);
+        judgement.gated = tolerances.not_a_gate.is_none()
+            && !tolerances
+                .not_gated
+                .iter()
+                .any(|name| name == judgement.figure);
     }
     Ok(judgements)
 }

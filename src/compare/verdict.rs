@@ -34,7 +34,8 @@ pub struct Judgement {
     pub figure: &'static str,
     pub unit: &'static str,
     /// The baseline's and the current side's value: the median of their samples or
-    /// runs (a count: the largest of any run).
+    /// runs (a count: the largest of any run; a latency percentile: the median of the
+    /// runs' figures as each run printed it, its whole hold's).
     pub baseline: f64,
     pub current: f64,
     /// Relative change, positive when the figure grew (`current / baseline - 1`).
@@ -61,8 +62,8 @@ pub fn judge(
     let mut judgement = Judgement {
         figure,
         unit: current.unit,
-        baseline: median(&baseline.values),
-        current: median(&current.values),
+        baseline: shown(baseline),
+        current: shown(current),
         effect: f64::NAN,
         interval: None,
         p_value: None,
@@ -87,6 +88,15 @@ pub fn judge(
     };
     judgement.reason = reason;
     judgement
+}
+
+/// The value a side shows: the median of the runs' printed figures where it has them,
+/// else of its samples.
+fn shown(side: &Measured) -> f64 {
+    match side.printed.is_empty() {
+        true => median(&side.values),
+        false => median(&side.printed),
+    }
 }
 
 /// Grew (a regression for a figure where lower is better) beyond `tolerance`, shrank
@@ -193,6 +203,7 @@ mod tests {
             higher_is_better: false,
             unit: "",
             values: values.to_vec(),
+            printed: Vec::new(),
         }
     }
 
@@ -269,6 +280,23 @@ mod tests {
         assert_eq!(
             judge("r", &rate, &faster, &tolerances).verdict,
             Verdict::Improvement
+        );
+    }
+
+    #[test]
+    fn a_latency_shows_the_runs_printed_figure_and_is_judged_by_its_seconds() {
+        let tolerances = Tolerances::default();
+        // Medians of the seconds' p99 (about 100 and 150) sit below the holds' p99.
+        let mut base = measured(Kind::Samples, &spread(100.0, 40));
+        base.printed = vec![269.0];
+        let mut cur = measured(Kind::Samples, &spread(150.0, 40));
+        cur.printed = vec![301.0];
+        let judged = judge("wakeup_p99_us", &base, &cur, &tolerances);
+        assert_eq!((judged.baseline, judged.current), (269.0, 301.0));
+        assert_eq!(judged.verdict, Verdict::Regression, "{judged:?}");
+        assert!(
+            (judged.effect - 0.5).abs() < 0.1,
+            "the seconds' shift: {judged:?}"
         );
     }
 }

@@ -5,11 +5,25 @@
 
 /// A hex dump that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid hex at line {line}, column {column}: {message}")]
+#[error("invalid hex at line {line}, column {column}: {problem}")]
 pub struct HexError {
     pub line: usize,
     pub column: usize,
-    pub message: String,
+    pub problem: HexProblem,
+}
+
+/// What is wrong at a [`HexError`]'s place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HexProblem {
+    #[error("a byte needs two hex digits")]
+    OneDigit,
+    #[error("unexpected {0:?}")]
+    Unexpected(char),
+    /// A backslash before this character (a space when the text ends there).
+    #[error("unknown escape \\{0}")]
+    UnknownEscape(char),
+    #[error("unterminated quoted string")]
+    Unterminated,
 }
 
 /// Reads a hex dump into bytes.
@@ -17,10 +31,10 @@ pub fn parse(text: &str) -> Result<Vec<u8>, HexError> {
     let mut out = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((at, ch)) = chars.next() {
-        let fail = |message: &str| error_at(text, at, message);
+        let fail = |problem: HexProblem| error_at(text, at, problem);
         match ch {
             c if c.is_whitespace() || c == ',' => {}
-            '"' => read_quoted(&mut chars, &mut out).map_err(|message| fail(&message))?,
+            '"' => read_quoted(&mut chars, &mut out).map_err(fail)?,
             '0' if chars
                 .peek()
                 .is_some_and(|(_, next)| *next == 'x' || *next == 'X') =>
@@ -31,12 +45,12 @@ pub fn parse(text: &str) -> Result<Vec<u8>, HexError> {
                 let (_, low) = chars
                     .next()
                     .filter(|(_, low)| low.is_ascii_hexdigit())
-                    .ok_or_else(|| fail("a byte needs two hex digits"))?;
+                    .ok_or_else(|| fail(HexProblem::OneDigit))?;
                 let high = c.to_digit(16).unwrap_or_default();
                 let low = low.to_digit(16).unwrap_or_default();
                 out.push((high * 16 + low) as u8);
             }
-            other => return Err(fail(&format!("unexpected {other:?}"))),
+            other => return Err(fail(HexProblem::Unexpected(other))),
         }
     }
     Ok(out)
@@ -45,7 +59,7 @@ pub fn parse(text: &str) -> Result<Vec<u8>, HexError> {
 fn read_quoted(
     chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
     out: &mut Vec<u8>,
-) -> Result<(), String> {
+) -> Result<(), HexProblem> {
     let mut buffer = [0u8; 4];
     while let Some((_, ch)) = chars.next() {
         let ch = match ch {
@@ -55,16 +69,16 @@ fn read_quoted(
                 Some('t') => '\t',
                 Some('0') => '\0',
                 Some(escaped @ ('"' | '\\')) => escaped,
-                other => return Err(format!("unknown escape \\{}", other.unwrap_or(' '))),
+                other => return Err(HexProblem::UnknownEscape(other.unwrap_or(' '))),
             },
             ch => ch,
         };
         out.extend_from_slice(ch.encode_utf8(&mut buffer).as_bytes());
     }
-    Err("unterminated quoted string".into())
+    Err(HexProblem::Unterminated)
 }
 
-fn error_at(text: &str, at: usize, message: &str) -> HexError {
+fn error_at(text: &str, at: usize, problem: HexProblem) -> HexError {
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -75,7 +89,7 @@ fn error_at(text: &str, at: usize, message: &str) -> HexError {
     HexError {
         line,
         column,
-        message: message.to_owned(),
+        problem,
     }
 }
 
@@ -110,11 +124,26 @@ mod tests {
     fn errors_name_line_and_column() {
         let err = parse("03 01\n6A zz").unwrap_err();
         assert_eq!((err.line, err.column), (2, 4));
-        assert!(parse("0").unwrap_err().message.contains("two hex digits"));
-        assert!(parse("\"open")
-            .unwrap_err()
-            .message
-            .contains("unterminated"));
+        assert_eq!(err.problem, HexProblem::Unexpected('z'));
+        assert!(err.to_string().ends_with("unexpected 'z'"), "{err}");
+        let cases = [
+            ("0", HexProblem::OneDigit, "a byte needs two hex digits"),
+            (
+                "\"open",
+                HexProblem::Unterminated,
+                "unterminated quoted string",
+            ),
+            (
+                "\"a\\q\"",
+                HexProblem::UnknownEscape('q'),
+                "unknown escape \\q",
+            ),
+        ];
+        for (text, problem, words) in cases {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.problem, problem, "{text}");
+            assert!(err.to_string().ends_with(words), "{err}");
+        }
     }
 
     #[test]

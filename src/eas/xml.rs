@@ -27,11 +27,40 @@ pub enum Layout {
 
 /// An XML document that does not describe EAS WBXML, with its line and column (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid EAS XML at line {line}, column {column}: {message}")]
+#[error("invalid EAS XML at line {line}, column {column}: {problem}")]
 pub struct XmlError {
     pub line: usize,
     pub column: usize,
-    pub message: String,
+    pub problem: XmlProblem,
+}
+
+/// What is wrong at an [`XmlError`]'s place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlProblem {
+    /// Not well-formed XML, in the XML reader's words.
+    #[error("{0}")]
+    Syntax(String),
+    #[error("<{0}> nests deeper than {MAX_DEPTH}")]
+    TooDeep(String),
+    #[error("<{0}> has no code-page namespace; declare one such as xmlns=\"Ping:\"")]
+    NoNamespace(String),
+    #[error("namespace \"{0}\" is not an EAS code page")]
+    NotACodePage(String),
+    #[error("<{name}> is not an element of code page {page}")]
+    NotAnElement { name: String, page: String },
+    #[error("unexpected end tag")]
+    UnexpectedEnd,
+    #[error("text outside the root element")]
+    TextOutsideRoot,
+    #[error("the document ends before its root element")]
+    NoRoot,
+    #[error("content after the root element")]
+    AfterRoot,
+    #[error("<{name}> holds binary data and needs base64: {error}")]
+    NotBase64 {
+        name: String,
+        error: base64::DecodeError,
+    },
 }
 
 /// The document type libwbxml writes and needs to recognise EAS XML.
@@ -123,18 +152,18 @@ pub fn from_xml(text: &str) -> Result<Element, XmlError> {
     let mut stack: Vec<Element> = Vec::new();
     loop {
         let position = reader.buffer_position() as usize;
-        let fail = |message: String| error_at(text, position, message);
+        let fail = |problem: XmlProblem| error_at(text, position, problem);
         let (namespace, event) = match reader.read_resolved_event() {
             Ok(resolved) => resolved,
             Err(err) => {
                 let at = reader.error_position() as usize;
-                return Err(error_at(text, at, err.to_string()));
+                return Err(error_at(text, at, XmlProblem::Syntax(err.to_string())));
             }
         };
         match event {
             Event::Start(start) | Event::Empty(start) if stack.len() >= MAX_DEPTH => {
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                return Err(fail(format!("<{name}> nests deeper than {MAX_DEPTH}")));
+                return Err(fail(XmlProblem::TooDeep(name)));
             }
             Event::Start(start) => {
                 let tag = resolve_tag(&namespace, start.local_name().as_ref()).map_err(fail)?;
@@ -147,29 +176,29 @@ pub fn from_xml(text: &str) -> Result<Element, XmlError> {
                 }
             }
             Event::End(_) => {
-                let element = stack
-                    .pop()
-                    .ok_or_else(|| fail("unexpected end tag".into()))?;
+                let element = stack.pop().ok_or_else(|| fail(XmlProblem::UnexpectedEnd))?;
                 let element = decode_base64_content(element).map_err(fail)?;
                 if let Some(root) = attach(&mut stack, element) {
                     return finish(text, &mut reader, root);
                 }
             }
             Event::Text(content) => {
-                let content = content.unescape().map_err(|err| fail(err.to_string()))?;
+                let content = content
+                    .unescape()
+                    .map_err(|err| fail(XmlProblem::Syntax(err.to_string())))?;
                 push_text(&mut stack, &content).map_err(fail)?;
             }
             Event::CData(content) => {
                 let content = String::from_utf8_lossy(&content).into_owned();
                 push_text(&mut stack, &content).map_err(fail)?;
             }
-            Event::Eof => return Err(fail("the document ends before its root element".into())),
+            Event::Eof => return Err(fail(XmlProblem::NoRoot)),
             Event::Comment(_) | Event::Decl(_) | Event::DocType(_) | Event::PI(_) => {}
         }
     }
 }
 
-fn error_at(text: &str, position: usize, message: String) -> XmlError {
+fn error_at(text: &str, position: usize, problem: XmlProblem) -> XmlError {
     let before = &text.as_bytes()[..position.min(text.len())];
     let line = before.iter().filter(|byte| **byte == b'\n').count() + 1;
     let line_start = before
@@ -179,23 +208,23 @@ fn error_at(text: &str, position: usize, message: String) -> XmlError {
     XmlError {
         line,
         column: position.min(text.len()) - line_start + 1,
-        message,
+        problem,
     }
 }
 
-fn resolve_tag(namespace: &ResolveResult, local_name: &[u8]) -> Result<Tag, String> {
+fn resolve_tag(namespace: &ResolveResult, local_name: &[u8]) -> Result<Tag, XmlProblem> {
     let name = String::from_utf8_lossy(local_name);
     let ResolveResult::Bound(namespace) = namespace else {
-        return Err(format!(
-            "<{name}> has no code-page namespace; declare one such as xmlns=\"Ping:\""
-        ));
+        return Err(XmlProblem::NoNamespace(name.into_owned()));
     };
     let namespace = String::from_utf8_lossy(namespace.as_ref());
     let page_name = namespace.strip_suffix(':').unwrap_or(&namespace);
     let page = codepages::page_by_namespace(page_name)
-        .ok_or_else(|| format!("namespace \"{namespace}\" is not an EAS code page"))?;
-    codepages::lookup(page, &name)
-        .ok_or_else(|| format!("<{name}> is not an element of code page {page_name}"))
+        .ok_or_else(|| XmlProblem::NotACodePage(namespace.to_string()))?;
+    codepages::lookup(page, &name).ok_or_else(|| XmlProblem::NotAnElement {
+        name: name.into_owned(),
+        page: page_name.to_owned(),
+    })
 }
 
 /// Adds a finished element to its parent; returns it when it is the root.
@@ -209,12 +238,12 @@ fn attach(stack: &mut [Element], element: Element) -> Option<Element> {
     }
 }
 
-fn push_text(stack: &mut [Element], content: &str) -> Result<(), String> {
+fn push_text(stack: &mut [Element], content: &str) -> Result<(), XmlProblem> {
     let Some(parent) = stack.last_mut() else {
         return if content.trim().is_empty() {
             Ok(())
         } else {
-            Err("text outside the root element".into())
+            Err(XmlProblem::TextOutsideRoot)
         };
     };
     if content.trim().is_empty() && parent.elements().next().is_some() {
@@ -229,7 +258,7 @@ fn push_text(stack: &mut [Element], content: &str) -> Result<(), String> {
 
 /// Drops layout whitespace around child elements and turns base64 text of binary
 /// elements into opaque bytes.
-fn decode_base64_content(mut element: Element) -> Result<Element, String> {
+fn decode_base64_content(mut element: Element) -> Result<Element, XmlProblem> {
     if element.elements().next().is_some() {
         element
             .children
@@ -237,10 +266,12 @@ fn decode_base64_content(mut element: Element) -> Result<Element, String> {
     }
     if BASE64_ELEMENTS.contains(&element.tag) {
         if let Some(text) = element.text() {
-            let bytes = BASE64.decode(text.trim()).map_err(|err| {
-                let name = codepages::tag_name(element.tag);
-                format!("<{name}> holds binary data and needs base64: {err}")
-            })?;
+            let bytes = BASE64
+                .decode(text.trim())
+                .map_err(|error| XmlProblem::NotBase64 {
+                    name: codepages::tag_name(element.tag),
+                    error,
+                })?;
             element.children = vec![Node::Opaque(bytes)];
         }
     }
@@ -255,14 +286,11 @@ fn finish(text: &str, reader: &mut NsReader<&[u8]>, root: Element) -> Result<Ele
             Ok(Event::Eof) => return Ok(root),
             Ok(Event::Text(content)) if content.iter().all(u8::is_ascii_whitespace) => {}
             Ok(Event::Comment(_)) => {}
-            Ok(_) => {
-                return Err(error_at(
-                    text,
-                    position,
-                    "content after the root element".into(),
-                ))
+            Ok(_) => return Err(error_at(text, position, XmlProblem::AfterRoot)),
+            Err(err) => {
+                let problem = XmlProblem::Syntax(err.to_string());
+                return Err(error_at(text, position, problem));
             }
-            Err(err) => return Err(error_at(text, position, err.to_string())),
         }
     }
 }
@@ -317,16 +345,51 @@ mod tests {
     fn errors_name_the_line_and_what_is_wrong() {
         let err = from_xml("<Ping xmlns=\"Ping:\">\n  <Nope/>\n</Ping>").unwrap_err();
         assert_eq!((err.line, err.column), (2, 3));
+        let not_an_element = XmlProblem::NotAnElement {
+            name: "Nope".into(),
+            page: "Ping".into(),
+        };
+        assert_eq!(err.problem, not_an_element);
         assert!(err
-            .message
-            .contains("<Nope> is not an element of code page Ping"));
-        let err = from_xml("<Ping>").unwrap_err();
-        assert!(err.message.contains("no code-page namespace"), "{err}");
-        let err = from_xml("<Ping xmlns=\"Ping:\">").unwrap_err();
-        assert!(err.message.contains("ends before"), "{err}");
-        let err = from_xml("<Ping xmlns=\"Ping:\"/><Ping xmlns=\"Ping:\"/>").unwrap_err();
-        assert!(err.message.contains("after the root"), "{err}");
+            .to_string()
+            .ends_with("<Nope> is not an element of code page Ping"));
+        let cases = [
+            (
+                "<Ping>",
+                XmlProblem::NoNamespace("Ping".into()),
+                "no code-page namespace",
+            ),
+            (
+                "<Ping xmlns=\"Pong:\"/>",
+                XmlProblem::NotACodePage("Pong:".into()),
+                "not an EAS code page",
+            ),
+            ("<Ping xmlns=\"Ping:\">", XmlProblem::NoRoot, "ends before"),
+            (
+                "<Ping xmlns=\"Ping:\"/><Ping xmlns=\"Ping:\"/>",
+                XmlProblem::AfterRoot,
+                "after the root",
+            ),
+            (
+                "text<Ping xmlns=\"Ping:\"/>",
+                XmlProblem::TextOutsideRoot,
+                "text outside",
+            ),
+        ];
+        for (xml, problem, words) in cases {
+            let err = from_xml(xml).unwrap_err();
+            assert_eq!(err.problem, problem, "{xml}");
+            assert!(err.to_string().contains(words), "{err}");
+        }
         let bad = "<ConversationId xmlns=\"Email2:\">not base64!</ConversationId>";
-        assert!(from_xml(bad).unwrap_err().message.contains("base64"));
+        let err = from_xml(bad).unwrap_err();
+        assert!(
+            matches!(&err.problem, XmlProblem::NotBase64 { name, .. } if name == "ConversationId")
+        );
+        assert!(
+            err.to_string()
+                .contains("holds binary data and needs base64"),
+            "{err}"
+        );
     }
 }

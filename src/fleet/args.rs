@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use super::config::{FleetConfig, ScheduleConfig, StagesConfig};
 use super::sink::check_inject_url;
 use crate::argv;
-use crate::eas::ProtocolVersion;
 use crate::partition::Partition;
 use crate::tls::KeyExchange;
 
@@ -95,17 +94,6 @@ pub struct DevicesArgs {
     /// runs this fast while a device waits, and at real speed in an exchange.
     #[arg(long, value_name = "SCALE", default_value_t = 1.0)]
     pub time_scale: f64,
-    /// The EAS protocol version devices ask for (MS-ASProtocolVersion): 2.5, 12.0,
-    /// 12.1, 14.0, 14.1, 16.0 or 16.1; each settles on the highest the server offers
-    /// up to it.
-    #[arg(long, default_value = "14.1")]
-    pub protocol_version: ProtocolVersion,
-    /// The DeviceType devices send (the request line's and Provision's), e.g. iPhone.
-    #[arg(long, default_value = "Android")]
-    pub device_type: String,
-    /// The User-Agent header devices send.
-    #[arg(long, default_value = "Android/14-EAS-2.0")]
-    pub user_agent: String,
     /// A mix of device kinds: a TOML file of `[[profile]]` entries (name, weight, and
     /// any of version, device_type, user_agent, folders, heartbeat, heartbeat_jitter,
     /// provision, empty_reping, close_per_ping, tls_resumption); what an entry leaves
@@ -182,6 +170,7 @@ impl DevicesArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eas::ProtocolVersion;
     use crate::fleet::injector::PatternKind;
     use crate::fleet::profile::ProfileSpec;
     use proptest::prelude::*;
@@ -207,8 +196,8 @@ mod tests {
             .prop_map(|(name, weight, version, heartbeat, folders, close)| {
                 let mut spec = ProfileSpec::named_only(&name);
                 spec.weight = weight;
-                spec.version = version;
-                spec.heartbeat = heartbeat;
+                spec.protocol_version = version;
+                spec.heartbeat = heartbeat.map(crate::units::Span);
                 spec.folders = folders;
                 spec.close_per_ping = close;
                 spec
@@ -277,10 +266,10 @@ mod tests {
             args.fleet.profiles = profile;
             args.user_prefix = user_prefix;
             args.password = password;
-            args.device_type = device_type;
-            args.user_agent = user_agent;
+            args.fleet.device_type = device_type;
+            args.fleet.user_agent = user_agent;
             args.fleet.device_id_prefix = device_id_prefix;
-            args.protocol_version = version;
+            args.fleet.protocol_version = version;
             args.output = output.map(PathBuf::from);
             args.ca = ca.map(PathBuf::from);
             if switches[7] {

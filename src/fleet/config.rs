@@ -1,19 +1,22 @@
 //! The fleet's settings, defined once: what the simulated devices are and how they
-//! behave ([`FleetConfig`]), the phases of a run ([`StagesConfig`]) and the
-//! notification schedule ([`ScheduleConfig`]). Each struct is a table of a scenario
-//! file (serde: `[devices]`, `[stages]`, `[injector]`) and the matching flags of
-//! `pingfleet devices` (clap, flattened into its flags); defaults are the constants
-//! below and each has one `check`, for both.
+//! behave ([`FleetConfig`]), a kind of the mix as an overlay of those ([`ProfileSpec`]),
+//! the phases of a run ([`StagesConfig`]) and the notification schedule
+//! ([`ScheduleConfig`]). Each struct is a table of a scenario file (serde: `[devices]`,
+//! `[stages]`, `[injector]`) and the matching flags of `pingfleet devices` (clap,
+//! flattened into its flags); each has one `Default` (the constants below), which its
+//! flags' defaults read, and one `check`, for both.
 //!
 //! A heartbeat goes from here to the wire in three forms: this [`Span`] (a file's
 //! `heartbeat = "8m"` or `--heartbeat 8m`), the device's `Duration` (its deadlines),
 //! and whole seconds in the Ping body, rounded up.
 
 use super::delivery::{DeliveryMode, SmsGateway, SyncConnection};
-use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
+use super::heartbeat::{self, HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
 use super::injector::{PatternKind, MAX_RATE_PER_S};
-use super::profile::{check_device_id_prefix, ProfileSpec, DEFAULT_DEVICE_ID_PREFIX};
+use super::profile::{check_device_id_prefix, ProfileError, DEFAULT_DEVICE_ID_PREFIX};
 use super::radio::RadioKind;
+use super::settings::settings_with_overlay;
+use crate::eas::ProtocolVersion;
 use crate::partition::ProcessCount;
 use crate::setting::ConfigError;
 use crate::units::{Share, Span};
@@ -42,161 +45,161 @@ pub const DEFAULT_SMS_LOSS: Share = Share::from_percent(1.0);
 /// The battery a share of a day's energy is counted against: 3,000 mAh at 3.7 V.
 pub const DEFAULT_BATTERY_WH: f64 = 11.1;
 
-/// The simulated devices. `[devices]` in a scenario; the flags of the same names on
-/// `pingfleet devices` (`count` is `--devices`, `folders` `--folder`, `profiles`
-/// `--profile`; `tls_resumption` is switched off by `--no-tls-resumption`).
-#[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FleetConfig {
-    /// Devices in the whole fleet (a worker runs its shard of them).
-    #[arg(long = "devices", value_name = "N", default_value_t = DEFAULT_COUNT)]
-    pub count: usize,
-    /// Device worker processes of a run: "auto" (one per 18,000 devices) or a number.
-    /// A scenario's setting; one `pingfleet devices` is one worker.
-    #[arg(skip)]
-    pub workers: ProcessCount,
-    /// Heartbeat each device asks for: seconds (480) or a duration (8m, 1.5s). A Ping
-    /// carries whole seconds, rounded up; the device's own deadlines use it exactly.
-    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_HEARTBEAT)]
-    pub heartbeat: Span,
-    /// Each device's heartbeat differs by up to this (seconds or a duration).
-    #[arg(long, value_name = "DURATION", default_value_t = Span::default())]
-    pub heartbeat_jitter: Span,
-    /// How the heartbeat moves: fixed (--heartbeat, always), adaptive (Windows Mobile:
-    /// from --heartbeat-min up by --heartbeat-increment after each Ping that held, back
-    /// to the last good value when one dies, and settled there) or stepped (up one
-    /// increment after --heartbeat-clean-run clean Pings, down one on a failure).
-    #[arg(long, value_enum, default_value_t = HeartbeatStrategy::Fixed)]
-    pub heartbeat_strategy: HeartbeatStrategy,
-    /// The lowest heartbeat an adaptive or stepped device uses, and where it starts.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(super::heartbeat::DEFAULT_MIN))]
-    pub heartbeat_min: Span,
-    /// The highest heartbeat an adaptive or stepped device uses.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(super::heartbeat::DEFAULT_MAX))]
-    pub heartbeat_max: Span,
-    /// How far an adaptive or stepped device raises (or lowers) its heartbeat at once.
-    #[arg(long, value_name = "DURATION", default_value_t = Span(super::heartbeat::DEFAULT_INCREMENT))]
-    pub heartbeat_increment: Span,
-    /// Clean Pings in a row before a stepped device steps up.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_CLEAN_RUN)]
-    pub heartbeat_clean_run: u32,
-    /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
-    /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
-    /// finds them), or a folder id as the server names it. A pushed folder the
-    /// hierarchy lacks stops the device with an error.
-    #[arg(long = "folder", value_name = "KIND|ID", default_values_t = default_folders())]
-    pub folders: Vec<String>,
-    /// Re-Ping with an empty body once the server has the Ping cached.
-    #[arg(long)]
-    pub empty_reping: bool,
-    /// Send `Connection: close` on every Ping (a new connection per Ping).
-    #[arg(long)]
-    pub close_per_ping: bool,
-    /// Provision at the start of bootstrap, before the server asks (some clients do).
-    /// Without it a device provisions only when the server asks (HTTP 449, or Status
-    /// 142 to 144), and not at all against a server that never does.
-    #[arg(long)]
-    pub provision: bool,
-    /// Keep no TLS session ticket: every connection a full handshake (in a scenario:
-    /// `tls_resumption = false`). By default devices resume, as phones do.
-    #[arg(long = "no-tls-resumption", action = clap::ArgAction::SetFalse)]
-    pub tls_resumption: bool,
-    /// New devices started per second during the ramp (a run divides it among its
-    /// workers).
-    #[arg(long, value_name = "PER_S", default_value_t = DEFAULT_CONNECT_RATE)]
-    pub connect_rate: f64,
-    /// The most devices bootstrapping (connecting, handshaking, syncing) at once in
-    /// each worker: the ramp waits for one to send its first Ping before starting
-    /// another beyond this many. A ramp faster than the machine would otherwise open
-    /// connections whose exchanges time out; and the memory freed by many handshakes
-    /// at once is kept by the allocator, counted in every RSS figure after.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BOOTSTRAPPING)]
-    pub max_bootstrapping: usize,
-    /// A mix of device kinds (`[[devices.profiles]]`, or `--profile JSON` once per
-    /// kind, e.g. '{"name":"iphone","weight":5,"version":"16.1","heartbeat":"15m"}');
-    /// what an entry leaves out comes from these settings. Each device's kind depends
-    /// on its index and the seed only.
-    #[arg(long = "profile", value_name = "JSON", value_parser = parse_profile)]
-    pub profiles: Vec<ProfileSpec>,
-    /// What every DeviceId starts with (letters and digits, at most 16). A DeviceId is
-    /// this and 16 hex digits from the user and the device's index, the same on every
-    /// run and seed, so a server keeps one partnership per device; give two fleets on
-    /// one server different prefixes to keep theirs apart.
-    #[arg(long, default_value = DEFAULT_DEVICE_ID_PREFIX)]
-    pub device_id_prefix: String,
-    /// How devices learn of new mail: push (a parked Ping: Direct Push), scheduled (a
-    /// Sync of the pushed folders every --sync-interval) or sms (woken by a text from a
-    /// simulated SMTP-to-SMS gateway, then connect, sync the folder and disconnect).
-    #[arg(long, value_enum, default_value_t = DeliveryMode::Push)]
-    pub delivery: DeliveryMode,
-    /// Scheduled: how often a device syncs (never more often than --min-sync-interval).
-    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_SYNC_INTERVAL)]
-    pub sync_interval: Span,
-    /// Scheduled: the shortest interval a device accepts (5 minutes, as clients did).
-    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_MIN_SYNC_INTERVAL)]
-    pub min_sync_interval: Span,
-    /// Scheduled: a new connection for each sync, or one kept open between them.
-    #[arg(long, value_enum, default_value_t = SyncConnection::New)]
-    pub sync_connection: SyncConnection,
-    /// SMS: the median delay of a text from the gateway to the phone (log-normal).
-    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_SMS_DELAY)]
-    pub sms_delay: Span,
-    /// SMS: the spread of a text's delay (the standard deviation of its logarithm).
-    #[arg(long, value_name = "SIGMA", default_value_t = DEFAULT_SMS_DELAY_SPREAD)]
-    pub sms_delay_spread: f64,
-    /// SMS: the longest a text takes; the mail of a lost text is lost once this has
-    /// passed without a later text's sync bringing it.
-    #[arg(long, value_name = "DURATION", default_value_t = DEFAULT_SMS_DELAY_MAX)]
-    pub sms_delay_max: Span,
-    /// SMS: the share of texts the gateway loses, e.g. 1%.
-    #[arg(long, value_name = "PERCENT", default_value_t = DEFAULT_SMS_LOSS)]
-    pub sms_loss: Share,
-    /// The cellular radio whose energy each device's packets are counted against: lte
-    /// or umts (3G), each with published timers and powers.
-    #[arg(long, value_enum, default_value_t = RadioKind::Lte)]
-    pub radio: RadioKind,
-    /// The battery (watt-hours) the share of a day's energy is counted against.
-    #[arg(long, value_name = "WH", default_value_t = DEFAULT_BATTERY_WH)]
-    pub battery_wh: f64,
-}
-
-fn default_folders() -> Vec<String> {
-    vec!["inbox".to_owned()]
-}
-
-impl Default for FleetConfig {
-    fn default() -> Self {
-        Self {
-            count: DEFAULT_COUNT,
-            workers: ProcessCount::Auto,
-            heartbeat: DEFAULT_HEARTBEAT,
-            heartbeat_jitter: Span::default(),
-            heartbeat_strategy: HeartbeatStrategy::Fixed,
-            heartbeat_min: Span(super::heartbeat::DEFAULT_MIN),
-            heartbeat_max: Span(super::heartbeat::DEFAULT_MAX),
-            heartbeat_increment: Span(super::heartbeat::DEFAULT_INCREMENT),
-            heartbeat_clean_run: DEFAULT_CLEAN_RUN,
-            folders: default_folders(),
-            empty_reping: false,
-            close_per_ping: false,
-            provision: false,
-            tls_resumption: true,
-            connect_rate: DEFAULT_CONNECT_RATE,
-            max_bootstrapping: DEFAULT_MAX_BOOTSTRAPPING,
-            profiles: Vec::new(),
-            device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.to_owned(),
-            delivery: DeliveryMode::Push,
-            sync_interval: DEFAULT_SYNC_INTERVAL,
-            min_sync_interval: DEFAULT_MIN_SYNC_INTERVAL,
-            sync_connection: SyncConnection::New,
-            sms_delay: DEFAULT_SMS_DELAY,
-            sms_delay_spread: DEFAULT_SMS_DELAY_SPREAD,
-            sms_delay_max: DEFAULT_SMS_DELAY_MAX,
-            sms_loss: DEFAULT_SMS_LOSS,
-            radio: RadioKind::Lte,
-            battery_wh: DEFAULT_BATTERY_WH,
-        }
+settings_with_overlay! {
+    /// The simulated devices. `[devices]` in a scenario; the flags of the same names on
+    /// `pingfleet devices` (`count` is `--devices`, `folders` `--folder`, `profiles`
+    /// `--profile`; `tls_resumption` is switched off by `--no-tls-resumption`). A kind of
+    /// the mix ([`ProfileSpec`]) changes the settings under `overlaid`; a device runs its
+    /// kind's settings.
+    #[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct FleetConfig {
+        /// Devices in the whole fleet (a worker runs its shard of them).
+        #[arg(long = "devices", value_name = "N", default_value_t = defaults().count)]
+        pub count: usize = DEFAULT_COUNT,
+        /// Device worker processes of a run: "auto" (one per 18,000 devices) or a number.
+        /// A scenario's setting; one `pingfleet devices` is one worker.
+        #[arg(skip)]
+        pub workers: ProcessCount = ProcessCount::Auto,
+        /// New devices started per second during the ramp (a run divides it among its
+        /// workers).
+        #[arg(long, value_name = "PER_S", default_value_t = defaults().connect_rate)]
+        pub connect_rate: f64 = DEFAULT_CONNECT_RATE,
+        /// The most devices bootstrapping (connecting, handshaking, syncing) at once in
+        /// each worker: the ramp waits for one to send its first Ping before starting
+        /// another beyond this many. A ramp faster than the machine would otherwise open
+        /// connections whose exchanges time out; and the memory freed by many handshakes
+        /// at once is kept by the allocator, counted in every RSS figure after.
+        #[arg(long, value_name = "N", default_value_t = defaults().max_bootstrapping)]
+        pub max_bootstrapping: usize = DEFAULT_MAX_BOOTSTRAPPING,
+        /// A mix of device kinds (`[[devices.profiles]]`, or `--profile JSON` once per
+        /// kind, e.g. '{"name":"iphone","weight":5,"version":"16.1","heartbeat":"15m"}');
+        /// what an entry leaves out comes from these settings. Each device's kind depends
+        /// on its index and the seed only.
+        #[arg(long = "profile", value_name = "JSON", value_parser = parse_profile)]
+        pub profiles: Vec<ProfileSpec> = Vec::new(),
+        /// What every DeviceId starts with (letters and digits, at most 16). A DeviceId is
+        /// this and 16 hex digits from the user and the device's index, the same on every
+        /// run and seed, so a server keeps one partnership per device; give two fleets on
+        /// one server different prefixes to keep theirs apart.
+        #[arg(long, default_value_t = defaults().device_id_prefix)]
+        pub device_id_prefix: String = DEFAULT_DEVICE_ID_PREFIX.to_owned(),
+        /// Scheduled: the shortest interval a device accepts (5 minutes, as clients did).
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().min_sync_interval)]
+        pub min_sync_interval: Span = DEFAULT_MIN_SYNC_INTERVAL,
+        /// SMS: the median delay of a text from the gateway to the phone (log-normal).
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().sms_delay)]
+        pub sms_delay: Span = DEFAULT_SMS_DELAY,
+        /// SMS: the spread of a text's delay (the standard deviation of its logarithm).
+        #[arg(long, value_name = "SIGMA", default_value_t = defaults().sms_delay_spread)]
+        pub sms_delay_spread: f64 = DEFAULT_SMS_DELAY_SPREAD,
+        /// SMS: the longest a text takes; the mail of a lost text is lost once this has
+        /// passed without a later text's sync bringing it.
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().sms_delay_max)]
+        pub sms_delay_max: Span = DEFAULT_SMS_DELAY_MAX,
+        /// SMS: the share of texts the gateway loses, e.g. 1%.
+        #[arg(long, value_name = "PERCENT", default_value_t = defaults().sms_loss)]
+        pub sms_loss: Share = DEFAULT_SMS_LOSS,
+        /// The cellular radio whose energy each device's packets are counted against: lte
+        /// or umts (3G), each with published timers and powers.
+        #[arg(long, value_enum, default_value_t = defaults().radio)]
+        pub radio: RadioKind = RadioKind::Lte,
+        /// The battery (watt-hours) the share of a day's energy is counted against.
+        #[arg(long, value_name = "WH", default_value_t = defaults().battery_wh)]
+        pub battery_wh: f64 = DEFAULT_BATTERY_WH,
     }
+    overlaid {
+        /// The EAS protocol version devices ask for (MS-ASProtocolVersion): 2.5, 12.0,
+        /// 12.1, 14.0, 14.1, 16.0 or 16.1; each settles on the highest the server offers
+        /// up to it. A kind of the mix writes it `version`.
+        #[arg(long, default_value_t = defaults().protocol_version)]
+        #[overlay(rename = "version")]
+        pub protocol_version: ProtocolVersion = ProtocolVersion::V14_1,
+        /// The DeviceType devices send (the request line's and Provision's), e.g. iPhone.
+        #[arg(long, default_value_t = defaults().device_type)]
+        pub device_type: String = "Android".to_owned(),
+        /// The User-Agent header devices send.
+        #[arg(long, default_value_t = defaults().user_agent)]
+        pub user_agent: String = "Android/14-EAS-2.0".to_owned(),
+        /// Heartbeat each device asks for: seconds (480) or a duration (8m, 1.5s). A Ping
+        /// carries whole seconds, rounded up; the device's own deadlines use it exactly.
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().heartbeat)]
+        pub heartbeat: Span = DEFAULT_HEARTBEAT,
+        /// Each device's heartbeat differs by up to this (seconds or a duration).
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().heartbeat_jitter)]
+        pub heartbeat_jitter: Span = Span::default(),
+        /// How the heartbeat moves: fixed (--heartbeat, always), adaptive (Windows Mobile:
+        /// from --heartbeat-min up by --heartbeat-increment after each Ping that held, back
+        /// to the last good value when one dies, and settled there) or stepped (up one
+        /// increment after --heartbeat-clean-run clean Pings, down one on a failure).
+        #[arg(long, value_enum, default_value_t = defaults().heartbeat_strategy)]
+        pub heartbeat_strategy: HeartbeatStrategy = HeartbeatStrategy::Fixed,
+        /// The lowest heartbeat an adaptive or stepped device uses, and where it starts.
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().heartbeat_min)]
+        pub heartbeat_min: Span = Span(heartbeat::DEFAULT_MIN),
+        /// The highest heartbeat an adaptive or stepped device uses.
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().heartbeat_max)]
+        pub heartbeat_max: Span = Span(heartbeat::DEFAULT_MAX),
+        /// How far an adaptive or stepped device raises (or lowers) its heartbeat at once.
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().heartbeat_increment)]
+        pub heartbeat_increment: Span = Span(heartbeat::DEFAULT_INCREMENT),
+        /// Clean Pings in a row before a stepped device steps up.
+        #[arg(long, value_name = "N", default_value_t = defaults().heartbeat_clean_run)]
+        pub heartbeat_clean_run: u32 = DEFAULT_CLEAN_RUN,
+        /// Folders each device pushes (repeatable): `inbox`, `calendar`, `contacts` or
+        /// `tasks`, found by type in the hierarchy the server sends each device (as a phone
+        /// finds them), or a folder id as the server names it. A pushed folder the
+        /// hierarchy lacks stops the device with an error.
+        #[arg(long = "folder", value_name = "KIND|ID", default_values_t = defaults().folders)]
+        pub folders: Vec<String> = vec!["inbox".to_owned()],
+        /// Re-Ping with an empty body once the server has the Ping cached.
+        #[arg(long)]
+        pub empty_reping: bool = false,
+        /// Send `Connection: close` on every Ping (a new connection per Ping).
+        #[arg(long)]
+        pub close_per_ping: bool = false,
+        /// Provision at the start of bootstrap, before the server asks (some clients do).
+        /// Without it a device provisions only when the server asks (HTTP 449, or Status
+        /// 142 to 144), and not at all against a server that never does.
+        #[arg(long)]
+        pub provision: bool = false,
+        /// Keep no TLS session ticket: every connection a full handshake (in a scenario:
+        /// `tls_resumption = false`). By default devices resume, as phones do.
+        #[arg(long = "no-tls-resumption", action = clap::ArgAction::SetFalse)]
+        pub tls_resumption: bool = true,
+        /// How devices learn of new mail: push (a parked Ping: Direct Push), scheduled (a
+        /// Sync of the pushed folders every --sync-interval) or sms (woken by a text from a
+        /// simulated SMTP-to-SMS gateway, then connect, sync the folder and disconnect).
+        #[arg(long, value_enum, default_value_t = defaults().delivery)]
+        pub delivery: DeliveryMode = DeliveryMode::Push,
+        /// Scheduled: how often a device syncs (never more often than --min-sync-interval).
+        #[arg(long, value_name = "DURATION", default_value_t = defaults().sync_interval)]
+        pub sync_interval: Span = DEFAULT_SYNC_INTERVAL,
+        /// Scheduled: a new connection for each sync, or one kept open between them.
+        #[arg(long, value_enum, default_value_t = defaults().sync_connection)]
+        pub sync_connection: SyncConnection = SyncConnection::New,
+    }
+    /// One kind of phone in a mix: a name, a weight, and the fleet's settings it changes
+    /// (anything left out is the fleet's). Scenario files write these as
+    /// `[[devices.profiles]]`, `pingfleet devices --profiles FILE` as `[[profile]]`.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ProfileSpec {
+        pub name: String,
+        /// Share of the fleet relative to the other entries' weights.
+        #[serde(default = "one")]
+        pub weight: u32,
+    }
+}
+
+/// The defaults of [`FleetConfig`], which its flags show.
+fn defaults() -> FleetConfig {
+    FleetConfig::default()
+}
+
+/// A kind's weight when its entry gives none.
+fn one() -> u32 {
+    1
 }
 
 impl FleetConfig {
@@ -248,7 +251,7 @@ impl FleetConfig {
                 "workers must be \"auto\" or at least 1",
             ));
         }
-        if let Some(problem) = self.heartbeat_plan().problem() {
+        if let Err(problem) = self.heartbeat_plan().check() {
             return Err(ConfigError::new(
                 "heartbeat_strategy",
                 format!("devices.{problem}"),
@@ -490,14 +493,27 @@ impl ScheduleConfig {
     }
 }
 
+/// A `--profile` value that is not a kind of the mix.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileFlagError {
+    #[error("{text:?} is not a profile: {source}")]
+    Json {
+        text: String,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Entry(#[from] ProfileError),
+}
+
 /// A `--profile` value: one kind of the mix as JSON, checked.
-fn parse_profile(text: &str) -> Result<ProfileSpec, String> {
+fn parse_profile(text: &str) -> Result<ProfileSpec, ProfileFlagError> {
     let spec: ProfileSpec =
-        serde_json::from_str(text).map_err(|err| format!("{text:?} is not a profile: {err}"))?;
-    match spec.problem() {
-        Some(problem) => Err(problem),
-        None => Ok(spec),
-    }
+        serde_json::from_str(text).map_err(|source| ProfileFlagError::Json {
+            text: text.to_owned(),
+            source,
+        })?;
+    spec.check()?;
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub enum DeviceError {
     Failed(Command),
     /// A folder the device pushes is not in the hierarchy the server sent: the device
     /// stops (it cannot park on a folder the server does not have).
-    FolderMissing(String),
+    FolderMissing(super::device::MissingFolder),
     /// A Sync response for a folder that was not asked for, or without the one asked.
     SyncMismatch,
     /// A Sync collection answered with a failure status.
@@ -90,9 +90,7 @@ impl fmt::Display for DeviceError {
             ),
             Self::ProvisionRefused => f.write_str("Provision refused"),
             Self::Failed(command) => write!(f, "{} failed", command.name()),
-            Self::FolderMissing(spec) => {
-                write!(f, "pushed folder {spec:?} is not in the server's hierarchy")
-            }
+            Self::FolderMissing(missing) => write!(f, "{missing}"),
             Self::SyncMismatch => f.write_str("Sync response for another folder"),
             Self::SyncCollectionFailed => f.write_str("Sync collection failed"),
             Self::PingSyntaxError => f.write_str("Ping syntax error"),

@@ -65,22 +65,34 @@ impl Default for HeartbeatPlan {
     }
 }
 
+/// Parameters of a moving heartbeat that cannot work; the key is named as a scenario
+/// writes it, without its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("heartbeat_min must be above 0s and at most heartbeat_max")]
+    MinOutOfRange,
+    #[error("heartbeat_increment must be above 0s")]
+    ZeroIncrement,
+    #[error("heartbeat_clean_run must be at least 1")]
+    ZeroCleanRun,
+}
+
 impl HeartbeatPlan {
-    /// What is wrong with the parameters, if anything.
-    pub fn problem(&self) -> Option<String> {
+    /// Whether the parameters can work (a fixed heartbeat uses none of them).
+    pub fn check(&self) -> Result<(), PlanError> {
         if self.strategy == HeartbeatStrategy::Fixed {
-            return None;
+            return Ok(());
         }
         if self.min.is_zero() || self.min > self.max {
-            return Some("heartbeat_min must be above 0s and at most heartbeat_max".into());
+            return Err(PlanError::MinOutOfRange);
         }
         if self.increment.is_zero() {
-            return Some("heartbeat_increment must be above 0s".into());
+            return Err(PlanError::ZeroIncrement);
         }
         if self.clean_run == 0 {
-            return Some("heartbeat_clean_run must be at least 1".into());
+            return Err(PlanError::ZeroCleanRun);
         }
-        None
+        Ok(())
     }
 }
 
@@ -288,12 +300,17 @@ mod tests {
     fn bad_parameters_are_named() {
         let mut bad = plan(HeartbeatStrategy::Adaptive);
         bad.min = Duration::from_secs(1000);
-        assert!(bad.problem().unwrap().contains("heartbeat_min"));
+        assert_eq!(bad.check(), Err(PlanError::MinOutOfRange));
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("heartbeat_min"));
         bad = plan(HeartbeatStrategy::Stepped);
         bad.clean_run = 0;
-        assert!(bad.problem().unwrap().contains("clean_run"));
+        assert_eq!(bad.check(), Err(PlanError::ZeroCleanRun));
         let mut fixed = plan(HeartbeatStrategy::Fixed);
         fixed.increment = Duration::ZERO;
-        assert_eq!(fixed.problem(), None);
+        assert_eq!(fixed.check(), Ok(()));
     }
 }

@@ -315,7 +315,7 @@ fn decode(raw: &[u8], coding: Coding) -> Result<Vec<u8>, HttpError> {
 
 /// One request to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request<'a> {
+pub struct HttpRequest<'a> {
     pub method: &'a str,
     pub target: &'a str,
     pub host: &'a str,
@@ -327,7 +327,7 @@ pub struct Request<'a> {
     pub close: bool,
 }
 
-impl Request<'_> {
+impl HttpRequest<'_> {
     /// The request's bytes: head and body.
     pub fn encode(&self) -> Vec<u8> {
         use std::fmt::Write as _;
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn encodes_a_post() {
-        let request = Request {
+        let request = HttpRequest {
             method: "POST",
             target: "/Microsoft-Server-ActiveSync?Cmd=Ping",
             host: "127.0.0.1",

@@ -9,9 +9,11 @@ use anyhow::Context as _;
 
 use super::args::DevicesArgs;
 use super::churn::Churn;
+use super::config::FleetConfig;
 use super::connect::Sources;
 use super::device::Device;
 use super::engine::{FleetEngine, FleetEngineConfig, HoldStart, RunEnd};
+use super::failure::check_report;
 use super::injector::{InjectorConfig, Pattern, Schedule};
 use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
 use super::report::{BeforeDevices, FleetDigest, WorkerIdentity, WorkerReport};
@@ -71,10 +73,8 @@ pub fn devices(args: DevicesArgs) -> anyhow::Result<WorkerReport> {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    match failure(&report) {
-        Some(reason) => Err(anyhow::anyhow!("{reason}")),
-        None => Ok(report),
-    }
+    check_report(&report)?;
+    Ok(report)
 }
 
 /// The checks of the flags that clap's types do not make.
@@ -90,33 +90,19 @@ fn check(args: &DevicesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What every device of the worker starts from; a kind of the mix overrides parts.
+/// What every device of the worker starts from: the fleet's settings and the worker's
+/// deadlines; a kind of the mix changes some settings.
 fn base_profile(args: &DevicesArgs) -> Profile {
-    let fleet = &args.fleet;
+    let settings = FleetConfig {
+        profiles: Vec::new(),
+        ..args.fleet.clone()
+    };
     Profile {
-        version: args.protocol_version,
-        device_type: args.device_type.clone(),
-        user_agent: args.user_agent.clone(),
-        device_id_prefix: fleet.device_id_prefix.clone(),
-        folders: fleet.folders.clone(),
-        provision: fleet.provision,
-        empty_reping: fleet.empty_reping,
-        close_per_ping: fleet.close_per_ping,
-        tls_resumption: fleet.tls_resumption,
-        heartbeat: fleet.heartbeat.0,
-        heartbeat_jitter: fleet.heartbeat_jitter.0,
-        heartbeat_plan: fleet.heartbeat_plan(),
         read_margin: args.read_margin,
         backoff_base: args.backoff_base,
         backoff_max: args.backoff_base.saturating_mul(60),
-        delivery_mode: fleet.delivery,
-        sync_interval: fleet.sync_interval.0,
-        min_sync_interval: fleet.min_sync_interval.0,
-        sync_connection: fleet.sync_connection,
-        sms_delay_max: fleet.sms_delay_max.0,
-        radio: fleet.radio.model(),
         time_scale: args.time_scale,
-        ..Profile::default()
+        ..Profile::new("default", settings)
     }
 }
 
@@ -306,60 +292,6 @@ fn hold_start(args: &DevicesArgs) -> anyhow::Result<HoldStart> {
 /// The furthest ahead `--hold-at` may be (a typo in the date is caught, not waited for).
 const MAX_HOLD_AT_AHEAD: Duration = Duration::from_secs(24 * 3600);
 
-/// Why a worker did not do what it was asked, in one line: every device refused its
-/// credentials, some device never parked a Ping (with what kept them from it), or not
-/// one notification delivered. `None` when it did.
-pub fn failure(report: &WorkerReport) -> Option<String> {
-    let counters = &report.counters;
-    if report.stopped_early {
-        return Some(format!(
-            "stopped by a signal before the run's end: partial figures ({} notifications unfinished, not lost)",
-            counters.notifications_unfinished_at_stop
-        ));
-    }
-    let refused: u64 = ["401", "403"]
-        .iter()
-        .filter_map(|status| counters.http_status.get(*status))
-        .sum();
-    if report.devices > 0 && counters.devices_stopped as usize >= report.devices && refused > 0 {
-        return Some(format!(
-            "every device was refused by the server ({refused} responses 401/403): check the credentials"
-        ));
-    }
-    let never_parked: u64 = counters.never_parked.values().sum();
-    if report.devices > 0 && never_parked > 0 {
-        let mut reasons: Vec<(&String, &u64)> = counters.never_parked.iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let reasons: Vec<String> = reasons
-            .iter()
-            .take(3)
-            .map(|(why, count)| format!("{why} ({count})"))
-            .collect();
-        let who = match never_parked as usize >= report.devices {
-            true => format!("no device of {} parked a Ping", report.devices),
-            false => format!(
-                "{never_parked} of {} devices never parked a Ping",
-                report.devices
-            ),
-        };
-        return Some(format!("{who}; last setback: {}", reasons.join(", ")));
-    }
-    let planned = report.fleet_digest.planned_notifications;
-    if planned > 0 && counters.notifications_delivered == 0 {
-        let worst_error = counters
-            .errors
-            .iter()
-            .max_by_key(|(_, count)| **count)
-            .map_or(String::new(), |(kind, count)| {
-                format!(" (most frequent error: {kind}, {count} times)")
-            });
-        return Some(format!(
-            "none of {planned} planned notifications reached its device{worst_error}"
-        ));
-    }
-    None
-}
-
 /// The entries of `--profiles` or `--profile`, checked.
 fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
     let Some(path) = &args.profiles_file else {
@@ -369,7 +301,7 @@ fn profile_specs(args: &DevicesArgs) -> anyhow::Result<Vec<ProfileSpec>> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: ProfileFile =
         toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-    if let Some(problem) = file.profile.iter().find_map(ProfileSpec::problem) {
+    if let Err(problem) = file.profile.iter().try_for_each(ProfileSpec::check) {
         anyhow::bail!("{}: {problem}", path.display());
     }
     Ok(file.profile)
@@ -547,10 +479,12 @@ mod tests {
     #[test]
     fn a_device_id_prefix_is_letters_and_digits_that_leave_room_for_the_index() {
         use crate::fleet::profile::check_device_id_prefix;
-        assert_eq!(check_device_id_prefix("labA1").unwrap(), "labA1");
-        assert_eq!(check_device_id_prefix("").unwrap(), "");
+        assert_eq!(check_device_id_prefix("labA1"), Ok(()));
+        assert_eq!(check_device_id_prefix(""), Ok(()));
         for bad in ["lab-a", "a b", "x".repeat(17).as_str(), "é"] {
             let error = check_device_id_prefix(bad).unwrap_err();
+            assert_eq!(error.prefix, bad);
+            let error = error.to_string();
             assert!(error.contains("at most 16 letters and digits"), "{error}");
         }
         let argv = [

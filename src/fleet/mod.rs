@@ -20,9 +20,12 @@
 //! - [`target`]: server URLs; [`tickets`]: the TLS session tickets devices resume with.
 //! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document;
 //!   [`histogram`]: the names of its histograms.
-//! - [`config`]: the fleet's settings, one struct for `[devices]` and the flags.
+//! - [`config`]: the fleet's settings, one struct for `[devices]` and the flags, and a
+//!   kind of the mix as an overlay of it; [`settings`]: the macro that writes both from
+//!   one list of fields.
 //! - [`args`]: the flags of `pingfleet devices`; [`launch`]: running it (building
-//!   the worker's devices, the engine, the summary and document).
+//!   the worker's devices, the engine, the summary and document); [`failure`]: why a
+//!   worker that ran did not do what it was asked, read from its report.
 
 pub mod args;
 pub mod churn;
@@ -33,6 +36,7 @@ pub mod delivery;
 pub mod device;
 pub mod engine;
 pub mod errors;
+pub mod failure;
 pub mod heartbeat;
 pub mod histogram;
 pub mod http;
@@ -44,6 +48,7 @@ mod phase_clock;
 pub mod profile;
 pub mod radio;
 pub mod report;
+pub mod settings;
 pub mod sink;
 pub mod stats;
 pub mod target;

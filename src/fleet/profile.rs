@@ -1,48 +1,28 @@
-//! Device profiles: what kind of phone a simulated device is and how it pings, and the
-//! mix of profiles a fleet runs (which device is which kind).
+//! Device profiles: what kind of phone a simulated device is and how it pings (its
+//! kind's settings, the fleet's with its entry's changes), and the mix of kinds a fleet
+//! runs (which device is which kind). An entry of the mix, [`ProfileSpec`], is defined
+//! with the settings it changes, in [`super::config`]; its checks are here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::delivery::{Delivery, DeliveryMode, SyncConnection};
-use super::heartbeat::{HeartbeatPlan, HeartbeatStrategy};
+use super::config::FleetConfig;
+pub use super::config::ProfileSpec;
+use super::delivery::Delivery;
+use super::heartbeat::PlanError;
 use super::radio::RadioModel;
-use crate::eas::ProtocolVersion;
 use crate::seeds::{self, Stream};
 
-/// How a simulated device behaves.
+/// How a simulated device behaves: its kind's settings, and what its worker adds (the
+/// deadlines, the backoff, the time scale).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// The kind's name in the mix (`default` for a fleet of one kind): what counts kept
     /// per kind are kept under.
     pub kind: String,
-    /// The version asked for (lowered to the server's best if it lacks it).
-    pub version: ProtocolVersion,
-    pub device_type: String,
-    pub user_agent: String,
-    /// What every DeviceId starts with, to tell one fleet's device partnerships from
-    /// another's on one server.
-    pub device_id_prefix: String,
-    /// Folders pushed (monitored by Ping): kinds (`inbox`, `calendar`, `contacts`,
-    /// `tasks`) found by type in the hierarchy, or ids.
-    pub folders: Vec<String>,
-    /// Run Provision (both phases) at the start of bootstrap, before being asked;
-    /// otherwise only when the server asks (HTTP 449, Status 142 to 144).
-    pub provision: bool,
-    /// After the first full Ping, re-Ping with an empty body (the server's cache).
-    pub empty_reping: bool,
-    /// Send `Connection: close` on every Ping, as some Android clients do.
-    pub close_per_ping: bool,
-    /// Keep the server's TLS 1.3 session tickets and resume with one on reconnecting
-    /// (phones do); otherwise every connection is a full handshake.
-    pub tls_resumption: bool,
-    /// The heartbeat asked for (on the wire in whole seconds, rounded up; the device's
-    /// own deadlines use it exactly).
-    pub heartbeat: Duration,
-    /// Each device's heartbeat is `heartbeat` plus or minus up to this.
-    pub heartbeat_jitter: Duration,
-    /// How the heartbeat moves Ping after Ping (fixed, adaptive, stepped).
-    pub heartbeat_plan: HeartbeatPlan,
+    /// The kind's settings: the fleet's, with its entry's changes. The heartbeat is on
+    /// the wire in whole seconds, rounded up; the device's own deadlines use it exactly.
+    pub settings: FleetConfig,
     /// How long after its heartbeat a device waits for the Ping response before it
     /// assumes the connection was cut (AOSP waits 5 s, NachoMail 10 s).
     pub read_margin: Duration,
@@ -52,30 +32,46 @@ pub struct Profile {
     /// `backoff_max` (1 s and 60 s; divided in compressed time).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// How it learns of mail (see [`Profile::delivery`]), and a scheduled device's
-    /// interval, its least, and its connection.
-    pub delivery_mode: DeliveryMode,
-    pub sync_interval: Duration,
-    pub min_sync_interval: Duration,
-    pub sync_connection: SyncConnection,
-    /// The longest an SMS takes to reach it (the loss window of an SMS-woken device).
-    pub sms_delay_max: Duration,
-    /// The radio its packets are counted against, and how many real-world seconds
-    /// each second of a compressed run stands for (the radio's clock runs at that
-    /// while the device waits).
+    /// The model of `settings.radio`, built once: its packets are counted against it.
     pub radio: RadioModel,
+    /// How many real-world seconds each second of a compressed run stands for (the
+    /// radio's clock runs at that while the device waits).
     pub time_scale: f64,
 }
 
 impl Profile {
+    /// A device of the kind `kind` with `settings`, and the worker's defaults for the
+    /// rest.
+    pub fn new(kind: &str, settings: FleetConfig) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            radio: settings.radio.model(),
+            settings,
+            read_margin: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            time_scale: 1.0,
+        }
+    }
+
     /// How the device learns of mail, its interval resolved.
     pub fn delivery(&self) -> Delivery {
+        let settings = &self.settings;
         Delivery::new(
-            self.delivery_mode,
-            self.sync_interval,
-            self.min_sync_interval,
-            self.sync_connection,
+            settings.delivery,
+            settings.sync_interval.0,
+            settings.min_sync_interval.0,
+            settings.sync_connection,
         )
+    }
+
+    /// This profile with its settings changed by `change`.
+    #[cfg(test)]
+    pub fn with(mut self, change: impl FnOnce(&mut FleetConfig)) -> Self {
+        change(&mut self.settings);
+        self.radio = self.settings.radio.model();
+        self
     }
 }
 
@@ -85,119 +81,83 @@ pub const DEFAULT_DEVICE_ID_PREFIX: &str = "pf";
 /// the 32 characters MS-ASCMD allows.
 pub const MAX_DEVICE_ID_PREFIX: usize = 16;
 
+/// A DeviceId prefix that cannot start a DeviceId.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{prefix:?}: a DeviceId prefix is at most {MAX_DEVICE_ID_PREFIX} letters and digits")]
+pub struct DeviceIdPrefixError {
+    pub prefix: String,
+}
+
 /// Whether `prefix` can start a DeviceId: letters and digits only (MS-ASCMD), at most
 /// [`MAX_DEVICE_ID_PREFIX`] of them.
-pub fn check_device_id_prefix(prefix: &str) -> Result<String, String> {
+pub fn check_device_id_prefix(prefix: &str) -> Result<(), DeviceIdPrefixError> {
     if prefix.len() > MAX_DEVICE_ID_PREFIX || !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(format!(
-            "{prefix:?}: a DeviceId prefix is at most {MAX_DEVICE_ID_PREFIX} letters and digits"
-        ));
+        return Err(DeviceIdPrefixError {
+            prefix: prefix.to_owned(),
+        });
     }
-    Ok(prefix.to_owned())
+    Ok(())
 }
 
 impl Default for Profile {
-    /// An Android-like phone pushing its Inbox with an 8-minute heartbeat.
+    /// A phone of the default settings: Android-like, pushing its Inbox with an
+    /// 8-minute heartbeat.
     fn default() -> Self {
-        Self {
-            kind: "default".into(),
-            version: ProtocolVersion::V14_1,
-            device_type: "Android".into(),
-            user_agent: "Android/14-EAS-2.0".into(),
-            device_id_prefix: DEFAULT_DEVICE_ID_PREFIX.into(),
-            folders: vec!["inbox".into()],
-            provision: false,
-            empty_reping: false,
-            close_per_ping: false,
-            tls_resumption: true,
-            heartbeat: Duration::from_secs(480),
-            heartbeat_jitter: Duration::ZERO,
-            heartbeat_plan: HeartbeatPlan::default(),
-            read_margin: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-            backoff_base: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
-            delivery_mode: DeliveryMode::Push,
-            sync_interval: Duration::from_secs(15 * 60),
-            min_sync_interval: Duration::from_secs(5 * 60),
-            sync_connection: SyncConnection::New,
-            sms_delay_max: Duration::from_secs(600),
-            radio: RadioModel::lte(),
-            time_scale: 1.0,
-        }
+        Self::new("default", FleetConfig::default())
     }
 }
 
-/// One kind of phone in a mix: a name, a weight, and what it changes from the base
-/// profile (anything left out is the base's). Scenario files write these as
-/// `[[devices.profiles]]`, `pingfleet devices --profiles FILE` as `[[profile]]`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileSpec {
-    pub name: String,
-    /// Share of the fleet relative to the other entries' weights.
-    #[serde(default = "one")]
-    pub weight: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<ProtocolVersion>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub folders: Option<Vec<String>>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub heartbeat: Option<Duration>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub heartbeat_jitter: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat_strategy: Option<HeartbeatStrategy>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub heartbeat_min: Option<Duration>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub heartbeat_max: Option<Duration>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub heartbeat_increment: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat_clean_run: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provision: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub empty_reping: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub close_per_ping: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_resumption: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<DeliveryMode>,
-    #[serde(
-        default,
-        with = "humantime_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub sync_interval: Option<Duration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_connection: Option<SyncConnection>,
+/// What is wrong with an entry of the mix, naming the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {name:?}: {error}")]
+    Heartbeat { name: String, error: PlanError },
+    #[error("profile {name:?}: weight must be at least 1")]
+    ZeroWeight { name: String },
+    #[error("profile {name:?}: sync_interval must be longer than 0s and at most 24h")]
+    SyncInterval { name: String },
+    #[error("profile {name:?}: folders must name at least one folder id")]
+    NoFolders { name: String },
+}
+
+impl ProfileSpec {
+    /// An entry that changes nothing.
+    pub fn named_only(name: &str) -> Self {
+        Self::entry(name.into(), 1)
+    }
+
+    /// The device kind of this entry, over the fleet's `base`.
+    pub fn resolve(&self, base: &Profile) -> Profile {
+        Profile {
+            kind: self.name.clone(),
+            settings: self.apply(&base.settings),
+            ..base.clone()
+        }
+    }
+
+    /// Whether the entry can be run (over any fleet's settings).
+    pub fn check(&self) -> Result<(), ProfileError> {
+        let name = || self.name.clone();
+        let settings = self.apply(&FleetConfig::default());
+        if let Err(error) = settings.heartbeat_plan().check() {
+            return Err(ProfileError::Heartbeat {
+                name: name(),
+                error,
+            });
+        }
+        if self.weight == 0 {
+            return Err(ProfileError::ZeroWeight { name: name() });
+        }
+        if self.sync_interval.is_some_and(|interval| {
+            interval.0.is_zero() || interval.0 > Duration::from_secs(86_400)
+        }) {
+            return Err(ProfileError::SyncInterval { name: name() });
+        }
+        if self.folders.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ProfileError::NoFolders { name: name() });
+        }
+        Ok(())
+    }
 }
 
 /// The file `pingfleet devices --profiles` reads: `[[profile]]` entries.
@@ -205,100 +165,6 @@ pub struct ProfileSpec {
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
     pub profile: Vec<ProfileSpec>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl ProfileSpec {
-    /// An entry that changes nothing.
-    pub fn named_only(name: &str) -> Self {
-        Self {
-            name: name.into(),
-            weight: 1,
-            version: None,
-            device_type: None,
-            user_agent: None,
-            folders: None,
-            heartbeat: None,
-            heartbeat_jitter: None,
-            heartbeat_strategy: None,
-            heartbeat_min: None,
-            heartbeat_max: None,
-            heartbeat_increment: None,
-            heartbeat_clean_run: None,
-            provision: None,
-            empty_reping: None,
-            close_per_ping: None,
-            tls_resumption: None,
-            delivery: None,
-            sync_interval: None,
-            sync_connection: None,
-        }
-    }
-
-    /// The base profile with this entry's changes.
-    pub fn resolve(&self, base: &Profile) -> Profile {
-        Profile {
-            kind: self.name.clone(),
-            version: self.version.unwrap_or(base.version),
-            device_type: self.device_type.clone().unwrap_or(base.device_type.clone()),
-            user_agent: self.user_agent.clone().unwrap_or(base.user_agent.clone()),
-            folders: self.folders.clone().unwrap_or(base.folders.clone()),
-            provision: self.provision.unwrap_or(base.provision),
-            empty_reping: self.empty_reping.unwrap_or(base.empty_reping),
-            close_per_ping: self.close_per_ping.unwrap_or(base.close_per_ping),
-            tls_resumption: self.tls_resumption.unwrap_or(base.tls_resumption),
-            heartbeat: self.heartbeat.unwrap_or(base.heartbeat),
-            heartbeat_jitter: self.heartbeat_jitter.unwrap_or(base.heartbeat_jitter),
-            heartbeat_plan: self.heartbeat_plan(&base.heartbeat_plan),
-            delivery_mode: self.delivery.unwrap_or(base.delivery_mode),
-            sync_interval: self.sync_interval.unwrap_or(base.sync_interval),
-            sync_connection: self.sync_connection.unwrap_or(base.sync_connection),
-            ..base.clone()
-        }
-    }
-
-    /// The base plan with this entry's changes.
-    fn heartbeat_plan(&self, base: &HeartbeatPlan) -> HeartbeatPlan {
-        HeartbeatPlan {
-            strategy: self.heartbeat_strategy.unwrap_or(base.strategy),
-            min: self.heartbeat_min.unwrap_or(base.min),
-            max: self.heartbeat_max.unwrap_or(base.max),
-            increment: self.heartbeat_increment.unwrap_or(base.increment),
-            clean_run: self.heartbeat_clean_run.unwrap_or(base.clean_run),
-        }
-    }
-
-    /// What is wrong with the entry, if anything.
-    pub fn problem(&self) -> Option<String> {
-        if let Some(problem) = self.heartbeat_plan(&HeartbeatPlan::default()).problem() {
-            return Some(format!("profile {:?}: {problem}", self.name));
-        }
-        if self.weight == 0 {
-            return Some(format!(
-                "profile {:?}: weight must be at least 1",
-                self.name
-            ));
-        }
-        if self
-            .sync_interval
-            .is_some_and(|interval| interval.is_zero() || interval > Duration::from_secs(86_400))
-        {
-            return Some(format!(
-                "profile {:?}: sync_interval must be longer than 0s and at most 24h",
-                self.name
-            ));
-        }
-        if self.folders.as_ref().is_some_and(Vec::is_empty) {
-            return Some(format!(
-                "profile {:?}: folders must name at least one folder id",
-                self.name
-            ));
-        }
-        None
-    }
 }
 
 /// The profiles of a fleet and which device runs which. A device's profile depends only
@@ -365,6 +231,7 @@ impl ProfileMix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eas::ProtocolVersion;
 
     fn spec(text: &str) -> ProfileSpec {
         toml::from_str(text).unwrap()
@@ -374,15 +241,39 @@ mod tests {
     fn an_entry_changes_only_what_it_names() {
         let base = Profile::default();
         let iphone = spec("name = \"iphone\"\nversion = \"16.1\"\ndevice_type = \"iPhone\"\nheartbeat = \"15m\"\n");
-        let resolved = iphone.resolve(&base);
-        assert_eq!(resolved.version, ProtocolVersion::V16_1);
+        let resolved = iphone.resolve(&base).settings;
+        assert_eq!(resolved.protocol_version, ProtocolVersion::V16_1);
         assert_eq!(resolved.device_type, "iPhone");
-        assert_eq!(resolved.heartbeat, Duration::from_secs(900));
-        assert_eq!(resolved.folders, base.folders);
-        assert_eq!(resolved.user_agent, base.user_agent);
+        assert_eq!(resolved.heartbeat.0, Duration::from_secs(900));
+        assert_eq!(resolved.folders, base.settings.folders);
+        assert_eq!(resolved.user_agent, base.settings.user_agent);
         assert!(toml::from_str::<ProfileSpec>("name = \"x\"\ncolour = 1\n").is_err());
         assert!(toml::from_str::<ProfileSpec>("name = \"x\"\nversion = \"15.0\"\n").is_err());
-        assert!(spec("name = \"x\"\nweight = 0\n").problem().is_some());
+        // The fleet's own settings are not a kind's to change.
+        assert!(toml::from_str::<ProfileSpec>("name = \"x\"\ncount = 5\n").is_err());
+    }
+
+    #[test]
+    fn an_entry_that_cannot_run_says_which_and_why() {
+        let zero = spec("name = \"x\"\nweight = 0\n").check().unwrap_err();
+        assert_eq!(zero, ProfileError::ZeroWeight { name: "x".into() });
+        assert_eq!(zero.to_string(), "profile \"x\": weight must be at least 1");
+        let upside_down = spec(
+            "name = \"y\"\nheartbeat_strategy = \"adaptive\"\nheartbeat_min = \"20m\"\nheartbeat_max = \"10m\"\n",
+        );
+        assert!(matches!(
+            upside_down.check(),
+            Err(ProfileError::Heartbeat {
+                error: PlanError::MinOutOfRange,
+                ..
+            })
+        ));
+        let empty = spec("name = \"z\"\nfolders = []\n").check().unwrap_err();
+        assert_eq!(empty, ProfileError::NoFolders { name: "z".into() });
+        assert_eq!(
+            spec("name = \"ok\"\nsync_interval = \"1h\"\n").check(),
+            Ok(())
+        );
     }
 
     #[test]
@@ -400,7 +291,7 @@ mod tests {
         let odd_b = picks.iter().skip(1).step_by(2).filter(|e| **e == 1).count();
         assert!((1_100..1_400).contains(&odd_b), "{odd_b}");
         assert_eq!(ProfileMix::new(&base, &specs, 7).pick(42), mix.pick(42));
-        assert!(mix.profile(1).close_per_ping && !mix.profile(0).close_per_ping);
+        assert!(mix.profile(1).settings.close_per_ping && !mix.profile(0).settings.close_per_ping);
         let plain = ProfileMix::new(&base, &[], 7);
         assert_eq!((plain.len(), plain.spec(0).name.as_str()), (1, "default"));
     }

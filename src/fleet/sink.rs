@@ -30,19 +30,51 @@ const DEFAULT_MAILBOX: &str = "INBOX";
 /// Domain an `smtp://` URL without `?domain=` gives users without an address.
 const DEFAULT_DOMAIN: &str = "localhost";
 
+/// An `--inject` URL that names no mail store: the URL and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--inject {url:?}: {problem}")]
+pub struct InjectUrlError {
+    pub url: String,
+    pub problem: InjectUrlProblem,
+}
+
+/// What is wrong with an `--inject` URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InjectUrlProblem {
+    #[error("the server needs a port, e.g. 127.0.0.1:143")]
+    NoPort,
+    #[error("{0:?} is not a port")]
+    BadPort(String),
+    #[error("the server needs a host")]
+    NoHost,
+    #[error("unknown parameter {0:?} (known: domain)")]
+    UnknownParameter(String),
+    #[error("a Maildir is an absolute path, e.g. maildir:/srv/mail/{{user}}/Maildir")]
+    RelativeMaildir,
+    #[error("unbalanced quotes")]
+    UnbalancedQuotes,
+    #[error("exec: needs a command")]
+    NoCommand,
+    #[error("expected imap://HOST:PORT, smtp://HOST:PORT, maildir:/PATH or exec:COMMAND")]
+    UnknownScheme,
+}
+
 /// An `--inject` URL: `imap://[LOGIN[:PASSWORD]@]HOST:PORT[/MAILBOX]`,
 /// `smtp://HOST:PORT[?domain=DOMAIN]`, `maildir:PATH`, `exec:COMMAND ARGS`. `{user}`
 /// in a login, mailbox or path, and `{user}`, `{folder}`, `{seq}` in a command, are
 /// replaced per change.
-pub fn parse_inject_url(url: &str) -> Result<MailStore, String> {
-    let problem = |why: &str| format!("--inject {url:?}: {why}");
+pub fn parse_inject_url(url: &str) -> Result<MailStore, InjectUrlError> {
+    let problem = |problem| InjectUrlError {
+        url: url.to_owned(),
+        problem,
+    };
     if let Some(rest) = url.strip_prefix("imap://") {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (userinfo, host_port) = match authority.rsplit_once('@') {
             Some((userinfo, host_port)) => (Some(userinfo), host_port),
             None => (None, authority),
         };
-        let (host, port) = host_and_port(host_port).map_err(|why| problem(&why))?;
+        let (host, port) = host_and_port(host_port).map_err(problem)?;
         let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
         let (login, password) = match userinfo.map(|info| info.split_once(':')) {
             None => (None, None),
@@ -63,15 +95,14 @@ pub fn parse_inject_url(url: &str) -> Result<MailStore, String> {
     }
     if let Some(rest) = url.strip_prefix("smtp://") {
         let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (host, port) =
-            host_and_port(host_port.trim_end_matches('/')).map_err(|why| problem(&why))?;
+        let (host, port) = host_and_port(host_port.trim_end_matches('/')).map_err(problem)?;
         let mut domain = DEFAULT_DOMAIN.to_owned();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "domain" => domain = value.into_owned(),
                 other => {
-                    return Err(problem(&format!(
-                        "unknown parameter {other:?} (known: domain)"
+                    return Err(problem(InjectUrlProblem::UnknownParameter(
+                        other.to_owned(),
                     )))
                 }
             }
@@ -80,42 +111,37 @@ pub fn parse_inject_url(url: &str) -> Result<MailStore, String> {
     }
     if let Some(path) = url.strip_prefix("maildir:") {
         if !path.starts_with('/') {
-            return Err(problem(
-                "a Maildir is an absolute path, e.g. maildir:/srv/mail/{user}/Maildir",
-            ));
+            return Err(problem(InjectUrlProblem::RelativeMaildir));
         }
         return Ok(MailStore::Maildir {
             path: path.to_owned(),
         });
     }
     if let Some(command) = url.strip_prefix("exec:") {
-        let argv = shlex::split(command).ok_or_else(|| problem("unbalanced quotes"))?;
+        let argv =
+            shlex::split(command).ok_or_else(|| problem(InjectUrlProblem::UnbalancedQuotes))?;
         if argv.is_empty() {
-            return Err(problem("exec: needs a command"));
+            return Err(problem(InjectUrlProblem::NoCommand));
         }
         return Ok(MailStore::Exec { argv });
     }
-    Err(problem(
-        "expected imap://HOST:PORT, smtp://HOST:PORT, maildir:/PATH or exec:COMMAND",
-    ))
+    Err(problem(InjectUrlProblem::UnknownScheme))
 }
 
-fn host_and_port(text: &str) -> Result<(String, u16), String> {
-    let (host, port) = text
-        .rsplit_once(':')
-        .ok_or_else(|| "the server needs a port, e.g. 127.0.0.1:143".to_owned())?;
+fn host_and_port(text: &str) -> Result<(String, u16), InjectUrlProblem> {
+    let (host, port) = text.rsplit_once(':').ok_or(InjectUrlProblem::NoPort)?;
     let port = port
         .parse()
-        .map_err(|_| format!("{port:?} is not a port"))?;
+        .map_err(|_| InjectUrlProblem::BadPort(port.to_owned()))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
-        return Err("the server needs a host".into());
+        return Err(InjectUrlProblem::NoHost);
     }
     Ok((host.to_owned(), port))
 }
 
 /// The `--inject` value as given, checked.
-pub fn check_inject_url(url: &str) -> Result<String, String> {
+pub fn check_inject_url(url: &str) -> Result<String, InjectUrlError> {
     parse_inject_url(url).map(|_| url.to_owned())
 }
 
@@ -583,7 +609,12 @@ mod tests {
             ("exec:echo 'oops", "unbalanced quotes"),
             ("pop3://h:110", "expected imap://"),
         ] {
-            let error = check_inject_url(bad).unwrap_err();
+            assert_eq!(check_inject_url(bad).unwrap_err().url, bad);
+            if bad == "imap://host" {
+                let problem = check_inject_url(bad).unwrap_err().problem;
+                assert_eq!(problem, InjectUrlProblem::NoPort);
+            }
+            let error = check_inject_url(bad).unwrap_err().to_string();
             assert!(error.contains(why) && error.contains(bad), "{bad}: {error}");
         }
     }

@@ -2,7 +2,7 @@
 //! the baseline's and the current run's spectra overlaid. A saved `compare --json`
 //! output gets the table alone.
 
-use super::page::{escape, table, Figure, Section};
+use super::page::{escape, table, with_unit, Figure, Section};
 use crate::compare::launch::Comparison;
 
 /// One row of the verdict table, from `compare`'s figures (in memory or from its JSON).
@@ -73,7 +73,7 @@ pub fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
     let mut section = Section::new(
         "compare",
         "Compared with the baseline",
-        "Each figure of the current run against the baseline's: a regression of a gated figure fails the gate; noise is told apart by a test over the seconds of each run.",
+        "Each figure of the current run against the baseline's: a regression of a gated figure fails the gate. A latency reads as the run printed it (its whole hold's percentile, the figure above the spectrum); its change and verdict come from a test over the hold's seconds of each run, which tells noise apart.",
     );
     section.figures.push(Figure::new(
         "compare.regressions",
@@ -81,9 +81,19 @@ pub fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
         regressions as f64,
         "",
     ));
-    let number = |value: Option<f64>, unit: &str| {
+    // Each value named in the page (`compare.wakeup_p99_us.current`), so a test can
+    // hold it against the figure beside the plot.
+    let number = |value: Option<f64>, row: &Row, side: &str| {
+        let unit = match row.unit.as_str() {
+            "bytes" => "B",
+            unit => unit,
+        };
         value.map_or("-".into(), |value| {
-            format!("{value:.2} {unit}").trim_end().to_owned()
+            format!(
+                "<span data-figure=\"compare.{}.{side}\" data-value=\"{value}\">{}</span>",
+                escape(&row.figure),
+                escape(&with_unit(value, unit)),
+            )
         })
     };
     let cells: Vec<Vec<String>> = rows
@@ -96,8 +106,8 @@ pub fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
             };
             vec![
                 escape(&row.figure),
-                number(row.baseline, &row.unit),
-                number(row.current, &row.unit),
+                number(row.baseline, row, "baseline"),
+                number(row.current, row, "current"),
                 row.effect
                     .map_or("-".into(), |e| format!("{:+.1}%", e * 100.0)),
                 format!(

@@ -2,16 +2,21 @@
 //! comparison with a baseline) with plots, for people to look at: no network, no
 //! script, inline SVG and CSS, so it opens from a CI artifact or a mail attachment.
 //!
-//! `page` builds the HTML, `plots` draws (with `plotters`), and the views turn result
-//! files into sections: `run_views` for `run` results, `sweep_view` for sweeps,
-//! `compare_view` for a comparison with a baseline.
+//! `page` builds the HTML, `plots` draws lines and `bars` categories (with `plotters`),
+//! `legend` places each plot's legend under it in colours that read on white, `ticks`
+//! prints axis values in their units, and the views turn result files into sections: `run_views` for `run`
+//! results, `sweep_view` for sweeps, `capacity_view` for capacity searches,
+//! `variants_view` for variants, `compare_view` for a comparison with a baseline.
 
+pub mod bars;
 pub mod capacity_view;
 pub mod compare_view;
+pub mod legend;
 pub mod page;
 pub mod plots;
 pub mod run_views;
 pub mod sweep_view;
+pub mod ticks;
 pub mod variants_view;
 
 use std::path::{Path, PathBuf};
@@ -19,8 +24,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::compare::launch::{compare_inputs, CompareArgs};
-use crate::orchestrator::result::RunResult;
-use crate::orchestrator::sweep::SweepResult;
+use crate::results::run::RunResult;
+use crate::results::{read, Document};
 use page::Section;
 use run_views::Labelled;
 
@@ -42,22 +47,12 @@ pub struct ReportArgs {
     pub baseline: Option<PathBuf>,
 }
 
-/// What a result file holds.
-enum Input {
-    Run(Box<RunResult>),
-    Sweep(SweepResult),
-    Capacity(Box<crate::orchestrator::capacity::CapacityResult>),
-    Variants(crate::orchestrator::variants::VariantsResult),
-    /// A saved `pingfleet compare --json` output.
-    Compared(serde_json::Value),
-}
-
 /// Runs the command: writes the page and prints its path.
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let html = match &args.baseline {
         Some(baseline) => compared_page(baseline, &args.inputs)?,
         None => {
-            let inputs: Vec<(String, Input)> = args
+            let inputs: Vec<(String, Document)> = args
                 .inputs
                 .iter()
                 .map(|path| Ok((label_of(path), read(path)?)))
@@ -92,45 +87,12 @@ fn label_of(path: &Path) -> String {
     )
 }
 
-fn read(path: &Path) -> anyhow::Result<Input> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let schema = value
-        .get("schema")
-        .and_then(|schema| schema.as_str())
-        .unwrap_or_default();
-    let what = |err: serde_json::Error| anyhow::anyhow!("{}: {err}", path.display());
-    Ok(match schema {
-        crate::orchestrator::result::SCHEMA => {
-            Input::Run(Box::new(serde_json::from_value(value).map_err(what)?))
-        }
-        crate::orchestrator::sweep::SCHEMA => {
-            Input::Sweep(serde_json::from_value(value).map_err(what)?)
-        }
-        crate::orchestrator::capacity::SCHEMA => {
-            Input::Capacity(Box::new(serde_json::from_value(value).map_err(what)?))
-        }
-        crate::orchestrator::variants::SCHEMA => {
-            Input::Variants(serde_json::from_value(value).map_err(what)?)
-        }
-        _ if value.get("figures").is_some() && value.get("regressions").is_some() => {
-            Input::Compared(value)
-        }
-        _ => anyhow::bail!(
-            "{}: not a run, sweep, capacity or variants result, nor a `pingfleet compare --json` output",
-            path.display()
-        ),
-    })
-}
-
 /// The page of several inputs: the views each has, runs overlaid where they can be.
-fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
+fn page_of(inputs: &[(String, Document)]) -> anyhow::Result<String> {
     let runs: Vec<Labelled<'_>> = inputs
         .iter()
         .filter_map(|(label, input)| match input {
-            Input::Run(result) => Some(Labelled {
+            Document::Run(result) => Some(Labelled {
                 label: label.clone(),
                 result,
             }),
@@ -140,10 +102,10 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
     let mut sections = run_sections(&runs)?;
     for (label, input) in inputs {
         match input {
-            Input::Sweep(sweep) => sections.push(sweep_view::sweep(sweep)?),
-            Input::Capacity(search) => sections.push(capacity_view::capacity(search)?),
-            Input::Variants(variants) => sections.push(variants_view::variants(variants)?),
-            Input::Compared(document) => {
+            Document::Sweep(sweep) => sections.push(sweep_view::sweep(sweep)?),
+            Document::Capacity(search) => sections.push(capacity_view::capacity(search)?),
+            Document::Variants(variants) => sections.push(variants_view::variants(variants)?),
+            Document::Compared(document) => {
                 let side = |key: &str| {
                     document
                         .get(key)
@@ -157,7 +119,7 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
                     &rows,
                 ));
             }
-            Input::Run(_) => {}
+            Document::Run(_) => {}
         }
     }
     let (title, subtitle) = match (&runs[..], &inputs[0].1) {
@@ -165,7 +127,7 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
             format!("pingfleet run: {}", run.result.scenario),
             describe(run.result),
         ),
-        ([], Input::Sweep(sweep)) => (
+        ([], Document::Sweep(sweep)) => (
             format!("pingfleet sweep: {}", sweep.scenario),
             format!(
                 "{} cells of {} devices, pingfleet {}",
@@ -174,7 +136,7 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
                 sweep.tool_version
             ),
         ),
-        ([], Input::Capacity(search)) => (
+        ([], Document::Capacity(search)) => (
             format!("pingfleet capacity search: {}", search.scenario),
             format!(
                 "{}, {} steps, pingfleet {}",
@@ -183,7 +145,7 @@ fn page_of(inputs: &[(String, Input)]) -> anyhow::Result<String> {
                 search.tool_version
             ),
         ),
-        ([], Input::Variants(variants)) => (
+        ([], Document::Variants(variants)) => (
             format!("pingfleet variants: {}", variants.scenario),
             format!(
                 "{} variants, pingfleet {}",

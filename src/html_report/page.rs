@@ -5,6 +5,8 @@
 
 use std::fmt::Write;
 
+use super::ticks::{grouped, Unit};
+
 /// The page's style sheet (inline: the page opens from a CI artifact or a mail).
 const STYLE: &str = "
 body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 920px; color: #222; }
@@ -94,7 +96,8 @@ impl Figure {
     }
 }
 
-/// A value in words with its unit: whole numbers grouped by thousands, shares as percent.
+/// A value in words with its unit: whole numbers grouped by thousands, shares as percent,
+/// bytes from a mebibyte up in MiB or GiB and below it to the byte.
 pub fn with_unit(value: f64, unit: &str) -> String {
     if !value.is_finite() {
         return "not measured".into();
@@ -102,6 +105,8 @@ pub fn with_unit(value: f64, unit: &str) -> String {
     match unit {
         "%" => format!("{:.1}%", value * 100.0),
         "x" => format!("{value:.2}x"),
+        "B" if value.abs() >= 1024.0 * 1024.0 => Unit::Bytes.tick(value),
+        "B" => format!("{} B", grouped(value.round() as i64)),
         _ if value.fract() == 0.0 && value.abs() < 1e15 => {
             format!("{} {unit}", grouped(value as i64))
                 .trim_end()
@@ -109,22 +114,6 @@ pub fn with_unit(value: f64, unit: &str) -> String {
         }
         _ => format!("{value:.2} {unit}").trim_end().to_owned(),
     }
-}
-
-/// 1234567 as "1,234,567".
-fn grouped(value: i64) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if value < 0 {
-        out.insert(0, '-');
-    }
-    out
 }
 
 /// A table: a header row and rows of cells (already HTML); cells that are numbers align
@@ -138,7 +127,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     for row in rows {
         html.push_str("<tr>");
         for cell in row {
-            let numeric = cell
+            let numeric = without_tags(cell)
                 .trim_end_matches(|c: char| c.is_alphabetic() || c == '%' || c == ' ')
                 .replace(',', "")
                 .parse::<f64>()
@@ -150,6 +139,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     html.push_str("</table>");
     html
+}
+
+/// The text of an HTML fragment, its tags left out.
+fn without_tags(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut inside = false;
+    for c in html.chars() {
+        match c {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside => text.push(c),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// A table of any JSON document's values, one row per value, named by its path
@@ -222,9 +226,12 @@ mod tests {
         assert_eq!(with_unit(1234567.0, "us"), "1,234,567 us");
         assert_eq!(with_unit(0.0123, "%"), "1.2%");
         assert_eq!(with_unit(2.5, "x"), "2.50x");
-        assert_eq!(with_unit(6538.25, "B"), "6538.25 B");
+        assert_eq!(with_unit(6538.25, "B"), "6,538 B");
+        assert_eq!(with_unit(2_854_432.35, "B"), "2.7 MiB");
+        assert_eq!(with_unit(1.5, "ms"), "1.50 ms");
+        let row = vec!["<span data-value=\"3\">1,091 us</span>".to_owned()];
+        assert!(table(&["p99"], &[row]).contains("<td class=\"num\">"));
         assert_eq!(with_unit(f64::NAN, "us"), "not measured");
-        assert_eq!(grouped(-1000), "-1,000");
     }
 
     #[test]

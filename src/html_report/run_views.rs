@@ -4,12 +4,16 @@
 //! out, not drawn empty. Every percentile is read from the result's own histograms with
 //! the function its summary was computed with.
 
+use super::bars;
 use super::page::{escape, table, with_unit, Figure, Section};
-use super::plots::{self, LineChart, Series, Span};
+use super::plots::{self, LineChart, Series, Shading, Style};
+use super::ticks::Unit;
 use crate::fleet::histogram::HistogramName;
+use crate::measure::intervals::SecondSummary;
 use crate::measure::latency::Latency;
-use crate::orchestrator::result::RunResult;
-use crate::orchestrator::sampler::TimelinePoint;
+use crate::results::run::RunResult;
+use crate::results::timeline::TimelinePoint;
+use crate::server::wake_path::WakeStage;
 
 /// A run result and the name it goes by in the page (its file's name).
 pub struct Labelled<'a> {
@@ -77,7 +81,8 @@ pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
             let Some(latency) = latency(run.result, name)? else {
                 continue;
             };
-            let summary = latency.summary();
+            // The figures as the run printed them: the result's own summary.
+            let summary = run.result.summary_of(name).unwrap_or_default();
             if name != HistogramName::WakeupFromDeparture {
                 for (p, value) in [("p50", summary.p50_us), ("p99", summary.p99_us)] {
                     section.figures.push(Figure::new(
@@ -88,10 +93,11 @@ pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
                     ));
                 }
             }
-            series.push(Series {
-                name: format!("{prefix}{words}"),
-                points: spectrum_points(&latency),
-            });
+            series.push(Series::new(
+                format!("{prefix}{words}"),
+                Style::Line,
+                spectrum_points(&latency),
+            ));
         }
         if let Some(floor) = &run.result.floor {
             let during = &floor.during_hold;
@@ -102,9 +108,10 @@ pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
                     during.p50_us as f64,
                     "us",
                 ));
-                series.push(Series {
-                    name: format!("{prefix}loopback floor (its p50, p90, p99, p99.9)"),
-                    points: [
+                series.push(Series::new(
+                    format!("{prefix}loopback floor (its p50, p90, p99, p99.9)"),
+                    Style::Points,
+                    [
                         (0.5, during.p50_us),
                         (0.9, during.p90_us),
                         (0.99, during.p99_us),
@@ -113,7 +120,7 @@ pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
                     .into_iter()
                     .map(|(q, us)| (plots::spectrum_x(q), us as f64))
                     .collect(),
-                });
+                ));
             }
         }
     }
@@ -125,12 +132,12 @@ pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
 }
 
 /// The ramp, hold and drain of a run as spans of its timeline.
-fn stage_spans(result: &RunResult) -> Vec<Span> {
-    let mut spans: Vec<Span> = Vec::new();
+fn stage_spans(result: &RunResult) -> Vec<Shading> {
+    let mut spans: Vec<Shading> = Vec::new();
     for point in &result.timeline {
         match spans.last_mut() {
             Some(span) if span.label == point.stage.name() => span.to = point.t_s,
-            _ => spans.push(Span {
+            _ => spans.push(Shading {
                 label: point.stage.name().into(),
                 from: spans.last().map_or(0.0, |last| last.to),
                 to: point.t_s,
@@ -138,6 +145,27 @@ fn stage_spans(result: &RunResult) -> Vec<Span> {
         }
     }
     spans
+}
+
+/// A per-second series of the timeline as stairs, each interval between two samples
+/// at its own value: with `counted`, the growth of a cumulative count over the
+/// interval divided by its length; otherwise the value sampled at its end (a gauge that
+/// already averages the interval, such as CPU cores).
+fn per_interval(
+    name: &str,
+    points: &[TimelinePoint],
+    value: &dyn Fn(&TimelinePoint) -> f64,
+    counted: bool,
+) -> Series {
+    let stairs = points.windows(2).map(|pair| {
+        let seconds = (pair[1].t_s - pair[0].t_s).max(1e-3);
+        let level = match counted {
+            true => (value(&pair[1]) - value(&pair[0])).max(0.0) / seconds,
+            false => value(&pair[1]),
+        };
+        (pair[0].t_s, level)
+    });
+    Series::new(name, Style::Stairs, stairs.collect())
 }
 
 /// The run over time: parked devices, notifications and wake-ups a second, wake-up
@@ -156,62 +184,58 @@ pub fn timeline(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
         .and_then(|flush| flush.at_s)
         .map(|at| vec![(at, "flush".to_owned())])
         .unwrap_or_default();
-    let line = |name: &str, value: &dyn Fn(usize) -> f64| Series {
-        name: name.into(),
-        points: (0..points.len())
-            .map(|i| (points[i].t_s, value(i)))
-            .collect(),
+    let line = |name: &str, value: &dyn Fn(usize) -> f64| {
+        let points = (0..points.len()).map(|i| (points[i].t_s, value(i)));
+        Series::new(name, Style::Line, points.collect())
     };
-    // Counts a second: the growth of a cumulative count over each sampling interval.
-    let rate = |name: &str, count: fn(&TimelinePoint) -> u64| Series {
-        name: name.into(),
-        points: points
-            .windows(2)
-            .map(|pair| {
-                let seconds = (pair[1].t_s - pair[0].t_s).max(1e-3);
-                let grown = count(&pair[1]).saturating_sub(count(&pair[0]));
-                (pair[1].t_s, grown as f64 / seconds)
-            })
-            .collect(),
-    };
-    const MIB: f64 = 1024.0 * 1024.0;
-    let charts: Vec<(&str, Vec<Series>)> = vec![
+    let charts: Vec<(&str, Unit, Vec<Series>)> = vec![
         (
             "devices parked",
+            Unit::Count,
             vec![line("parked", &|i| points[i].parked as f64)],
         ),
         (
             "per second",
+            Unit::Count,
             vec![
-                rate("notifications", |point| point.notifications),
-                rate("wake-ups", |point| point.wakeups),
+                per_interval("notifications", points, &|p| p.notifications as f64, true),
+                per_interval("wake-ups", points, &|p| p.wakeups as f64, true),
             ],
         ),
-        ("wake-up, microseconds", wakeup_per_second(result)),
+        ("wake-up latency", Unit::Micros, wakeup_per_second(result)),
         (
-            "resident memory, MiB",
+            "resident memory of the fleet",
+            Unit::Bytes,
             vec![
-                line("servers", &|i| points[i].server_rss_bytes as f64 / MIB),
-                line("device workers", &|i| {
-                    points[i].worker_rss_bytes as f64 / MIB
-                }),
-                line("kernel slab", &|i| {
-                    points[i].kernel.slab_bytes.unwrap_or(0) as f64 / MIB
-                }),
+                line("servers", &|i| points[i].server_rss_bytes as f64),
+                line("device workers", &|i| points[i].worker_rss_bytes as f64),
             ],
+        ),
+        (
+            "kernel slab, whole machine",
+            Unit::Bytes,
+            vec![Series::new(
+                "kernel slab of the machine (every process's, not the fleet's alone)",
+                Style::Line,
+                points
+                    .iter()
+                    .filter_map(|p| Some((p.t_s, p.kernel.slab_bytes? as f64)))
+                    .collect(),
+            )],
         ),
         (
             "CPU, cores",
+            Unit::Count,
             vec![
-                line("servers", &|i| points[i].server_cpu_cores),
-                line("device workers", &|i| points[i].worker_cpu_cores),
+                per_interval("servers", points, &|p| p.server_cpu_cores, false),
+                per_interval("device workers", points, &|p| p.worker_cpu_cores, false),
             ],
         ),
     ];
     let mut section = Section::new(
         "timeline",
         "The run over time",
-        "Each second of the run as the orchestrator sampled it: the ramp, hold and drain shaded, a flush marked in red.",
+        "Each second of the run as the orchestrator sampled it: the ramp, hold and drain shaded, a flush marked in red. What is counted over a second (rates, CPU, each second's wake-up percentiles) is drawn as steps, each second at its own value; the machine's kernel slab (every process's) has a scale of its own.",
     );
     let peak = points.iter().map(|point| point.parked).max().unwrap_or(0);
     section.figures.push(Figure::new(
@@ -220,17 +244,18 @@ pub fn timeline(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
         peak as f64,
         "devices",
     ));
-    for (y_desc, series) in charts
+    for (y_desc, y_unit, series) in charts
         .iter()
-        .filter(|(_, series)| series.iter().any(|s| !s.points.is_empty()))
+        .filter(|(_, _, series)| series.iter().any(|s| !s.points.is_empty()))
     {
-        section.body.push_str(&plots::lines(&LineChart {
-            x_desc: "seconds since the run started",
-            y_desc,
+        let mut chart = LineChart::new(
+            ("since the run started", Unit::Seconds),
+            (y_desc, *y_unit),
             series,
-            spans: &spans,
-            marks: &marks,
-        })?);
+        );
+        chart.spans = &spans;
+        chart.marks = &marks;
+        section.body.push_str(&plots::lines(&chart)?);
     }
     Ok(Some(section))
 }
@@ -247,19 +272,13 @@ fn wakeup_per_second(result: &RunResult) -> Vec<Series> {
     };
     let at = |second: u64| hold_start_s + second as f64 - first as f64;
     let with_samples = || seconds.iter().filter(|second| second.count > 0);
+    let each = |name: &str, pick: fn(&SecondSummary) -> u64| {
+        let points = with_samples().map(|s| (at(s.second), pick(s) as f64));
+        Series::new(name, Style::Stairs, points.collect())
+    };
     vec![
-        Series {
-            name: "p50 each second".into(),
-            points: with_samples()
-                .map(|s| (at(s.second), s.p50_us as f64))
-                .collect(),
-        },
-        Series {
-            name: "p99 each second".into(),
-            points: with_samples()
-                .map(|s| (at(s.second), s.p99_us as f64))
-                .collect(),
-        },
+        each("p50 each second", |s| s.p50_us),
+        each("p99 each second", |s| s.p99_us),
     ]
 }
 
@@ -332,16 +351,21 @@ pub fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
     }
     let labels: Vec<String> = measured.iter().map(|run| run.label.clone()).collect();
     let parts: Vec<Series> = (0..4)
-        .map(|part| Series {
-            name: parts_of(measured[0].result)[part].0.into(),
-            points: measured
-                .iter()
-                .enumerate()
-                .map(|(bar, run)| (bar as f64, parts_of(run.result)[part].1))
-                .collect(),
+        .map(|part| {
+            let bars = measured.iter().enumerate();
+            Series::new(
+                parts_of(measured[0].result)[part].0,
+                Style::Line,
+                bars.map(|(bar, run)| (bar as f64, parts_of(run.result)[part].1))
+                    .collect(),
+            )
         })
         .collect();
-    section.body = plots::stacked_bars(&labels, &parts, "bytes per parked connection")?;
+    section.body = bars::stacked_bars(
+        &labels,
+        &parts,
+        ("bytes per parked connection", Unit::Bytes),
+    )?;
     let mut counts: Vec<u64> = measured
         .iter()
         .filter_map(|run| run.result.memory.parked_at_plateau)
@@ -352,26 +376,20 @@ pub fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
         let mut by_count = measured.clone();
         by_count.sort_by_key(|run| run.result.memory.parked_at_plateau);
         let series: Vec<Series> = (0..4)
-            .map(|part| Series {
-                name: parts[part].name.clone(),
-                points: by_count
-                    .iter()
-                    .map(|run| {
-                        (
-                            run.result.memory.parked_at_plateau.unwrap_or(0) as f64,
-                            parts_of(run.result)[part].1,
-                        )
-                    })
-                    .collect(),
+            .map(|part| {
+                let at = |run: &&Labelled<'_>| {
+                    let parked = run.result.memory.parked_at_plateau.unwrap_or(0) as f64;
+                    (parked, parts_of(run.result)[part].1)
+                };
+                let points = by_count.iter().map(at).collect();
+                Series::new(parts[part].name.clone(), Style::LineAndPoints, points)
             })
             .collect();
-        section.body.push_str(&plots::lines(&LineChart {
-            x_desc: "devices parked",
-            y_desc: "bytes per parked connection",
-            series: &series,
-            spans: &[],
-            marks: &[],
-        })?);
+        section.body.push_str(&plots::lines(&LineChart::new(
+            ("devices parked", Unit::Count),
+            ("bytes per parked connection", Unit::Bytes),
+            &series,
+        ))?);
     }
     Ok(Some(section))
 }
@@ -389,7 +407,7 @@ pub fn verdicts(run: &Labelled<'_>) -> Section {
     section.body = format!(
         "<p>Self-check: <span class=\"{}\" data-figure=\"self_check.saturated\" data-value=\"{saturated}\">{}</span>",
         if saturated { "fail" } else { "pass" },
-        if saturated { "SATURATED" } else { "not saturated" },
+        escape(&check.verdict()),
     );
     for reason in &check.reasons {
         section.body.push_str(&format!("<br>- {}", escape(reason)));
@@ -461,9 +479,10 @@ pub fn costs(run: &Labelled<'_>) -> Option<Section> {
         ));
     }
     if let Some(path) = &result.server_wake_path {
-        let rows: Vec<Vec<String>> = path
-            .0
-            .iter()
+        let mut stages: Vec<_> = path.0.iter().collect();
+        stages.sort_by_key(|(stage, _)| path_order(stage));
+        let rows: Vec<Vec<String>> = stages
+            .into_iter()
             .map(|(stage, summary)| {
                 vec![
                     escape(stage),
@@ -475,6 +494,16 @@ pub fn costs(run: &Labelled<'_>) -> Option<Section> {
         section.body = table(&["server wake path stage", "p50", "p99"], &rows);
     }
     Some(section)
+}
+
+/// Where a wake path stage comes in the path: in the order a wake-up goes through them,
+/// a stage this build does not know after those, and `total` last.
+fn path_order(stage: &str) -> usize {
+    match WakeStage::ALL.iter().position(|known| known.key() == stage) {
+        Some(_) if stage == WakeStage::Total.key() => usize::MAX,
+        Some(index) => index,
+        None => WakeStage::ALL.len(),
+    }
 }
 
 /// The engines side by side, as `compare_engines` measured them.
@@ -505,7 +534,7 @@ pub fn storm(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
         .map(|value| {
             seen += value.count_at_value();
             (
-                histogram.highest_equivalent(value.value_iterated_to()) as f64 / 1000.0,
+                histogram.highest_equivalent(value.value_iterated_to()) as f64,
                 seen as f64 / total,
             )
         })
@@ -528,16 +557,11 @@ pub fn storm(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
         summary.max_us as f64 / 1000.0,
         "ms",
     ));
-    section.body = plots::lines(&LineChart {
-        x_desc: "milliseconds since the flush",
-        y_desc: "share re-parked",
-        series: &[Series {
-            name: "re-parked".into(),
-            points,
-        }],
-        spans: &[],
-        marks: &[],
-    })?;
+    section.body = plots::lines(&LineChart::new(
+        ("since the flush", Unit::Micros),
+        ("share re-parked", Unit::Share),
+        &[Series::new("re-parked", Style::Line, points)],
+    ))?;
     Ok(Some(section))
 }
 
@@ -566,5 +590,31 @@ mod tests {
         assert_eq!(at(1.0), Some(summary.p90_us));
         assert_eq!(at(2.0), Some(summary.p99_us));
         assert_eq!(at(3.0), Some(summary.p999_us));
+    }
+
+    #[test]
+    fn the_wake_path_reads_in_path_order_with_its_total_last() {
+        let mut stages: Vec<&str> = WakeStage::ALL.iter().map(|stage| stage.key()).collect();
+        stages.push("a_stage_from_a_later_build");
+        stages.sort_unstable();
+        assert_ne!(
+            stages.last(),
+            Some(&"total"),
+            "alphabetical puts total inside"
+        );
+        stages.sort_by_key(|stage| path_order(stage));
+        assert_eq!(
+            stages,
+            [
+                "queued",
+                "applied",
+                "handoff",
+                "encoded",
+                "framed",
+                "transmitted",
+                "a_stage_from_a_later_build",
+                "total"
+            ]
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! the path's idle timeout, coloured by the share of mail late or lost, by how stale a
 //! device's mailbox got, and by connections per device-hour.
 
+use super::bars::{self, Heatmap};
 use super::page::{with_unit, Figure, Section};
-use super::plots::{self, Heatmap};
-use crate::orchestrator::sweep::{CellResult, SweepResult};
+use crate::results::sweep::{CellResult, SweepResult};
 
 /// Seconds as words for an axis ("25 s", "15 min").
 fn seconds(value: f64) -> String {
@@ -111,7 +111,7 @@ pub fn sweep(result: &SweepResult) -> anyhow::Result<Section> {
             section
                 .body
                 .push_str(&format!("<h3>{strategy} heartbeat: {}</h3>", measure.title));
-            section.body.push_str(&plots::heatmap(&Heatmap {
+            section.body.push_str(&bars::heatmap(&Heatmap {
                 columns: &columns,
                 rows: &rows,
                 x_desc: "idle timeout of the path",

@@ -1,9 +1,11 @@
 //! The variants' view: how late each variant's mail was and what it cost the phone, as
 //! bars side by side, and the whole table with each figure's ratio to the first.
 
+use super::bars;
 use super::page::{escape, table, Figure, Section};
-use super::plots::{self, Series};
-use crate::orchestrator::variants::{VariantsResult, COLUMNS};
+use super::plots::{Series, Style};
+use super::ticks::Unit;
+use crate::results::variants::{VariantsResult, COLUMNS};
 
 pub fn variants(result: &VariantsResult) -> anyhow::Result<Section> {
     let mut section = Section::new(
@@ -20,11 +22,9 @@ pub fn variants(result: &VariantsResult) -> anyhow::Result<Section> {
             .flatten()
             .unwrap_or(0.0)
     };
-    let bars = |key: &str, name: &str| Series {
-        name: name.into(),
-        points: (0..names.len())
-            .map(|index| (index as f64, figure(key, index)))
-            .collect(),
+    let bars = |key: &str, name: &str| {
+        let points = (0..names.len()).map(|index| (index as f64, figure(key, index)));
+        Series::new(name, Style::Line, points.collect())
     };
     for (index, variant) in result.variants.iter().enumerate() {
         for key in ["mail_p99_s", "joules"] {
@@ -36,15 +36,15 @@ pub fn variants(result: &VariantsResult) -> anyhow::Result<Section> {
             ));
         }
     }
-    section.body.push_str(&plots::stacked_bars(
+    section.body.push_str(&bars::stacked_bars(
         &names,
         &[bars("mail_p99_s", "mail on device p99")],
-        "seconds",
+        ("mail on device p99", Unit::Seconds),
     )?);
-    section.body.push_str(&plots::stacked_bars(
+    section.body.push_str(&bars::stacked_bars(
         &names,
         &[bars("joules", "radio energy per device-hour")],
-        "joules",
+        ("joules", Unit::Count),
     )?);
     let mut header = vec!["figure"];
     header.extend(names.iter().map(String::as_str));

@@ -8,125 +8,19 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::capacity_fit::{self, Knee, Limit, LineFit, Outcome};
-use super::result::RunResult;
-use super::self_check::SelfCheck;
-use crate::measure::latency::LatencySummary;
+use super::capacity_words::{answer, step_line};
 use crate::phase::Phase;
+use crate::results::capacity::{fits, total_memory_fit, CapacityResult, Drift, StepResult, SCHEMA};
+use crate::results::capacity_fit::{self, KneeStep, Limit};
+use crate::results::run::{RunResult, ThresholdVerdict};
+use crate::results::self_check::SelfCheck;
+use crate::results::timeline::TimelinePoint;
 use crate::scenario::capacity::CapacitySection;
 use crate::scenario::resolve::{Overrides, ResolvedScenario};
-
-/// The `schema` of a capacity search's result file.
-pub const SCHEMA: &str = "pingfleet.capacity/1";
 
 /// Times a step is measured at most: a failure on latency while the generator was
 /// late says nothing of the server, so such a step is measured again, once.
 const MAX_ATTEMPTS: u32 = 2;
-
-fn one() -> u32 {
-    1
-}
-
-/// What one step measured.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct StepResult {
-    pub devices: usize,
-    /// Server partitions and device workers the step ran ("auto" grows them with the
-    /// fleet, and each brings its own memory at start).
-    #[serde(default)]
-    pub server_processes: usize,
-    #[serde(default)]
-    pub worker_processes: usize,
-    /// Changes a second sent to the fleet during the hold (the same per device).
-    pub rate_per_s: f64,
-    pub passed: bool,
-    /// What the step hit when it did not pass.
-    pub limit: Option<Limit>,
-    /// Why it did not pass: the failed thresholds, or why the run did not complete.
-    pub why: String,
-    /// Why the step's self-check failed (the generator or the machine was late, so its
-    /// latencies are not the server's alone); empty when it passed.
-    #[serde(default)]
-    pub self_check_reasons: Vec<String>,
-    /// The generator (the injector or a device worker) fell behind while the machine
-    /// had cores to spare: the step's latencies are partly the generator's.
-    #[serde(default)]
-    pub generator_late: bool,
-    /// Times the step was measured: a step that failed on latency while its self-check
-    /// failed is measured once more.
-    #[serde(default = "one")]
-    pub attempts: u32,
-    /// The run's own result file.
-    pub result_file: Option<String>,
-    pub parked: Option<u64>,
-    pub wakeup: Option<LatencySummary>,
-    pub mail_on_device: Option<LatencySummary>,
-    /// The loopback floor measured during the step's hold.
-    pub floor: Option<LatencySummary>,
-    /// Cores the server used in the hold for each 1,000 wake-ups a second.
-    pub server_cores_per_1000_wakeups_per_s: Option<f64>,
-    /// Memory at the plateau: the server's RSS and live heap, the device workers' RSS,
-    /// and the kernel's slab growth since the run started.
-    pub server_rss_bytes: Option<u64>,
-    pub server_heap_bytes: Option<u64>,
-    pub devices_rss_bytes: Option<u64>,
-    pub kernel_slab_growth_bytes: Option<u64>,
-    /// The same readings before the first device connected (every process's own
-    /// memory at start, which the per-device lines leave out).
-    #[serde(default)]
-    pub server_rss_baseline_bytes: Option<u64>,
-    #[serde(default)]
-    pub server_heap_baseline_bytes: Option<u64>,
-    #[serde(default)]
-    pub devices_rss_baseline_bytes: Option<u64>,
-    /// How each memory component moved during the hold, in bytes per device-hour
-    /// (a server that leaks under parked Pings shows it here first).
-    pub drift_per_device_hour: Drift,
-}
-
-/// Memory drift in the hold, bytes per device-hour.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct Drift {
-    pub server_rss: Option<f64>,
-    pub devices_rss: Option<f64>,
-    pub kernel_slab: Option<f64>,
-}
-
-/// A memory component fitted over the steps.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct MemoryFit {
-    /// `server_rss`, `server_heap`, `devices_rss` or `kernel_slab`.
-    pub component: String,
-    /// The growth since the start (plateau less baseline) against the devices parked:
-    /// its slope is the bytes each parked device costs.
-    pub line: Option<LineFit>,
-    /// What each process of this component held at start, on average over the steps
-    /// (none for the kernel): the base a front-end pays per process, device or not.
-    #[serde(default)]
-    pub base_per_process_bytes: Option<f64>,
-}
-
-/// A capacity search's result file.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct CapacityResult {
-    pub schema: String,
-    pub tool_version: String,
-    pub scenario: String,
-    pub scenario_text: String,
-    /// What was measured: `lean TLS`, `hyper plain`, or the target's URL.
-    pub server: String,
-    pub machine_cores: usize,
-    pub memory_available_bytes: Option<u64>,
-    pub steps: Vec<StepResult>,
-    pub fits: Vec<MemoryFit>,
-    pub knee: Knee,
-    /// The answer in one sentence.
-    pub answer: String,
-}
 
 /// Measures one step's plan, its files under the directory given.
 pub type MeasureStep<'a> = dyn Fn(&ResolvedScenario, &Path) -> anyhow::Result<RunResult> + 'a;
@@ -186,7 +80,7 @@ pub fn run_search(
             planned.clear();
         }
         if planned.is_empty() && bisections > 0 {
-            if let Some(mid) = capacity_fit::bisection(&outcomes(&steps)) {
+            if let Some(mid) = capacity_fit::bisection(&knee_steps(&steps)) {
                 planned.push_back(mid);
                 bisections -= 1;
             }
@@ -195,7 +89,7 @@ pub fn run_search(
     steps.sort_by_key(|step| step.devices);
     let fits = fits(&steps);
     let knee = capacity_fit::knee(
-        &outcomes(&steps),
+        &knee_steps(&steps),
         stopped_by
             .as_ref()
             .map(|(limit, why)| (*limit, why.as_str())),
@@ -214,15 +108,15 @@ pub fn run_search(
         knee,
         answer: String::new(),
     };
-    result.answer = super::capacity_words::answer(&result, memory_limit);
+    result.answer = answer(&result, memory_limit);
     Ok(result)
 }
 
 /// Each step as the knee sees it.
-fn outcomes(steps: &[StepResult]) -> Vec<Outcome<'_>> {
+fn knee_steps(steps: &[StepResult]) -> Vec<KneeStep<'_>> {
     steps
         .iter()
-        .map(|step| Outcome {
+        .map(|step| KneeStep {
             devices: step.devices,
             passed: step.passed,
             limit: step.limit,
@@ -298,7 +192,8 @@ fn one_step(
     let step_dir = search.dir.join(format!("step-{devices}"));
     std::fs::create_dir_all(&step_dir)?;
     let mut result = measure(&step_plan, &step_dir)?;
-    result.thresholds = super::result::judge_thresholds(&step_plan.scenario.thresholds, &result);
+    result.thresholds =
+        super::thresholds::judge_thresholds(&step_plan.scenario.thresholds, &result);
     let path = write(&step_plan, &result)?;
     let step = step_of(&step_plan, &result, &path);
     println!("{}", step_line(&step));
@@ -359,7 +254,7 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
     let devices = plan.scenario.devices.count;
     let summary = |name| result.summary_of(name);
     let (passed, limit, why) = verdict(result);
-    let hold: Vec<&super::sampler::TimelinePoint> = result
+    let hold: Vec<&TimelinePoint> = result
         .timeline
         .iter()
         .filter(|p| p.stage == Phase::Hold)
@@ -408,8 +303,7 @@ fn step_of(plan: &ResolvedScenario, result: &RunResult, path: &Path) -> StepResu
 /// Whether a step's run passed, what it hit and why: an incomplete run, or its failed
 /// thresholds; a latency failure while the self-check failed says so.
 fn verdict(result: &RunResult) -> (bool, Option<Limit>, String) {
-    let failed: Vec<&super::result::ThresholdVerdict> =
-        result.thresholds.iter().filter(|v| !v.passed).collect();
+    let failed: Vec<&ThresholdVerdict> = result.thresholds.iter().filter(|v| !v.passed).collect();
     if !result.complete {
         return (false, Some(Limit::Incomplete), result.failures.join("; "));
     }
@@ -447,7 +341,7 @@ fn generator_note(limit: Limit, check: &SelfCheck) -> Option<String> {
 }
 
 /// The server's cores per 1,000 wake-ups a second over the hold.
-fn cores_per_wake_rate(hold: &[&super::sampler::TimelinePoint]) -> Option<f64> {
+fn cores_per_wake_rate(hold: &[&TimelinePoint]) -> Option<f64> {
     let (first, last) = (hold.first()?, hold.last()?);
     let seconds = last.t_s - first.t_s;
     let wakes_per_s = last.wakeups.saturating_sub(first.wakeups) as f64 / seconds;
@@ -458,9 +352,9 @@ fn cores_per_wake_rate(hold: &[&super::sampler::TimelinePoint]) -> Option<f64> {
 
 /// The slope of a memory reading over the hold, per device-hour.
 fn drift(
-    hold: &[&super::sampler::TimelinePoint],
+    hold: &[&TimelinePoint],
     devices: usize,
-    bytes: fn(&super::sampler::TimelinePoint) -> Option<u64>,
+    bytes: fn(&TimelinePoint) -> Option<u64>,
 ) -> Option<f64> {
     let points: Vec<(f64, f64)> = hold
         .iter()
@@ -468,118 +362,6 @@ fn drift(
         .collect();
     let line = capacity_fit::fit(&points)?;
     Some(line.bytes_per_device * 3600.0 / devices.max(1) as f64)
-}
-
-/// The steps whose fleet formed (the run completed and devices were parked at its
-/// plateau), each with the devices parked then: memory holds parked connections, so
-/// the lines are fitted over that count (a few devices are between two Pings at any
-/// moment).
-fn formed(steps: &[StepResult]) -> impl Iterator<Item = (f64, &StepResult)> {
-    steps
-        .iter()
-        .filter(|step| step.limit != Some(Limit::Incomplete))
-        .filter_map(|step| Some((step.parked.filter(|parked| *parked > 0)? as f64, step)))
-}
-
-/// A memory reading of a step: its plateau, its baseline, and the processes holding it.
-struct Component {
-    name: &'static str,
-    plateau: fn(&StepResult) -> Option<u64>,
-    baseline: fn(&StepResult) -> Option<u64>,
-    processes: fn(&StepResult) -> usize,
-}
-
-const COMPONENTS: [Component; 4] = [
-    Component {
-        name: "server_rss",
-        plateau: |s| s.server_rss_bytes,
-        baseline: |s| s.server_rss_baseline_bytes,
-        processes: |s| s.server_processes,
-    },
-    Component {
-        name: "server_heap",
-        plateau: |s| s.server_heap_bytes,
-        baseline: |s| s.server_heap_baseline_bytes,
-        processes: |s| s.server_processes,
-    },
-    Component {
-        name: "devices_rss",
-        plateau: |s| s.devices_rss_bytes,
-        baseline: |s| s.devices_rss_baseline_bytes,
-        processes: |s| s.worker_processes,
-    },
-    // Slab growth is counted from the run's start already.
-    Component {
-        name: "kernel_slab",
-        plateau: |s| s.kernel_slab_growth_bytes,
-        baseline: |_| Some(0),
-        processes: |_| 0,
-    },
-];
-
-/// How much memory component `name` grew in `step`, from its start to its plateau.
-pub fn grown(step: &StepResult, name: &str) -> Option<u64> {
-    let component = COMPONENTS.iter().find(|c| c.name == name)?;
-    Some((component.plateau)(step)?.saturating_sub((component.baseline)(step)?))
-}
-
-/// The memory components, each one's growth fitted over the steps whose fleet formed
-/// (the steps run more processes as the fleet grows, so fitting the totals would
-/// count each new process's own memory as the devices').
-fn fits(steps: &[StepResult]) -> Vec<MemoryFit> {
-    COMPONENTS
-        .iter()
-        .map(|component| {
-            let points: Vec<(f64, f64)> = formed(steps)
-                .filter_map(|(parked, step)| Some((parked, grown(step, component.name)? as f64)))
-                .collect();
-            let bases: Vec<f64> = formed(steps)
-                .filter(|(_, step)| (component.processes)(step) > 0)
-                .filter_map(|(_, step)| {
-                    Some((component.baseline)(step)? as f64 / (component.processes)(step) as f64)
-                })
-                .collect();
-            MemoryFit {
-                component: component.name.into(),
-                line: capacity_fit::fit(&points),
-                base_per_process_bytes: (!bases.is_empty())
-                    .then(|| bases.iter().sum::<f64>() / bases.len() as f64),
-            }
-        })
-        .collect()
-}
-
-/// Server, devices and kernel together, fitted over the steps so far.
-pub fn total_memory_fit(steps: &[StepResult]) -> Option<LineFit> {
-    let points: Vec<(f64, f64)> = formed(steps)
-        .filter_map(|(parked, s)| {
-            let total = s.server_rss_bytes.unwrap_or(0)
-                + s.devices_rss_bytes?
-                + s.kernel_slab_growth_bytes.unwrap_or(0);
-            Some((parked, total as f64))
-        })
-        .collect();
-    capacity_fit::fit(&points)
-}
-
-/// One line per step, as it is measured.
-pub fn step_line(step: &StepResult) -> String {
-    let us = |s: Option<LatencySummary>, f: fn(&LatencySummary) -> u64| {
-        s.map_or("-".into(), |s| format!("{} us", f(&s)))
-    };
-    format!(
-        "  {:>9} devices  {:<4}  parked {:>9}  wake-up p50 {:>9} p99 {:>9}  server RSS {:>10}  {}",
-        step.devices,
-        if step.passed { "PASS" } else { "FAIL" },
-        step.parked.map_or("-".into(), |p| p.to_string()),
-        us(step.wakeup, |s| s.p50_us),
-        us(step.wakeup, |s| s.p99_us),
-        step.server_rss_bytes
-            .map_or("not measured".into(), |b| crate::units::bytes(b as f64)),
-        step.why
-    )
-    .trim_end()
-    .to_owned()
 }
 
 #[cfg(test)]
@@ -676,17 +458,6 @@ mod tests {
             (kept.attempts, taken),
             (1, 1),
             "a server's own latency failure"
-        );
-    }
-}
-
-#[cfg(test)]
-mod schema_tests {
-    #[test]
-    fn the_committed_capacity_schema_matches_the_types() {
-        crate::orchestrator::result::schema_tests::assert_committed(
-            schemars::schema_for!(super::CapacityResult),
-            "capacity.schema.json",
         );
     }
 }

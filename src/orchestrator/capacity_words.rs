@@ -1,8 +1,12 @@
-//! A capacity search said in words: the one-sentence answer, and the summary printed
-//! when the search ends (each step, each memory component's line, the knee).
+//! A capacity search said in words, a view of its result: the one-sentence answer, each
+//! step's line as it is measured, and the summary printed when the search ends (each
+//! step, each memory component's line, the knee). It reads the result types alone.
 
-use super::capacity::{total_memory_fit, CapacityResult};
-use super::capacity_fit::Limit;
+use std::fmt::Write as _;
+
+use crate::measure::latency::LatencySummary;
+use crate::results::capacity::{total_memory_fit, CapacityResult, StepResult};
+use crate::results::capacity_fit::Limit;
 use crate::units::bytes;
 
 /// "lean TLS on 2 cores: holds 40000 devices within the thresholds (80000 failed on
@@ -86,20 +90,23 @@ fn limit_words(limit: Limit) -> &'static str {
     }
 }
 
-/// The search's summary: each step, each memory component's line, the answer.
-pub fn print_search(result: &CapacityResult) {
-    println!();
-    println!(
+/// The search's summary as printed (after an empty line): each step, each memory
+/// component's line, the answer.
+pub fn search_text(result: &CapacityResult) -> String {
+    let mut out = String::from("\n");
+    let _ = writeln!(
+        out,
         "capacity search of {} ({} steps):",
         result.server,
         result.steps.len()
     );
     for step in &result.steps {
-        println!("{}", super::capacity::step_line(step));
+        let _ = writeln!(out, "{}", step_line(step));
     }
     for fit in &result.fits {
-        match fit.line {
-            Some(line) => println!(
+        let _ = match fit.line {
+            Some(line) => writeln!(
+                out,
                 "  {:<12} {} per device + {} (R^2 {:.4}, {} steps){}",
                 fit.component,
                 bytes(line.bytes_per_device),
@@ -112,11 +119,33 @@ pub fn print_search(result: &CapacityResult) {
                         bytes(base)
                     ))
             ),
-            None => println!(
+            None => writeln!(
+                out,
                 "  {:<12} not measured (fewer than two steps with a reading)",
                 fit.component
             ),
-        }
+        };
     }
-    println!("answer: {}", result.answer);
+    let _ = writeln!(out, "answer: {}", result.answer);
+    out
+}
+
+/// One line per step, as it is measured.
+pub fn step_line(step: &StepResult) -> String {
+    let us = |s: Option<LatencySummary>, f: fn(&LatencySummary) -> u64| {
+        s.map_or("-".into(), |s| format!("{} us", f(&s)))
+    };
+    format!(
+        "  {:>9} devices  {:<4}  parked {:>9}  wake-up p50 {:>9} p99 {:>9}  server RSS {:>10}  {}",
+        step.devices,
+        if step.passed { "PASS" } else { "FAIL" },
+        step.parked.map_or("-".into(), |p| p.to_string()),
+        us(step.wakeup, |s| s.p50_us),
+        us(step.wakeup, |s| s.p99_us),
+        step.server_rss_bytes
+            .map_or("not measured".into(), |b| bytes(b as f64)),
+        step.why
+    )
+    .trim_end()
+    .to_owned()
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::sampler::TimelinePoint;
+use crate::results::timeline::TimelinePoint;
 
 /// Progress while the run goes on: a live bar on a terminal, a plain status line every
 /// few seconds otherwise (logs, CI).

@@ -20,7 +20,7 @@ pub struct MergeArgs {
 fn fleet_document(bytes: &[u8]) -> anyhow::Result<WorkerReport> {
     let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|err| anyhow::anyhow!("not JSON: {err}"))?;
-    if value["schema"] == super::result::SCHEMA {
+    if value["schema"] == crate::results::run::SCHEMA {
         value = value["fleet"].take();
     }
     serde_json::from_value(value)

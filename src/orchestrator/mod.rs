@@ -1,11 +1,16 @@
-//! `pingfleet run`: scenarios turned into server partitions and device workers, and
-//! their results judged.
+//! `pingfleet run`: scenarios turned into server partitions and device workers, their
+//! results judged and published. The documents it writes are [`crate::results`]'; the
+//! report pages are [`crate::html_report`]'s, which it calls to publish.
 //!
-//! Layout:
-//! - [`orchestrate`]: partitions and workers started, sampled, collected, judged;
-//!   `watch`: each second of a measurement and its stop; `readings`: memory at the
-//!   baseline and the plateau, per parked connection; `output`: the run's directory and
-//!   result files.
+//! # Layout
+//! - [`orchestrate`]: `pingfleet run`: partitions and workers started, sampled,
+//!   collected, judged; a single run, each engine of a comparison, or a sweep, the
+//!   variants or a capacity search handed to their modules below.
+//! - `watch`: each second of a measurement and its stop; `readings`: memory at the
+//!   baseline and the plateau, per parked connection.
+//! - `output`: the run's private directory and the paths of result files; `publish`:
+//!   the one publish step of every document (its JSON, its printed and saved summary,
+//!   its HTML report when asked).
 //! - [`roles`]: server partitions and device workers started with a scenario's flags.
 //! - [`children`]: the child processes and what they said when they failed.
 //! - [`server_gauge`]: where the server's memory and CPU are read (bundled partitions,
@@ -13,30 +18,30 @@
 //! - [`sampler`]: every process's memory and CPU, and the kernel's socket memory, each second.
 //! - [`progress`]: the workers' running figures, read from their stdout.
 //! - [`live`]: the progress shown while a run goes on.
-//! - [`merge`]: `pingfleet merge`, shards' documents combined exactly.
-//! - [`result`]: the result file and the threshold verdicts; [`network`]: its figures
-//!   of what a firewall did to the devices; [`per_second`]: the run second by second
-//!   (the interval log) and the floor measured during the hold.
-//! - [`self_check`]: whether the generator or the machine was saturated.
-//! - [`preview`]: `run --plan` and `pingfleet scenarios`: plans shown, nothing started.
+//! - [`thresholds`]: the scenario's thresholds judged against what a run measured.
+//! - [`self_check`]: whether the hold measured the server, or the generator, the host or
+//!   our own fleet.
 //! - [`summary`]: what a run prints when it ends.
+//! - [`preview`]: `run --plan` and `pingfleet scenarios`: plans shown, nothing started.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
 //! - [`variants`]: `[[variants]]` of a scenario run one after another, side by side.
+//! - [`capacity`]: the capacity search (`[capacity]`): steps measured until one fails,
+//!   bisected, memory fitted; `capacity_words`: its result said in words (the answer,
+//!   each step's line, the summary), a view of the result alone.
+//! - [`merge`]: `pingfleet merge`, shards' documents combined exactly.
+//! - [`standalone`]: `pingfleet devices` on its own, judged by its `--threshold` flags.
 
 pub mod capacity;
-pub mod capacity_fit;
 mod capacity_words;
 pub mod children;
 pub mod live;
 pub mod merge;
-pub mod network;
 pub mod orchestrate;
 mod output;
-pub mod per_second;
 pub mod preview;
 pub mod progress;
+mod publish;
 mod readings;
-pub mod result;
 pub mod roles;
 pub mod sampler;
 pub mod self_check;
@@ -44,5 +49,6 @@ pub mod server_gauge;
 pub mod standalone;
 pub mod summary;
 pub mod sweep;
+pub mod thresholds;
 pub mod variants;
 mod watch;

@@ -11,28 +11,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::children::RoleProcess;
-use super::network::NetworkFigures;
-use anyhow::Context as _;
-
 use super::capacity::{run_search, Search};
-use super::capacity_words::print_search;
-use super::variants::{run_variants, table_text, Variants};
-
-use super::output::{git_commit, run_directory, write_result};
-use super::per_second::{FloorFigures, IntervalFigures};
+use super::children::RoleProcess;
+use super::output::{git_commit, result_path, run_directory, run_result_path};
+use super::publish::{publish, write, Publication};
 use super::readings::{memory, Baseline, FleetShape};
-use super::result::{
-    judge_thresholds, DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA,
-};
 use super::roles::{
     concatenate_certificates, start_firewalls, start_servers, start_workers, wake_path_of_all,
     FirewallProcess, ServerProcess,
 };
 use super::self_check::check;
 use super::server_gauge::ServerGauge;
-use super::summary::{print_comparison, print_summary};
-use super::sweep::{print_grid, run_sweep, write_sweep};
+use super::summary::print_comparison;
+use super::sweep::run_sweep;
+use super::thresholds::judge_thresholds;
+use super::variants::{run_variants, Variants};
 use super::watch::{collect_reports, watch, Processes, WatchSetup, Watched};
 use crate::firewall::launch::FirewallReport;
 use crate::firewall::netns::Topology;
@@ -41,6 +34,9 @@ use crate::fleet::report::WorkerReport;
 use crate::measure::calibration::FloorProbe;
 use crate::measure::intervals::IntervalSeries;
 use crate::measure::latency::LatencySummary;
+use crate::results::network::NetworkFigures;
+use crate::results::per_second::{FloorFigures, IntervalFigures};
+use crate::results::run::{DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA};
 use crate::scenario::resolve::{MachineLimits, Overrides, ResolvedScenario};
 use crate::scenario::sweep::SweepSection;
 use crate::server::state::Engine;
@@ -58,7 +54,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub plan: bool,
     /// Override the number of devices.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::argv::count)]
     pub devices: Option<usize>,
     /// Override the hold phase, e.g. 60s.
     #[arg(long, allow_hyphen_values = true, value_parser = crate::argv::duration)]
@@ -114,7 +110,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (text, file) = crate::scenario::catalog::load(args.scenario.as_deref())?;
     let plan = ResolvedScenario::resolve(&text, &file, &args.overrides(), limits)?;
     if args.plan {
-        print!("{}", super::preview::describe(&plan, &file));
+        print!(
+            "{}",
+            super::preview::describe(&plan, &file, &args.overrides())
+        );
         return Ok(0);
     }
     // Ctrl-C reaches every process of the group: the workers stop and report, and the
@@ -129,12 +128,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let calibration = crate::measure::calibration::loopback_floor(1000, Duration::from_micros(500))
         .ok()
         .map(|latency| latency.summary());
-    if let Some(floor) = calibration {
-        println!(
-            "loopback floor (UDP wakes a parked TCP read, no EAS): p50 {} us, p99 {} us",
-            floor.p50_us, floor.p99_us
-        );
-    }
+    // Not printed: the summary names the floor it divides by (the hold's, or this one
+    // when there was no hold).
     let code = match (&plan.scenario.sweep, &plan.scenario.capacity) {
         (Some(sweep), _) => run_grid(&plan, sweep, run_dir.path(), &interrupted)?,
         (None, None) if !plan.scenario.variants.is_empty() => {
@@ -164,6 +159,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     // why) or when asked; otherwise the directory goes with the run.
     if code == 2 || args.keep_logs {
         println!("logs kept in {}", run_dir.keep().display());
+    }
+    if interrupted.load(Ordering::Relaxed) {
+        let what = super::watch::first_stop().unwrap_or("stopped by a signal while starting");
+        eprintln!("pingfleet: {what}; the run is incomplete (exit 2), its result file says what it measured");
+        return Ok(code.max(2));
     }
     Ok(code)
 }
@@ -204,13 +204,8 @@ fn run_grid(
         measure(plan, engine, None, dir, interrupted, false)
     };
     let result = run_sweep(plan, sweep, dir, interrupted, &measure_cell)?;
-    print_grid(&result);
-    let path = write_sweep(&result, &plan.scenario.output)?;
-    println!("results: {}", path.display());
-    if plan.scenario.report {
-        let page = crate::html_report::write_beside(&path)?;
-        println!("report: {}", page.display());
-    }
+    let path = result_path(&plan.scenario.output, &result.scenario)?;
+    publish(Publication::Sweep(&result), &path, plan.scenario.report)?;
     let incomplete: Vec<String> = result
         .cells
         .iter()
@@ -234,19 +229,18 @@ fn run_capacity(search: &Search<'_>, calibration: Option<LatencySummary>) -> any
     let write_step = |plan: &ResolvedScenario, result: &RunResult| {
         let mut scenario = plan.scenario.clone();
         scenario.name = format!("{}-{}", scenario.name, scenario.devices.count);
-        write_result(&scenario, result, 0)
+        let path = run_result_path(&scenario, result, 0)?;
+        write(Publication::Run(result), &path)?;
+        Ok(path)
     };
     let result = run_search(search, &measure_step, &write_step)?;
-    print_search(&result);
-    let path = super::output::result_path(&search.plan.scenario.output, &result.scenario)?;
-    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("results: {}", path.display());
-    if search.plan.scenario.report {
-        let page = crate::html_report::write_beside(&path)?;
-        println!("report: {}", page.display());
-    }
-    let stopped = result.knee.limit == super::capacity_fit::Limit::Stopped;
+    let path = result_path(&search.plan.scenario.output, &result.scenario)?;
+    publish(
+        Publication::Capacity(&result),
+        &path,
+        search.plan.scenario.report,
+    )?;
+    let stopped = result.knee.limit == crate::results::capacity_fit::Limit::Stopped;
     Ok(if result.knee.holds_devices.is_none() || stopped {
         2
     } else {
@@ -266,20 +260,17 @@ fn run_each_variant(
         measure(plan, engine, calibration, dir, variants.interrupted, true)
     };
     let write_variant = |plan: &ResolvedScenario, result: &RunResult| {
-        let path = write_result(&plan.scenario, result, 0)?;
-        print_summary(result, &path)?;
+        let path = run_result_path(&plan.scenario, result, 0)?;
+        publish(Publication::Run(result), &path, false)?;
         Ok(path)
     };
     let result = run_variants(variants, &measure_variant, &write_variant)?;
-    println!("\n{}", table_text(&result));
-    let path = super::output::result_path(&variants.plan.scenario.output, &result.scenario)?;
-    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("results: {}", path.display());
-    if variants.plan.scenario.report {
-        let page = crate::html_report::write_beside(&path)?;
-        println!("report: {}", page.display());
-    }
+    let path = result_path(&variants.plan.scenario.output, &result.scenario)?;
+    publish(
+        Publication::Variants(&result),
+        &path,
+        variants.plan.scenario.report,
+    )?;
     let all = result.variants.len() == variants.plan.scenario.variants.len();
     Ok(if !all || result.variants.iter().any(|v| !v.complete) {
         2
@@ -306,13 +297,8 @@ fn run_engines(
             result.comparison = Some(EngineComparison::between(first, &result));
         }
         result.thresholds = judge_thresholds(&scenario.thresholds, &result);
-        let path = write_result(scenario, &result, results.len())?;
-        print_summary(&result, &path)
-            .with_context(|| format!("cannot save the summary beside {}", path.display()))?;
-        if scenario.report {
-            let page = crate::html_report::write_beside(&path)?;
-            println!("report: {}", page.display());
-        }
+        let path = run_result_path(scenario, &result, results.len())?;
+        publish(Publication::Run(&result), &path, scenario.report)?;
         let stop = interrupted.load(Ordering::Relaxed);
         results.push(result);
         if stop {
@@ -468,9 +454,12 @@ fn gather(
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Gathered> {
     let mut failures = watched.failures.clone();
-    let reports = collect_reports(&mut started.workers, dir, &mut failures)?;
-    if interrupted.load(Ordering::Relaxed) && failures.is_empty() {
-        failures.push("interrupted by a signal as the run ended: partial results".to_owned());
+    let stopped = interrupted.load(Ordering::Relaxed);
+    let reports = collect_reports(&mut started.workers, dir, &mut failures, stopped)?;
+    if stopped && failures.is_empty() {
+        failures.push(
+            "stopped by a signal (Ctrl-C or SIGTERM) as the run ended: partial results".to_owned(),
+        );
     }
     let cpu_seconds_servers = started.gauge.cpu_seconds();
     let firewall_reports: Vec<FirewallReport> = started
@@ -529,6 +518,15 @@ fn assemble(
         .map(|doc| doc.summary);
     let floor = FloorFigures::of(&series, &intervals, wakeup);
     let machine = Machine::read(plan.limits.fd_limit);
+    let self_check = check(
+        &watched.timeline,
+        watched.hold_window_s,
+        (
+            machine.cores,
+            floor.as_ref().map(|floor| &floor.during_hold),
+        ),
+        &fleet,
+    );
     let mut network = NetworkFigures::of(
         &fleet,
         scenario.firewall.as_ref(),
@@ -566,12 +564,7 @@ fn assemble(
         interval_series: series,
         cpu_seconds_servers,
         cpu_seconds_workers: fleet.cpu_seconds,
-        self_check: check(
-            &watched.timeline,
-            watched.hold_window_s,
-            machine.cores,
-            &fleet,
-        ),
+        self_check,
         hold_window_s: watched.hold_window_s,
         cost_per_device_hour: DeviceHourCost::of(&fleet, scenario.time_scale, &scenario.devices),
         server_wake_path,

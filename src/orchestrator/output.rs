@@ -1,11 +1,11 @@
 //! Where a run's files go: the private directory of its children's logs and
-//! documents, and the result file with its interval log beside it.
+//! documents, and the paths of result files (`publish` writes them).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::result::RunResult;
+use crate::results::run::RunResult;
 use crate::scenario::Scenario;
 use crate::server::state::Engine;
 
@@ -33,7 +33,7 @@ pub(super) fn git_commit() -> Option<String> {
 }
 
 /// `<output>/<name>-<UTC time>.json`, the directory created.
-pub fn result_path(output: &str, name: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn result_path(output: &str, name: &str) -> anyhow::Result<PathBuf> {
     let dir = PathBuf::from(output);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
@@ -42,9 +42,9 @@ pub fn result_path(output: &str, name: &str) -> anyhow::Result<PathBuf> {
     Ok(dir.join(format!("{name}-{stamp}.json")))
 }
 
-/// Writes `results/<name>[-<engine>]-<UTC time>.json` (the engine named when a run
-/// compares engines, `index` > 0 or the scenario asks for it).
-pub(super) fn write_result(
+/// Where a run's result goes: `<output>/<name>[-<engine>]-<UTC time>.json` (the engine
+/// named when a run compares engines, `index` > 0 or the scenario asks for it).
+pub(super) fn run_result_path(
     scenario: &Scenario,
     result: &RunResult,
     index: usize,
@@ -58,20 +58,7 @@ pub(super) fn write_result(
     } else {
         scenario.name.clone()
     };
-    let path = result_path(&scenario.output, &name)?;
-    let log = path.with_extension("hlog");
-    let mut result = result.clone();
-    if !result.interval_series.by_tag.is_empty() {
-        let mut text = Vec::new();
-        result.interval_series.write_hlog(&mut text)?;
-        std::fs::write(&log, text).with_context(|| format!("cannot write {}", log.display()))?;
-        result.intervals.log = log
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned());
-    }
-    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
+    result_path(&scenario.output, &name)
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use crate::scenario::resolve::{MachineLimits, MemoryEstimate, Overrides, Resolve
 use crate::scenario::FirewallMode;
 use crate::units;
 
-/// The plan as text, one fact a line.
-pub fn describe(plan: &ResolvedScenario, file: &str) -> String {
+/// The plan as text, one fact a line; `overrides` resolve each step or variant as the
+/// run will.
+pub fn describe(plan: &ResolvedScenario, file: &str, overrides: &Overrides) -> String {
     let scenario = &plan.scenario;
     let mut text = String::new();
     let mut line = |line: String| {
@@ -42,10 +43,7 @@ pub fn describe(plan: &ResolvedScenario, file: &str) -> String {
     for stage in stages(plan) {
         line(format!("  stage    {stage}"));
     }
-    line(format!(
-        "  time     about {} (estimated for this machine)",
-        humantime::format_duration(rounded(estimate::wall_time(plan)))
-    ));
+    line(format!("  time     {}", time_words(plan, overrides)));
     line(format!("  memory   {}", memory(plan)));
     for (metric, conditions) in &scenario.thresholds {
         let conditions: Vec<&str> = conditions
@@ -74,6 +72,63 @@ pub fn describe(plan: &ResolvedScenario, file: &str) -> String {
         }
     ));
     text
+}
+
+/// The whole run's expected time: every step of a search, every variant, every round
+/// of a sweep, both engines.
+fn time_words(plan: &ResolvedScenario, overrides: &Overrides) -> String {
+    let whole = estimate::whole_time(plan, overrides);
+    let span = |duration| humantime::format_duration(rounded(duration)).to_string();
+    let scenario = &plan.scenario;
+    if scenario.capacity.is_some() {
+        let bisect = match whole.bisect.is_zero() {
+            true => String::new(),
+            false => format!(
+                ", and up to {} more for its bisection steps",
+                span(whole.bisect)
+            ),
+        };
+        return format!(
+            "about {} for all {} steps, at most: the search stops at the first that fails \
+             ({} the first step{bisect}; estimated for this machine)",
+            span(whole.all),
+            whole.parts,
+            span(whole.one)
+        );
+    }
+    if !scenario.variants.is_empty() {
+        return format!(
+            "about {} for all {} variants ({} the first; estimated for this machine)",
+            span(whole.all),
+            whole.parts,
+            span(whole.one)
+        );
+    }
+    match &scenario.sweep {
+        Some(sweep) => format!(
+            "about {} for all {} cells, {} at once ({} a round; estimated for this machine)",
+            span(whole.all),
+            sweep.cells().len(),
+            sweep.parallel,
+            span(whole.one)
+        ),
+        None => format!("about {} (estimated for this machine)", span(whole.all)),
+    }
+}
+
+/// A span of the compressed run in real-world time, and the run's own when they differ:
+/// `10m (10s at time_scale 60)`.
+fn real_world(plan: &ResolvedScenario, compressed: std::time::Duration) -> String {
+    let scale = plan.scenario.time_scale;
+    let span = |duration| humantime::format_duration(duration).to_string();
+    match scale == 1.0 {
+        true => span(compressed),
+        false => format!(
+            "{} ({} at time_scale {scale})",
+            span(rounded(compressed.mul_f64(scale))),
+            span(compressed)
+        ),
+    }
 }
 
 /// Whole seconds: an estimate has no milliseconds.
@@ -109,11 +164,11 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
                 "{} x firewall (pingfleet firewall, {:?} after {} idle), one before each partition",
                 plan.partitions,
                 firewall.action,
-                humantime::format_duration(firewall.idle_timeout.0)
+                real_world(plan, firewall.idle_timeout.0)
             ),
             FirewallMode::Netns => format!(
                 "kernel firewall: network namespaces, nftables and conntrack ({} idle; needs root)",
-                humantime::format_duration(firewall.idle_timeout.0)
+                real_world(plan, firewall.idle_timeout.0)
             ),
         });
     }
@@ -170,9 +225,16 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
             injector.burst_share, injector.burst_window
         ),
         (pattern, rate) if rate > 0.0 => format!(
-            "{} notifications at {}/s{}, about {:.0} in all",
+            "{} notifications at {}{}, about {:.0} in all",
             format!("{pattern:?}").to_lowercase(),
-            (rate * 100.0).round() / 100.0,
+            match scenario.time_scale {
+                1.0 => format!("{}/s", (rate * 100.0).round() / 100.0),
+                scale => format!(
+                    "{}/s ({}/s at time_scale {scale})",
+                    (rate / scale * 1e4).round() / 1e4,
+                    (rate * 100.0).round() / 100.0
+                ),
+            },
             injector
                 .per_user_per_hour
                 .map_or(String::new(), |per_hour| format!(
@@ -184,27 +246,41 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
     };
     lines.push(format!(
         "hold {}: {notifications}, heartbeats of {}",
-        span(stages.hold.0),
-        span(scenario.devices.heartbeat.0)
+        real_world(plan, stages.hold.0),
+        real_world(plan, scenario.devices.heartbeat.0)
     ));
     if let Some(flush) = scenario.firewall.as_ref().and_then(|f| f.flush_at) {
         lines.push(format!("flush every flow {} into the hold", span(flush.0)));
     }
     lines.push(format!(
         "drain up to {}: every notification arrives or is counted lost",
-        span(stages.drain.0)
+        real_world(plan, stages.drain.0)
     ));
     if let Some(sweep) = &scenario.sweep {
+        let axis = |spans: &[crate::units::Span]| {
+            let spans: Vec<String> = spans.iter().map(|s| span(s.0)).collect();
+            spans.join(", ")
+        };
+        let strategies: Vec<String> = sweep
+            .heartbeat_strategy
+            .iter()
+            .map(|strategy| format!("{strategy:?}").to_lowercase())
+            .collect();
         lines.push(format!(
-            "sweep of {} cells, {} at once",
+            "sweep of {} cells, {} at once, in real-world time: heartbeat {} x firewall idle \
+             timeout {} x heartbeat strategy {} (each cell replaces the heartbeat and idle \
+             timeout above)",
             sweep.cells().len(),
-            sweep.parallel
+            sweep.parallel,
+            axis(&sweep.heartbeat),
+            axis(&sweep.idle_timeout),
+            strategies.join(", ")
         ));
     }
     if let Some(capacity) = &scenario.capacity {
         let steps: Vec<String> = capacity.steps().iter().map(usize::to_string).collect();
         lines.push(format!(
-            "capacity search: steps of {} devices, each a run as above with the rate scaled to its devices; stops at the first step that fails its thresholds or would not fit in memory{} (the time and memory above are the first step's)",
+            "capacity search: steps of {} devices, each a run as above with the rate scaled to its devices; stops at the first step that fails its thresholds or would not fit in memory{} (the memory above is the first step's)",
             steps.join(", "),
             match capacity.bisect {
                 0 => String::new(),
@@ -229,7 +305,7 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
             })
             .collect();
         lines.push(format!(
-            "variants: {}; each a run of its own, one after another, then side by side (the time above is one variant's)",
+            "variants: {}; each a run of its own, one after another, then side by side",
             variants.join("; ")
         ));
     }
@@ -260,10 +336,8 @@ pub fn list_shipped() -> String {
         let time =
             ResolvedScenario::resolve(shipped.text, shipped.name, &Overrides::default(), limits)
                 .map_or("-".to_owned(), |plan| {
-                    format!(
-                        "~{}",
-                        humantime::format_duration(rounded(estimate::wall_time(&plan)))
-                    )
+                    let whole = estimate::whole_time(&plan, &Overrides::default());
+                    format!("~{}", humantime::format_duration(rounded(whole.all)))
                 });
         let _ = writeln!(
             text,
@@ -296,7 +370,7 @@ mod tests {
                 limits,
             )
             .unwrap_or_else(|err| panic!("{}: {err}", shipped.name));
-            let text = describe(&plan, shipped.name);
+            let text = describe(&plan, shipped.name, &Overrides::default());
             assert!(text.contains("device worker"), "{text}");
             assert!(text.contains("about"), "{text}");
             assert!(
@@ -304,6 +378,69 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    fn shipped_plan(name: &str) -> ResolvedScenario {
+        let limits = MachineLimits {
+            fd_limit: 20_000,
+            memory_available_bytes: Some(24 << 30),
+        };
+        let shipped = crate::scenario::catalog::shipped(name).unwrap();
+        ResolvedScenario::resolve(shipped.text, name, &Overrides::default(), limits).unwrap()
+    }
+
+    #[test]
+    fn searches_and_variants_give_their_whole_time() {
+        let search = shipped_plan("capacity-search");
+        let whole = estimate::whole_time(&search, &Overrides::default());
+        assert!(whole.parts > 1 && whole.all > whole.one * 2, "{whole:?}");
+        let text = describe(&search, "capacity-search", &Overrides::default());
+        let all = humantime::format_duration(rounded(whole.all)).to_string();
+        assert!(
+            text.contains(&format!(
+                "time     about {all} for all {} steps",
+                whole.parts
+            )),
+            "{text}"
+        );
+        assert!(
+            list_shipped().contains(&format!("~{all} ")),
+            "{}",
+            list_shipped()
+        );
+        let variants = shipped_plan("push-vs-poll");
+        let text = describe(&variants, "push-vs-poll", &Overrides::default());
+        let count = variants.scenario.variants.len();
+        assert!(
+            text.contains(&format!("for all {count} variants")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_sweep_plan_is_in_real_world_time_with_its_grid() {
+        let sweep = shipped_plan("firewall-sweep");
+        let text = describe(&sweep, "firewall-sweep", &Overrides::default());
+        assert!(
+            text.contains("Silent after 10m (10s at time_scale 60) idle"),
+            "{text}"
+        );
+        assert!(
+            text.contains("heartbeats of 8m (8s at time_scale 60)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "heartbeat 8m, 15m, 28m, 59m x firewall idle timeout 5m, 10m, 30m, 1h x \
+                 heartbeat strategy fixed, adaptive"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("for all 32 cells, 8 at once"), "{text}");
+        assert!(
+            text.contains("poisson notifications at 0.05/s (3/s at time_scale 60)"),
+            "{text}"
+        );
     }
 
     #[test]

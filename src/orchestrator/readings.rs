@@ -3,12 +3,12 @@
 //! memory per parked connection from the two, measured only over a fleet that formed.
 
 use super::children::RoleProcess;
-use super::result::{Memory, MEASURED_PLATEAU_SHARE};
 use super::roles::{heap_of_all, ServerProcess};
 use super::server_gauge::ServerGauge;
 use crate::fleet::report::WorkerReport;
 use crate::measure::heap::HeapReading;
 use crate::measure::procfs;
+use crate::results::run::{Memory, MEASURED_PLATEAU_SHARE};
 use crate::scenario::resolve::ResolvedScenario;
 use crate::scenario::FirewallMode;
 

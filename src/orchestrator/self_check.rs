@@ -1,11 +1,14 @@
-//! The self-check: was the load generator (the device workers) or the whole machine
-//! saturated during the hold? When it was, the latencies measure the generator and the
-//! machine rather than the server, and the result says so.
+//! The self-check: did the hold measure the server, or something else? Three causes are
+//! told apart, each with what to do next: the host stalling (the floor's own tail high
+//! while our processes used little CPU, or the machine busy with work not ours), the
+//! generator falling behind (the injector or a worker late while we used the cores), and
+//! the machine busy with our own fleet (server and workers together near every core).
 
-use super::sampler::Role;
-use super::sampler::TimelinePoint;
 use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
+use crate::measure::latency::LatencySummary;
+use crate::results::self_check::{Cause, SelfCheck};
+use crate::results::timeline::{Role, TimelinePoint};
 
 /// A worker using this much of a core in a second of the hold is saturated: its event
 /// loop is single-threaded.
@@ -14,53 +17,23 @@ const WORKER_BUSY_CORES: f64 = 0.9;
 const MACHINE_BUSY_SHARE: f64 = 0.9;
 /// A generator whose own delays reach this is part of the latency it reports.
 const GENERATOR_LAG_LIMIT_US: u64 = 1_000;
+/// Our processes (server and workers) using less than this share of the cores leave
+/// the machine's stalls to someone else.
+const OURS_QUIET_SHARE: f64 = 0.5;
+/// The loopback floor's own p99.9 at or above this during the hold: the host stalled
+/// (two thread wake-ups, no work, should take tens of microseconds).
+const FLOOR_STALL_P999_US: u64 = 1_000;
 /// An injector within these (lag p50 and p99) sends at its planned instants to within
 /// what a server's regression of tens of microseconds needs.
 const INJECTOR_PRECISE_P50_US: u64 = 10;
 const INJECTOR_PRECISE_P99_US: u64 = 50;
-
-/// The verdict and the readings behind it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct SelfCheck {
-    /// A device worker was busy, or its event loop or injector fell behind: latencies
-    /// include the generator's own delays.
-    pub generator_saturated: bool,
-    /// The injector's own lag was over its limit: latencies from the plan include it,
-    /// those from the datagram's departure do not.
-    #[serde(default)]
-    pub injector_late: bool,
-    /// A worker was busy or its event loop fell behind: every latency the devices
-    /// measured includes their delays.
-    #[serde(default)]
-    pub devices_late: bool,
-    /// The machine was busy on nearly all cores: server and generator competed for them
-    /// (with each other, or with whatever else ran).
-    pub machine_saturated: bool,
-    /// Why, in words; empty when neither.
-    pub reasons: Vec<String>,
-    /// Seconds of the hold the check saw.
-    pub hold_seconds_sampled: usize,
-    /// The busiest worker's CPU in its busiest second of the hold (cores).
-    pub busiest_worker_cores: Option<f64>,
-    /// The machine's busy cores (every process, and the kernel) in the busiest second
-    /// of the hold, and how many cores it has.
-    pub busiest_second_cores: Option<f64>,
-    pub machine_cores: usize,
-    pub event_loop_lag_p99_us: Option<u64>,
-    pub injector_lag_p99_us: Option<u64>,
-    /// The injector's lag against its precision limits, in words (`null` without
-    /// datagrams sent).
-    #[serde(default)]
-    pub injector_precision: Option<String>,
-}
 
 /// Checks the seconds of the timeline inside the hold (`hold_s` = start and end, in
 /// seconds since the run started) and the workers' own lag histograms.
 pub fn check(
     timeline: &[TimelinePoint],
     hold_s: Option<(f64, f64)>,
-    machine_cores: usize,
+    (machine_cores, floor): (usize, Option<&LatencySummary>),
     fleet: &WorkerReport,
 ) -> SelfCheck {
     // A reading covers the second before it, so the first one inside the hold is the
@@ -120,6 +93,21 @@ pub fn check(
             "the machine was busy on {cores:.2} of {machine_cores} cores in a second of the hold"
         ));
     }
+    let ours = in_hold
+        .iter()
+        .map(|point| point.server_cpu_cores + point.worker_cpu_cores)
+        .max_by(f64::total_cmp);
+    let floor_p999 = floor
+        .filter(|floor| floor.count > 0)
+        .map(|floor| floor.p999_us);
+    let readings = Readings {
+        cores: machine_cores as f64,
+        ours,
+        worker_busy: worker_busy.is_some(),
+        late: injector_late || loop_late,
+        machine_saturated,
+        floor_stalled: floor_p999.is_some_and(|p999| p999 >= FLOOR_STALL_P999_US),
+    };
     SelfCheck {
         generator_saturated,
         injector_late,
@@ -142,6 +130,45 @@ pub fn check(
                     .then(|| counters.injector_cpu_us as f64 / counters.injector_span_us as f64);
                 precision(doc.summary.p50_us, doc.summary.p99_us, sender)
             }),
+        cause: readings.cause(),
+        our_busiest_second_cores: ours,
+        floor_p999_us: floor_p999,
+    }
+}
+
+/// What the cause is judged from.
+struct Readings {
+    cores: f64,
+    /// Our processes' busiest second (cores).
+    ours: Option<f64>,
+    worker_busy: bool,
+    /// The injector or an event loop over its lag limit.
+    late: bool,
+    machine_saturated: bool,
+    /// The floor's own p99.9 over its stall limit.
+    floor_stalled: bool,
+}
+
+impl Readings {
+    /// Our fleet busy first (it explains everything after it), then a worker at its
+    /// core, then lateness or a busy machine while we were quiet (the host's), then
+    /// lateness alone (the generator's).
+    fn cause(&self) -> Cause {
+        let ours = self.ours.unwrap_or(0.0);
+        let quiet = ours < OURS_QUIET_SHARE * self.cores;
+        if ours >= MACHINE_BUSY_SHARE * self.cores {
+            Cause::OwnFleetBusy
+        } else if self.worker_busy {
+            Cause::GeneratorBehind
+        } else if quiet && (self.machine_saturated || (self.late && self.floor_stalled)) {
+            Cause::HostStalled
+        } else if self.late {
+            Cause::GeneratorBehind
+        } else if self.machine_saturated {
+            Cause::OwnFleetBusy
+        } else {
+            Cause::Clear
+        }
     }
 }
 
@@ -169,7 +196,7 @@ mod tests {
         assert!(precision(4, 51, None).contains(": OVER"));
         assert!(precision(4, 20, Some(0.034)).ends_with("; a sender used 3.4% of a core"));
     }
-    use crate::orchestrator::sampler::{KernelPoint, ProcessPoint};
+    use crate::results::timeline::{KernelPoint, ProcessPoint};
 
     fn point(t_s: f64, worker_cores: f64, server_cores: f64) -> TimelinePoint {
         TimelinePoint {
@@ -210,13 +237,13 @@ mod tests {
             point(4.0, 0.3, 0.2),
         ];
         // The busy first second lies in the ramp, outside the hold.
-        let verdict = check(&quiet, Some((2.0, 4.0)), 2, &fleet());
+        let verdict = check(&quiet, Some((2.0, 4.0)), (2, None), &fleet());
         assert!(!verdict.generator_saturated && !verdict.machine_saturated);
         assert_eq!(verdict.hold_seconds_sampled, 2);
         assert_eq!(verdict.busiest_worker_cores, Some(0.3));
 
         let busy = [point(3.0, 0.97, 0.9), point(4.0, 0.3, 0.2)];
-        let verdict = check(&busy, Some((2.0, 4.0)), 2, &fleet());
+        let verdict = check(&busy, Some((2.0, 4.0)), (2, None), &fleet());
         assert!(verdict.generator_saturated);
         assert!(verdict.machine_saturated);
         assert!(verdict.reasons[0].starts_with("worker-0 used 0.97"));
@@ -226,7 +253,7 @@ mod tests {
     fn a_machine_busy_with_something_else_counts() {
         let mut busy = point(3.0, 0.1, 0.1);
         busy.kernel.machine_busy_cores = Some(1.9);
-        let verdict = check(&[busy], Some((2.0, 4.0)), 2, &fleet());
+        let verdict = check(&[busy], Some((2.0, 4.0)), (2, None), &fleet());
         assert!(verdict.machine_saturated && !verdict.generator_saturated);
         assert_eq!(verdict.busiest_second_cores, Some(1.9));
         assert!(verdict.reasons[0].contains("busy on 1.90 of 2 cores"));
@@ -240,7 +267,12 @@ mod tests {
             .get_mut(&HistogramName::EventLoopLag)
             .expect("lag");
         lag.summary.p99_us = 5_000;
-        let verdict = check(&[point(3.0, 0.1, 0.1)], Some((2.0, 4.0)), 2, &report);
+        let verdict = check(
+            &[point(3.0, 0.1, 0.1)],
+            Some((2.0, 4.0)),
+            (2, None),
+            &report,
+        );
         assert!(verdict.generator_saturated);
         assert!(verdict.devices_late && !verdict.injector_late);
         assert!(verdict.reasons[0].contains("event-loop lag p99 5000 us"));
@@ -254,9 +286,120 @@ mod tests {
             .get_mut(&HistogramName::InjectorLag)
             .expect("injector lag");
         lag.summary.p99_us = 6_000;
-        let verdict = check(&[point(3.0, 0.1, 0.1)], Some((2.0, 4.0)), 2, &report);
+        let verdict = check(
+            &[point(3.0, 0.1, 0.1)],
+            Some((2.0, 4.0)),
+            (2, None),
+            &report,
+        );
         assert!(verdict.generator_saturated && verdict.injector_late);
         assert!(!verdict.devices_late, "{:?}", verdict.reasons);
         assert!(verdict.reasons[0].contains("injector lag p99 6000 us"));
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::*;
+    use crate::results::timeline::KernelPoint;
+
+    fn second(t_s: f64, ours: (f64, f64), machine: Option<f64>) -> TimelinePoint {
+        TimelinePoint {
+            t_s,
+            stage: crate::phase::Phase::Hold,
+            parked: 10,
+            notifications: 0,
+            wakeups: 0,
+            server_wake_p99_us: 0,
+            server_rss_bytes: 0,
+            worker_rss_bytes: 0,
+            server_cpu_cores: ours.0,
+            worker_cpu_cores: ours.1,
+            kernel: KernelPoint {
+                slab_bytes: None,
+                tcp: None,
+                machine_busy_cores: machine,
+            },
+            fleet: crate::fleet::stats::Progress::default(),
+            processes: Vec::new(),
+        }
+    }
+
+    fn late_injector() -> WorkerReport {
+        let mut report: WorkerReport =
+            serde_json::from_str(include_str!("testdata/worker.json")).expect("test document");
+        let lag = report
+            .histograms
+            .get_mut(&HistogramName::InjectorLag)
+            .expect("injector lag");
+        lag.summary.p99_us = 4_000;
+        report
+    }
+
+    fn floor(p999_us: u64) -> LatencySummary {
+        LatencySummary {
+            count: 250,
+            p50_us: 40,
+            p90_us: 60,
+            p99_us: p999_us / 2,
+            p999_us,
+            max_us: p999_us,
+        }
+    }
+
+    #[test]
+    fn a_late_injector_beside_a_stalled_floor_on_a_quiet_fleet_is_the_host() {
+        let quiet = [second(3.0, (0.1, 0.1), Some(0.3))];
+        let stalled = floor(5_000);
+        let verdict = check(
+            &quiet,
+            Some((2.0, 4.0)),
+            (2, Some(&stalled)),
+            &late_injector(),
+        );
+        assert_eq!(verdict.cause, Cause::HostStalled);
+        assert!(
+            verdict.generator_saturated,
+            "compare still sets latencies aside"
+        );
+        let words = verdict.verdict();
+        assert!(words.contains("the machine stalled"), "{words}");
+        assert!(words.contains("p99.9 was 5000 us"), "{words}");
+        assert!(!words.contains("GENERATOR"), "{words}");
+        // The same lateness with a calm floor is the generator's own.
+        let calm = floor(200);
+        let verdict = check(&quiet, Some((2.0, 4.0)), (2, Some(&calm)), &late_injector());
+        assert_eq!(verdict.cause, Cause::GeneratorBehind);
+        assert!(verdict.verdict().contains("--workers N"));
+    }
+
+    #[test]
+    fn a_machine_busy_with_others_is_the_host_and_with_ours_is_our_fleet() {
+        let others = [second(3.0, (0.2, 0.2), Some(1.95))];
+        let verdict = check(&others, Some((2.0, 4.0)), (2, None), &late_injector());
+        assert_eq!(verdict.cause, Cause::HostStalled);
+        assert!(verdict.verdict().contains("work not ours"));
+        let ours = [second(3.0, (0.9, 0.95), Some(1.95))];
+        let verdict = check(&ours, Some((2.0, 4.0)), (2, None), &late_injector());
+        assert_eq!(verdict.cause, Cause::OwnFleetBusy);
+        assert!(
+            verdict.verdict().contains("1.85 of 2 cores"),
+            "{}",
+            verdict.verdict()
+        );
+    }
+
+    #[test]
+    fn a_quiet_hold_is_clear() {
+        let quiet = [second(3.0, (0.1, 0.1), Some(0.3))];
+        let mut report = late_injector();
+        let lag = report
+            .histograms
+            .get_mut(&HistogramName::InjectorLag)
+            .expect("injector lag");
+        lag.summary.p99_us = 20;
+        let verdict = check(&quiet, Some((2.0, 4.0)), (2, Some(&floor(5_000))), &report);
+        assert_eq!(verdict.cause, Cause::Clear);
+        assert!(verdict.verdict().starts_with("clear"));
     }
 }

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use serde::de::IntoDeserializer as _;
 use serde::Deserialize as _;
 
-use super::result::{judge, Memory};
 use super::summary::print_verdicts;
+use super::thresholds::judge_report;
 use crate::fleet::args::{DevicesArgs, DEFAULT_THRESHOLDS, NO_THRESHOLDS};
-use crate::scenario::threshold::Condition;
+use crate::results::run::Memory;
+use crate::scenario::threshold::{Condition, Misfit, ThresholdError};
 use crate::scenario::{ConditionText, Metric};
 
 /// Conditions by metric, as a scenario's `[thresholds]` holds them.
@@ -21,7 +22,7 @@ type Thresholds = BTreeMap<Metric, Vec<ConditionText>>;
 pub fn devices(args: DevicesArgs) -> anyhow::Result<u8> {
     let thresholds = parse_thresholds(&args.thresholds)?;
     let report = crate::fleet::launch::devices(args)?;
-    let verdicts = judge(&thresholds, &report, &Memory::default(), true);
+    let verdicts = judge_report(&thresholds, &report, &Memory::default(), true);
     print_verdicts(&verdicts);
     let failed: Vec<String> = verdicts
         .iter()
@@ -50,24 +51,47 @@ fn parse_thresholds(texts: &[String]) -> anyhow::Result<Thresholds> {
     };
     let mut thresholds = Thresholds::new();
     for text in texts {
-        let (metric, condition) =
-            parse_threshold(text).map_err(|why| anyhow::anyhow!("--threshold {text:?}: {why}"))?;
+        let (metric, condition) = parse_threshold(text)?;
         thresholds.entry(metric).or_default().push(condition);
     }
     Ok(thresholds)
 }
 
-fn parse_threshold(text: &str) -> Result<(Metric, ConditionText), String> {
-    let (name, condition) = text
-        .split_once(':')
-        .ok_or("write METRIC:CONDITION, e.g. lost_notifications:count==0")?;
-    let metric = Metric::deserialize(name.trim().into_deserializer())
-        .map_err(|err: serde::de::value::Error| err.to_string())?;
-    let condition = Condition::parse(condition).map_err(|err| err.to_string())?;
-    if let Some(misfit) = condition.misfit(metric.kind()) {
-        return Err(misfit);
-    }
-    Ok((metric, ConditionText(condition)))
+/// A `--threshold` value that does not hold, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("--threshold {text:?}: {why}")]
+pub struct ThresholdFlagError {
+    pub text: String,
+    pub why: ThresholdFlagProblem,
+}
+
+/// What is wrong with a `--threshold` value.
+#[derive(Debug, thiserror::Error)]
+pub enum ThresholdFlagProblem {
+    #[error("write METRIC:CONDITION, e.g. lost_notifications:count==0")]
+    NoColon,
+    #[error(transparent)]
+    Metric(#[from] serde::de::value::Error),
+    #[error(transparent)]
+    Condition(#[from] ThresholdError),
+    #[error(transparent)]
+    Misfit(#[from] Misfit),
+}
+
+fn parse_threshold(text: &str) -> Result<(Metric, ConditionText), ThresholdFlagError> {
+    let parsed = || -> Result<_, ThresholdFlagProblem> {
+        let (name, condition) = text.split_once(':').ok_or(ThresholdFlagProblem::NoColon)?;
+        let names: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            name.trim().into_deserializer();
+        let metric = Metric::deserialize(names)?;
+        let condition = Condition::parse(condition)?;
+        condition.fits(metric.kind())?;
+        Ok((metric, ConditionText(condition)))
+    };
+    parsed().map_err(|why| ThresholdFlagError {
+        text: text.to_owned(),
+        why,
+    })
 }
 
 #[cfg(test)]
@@ -90,12 +114,22 @@ mod tests {
 
     #[test]
     fn a_bad_threshold_names_the_flag_and_why() {
+        assert!(matches!(
+            parse_threshold("lost_notifications").map_err(|err| err.why),
+            Err(ThresholdFlagProblem::NoColon)
+        ));
+        assert!(matches!(
+            parse_threshold("errors:p(99)<1ms").map_err(|err| err.why),
+            Err(ThresholdFlagProblem::Misfit(_))
+        ));
         for (bad, why) in [
             ("lost_notifications", "METRIC:CONDITION"),
             ("latency:p(99)<1ms", "unknown variant"),
             ("errors:p(99)<1ms", "errors"),
             ("wakeup_latency:p(99)<<1ms", ""),
         ] {
+            let typed = parse_threshold(bad).unwrap_err();
+            assert_eq!(typed.text, bad);
             let err = parse_thresholds(&[bad.into()]).unwrap_err().to_string();
             assert!(err.starts_with(&format!("--threshold {bad:?}: ")), "{err}");
             assert!(err.contains(why), "{bad}: {err}");

@@ -4,11 +4,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::network::{FlushFigures, NetworkFigures};
-use super::result::{DeviceHourCost, EngineComparison, RunResult, ThresholdVerdict};
+use crate::fleet::radio::RadioKind;
 use crate::fleet::report::HistogramName;
+use crate::results::network::{FlushFigures, NetworkFigures};
+use crate::results::run::{DeviceHourCost, EngineComparison, RunResult, ThresholdVerdict};
 use crate::scenario::FirewallMode;
 use crate::server::wake_path::WakeStage;
+use serde::de::value::{Error as ValueError, StrDeserializer};
 
 /// The run's summary as it is printed when the run ends.
 /// Appends a line (of `format!` arguments) to a summary being written.
@@ -86,20 +88,7 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
             "per device-hour of the hold: {:.1} requests ({:.1} Pings), {:.0} bytes, {:.2} connections, {:.2} TLS handshakes ({:.2} resumed)",
             cost.requests, cost.ping_requests, cost.bytes, cost.connections, cost.tls_handshakes, cost.tls_resumed
         );
-        say!(
-            out,
-            "radio ({}) per device-hour: {:.0} s up, {:.1} J, {:.2} data sessions; {:.2}% of a {} Wh battery a day{}",
-            cost.radio,
-            cost.radio_active_s,
-            cost.radio_joules,
-            cost.data_sessions,
-            cost.battery_share_per_day * 100.0,
-            cost.battery_wh,
-            match cost.sms_sent > 0.0 {
-                true => format!("; {:.2} texts ({:.3} lost)", cost.sms_sent, cost.sms_lost),
-                false => String::new(),
-            }
-        );
+        say!(out, "{}", radio_line(cost, hold_real_s(result)));
         write_empty_wakes(out, result, cost);
     }
     write_network(out, result);
@@ -110,16 +99,6 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
     }
     say!(out, "results: {}", path.display());
     std::mem::take(out)
-}
-
-/// Prints the run's summary and saves it beside the result file (`.txt`); the path
-/// of the text.
-pub fn print_summary(result: &RunResult, path: &Path) -> std::io::Result<std::path::PathBuf> {
-    let text = summary_text(result, path);
-    print!("{text}");
-    let saved = path.with_extension("txt");
-    std::fs::write(&saved, &text)?;
-    Ok(saved)
 }
 
 /// Each threshold's verdict, one line each: `[PASS] errors count==0 (observed 0)`.
@@ -241,6 +220,68 @@ fn write_flush(out: &mut String, flush: &FlushFigures) {
         );
 }
 
+/// A radio figure per device-hour needs a hold of this many of the radio's tails
+/// (each exchange keeps the radio up for one): a shorter hold shows a few wakes, not a
+/// phone's hour.
+const RADIO_HOLD_TAILS: f64 = 10.0;
+/// A radio up this share of the hour never rested: its device's exchanges came faster
+/// than its tail (a load test's rate, not a phone's mail), and its battery figure says
+/// nothing of a phone.
+const RADIO_NEVER_RESTED: f64 = 0.95;
+
+/// The hold's length in real-world seconds (a compressed run's hold stands for more).
+fn hold_real_s(result: &RunResult) -> f64 {
+    result
+        .fleet
+        .stages
+        .iter()
+        .find(|stage| stage.name == crate::phase::Phase::Hold)
+        .map_or(0.0, |hold| hold.duration_s * result.time_scale)
+}
+
+/// The radio's cost per device-hour, where the hold (real-world seconds) and the mail
+/// rate make it a phone's; else why not.
+fn radio_line(cost: &DeviceHourCost, hold_s: f64) -> String {
+    use serde::Deserialize as _;
+    let kind =
+        RadioKind::deserialize(StrDeserializer::<ValueError>::new(&cost.radio)).unwrap_or_default();
+    let tail_s: f64 = kind
+        .model()
+        .tail
+        .iter()
+        .map(|t| t.timer.as_secs_f64())
+        .sum();
+    let needed_s = RADIO_HOLD_TAILS * tail_s;
+    if hold_s < needed_s {
+        return format!(
+            "radio: not meaningful for a hold of {hold_s:.0} s (a device-hour figure needs \
+             {RADIO_HOLD_TAILS:.0} of the {} radio's {tail_s:.1} s tails, a hold of {:.0} s or more)",
+            cost.radio,
+            needed_s.ceil()
+        );
+    }
+    if cost.radio_active_s >= RADIO_NEVER_RESTED * 3600.0 {
+        return format!(
+            "radio: not meaningful at this mail rate: the {} radio was up {:.0} s of each \
+             device-hour, it never rested (a load test's rate, not a phone's mail)",
+            cost.radio, cost.radio_active_s
+        );
+    }
+    format!(
+        "radio ({}) per device-hour: {:.0} s up, {:.1} J, {:.2} data sessions; {:.2}% of a {} Wh battery a day{}",
+        cost.radio,
+        cost.radio_active_s,
+        cost.radio_joules,
+        cost.data_sessions,
+        cost.battery_share_per_day * 100.0,
+        cost.battery_wh,
+        match cost.sms_sent > 0.0 {
+            true => format!("; {:.2} texts ({:.3} lost)", cost.sms_sent, cost.sms_lost),
+            false => String::new(),
+        }
+    )
+}
+
 /// The wake-up latency over the loopback floor measured during the hold (or before the
 /// run when there was no hold), unless that floor is unusable as a denominator.
 fn write_floor(out: &mut String, result: &RunResult) {
@@ -303,8 +344,14 @@ fn write_wake_split(out: &mut String, result: &RunResult) {
         return;
     };
     let Some(path) = &result.server_wake_path else {
-        say!(out,
-            "wake-up p50 {wakeup} us: generator {generator} us; the server's share not measured (an external server)"
+        let why = match (&result.target, result.complete) {
+            (Some(_), _) => "not measured (an external server)",
+            (None, false) => "not read (the run was stopped before its servers were asked)",
+            (None, true) => "not read (the servers did not answer)",
+        };
+        say!(
+            out,
+            "wake-up p50 {wakeup} us: generator {generator} us; the server's share {why}"
         );
         return;
     };
@@ -377,6 +424,23 @@ fn heap_breakdown(
     ))
 }
 
+/// Fewer parked connections than this, and a figure per connection is mostly the
+/// processes' fixed growth (pages first touched, buffers, the allocator's arenas)
+/// spread over them: the cost of one more connection is the slope across fleet sizes.
+const SLOPE_MIN_DEVICES: u64 = 10_000;
+
+/// What a figure per connection at `parked` devices is, when the fleet is too small
+/// for it to be the cost of one more.
+fn small_fleet_caveat(parked: u64) -> Option<String> {
+    (parked < SLOPE_MIN_DEVICES).then(|| {
+        format!(
+            "at {parked} devices these are mostly fixed cost spread over few connections, \
+             not what one more connection costs: that slope needs {SLOPE_MIN_DEVICES} \
+             devices or more (pingfleet run capacity-search fits it across fleet sizes)"
+        )
+    })
+}
+
 fn write_memory(out: &mut String, result: &RunResult) {
     let memory = &result.memory;
     let figure =
@@ -387,11 +451,15 @@ fn write_memory(out: &mut String, result: &RunResult) {
         n => format!("all {n} sockets of a device's path"),
     };
     say!(out,
-        "memory per parked connection: server user space {}, device user space {}, kernel slab {} ({sockets})",
+        "memory per parked connection{}: server user space {}, device user space {}, kernel slab {} ({sockets})",
+        memory.parked_at_plateau.map_or(String::new(), |parked| format!(" at {parked} devices")),
         figure(memory.server_bytes_per_parked),
         figure(memory.device_bytes_per_device),
         figure(memory.kernel_slab_bytes_per_connection),
     );
+    if let Some(caveat) = memory.parked_at_plateau.and_then(small_fleet_caveat) {
+        say!(out, "  {caveat}");
+    }
     if let Some(why) = &memory.not_measured_why {
         say!(out, "  not measured: {why}");
     }
@@ -428,16 +496,13 @@ fn write_memory(out: &mut String, result: &RunResult) {
 fn write_self_check(out: &mut String, result: &RunResult) {
     let check = &result.self_check;
     let cores = |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
-    let verdict = match (check.generator_saturated, check.machine_saturated) {
-        (false, false) => "generator not saturated",
-        (true, _) => "GENERATOR SATURATED: latencies include the generator's own delays",
-        (false, true) => "MACHINE SATURATED: server and generator competed for the cores",
-    };
+    say!(out, "self-check: {}", check.verdict());
     say!(out,
-        "self-check: {verdict} (busiest worker {} cores, busiest second {} of {} cores, {} s of hold sampled)",
+        "  busiest worker {} of a core, busiest second {} of {} cores (ours {}), {} s of hold sampled",
         cores(check.busiest_worker_cores),
         cores(check.busiest_second_cores),
         check.machine_cores,
+        cores(check.our_busiest_second_cores),
         check.hold_seconds_sampled
     );
     for reason in &check.reasons {
@@ -487,7 +552,52 @@ pub fn print_comparison(comparison: &EngineComparison) {
 
 #[cfg(test)]
 mod tests {
-    use super::heap_breakdown;
+    use super::{heap_breakdown, radio_line, small_fleet_caveat, DeviceHourCost};
+
+    fn cost(radio_active_s: f64) -> DeviceHourCost {
+        serde_json::from_value(serde_json::json!({
+            "requests": 10.0, "ping_requests": 5.0, "bytes": 1000.0, "connections": 1.0,
+            "tls_handshakes": 0.0, "radio": "lte", "battery_wh": 11.1,
+            "radio_active_s": radio_active_s, "radio_joules": 50.0, "data_sessions": 2.0,
+            "battery_share_per_day": 0.03
+        }))
+        .expect("a cost")
+    }
+
+    #[test]
+    fn the_radio_is_said_only_where_hold_and_mail_rate_make_it_a_phones() {
+        let short = radio_line(&cost(3600.0), 5.0);
+        assert!(
+            short.starts_with("radio: not meaningful for a hold of 5 s"),
+            "{short}"
+        );
+        assert!(!short.contains('%'), "no battery share beside it: {short}");
+        let busy = radio_line(&cost(3500.0), 7_200.0);
+        assert!(
+            busy.starts_with("radio: not meaningful at this mail rate"),
+            "{busy}"
+        );
+        let phone = radio_line(&cost(300.0), 7_200.0);
+        assert!(
+            phone.starts_with("radio (lte) per device-hour: 300 s up"),
+            "{phone}"
+        );
+        assert!(
+            phone.contains("3.00% of a 11.1 Wh battery a day"),
+            "{phone}"
+        );
+    }
+
+    #[test]
+    fn memory_at_a_small_fleet_is_said_to_be_mostly_fixed_cost() {
+        let small = small_fleet_caveat(200).expect("200 devices is small");
+        assert!(
+            small.starts_with("at 200 devices these are mostly fixed cost"),
+            "{small}"
+        );
+        assert!(small.contains("capacity-search"), "{small}");
+        assert_eq!(small_fleet_caveat(100_000), None);
+    }
 
     #[test]
     fn the_heap_line_gives_its_parts_and_what_rss_holds_beside_or_below_it() {

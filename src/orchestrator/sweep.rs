@@ -7,49 +7,19 @@
 //! may climb to (`heartbeat_max`; they start at `heartbeat_min`, or at the cell's
 //! heartbeat if that is lower).
 
-use std::path::{Path, PathBuf};
+use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::network::NetworkFigures;
-use super::result::{DeviceHourCost, RunResult};
 use crate::fleet::report::HistogramName;
-use crate::measure::latency::LatencySummary;
+use crate::results::run::RunResult;
+use crate::results::sweep::{CellResult, SweepResult, SCHEMA};
 use crate::scenario::resolve::ResolvedScenario;
 use crate::scenario::sweep::{Cell, SweepSection};
 use crate::scenario::Span;
-
-/// The schema name and version of [`SweepResult`].
-pub const SCHEMA: &str = "pingfleet.sweep/1";
-
-/// What one cell measured.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct CellResult {
-    pub cell: Cell,
-    pub complete: bool,
-    pub failures: Vec<String>,
-    pub devices: usize,
-    pub network: Option<NetworkFigures>,
-    pub cost_per_device_hour: Option<DeviceHourCost>,
-    /// Wake-up latency of the mail delivered (wire and CPU: not scaled).
-    pub wakeup: Option<LatencySummary>,
-}
-
-/// The sweep's result file.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-pub struct SweepResult {
-    pub schema: String,
-    pub tool_version: String,
-    pub scenario: String,
-    pub scenario_text: String,
-    pub time_scale: f64,
-    pub devices_per_cell: usize,
-    pub cells: Vec<CellResult>,
-}
 
 /// The plan of one cell: the scenario's, with the cell's heartbeat, strategy and idle
 /// timeout, compressed by the scenario's scale.
@@ -161,10 +131,11 @@ fn measure_cell(
     })
 }
 
-/// The grid as a table, a row per cell.
-pub fn print_grid(result: &SweepResult) {
-    println!();
-    println!(
+/// The grid as a table, a row per cell (after an empty line), as printed.
+pub fn grid_text(result: &SweepResult) -> String {
+    let mut out = String::from("\n");
+    let _ = writeln!(
+        out,
         "{:>9} {:>9} {:>8} | {:>6} {:>7} {:>5} {:>4} | {:>9} {:>9} | {:>6} {:>6} | {:>7} {:>7} | heartbeats at the end",
         "heartbeat", "idle", "strategy", "sent", "on time", "late", "lost", "stale p50", "stale max",
         "died", "resets", "req/dh", "conn/dh"
@@ -172,7 +143,8 @@ pub fn print_grid(result: &SweepResult) {
     for row in &result.cells {
         let cell = &row.cell;
         let Some(network) = &row.network else {
-            println!(
+            let _ = writeln!(
+                out,
                 "{:>8}s {:>8}s {:>8?} | no figures{}",
                 cell.heartbeat_s,
                 cell.idle_timeout_s,
@@ -184,7 +156,8 @@ pub fn print_grid(result: &SweepResult) {
         let stale = network.staleness.unwrap_or_default();
         let seconds = |us: u64| format!("{:.0} s", us as f64 / 1e6);
         let cost = row.cost_per_device_hour.as_ref();
-        println!(
+        let _ = writeln!(
+        out,
             "{:>8}s {:>8}s {:>8} | {:>6} {:>7} {:>5} {:>4} | {:>9} {:>9} | {:>6} {:>6} | {:>7} {:>7} | {}",
             cell.heartbeat_s,
             cell.idle_timeout_s,
@@ -207,23 +180,5 @@ pub fn print_grid(result: &SweepResult) {
                 .join(", "),
         );
     }
-}
-
-/// Writes the sweep's result file under the scenario's output directory.
-pub fn write_sweep(result: &SweepResult, output: &str) -> anyhow::Result<PathBuf> {
-    let path = super::output::result_path(output, &result.scenario)?;
-    std::fs::write(&path, serde_json::to_string_pretty(result)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
-}
-
-#[cfg(test)]
-mod schema_tests {
-    #[test]
-    fn the_committed_sweep_schema_matches_the_types() {
-        crate::orchestrator::result::schema_tests::assert_committed(
-            schemars::schema_for!(super::SweepResult),
-            "sweep.schema.json",
-        );
-    }
+    out
 }

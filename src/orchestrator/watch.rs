@@ -11,10 +11,11 @@ use super::live::LiveView;
 use super::progress::WorkerProgress;
 use super::readings::Plateau;
 use super::roles::{ServerCounts, ServerProcess};
-use super::sampler::{cores_of, rss_of, Role, Sampler, TimelinePoint};
+use super::sampler::{cores_of, rss_of, Sampler};
 use super::server_gauge::ServerGauge;
 use crate::fleet::report::WorkerReport;
 use crate::phase::Phase;
+use crate::results::timeline::{Role, TimelinePoint};
 use crate::scenario::resolve::worker_document;
 use crate::scenario::Scenario;
 
@@ -51,6 +52,15 @@ pub(super) struct WatchSetup<'a> {
 pub(super) struct Processes<'a> {
     pub(super) servers: &'a mut [ServerProcess],
     pub(super) workers: &'a mut [RoleProcess],
+}
+
+/// The first stop by a signal in this process, in words: a sweep's cells, a search's
+/// steps and variants all end on one signal, and the run says it once on stderr.
+static FIRST_STOP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// What the first stop by a signal stopped, if one did.
+pub(super) fn first_stop() -> Option<&'static str> {
+    FIRST_STOP.get().map(String::as_str)
 }
 
 /// Samples every process each second until the workers end (or a server dies, or the
@@ -237,6 +247,25 @@ impl Watch<'_> {
             .note(&format!("flushed every flow at t={t_s:.1}s"));
     }
 
+    /// What a stop signal stopped: the stage, when, and how far the fleet had come.
+    fn stop_words(&self, t_s: f64) -> String {
+        // The second before the stop: the reading at the stop may find the servers
+        // already gone on the same signal.
+        let timeline = &self.watched.timeline;
+        let point = timeline.iter().rev().nth(1).or(timeline.last());
+        let stage = timeline.last().map_or(Phase::Ramp, |point| point.stage);
+        let parked = point.map_or(0, |point| point.parked);
+        let words = format!(
+            "stopped by a signal (Ctrl-C or SIGTERM) in the {} at {t_s:.0} s, {parked} of {} \
+             devices parked: partial results",
+            stage.name(),
+            self.scenario.devices.count
+        );
+        // The first stop is the one said on stderr when the run ends.
+        let _ = FIRST_STOP.set(words.clone());
+        words
+    }
+
     /// Whether the measurement is over: a stop signal, every worker ended, or a
     /// server that died (the workers are then stopped; what they measured is kept).
     fn stopped(
@@ -250,7 +279,7 @@ impl Watch<'_> {
         // too (Ctrl-C reaches the process group, `timeout` signals its group), and
         // workers that ended on it are not a run that ended.
         let why = if interrupted.load(Ordering::Relaxed) {
-            "interrupted by a signal: partial results".to_owned()
+            self.stop_words(t_s)
         } else if workers
             .iter_mut()
             .all(|worker| worker.try_status().is_some())
@@ -280,6 +309,7 @@ pub(super) fn collect_reports(
     workers: &mut [RoleProcess],
     dir: &Path,
     failures: &mut Vec<String>,
+    interrupted: bool,
 ) -> anyhow::Result<Vec<WorkerReport>> {
     let mut reports = Vec::new();
     for (index, worker) in workers.iter_mut().enumerate() {
@@ -288,6 +318,12 @@ pub(super) fn collect_reports(
         let report = std::fs::read(&path)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<WorkerReport>(&bytes).ok());
+        // A worker that stopped on our signal and wrote its figures did what it was
+        // asked; the stop itself is already among the failures.
+        if interrupted && report.is_some() {
+            reports.extend(report);
+            continue;
+        }
         if !status.success() || report.is_none() {
             let why = worker.describe_failure();
             failures.push(format!("{} failed: {why}", worker.name));

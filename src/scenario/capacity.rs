@@ -61,51 +61,60 @@ impl CapacitySection {
         steps
     }
 
-    /// What is wrong with the section, if anything: (the key, why).
-    pub fn problem(&self) -> Option<(&'static str, String)> {
+    /// Whether the search can be made.
+    pub fn check(&self) -> Result<(), CapacityError> {
         if self.steps.is_empty() == self.start.is_none() {
-            return Some((
-                "steps",
-                "capacity: give steps = [...] or start (and factor), one of them".into(),
-            ));
+            return Err(CapacityError::StepsOrStart);
         }
         if self.start.is_some() && !(self.factor > 1.0 && self.factor <= 16.0) {
-            return Some((
-                "factor",
-                "capacity.factor must be above 1 and at most 16".into(),
-            ));
+            return Err(CapacityError::Factor);
         }
         let steps = self.steps();
         if steps.is_empty() || steps.contains(&0) || steps.len() > MAX_STEPS {
-            return Some((
-                "steps",
-                format!(
-                    "capacity: 1 to {MAX_STEPS} steps of at least 1 device, at most max_devices"
-                ),
-            ));
+            return Err(CapacityError::StepCount);
         }
         if steps.windows(2).any(|pair| pair[1] <= pair[0]) {
-            return Some((
-                "steps",
-                "capacity.steps must grow from one step to the next".into(),
-            ));
+            return Err(CapacityError::NotGrowing);
         }
         if self.bisect > MAX_BISECT {
-            return Some((
-                "bisect",
-                format!("capacity.bisect must be 0 to {MAX_BISECT}"),
-            ));
+            return Err(CapacityError::Bisect);
         }
         if self
             .max_memory_gib
             .is_some_and(|gib| gib.is_nan() || gib <= 0.0)
         {
-            return Some((
-                "max_memory_gib",
-                "capacity.max_memory_gib must be above 0".into(),
-            ));
+            return Err(CapacityError::MaxMemory);
         }
-        None
+        Ok(())
+    }
+}
+
+/// A `[capacity]` section that cannot search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CapacityError {
+    #[error("capacity: give steps = [...] or start (and factor), one of them")]
+    StepsOrStart,
+    #[error("capacity.factor must be above 1 and at most 16")]
+    Factor,
+    #[error("capacity: 1 to {MAX_STEPS} steps of at least 1 device, at most max_devices")]
+    StepCount,
+    #[error("capacity.steps must grow from one step to the next")]
+    NotGrowing,
+    #[error("capacity.bisect must be 0 to {MAX_BISECT}")]
+    Bisect,
+    #[error("capacity.max_memory_gib must be above 0")]
+    MaxMemory,
+}
+
+impl CapacityError {
+    /// The key to point at, as a scenario writes it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::StepsOrStart | Self::StepCount | Self::NotGrowing => "steps",
+            Self::Factor => "factor",
+            Self::Bisect => "bisect",
+            Self::MaxMemory => "max_memory_gib",
+        }
     }
 }
 
@@ -122,7 +131,7 @@ mod tests {
         assert_eq!(section("steps = [100, 300]").steps(), [100, 300]);
         let geometric = section("start = 10000\nmax_devices = 100000");
         assert_eq!(geometric.steps(), [10_000, 20_000, 40_000, 80_000]);
-        assert_eq!(geometric.problem(), None);
+        assert_eq!(geometric.check(), Ok(()));
         assert_eq!(
             section("start = 100\nfactor = 1.5\nmax_devices = 300").steps(),
             [100, 150, 225]
@@ -131,26 +140,31 @@ mod tests {
 
     #[test]
     fn a_section_that_cannot_search_names_its_key() {
-        assert_eq!(section("").problem().unwrap().0, "steps");
-        assert_eq!(
-            section("steps = [1]\nstart = 5").problem().unwrap().0,
-            "steps"
-        );
-        assert_eq!(section("steps = [200, 100]").problem().unwrap().0, "steps");
-        assert_eq!(
-            section("start = 10\nfactor = 1").problem().unwrap().0,
-            "factor"
-        );
-        assert_eq!(
-            section("steps = [1]\nbisect = 9").problem().unwrap().0,
-            "bisect"
-        );
-        assert_eq!(
-            section("steps = [1]\nmax_memory_gib = 0")
-                .problem()
-                .unwrap()
-                .0,
-            "max_memory_gib"
-        );
+        let cases = [
+            ("", CapacityError::StepsOrStart, "steps"),
+            (
+                "steps = [1]\nstart = 5",
+                CapacityError::StepsOrStart,
+                "steps",
+            ),
+            ("steps = [200, 100]", CapacityError::NotGrowing, "steps"),
+            ("steps = [0]", CapacityError::StepCount, "steps"),
+            ("start = 10\nfactor = 1", CapacityError::Factor, "factor"),
+            ("steps = [1]\nbisect = 9", CapacityError::Bisect, "bisect"),
+            (
+                "steps = [1]\nmax_memory_gib = 0",
+                CapacityError::MaxMemory,
+                "max_memory_gib",
+            ),
+        ];
+        for (text, error, key) in cases {
+            assert_eq!(section(text).check(), Err(error), "{text}");
+            assert_eq!(error.key(), key);
+        }
+        let words = CapacityError::Bisect.to_string();
+        assert_eq!(words, format!("capacity.bisect must be 0 to {MAX_BISECT}"));
+        assert!(CapacityError::StepsOrStart
+            .to_string()
+            .contains("steps = [...] or start"));
     }
 }

@@ -105,6 +105,43 @@ pub fn names() -> String {
         .join(", ")
 }
 
+/// The shipped name nearest `given`, when it is a slip away: at most two letters
+/// added, dropped or changed, or the start of one name alone.
+fn closest(given: &str) -> Option<&'static str> {
+    let starting: Vec<&str> = SHIPPED
+        .iter()
+        .map(|shipped| shipped.name)
+        .filter(|name| !given.is_empty() && name.starts_with(given))
+        .collect();
+    if let [only] = starting.as_slice() {
+        return Some(only);
+    }
+    SHIPPED
+        .iter()
+        .map(|shipped| (edits(given, shipped.name), shipped.name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// Letters added, dropped or changed to turn `a` into `b` (Levenshtein).
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// A scenario's text and how to name it in messages: the file at `given` if there
 /// is one, else the shipped scenario of that name (`smoke`, or `smoke.toml`), else an
 /// error listing the names. Nothing given is the default scenario.
@@ -127,9 +164,12 @@ pub fn load(given: Option<&Path>) -> anyhow::Result<(String, String)> {
             format!("{} (built in)", shipped.name),
         )),
         None => anyhow::bail!(
-            "no scenario file {} and no shipped scenario of that name; shipped: {} \
+            "no scenario file {} and no shipped scenario of that name{}; shipped: {} \
              (`pingfleet scenarios` says what each answers)",
             path.display(),
+            closest(name).map_or(String::new(), |near| format!(
+                ": did you mean {near}? (pingfleet run {near})"
+            )),
             names()
         ),
     }
@@ -171,6 +211,14 @@ mod tests {
             miss.contains("no scenario file smok") && miss.contains("smoke, default"),
             "{miss}"
         );
+        assert!(
+            miss.contains("did you mean smoke? (pingfleet run smoke)"),
+            "{miss}"
+        );
+        assert_eq!(closest("stomr"), Some("storm"));
+        assert_eq!(closest("capacity-s"), Some("capacity-search"));
+        assert_eq!(closest("capacity"), None, "several start so");
+        assert_eq!(closest("nothing-like-it"), None);
         // A directory is no scenario file (a `smoke/` where one runs does not hide
         // the shipped smoke).
         let directory = load(Some(Path::new("scenarios"))).unwrap_err().to_string();

@@ -4,203 +4,321 @@
 
 use std::time::Duration;
 
+use super::capacity::CapacityError;
+use super::compare::ToleranceError;
 use super::place::Place;
 use super::sections::TargetSection;
+use super::sweep::SweepError;
 use super::sweep::SweepSection;
+use super::threshold::{Metric, Misfit};
+use super::variants::VariantsError;
 use super::Scenario;
 use crate::firewall::config::FirewallConfig;
+use crate::fleet::profile::ProfileError;
+use crate::fleet::sink::InjectUrlError;
 use crate::server::config::ServerConfig;
-
-/// A key to point at, and what is wrong there.
-type KeyError = (&'static str, String);
+use crate::setting::ConfigError;
 
 impl Scenario {
-    /// Checks what the types cannot: returns where to point and the message.
-    pub(crate) fn check(&self) -> Result<(), (Place, String)> {
-        self.check_fields()
-            .map_err(|(key, message)| (Place::Key(key), message))?;
+    /// Checks what the types cannot; the error knows where to point.
+    pub(crate) fn check(&self) -> Result<(), CheckError> {
+        self.check_fields()?;
         for (index, profile) in self.devices.profiles.iter().enumerate() {
-            let heartbeat = profile.heartbeat.unwrap_or(self.devices.heartbeat.0);
-            let problem = profile.problem().or_else(|| {
-                self.heartbeat_outside_bounds(heartbeat)
-                    .map(|message| format!("profile {:?}: {message}", profile.name))
-            });
-            if let Some(message) = problem {
-                return Err((Place::Profile(index), message));
-            }
+            let heartbeat = profile.heartbeat.unwrap_or(self.devices.heartbeat).0;
+            profile
+                .check()
+                .map_err(|error| CheckError::Profile { index, error })?;
+            self.heartbeat_within_bounds(heartbeat).map_err(|bounds| {
+                CheckError::ProfileHeartbeat {
+                    index,
+                    name: profile.name.clone(),
+                    bounds,
+                }
+            })?;
         }
         for (metric, conditions) in &self.thresholds {
-            if let Some(message) = conditions
-                .iter()
-                .find_map(|condition| condition.0.misfit(metric.kind()))
-            {
-                let message = format!("thresholds.{}: {message}", metric.name());
-                return Err((Place::Key(metric.name()), message));
+            for condition in conditions {
+                condition
+                    .0
+                    .fits(metric.kind())
+                    .map_err(|misfit| CheckError::Threshold {
+                        metric: *metric,
+                        misfit,
+                    })?;
             }
         }
         Ok(())
     }
 
-    /// Why a heartbeat is outside the bundled server's bounds, if it is (an external
+    /// Whether a heartbeat is within the bundled server's bounds (an external
     /// server's bounds are its own: it answers Status 5 and the device adapts).
-    fn heartbeat_outside_bounds(&self, heartbeat: Duration) -> Option<String> {
-        if self.target.is_some() {
-            return None;
-        }
+    fn heartbeat_within_bounds(&self, heartbeat: Duration) -> Result<(), OutsideBounds> {
         let (min, max) = (self.server.min_heartbeat.0, self.server.max_heartbeat.0);
-        (heartbeat < min || heartbeat > max).then(|| {
-            format!(
-                "heartbeat {} is outside the server's bounds {}..{}",
-                humantime::format_duration(heartbeat),
-                humantime::format_duration(min),
-                humantime::format_duration(max)
-            )
-        })
+        match self.target.is_none() && (heartbeat < min || heartbeat > max) {
+            true => Err(OutsideBounds {
+                heartbeat,
+                min,
+                max,
+            }),
+            false => Ok(()),
+        }
     }
 
-    /// Checks of a `[target]` table: returns the key to point at and the message.
-    fn check_target(&self, target: &TargetSection) -> Result<(), KeyError> {
+    /// Checks of a `[target]` table.
+    fn check_target(&self, target: &TargetSection) -> Result<(), CheckError> {
         if self.server != ServerConfig::default() {
-            return Err((
-                "url",
-                "a scenario with [target] runs no bundled server: remove its [server] table".into(),
-            ));
+            return Err(CheckError::TargetWithServer);
         }
         crate::fleet::target::Target::parse(&target.url)
-            .map_err(|err| ("url", format!("target.url: {err}")))?;
+            .map_err(|err| CheckError::TargetUrl(err.to_string()))?;
         for url in &target.inject {
-            crate::fleet::sink::check_inject_url(url)
-                .map_err(|err| ("inject", format!("target.{err}")))?;
+            crate::fleet::sink::check_inject_url(url).map_err(CheckError::InjectUrl)?;
         }
         if self.injector.rate > 0.0 && target.inject.is_empty() {
-            return Err((
-                "rate",
-                "injector.rate needs target.inject: an external server learns of changes only from \
-                 its mail store (or set injector.rate = 0 to measure parking alone)"
-                    .into(),
-            ));
+            return Err(CheckError::RateWithoutInject);
         }
         if target.url.starts_with("https") && target.ca.is_none() && !target.insecure {
-            return Err((
-                "url",
-                "an https target needs target.ca (its certificate's issuer) or insecure = true"
-                    .into(),
-            ));
+            return Err(CheckError::HttpsWithoutCa);
         }
         if !target.server_pid.is_empty() && target.server_cgroup.is_some() {
-            return Err((
-                "server_pid",
-                "give target.server_pid or target.server_cgroup, not both".into(),
-            ));
+            return Err(CheckError::PidAndCgroup);
         }
         Ok(())
     }
 
-    /// Checks of single keys: returns the key to point at and the message.
-    fn check_fields(&self) -> Result<(), KeyError> {
+    /// Checks of single keys and of tables against each other.
+    fn check_fields(&self) -> Result<(), CheckError> {
         if !(1.0..=3600.0).contains(&self.time_scale) {
-            return Err((
-                "time_scale",
-                "time_scale must be 1 (real time) to 3600".into(),
-            ));
+            return Err(CheckError::TimeScale);
         }
         if let Some(target) = &self.target {
             self.check_target(target)?;
         }
-        if let Some(problem) = self.compare.as_ref().and_then(|c| c.problem()) {
-            return Err(("alpha", problem));
+        if let Some(compare) = &self.compare {
+            compare.check()?;
         }
         if let Some(sweep) = &self.sweep {
             self.check_sweep(sweep)?;
         }
         if let Some(capacity) = &self.capacity {
-            if let Some((key, problem)) = capacity.problem() {
-                return Err((key, problem));
-            }
+            capacity.check()?;
             if self.sweep.is_some() || self.server.compare_engines {
-                return Err((
-                    "steps",
-                    "a [capacity] search measures one engine, without a [sweep]".into(),
-                ));
+                return Err(CheckError::CapacityWithOthers);
             }
         }
         if !self.variants.is_empty() {
-            if let Some(problem) = super::variants::problem(&self.variants) {
-                return Err(problem);
-            }
+            super::variants::check(&self.variants)?;
             if self.sweep.is_some() || self.capacity.is_some() || self.server.compare_engines {
-                return Err((
-                    "variants",
-                    "[[variants]] are runs of their own: not with a [sweep], a [capacity] search or compare_engines".into(),
-                ));
+                return Err(CheckError::VariantsWithOthers);
             }
         }
         if let Some(firewall) = &self.firewall {
             self.check_firewall(firewall)?;
         }
-        self.devices.check().map_err(|err| (err.key, err.message))?;
+        self.devices.check()?;
         self.check_server()?;
-        self.check_stages_and_injector()
+        self.stages.check()?;
+        Ok(self.injector.check()?)
     }
 
     /// A `[sweep]`: a valid grid, behind a firewall, judged by no thresholds.
-    fn check_sweep(&self, sweep: &SweepSection) -> Result<(), KeyError> {
-        if let Some(problem) = sweep.problem() {
-            return Err(("heartbeat_strategy", problem));
-        }
+    fn check_sweep(&self, sweep: &SweepSection) -> Result<(), CheckError> {
+        sweep.check()?;
         if !self.thresholds.is_empty() {
-            return Err((
-                "heartbeat_strategy",
-                "a [sweep] judges no [thresholds]: each cell is read from the grid (remove them)"
-                    .into(),
-            ));
+            return Err(CheckError::SweepWithThresholds);
         }
         if self.firewall.is_none() || self.server.compare_engines {
-            return Err((
-                "idle_timeout",
-                "a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine".into(),
-            ));
+            return Err(CheckError::SweepWithoutFirewall);
         }
         Ok(())
     }
 
     /// A `[firewall]`: its own checks, a flush within the hold, no external target.
-    fn check_firewall(&self, firewall: &FirewallConfig) -> Result<(), KeyError> {
-        firewall.check().map_err(|err| (err.key, err.message))?;
+    fn check_firewall(&self, firewall: &FirewallConfig) -> Result<(), CheckError> {
+        firewall.check()?;
         if firewall
             .flush_at
             .is_some_and(|at| at.0 >= self.stages.hold.0)
         {
-            return Err((
-                "flush_at",
-                "firewall.flush_at must fall within the hold".into(),
-            ));
+            return Err(CheckError::FlushAfterHold);
         }
         if self.target.is_some() {
-            return Err((
-                "idle_timeout",
-                "a [firewall] stands before the bundled server; with a [target], put \
-                 `pingfleet firewall` before your server by hand"
-                    .into(),
-            ));
+            return Err(CheckError::FirewallWithTarget);
         }
         Ok(())
     }
 
     /// `[server]`: its own checks, and heartbeat bounds that hold the devices'.
-    fn check_server(&self) -> Result<(), KeyError> {
-        self.server.check().map_err(|err| (err.key, err.message))?;
-        if let Some(message) = self.heartbeat_outside_bounds(self.devices.heartbeat.0) {
-            return Err(("heartbeat", format!("devices.{message}")));
-        }
-        Ok(())
+    fn check_server(&self) -> Result<(), CheckError> {
+        self.server.check()?;
+        self.heartbeat_within_bounds(self.devices.heartbeat.0)
+            .map_err(CheckError::DevicesHeartbeat)
+    }
+}
+
+/// A heartbeat outside the bundled server's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "heartbeat {} is outside the server's bounds {}..{}",
+    humantime::format_duration(*.heartbeat),
+    humantime::format_duration(*.min),
+    humantime::format_duration(*.max)
+)]
+pub(crate) struct OutsideBounds {
+    pub(crate) heartbeat: Duration,
+    pub(crate) min: Duration,
+    pub(crate) max: Duration,
+}
+
+/// What the types of a scenario cannot check and the scenario gets wrong; each variant
+/// knows the key (or profile entry) to point at.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum CheckError {
+    #[error("time_scale must be 1 (real time) to 3600")]
+    TimeScale,
+    #[error("a scenario with [target] runs no bundled server: remove its [server] table")]
+    TargetWithServer,
+    #[error("target.url: {0}")]
+    TargetUrl(String),
+    #[error("target.{0}")]
+    InjectUrl(InjectUrlError),
+    #[error(
+        "injector.rate needs target.inject: an external server learns of changes only from \
+         its mail store (or set injector.rate = 0 to measure parking alone)"
+    )]
+    RateWithoutInject,
+    #[error("an https target needs target.ca (its certificate's issuer) or insecure = true")]
+    HttpsWithoutCa,
+    #[error("give target.server_pid or target.server_cgroup, not both")]
+    PidAndCgroup,
+    #[error(transparent)]
+    Tolerances(#[from] ToleranceError),
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    #[error("a [sweep] judges no [thresholds]: each cell is read from the grid (remove them)")]
+    SweepWithThresholds,
+    #[error("a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine")]
+    SweepWithoutFirewall,
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
+    #[error("a [capacity] search measures one engine, without a [sweep]")]
+    CapacityWithOthers,
+    #[error(transparent)]
+    Variants(#[from] VariantsError),
+    #[error(
+        "[[variants]] are runs of their own: not with a [sweep], a [capacity] search or compare_engines"
+    )]
+    VariantsWithOthers,
+    #[error("firewall.flush_at must fall within the hold")]
+    FlushAfterHold,
+    #[error(
+        "a [firewall] stands before the bundled server; with a [target], put \
+         `pingfleet firewall` before your server by hand"
+    )]
+    FirewallWithTarget,
+    /// A table's own check (devices, server, firewall, stages, injector).
+    #[error("{}", .0.message)]
+    Setting(ConfigError),
+    #[error("devices.{0}")]
+    DevicesHeartbeat(OutsideBounds),
+    #[error("{error}")]
+    Profile { index: usize, error: ProfileError },
+    #[error("profile {name:?}: {bounds}")]
+    ProfileHeartbeat {
+        index: usize,
+        name: String,
+        bounds: OutsideBounds,
+    },
+    #[error("thresholds.{}: {misfit}", metric.name())]
+    Threshold { metric: Metric, misfit: Misfit },
+}
+
+impl From<ConfigError> for CheckError {
+    fn from(error: ConfigError) -> Self {
+        Self::Setting(error)
+    }
+}
+
+impl CheckError {
+    /// Where in the scenario the error points.
+    pub(crate) fn place(&self) -> Place {
+        Place::Key(match self {
+            Self::Profile { index, .. } | Self::ProfileHeartbeat { index, .. } => {
+                return Place::Profile(*index)
+            }
+            Self::Threshold { metric, .. } => metric.name(),
+            Self::Setting(error) => error.key,
+            Self::Capacity(error) => error.key(),
+            Self::TimeScale => "time_scale",
+            Self::TargetWithServer | Self::TargetUrl(_) | Self::HttpsWithoutCa => "url",
+            Self::InjectUrl(_) => "inject",
+            Self::RateWithoutInject => "rate",
+            Self::PidAndCgroup => "server_pid",
+            Self::Tolerances(_) => "alpha",
+            Self::Sweep(_) | Self::SweepWithThresholds => "heartbeat_strategy",
+            Self::SweepWithoutFirewall | Self::FirewallWithTarget => "idle_timeout",
+            Self::CapacityWithOthers => "steps",
+            Self::Variants(_) | Self::VariantsWithOthers => "variants",
+            Self::FlushAfterHold => "flush_at",
+            Self::DevicesHeartbeat(_) => "heartbeat",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<(), CheckError> {
+        Scenario::parse_unchecked(text, "t.toml").unwrap().check()
     }
 
-    /// `[stages]` and `[injector]`: their own checks.
-    fn check_stages_and_injector(&self) -> Result<(), KeyError> {
-        self.stages
-            .check()
-            .and_then(|()| self.injector.check())
-            .map_err(|err| (err.key, err.message))
+    #[test]
+    fn each_error_points_at_its_key_with_the_same_words() {
+        let err = check("name = \"t\"\ntime_scale = 0.5\n[devices]\ncount = 1\n").unwrap_err();
+        assert_eq!(err, CheckError::TimeScale);
+        assert_eq!(err.place(), Place::Key("time_scale"));
+        assert_eq!(err.to_string(), "time_scale must be 1 (real time) to 3600");
+        let err =
+            check("name = \"t\"\n[devices]\ncount = 1\n[capacity]\nsteps = [2, 1]\n").unwrap_err();
+        assert_eq!(err, CheckError::Capacity(CapacityError::NotGrowing));
+        assert_eq!(err.place(), Place::Key("steps"));
+        assert!(
+            err.to_string().starts_with("capacity.steps must grow"),
+            "{err}"
+        );
+        let err =
+            check("name = \"t\"\n[devices]\ncount = 1\n[[variants]]\nname = \"a\"\n").unwrap_err();
+        assert_eq!(err, CheckError::Variants(VariantsError::TooFew));
+        assert_eq!(err.place(), Place::Key("variants"));
+    }
+
+    #[test]
+    fn a_heartbeat_outside_the_servers_bounds_names_them() {
+        let text = "name = \"t\"\n[server]\nmax_heartbeat = \"10m\"\n[devices]\ncount = 1\nheartbeat = \"20m\"\n";
+        let err = check(text).unwrap_err();
+        let CheckError::DevicesHeartbeat(bounds) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(bounds.heartbeat, Duration::from_secs(1200));
+        assert_eq!(bounds.max, Duration::from_secs(600));
+        assert_eq!(err.place(), Place::Key("heartbeat"));
+        assert!(
+            err.to_string()
+                .starts_with("devices.heartbeat 20m is outside the server's bounds "),
+            "{err}"
+        );
+        let profile = "name = \"t\"\n[devices]\ncount = 1\n[[devices.profiles]]\nname = \"slow\"\nheartbeat = \"2h\"\n";
+        let err = check(profile).unwrap_err();
+        assert!(
+            matches!(err, CheckError::ProfileHeartbeat { index: 0, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.place(), Place::Profile(0));
+        assert!(
+            err.to_string()
+                .starts_with("profile \"slow\": heartbeat 2h is outside"),
+            "{err}"
+        );
     }
 }

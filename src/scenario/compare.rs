@@ -83,6 +83,10 @@ pub struct Tolerances {
     /// latencies when the baseline was measured elsewhere).
     #[serde(default)]
     pub not_gated: Vec<String>,
+    /// Why runs of this scenario are no gate, when they are not (`smoke`): every figure
+    /// is shown and none gated, and the comparison says this instead of a verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_a_gate: Option<String>,
 }
 
 fn memory() -> Share {
@@ -118,13 +122,30 @@ impl Default for Tolerances {
             alpha: alpha(),
             min_samples: min_samples(),
             not_gated: Vec::new(),
+            not_a_gate: None,
         }
     }
 }
 
+/// Tolerances `compare` cannot judge by.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToleranceError {
+    #[error("tolerances are from 0% to below 1000%")]
+    Share,
+    #[error("alpha must be between 0 and 0.5")]
+    Alpha,
+    #[error(
+        "not_gated names {0:?}, which is no figure compare judges (e.g. {SERVER_BYTES}, {first}, {PARKING_RATE})",
+        first = PLAN_FIGURES[0]
+    )]
+    NotAFigure(String),
+    #[error("min_samples must be at least 2")]
+    MinSamples,
+}
+
 impl Tolerances {
-    /// What is wrong with these tolerances, if anything.
-    pub fn problem(&self) -> Option<String> {
+    /// Whether `compare` can judge by these tolerances.
+    pub fn check(&self) -> Result<(), ToleranceError> {
         let fraction = |share: Share| (0.0..10.0).contains(&share.fraction());
         if ![
             self.memory,
@@ -136,19 +157,18 @@ impl Tolerances {
         .into_iter()
         .all(fraction)
         {
-            return Some("tolerances are from 0% to below 1000%".into());
+            return Err(ToleranceError::Share);
         }
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
-            return Some("alpha must be between 0 and 0.5".into());
+            return Err(ToleranceError::Alpha);
         }
         if let Some(unknown) = self.not_gated.iter().find(|name| !is_figure(name)) {
-            return Some(format!(
-                "not_gated names {unknown:?}, which is no figure compare judges (e.g. \
-                 {SERVER_BYTES}, {}, {PARKING_RATE})",
-                PLAN_FIGURES[0]
-            ));
+            return Err(ToleranceError::NotAFigure(unknown.clone()));
         }
-        (self.min_samples < 2).then(|| "min_samples must be at least 2".into())
+        match self.min_samples < 2 {
+            true => Err(ToleranceError::MinSamples),
+            false => Ok(()),
+        }
     }
 }
 
@@ -158,21 +178,26 @@ mod tests {
 
     #[test]
     fn tolerances_are_checked() {
-        assert_eq!(Tolerances::default().problem(), None);
+        assert_eq!(Tolerances::default().check(), Ok(()));
         let bad = Tolerances {
             alpha: 0.9,
             ..Tolerances::default()
         };
-        assert!(bad.problem().unwrap().contains("alpha"));
+        assert_eq!(bad.check(), Err(ToleranceError::Alpha));
+        assert!(bad.check().unwrap_err().to_string().contains("alpha"));
         let misspelt = Tolerances {
             not_gated: vec!["wakeup_p50".into()],
             ..Tolerances::default()
         };
-        assert!(misspelt.problem().unwrap().contains("\"wakeup_p50\""));
+        let err = misspelt.check().unwrap_err().to_string();
+        assert!(
+            err.contains("\"wakeup_p50\"") && err.contains("e.g."),
+            "{err}"
+        );
         let known = Tolerances {
             not_gated: vec![PARKING_RATE.into(), DEPARTURE_FIGURES[1].into()],
             ..Tolerances::default()
         };
-        assert_eq!(known.problem(), None);
+        assert_eq!(known.check(), Ok(()));
     }
 }

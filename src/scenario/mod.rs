@@ -144,7 +144,7 @@ impl Scenario {
         let scenario = Self::parse_unchecked(text, file)?;
         scenario
             .check()
-            .map_err(|(place, message)| place.error_in(text, file, message))?;
+            .map_err(|err| err.place().error_in(text, file, err.to_string()))?;
         Ok(scenario)
     }
 
@@ -153,7 +153,8 @@ impl Scenario {
     pub(crate) fn parse_unchecked(text: &str, file: &str) -> Result<Self, ScenarioError> {
         toml::from_str(text).map_err(|err| {
             let offset = err.span().map_or(0, |span| span.start);
-            error_at(text, file, offset, err.message().trim().to_owned())
+            let message = place::plain_words(text, offset, err.message().trim());
+            error_at(text, file, offset, message)
         })
     }
 }
@@ -172,37 +173,14 @@ impl Scenario {
             return;
         }
         let div = |span: &mut Span| span.0 = span.0.div_f64(scale);
-        let devices = &mut self.devices;
-        for span in [
-            &mut devices.heartbeat,
-            &mut devices.heartbeat_jitter,
-            &mut devices.heartbeat_min,
-            &mut devices.heartbeat_max,
-            &mut devices.heartbeat_increment,
-            &mut devices.sync_interval,
-            &mut devices.min_sync_interval,
-            &mut devices.sms_delay,
-            &mut devices.sms_delay_max,
-            &mut self.stages.hold,
-            &mut self.stages.drain,
-        ] {
+        for span in self.devices.intervals_mut() {
             div(span);
         }
-        for profile in &mut devices.profiles {
-            for duration in [
-                &mut profile.heartbeat,
-                &mut profile.heartbeat_jitter,
-                &mut profile.heartbeat_min,
-                &mut profile.heartbeat_max,
-                &mut profile.heartbeat_increment,
-                &mut profile.sync_interval,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                *duration = duration.div_f64(scale);
-            }
+        for profile in &mut self.devices.profiles {
+            profile.intervals_mut().for_each(div);
         }
+        div(&mut self.stages.hold);
+        div(&mut self.stages.drain);
         if let Some(firewall) = &mut self.firewall {
             div(&mut firewall.idle_timeout);
             if let Some(flush_at) = &mut firewall.flush_at {
@@ -356,7 +334,7 @@ mod tests {
         assert_eq!(scenario.devices.heartbeat_max.0, Duration::from_secs(59));
         assert_eq!(
             scenario.devices.profiles[0].heartbeat,
-            Some(Duration::from_secs(30))
+            Some(Span::from_secs(30))
         );
         assert_eq!(scenario.stages.hold.0, Duration::from_secs(60));
         assert_eq!(

@@ -1,5 +1,6 @@
 //! Where a scenario's error points: a key's first assignment or a profile entry's
-//! header, turned into the file's line and column.
+//! header, turned into the file's line and column; and serde's words for a number of
+//! the wrong kind said as the key, what it takes and a value that would do.
 
 use super::ScenarioError;
 
@@ -38,6 +39,40 @@ pub(crate) fn error_at(text: &str, file: &str, offset: usize, message: String) -
     }
 }
 
+/// `message` (serde's, for the value at byte `offset` of `text`) in a scenario
+/// writer's words when it is a negative or fractional number for an unsigned count
+/// (`expected usize`): the key as written, and the same key with a value that works.
+pub(crate) fn plain_words(text: &str, offset: usize, message: &str) -> String {
+    let unsigned = ["usize", "u64", "u32", "u16", "u8"];
+    if !unsigned
+        .iter()
+        .any(|kind| message.ends_with(&format!("expected {kind}")))
+    {
+        return message.to_owned();
+    }
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
+    let end = text[offset..]
+        .find('\n')
+        .map_or(text.len(), |at| offset + at);
+    let line = text[start..end].split('#').next().unwrap_or_default();
+    let Some((key, value)) = line.split_once('=') else {
+        return message.to_owned();
+    };
+    let (key, value) = (key.trim(), value.trim());
+    let Some(example) = value
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
+    else {
+        return message.to_owned();
+    };
+    format!(
+        "{key} = {value}: write a whole number, not negative, e.g. {key} = {}",
+        example.abs().round().max(1.0)
+    )
+}
+
 /// The byte offset of the header of the `index`-th `[[devices.profiles]]` entry.
 fn find_profile_entry(text: &str, index: usize) -> Option<usize> {
     let mut offset = 0;
@@ -69,4 +104,25 @@ fn find_key(text: &str, key: &str) -> Option<usize> {
         offset += line.len();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Scenario;
+
+    #[test]
+    fn a_negative_count_names_its_key_and_a_value_that_works() {
+        let text = "name = \"t\"\n[devices]\ncount = -3  # three\n";
+        let err = Scenario::parse(text, "t.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.toml:3:9: count = -3: write a whole number, not negative, e.g. count = 3"
+        );
+        let fraction = text.replace("-3  # three", "2.5");
+        let err = Scenario::parse(&fraction, "t.toml").unwrap_err();
+        assert!(err.message.ends_with("e.g. count = 3"), "{err}");
+        let text = text.replace("count = -3  # three", "count = \"many\"");
+        let err = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert!(!err.message.contains("write a whole number"), "{err}");
+    }
 }

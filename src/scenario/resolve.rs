@@ -101,7 +101,8 @@ impl ResolvedScenario {
     ) -> anyhow::Result<Self> {
         let mut scenario = Scenario::parse_unchecked(text, file)?;
         let given = apply(&mut scenario, overrides);
-        if let Err((place, message)) = scenario.check() {
+        if let Err(err) = scenario.check() {
+            let (place, message) = (err.place(), err.to_string());
             let flag = given.iter().find(|(_, key)| Place::Key(key) == place);
             return Err(match flag {
                 Some((flag, _)) => anyhow::anyhow!("{flag}: {message}"),
@@ -120,7 +121,7 @@ impl ResolvedScenario {
         scenario.injector.resolve_per_user(scenario.devices.count);
         scenario.compress();
         let (partitions, workers) = process_counts(&scenario, &given, limits)?;
-        check_memory(&scenario, partitions + workers, limits)?;
+        check_memory(&scenario, partitions + workers, &given, limits)?;
         let engines = match (&scenario.target, scenario.server.compare_engines) {
             (Some(_), _) => Vec::new(),
             (None, true) => vec![Engine::Lean, Engine::Hyper],
@@ -305,22 +306,38 @@ fn process_counts(
 ) -> anyhow::Result<(u32, u32)> {
     let devices = scenario.devices.count;
     let per_process = limits.sockets_per_process();
+    if devices > per_process.saturating_mul(MAX_PROCESSES as usize) {
+        anyhow::bail!(
+            "{} {devices}: more devices than one run holds here: at most {MAX_PROCESSES} \
+             processes of a role, each holding {per_process} connections under the open-file \
+             limit {}; the largest this scenario runs here: {}; for a larger fleet spread \
+             the workers over machines (pingfleet devices --shard j/M on each, then \
+             pingfleet merge)",
+            devices_named(given).0,
+            limits.fd_limit,
+            devices_named(given).1(largest_fleet(scenario, limits))
+        );
+    }
     let needed = devices.div_ceil(per_process).max(1) as u32;
     let count = |key: &str, flag: &str, count: ProcessCount| -> anyhow::Result<u32> {
         let count = match count {
             ProcessCount::Auto => needed,
             ProcessCount::Count(count) => count,
         };
-        let name = given
-            .iter()
-            .find(|(_, given_key)| *given_key == key)
-            .map_or(format!("{key} = {count}"), |_| format!("{flag} {count}"));
+        let by_flag = given.iter().any(|(_, given_key)| *given_key == key);
+        let (name, fix) = match by_flag {
+            true => (format!("{flag} {count}"), format!("use {flag} {needed}")),
+            false => (
+                format!("{key} = {count}"),
+                format!("use {flag} {needed}, or {key} = \"auto\" in the scenario file"),
+            ),
+        };
         if (count as usize).saturating_mul(per_process) < devices {
             anyhow::bail!(
-                    "{name} cannot hold {devices} devices: a process holds at most \
-                     {per_process} connections under the open-file limit {} (use {needed} or \"auto\")",
-                    limits.fd_limit
-                );
+                "{name} cannot hold {devices} devices: a process holds at most \
+                 {per_process} connections under the open-file limit {} ({fix})",
+                limits.fd_limit
+            );
         }
         if count > MAX_PROCESSES {
             anyhow::bail!("{name}: at most {MAX_PROCESSES} processes of one role");
@@ -359,6 +376,46 @@ fn process_counts(
     Ok((partitions, workers))
 }
 
+/// How the device count was set, and an example of setting it to `n` the same way.
+fn devices_named(given: &[(String, &'static str)]) -> (&'static str, fn(usize) -> String) {
+    match given.iter().any(|(_, key)| *key == "count") {
+        true => ("--devices", |n| format!("--devices {n}")),
+        false => ("devices.count", |n| format!("count = {n}")),
+    }
+}
+
+/// The largest fleet this scenario runs here, rounded down to two significant digits:
+/// what its processes' sockets hold (as many as "auto" may start, or as the scenario
+/// fixes) and what the memory fits, by the last measured costs.
+fn largest_fleet(scenario: &Scenario, limits: MachineLimits) -> usize {
+    let per_process = limits.sockets_per_process();
+    let by_sockets = per_process.saturating_mul(MAX_PROCESSES as usize);
+    let by_memory = limits
+        .memory_available_bytes
+        .map_or(usize::MAX, |available| {
+            // A partition and a worker per `per_process` devices.
+            let per_device = MemoryEstimate::of(scenario, 0).per_device_bytes
+                + 2 * PROCESS_BYTES / per_process as u64;
+            (available / 10 * 9 / per_device) as usize
+        });
+    // A count the scenario fixes holds what its processes hold.
+    let fixed = |count: ProcessCount| match count {
+        ProcessCount::Count(count) => per_process.saturating_mul(count as usize),
+        ProcessCount::Auto => usize::MAX,
+    };
+    let by_partitions = match scenario.target {
+        Some(_) => usize::MAX,
+        None => fixed(scenario.server.partitions),
+    };
+    let most = by_sockets
+        .min(by_memory)
+        .min(by_partitions)
+        .min(fixed(scenario.devices.workers))
+        .max(1);
+    let unit = 10usize.pow((most.ilog10()).saturating_sub(1));
+    most / unit * unit
+}
+
 /// What a plan's devices and processes should take of this machine's memory, by the
 /// last measured cost per device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -390,7 +447,12 @@ impl MemoryEstimate {
 
 /// Refuses a plan whose devices would not fit in this machine's available memory, by
 /// the last measured cost per device.
-fn check_memory(scenario: &Scenario, processes: u32, limits: MachineLimits) -> anyhow::Result<()> {
+fn check_memory(
+    scenario: &Scenario,
+    processes: u32,
+    given: &[(String, &'static str)],
+    limits: MachineLimits,
+) -> anyhow::Result<()> {
     let Some(available) = limits.memory_available_bytes else {
         return Ok(());
     };
@@ -405,10 +467,11 @@ fn check_memory(scenario: &Scenario, processes: u32, limits: MachineLimits) -> a
         const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
         anyhow::bail!(
             "{devices} {kind} devices need about {:.1} GiB ({} KiB each as last measured, \
-             and {processes} processes), but this machine has {:.1} GiB available",
+             and {processes} processes), but this machine has {:.1} GiB available (e.g. {})",
             needed as f64 / GIB,
             per_device / 1024,
-            available as f64 / GIB
+            available as f64 / GIB,
+            devices_named(given).1(largest_fleet(scenario, limits))
         );
     }
     Ok(())
@@ -559,7 +622,7 @@ mod tests {
             err.starts_with("1000000 plain devices need about 18.8 GiB (16 KiB each"),
             "{err}"
         );
-        assert!(err.ends_with("this machine has 4.0 GiB available"), "{err}");
+        assert!(err.contains("this machine has 4.0 GiB available"), "{err}");
         assert!(
             resolve(TEXT, &million).is_ok(),
             "24 GiB hold a million plain devices"

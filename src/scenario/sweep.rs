@@ -29,22 +29,31 @@ fn default_parallel() -> usize {
 /// Most cells in one grid.
 pub const MAX_CELLS: usize = 256;
 
+/// A grid that cannot be run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SweepError {
+    #[error("sweep: heartbeat, idle_timeout and heartbeat_strategy each need a value")]
+    Empty,
+    #[error("sweep: {cells} cells, at most {MAX_CELLS}")]
+    TooManyCells { cells: usize },
+    #[error("sweep.parallel must be 1 to 32")]
+    Parallel,
+}
+
 impl SweepSection {
-    /// What is wrong with the grid, if anything.
-    pub fn problem(&self) -> Option<String> {
+    /// Whether the grid can be run.
+    pub fn check(&self) -> Result<(), SweepError> {
         let cells = self.heartbeat.len() * self.idle_timeout.len() * self.heartbeat_strategy.len();
         if cells == 0 {
-            return Some(
-                "sweep: heartbeat, idle_timeout and heartbeat_strategy each need a value".into(),
-            );
+            return Err(SweepError::Empty);
         }
         if cells > MAX_CELLS {
-            return Some(format!("sweep: {cells} cells, at most {MAX_CELLS}"));
+            return Err(SweepError::TooManyCells { cells });
         }
         if self.parallel == 0 || self.parallel > 32 {
-            return Some("sweep.parallel must be 1 to 32".into());
+            return Err(SweepError::Parallel);
         }
-        None
+        Ok(())
     }
 
     /// Every cell, heartbeat-major.
@@ -96,11 +105,16 @@ mod tests {
         );
         assert_eq!(cells[2].strategy, HeartbeatStrategy::Adaptive);
         assert_eq!(cells[4].heartbeat_s, 900.0);
-        assert_eq!(sweep.problem(), None);
+        assert_eq!(sweep.check(), Ok(()));
         let empty = SweepSection {
             idle_timeout: Vec::new(),
             ..sweep.clone()
         };
-        assert!(empty.problem().unwrap().contains("each need a value"));
+        assert_eq!(empty.check(), Err(SweepError::Empty));
+        assert!(empty
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("each need a value"));
     }
 }

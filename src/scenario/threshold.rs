@@ -20,9 +20,9 @@ pub enum Aggregate {
     Rate,
 }
 
-/// A comparison.
+/// How an observed figure must stand to a condition's value: `<`, `<=`, `>`, `>=`, `==`, `!=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
+pub enum Operator {
     Less,
     LessEqual,
     Greater,
@@ -49,10 +49,41 @@ pub enum Unit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub aggregate: Aggregate,
-    pub comparison: Comparison,
+    pub comparison: Operator,
     pub value: f64,
     pub unit: Unit,
     pub text: String,
+}
+
+/// A condition that cannot judge its metric: its text, the metric's kind, and whether
+/// only its value (negative) is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misfit {
+    pub condition: String,
+    pub kind: MetricKind,
+    pub negative: bool,
+}
+
+impl std::error::Error for Misfit {}
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wanted = match self.kind {
+            MetricKind::Latency => "p(N), avg, min or max with a duration (p(99)<5ms), or count",
+            MetricKind::Bytes => "max, min or avg with a size (max<2KiB)",
+            MetricKind::Count => "count with a number (count==0)",
+            MetricKind::CountOrRate => "count with a number (count==0), or rate (rate<1%)",
+        };
+        let why = match self.negative {
+            true => "a negative value",
+            false => "this form",
+        };
+        write!(
+            f,
+            "{:?} cannot judge this metric ({why}); it takes {wanted}",
+            self.condition
+        )
+    }
 }
 
 /// What a metric is, and so which conditions can judge it.
@@ -87,12 +118,12 @@ impl Condition {
         };
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let operators = [
-            ("<=", Comparison::LessEqual),
-            (">=", Comparison::GreaterEqual),
-            ("==", Comparison::Equal),
-            ("!=", Comparison::NotEqual),
-            ("<", Comparison::Less),
-            (">", Comparison::Greater),
+            ("<=", Operator::LessEqual),
+            (">=", Operator::GreaterEqual),
+            ("==", Operator::Equal),
+            ("!=", Operator::NotEqual),
+            ("<", Operator::Less),
+            (">", Operator::Greater),
         ];
         let (at, operator, comparison) = operators
             .iter()
@@ -138,8 +169,8 @@ impl Condition {
         })
     }
 
-    /// Why this condition cannot judge a metric of `kind`, if it cannot.
-    pub fn misfit(&self, kind: MetricKind) -> Option<String> {
+    /// Whether this condition can judge a metric of `kind`; why not, if it cannot.
+    pub fn fits(&self, kind: MetricKind) -> Result<(), Misfit> {
         use Aggregate::{Avg, Count, Max, Min, Percentile, Rate};
         let fits = match (kind, self.aggregate) {
             (MetricKind::Latency, Count) => self.unit == Unit::None,
@@ -150,36 +181,25 @@ impl Condition {
             _ => false,
         };
         let negative = self.value < 0.0;
-        (!fits || negative).then(|| {
-            let wanted = match kind {
-                MetricKind::Latency => {
-                    "p(N), avg, min or max with a duration (p(99)<5ms), or count"
-                }
-                MetricKind::Bytes => "max, min or avg with a size (max<2KiB)",
-                MetricKind::Count => "count with a number (count==0)",
-                MetricKind::CountOrRate => "count with a number (count==0), or rate (rate<1%)",
-            };
-            let why = if negative {
-                "a negative value"
-            } else {
-                "this form"
-            };
-            format!(
-                "{:?} cannot judge this metric ({why}); it takes {wanted}",
-                self.text
-            )
-        })
+        match fits && !negative {
+            true => Ok(()),
+            false => Err(Misfit {
+                condition: self.text.clone(),
+                kind,
+                negative,
+            }),
+        }
     }
 
     /// Whether `observed` (in the same units as `value`) satisfies the condition.
     pub fn holds(&self, observed: f64) -> bool {
         match self.comparison {
-            Comparison::Less => observed < self.value,
-            Comparison::LessEqual => observed <= self.value,
-            Comparison::Greater => observed > self.value,
-            Comparison::GreaterEqual => observed >= self.value,
-            Comparison::Equal => observed == self.value,
-            Comparison::NotEqual => observed != self.value,
+            Operator::Less => observed < self.value,
+            Operator::LessEqual => observed <= self.value,
+            Operator::Greater => observed > self.value,
+            Operator::GreaterEqual => observed >= self.value,
+            Operator::Equal => observed == self.value,
+            Operator::NotEqual => observed != self.value,
         }
     }
 }
@@ -290,14 +310,14 @@ mod tests {
     fn parses_the_k6_forms() {
         let p99 = Condition::parse("p(99)<1ms").unwrap();
         assert_eq!(p99.aggregate, Aggregate::Percentile(99.0));
-        assert_eq!((p99.comparison, p99.value), (Comparison::Less, 1000.0));
+        assert_eq!((p99.comparison, p99.value), (Operator::Less, 1000.0));
         assert!(p99.holds(999.0) && !p99.holds(1000.0));
         let bytes = Condition::parse("max < 2KiB").unwrap();
         assert_eq!((bytes.aggregate, bytes.value), (Aggregate::Max, 2048.0));
         let count = Condition::parse("count==0").unwrap();
         assert_eq!(
             (count.aggregate, count.comparison),
-            (Aggregate::Count, Comparison::Equal)
+            (Aggregate::Count, Operator::Equal)
         );
         assert!(Condition::parse("p(99.9)<=250us").unwrap().holds(250.0));
         assert_eq!(Condition::parse("rate<1%").unwrap().value, 0.01);
@@ -306,7 +326,7 @@ mod tests {
 
     #[test]
     fn each_metric_kind_takes_only_its_own_forms() {
-        let misfit = |text: &str, kind| Condition::parse(text).unwrap().misfit(kind);
+        let fits = |text: &str, kind| Condition::parse(text).unwrap().fits(kind);
         for (text, kind) in [
             ("p(99)<1ms", MetricKind::Latency),
             ("count>10", MetricKind::Latency),
@@ -316,7 +336,7 @@ mod tests {
             ("rate<0.1", MetricKind::CountOrRate),
             ("rate<1%", MetricKind::CountOrRate),
         ] {
-            assert_eq!(misfit(text, kind), None, "{text}");
+            assert_eq!(fits(text, kind), Ok(()), "{text}");
         }
         for (text, kind) in [
             ("p(99)<1ms", MetricKind::CountOrRate),
@@ -329,7 +349,9 @@ mod tests {
             ("count<5ms", MetricKind::Count),
             ("max<-1B", MetricKind::Bytes),
         ] {
-            let why = misfit(text, kind).unwrap_or_else(|| panic!("{text} fit {kind:?}"));
+            let misfit = fits(text, kind).expect_err(text);
+            assert_eq!((misfit.kind, misfit.negative), (kind, text.contains('-')));
+            let why = misfit.to_string();
             assert!(why.contains("cannot judge this metric"), "{why}");
         }
         assert!(Condition::parse("p(99)<1e400ms").is_err());

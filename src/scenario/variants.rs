@@ -18,8 +18,8 @@ const FIXED: [&str; 5] = ["seed", "variants", "sweep", "capacity", "output"];
 
 /// The scenario text of `variant` of the scenario `text`: the variant's keys laid
 /// over the scenario's, the name `<scenario>-<variant>`, no variants of its own.
-pub fn variant_text(text: &str, variant: &Variant) -> Result<String, String> {
-    let mut base: toml::Table = toml::from_str(text).map_err(|err| err.message().to_owned())?;
+pub fn variant_text(text: &str, variant: &Variant) -> Result<String, VariantTextError> {
+    let mut base: toml::Table = toml::from_str(text).map_err(VariantTextError::Read)?;
     base.remove("variants");
     let name = base
         .get("name")
@@ -31,7 +31,18 @@ pub fn variant_text(text: &str, variant: &Variant) -> Result<String, String> {
         "name".into(),
         toml::Value::String(format!("{name}-{}", variant.name)),
     );
-    toml::to_string(&base).map_err(|err| err.to_string())
+    Ok(toml::to_string(&base)?)
+}
+
+/// A variant's scenario text that could not be made.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VariantTextError {
+    /// The scenario text is not TOML (its own parse says where).
+    #[error("{}", .0.message())]
+    Read(toml::de::Error),
+    /// The merged table cannot be written back as TOML.
+    #[error("{0}")]
+    Write(#[from] toml::ser::Error),
 }
 
 /// Lays `changes` over `base`: tables key by key, anything else replaced.
@@ -46,13 +57,23 @@ fn lay_over(base: &mut toml::Table, changes: &toml::Table) {
     }
 }
 
-/// What is wrong with the variants, if anything: (the key, why).
-pub fn problem(variants: &[Variant]) -> Option<(&'static str, String)> {
+/// Variants that cannot be run side by side (each points at the `variants` key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VariantsError {
+    #[error("give at least two [[variants]] to compare")]
+    TooFew,
+    #[error("variant {0:?}: a name is letters, digits, '-' and '_'")]
+    BadName(String),
+    #[error("variant {0:?} is named twice")]
+    NamedTwice(String),
+    #[error("variant {name:?} changes {key:?}, which every variant shares")]
+    ChangesShared { name: String, key: &'static str },
+}
+
+/// Whether the variants can be run side by side.
+pub fn check(variants: &[Variant]) -> Result<(), VariantsError> {
     if variants.len() < 2 {
-        return Some((
-            "variants",
-            "give at least two [[variants]] to compare".into(),
-        ));
+        return Err(VariantsError::TooFew);
     }
     for (index, variant) in variants.iter().enumerate() {
         let name_ok = !variant.name.is_empty()
@@ -61,31 +82,19 @@ pub fn problem(variants: &[Variant]) -> Option<(&'static str, String)> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !name_ok {
-            return Some((
-                "variants",
-                format!(
-                    "variant {:?}: a name is letters, digits, '-' and '_'",
-                    variant.name
-                ),
-            ));
+            return Err(VariantsError::BadName(variant.name.clone()));
         }
         if variants[..index].iter().any(|v| v.name == variant.name) {
-            return Some((
-                "variants",
-                format!("variant {:?} is named twice", variant.name),
-            ));
+            return Err(VariantsError::NamedTwice(variant.name.clone()));
         }
         if let Some(key) = FIXED.iter().find(|key| variant.changes.contains_key(**key)) {
-            return Some((
-                "variants",
-                format!(
-                    "variant {:?} changes {key:?}, which every variant shares",
-                    variant.name
-                ),
-            ));
+            return Err(VariantsError::ChangesShared {
+                name: variant.name.clone(),
+                key,
+            });
         }
     }
-    None
+    Ok(())
 }
 
 #[cfg(test)]
@@ -105,7 +114,7 @@ mod tests {
     #[test]
     fn a_variant_lays_its_keys_over_the_scenario_and_keeps_the_rest() {
         let variants = variants();
-        assert_eq!(problem(&variants), None);
+        assert_eq!(check(&variants), Ok(()));
         let text = variant_text(BASE, &variants[1]).unwrap();
         let scenario = crate::scenario::Scenario::parse(&text, "v").unwrap();
         assert_eq!(scenario.name, "modes-every-5m");
@@ -130,12 +139,31 @@ mod tests {
     fn variants_are_named_once_each_and_keep_what_they_share() {
         let mut variants = variants();
         variants[1].name = "push".into();
-        assert!(problem(&variants).unwrap().1.contains("named twice"));
+        let twice = check(&variants).unwrap_err();
+        assert_eq!(twice, VariantsError::NamedTwice("push".into()));
+        assert_eq!(twice.to_string(), "variant \"push\" is named twice");
         let mut variants = self::variants();
         variants[1]
             .changes
             .insert("seed".into(), toml::Value::Integer(4));
-        assert!(problem(&variants).unwrap().1.contains("\"seed\""));
-        assert!(problem(&variants[..1]).is_some());
+        let shared = check(&variants).unwrap_err();
+        assert!(matches!(
+            shared,
+            VariantsError::ChangesShared { key: "seed", .. }
+        ));
+        assert!(shared
+            .to_string()
+            .contains("changes \"seed\", which every variant shares"));
+        assert_eq!(check(&variants[..1]), Err(VariantsError::TooFew));
+        variants[0].name = "a b".into();
+        assert_eq!(check(&variants), Err(VariantsError::BadName("a b".into())));
+    }
+
+    #[test]
+    fn text_that_is_not_toml_is_a_read_error_in_toml_words() {
+        let err = variant_text("name = ", &variants()[0]).unwrap_err();
+        assert!(matches!(err, VariantTextError::Read(_)));
+        assert!(!err.to_string().is_empty());
+        assert!(!err.to_string().contains("line"), "{err}");
     }
 }

@@ -16,6 +16,7 @@ use crate::eas::headers::{
     X_MS_LOCATION,
 };
 use crate::eas::request::{Command, EasQuery, QueryError, QueryForm};
+use crate::eas::version::UnknownVersion;
 use crate::eas::{ProtocolVersion, WbxmlBody};
 use crate::partition::partition_of;
 
@@ -23,6 +24,33 @@ use crate::partition::partition_of;
 const VERSIONS: &str = "12.1,14.0,14.1,16.0,16.1";
 /// The commands this server implements.
 const COMMANDS: &str = "Sync,FolderSync,Ping,Provision,Settings";
+
+/// Why a request's protocol version is not served (the body of its 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum VersionRefusal {
+    #[error("MS-ASProtocolVersion header missing")]
+    Missing,
+    #[error(transparent)]
+    Unknown(#[from] UnknownVersion),
+    #[error("protocol {0} is not served; use {VERSIONS}")]
+    NotServed(ProtocolVersion),
+}
+
+/// The request's protocol version (from its base64 query, else its header), if served.
+fn served_version(form: &QueryForm, head: &RequestHead) -> Result<ProtocolVersion, VersionRefusal> {
+    let version = match form {
+        QueryForm::Base64(fields) => fields.version,
+        QueryForm::Plain => head
+            .protocol_version
+            .as_deref()
+            .ok_or(VersionRefusal::Missing)?
+            .parse::<ProtocolVersion>()?,
+    };
+    match version >= ProtocolVersion::V12_1 {
+        true => Ok(version),
+        false => Err(VersionRefusal::NotServed(version)),
+    }
+}
 
 /// Handles one request of `user`, whom the engine admitted on the head (see
 /// [`super::admission`]). A bug that panics inside a command answers this request with
@@ -83,26 +111,13 @@ fn post(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -
     if !state.config.partition.owns(user) {
         return Outcome::Respond(redirect(state, user));
     }
-    let (version, policy_key) = match &query.form {
-        QueryForm::Base64(fields) => (Ok(fields.version), fields.policy_key),
-        QueryForm::Plain => (
-            head.protocol_version
-                .as_deref()
-                .ok_or_else(|| "MS-ASProtocolVersion header missing".to_owned())
-                .and_then(|text| {
-                    text.parse::<ProtocolVersion>()
-                        .map_err(|err| err.to_string())
-                }),
-            head.policy_key.as_deref().and_then(parse_policy_key),
-        ),
+    let version = match served_version(&query.form, head) {
+        Ok(version) => version,
+        Err(refusal) => return Outcome::Respond(Response::text(400, &refusal.to_string())),
     };
-    let version = match version {
-        Ok(version) if version >= ProtocolVersion::V12_1 => version,
-        Ok(version) => {
-            let message = format!("protocol {version} is not served; use {VERSIONS}");
-            return Outcome::Respond(Response::text(400, &message));
-        }
-        Err(message) => return Outcome::Respond(Response::text(400, &message)),
+    let policy_key = match &query.form {
+        QueryForm::Base64(fields) => fields.policy_key,
+        QueryForm::Plain => head.policy_key.as_deref().and_then(parse_policy_key),
     };
     if let Some(refused) = refuse_device(state, user, &query.device_id) {
         bump(&state.metrics.devices_refused);
@@ -187,5 +202,30 @@ mod tests {
             "/Microsoft-Server-ActiveSync?Cmd=Sync&DeviceId=a&DeviceType=b",
         );
         assert_eq!(internal_error(ACTIVESYNC_PATH, &sync).status, 500);
+    }
+
+    #[test]
+    fn a_version_missing_unknown_or_too_old_is_refused_in_words() {
+        let mut head = RequestHead::new(Method::Post, "/");
+        let served = |head: &RequestHead| served_version(&QueryForm::Plain, head);
+        assert_eq!(served(&head), Err(VersionRefusal::Missing));
+        head.protocol_version = Some("9.9".into());
+        let unknown = served(&head).unwrap_err();
+        assert_eq!(
+            unknown,
+            VersionRefusal::Unknown(UnknownVersion("9.9".into()))
+        );
+        assert!(unknown
+            .to_string()
+            .starts_with("unknown EAS protocol version \"9.9\""));
+        head.protocol_version = Some("12.0".into());
+        let old = served(&head).unwrap_err();
+        assert_eq!(old, VersionRefusal::NotServed(ProtocolVersion::V12_0));
+        assert_eq!(
+            old.to_string(),
+            format!("protocol 12.0 is not served; use {VERSIONS}")
+        );
+        head.protocol_version = Some("14.1".into());
+        assert_eq!(served(&head), Ok(ProtocolVersion::V14_1));
     }
 }

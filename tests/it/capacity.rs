@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pingfleet::orchestrator::capacity::CapacityResult;
-use pingfleet::orchestrator::capacity_fit::Limit;
+use pingfleet::results::capacity::CapacityResult;
+use pingfleet::results::capacity_fit::Limit;
 use pingfleet::server::launch::ServeArgs;
 use pingfleet::server::process::ServerHandle;
 

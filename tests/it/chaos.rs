@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use pingfleet::orchestrator::result::RunResult;
+use pingfleet::results::run::RunResult;
 
 /// A run of 20 plain devices with a long hold, started in `dir`.
 struct Run {
@@ -297,7 +297,10 @@ fn a_stop_that_reaches_every_process_is_an_incomplete_unjudged_run() {
         signal_group(run.child.id(), name);
         let (code, output) = run.finish(Duration::from_secs(40));
         assert_eq!(code, Some(2), "SIG{name}: {output}");
-        assert!(output.contains("[INCOMPLETE] interrupted"), "{output}");
+        assert!(
+            output.contains("[INCOMPLETE] stopped by a signal (Ctrl-C or SIGTERM) in the hold"),
+            "{output}"
+        );
         assert!(
             output.contains("[NOT JUDGED] lost_notifications count==0"),
             "{output}"

@@ -110,7 +110,7 @@ fn garbage_exits_2_with_a_message_never_a_panic() {
                 "0.5",
             ],
             b"",
-            "has no % sign: write a share as a percentage, e.g. 50%",
+            "tip: write --churn-per-minute 50%",
         ),
         (
             &[

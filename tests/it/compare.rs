@@ -75,6 +75,7 @@ fn calm(result: PathBuf) -> PathBuf {
             v["self_check"][flag] = false.into();
         }
         v["self_check"]["reasons"] = serde_json::json!([]);
+        v["self_check"]["cause"] = "clear".into();
         // Likewise a floor found unusable as a denominator in a busy moment: the
         // ratios to it are compared here whatever the moment was.
         if v["floor"].is_object() {
@@ -301,4 +302,35 @@ fn ab_runs_the_two_builds_alternately_and_compares_them() {
             assert!(results.is_dir(), "{} has a run", results.display());
         }
     }
+}
+
+#[test]
+fn smoke_is_no_gate_and_its_comparison_says_so_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"))
+            .unwrap()
+            .replace("name = \"smoke\"", "name = \"smoke\"\noutput = \"out\"")
+            .replace("hold = \"5s\"", "hold = \"3s\"");
+    let (code, output, _) = crate::run::run_scenario(dir.path(), &smoke);
+    assert_eq!(code, Some(0), "{output}");
+    let base = crate::run::the_result_file(dir.path());
+    // The machine's kernel slab moved between two runs, as it does.
+    let current = edited(&base, &dir.path().join("current.json"), |v| {
+        let slab = &mut v["memory"]["kernel_slab_bytes_per_connection"];
+        *slab = (slab.as_f64().unwrap() * 1.26).into();
+    });
+    let compared = pingfleet(
+        &["compare", base.to_str().unwrap(), current.to_str().unwrap()],
+        dir.path(),
+    );
+    let out = text(&compared);
+    assert_eq!(compared.status.code(), Some(0), "{out}");
+    assert!(out.contains("0 gated regression(s)"), "{out}");
+    assert!(out.contains("smoke is not a gate"), "{out}");
+    assert!(
+        out.contains("kernel_slab_bytes_per_connection moves"),
+        "{out}"
+    );
+    assert!(out.contains("pingfleet run gate"), "{out}");
 }

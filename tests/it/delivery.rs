@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use pingfleet::orchestrator::variants::VariantsResult;
+use pingfleet::results::variants::VariantsResult;
 
 const MODES: &str = r#"name = "modes"
 seed = 9

@@ -17,6 +17,7 @@ mod fleet;
 mod foreign;
 mod interop;
 mod intervals;
+mod layers;
 mod mail_injection;
 mod netns;
 mod properties;

@@ -135,7 +135,7 @@ fn a_run_behind_the_kernels_firewall_reports_late_mail_and_leaves_no_namespace()
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     let path = crate::run::the_result_file(dir.path());
     crate::run::assert_matches_the_schema(&path);
-    let result: pingfleet::orchestrator::result::RunResult =
+    let result: pingfleet::results::run::RunResult =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let network = result.network.unwrap();
     assert!(network.pings_died_by_deadline >= 20, "{network:?}");

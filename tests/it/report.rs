@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pingfleet::orchestrator::result::RunResult;
-use pingfleet::orchestrator::sweep::SweepResult;
+use pingfleet::fleet::histogram::HistogramName::WakeupLatency;
+use pingfleet::results::run::RunResult;
+use pingfleet::results::sweep::SweepResult;
 
 /// Measures the page once loaded and writes what it found into the DOM, which
 /// `--dump-dom` prints: each `<svg>`'s rendered size, each key figure's value, and the
@@ -132,6 +133,19 @@ fn printed(stdout: &str, what: &str) -> PathBuf {
     PathBuf::from(line.trim())
 }
 
+/// The wake-up percentile `p` (`p99`) a run printed: the number after it on the
+/// `wakeup_latency_us` line of its summary.
+fn printed_percentile(stdout: &str, p: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("wakeup_latency_us"))
+        .unwrap_or_else(|| panic!("no wake-up line in {stdout}"));
+    let mut words = line.split_whitespace();
+    words.find(|word| *word == p);
+    let number = words.next().unwrap_or_else(|| panic!("no {p} in {line}"));
+    number.replace(',', "").parse().unwrap()
+}
+
 pub(crate) fn figure(seen: &Seen, key: &str) -> f64 {
     let value = seen
         .figures
@@ -176,7 +190,34 @@ fn reports_open_in_a_browser_with_every_plot_and_the_result_files_figures() {
         seen.figures["self_check.saturated"],
         (result.self_check.generator_saturated || result.self_check.machine_saturated).to_string()
     );
-    // Spectrum, five timeline plots and the memory bars at least.
+    // The fleet's memory on a scale of its own, the machine's kernel slab apart; ticks
+    // in units, never `10000.0`.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let plots: Vec<&str> = html.split("<svg").skip(1).collect();
+    let fleet_memory = plots
+        .iter()
+        .find(|svg| svg.contains("resident memory of the fleet"))
+        .expect("a plot of the fleet's memory");
+    assert!(
+        !fleet_memory.contains("kernel slab"),
+        "the slab flattens it"
+    );
+    assert!(plots
+        .iter()
+        .any(|svg| svg.contains("kernel slab of the machine")));
+    let texts: Vec<&str> = html.lines().map(str::trim).collect();
+    let bare = texts
+        .iter()
+        .find(|text| text.parse::<f64>().is_ok_and(|value| value >= 1000.0));
+    assert_eq!(
+        bare, None,
+        "a tick without its unit or its thousands grouped"
+    );
+    assert!(texts
+        .iter()
+        .any(|text| text.ends_with(" us") || text.ends_with(" ms")));
+    assert!(texts.iter().any(|text| text.ends_with(" MiB")));
+    // Spectrum, six timeline plots and the memory bars at least.
     assert!(seen.plots.len() >= 7, "{} plots", seen.plots.len());
 
     // A second run, compared with the first as a baseline.
@@ -211,6 +252,31 @@ fn reports_open_in_a_browser_with_every_plot_and_the_result_files_figures() {
         seen.figures.contains_key("1.wakeup_latency_us.p50"),
         "both spectra: {seen:?}"
     );
+    // Each latency in the verdict table is the figure beside the plot, the one the run
+    // printed and the one `compare` gives, on either side.
+    let current_result: RunResult =
+        serde_json::from_slice(&std::fs::read(&current).unwrap()).unwrap();
+    for (side, run, printed_by, plot_prefix) in [
+        ("baseline", &result, &first, ""),
+        ("current", &current_result, &second, "1."),
+    ] {
+        let summary = run.summary_of(WakeupLatency).unwrap();
+        for (p, value) in [("p50", summary.p50_us), ("p99", summary.p99_us)] {
+            let value = value as f64;
+            let name = format!("wakeup_{p}_us");
+            let table = figure(&seen, &format!("compare.{name}.{side}"));
+            let beside_plot = figure(&seen, &format!("{plot_prefix}wakeup_latency_us.{p}"));
+            assert_eq!((table, beside_plot), (value, value), "{side} {p}");
+            assert_eq!(printed_percentile(printed_by, p), value, "{side} {p}");
+            let compared = verdicts["figures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|row| row["figure"] == name.as_str())
+                .unwrap_or_else(|| panic!("no {name} in {verdicts}"));
+            assert_eq!(compared[side].as_f64(), Some(value), "{side} {p}");
+        }
+    }
 
     // A small sweep writes its page itself.
     let sweep = pingfleet(

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use pingfleet::orchestrator::result::RunResult;
+use pingfleet::results::run::RunResult;
 
 #[test]
 fn the_smoke_scenario_runs_end_to_end() {
@@ -68,6 +68,31 @@ fn the_smoke_scenario_runs_end_to_end() {
     assert!(result.complete);
     assert_eq!(result.fleet.devices, 100);
     assert_eq!(result.overrides, vec!["--devices 100", "--duration 3s"]);
+    // One floor, named; memory at 100 devices said to be mostly fixed cost; no radio
+    // figure from a 3 s hold.
+    let floors: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("the loopback floor ") || line.starts_with("loopback floor"))
+        .collect();
+    assert_eq!(floors.len(), 1, "{stdout}");
+    // As a ratio, or said unusable as one (a busy moment of this shared machine).
+    assert!(
+        floors[0].contains("loopback floor during the hold"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("memory per parked connection at 100 devices:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  at 100 devices these are mostly fixed cost"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("radio: not meaningful for a hold of 3 s"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("an external server"), "{stdout}");
     assert!(result.fleet.counters.notifications_sent > 0);
     assert_eq!(result.fleet.counters.notifications_lost, 0);
     assert_eq!(result.memory.parked_at_plateau, Some(100));
@@ -240,7 +265,10 @@ fn ctrl_c_keeps_partial_results() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("[INCOMPLETE] interrupted"), "{stdout}");
+    assert!(
+        stdout.contains("[INCOMPLETE] stopped by a signal (Ctrl-C or SIGTERM)"),
+        "{stdout}"
+    );
     // Stopping mid-hold leaves notifications in flight: the threshold is not judged.
     assert!(
         stdout.contains("[NOT JUDGED] lost_notifications count==0"),
@@ -329,7 +357,7 @@ fn plans_that_cannot_measure_exit_2_naming_the_flag_or_key() {
     let cases: [(Vec<&str>, &str); 4] = [
         (
             vec![smoke, "--devices", "0"],
-            "--devices 0: devices.count must be at least 1",
+            "invalid value '0' for '--devices",
         ),
         (
             vec![smoke, "--duration", "-1s"],
@@ -381,4 +409,123 @@ pub(crate) fn run_scenario(
     let result = serde_json::from_slice(&std::fs::read(&result_path).unwrap())
         .unwrap_or_else(|err| panic!("{err}\n{stdout}\n{stderr}"));
     (output.status.code(), format!("{stdout}\n{stderr}"), result)
+}
+
+/// `pingfleet run ARGS` in `dir`: exit code, stdout, stderr.
+fn run_words(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_names_the_flag_or_key_with_an_example_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["run", "smoke", "--devices", "-5"],
+            "tip: write --devices 5",
+        ),
+        (
+            &["run", "smok"],
+            "did you mean smoke? (pingfleet run smoke)",
+        ),
+        (
+            &["compare", "a.json", "b.json", "--memory-tolerance", "5"],
+            "tip: write --memory-tolerance 5%",
+        ),
+        (
+            &["run", "smoke", "--devices", "100000000", "--plan"],
+            "--devices 100000000: more devices than one run holds here",
+        ),
+    ];
+    for (args, words) in cases {
+        let (code, _, stderr) = run_words(dir.path(), args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+        assert!(!stderr.contains("invalid digit"), "{args:?}: {stderr}");
+    }
+    // The fleet suggested for 100,000,000 devices is one the plan takes.
+    let (_, _, stderr) = run_words(dir.path(), &["run", "smoke", "--devices", "100000000"]);
+    let example = stderr
+        .split("the largest this scenario runs here: --devices ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no example: {stderr}"));
+    let (code, plan, stderr) = run_words(
+        dir.path(),
+        &["run", "smoke", "--devices", example, "--plan"],
+    );
+    assert_eq!(code, Some(0), "--devices {example}: {plan}{stderr}");
+    // A count the scenario fixes is answered with a flag that exists.
+    let (code, _, stderr) = run_words(dir.path(), &["run", "smoke", "--devices", "40000"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let fix = stderr
+        .split("(use ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no fix: {stderr}"));
+    let mut words = vec!["run", "smoke", "--devices", "40000", "--plan"];
+    words.extend(fix.split(' '));
+    let (code, plan, stderr) = run_words(dir.path(), &words);
+    assert_eq!(code, Some(0), "{words:?}: {plan}{stderr}");
+    // A negative count in a scenario file: the key and a value that works.
+    let negative = dir.path().join("negative.toml");
+    std::fs::write(&negative, "name = \"n\"\n[devices]\ncount = -3\n").unwrap();
+    let (code, _, stderr) = run_words(dir.path(), &["run", negative.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "negative.toml:3:9: count = -3: write a whole number, not negative, e.g. count = 3"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_of_smoke_says_what_it_stopped_in_one_line_on_stderr() {
+    use std::os::unix::process::CommandExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // A process group of its own, as a shell gives a job: Ctrl-C reaches every process.
+    let child = Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .args(["run", "smoke", "--duration", "60s"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let group = format!("-{}", child.id());
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {stderr}");
+    assert!(
+        lines[0].starts_with("pingfleet: stopped by a signal (Ctrl-C or SIGTERM) in the "),
+        "{stderr}"
+    );
+    // By then smoke's 200 devices have parked; the servers that the same signal ended
+    // do not make them 0.
+    assert!(lines[0].contains(" of 200 devices parked"), "{stderr}");
+    assert!(!lines[0].contains(" 0 of 200"), "{stderr}");
+    assert!(
+        !stdout.contains("worker-0 failed"),
+        "our own stop: {stdout}"
+    );
+    assert!(!stdout.contains("an external server"), "{stdout}");
 }

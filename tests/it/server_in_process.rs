@@ -11,7 +11,7 @@ use pingfleet::eas::commands::ping::{PingFolder, PingRequest, PingResponse};
 use pingfleet::eas::headers::{BasicCredentials, MS_AS_PROTOCOL_VERSION};
 use pingfleet::eas::request::{Command, EasQuery};
 use pingfleet::eas::WbxmlBody;
-use pingfleet::fleet::http::{HttpResponse, Request, ResponseReader};
+use pingfleet::fleet::http::{HttpRequest, HttpResponse, ResponseReader};
 use pingfleet::server::run::{run, Sockets};
 use pingfleet::server::state::{Engine, PartitionConfig, ServerState};
 use pingfleet::server::users::Users;
@@ -81,7 +81,7 @@ impl Device {
             .to_target()
             .unwrap();
         let authorization = BasicCredentials::new(&self.user, "pw").to_header();
-        let bytes = Request {
+        let bytes = HttpRequest {
             method: "POST",
             target: &target,
             host: "127.0.0.1",

@@ -81,13 +81,26 @@ impl PushedFolder {
     }
 }
 
+/// A folder the device pushes that the server's hierarchy lacks: its spec (a kind or
+/// an id) as the profile names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pushed folder {spec:?} is not in the server's hierarchy")]
+pub struct MissingFolder {
+    pub spec: String,
+}
+
 /// Finds every pushed folder in a full hierarchy (FolderSync from key 0): its id and
-/// class. A folder whose id changed starts its sync over. The spec of the first pushed
-/// folder the hierarchy lacks, if any.
-pub(super) fn resolve(pushed: &mut [PushedFolder], hierarchy: &[&Folder]) -> Result<(), String> {
+/// class. A folder whose id changed starts its sync over. The first pushed folder the
+/// hierarchy lacks is the error.
+pub(super) fn resolve(
+    pushed: &mut [PushedFolder],
+    hierarchy: &[&Folder],
+) -> Result<(), MissingFolder> {
     for folder in pushed.iter_mut() {
         let Some(found) = hierarchy.iter().find(|candidate| folder.matches(candidate)) else {
-            return Err(folder.spec.clone());
+            return Err(MissingFolder {
+                spec: folder.spec.clone(),
+            });
         };
         if folder.id != found.server_id {
             folder.id = found.server_id.clone();
@@ -149,8 +162,13 @@ mod tests {
         let elsewhere = [folder("dc2914e4", folder_type::INBOX)];
         let listed: Vec<&Folder> = elsewhere.iter().collect();
         let mut stale = vec![PushedFolder::new("5")];
-        assert_eq!(resolve(&mut stale, &listed), Err("5".to_owned()));
+        let missing = resolve(&mut stale, &listed).unwrap_err();
+        assert_eq!(missing.spec, "5");
+        assert_eq!(
+            missing.to_string(),
+            "pushed folder \"5\" is not in the server's hierarchy"
+        );
         let mut tasks = vec![PushedFolder::new("tasks")];
-        assert_eq!(resolve(&mut tasks, &listed), Err("tasks".to_owned()));
+        assert_eq!(resolve(&mut tasks, &listed).unwrap_err().spec, "tasks");
     }
 }

@@ -122,12 +122,11 @@ mod tests {
     use crate::fleet::profile::Profile;
 
     fn profile(mode: DeliveryMode) -> Profile {
-        Profile {
-            delivery_mode: mode,
-            sync_interval: Duration::from_secs(60),
-            min_sync_interval: Duration::from_secs(300),
-            ..Profile::default()
-        }
+        Profile::default().with(|s| {
+            s.delivery = mode;
+            s.sync_interval = crate::units::Span::from_secs(60);
+            s.min_sync_interval = crate::units::Span::from_secs(300);
+        })
     }
 
     /// The Sync the action sends: its folder and whether it asks for changes.
@@ -183,10 +182,8 @@ mod tests {
     #[test]
     fn a_kept_connection_stays_open_between_syncs_and_a_cut_waits_for_the_next() {
         let (now, mut stats) = (Instant::now(), FleetStats::default());
-        let kept = Profile {
-            sync_connection: SyncConnection::Kept,
-            ..profile(DeliveryMode::Scheduled)
-        };
+        let kept =
+            profile(DeliveryMode::Scheduled).with(|s| s.sync_connection = SyncConnection::Kept);
         let (mut device, action) = parked_device(kept, &mut stats, now);
         let next = Action::Idle {
             until: Some(now + Duration::from_secs(300)),

@@ -71,7 +71,7 @@ impl Device {
         match self.profile.delivery() {
             Delivery::Push => self.heartbeat(),
             Delivery::Scheduled { interval, .. } => interval,
-            Delivery::Sms => self.profile.sms_delay_max,
+            Delivery::Sms => self.profile.settings.sms_delay_max.0,
         }
     }
 

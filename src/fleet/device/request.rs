@@ -11,7 +11,7 @@ use crate::eas::commands::sync::{SyncCollectionRequest, SyncRequest};
 use crate::eas::headers::{MS_AS_PROTOCOL_VERSION, X_MS_POLICY_KEY};
 use crate::eas::request::{Command, EasQuery};
 use crate::eas::WbxmlBody;
-use crate::fleet::http::Request;
+use crate::fleet::http::HttpRequest;
 use crate::fleet::stats::{tally, FleetStats};
 
 impl Device {
@@ -89,7 +89,7 @@ impl Device {
     }
 
     fn ping_body(&mut self) -> Vec<u8> {
-        if self.profile.empty_reping && self.ping_cached {
+        if self.profile.settings.empty_reping && self.ping_cached {
             return Vec::new();
         }
         let folders = self
@@ -113,7 +113,7 @@ impl Device {
                 command.clone(),
                 self.user.as_str(),
                 self.device_id.as_str(),
-                self.profile.device_type.as_str(),
+                self.profile.settings.device_type.as_str(),
             )
             .to_query()
             .ok()
@@ -129,15 +129,15 @@ impl Device {
         if let (Some(key), false) = (&self.policy_key, is_ping) {
             headers.push((X_MS_POLICY_KEY, key.as_str()));
         }
-        Request {
+        HttpRequest {
             method: if command.is_some() { "POST" } else { "OPTIONS" },
             target: &target,
             host: &self.host,
             authorization: &self.authorization,
-            user_agent: &self.profile.user_agent,
+            user_agent: &self.profile.settings.user_agent,
             headers: &headers,
             body,
-            close: is_ping && self.profile.close_per_ping,
+            close: is_ping && self.profile.settings.close_per_ping,
         }
         .encode()
     }

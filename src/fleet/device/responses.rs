@@ -56,12 +56,12 @@ impl Device {
             .split(',')
             .filter_map(|version| version.parse().ok())
             .collect();
-        self.version = if offered.contains(&self.profile.version) {
-            self.profile.version
+        self.version = if offered.contains(&self.profile.settings.protocol_version) {
+            self.profile.settings.protocol_version
         } else {
             offered
                 .into_iter()
-                .filter(|version| *version <= self.profile.version)
+                .filter(|version| *version <= self.profile.settings.protocol_version)
                 .max()
                 .ok_or(DeviceError::NoCommonVersion)?
         };
@@ -69,7 +69,7 @@ impl Device {
             &mut stats.counters.negotiated_versions,
             self.version.as_str(),
         );
-        self.state = if self.profile.provision {
+        self.state = if self.profile.settings.provision {
             State::ExpectPolicy
         } else {
             State::ExpectFolderSync

@@ -1,14 +1,14 @@
-//! The result file of a run (`results/<scenario>-<UTC time>.json`) and the threshold
-//! verdicts computed from it.
+//! The result file of a run (`results/<scenario>-<UTC time>.json`, schema
+//! `pingfleet.result/1`): what it measured, the machine it ran on, memory per parked
+//! connection, the cost per device-hour, and each threshold's verdict.
 
 use std::collections::BTreeMap;
 
-use super::sampler::TimelinePoint;
-use super::self_check::SelfCheck;
 use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
-use crate::measure::latency::{Latency, LatencySummary};
-use crate::scenario::Metric;
+use crate::measure::latency::LatencySummary;
+use crate::results::self_check::SelfCheck;
+use crate::results::timeline::TimelinePoint;
 use crate::server::state::Engine;
 use crate::server::wake_path::WakePathFigures;
 
@@ -63,11 +63,11 @@ pub struct RunResult {
     /// The loopback floor again, measured during the hold beside the run's own
     /// wake-ups (`null` without a hold); wake-up/floor ratios use it when `usable`.
     #[serde(default)]
-    pub floor: Option<super::per_second::FloorFigures>,
+    pub floor: Option<crate::results::per_second::FloorFigures>,
     /// The run second by second: the interval log written beside this file and each
     /// metric's per-second p50 and p99 (what `pingfleet compare` tests).
     #[serde(default)]
-    pub intervals: super::per_second::IntervalFigures,
+    pub intervals: crate::results::per_second::IntervalFigures,
     /// The merged interval histograms, written to the interval log (not to this file).
     #[serde(skip)]
     #[cfg_attr(test, schemars(skip))]
@@ -96,7 +96,7 @@ pub struct RunResult {
     /// What the path between devices and server did (with a `[firewall]`, or when
     /// Pings died); `null` otherwise.
     #[serde(default)]
-    pub network: Option<super::network::NetworkFigures>,
+    pub network: Option<crate::results::network::NetworkFigures>,
     /// The device workers' merged document: counters (in total and per stage) and
     /// histograms.
     pub fleet: WorkerReport,
@@ -395,144 +395,11 @@ fn real_time() -> f64 {
     1.0
 }
 
-/// Judges every threshold of a scenario against the result.
-pub fn judge_thresholds(
-    thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
-    result: &RunResult,
-) -> Vec<ThresholdVerdict> {
-    judge(thresholds, &result.fleet, &result.memory, result.complete)
-}
-
-/// Judges `thresholds` against a fleet's report and the memory measured of it; an
-/// incomplete run's are not judged.
-pub fn judge(
-    thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
-    fleet: &WorkerReport,
-    memory: &Memory,
-    complete: bool,
-) -> Vec<ThresholdVerdict> {
-    let mut verdicts = Vec::new();
-    for (metric, conditions) in thresholds {
-        for condition in conditions {
-            let condition = &condition.0;
-            let observed = observe(*metric, condition.aggregate, fleet, memory);
-            verdicts.push(ThresholdVerdict {
-                metric: metric.name().to_owned(),
-                condition: condition.text.clone(),
-                observed,
-                observed_text: observed.map(|value| metric.show(condition.aggregate, value)),
-                judged: complete,
-                passed: complete && observed.is_some_and(|value| condition.holds(value)),
-            });
-        }
-    }
-    verdicts
-}
-
-/// What a run observed of one metric; `None` when it was not measured.
-fn observe(
-    metric: Metric,
-    aggregate: crate::scenario::threshold::Aggregate,
-    fleet: &WorkerReport,
-    memory: &Memory,
-) -> Option<f64> {
-    use crate::scenario::threshold::Aggregate;
-    let counters = &fleet.counters;
-    let histogram = |name: HistogramName| {
-        fleet
-            .histograms
-            .get(&name)
-            .and_then(|doc| Latency::from_base64(&doc.data).ok())
-    };
-    let latency = |name: HistogramName| -> Option<f64> {
-        let latency = histogram(name)?;
-        let histogram = latency.histogram();
-        // No samples: a percentile of nothing is not measured (and fails), not 0.
-        if histogram.is_empty() && aggregate != Aggregate::Count {
-            return None;
-        }
-        Some(match aggregate {
-            Aggregate::Percentile(p) => histogram.value_at_quantile(p / 100.0) as f64,
-            Aggregate::Avg => histogram.mean(),
-            Aggregate::Min => histogram.min() as f64,
-            Aggregate::Max => histogram.max() as f64,
-            Aggregate::Count => histogram.len() as f64,
-            Aggregate::Rate => return None,
-        })
-    };
-    match metric {
-        Metric::WakeupLatency => latency(HistogramName::WakeupLatency),
-        Metric::MailOnDeviceLatency => latency(HistogramName::MailOnDeviceLatency),
-        Metric::InjectorLag => latency(HistogramName::InjectorLag),
-        Metric::EventLoopLag => latency(HistogramName::EventLoopLag),
-        Metric::LostNotifications => match aggregate {
-            Aggregate::Rate => {
-                Some(counters.notifications_lost as f64 / counters.notifications_sent.max(1) as f64)
-            }
-            _ => Some(counters.notifications_lost as f64),
-        },
-        Metric::Errors => Some(counters.errors.values().sum::<u64>() as f64),
-        Metric::ServerBytesPerParked => memory.server_bytes_per_parked,
-        Metric::DeviceBytesPerParked => memory.device_bytes_per_device,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::threshold::Aggregate;
-
-    #[test]
-    fn a_latency_without_samples_is_not_measured() {
-        let mut fleet: WorkerReport =
-            serde_json::from_str(include_str!("testdata/worker.json")).expect("test document");
-        let memory = Memory::default();
-        let p99 = Aggregate::Percentile(99.0);
-        let measured = observe(Metric::WakeupLatency, p99, &fleet, &memory);
-        assert!(measured.is_some_and(|us| us > 0.0));
-        let empty = Latency::default().to_base64();
-        fleet
-            .histograms
-            .get_mut(&HistogramName::WakeupLatency)
-            .expect("present")
-            .data = empty;
-        assert_eq!(observe(Metric::WakeupLatency, p99, &fleet, &memory), None);
-        assert_eq!(
-            observe(Metric::WakeupLatency, Aggregate::Count, &fleet, &memory),
-            Some(0.0)
-        );
-        assert_eq!(
-            observe(
-                Metric::ServerBytesPerParked,
-                Aggregate::Max,
-                &fleet,
-                &memory
-            ),
-            None
-        );
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod schema_tests {
-    /// Checks that `schemas/<file>` is `schema`, what the types serialize to; after a
-    /// change to them, `UPDATE_SCHEMA=1 cargo test --lib schema` writes it anew.
-    pub(crate) fn assert_committed(schema: schemars::Schema, file: &str) {
-        let generated = serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n";
-        let path = format!("{}/schemas/{file}", env!("CARGO_MANIFEST_DIR"));
-        if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            std::fs::write(&path, &generated).expect("schemas/ is writable");
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/{file} is stale: run UPDATE_SCHEMA=1 cargo test --lib schema"
-        );
-    }
-
+mod schema_tests {
     #[test]
     fn the_committed_schema_matches_the_types() {
-        assert_committed(
+        crate::results::schema_tests::assert_committed(
             schemars::schema_for!(super::RunResult),
             "result.schema.json",
         );

@@ -111,8 +111,8 @@ pub struct Knee {
     pub why: String,
 }
 
-/// One step's outcome, as the knee sees it.
-pub struct Outcome<'a> {
+/// One step as the knee sees it: its devices, whether it passed, and what it hit.
+pub struct KneeStep<'a> {
     pub devices: usize,
     pub passed: bool,
     pub limit: Option<Limit>,
@@ -122,7 +122,7 @@ pub struct Outcome<'a> {
 /// The knee: the largest step that held below the smallest that failed, and what that
 /// one hit (the steps in any order: a bisection adds steps between them); without a
 /// failing step, what stopped the search.
-pub fn knee(steps: &[Outcome<'_>], stopped_by: Option<(Limit, &str)>) -> Knee {
+pub fn knee(steps: &[KneeStep<'_>], stopped_by: Option<(Limit, &str)>) -> Knee {
     let failed = steps
         .iter()
         .filter(|step| !step.passed)
@@ -155,7 +155,7 @@ pub fn knee(steps: &[Outcome<'_>], stopped_by: Option<(Limit, &str)>) -> Knee {
 /// The next step of a bisection: halfway between the largest step that held below the
 /// smallest that failed, and it (rounded to a hundredth of the failing count); `None`
 /// when nothing failed, nothing held, or the gap is closed.
-pub fn bisection(steps: &[Outcome<'_>]) -> Option<usize> {
+pub fn bisection(steps: &[KneeStep<'_>]) -> Option<usize> {
     let knee = knee(steps, None);
     let (held, failed) = (knee.holds_devices?, knee.failed_at_devices?);
     let grain = (failed / 100).max(1);
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn the_knee_is_the_largest_pass_below_the_smallest_failure() {
-        let step = |devices, passed, limit| Outcome {
+        let step = |devices, passed, limit| KneeStep {
             devices,
             passed,
             limit,
