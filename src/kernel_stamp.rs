@@ -24,13 +24,13 @@ const OLDEST_BELIEVED: Duration = Duration::from_secs(60);
 
 /// Asks the kernel to stamp everything `socket` receives (datagrams, or for TCP the
 /// segments each read takes bytes from).
-pub fn enable(socket: &impl AsFd) -> io::Result<()> {
+pub(crate) fn enable(socket: &impl AsFd) -> io::Result<()> {
     socket::setsockopt(socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
 }
 
 /// Asks the kernel to stamp (`on`), or no longer, each send on `socket` as it leaves the
 /// network stack for the device (its software transmit stamp), for [`sent_at`] to read.
-pub fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
+pub(crate) fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
     let flags = match on {
         true => {
             TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE
@@ -44,7 +44,7 @@ pub fn stamp_transmits(socket: &impl AsFd, on: bool) -> io::Result<()> {
 
 /// When the kernel received the datagram at the head of `socket`'s queue, without
 /// taking it (a peek); `None` when the queue is empty or the datagram has no stamp.
-pub fn oldest_queued(socket: &impl AsRawFd) -> Option<Instant> {
+pub(crate) fn oldest_queued(socket: &impl AsRawFd) -> Option<Instant> {
     let mut byte = [0u8; 1];
     match recv_stamped(
         socket,
@@ -59,7 +59,7 @@ pub fn oldest_queued(socket: &impl AsRawFd) -> Option<Instant> {
 /// Room for a batch of datagrams read with one `recvmmsg`: the buffers, allocated once
 /// and reused (the system call's headers hold raw pointers, so they are made per read
 /// and the batch can move between a runtime's threads).
-pub struct Batch {
+pub(crate) struct Batch {
     buffers: Vec<Vec<u8>>,
     /// Each datagram of the last read: its length and when the kernel received it.
     received: Vec<(usize, Instant)>,
@@ -67,7 +67,7 @@ pub struct Batch {
 
 impl Batch {
     /// Room for `count` datagrams of up to `bytes` each.
-    pub fn new(count: usize, bytes: usize) -> Self {
+    pub(crate) fn new(count: usize, bytes: usize) -> Self {
         Self {
             buffers: vec![vec![0u8; bytes]; count],
             received: Vec::with_capacity(count),
@@ -76,7 +76,7 @@ impl Batch {
 
     /// Reads what `socket` (non-blocking) has queued, up to the batch's room, in one
     /// system call; `WouldBlock` when nothing is queued. Then [`Batch::datagrams`].
-    pub fn read(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
+    pub(crate) fn read(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
         self.received.clear();
         let mut headers: MultiHeaders<()> =
             MultiHeaders::preallocate(self.buffers.len(), Some(nix::cmsg_space!(TimeSpec)));
@@ -109,7 +109,7 @@ impl Batch {
 
     /// The datagrams of the last read: their bytes and when each arrived (the read's
     /// own instant for one that came without a stamp).
-    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], Instant)> {
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], Instant)> {
         self.received
             .iter()
             .zip(&self.buffers)
@@ -119,21 +119,28 @@ impl Batch {
 
 /// One `recvmsg` on a non-blocking `socket`: the bytes read and, if the kernel stamped
 /// them, when it received them (for TCP: the last segment the read took bytes from).
-pub fn read(socket: &impl AsRawFd, buffer: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+pub(crate) fn read(
+    socket: &impl AsRawFd,
+    buffer: &mut [u8],
+) -> io::Result<(usize, Option<Instant>)> {
     recv_stamped(socket, buffer, MsgFlags::empty())
 }
 
 /// When the kernel sent what `socket` sent last, from its error queue (which
 /// this drains); `None` when there is no stamp, or only stamps older than `not_before`
 /// (a device that stamps after the send returned: those are not this datagram's).
-pub fn sent_at(socket: &impl AsRawFd, not_before: Instant) -> Option<Instant> {
+pub(crate) fn sent_at(socket: &impl AsRawFd, not_before: Instant) -> Option<Instant> {
     sent_each(socket, not_before, 1)[0]
 }
 
 /// When the kernel sent each of the last `count` datagrams `socket` sent (with one
 /// `sendmmsg`), in the order they were sent, from its error queue (which this drains);
 /// a datagram without a stamp, or whose stamp is older than `not_before`, has `None`.
-pub fn sent_each(socket: &impl AsRawFd, not_before: Instant, count: usize) -> Vec<Option<Instant>> {
+pub(crate) fn sent_each(
+    socket: &impl AsRawFd,
+    not_before: Instant,
+    count: usize,
+) -> Vec<Option<Instant>> {
     if count == 0 {
         return Vec::new();
     }

@@ -11,7 +11,7 @@ const PARENT_PID: &str = "PINGFLEET_PARENT_PID";
 /// A child of this run: `exe`, run by `wrapper` when one is given (e.g. `ip netns exec
 /// NS`, which enters a network namespace and execs it, so the pid stays the child's),
 /// marked to end with this process.
-pub fn child(wrapper: &[String], exe: &std::path::Path) -> Command {
+pub(crate) fn child(wrapper: &[String], exe: &std::path::Path) -> Command {
     let mut command = match wrapper.split_first() {
         Some((program, rest)) => {
             let mut command = Command::new(program);
@@ -25,13 +25,13 @@ pub fn child(wrapper: &[String], exe: &std::path::Path) -> Command {
 }
 
 /// Marks a child about to be started: it will end when this process does.
-pub fn mark(command: &mut Command) {
+pub(crate) fn mark(command: &mut Command) {
     command.env(PARENT_PID, std::process::id().to_string());
 }
 
 /// In a child marked by [`mark`]: asks for SIGTERM when the parent goes, and reports
 /// whether the parent is already gone (the child should then stop at once).
-pub fn bind_to_parent() -> bool {
+pub(crate) fn bind_to_parent() -> bool {
     let Some(parent) = std::env::var(PARENT_PID)
         .ok()
         .and_then(|pid| pid.parse::<i32>().ok())

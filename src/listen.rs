@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 const BACKLOG: i32 = 4096;
 
 /// A non-blocking listener on `addr` (tokio's; call within a runtime).
-pub fn listen_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn listen_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;

@@ -6,7 +6,7 @@
 
 /// The random streams of a run; each gets its own derived seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Which kind of phone a device is.
     Kind,
     /// A device's own choices: heartbeat jitter, backoff.
@@ -36,12 +36,12 @@ impl Stream {
 
 /// The seed of `stream` for `index` (a device's fleet index, a worker's shard number,
 /// or 0 for fleet-wide streams) in a run seeded with `run_seed`.
-pub fn derive(run_seed: u64, stream: Stream, index: u64) -> u64 {
+pub(crate) fn derive(run_seed: u64, stream: Stream, index: u64) -> u64 {
     splitmix64(splitmix64(run_seed ^ stream.salt()) ^ splitmix64(index))
 }
 
 /// A well-mixed 64-bit hash (splitmix64's finalizer).
-pub fn splitmix64(mut x: u64) -> u64 {
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -49,7 +49,7 @@ pub fn splitmix64(mut x: u64) -> u64 {
 }
 
 /// FNV-1a of `bytes`: a stable hash of a name (not a random choice).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })

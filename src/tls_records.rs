@@ -42,7 +42,7 @@ const NEW_SESSION_TICKET: u8 = 4;
 const CLOSE_NOTIFY: [u8; 2] = [1, 0];
 
 /// The keys of both directions of a TLS 1.3 session and their sequence numbers.
-pub struct RecordKeys {
+pub(crate) struct RecordKeys {
     algorithm: &'static Algorithm,
     tx: Direction,
     rx: Direction,
@@ -57,7 +57,7 @@ struct Direction {
 
 /// What the received records held besides application data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Received {
+pub(crate) enum Received {
     /// The session goes on.
     Open,
     /// The peer sent close_notify.
@@ -70,7 +70,7 @@ fn tls_error(what: &str) -> io::Error {
 
 impl RecordKeys {
     /// From the secrets rustls gives up at the end of a TLS 1.3 handshake.
-    pub fn new(secrets: ExtractedSecrets) -> io::Result<Self> {
+    pub(crate) fn new(secrets: ExtractedSecrets) -> io::Result<Self> {
         let (tx_seq, tx) = secrets.tx;
         let (rx_seq, rx) = secrets.rx;
         let (algorithm, tx) = direction(tx, tx_seq)?;
@@ -79,7 +79,7 @@ impl RecordKeys {
     }
 
     /// Seals `data` as application data records onto `out`.
-    pub fn seal_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn seal_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         for chunk in data.chunks(MAX_PLAINTEXT) {
             self.seal(APPLICATION_DATA, chunk, out)?;
         }
@@ -87,7 +87,7 @@ impl RecordKeys {
     }
 
     /// Seals a close_notify alert onto `out`.
-    pub fn seal_close_notify(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+    pub(crate) fn seal_close_notify(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         self.seal(ALERT, &CLOSE_NOTIFY, out)
     }
 
@@ -110,7 +110,7 @@ impl RecordKeys {
 
     /// Opens every whole record at the front of `incoming` (leaving a partial one),
     /// appending application data to `plaintext`.
-    pub fn open(
+    pub(crate) fn open(
         &mut self,
         incoming: &mut Vec<u8>,
         plaintext: &mut Vec<u8>,

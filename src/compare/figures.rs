@@ -19,7 +19,7 @@ use crate::scenario::compare::{
 
 /// Figures over the loopback floor, compared only while the floor of both sides was
 /// usable.
-pub const FLOOR_FIGURES: [&str; 4] = [
+pub(crate) const FLOOR_FIGURES: [&str; 4] = [
     PLAN_FIGURES[2],
     PLAN_FIGURES[3],
     DEPARTURE_FIGURES[0],
@@ -29,7 +29,7 @@ pub const FLOOR_FIGURES: [&str; 4] = [
 /// How a figure varies from run to run, and so how it is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The server's memory: the same within a few percent on every run.
     Memory,
     /// The server's live heap: the same to the byte on every run of the same code.
@@ -47,7 +47,7 @@ pub enum Kind {
 
 /// One figure of one or more runs of one side.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub kind: Kind,
     /// Lower is better for every figure but the parking rate.
     pub higher_is_better: bool,
@@ -61,10 +61,10 @@ pub struct Measured {
 }
 
 /// Every figure of one side (one or several runs), by name.
-pub type Side = BTreeMap<&'static str, Measured>;
+pub(crate) type Side = BTreeMap<&'static str, Measured>;
 
 /// Adds `result`'s figures to `side`.
-pub fn add_run(side: &mut Side, result: &RunResult) {
+pub(crate) fn add_run(side: &mut Side, result: &RunResult) {
     let memory = &result.memory;
     for (name, kind, value) in [
         (SERVER_BYTES, Kind::Memory, memory.server_bytes_per_parked),
@@ -197,7 +197,7 @@ fn push(side: &mut Side, name: &'static str, kind: Kind, unit: &'static str, val
 /// summary of its histogram (the function every view reads percentiles with): the
 /// wake-up's p50 or p99, or either over the loopback floor of the hold. `None` for any
 /// other figure, or when the run lacks it.
-pub fn printed(result: &RunResult, figure: &str) -> Option<f64> {
+pub(crate) fn printed(result: &RunResult, figure: &str) -> Option<f64> {
     let wakeup = result.summary_of(HistogramName::WakeupLatency);
     let departure = result.summary_of(HistogramName::WakeupFromDeparture);
     let floor = result.floor.as_ref().map(|floor| floor.during_hold);

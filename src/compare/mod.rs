@@ -10,7 +10,7 @@
 //! - [`launch`]: the command: reading result files and directories, `--ab`, the table,
 //!   `--markdown` and `--json`, the exit code.
 
-pub mod figures;
+pub(crate) mod figures;
 pub mod launch;
 pub mod stats;
-pub mod verdict;
+pub(crate) mod verdict;

@@ -52,7 +52,7 @@ pub struct Judgement {
 }
 
 /// Judges `figure`'s change from `baseline` to `current` (the same kind on both sides).
-pub fn judge(
+pub(crate) fn judge(
     figure: &'static str,
     baseline: &Measured,
     current: &Measured,

@@ -7,7 +7,7 @@ pub mod commands;
 pub mod headers;
 pub mod hex;
 pub mod request;
-pub mod version;
+pub(crate) mod version;
 pub mod wbxml;
 pub mod xml;
 

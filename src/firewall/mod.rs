@@ -8,7 +8,7 @@
 //! - [`launch`]: `pingfleet firewall`, its flags, ready line and report.
 //! - [`netns`]: the kernel's own firewall: network namespaces, nftables, conntrack.
 
-pub mod config;
+pub(crate) mod config;
 pub mod launch;
 pub mod netns;
-pub mod proxy;
+pub(crate) mod proxy;

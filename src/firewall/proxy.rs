@@ -41,7 +41,7 @@ pub enum IdleAction {
 
 /// How the middlebox treats flows.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rules {
+pub(crate) struct Rules {
     pub idle_timeout: Duration,
     /// Each flow's timeout is the idle timeout plus or minus up to this fraction of it.
     pub jitter: f64,
@@ -55,7 +55,7 @@ const CHUNK: usize = 16 * 1024;
 
 /// What the middlebox counted.
 #[derive(Debug, Default)]
-pub struct ProxyCounters {
+pub(crate) struct ProxyCounters {
     pub flows_opened: AtomicU64,
     pub flows_closed: AtomicU64,
     pub upstream_refused: AtomicU64,
@@ -75,7 +75,7 @@ pub struct ProxyCounters {
 
 /// The middlebox's shared state: counters, the flow table, the forwarding delay.
 #[derive(Debug, Default)]
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub counters: ProxyCounters,
     table: Mutex<FlowTable>,
     /// Read-to-written time of each forwarded chunk.
@@ -91,7 +91,7 @@ struct FlowTable {
 
 impl Proxy {
     /// A copy of the forwarding-delay histogram.
-    pub fn forwarding(&self) -> Latency {
+    pub(crate) fn forwarding(&self) -> Latency {
         self.forwarding
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -99,7 +99,7 @@ impl Proxy {
     }
 
     /// Flows now in the table.
-    pub fn flows_active(&self) -> usize {
+    pub(crate) fn flows_active(&self) -> usize {
         self.table().flows.len()
     }
 
@@ -134,7 +134,7 @@ impl Proxy {
     }
 
     /// Drops every flow at once with the idle action (a NAT flushing its table).
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         let mut table = self.table();
         for (_, (_, evict)) in table.flows.drain() {
             self.counters.flushed.fetch_add(1, Ordering::Relaxed);
@@ -155,7 +155,7 @@ impl Proxy {
 
 /// Accepts device connections on `listener` and forwards each to `upstream` under
 /// `rules`, until the task is dropped.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     upstream: std::net::SocketAddr,
     rules: Rules,

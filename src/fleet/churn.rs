@@ -15,7 +15,7 @@ const PICK_ATTEMPTS: usize = 8;
 
 /// Decides which devices to drop as time passes.
 #[derive(Debug)]
-pub struct Churn {
+pub(crate) struct Churn {
     drops_per_s: f64,
     /// Drops owed but not yet made (fractional).
     owed: f64,
@@ -26,7 +26,12 @@ pub struct Churn {
 impl Churn {
     /// `fraction_per_minute` of a worker's `devices` dropped each minute; which ones
     /// follows the run's seed and the worker's shard.
-    pub fn new(fraction_per_minute: f64, devices: usize, run_seed: u64, shard: Partition) -> Self {
+    pub(crate) fn new(
+        fraction_per_minute: f64,
+        devices: usize,
+        run_seed: u64,
+        shard: Partition,
+    ) -> Self {
         Self {
             drops_per_s: fraction_per_minute * devices as f64 / 60.0,
             owed: 0.0,
@@ -41,7 +46,7 @@ impl Churn {
 
     /// The devices to drop now: indices below `devices` for which `connected` holds.
     /// A drop owed when no connected device is found is kept for the next turn.
-    pub fn due(
+    pub(crate) fn due(
         &mut self,
         now: Instant,
         devices: usize,

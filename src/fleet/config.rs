@@ -22,28 +22,28 @@ use crate::setting::ConfigError;
 use crate::units::{Share, Span};
 
 /// The heartbeat a device asks for when nothing says otherwise (Outlook's 8 minutes).
-pub const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
+pub(crate) const DEFAULT_HEARTBEAT: Span = Span::from_secs(480);
 /// Devices started a second during the ramp.
-pub const DEFAULT_CONNECT_RATE: f64 = 5000.0;
+pub(crate) const DEFAULT_CONNECT_RATE: f64 = 5000.0;
 /// The most devices of a worker between their start and their first Ping at once.
-pub const DEFAULT_MAX_BOOTSTRAPPING: usize = 64;
+pub(crate) const DEFAULT_MAX_BOOTSTRAPPING: usize = 64;
 /// The most `max_bootstrapping` may be (a worker holds at most 20,000 connections).
 const MAX_BOOTSTRAPPING_LIMIT: usize = 100_000;
 /// Devices in a fleet when nothing says otherwise.
-pub const DEFAULT_COUNT: usize = 100;
+pub(crate) const DEFAULT_COUNT: usize = 100;
 /// A scheduled device's sync interval, and the least it may be (clients of the time
 /// offered 5, 15 and 30 minutes, and none less than 5).
-pub const DEFAULT_SYNC_INTERVAL: Span = Span::from_secs(15 * 60);
-pub const DEFAULT_MIN_SYNC_INTERVAL: Span = Span::from_secs(5 * 60);
+pub(crate) const DEFAULT_SYNC_INTERVAL: Span = Span::from_secs(15 * 60);
+pub(crate) const DEFAULT_MIN_SYNC_INTERVAL: Span = Span::from_secs(5 * 60);
 /// The simulated SMS gateway: the median delay of a text, the spread of its logarithm,
 /// the longest, and the share lost. Assumed, not measured: a scenario comparing modes
 /// should sweep them.
-pub const DEFAULT_SMS_DELAY: Span = Span::from_secs(10);
-pub const DEFAULT_SMS_DELAY_SPREAD: f64 = 1.0;
-pub const DEFAULT_SMS_DELAY_MAX: Span = Span::from_secs(10 * 60);
-pub const DEFAULT_SMS_LOSS: Share = Share::from_percent(1.0);
+pub(crate) const DEFAULT_SMS_DELAY: Span = Span::from_secs(10);
+pub(crate) const DEFAULT_SMS_DELAY_SPREAD: f64 = 1.0;
+pub(crate) const DEFAULT_SMS_DELAY_MAX: Span = Span::from_secs(10 * 60);
+pub(crate) const DEFAULT_SMS_LOSS: Share = Share::from_percent(1.0);
 /// The battery a share of a day's energy is counted against: 3,000 mAh at 3.7 V.
-pub const DEFAULT_BATTERY_WH: f64 = 11.1;
+pub(crate) const DEFAULT_BATTERY_WH: f64 = 11.1;
 
 settings_with_overlay! {
     /// The simulated devices. `[devices]` in a scenario; the flags of the same names on
@@ -362,11 +362,11 @@ pub struct StagesConfig {
 }
 
 /// The ramp's longest wait when nothing says otherwise.
-pub const DEFAULT_RAMP_TIMEOUT: Span = Span::from_secs(120);
+pub(crate) const DEFAULT_RAMP_TIMEOUT: Span = Span::from_secs(120);
 /// The hold when nothing says otherwise.
-pub const DEFAULT_HOLD: Span = Span::from_secs(30);
+pub(crate) const DEFAULT_HOLD: Span = Span::from_secs(30);
 /// The drain's longest wait when nothing says otherwise.
-pub const DEFAULT_DRAIN: Span = Span::from_secs(10);
+pub(crate) const DEFAULT_DRAIN: Span = Span::from_secs(10);
 
 impl Default for StagesConfig {
     fn default() -> Self {
@@ -435,13 +435,13 @@ pub struct ScheduleConfig {
 }
 
 /// How notifications are spread when nothing says otherwise: as mail arrives.
-pub const DEFAULT_PATTERN: PatternKind = PatternKind::Poisson;
+pub(crate) const DEFAULT_PATTERN: PatternKind = PatternKind::Poisson;
 /// Notifications a second to the whole fleet when nothing says otherwise.
-pub const DEFAULT_RATE: f64 = 10.0;
+pub(crate) const DEFAULT_RATE: f64 = 10.0;
 /// A burst's share of the devices when nothing says otherwise.
-pub const DEFAULT_BURST_SHARE: Share = Share::from_percent(10.0);
+pub(crate) const DEFAULT_BURST_SHARE: Share = Share::from_percent(10.0);
 /// A burst's window when nothing says otherwise.
-pub const DEFAULT_BURST_WINDOW: Span = Span(std::time::Duration::from_millis(100));
+pub(crate) const DEFAULT_BURST_WINDOW: Span = Span(std::time::Duration::from_millis(100));
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
@@ -495,7 +495,7 @@ impl ScheduleConfig {
 
 /// A `--profile` value that is not a kind of the mix.
 #[derive(Debug, thiserror::Error)]
-pub enum ProfileFlagError {
+pub(crate) enum ProfileFlagError {
     #[error("{text:?} is not a profile: {source}")]
     Json {
         text: String,

@@ -25,7 +25,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Why a connection is over: the peer closed it, or an error (counted by the engine).
 #[derive(Debug)]
-pub struct Cut(pub Option<DeviceError>);
+pub(super) struct Cut(pub Option<DeviceError>);
 
 /// A read or write that failed: a reset is named (it is how a firewall that forgot a
 /// flow answers), any other failure is a plain cut.
@@ -45,7 +45,7 @@ impl From<DeviceError> for Cut {
 }
 
 /// One open connection.
-pub struct Conn {
+pub(super) struct Conn {
     pub stream: TcpStream,
     /// Which of the worker's connections this is (its count when it was opened).
     pub serial: u64,
@@ -65,7 +65,7 @@ pub struct Conn {
 impl Conn {
     /// Starts connecting to `target` (TLS when the target is https and `tls` is given),
     /// from the source `sources` gives device `token`.
-    pub fn open(
+    pub(super) fn open(
         target: &Target,
         tls: Option<&Arc<rustls::ClientConfig>>,
         (sources, token): (&Sources, usize),
@@ -103,13 +103,17 @@ impl Conn {
     }
 
     /// Whether the TCP connect is still under way.
-    pub fn connecting(&self) -> bool {
+    pub(super) fn connecting(&self) -> bool {
         self.connecting
     }
 
     /// On an event while connecting: `Ok(true)` once connected (the TLS handshake
     /// begun), `Ok(false)` while still connecting.
-    pub fn finish_connect(&mut self, now: Instant, stats: &mut FleetStats) -> Result<bool, Cut> {
+    pub(super) fn finish_connect(
+        &mut self,
+        now: Instant,
+        stats: &mut FleetStats,
+    ) -> Result<bool, Cut> {
         match self.stream.peer_addr() {
             Ok(_) => {
                 self.connecting = false;
@@ -135,18 +139,22 @@ impl Conn {
     /// when the peer has closed its side (what it sent before is still to be read).
     /// Whether everything handed to the connection is on the wire: connected, the TLS
     /// handshake done, no byte left to write.
-    pub fn written_all(&self) -> bool {
+    pub(super) fn written_all(&self) -> bool {
         !self.connecting
             && self.tls.as_ref().is_none_or(|tls| !tls.is_handshaking())
             && self.out_pos >= self.out.len()
     }
 
     /// When the connection was opened.
-    pub fn opened_at(&self) -> Instant {
+    pub(super) fn opened_at(&self) -> Instant {
         self.opened_at
     }
 
-    pub fn read_available(&mut self, now: Instant, stats: &mut FleetStats) -> Result<bool, Cut> {
+    pub(super) fn read_available(
+        &mut self,
+        now: Instant,
+        stats: &mut FleetStats,
+    ) -> Result<bool, Cut> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             match kernel_stamp::read(&self.stream, &mut chunk) {
@@ -199,7 +207,7 @@ impl Conn {
 
     /// The next complete response read, if any; `closed`: the server has closed the
     /// connection (a body framed by the close is complete).
-    pub fn next_response(&mut self, closed: bool) -> Result<Option<HttpResponse>, Cut> {
+    pub(super) fn next_response(&mut self, closed: bool) -> Result<Option<HttpResponse>, Cut> {
         let response = self
             .reader
             .next_response(closed)
@@ -212,7 +220,11 @@ impl Conn {
 
     /// Takes `outbox` (the device's request bytes, once the connection can carry them),
     /// encrypts it with TLS, and writes what the socket accepts.
-    pub fn flush(&mut self, outbox: &mut Vec<u8>, stats: &mut FleetStats) -> Result<(), Cut> {
+    pub(super) fn flush(
+        &mut self,
+        outbox: &mut Vec<u8>,
+        stats: &mut FleetStats,
+    ) -> Result<(), Cut> {
         if self.connecting {
             return Ok(());
         }

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 const DEVICES_PER_SOURCE: usize = 4096;
 
 /// The source address of device `device` of worker `shard` for a loopback target.
-pub fn loopback_source(shard: u32, device: usize) -> Ipv4Addr {
+pub(crate) fn loopback_source(shard: u32, device: usize) -> Ipv4Addr {
     let worker = 1 + (shard % 254) as u8;
     let group = ((device / DEVICES_PER_SOURCE) % 256) as u8;
     Ipv4Addr::new(127, worker, group, 1)
@@ -26,7 +26,7 @@ pub fn loopback_source(shard: u32, device: usize) -> Ipv4Addr {
 
 /// Where one worker's connections come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sources {
+pub(crate) struct Sources {
     shard: u32,
     listed: Vec<Ipv4Addr>,
 }
@@ -34,14 +34,14 @@ pub struct Sources {
 impl Sources {
     /// The sources of worker `shard`: the `listed` addresses (`--source-address`), or
     /// if none, loopback ones of its own for loopback targets.
-    pub fn new(shard: u32, listed: Vec<Ipv4Addr>) -> Self {
+    pub(crate) fn new(shard: u32, listed: Vec<Ipv4Addr>) -> Self {
         Self { shard, listed }
     }
 
     /// The address device `device` connects to `target` from: the listed ones in turn
     /// (offset by the shard, so the workers together spread evenly), else a loopback
     /// source for a loopback target, else the kernel's choice (`None`).
-    pub fn of_device(&self, target: IpAddr, device: usize) -> Option<Ipv4Addr> {
+    pub(crate) fn of_device(&self, target: IpAddr, device: usize) -> Option<Ipv4Addr> {
         if !self.listed.is_empty() {
             let turn = (device + self.shard as usize) % self.listed.len();
             return Some(self.listed[turn]);
@@ -54,7 +54,10 @@ impl Sources {
 
 /// Starts connecting to `target` (from `source` when given); the connection completes
 /// when the socket turns writable.
-pub fn open(target: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<mio::net::TcpStream> {
+pub(crate) fn open(
+    target: SocketAddr,
+    source: Option<Ipv4Addr>,
+) -> io::Result<mio::net::TcpStream> {
     let domain = Domain::for_address(target);
     let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;

@@ -6,7 +6,7 @@ use super::report::WorkerReport;
 
 /// Why a worker did not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WorkerFailure {
+pub(crate) enum WorkerFailure {
     #[error(
         "stopped by a signal before the run's end: partial figures ({unfinished} notifications unfinished, not lost)"
     )]
@@ -35,7 +35,7 @@ pub enum WorkerFailure {
 
 /// Whether the worker did what it was asked: no device refused its credentials by
 /// every response, every device parked a Ping, and some notification delivered.
-pub fn check_report(report: &WorkerReport) -> Result<(), WorkerFailure> {
+pub(crate) fn check_report(report: &WorkerReport) -> Result<(), WorkerFailure> {
     let counters = &report.counters;
     if report.stopped_early {
         return Err(WorkerFailure::StoppedEarly {

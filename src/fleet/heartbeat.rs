@@ -48,10 +48,10 @@ pub struct HeartbeatPlan {
 }
 
 /// Windows Mobile's defaults: 8 minutes up to 59.
-pub const DEFAULT_MIN: Duration = Duration::from_secs(480);
-pub const DEFAULT_MAX: Duration = Duration::from_secs(3540);
-pub const DEFAULT_INCREMENT: Duration = Duration::from_secs(60);
-pub const DEFAULT_CLEAN_RUN: u32 = 3;
+pub(crate) const DEFAULT_MIN: Duration = Duration::from_secs(480);
+pub(crate) const DEFAULT_MAX: Duration = Duration::from_secs(3540);
+pub(crate) const DEFAULT_INCREMENT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_CLEAN_RUN: u32 = 3;
 
 impl Default for HeartbeatPlan {
     fn default() -> Self {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// The longest the sender spins before a planned instant: a sleeping thread wakes tens
 /// of microseconds late (more on a virtual machine whose idle core the host must wake
 /// first), a spinning one within a microsecond or two.
-pub const SPIN_MAX: Duration = Duration::from_micros(200);
+pub(super) const SPIN_MAX: Duration = Duration::from_micros(200);
 /// The share of the time between two planned instants the sender may spin: it costs at
 /// most this much of a core whatever the rate.
 const SPIN_SHARE: f64 = 0.05;
@@ -24,12 +24,12 @@ const SPIN_SHARE: f64 = 0.05;
 /// more on the gate's wake-up from the departure over the floor; keeping idle CPUs
 /// polling (`/dev/cpu_dma_latency` at 0) made every p99 worse (injector lag p99 3.6 ms),
 /// the virtual machine's host taking the polling out of its time.
-pub fn prepare_thread() {
+pub(super) fn prepare_thread() {
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
 }
 
 /// How long to spin before `planned_at`, the instant before it being `previous_at`.
-pub fn spin_before(previous_at: Instant, planned_at: Instant) -> Duration {
+pub(super) fn spin_before(previous_at: Instant, planned_at: Instant) -> Duration {
     planned_at
         .saturating_duration_since(previous_at)
         .mul_f64(SPIN_SHARE)
@@ -37,7 +37,7 @@ pub fn spin_before(previous_at: Instant, planned_at: Instant) -> Duration {
 }
 
 /// Sleeps until `at` (at once if it has passed).
-pub fn sleep_until(at: Instant) {
+pub(super) fn sleep_until(at: Instant) {
     let sleep = at.saturating_duration_since(Instant::now());
     if !sleep.is_zero() {
         std::thread::sleep(sleep);
@@ -45,13 +45,13 @@ pub fn sleep_until(at: Instant) {
 }
 
 /// The CPU time the calling thread has used: what keeping a schedule costs it.
-pub fn thread_cpu_time() -> Duration {
+pub(super) fn thread_cpu_time() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Spins until `at`.
-pub fn spin_until(at: Instant) {
+pub(super) fn spin_until(at: Instant) {
     while Instant::now() < at {
         std::hint::spin_loop();
     }

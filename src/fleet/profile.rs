@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::FleetConfig;
-pub use super::config::ProfileSpec;
+pub(crate) use super::config::ProfileSpec;
 use super::delivery::Delivery;
 use super::heartbeat::PlanError;
 use super::radio::RadioModel;
@@ -76,21 +76,21 @@ impl Profile {
 }
 
 /// The DeviceId prefix when none is given.
-pub const DEFAULT_DEVICE_ID_PREFIX: &str = "pf";
+pub(crate) const DEFAULT_DEVICE_ID_PREFIX: &str = "pf";
 /// Longest DeviceId prefix: with the 16 hex digits after it a DeviceId stays within
 /// the 32 characters MS-ASCMD allows.
-pub const MAX_DEVICE_ID_PREFIX: usize = 16;
+pub(crate) const MAX_DEVICE_ID_PREFIX: usize = 16;
 
 /// A DeviceId prefix that cannot start a DeviceId.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{prefix:?}: a DeviceId prefix is at most {MAX_DEVICE_ID_PREFIX} letters and digits")]
-pub struct DeviceIdPrefixError {
+pub(crate) struct DeviceIdPrefixError {
     pub prefix: String,
 }
 
 /// Whether `prefix` can start a DeviceId: letters and digits only (MS-ASCMD), at most
 /// [`MAX_DEVICE_ID_PREFIX`] of them.
-pub fn check_device_id_prefix(prefix: &str) -> Result<(), DeviceIdPrefixError> {
+pub(crate) fn check_device_id_prefix(prefix: &str) -> Result<(), DeviceIdPrefixError> {
     if prefix.len() > MAX_DEVICE_ID_PREFIX || !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(DeviceIdPrefixError {
             prefix: prefix.to_owned(),
@@ -163,7 +163,7 @@ impl ProfileSpec {
 /// The file `pingfleet devices --profiles` reads: `[[profile]]` entries.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProfileFile {
+pub(crate) struct ProfileFile {
     pub profile: Vec<ProfileSpec>,
 }
 

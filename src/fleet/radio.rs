@@ -120,7 +120,7 @@ impl RadioModel {
 /// What radios spent, in the units the worker's counters keep (see
 /// [`crate::fleet::stats::Counters`]): microseconds up, microjoules, promotions from idle
 /// (data sessions as operators billed them) and packets.
-pub trait RadioCounts {
+pub(crate) trait RadioCounts {
     fn add_radio(&mut self, active_s: f64, joules: f64);
     fn add_session(&mut self);
     fn add_packet(&mut self);
@@ -130,7 +130,7 @@ pub trait RadioCounts {
 /// seconds of simulated time. What it spends goes to the counters as it is settled, so
 /// a stage's counters hold what the radio spent in that stage.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RadioMeter {
+pub(crate) struct RadioMeter {
     /// The last packet's time; `None` before the first (the radio is idle).
     last_s: Option<f64>,
     /// The tail is counted up to here.
@@ -139,7 +139,7 @@ pub struct RadioMeter {
 
 impl RadioMeter {
     /// A packet at `t_s` (seconds; one before the last counts as at the last).
-    pub fn packet(&mut self, model: &RadioModel, t_s: f64, counts: &mut impl RadioCounts) {
+    pub(crate) fn packet(&mut self, model: &RadioModel, t_s: f64, counts: &mut impl RadioCounts) {
         counts.add_packet();
         let t_s = self.last_s.map_or(t_s, |last| t_s.max(last));
         self.settle(model, t_s, counts);
@@ -161,7 +161,7 @@ impl RadioMeter {
     }
 
     /// Counts the tail of the last packet up to `t_s`.
-    pub fn settle(&mut self, model: &RadioModel, t_s: f64, counts: &mut impl RadioCounts) {
+    pub(crate) fn settle(&mut self, model: &RadioModel, t_s: f64, counts: &mut impl RadioCounts) {
         let Some(last) = self.last_s else {
             return;
         };
@@ -201,13 +201,13 @@ impl RadioModel {
 /// between mails) but not the network's exchanges, so the clock runs `scale` times as
 /// fast while the device waits and at real speed while an exchange is in flight.
 #[derive(Debug, Clone, Copy)]
-pub struct SimClock {
+pub(crate) struct SimClock {
     real: Instant,
     sim_s: f64,
 }
 
 impl SimClock {
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Self {
             real: now,
             sim_s: 0.0,
@@ -216,7 +216,7 @@ impl SimClock {
 
     /// The simulated time at `now`, the time since the last reading having passed at
     /// `rate` (the scale while waiting, 1 in an exchange).
-    pub fn advance(&mut self, now: Instant, rate: f64) -> f64 {
+    pub(crate) fn advance(&mut self, now: Instant, rate: f64) -> f64 {
         let real = now.saturating_duration_since(self.real).as_secs_f64();
         self.sim_s += real * rate;
         self.real = self.real.max(now);
@@ -224,7 +224,7 @@ impl SimClock {
     }
 
     /// The simulated time now, without moving the clock.
-    pub fn at(&self, now: Instant, rate: f64) -> f64 {
+    pub(crate) fn at(&self, now: Instant, rate: f64) -> f64 {
         self.sim_s + now.saturating_duration_since(self.real).as_secs_f64() * rate
     }
 }

@@ -9,7 +9,7 @@ use crate::eas::request::ACTIVESYNC_PATH;
 
 /// What a URL says of a server without resolving it: how to reach it and what to ask.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub tls: bool,
     /// The host as written, for the TLS server name.
     pub host: String,
@@ -23,7 +23,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Parses a URL (nothing is resolved).
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn parse(url: &str) -> anyhow::Result<Self> {
         let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
@@ -75,7 +75,7 @@ impl Endpoint {
 
 /// A resolved server URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     pub url: String,
     pub addr: SocketAddr,
     /// The host as written, for the TLS server name.
@@ -89,7 +89,7 @@ pub struct Target {
 
 impl Target {
     /// Parses and resolves a URL.
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn parse(url: &str) -> anyhow::Result<Self> {
         let endpoint = Endpoint::parse(url)?;
         let addr = endpoint
             .with_port

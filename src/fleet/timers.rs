@@ -17,7 +17,7 @@ struct Entry {
 
 /// One timer per token (device index).
 #[derive(Debug)]
-pub struct TimerWheel {
+pub(crate) struct TimerWheel {
     origin: Instant,
     /// The next tick to expire.
     cursor: u64,
@@ -27,7 +27,7 @@ pub struct TimerWheel {
 }
 
 impl TimerWheel {
-    pub fn new(tokens: usize, origin: Instant) -> Self {
+    pub(crate) fn new(tokens: usize, origin: Instant) -> Self {
         Self {
             origin,
             cursor: 0,
@@ -42,16 +42,16 @@ impl TimerWheel {
     }
 
     /// The wheel's granularity, the longest an armed wheel lets the loop sleep.
-    pub fn tick() -> Duration {
+    pub(crate) fn tick() -> Duration {
         TICK
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.armed == 0
     }
 
     /// Arms (or re-arms) `token` for `at`.
-    pub fn set(&mut self, token: usize, at: Instant) {
+    pub(crate) fn set(&mut self, token: usize, at: Instant) {
         self.cancel(token);
         let bucket = (self.tick_of(at).max(self.cursor) % BUCKETS as u64) as usize;
         self.buckets[bucket].push(token as u32);
@@ -64,7 +64,7 @@ impl TimerWheel {
     }
 
     /// Disarms `token`'s timer, if any.
-    pub fn cancel(&mut self, token: usize) {
+    pub(crate) fn cancel(&mut self, token: usize) {
         let Some(entry) = self.entries[token].take() else {
             return;
         };
@@ -79,7 +79,7 @@ impl TimerWheel {
     }
 
     /// Removes and returns the tokens due by `now`, with the instant each was due.
-    pub fn expire(&mut self, now: Instant, due: &mut Vec<(usize, Instant)>) {
+    pub(crate) fn expire(&mut self, now: Instant, due: &mut Vec<(usize, Instant)>) {
         let last = self.tick_of(now);
         while self.cursor <= last {
             let bucket = (self.cursor % BUCKETS as u64) as usize;

@@ -10,7 +10,7 @@ use super::ticks::Unit;
 
 /// Stacked bars: one bar per category, `parts` (name, one value per category) stacked
 /// in order, the values in `y_unit`.
-pub fn stacked_bars(
+pub(crate) fn stacked_bars(
     categories: &[String],
     parts: &[Series],
     y: (&str, Unit),
@@ -80,7 +80,7 @@ pub fn stacked_bars(
 
 /// A heatmap: `values[row][column]` (None: not measured, drawn grey), coloured from
 /// white (the lowest) to dark red (the highest), each cell labelled with `label(value)`.
-pub struct Heatmap<'a> {
+pub(crate) struct Heatmap<'a> {
     pub columns: &'a [String],
     pub rows: &'a [String],
     pub x_desc: &'a str,
@@ -89,7 +89,7 @@ pub struct Heatmap<'a> {
     pub label: &'a dyn Fn(f64) -> String,
 }
 
-pub fn heatmap(map: &Heatmap<'_>) -> anyhow::Result<String> {
+pub(crate) fn heatmap(map: &Heatmap<'_>) -> anyhow::Result<String> {
     let (low, high) = bounds(map.values.iter().flatten().flatten().copied());
     let (columns, rows) = (map.columns.len().max(1), map.rows.len().max(1));
     let height = (90 + 40 * rows as u32).min(HEIGHT * 2);

@@ -13,7 +13,7 @@ use crate::scenario::{Metric, Scenario};
 /// Points a fitted line is drawn through (it curves on the log axis).
 const FIT_POINTS: usize = 48;
 
-pub fn capacity(result: &CapacityResult) -> anyhow::Result<Section> {
+pub(crate) fn capacity(result: &CapacityResult) -> anyhow::Result<Section> {
     let mut section = Section::new(
         "capacity",
         "Capacity search",

@@ -6,7 +6,7 @@ use super::page::{escape, table, with_unit, Figure, Section};
 use crate::compare::launch::Comparison;
 
 /// One row of the verdict table, from `compare`'s figures (in memory or from its JSON).
-pub struct Row {
+pub(crate) struct Row {
     pub figure: String,
     pub unit: String,
     pub baseline: Option<f64>,
@@ -18,7 +18,7 @@ pub struct Row {
 }
 
 /// The rows of a comparison made here.
-pub fn rows_of(comparison: &Comparison) -> Vec<Row> {
+pub(crate) fn rows_of(comparison: &Comparison) -> Vec<Row> {
     let finite = |value: f64| value.is_finite().then_some(value);
     comparison
         .judgements
@@ -37,7 +37,7 @@ pub fn rows_of(comparison: &Comparison) -> Vec<Row> {
 }
 
 /// The rows of a saved `pingfleet compare --json` output.
-pub fn rows_of_json(document: &serde_json::Value) -> anyhow::Result<Vec<Row>> {
+pub(crate) fn rows_of_json(document: &serde_json::Value) -> anyhow::Result<Vec<Row>> {
     let figures = document
         .get("figures")
         .and_then(|figures| figures.as_array())
@@ -65,7 +65,7 @@ pub fn rows_of_json(document: &serde_json::Value) -> anyhow::Result<Vec<Row>> {
 
 /// The verdict table with the count of gated regressions, for `sides` (baseline,
 /// current).
-pub fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
+pub(crate) fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
     let regressions = rows
         .iter()
         .filter(|row| row.verdict == "regression" && row.gated)

@@ -7,7 +7,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 /// What drawing into an SVG string can fail with: plotters' error over the writer's.
-pub type DrawError = DrawingAreaErrorKind<std::io::Error>;
+pub(crate) type DrawError = DrawingAreaErrorKind<std::io::Error>;
 
 /// Colours in the order lines take them: Okabe-Ito's and Tableau's hues, darkened
 /// where needed so each has at least 3:1 contrast with white (no yellow).
@@ -23,16 +23,16 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 /// The colour of the line at `index`.
-pub fn colour(index: usize) -> RGBColor {
+pub(crate) fn colour(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
 /// The red of marks and limits (a flush, a threshold).
-pub const MARK: RGBColor = RGBColor(200, 0, 0);
+pub(crate) const MARK: RGBColor = RGBColor(200, 0, 0);
 
 /// How an entry's sample looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Swatch {
+pub(crate) enum Swatch {
     Line,
     Dashed,
     Dot,
@@ -41,7 +41,7 @@ pub enum Swatch {
 }
 
 /// One entry: words, colour and sample.
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     pub colour: RGBColor,
     pub swatch: Swatch,
@@ -64,7 +64,7 @@ fn per_row(entries: &[Entry]) -> usize {
 }
 
 /// Pixels the legend of `entries` needs under a plot (none for no entry).
-pub fn height(entries: &[Entry]) -> u32 {
+pub(crate) fn height(entries: &[Entry]) -> u32 {
     match entries.len() {
         0 => 0,
         n => ROW * n.div_ceil(per_row(entries)) as u32 + 8,
@@ -72,7 +72,10 @@ pub fn height(entries: &[Entry]) -> u32 {
 }
 
 /// Draws `entries` into `area` (a band under the plot), left to right, top to bottom.
-pub fn draw(area: &DrawingArea<SVGBackend<'_>, Shift>, entries: &[Entry]) -> Result<(), DrawError> {
+pub(crate) fn draw(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[Entry],
+) -> Result<(), DrawError> {
     let columns = per_row(entries);
     let width = area.dim_in_pixel().0 as i32;
     let column_width = (width - 80) / columns as i32;

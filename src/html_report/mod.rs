@@ -8,16 +8,16 @@
 //! results, `sweep_view` for sweeps, `capacity_view` for capacity searches,
 //! `variants_view` for variants, `compare_view` for a comparison with a baseline.
 
-pub mod bars;
-pub mod capacity_view;
-pub mod compare_view;
-pub mod legend;
-pub mod page;
-pub mod plots;
-pub mod run_views;
-pub mod sweep_view;
-pub mod ticks;
-pub mod variants_view;
+pub(crate) mod bars;
+pub(crate) mod capacity_view;
+pub(crate) mod compare_view;
+pub(crate) mod legend;
+pub(crate) mod page;
+pub(crate) mod plots;
+pub(crate) mod run_views;
+pub(crate) mod sweep_view;
+pub(crate) mod ticks;
+pub(crate) mod variants_view;
 
 use std::path::{Path, PathBuf};
 

@@ -25,7 +25,7 @@ svg { display: block; max-width: 100%; height: auto; margin: 0.5rem 0; }
 ";
 
 /// Text made safe for HTML.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut safe = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -42,7 +42,7 @@ pub fn escape(text: &str) -> String {
 
 /// One view: a heading, one sentence on what it shows, its key figures, then its body
 /// (plots, tables).
-pub struct Section {
+pub(crate) struct Section {
     pub id: String,
     pub title: String,
     pub what: String,
@@ -51,7 +51,7 @@ pub struct Section {
 }
 
 impl Section {
-    pub fn new(id: &str, title: &str, what: &str) -> Self {
+    pub(crate) fn new(id: &str, title: &str, what: &str) -> Self {
         Self {
             id: id.into(),
             title: title.into(),
@@ -63,7 +63,7 @@ impl Section {
 }
 
 /// A key figure: its name in the page (`data-figure`), words, value and unit.
-pub struct Figure {
+pub(crate) struct Figure {
     pub key: String,
     pub words: String,
     pub value: f64,
@@ -71,7 +71,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn new(
+    pub(crate) fn new(
         key: impl Into<String>,
         words: impl Into<String>,
         value: f64,
@@ -98,7 +98,7 @@ impl Figure {
 
 /// A value in words with its unit: whole numbers grouped by thousands, shares as percent,
 /// bytes from a mebibyte up in MiB or GiB and below it to the byte.
-pub fn with_unit(value: f64, unit: &str) -> String {
+pub(crate) fn with_unit(value: f64, unit: &str) -> String {
     if !value.is_finite() {
         return "not measured".into();
     }
@@ -118,7 +118,7 @@ pub fn with_unit(value: f64, unit: &str) -> String {
 
 /// A table: a header row and rows of cells (already HTML); cells that are numbers align
 /// right.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut html = String::from("<table><tr>");
     for name in header {
         let _ = write!(html, "<th>{}</th>", escape(name));
@@ -158,7 +158,7 @@ fn without_tags(html: &str) -> String {
 
 /// A table of any JSON document's values, one row per value, named by its path
 /// (`lean.wakeup_p99_us`): for figures that need no picture.
-pub fn json_table(value: &serde_json::Value) -> String {
+pub(crate) fn json_table(value: &serde_json::Value) -> String {
     let mut rows = Vec::new();
     flatten(value, String::new(), &mut rows);
     table(&["figure", "value"], &rows)
@@ -186,7 +186,7 @@ fn flatten(value: &serde_json::Value, path: String, rows: &mut Vec<Vec<String>>)
 }
 
 /// The whole page: a title, a line under it, then each section.
-pub fn page(title: &str, subtitle: &str, sections: &[Section]) -> String {
+pub(crate) fn page(title: &str, subtitle: &str, sections: &[Section]) -> String {
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

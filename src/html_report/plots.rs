@@ -19,11 +19,11 @@ pub(super) const HEIGHT: u32 = 340;
 /// The faint grid between the labelled lines.
 const LIGHT: RGBColor = RGBColor(242, 242, 242);
 /// The highest percentile a spectrum's axis goes to: 99.999%.
-pub const SPECTRUM_NINES: f64 = 5.0;
+pub(crate) const SPECTRUM_NINES: f64 = 5.0;
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// A line through the points (a quantity sampled at instants).
     Line,
     /// Each point's value held until the next point (a count over each interval, e.g.
@@ -36,7 +36,7 @@ pub enum Style {
 }
 
 /// One named series: (x, y) points, and how they are drawn.
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub style: Style,
@@ -46,7 +46,7 @@ pub struct Series {
 }
 
 impl Series {
-    pub fn new(name: impl Into<String>, style: Style, points: Vec<(f64, f64)>) -> Self {
+    pub(crate) fn new(name: impl Into<String>, style: Style, points: Vec<(f64, f64)>) -> Self {
         Self {
             name: name.into(),
             points,
@@ -56,7 +56,7 @@ impl Series {
     }
 
     /// The same series drawn in the palette's colour `index`.
-    pub fn in_colour(self, index: usize) -> Self {
+    pub(crate) fn in_colour(self, index: usize) -> Self {
         Self {
             colour: Some(index),
             ..self
@@ -65,14 +65,14 @@ impl Series {
 }
 
 /// A labelled span of the x axis to shade (a run's ramp, hold and drain).
-pub struct Shading {
+pub(crate) struct Shading {
     pub label: String,
     pub from: f64,
     pub to: f64,
 }
 
 /// A line chart's axes and what is drawn on them.
-pub struct LineChart<'a> {
+pub(crate) struct LineChart<'a> {
     pub x_desc: &'a str,
     pub y_desc: &'a str,
     pub x_unit: Unit,
@@ -89,7 +89,7 @@ pub struct LineChart<'a> {
 
 impl<'a> LineChart<'a> {
     /// Series over a linear x axis, without spans, marks or limits.
-    pub fn new(x: (&'a str, Unit), y: (&'a str, Unit), series: &'a [Series]) -> Self {
+    pub(crate) fn new(x: (&'a str, Unit), y: (&'a str, Unit), series: &'a [Series]) -> Self {
         Self {
             x_desc: x.0,
             y_desc: y.0,
@@ -152,13 +152,13 @@ fn entries(series: &[Series], marks: &[(f64, String)], limits: &[(f64, String)])
 
 /// The x of percentile `q` (0 to 1) on a spectrum's axis: log10(1 / (1 - q)), so 90%,
 /// 99%, 99.9% fall at 1, 2, 3.
-pub fn spectrum_x(q: f64) -> f64 {
+pub(crate) fn spectrum_x(q: f64) -> f64 {
     (1.0 / (1.0 - q).max(1e-12)).log10()
 }
 
 /// A percentile spectrum: each series' points are (spectrum_x(q), microseconds), the y
 /// axis logarithmic.
-pub fn spectrum(series: &[Series]) -> anyhow::Result<String> {
+pub(crate) fn spectrum(series: &[Series]) -> anyhow::Result<String> {
     let ys = || {
         series
             .iter()
@@ -231,7 +231,7 @@ fn percentile_label(x: f64) -> String {
 
 /// Lines over an x axis (time, a count; linear or logarithmic), with shaded spans,
 /// marks and limits.
-pub fn lines(spec: &LineChart<'_>) -> anyhow::Result<String> {
+pub(crate) fn lines(spec: &LineChart<'_>) -> anyhow::Result<String> {
     let xs = spec
         .series
         .iter()
@@ -345,7 +345,7 @@ pub(super) fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
 /// The paths of a stair series: each point's value held from its x to the next
 /// point's, which it meets with an upright riser; the last held for the usual gap, and
 /// a gap of more than one and a half usual ones left open (no sample there).
-pub fn stair_paths(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+pub(crate) fn stair_paths(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     let mut gaps: Vec<f64> = points
         .windows(2)
         .map(|pair| pair[1].0 - pair[0].0)

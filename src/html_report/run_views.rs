@@ -16,7 +16,7 @@ use crate::results::timeline::TimelinePoint;
 use crate::server::wake_path::WakeStage;
 
 /// A run result and the name it goes by in the page (its file's name).
-pub struct Labelled<'a> {
+pub(crate) struct Labelled<'a> {
     pub label: String,
     pub result: &'a RunResult,
 }
@@ -25,7 +25,7 @@ pub struct Labelled<'a> {
 const SPECTRUM_POINTS: usize = 240;
 
 /// The latency a result holds under `name`, decoded; `None` when it has none.
-pub fn latency(result: &RunResult, name: HistogramName) -> anyhow::Result<Option<Latency>> {
+pub(crate) fn latency(result: &RunResult, name: HistogramName) -> anyhow::Result<Option<Latency>> {
     let Some(doc) = result.fleet.histograms.get(&name) else {
         return Ok(None);
     };
@@ -37,7 +37,7 @@ pub fn latency(result: &RunResult, name: HistogramName) -> anyhow::Result<Option
 
 /// The spectrum of `latency`: (axis x, microseconds) from 0% to as many nines as it has
 /// samples for (at most five).
-pub fn spectrum_points(latency: &Latency) -> Vec<(f64, f64)> {
+pub(crate) fn spectrum_points(latency: &Latency) -> Vec<(f64, f64)> {
     let histogram = latency.histogram();
     let nines = (histogram.len() as f64)
         .log10()
@@ -53,7 +53,7 @@ pub fn spectrum_points(latency: &Latency) -> Vec<(f64, f64)> {
 
 /// The percentile spectrum: wake-up, wake-up from the departure and mail on device of
 /// each run, and the loopback floor measured beside each.
-pub fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
+pub(crate) fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
     let mut series = Vec::new();
     let mut section = Section::new(
         "spectrum",
@@ -170,7 +170,7 @@ fn per_interval(
 
 /// The run over time: parked devices, notifications and wake-ups a second, wake-up
 /// percentiles a second, memory and CPU of the processes, kernel memory.
-pub fn timeline(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
+pub(crate) fn timeline(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
     let result = run.result;
     let points = &result.timeline;
     if points.len() < 2 {
@@ -284,7 +284,7 @@ fn wakeup_per_second(result: &RunResult) -> Vec<Series> {
 
 /// Memory per parked connection as stacked bars, one per run, and against the device
 /// count when the runs parked different numbers of devices.
-pub fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
+pub(crate) fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
     let measured: Vec<&Labelled<'_>> = runs
         .iter()
         .filter(|run| {
@@ -395,7 +395,7 @@ pub fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
 }
 
 /// The self-check's verdict with its reasons, and the thresholds' verdicts.
-pub fn verdicts(run: &Labelled<'_>) -> Section {
+pub(crate) fn verdicts(run: &Labelled<'_>) -> Section {
     let result = run.result;
     let check = &result.self_check;
     let mut section = Section::new(
@@ -452,7 +452,7 @@ pub fn verdicts(run: &Labelled<'_>) -> Section {
 }
 
 /// What one parked device cost per hour of the hold, and the server's wake path.
-pub fn costs(run: &Labelled<'_>) -> Option<Section> {
+pub(crate) fn costs(run: &Labelled<'_>) -> Option<Section> {
     let result = run.result;
     let cost = result.cost_per_device_hour.as_ref()?;
     let mut section = Section::new(
@@ -507,7 +507,7 @@ fn path_order(stage: &str) -> usize {
 }
 
 /// The engines side by side, as `compare_engines` measured them.
-pub fn engines(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
+pub(crate) fn engines(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
     let Some(comparison) = &run.result.comparison else {
         return Ok(None);
     };
@@ -522,7 +522,7 @@ pub fn engines(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
 
 /// The reconnect storm: the share of the devices parked at a flush that had parked
 /// again, against the time since the flush.
-pub fn storm(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
+pub(crate) fn storm(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
     let Some(latency) = latency(run.result, HistogramName::Repark)? else {
         return Ok(None);
     };

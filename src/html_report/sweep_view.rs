@@ -55,7 +55,7 @@ const MEASURES: [Measure; 3] = [
 ];
 
 /// The sweep's heatmaps, one strategy after the other.
-pub fn sweep(result: &SweepResult) -> anyhow::Result<Section> {
+pub(crate) fn sweep(result: &SweepResult) -> anyhow::Result<Section> {
     let mut section = Section::new(
         "sweep",
         "Firewall sweep",

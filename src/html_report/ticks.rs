@@ -6,7 +6,7 @@ use crate::units;
 
 /// The unit of an axis's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     /// Plain numbers (devices, requests a second): `20,000`, `0.5`.
     Count,
     /// Microseconds: `850 us`, `1.5 ms`, `2 s`.
@@ -21,7 +21,7 @@ pub enum Unit {
 
 impl Unit {
     /// The tick label of `value`.
-    pub fn tick(self, value: f64) -> String {
+    pub(crate) fn tick(self, value: f64) -> String {
         if !value.is_finite() {
             return String::new();
         }
@@ -42,7 +42,7 @@ impl Unit {
     /// ticks chosen on it fall on round numbers of its unit: a power of 1024 for bytes
     /// (ticks on whole MiB, not on 2,000,000 bytes as `1.9 MiB`), 1 otherwise. A tick
     /// then reads `tick(value * divisor)`.
-    pub fn divisor(self, highest: f64) -> f64 {
+    pub(crate) fn divisor(self, highest: f64) -> f64 {
         let mut divisor = 1.0;
         if self == Self::Bytes {
             while highest / divisor >= 1024.0 && divisor < 1024f64.powi(4) {
@@ -54,7 +54,7 @@ impl Unit {
 }
 
 /// A plain number: whole thousands grouped (`20,000`), fractions to two places at most.
-pub fn count(value: f64) -> String {
+pub(crate) fn count(value: f64) -> String {
     if value.fract().abs() < 1e-9 && value.abs() < 1e15 {
         return grouped(value.round() as i64);
     }
@@ -62,7 +62,7 @@ pub fn count(value: f64) -> String {
 }
 
 /// 1234567 as "1,234,567".
-pub fn grouped(value: i64) -> String {
+pub(crate) fn grouped(value: i64) -> String {
     let digits = value.unsigned_abs().to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {

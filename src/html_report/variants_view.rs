@@ -7,7 +7,7 @@ use super::plots::{Series, Style};
 use super::ticks::Unit;
 use crate::results::variants::{VariantsResult, COLUMNS};
 
-pub fn variants(result: &VariantsResult) -> anyhow::Result<Section> {
+pub(crate) fn variants(result: &VariantsResult) -> anyhow::Result<Section> {
     let mut section = Section::new(
         "variants",
         "Variants side by side",

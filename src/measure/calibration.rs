@@ -15,7 +15,7 @@ use super::intervals::{IntervalDoc, IntervalRecorder};
 use crate::measure::latency::Latency;
 
 /// The tag of the floor's seconds in an interval log.
-pub const FLOOR_TAG: &str = "floor";
+pub(crate) const FLOOR_TAG: &str = "floor";
 
 /// A parked loopback connection and the thread a datagram wakes to write on it.
 struct FloorRig {
@@ -71,7 +71,7 @@ impl FloorRig {
 }
 
 /// Measures `samples` wake-ups spaced `gap` apart.
-pub fn loopback_floor(samples: usize, gap: Duration) -> std::io::Result<Latency> {
+pub(crate) fn loopback_floor(samples: usize, gap: Duration) -> std::io::Result<Latency> {
     let mut rig = FloorRig::new()?;
     let mut latency = Latency::default();
     for _ in 0..samples {
@@ -85,13 +85,13 @@ pub fn loopback_floor(samples: usize, gap: Duration) -> std::io::Result<Latency>
 /// The floor measured on a thread of its own while a run goes on, a sample every `gap`
 /// (interleaved with the run's own wake-ups, so the two are taken in the same moments
 /// of a shared machine), second by second.
-pub struct FloorProbe {
+pub(crate) struct FloorProbe {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<std::io::Result<IntervalRecorder>>,
 }
 
 impl FloorProbe {
-    pub fn start(gap: Duration) -> std::io::Result<Self> {
+    pub(crate) fn start(gap: Duration) -> std::io::Result<Self> {
         let mut rig = FloorRig::new()?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
@@ -111,7 +111,7 @@ impl FloorProbe {
     }
 
     /// Stops the probe; its seconds, tagged [`FLOOR_TAG`].
-    pub fn stop(self) -> std::io::Result<Vec<IntervalDoc>> {
+    pub(crate) fn stop(self) -> std::io::Result<Vec<IntervalDoc>> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.join() {
             Ok(seconds) => Ok(seconds?.intervals),

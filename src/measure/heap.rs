@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 /// What allocated a byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeapPart {
+pub(crate) enum HeapPart {
     /// Anything not in another part: start-up, the injector, reporting, tokio's tasks
     /// on the server.
     Rest,
@@ -44,7 +44,7 @@ pub enum HeapPart {
 }
 
 impl HeapPart {
-    pub const ALL: [HeapPart; 4] = [
+    pub(crate) const ALL: [HeapPart; 4] = [
         HeapPart::Rest,
         HeapPart::Tls,
         HeapPart::Connections,
@@ -52,7 +52,7 @@ impl HeapPart {
     ];
 
     /// Its name in metrics and results.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             HeapPart::Rest => "rest",
             HeapPart::Tls => "tls",
@@ -90,7 +90,7 @@ static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
 static INNER: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The name of the allocator underneath (for results and `--version`).
-pub const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
+pub(crate) const ALLOCATOR: &str = if cfg!(feature = "jemalloc") {
     "jemalloc"
 } else if cfg!(feature = "mimalloc") {
     "mimalloc"
@@ -145,14 +145,14 @@ static HEAP: Counting = Counting;
 
 /// Bytes allocated and not yet freed by this process, as asked for (without the
 /// allocator's own overhead per chunk).
-pub fn live_bytes() -> u64 {
+pub(crate) fn live_bytes() -> u64 {
     let total: i64 = LIVE.iter().map(|part| part.load(Ordering::Relaxed)).sum();
     total.max(0) as u64
 }
 
 /// The live bytes of each part, by name (a part can be below zero when another part
 /// freed what it allocated).
-pub fn live_by_part() -> BTreeMap<String, i64> {
+pub(crate) fn live_by_part() -> BTreeMap<String, i64> {
     HeapPart::ALL
         .iter()
         .map(|part| {
@@ -207,12 +207,12 @@ impl HeapReading {
 }
 
 /// Makes `part` the calling thread's own part from now on.
-pub fn set_thread_part(part: HeapPart) {
+pub(crate) fn set_thread_part(part: HeapPart) {
     CURRENT.with(|current| current.set(part as u8));
 }
 
 /// Runs `work` with its allocations and frees counted to `part`.
-pub fn within<R>(part: HeapPart, work: impl FnOnce() -> R) -> R {
+pub(crate) fn within<R>(part: HeapPart, work: impl FnOnce() -> R) -> R {
     /// Puts the thread's part back, even when `work` panics.
     struct Restore(u8);
     impl Drop for Restore {

@@ -51,7 +51,7 @@ pub struct IntervalRecorder {
 }
 
 /// The whole Unix second `at` falls in.
-pub fn unix_second(at: SystemTime) -> u64 {
+pub(crate) fn unix_second(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
 }

@@ -9,9 +9,9 @@
 //! - [`heap`]: this process's live heap bytes, from the global allocator.
 //! - [`calibration`]: the loopback floor (a datagram wakes a parked socket, no EAS).
 
-pub mod calibration;
-pub mod heap;
-pub mod intervals;
+pub(crate) mod calibration;
+pub(crate) mod heap;
+pub(crate) mod intervals;
 pub mod latency;
 pub mod procfs;
 

@@ -11,7 +11,7 @@ use crate::units::bytes;
 
 /// "lean TLS on 2 cores: holds 40000 devices within the thresholds (80000 failed on
 /// latency: ...); memory per device ...; N GiB would hold ~M devices by memory; ..."
-pub fn answer(result: &CapacityResult, memory_limit: Option<f64>) -> String {
+pub(super) fn answer(result: &CapacityResult, memory_limit: Option<f64>) -> String {
     let knee = &result.knee;
     let mut words = format!("{} on {} cores: ", result.server, result.machine_cores);
     match knee.holds_devices {
@@ -92,7 +92,7 @@ fn limit_words(limit: Limit) -> &'static str {
 
 /// The search's summary as printed (after an empty line): each step, each memory
 /// component's line, the answer.
-pub fn search_text(result: &CapacityResult) -> String {
+pub(super) fn search_text(result: &CapacityResult) -> String {
     let mut out = String::from("\n");
     let _ = writeln!(
         out,
@@ -131,7 +131,7 @@ pub fn search_text(result: &CapacityResult) -> String {
 }
 
 /// One line per step, as it is measured.
-pub fn step_line(step: &StepResult) -> String {
+pub(super) fn step_line(step: &StepResult) -> String {
     let us = |s: Option<LatencySummary>, f: fn(&LatencySummary) -> u64| {
         s.map_or("-".into(), |s| format!("{} us", f(&s)))
     };

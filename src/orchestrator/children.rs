@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// A child process of the run.
-pub struct RoleProcess {
+pub(crate) struct RoleProcess {
     pub name: String,
     child: Child,
     stderr_path: PathBuf,
@@ -16,13 +16,13 @@ pub struct RoleProcess {
 impl RoleProcess {
     /// Starts `pingfleet <args>` with its stdout piped; its stderr goes to
     /// `<dir>/<name>.stderr`.
-    pub fn spawn(name: &str, args: &[String], dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(name: &str, args: &[String], dir: &Path) -> anyhow::Result<Self> {
         Self::spawn_within(&[], name, args, dir)
     }
 
     /// As [`RoleProcess::spawn`], run by `wrapper` (e.g. `ip netns exec NS`, which
     /// enters a network namespace and execs this binary: the pid stays the child's).
-    pub fn spawn_within(
+    pub(crate) fn spawn_within(
         wrapper: &[String],
         name: &str,
         args: &[String],
@@ -42,7 +42,7 @@ impl RoleProcess {
     }
 
     /// A child started elsewhere whose stderr goes to `stderr_path`.
-    pub fn adopt(name: &str, child: Child, stderr_path: PathBuf) -> Self {
+    pub(crate) fn adopt(name: &str, child: Child, stderr_path: PathBuf) -> Self {
         Self {
             name: name.to_owned(),
             child,
@@ -51,29 +51,29 @@ impl RoleProcess {
     }
 
     /// Where the child `name` of a run in `dir` keeps its stderr.
-    pub fn stderr_path(name: &str, dir: &Path) -> PathBuf {
+    pub(crate) fn stderr_path(name: &str, dir: &Path) -> PathBuf {
         dir.join(format!("{name}.stderr"))
     }
 
     /// The last lines of a stderr file, joined with ` | `.
-    pub fn stderr_tail(path: &Path) -> String {
+    pub(crate) fn stderr_tail(path: &Path) -> String {
         let stderr = std::fs::read_to_string(path).unwrap_or_default();
         let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         tail.join(" | ")
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The child's stdout, for a reader of its own (once).
-    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+    pub(crate) fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.stdout.take()
     }
 
     /// Sends a signal (`-USR1`, `-TERM`, ...) to the child.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let _ = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .stderr(Stdio::null())
@@ -81,17 +81,17 @@ impl RoleProcess {
     }
 
     /// The exit status if the child has ended.
-    pub fn try_status(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn try_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 
     /// Waits for the child to end.
-    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+    pub(crate) fn wait(&mut self) -> std::io::Result<ExitStatus> {
         self.child.wait()
     }
 
     /// Asks the child to stop (SIGTERM) and waits up to `timeout` before killing it.
-    pub fn stop(&mut self, timeout: Duration) {
+    pub(crate) fn stop(&mut self, timeout: Duration) {
         self.signal("-TERM");
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
@@ -105,7 +105,7 @@ impl RoleProcess {
     }
 
     /// The exit status (if any) and the last lines of stderr.
-    pub fn describe_failure(&mut self) -> String {
+    pub(crate) fn describe_failure(&mut self) -> String {
         let status = self
             .try_status()
             .map_or("still running".to_owned(), |status| status.to_string());

@@ -7,7 +7,7 @@ use crate::results::timeline::TimelinePoint;
 
 /// Progress while the run goes on: a live bar on a terminal, a plain status line every
 /// few seconds otherwise (logs, CI).
-pub struct LiveView {
+pub(crate) struct LiveView {
     bar: Option<indicatif::ProgressBar>,
     last_line: std::cell::Cell<Option<Instant>>,
     /// Shows nothing (one of several runs going on at once).
@@ -17,7 +17,7 @@ pub struct LiveView {
 impl LiveView {
     const LINE_EVERY: Duration = Duration::from_secs(5);
 
-    pub fn new(devices: u64) -> Self {
+    pub(crate) fn new(devices: u64) -> Self {
         let bar = std::io::IsTerminal::is_terminal(&std::io::stdout()).then(|| {
             let bar = indicatif::ProgressBar::new(devices);
             let style = indicatif::ProgressStyle::with_template(
@@ -35,7 +35,7 @@ impl LiveView {
     }
 
     /// A view that shows nothing.
-    pub fn silent() -> Self {
+    pub(crate) fn silent() -> Self {
         Self {
             bar: None,
             last_line: std::cell::Cell::new(None),
@@ -46,7 +46,7 @@ impl LiveView {
     /// Shows the latest reading: parked devices (the bar), then notifications sent,
     /// Pings woken, notifications delivered and lost, the running wake-up p99, memory
     /// and CPU.
-    pub fn show(&self, elapsed: Duration, point: &TimelinePoint) {
+    pub(crate) fn show(&self, elapsed: Duration, point: &TimelinePoint) {
         if self.silent {
             return;
         }
@@ -85,7 +85,7 @@ impl LiveView {
         }
     }
 
-    pub fn note(&self, text: &str) {
+    pub(crate) fn note(&self, text: &str) {
         if self.silent {
             return;
         }
@@ -95,7 +95,7 @@ impl LiveView {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

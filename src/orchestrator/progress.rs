@@ -10,13 +10,13 @@ use super::children::RoleProcess;
 use crate::fleet::stats::Progress;
 
 /// The latest progress of every worker.
-pub struct WorkerProgress {
+pub(crate) struct WorkerProgress {
     latest: Arc<Mutex<Vec<Progress>>>,
 }
 
 impl WorkerProgress {
     /// Starts reading each worker's stdout.
-    pub fn follow(workers: &mut [RoleProcess], dir: &Path) -> Self {
+    pub(crate) fn follow(workers: &mut [RoleProcess], dir: &Path) -> Self {
         let latest = Arc::new(Mutex::new(vec![Progress::default(); workers.len()]));
         for (index, worker) in workers.iter_mut().enumerate() {
             let Some(stdout) = worker.take_stdout() else {
@@ -30,7 +30,7 @@ impl WorkerProgress {
     }
 
     /// Every worker's latest figures together.
-    pub fn total(&self) -> Progress {
+    pub(crate) fn total(&self) -> Progress {
         self.latest
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

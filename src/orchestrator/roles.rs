@@ -23,14 +23,14 @@ use crate::server::wake_path::{WakePathFigures, WakePathReading};
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running server partition and its addresses.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     pub process: RoleProcess,
     pub ready: ServerReady,
 }
 
 /// What the orchestrator reads from a partition's `/metrics` each second.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ServerCounts {
+pub(crate) struct ServerCounts {
     pub parked: u64,
     pub wakeups: u64,
     pub notifications: u64,
@@ -41,7 +41,7 @@ pub struct ServerCounts {
 impl ServerCounts {
     /// The counts of every partition added up (a partition that cannot be read adds 0),
     /// read from all partitions at once so a reading takes one round trip, not K.
-    pub fn of_all(servers: &[ServerProcess]) -> Self {
+    pub(crate) fn of_all(servers: &[ServerProcess]) -> Self {
         let readings: Vec<Option<ServerCounts>> = std::thread::scope(|scope| {
             let readers: Vec<_> = servers
                 .iter()
@@ -67,7 +67,7 @@ impl ServerCounts {
 /// The live heap of every partition added up; `None` without partitions or when one
 /// of them cannot be read (a sum missing a partition would be a figure nobody
 /// measured).
-pub fn heap_of_all(servers: &[ServerProcess]) -> Option<HeapReading> {
+pub(crate) fn heap_of_all(servers: &[ServerProcess]) -> Option<HeapReading> {
     let (first, rest) = servers.split_first()?;
     rest.iter()
         .try_fold(first.heap()?, |sum, server| Some(sum.plus(&server.heap()?)))
@@ -76,7 +76,7 @@ pub fn heap_of_all(servers: &[ServerProcess]) -> Option<HeapReading> {
 impl ServerProcess {
     /// The partition's live heap (`pingfleet_heap_bytes`, and by part
     /// `pingfleet_heap_part_bytes`), `None` when its /metrics cannot be read.
-    pub fn heap(&self) -> Option<HeapReading> {
+    pub(crate) fn heap(&self) -> Option<HeapReading> {
         let text = scrape(self.ready.metrics?).ok()?;
         let live_bytes = metric_value(&text, "pingfleet_heap_bytes")? as u64;
         let parts = HeapPart::ALL
@@ -90,7 +90,7 @@ impl ServerProcess {
     }
 
     /// The partition's counts, `None` when its /metrics cannot be read.
-    pub fn counts(&self) -> Option<ServerCounts> {
+    pub(crate) fn counts(&self) -> Option<ServerCounts> {
         let text = scrape(self.ready.metrics?).ok()?;
         let value = |name: &str| metric_value(&text, name).unwrap_or(0.0) as u64;
         Some(ServerCounts {
@@ -104,7 +104,7 @@ impl ServerProcess {
 
 /// The wake path of every partition merged; `None` without partitions, when one of
 /// them cannot be read, or when no wake passed.
-pub fn wake_path_of_all(servers: &[ServerProcess]) -> Option<WakePathFigures> {
+pub(crate) fn wake_path_of_all(servers: &[ServerProcess]) -> Option<WakePathFigures> {
     let readings: Option<Vec<WakePathReading>> = servers
         .iter()
         .map(|server| wake_path(server.ready.metrics?))
@@ -115,7 +115,7 @@ pub fn wake_path_of_all(servers: &[ServerProcess]) -> Option<WakePathFigures> {
 }
 
 /// Starts the server partitions one after the other and waits until each is ready.
-pub fn start_servers(
+pub(crate) fn start_servers(
     plan: &ResolvedScenario,
     engine: Engine,
     topology: Option<&Topology>,
@@ -148,7 +148,7 @@ pub fn start_servers(
 }
 
 /// A running middlebox before one partition.
-pub struct FirewallProcess {
+pub(crate) struct FirewallProcess {
     pub process: RoleProcess,
     pub ready: FirewallReady,
     /// Where it writes its report when stopped.
@@ -157,7 +157,7 @@ pub struct FirewallProcess {
 
 impl FirewallProcess {
     /// Stops it and reads its report; `None` if it wrote none.
-    pub fn stop(mut self) -> Option<FirewallReport> {
+    pub(crate) fn stop(mut self) -> Option<FirewallReport> {
         self.process.stop(Duration::from_secs(10));
         let text = std::fs::read(&self.report_path).ok()?;
         serde_json::from_slice(&text).ok()
@@ -165,7 +165,7 @@ impl FirewallProcess {
 }
 
 /// Starts a middlebox before each partition when the scenario has a `[firewall]`.
-pub fn start_firewalls(
+pub(crate) fn start_firewalls(
     plan: &ResolvedScenario,
     servers: &[ServerProcess],
     dir: &Path,
@@ -194,7 +194,7 @@ pub fn start_firewalls(
 }
 
 /// One PEM file trusted by the workers, holding every partition's certificate.
-pub fn concatenate_certificates(
+pub(crate) fn concatenate_certificates(
     servers: &[ServerProcess],
     dir: &Path,
 ) -> anyhow::Result<Option<PathBuf>> {
@@ -216,7 +216,7 @@ pub fn concatenate_certificates(
 
 /// Starts the device workers; each runs shard `index/workers` of the fleet.
 #[allow(clippy::too_many_arguments)]
-pub fn start_workers(
+pub(crate) fn start_workers(
     plan: &ResolvedScenario,
     servers: &[ServerProcess],
     firewalls: &[FirewallProcess],

@@ -16,7 +16,7 @@ struct Followed {
 }
 
 /// Reads every followed process each time [`Sampler::sample`] is called.
-pub struct Sampler {
+pub(crate) struct Sampler {
     followed: Vec<Followed>,
     last: Instant,
     /// The machine's (busy, total) CPU ticks at the previous reading.
@@ -25,7 +25,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn new(processes: impl IntoIterator<Item = (String, Role, u32)>) -> Self {
+    pub(crate) fn new(processes: impl IntoIterator<Item = (String, Role, u32)>) -> Self {
         let followed = processes
             .into_iter()
             .map(|(name, role, pid)| Followed {
@@ -44,7 +44,7 @@ impl Sampler {
     }
 
     /// Every followed process now, with the cores it used since the previous call.
-    pub fn sample(&mut self) -> (Vec<ProcessPoint>, KernelPoint) {
+    pub(crate) fn sample(&mut self) -> (Vec<ProcessPoint>, KernelPoint) {
         let now = Instant::now();
         let interval = (now - self.last).as_secs_f64();
         self.last = now;
@@ -87,7 +87,7 @@ impl Sampler {
 }
 
 /// The sum of `rss_bytes` of the processes of one role.
-pub fn rss_of(points: &[ProcessPoint], role: Role) -> u64 {
+pub(crate) fn rss_of(points: &[ProcessPoint], role: Role) -> u64 {
     points
         .iter()
         .filter(|point| point.role == role)
@@ -96,7 +96,7 @@ pub fn rss_of(points: &[ProcessPoint], role: Role) -> u64 {
 }
 
 /// The sum of `cpu_cores` of the processes of one role.
-pub fn cores_of(points: &[ProcessPoint], role: Role) -> f64 {
+pub(crate) fn cores_of(points: &[ProcessPoint], role: Role) -> f64 {
     points
         .iter()
         .filter(|point| point.role == role)

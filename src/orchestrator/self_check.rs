@@ -30,7 +30,7 @@ const INJECTOR_PRECISE_P99_US: u64 = 50;
 
 /// Checks the seconds of the timeline inside the hold (`hold_s` = start and end, in
 /// seconds since the run started) and the workers' own lag histograms.
-pub fn check(
+pub(crate) fn check(
     timeline: &[TimelinePoint],
     hold_s: Option<(f64, f64)>,
     (machine_cores, floor): (usize, Option<&LatencySummary>),

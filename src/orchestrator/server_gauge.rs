@@ -10,7 +10,7 @@ use crate::scenario::TargetSection;
 
 /// What of the server a run can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerGauge {
+pub(crate) enum ServerGauge {
     /// These processes' RSS and CPU time (the bundled partitions, or `server_pid`).
     Processes(Vec<u32>),
     /// A cgroup v2 directory: `memory.current` and `cpu.stat`.
@@ -21,7 +21,7 @@ pub enum ServerGauge {
 
 impl ServerGauge {
     /// The gauge an external target names.
-    pub fn of_target(target: &TargetSection) -> Self {
+    pub(crate) fn of_target(target: &TargetSection) -> Self {
         if let Some(cgroup) = &target.server_cgroup {
             let path = PathBuf::from(cgroup);
             return Self::Cgroup(match path.is_absolute() {
@@ -38,7 +38,7 @@ impl ServerGauge {
     /// The memory of each process (or of the cgroup, as one figure); `None` when not
     /// measured or when one of them cannot be read (a sum missing a process would be a
     /// figure nobody measured).
-    pub fn memory_each(&self) -> Option<Vec<u64>> {
+    pub(crate) fn memory_each(&self) -> Option<Vec<u64>> {
         match self {
             Self::Processes(pids) => pids
                 .iter()
@@ -53,7 +53,7 @@ impl ServerGauge {
     }
 
     /// CPU seconds used so far.
-    pub fn cpu_seconds(&self) -> Option<f64> {
+    pub(crate) fn cpu_seconds(&self) -> Option<f64> {
         match self {
             Self::Processes(pids) => pids.iter().map(|pid| procfs::cpu_seconds(Some(*pid))).sum(),
             Self::Cgroup(dir) => {
@@ -67,7 +67,7 @@ impl ServerGauge {
     }
 
     /// What the result file says was read.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Processes(pids) => {
                 let pids: Vec<String> = pids.iter().map(u32::to_string).collect();

@@ -9,7 +9,7 @@ use crate::results::run::{Memory, RunResult, ThresholdVerdict};
 use crate::scenario::Metric;
 
 /// Judges every threshold of a scenario against the result.
-pub fn judge_thresholds(
+pub(crate) fn judge_thresholds(
     thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
     result: &RunResult,
 ) -> Vec<ThresholdVerdict> {
@@ -18,7 +18,7 @@ pub fn judge_thresholds(
 
 /// Judges `thresholds` against a fleet's report and the memory measured of it; an
 /// incomplete run's are not judged.
-pub fn judge_report(
+pub(crate) fn judge_report(
     thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
     fleet: &WorkerReport,
     memory: &Memory,

@@ -22,12 +22,12 @@
 
 pub mod capacity;
 pub mod capacity_fit;
-pub mod network;
-pub mod per_second;
+pub(crate) mod network;
+pub(crate) mod per_second;
 pub mod run;
-pub mod self_check;
+pub(crate) mod self_check;
 pub mod sweep;
-pub mod timeline;
+pub(crate) mod timeline;
 pub mod variants;
 
 use std::path::{Path, PathBuf};

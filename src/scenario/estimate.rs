@@ -29,7 +29,7 @@ const START_AND_STOP: Duration = Duration::from_secs(3);
 const QUICK_DRAIN: Duration = Duration::from_secs(1);
 
 /// How long one measurement of `plan` should take, start to stop.
-pub fn measurement(plan: &ResolvedScenario) -> Duration {
+pub(crate) fn measurement(plan: &ResolvedScenario) -> Duration {
     let scenario = &plan.scenario;
     let devices = scenario.devices.count as f64;
     let machine_rate = match scenario.server.tls {
@@ -58,7 +58,7 @@ fn tls_ramp_per_s(devices: f64) -> f64 {
 
 /// How long the whole run should take: every measurement it makes (a sweep's rounds
 /// of cells measured at once, or one per engine compared).
-pub fn wall_time(plan: &ResolvedScenario) -> Duration {
+pub(crate) fn wall_time(plan: &ResolvedScenario) -> Duration {
     let one = measurement(plan);
     let measurements = match &plan.scenario.sweep {
         Some(sweep) => sweep.cells().len().div_ceil(sweep.parallel.max(1)),
@@ -70,7 +70,7 @@ pub fn wall_time(plan: &ResolvedScenario) -> Duration {
 /// How long a whole run should take: one measurement, and every measurement of a
 /// capacity search or of the variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WholeTime {
+pub(crate) struct WholeTime {
     /// One measurement of the plan (a search's first step, one variant).
     pub one: Duration,
     /// Every measurement: all the steps (a search stops at the first that fails, so at
@@ -85,7 +85,7 @@ pub struct WholeTime {
 
 /// The whole run's time for `plan`, resolved with `overrides` (each step and variant
 /// is resolved as the run will resolve it).
-pub fn whole_time(plan: &ResolvedScenario, overrides: &Overrides) -> WholeTime {
+pub(crate) fn whole_time(plan: &ResolvedScenario, overrides: &Overrides) -> WholeTime {
     let one = wall_time(plan);
     let scenario = &plan.scenario;
     let resolve = |text: &str, overrides: &Overrides| {

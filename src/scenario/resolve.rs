@@ -23,7 +23,7 @@ const PROXY_SOCKETS: usize = 3;
 /// Descriptors a process keeps for itself (listeners, files, pipes).
 const FD_RESERVE: u64 = 2_000;
 /// The most processes of one role a run starts (a million devices took 56 of each).
-pub const MAX_PROCESSES: u32 = 256;
+pub(crate) const MAX_PROCESSES: u32 = 256;
 /// Memory one device costs the machine, server, worker and kernel together, as last
 /// measured with some room: capacity-100k took 2.1 KB server + 3.2 KB worker + 10.2 KB
 /// kernel per TLS device (once TLS sessions keep only their keys when parked); a
@@ -419,7 +419,7 @@ fn largest_fleet(scenario: &Scenario, limits: MachineLimits) -> usize {
 /// What a plan's devices and processes should take of this machine's memory, by the
 /// last measured cost per device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoryEstimate {
+pub(crate) struct MemoryEstimate {
     /// "TLS" or "plain".
     pub kind: &'static str,
     pub per_device_bytes: u64,
@@ -428,7 +428,7 @@ pub struct MemoryEstimate {
 }
 
 impl MemoryEstimate {
-    pub fn of(scenario: &Scenario, processes: u32) -> Self {
+    pub(crate) fn of(scenario: &Scenario, processes: u32) -> Self {
         let (kind, per_device_bytes) = match scenario.server.tls {
             true => ("TLS", TLS_DEVICE_BYTES),
             false => ("plain", PLAIN_DEVICE_BYTES),
@@ -478,7 +478,7 @@ fn check_memory(
 }
 
 /// Where worker `index` writes its document.
-pub fn worker_document(dir: &Path, index: u32) -> PathBuf {
+pub(crate) fn worker_document(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("worker-{index}.json"))
 }
 

@@ -11,7 +11,7 @@ use crate::eas::headers::BasicCredentials;
 
 /// Basic auth on every request, OPTIONS included; both engines also call it on the head,
 /// before they read a body.
-pub fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, Response> {
+pub(crate) fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, Response> {
     let unauthorized = |message: &str| {
         Response::text(401, message).header("WWW-Authenticate", "Basic realm=\"pingfleet\"")
     };
@@ -36,14 +36,14 @@ pub fn authenticate(state: &ServerState, head: &RequestHead) -> Result<String, R
 /// A request allowed to send its body: who sent it, and its share of the budget (held
 /// while the body is read).
 #[derive(Debug)]
-pub struct Admitted {
+pub(crate) struct Admitted {
     pub user: String,
     pub permit: BodyPermit,
 }
 
 /// Admits a request whose head declares `body_bytes`: its credentials must be good and
 /// its body must fit the budget. The response to send instead (401, 413, 503) if not.
-pub fn admit(
+pub(crate) fn admit(
     state: &ServerState,
     head: &RequestHead,
     body_bytes: usize,

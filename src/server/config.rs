@@ -9,9 +9,9 @@ use crate::setting::ConfigError;
 use crate::units::Span;
 
 /// The shortest heartbeat a Ping may ask for when nothing says otherwise (Exchange's).
-pub const DEFAULT_MIN_HEARTBEAT: Span = Span::from_secs(60);
+pub(crate) const DEFAULT_MIN_HEARTBEAT: Span = Span::from_secs(60);
 /// The longest heartbeat a Ping may ask for when nothing says otherwise (59 minutes).
-pub const DEFAULT_MAX_HEARTBEAT: Span = Span::from_secs(3540);
+pub(crate) const DEFAULT_MAX_HEARTBEAT: Span = Span::from_secs(3540);
 
 /// The bundled server. `[server]` in a scenario; the flags of the same names on
 /// `pingfleet serve`.

@@ -55,7 +55,12 @@ fn served_version(form: &QueryForm, head: &RequestHead) -> Result<ProtocolVersio
 /// Handles one request of `user`, whom the engine admitted on the head (see
 /// [`super::admission`]). A bug that panics inside a command answers this request with
 /// Ping Status 8 (or HTTP 500) instead of taking the connection or the server down.
-pub fn handle(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -> Outcome {
+pub(crate) fn handle(
+    state: &Arc<ServerState>,
+    head: &RequestHead,
+    user: &str,
+    body: &[u8],
+) -> Outcome {
     let routed = std::panic::catch_unwind(AssertUnwindSafe(|| route(state, head, user, body)));
     let outcome =
         routed.unwrap_or_else(|_| Outcome::Respond(internal_error(&state.config.path, head)));
@@ -149,9 +154,9 @@ fn post(state: &Arc<ServerState>, head: &RequestHead, user: &str, body: &[u8]) -
 }
 
 /// The longest DeviceId kept (MS-ASHTTP's own limit is 32 characters).
-pub const MAX_DEVICE_ID_BYTES: usize = 64;
+pub(crate) const MAX_DEVICE_ID_BYTES: usize = 64;
 /// Devices kept per user; a further one is refused (403) rather than stored.
-pub const MAX_DEVICES_PER_USER: usize = 100;
+pub(crate) const MAX_DEVICES_PER_USER: usize = 100;
 
 /// Why a request's device cannot be served, if it cannot: a DeviceId too long (400),
 /// or a new device for a user who has [`MAX_DEVICES_PER_USER`] already (403).

@@ -30,7 +30,7 @@ use super::state::ServerState;
 use super::wake_path::WokenPing;
 
 /// Serves one connection (plain or TLS) with hyper until it closes or the server stops.
-pub async fn serve_connection<S>(io: S, state: Arc<ServerState>)
+pub(crate) async fn serve_connection<S>(io: S, state: Arc<ServerState>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -221,7 +221,7 @@ fn to_hyper(response: Response) -> hyper::Response<ResponseBody> {
 /// A complete response body that, for a woken Ping, records the server-side wake
 /// latency when hyper is done with it (it has taken the whole body, whose length it
 /// knows, and drops it): the closest point to "response written" that hyper exposes.
-pub struct ResponseBody {
+pub(crate) struct ResponseBody {
     data: Option<Bytes>,
     wake: Option<(WokenPing, Arc<Metrics>)>,
 }

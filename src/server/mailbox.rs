@@ -14,7 +14,7 @@ use crate::eas::commands::folder_sync::{folder_type, Folder};
 /// The standard hierarchy every mailbox starts with: (ServerId, name, type, Ping class).
 /// Ids follow the alphabetical order of the names, so the Inbox is `5` as in the
 /// protocol document's examples.
-pub const STANDARD_FOLDERS: [(&str, &str, u32, &str); 9] = [
+pub(crate) const STANDARD_FOLDERS: [(&str, &str, u32, &str); 9] = [
     ("1", "Calendar", folder_type::CALENDAR, "Calendar"),
     ("2", "Contacts", folder_type::CONTACTS, "Contacts"),
     ("3", "Deleted Items", folder_type::DELETED_ITEMS, "Email"),
@@ -31,14 +31,14 @@ const FIRST_USER_FOLDER_ID: u32 = 100;
 
 /// Folders a hierarchy change may add to one mailbox; beyond, changes are refused (and
 /// counted), so a folder's index never wraps onto another folder.
-pub const MAX_USER_FOLDERS: usize = 1000;
+pub(crate) const MAX_USER_FOLDERS: usize = 1000;
 
 /// Items kept per folder; older ones are dropped (a device that falls this far behind
 /// gets the newest ones).
-pub const MAX_ITEMS_PER_FOLDER: usize = 256;
+pub(crate) const MAX_ITEMS_PER_FOLDER: usize = 256;
 
 /// A folder's index in a mailbox (standard folders first, then user folders).
-pub type FolderIndex = u16;
+pub(crate) type FolderIndex = u16;
 
 /// One mail item, as much as a Sync response needs to describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,7 +89,7 @@ impl Default for Metrics {
 }
 
 /// Adds one to a counter.
-pub fn bump(counter: &AtomicU64) {
+pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -345,10 +345,10 @@ pub struct ExtraGauges {
 
 /// The path of the wake path's histograms (a `WakePathReading` in JSON), beside
 /// `/metrics`.
-pub const WAKE_PATH: &str = "/wake-path";
+pub(crate) const WAKE_PATH: &str = "/wake-path";
 
 /// Serves `/metrics` (and `/wake-path`) on a listener until `shutdown` fires.
-pub async fn serve_metrics(
+pub(crate) async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     gauges: impl Fn() -> ExtraGauges + Send + Sync + 'static,

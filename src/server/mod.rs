@@ -17,23 +17,23 @@
 //! - [`run`]: starting and stopping a partition; [`launch`]: `pingfleet serve`;
 //!   [`process`]: a `serve` process as the orchestrator, tests and benches start it.
 
-pub mod admission;
-pub mod budget;
+pub(crate) mod admission;
+pub(crate) mod budget;
 pub mod commands;
-pub mod config;
-pub mod handler;
+pub(crate) mod config;
+pub(crate) mod handler;
 pub mod http;
-pub mod hyper_engine;
+pub(crate) mod hyper_engine;
 pub mod launch;
 pub mod lean;
-pub mod mailbox;
-pub mod metrics;
-pub mod notify;
-pub mod parking;
+pub(crate) mod mailbox;
+pub(crate) mod metrics;
+pub(crate) mod notify;
+pub(crate) mod parking;
 pub mod process;
 pub mod run;
 pub mod state;
-pub mod store;
-pub mod tls_stream;
+pub(crate) mod store;
+pub(crate) mod tls_stream;
 pub mod users;
-pub mod wake_path;
+pub(crate) mod wake_path;

@@ -19,7 +19,7 @@ use crate::notification::{ChangeKind, Notification, MAX_DATAGRAM_BYTES};
 
 /// What became of one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// Stored; this many parked Pings were woken.
     Stored {
         woken: usize,
@@ -39,7 +39,7 @@ const BATCHES_PER_TURN: usize = 64;
 
 /// Reads datagrams, a batch at a time, until shutdown, with a [`guard`] thread that
 /// takes over whenever the runtime leaves the socket unread.
-pub async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
+pub(crate) async fn listen(socket: UdpSocket, state: Arc<ServerState>) {
     let socket = Arc::new(socket);
     let guarded = (socket.clone(), state.clone());
     let _ = std::thread::Builder::new()
@@ -128,7 +128,11 @@ fn apply_batch(
 
 /// Applies one change and wakes the Pings that monitor the folder. `arrival` says when
 /// the datagram was received and read (its `signalled` is set per wake).
-pub fn apply(state: &ServerState, notification: &Notification, arrival: WakeTrace) -> Applied {
+pub(crate) fn apply(
+    state: &ServerState,
+    notification: &Notification,
+    arrival: WakeTrace,
+) -> Applied {
     let metrics = &state.metrics;
     if !state.config.users.exists(&notification.user) {
         bump(&metrics.notifications_unknown_user);

@@ -50,7 +50,7 @@ pub struct ParkedReply {
 }
 
 /// Creates a device's parked slot; the caller stores it under the shard lock.
-pub fn new_slot(generation: u64) -> (ParkedSlot, oneshot::Receiver<Wake>) {
+pub(crate) fn new_slot(generation: u64) -> (ParkedSlot, oneshot::Receiver<Wake>) {
     let (waker, receiver) = oneshot::channel();
     (ParkedSlot { generation, waker }, receiver)
 }

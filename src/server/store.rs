@@ -154,7 +154,7 @@ impl UserState {
 
 /// The device with this id in a list, created on first contact. A free function so
 /// callers can hold the mailbox and a device at the same time.
-pub fn device_mut<'a>(devices: &'a mut Vec<DeviceState>, id: &str) -> &'a mut DeviceState {
+pub(crate) fn device_mut<'a>(devices: &'a mut Vec<DeviceState>, id: &str) -> &'a mut DeviceState {
     let position = match devices.iter().position(|device| &*device.id == id) {
         Some(position) => position,
         None => {

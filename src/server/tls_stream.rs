@@ -22,7 +22,7 @@ use crate::tls_session::{Step, TlsSession, Want};
 const READ_CHUNK: usize = 4096;
 
 /// A server-side TLS connection over a TCP stream.
-pub struct LeanTlsStream {
+pub(crate) struct LeanTlsStream {
     tcp: TcpStream,
     session: TlsSession<UnbufferedServerConnection>,
 }
@@ -35,7 +35,10 @@ impl super::lean::OverTcp for LeanTlsStream {
 
 impl LeanTlsStream {
     /// Runs the server handshake.
-    pub async fn accept(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
+    pub(crate) async fn accept(
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<Self> {
         let hand_over = config.enable_secret_extraction;
         let session = TlsSession::start(|| UnbufferedServerConnection::new(config), hand_over)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;

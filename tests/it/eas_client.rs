@@ -13,11 +13,11 @@ use pingfleet::eas::WbxmlBody;
 use pingfleet::server::launch::ServeArgs;
 use pingfleet::server::process::ServerHandle;
 
-pub const ENGINES: [&str; 2] = ["lean", "hyper"];
-pub const PASSWORD: &str = "pingfleet";
+pub(crate) const ENGINES: [&str; 2] = ["lean", "hyper"];
+pub(crate) const PASSWORD: &str = "pingfleet";
 
 /// A running `pingfleet serve`.
-pub struct Server {
+pub(crate) struct Server {
     handle: ServerHandle,
     pub http: SocketAddr,
     pub notify: SocketAddr,
@@ -26,17 +26,17 @@ pub struct Server {
 
 impl Server {
     /// Starts a server on 127.0.0.1 port 0 with 100 synthetic users and the extra flags.
-    pub fn start(engine: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start(engine: &str, extra: &[&str]) -> Server {
         Self::start_at(engine, "127.0.0.1:0", "127.0.0.1:0", extra)
     }
 
     /// Starts a server on the given HTTP and notification addresses.
-    pub fn start_at(engine: &str, listen: &str, notify: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start_at(engine: &str, listen: &str, notify: &str, extra: &[&str]) -> Server {
         Self::start_full(engine, (listen, notify), 100, extra)
     }
 
     /// Starts a server on 127.0.0.1 port 0 with `users` synthetic users.
-    pub fn start_with_users(engine: &str, users: usize, extra: &[&str]) -> Server {
+    pub(crate) fn start_with_users(engine: &str, users: usize, extra: &[&str]) -> Server {
         Self::start_full(engine, ("127.0.0.1:0", "127.0.0.1:0"), users, extra)
     }
 
@@ -82,28 +82,28 @@ impl Server {
     }
 
     /// The server's process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.handle.pid()
     }
 
     /// A client for `user` on device `device`.
-    pub fn client(&self, user: &str, device: &str) -> Client {
+    pub(crate) fn client(&self, user: &str, device: &str) -> Client {
         Client::connect(self, user, device)
     }
 
     /// Sends a notification datagram.
-    pub fn notify(&self, text: &str) {
+    pub(crate) fn notify(&self, text: &str) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.send_to(text.as_bytes(), self.notify).unwrap();
     }
 
     /// The value of a metric line (exact name with labels), 0 when absent.
-    pub fn metric(&self, name: &str) -> f64 {
+    pub(crate) fn metric(&self, name: &str) -> f64 {
         self.handle.metric(name).expect("the server's /metrics")
     }
 
     /// Polls a metric until it equals `value`; false after `timeout`.
-    pub fn wait_metric(&self, name: &str, value: f64, timeout: Duration) -> bool {
+    pub(crate) fn wait_metric(&self, name: &str, value: f64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if self.metric(name) == value {
@@ -115,7 +115,7 @@ impl Server {
     }
 
     /// Polls a counter until it reaches at least `value`; false after `timeout`.
-    pub fn wait_metric_at_least(&self, name: &str, value: f64, timeout: Duration) -> bool {
+    pub(crate) fn wait_metric_at_least(&self, name: &str, value: f64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if self.metric(name) >= value {
@@ -127,7 +127,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit (`None`: it had to be killed).
-    pub fn terminate(mut self, timeout: Duration) -> Option<ExitStatus> {
+    pub(crate) fn terminate(mut self, timeout: Duration) -> Option<ExitStatus> {
         self.handle.terminate(timeout)
     }
 }
@@ -144,7 +144,7 @@ impl<T: Read + Write + Send> Stream for T {}
 
 /// An HTTP response as the client read it (body un-gzipped).
 #[derive(Debug)]
-pub struct HttpResponse {
+pub(crate) struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -152,7 +152,7 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(known, _)| known.eq_ignore_ascii_case(name))
@@ -160,13 +160,13 @@ impl HttpResponse {
     }
 
     /// Decodes the body as a command response.
-    pub fn eas<T: WbxmlBody>(&self) -> T {
+    pub(crate) fn eas<T: WbxmlBody>(&self) -> T {
         T::decode(&self.body).unwrap_or_else(|err| panic!("{err}: {self:?}"))
     }
 }
 
 /// A blocking EAS client on one keep-alive connection.
-pub struct Client {
+pub(crate) struct Client {
     stream: Box<dyn Stream>,
     pub user: String,
     pub password: String,
@@ -177,7 +177,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn connect(server: &Server, user: &str, device: &str) -> Client {
+    pub(crate) fn connect(server: &Server, user: &str, device: &str) -> Client {
         let tcp = TcpStream::connect(server.http).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         tcp.set_nodelay(true).unwrap();
@@ -214,13 +214,13 @@ impl Client {
     }
 
     /// Sends raw bytes.
-    pub fn send_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
         self.stream.flush().unwrap();
     }
 
     /// POSTs a command with the plain query.
-    pub fn post(&mut self, command: &str, body: &[u8]) -> HttpResponse {
+    pub(crate) fn post(&mut self, command: &str, body: &[u8]) -> HttpResponse {
         let target = format!(
             "/Microsoft-Server-ActiveSync?Cmd={command}&User={}&DeviceId={}&DeviceType=SmartPhone",
             self.user, self.device
@@ -230,7 +230,7 @@ impl Client {
     }
 
     /// Writes a POST without reading the answer.
-    pub fn send_post(&mut self, target: &str, body: &[u8], with_version: bool) {
+    pub(crate) fn send_post(&mut self, target: &str, body: &[u8], with_version: bool) {
         let mut head = format!(
             "POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\n\
              Content-Type: application/vnd.ms-sync.wbxml\r\nContent-Length: {}\r\n",
@@ -252,7 +252,7 @@ impl Client {
         self.send_raw(&bytes);
     }
 
-    pub fn options(&mut self) -> HttpResponse {
+    pub(crate) fn options(&mut self) -> HttpResponse {
         let head = format!(
             "OPTIONS /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Authorization: {}\r\n\r\n",
@@ -263,12 +263,12 @@ impl Client {
     }
 
     /// Reads one response; panics on a closed connection.
-    pub fn read_response(&mut self) -> HttpResponse {
+    pub(crate) fn read_response(&mut self) -> HttpResponse {
         self.try_read_response().expect("a response")
     }
 
     /// Reads one response, or `None` when the connection closed first.
-    pub fn try_read_response(&mut self) -> Option<HttpResponse> {
+    pub(crate) fn try_read_response(&mut self) -> Option<HttpResponse> {
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {

@@ -22,7 +22,7 @@ use pingfleet::eas::{xml, WbxmlBody};
 use crate::util::{vector_bytes, VECTORS};
 
 /// Whether libwbxml's tools are installed; panics under CI when they are not.
-pub fn tools_available() -> bool {
+pub(crate) fn tools_available() -> bool {
     let found = Command::new("wbxml2xml").arg("-h").output().is_ok()
         && Command::new("xml2wbxml").arg("-h").output().is_ok();
     if !found {
@@ -41,7 +41,7 @@ fn run(tool: &str, args: &[&str]) {
 }
 
 /// libwbxml's decoding of our bytes, read back through our XML parser.
-pub fn libwbxml_decode(dir: &Path, bytes: &[u8]) -> Element {
+pub(crate) fn libwbxml_decode(dir: &Path, bytes: &[u8]) -> Element {
     let input = dir.join("in.wbxml");
     let output = dir.join("out.xml");
     std::fs::write(&input, bytes).unwrap();

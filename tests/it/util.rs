@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Every worked hex example of the protocol document, by file stem.
-pub const VECTORS: &[&str] = &[
+pub(crate) const VECTORS: &[&str] = &[
     "ping-request",
     "ping-response-status1",
     "ping-response-status2",
@@ -17,25 +17,25 @@ pub const VECTORS: &[&str] = &[
     "provision-request-phase1",
 ];
 
-pub fn vector_path(name: &str, extension: &str) -> PathBuf {
+pub(crate) fn vector_path(name: &str, extension: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/vectors")
         .join(format!("{name}.{extension}"))
 }
 
 /// The bytes of a vector's hex dump.
-pub fn vector_bytes(name: &str) -> Vec<u8> {
+pub(crate) fn vector_bytes(name: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(vector_path(name, "hex")).expect("vector file");
     pingfleet::eas::hex::parse(&text).expect("vector hex")
 }
 
 /// The XML `pingfleet wbxml decode` must print for a vector.
-pub fn vector_xml(name: &str) -> String {
+pub(crate) fn vector_xml(name: &str) -> String {
     std::fs::read_to_string(vector_path(name, "xml")).expect("vector xml")
 }
 
 /// Removes `xmlns="...:"` declarations, to compare with XML written without namespaces.
-pub fn strip_namespaces(xml: &str) -> String {
+pub(crate) fn strip_namespaces(xml: &str) -> String {
     let mut out = String::with_capacity(xml.len());
     let mut rest = xml;
     while let Some(start) = rest.find(" xmlns=\"") {
@@ -49,7 +49,7 @@ pub fn strip_namespaces(xml: &str) -> String {
 
 /// Asserts that a worker sent at least `at_least` notifications and that every one was
 /// delivered and none lost (`what` names the case in the failure).
-pub fn assert_every_notification_delivered(
+pub(crate) fn assert_every_notification_delivered(
     counters: &pingfleet::fleet::stats::Counters,
     at_least: u64,
     what: &str,
@@ -68,7 +68,7 @@ pub fn assert_every_notification_delivered(
 /// Runs `pingfleet devices` (under `wrapper`, e.g. `ip netns exec NS`, when given) against
 /// `server` with `flags` besides its target and notification address, and returns the
 /// worker's document (written into `dir`) once it exits successfully.
-pub fn devices_report(
+pub(crate) fn devices_report(
     wrapper: &[String],
     server: &pingfleet::server::process::ServerHandle,
     flags: &[&str],
@@ -96,17 +96,17 @@ pub fn devices_report(
 /// of seconds (whole runs, a browser) holds it for reading; a test whose figures need it
 /// quiet (the packet capture's, compared within 10%) holds it for writing, so it never
 /// runs beside them.
-pub static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+pub(crate) static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Holds the machine beside other busy tests.
-pub fn busy_machine() -> std::sync::RwLockReadGuard<'static, ()> {
+pub(crate) fn busy_machine() -> std::sync::RwLockReadGuard<'static, ()> {
     MACHINE
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Holds the machine alone among the busy tests.
-pub fn quiet_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+pub(crate) fn quiet_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
     MACHINE
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -114,7 +114,7 @@ pub fn quiet_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
 
 /// The result file a run printed on its `results: ` line (under `dir`), checked against
 /// `schemas/<schema>` and read.
-pub fn checked_result<T: serde::de::DeserializeOwned>(
+pub(crate) fn checked_result<T: serde::de::DeserializeOwned>(
     dir: &Path,
     printed: &str,
     schema: &str,

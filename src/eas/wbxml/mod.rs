@@ -17,15 +17,15 @@ pub const EAS_HEADER: [u8; 4] = [0x03, 0x01, 0x6A, 0x00];
 
 /// Global tokens of WBXML 1.3 that EAS uses or that the decoder must recognise.
 pub(crate) mod token {
-    pub const SWITCH_PAGE: u8 = 0x00;
-    pub const END: u8 = 0x01;
-    pub const ENTITY: u8 = 0x02;
-    pub const STR_I: u8 = 0x03;
-    pub const STR_T: u8 = 0x83;
-    pub const OPAQUE: u8 = 0xC3;
-    pub const CONTENT_FLAG: u8 = 0x40;
-    pub const ATTRIBUTE_FLAG: u8 = 0x80;
-    pub const TAG_MASK: u8 = 0x3F;
+    pub(crate) const SWITCH_PAGE: u8 = 0x00;
+    pub(crate) const END: u8 = 0x01;
+    pub(crate) const ENTITY: u8 = 0x02;
+    pub(crate) const STR_I: u8 = 0x03;
+    pub(crate) const STR_T: u8 = 0x83;
+    pub(crate) const OPAQUE: u8 = 0xC3;
+    pub(crate) const CONTENT_FLAG: u8 = 0x40;
+    pub(crate) const ATTRIBUTE_FLAG: u8 = 0x80;
+    pub(crate) const TAG_MASK: u8 = 0x3F;
 }
 
 /// An element name: a code page and a token (5..=0x3F) on that page.

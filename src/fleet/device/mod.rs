@@ -21,7 +21,7 @@ use super::profile::Profile;
 use super::radio::{RadioMeter, SimClock};
 mod airtime;
 mod folders;
-pub use folders::MissingFolder;
+pub(crate) use folders::MissingFolder;
 mod idle;
 mod pending;
 mod request;
@@ -482,7 +482,7 @@ impl Device {
 
 /// The DeviceId of device `fleet_index` for `user`: `prefix` and 16 hex digits, stable
 /// across runs and seeds.
-pub fn device_id(prefix: &str, user: &str, fleet_index: usize) -> String {
+pub(crate) fn device_id(prefix: &str, user: &str, fleet_index: usize) -> String {
     format!(
         "{prefix}{:016x}",
         seeds::splitmix64(seeds::fnv1a(user.as_bytes()) ^ fleet_index as u64)

@@ -22,7 +22,7 @@ use super::device::{Device, State};
 use super::errors::DeviceError;
 use super::injector::{Injected, InjectorConfig, InjectorThread};
 use super::phase_clock::PhaseClock;
-pub use super::phase_clock::{RunEnd, StageCounts};
+pub(crate) use super::phase_clock::RunEnd;
 use super::stats::FleetStats;
 use super::target::Target;
 use super::tickets::TlsClients;
@@ -34,7 +34,7 @@ mod phases;
 
 /// When a worker's hold phase begins.
 #[derive(Debug, Clone)]
-pub enum HoldStart {
+pub(crate) enum HoldStart {
     /// Once every device has parked (or given up), or at the ramp timeout.
     WhenSettled,
     /// As `WhenSettled`, and only once this flag is set (an orchestrator sets every
@@ -52,7 +52,7 @@ const STILL_BOOTSTRAPPING: &str = "still bootstrapping when the run ended";
 
 /// How a worker runs.
 #[derive(Debug)]
-pub struct FleetEngineConfig {
+pub(crate) struct FleetEngineConfig {
     pub targets: Vec<Target>,
     pub tls: Option<TlsClients>,
     pub connect_rate_per_s: f64,
@@ -107,7 +107,7 @@ struct Slot {
 }
 
 /// The event loop and everything it drives.
-pub struct FleetEngine {
+pub(crate) struct FleetEngine {
     config: FleetEngineConfig,
     poll: Poll,
     slots: Vec<Slot>,
@@ -128,7 +128,7 @@ pub struct FleetEngine {
 }
 
 impl FleetEngine {
-    pub fn new(
+    pub(crate) fn new(
         config: FleetEngineConfig,
         devices: Vec<Device>,
         targets_of: impl Fn(usize) -> usize,
@@ -167,7 +167,7 @@ impl FleetEngine {
     }
 
     /// Runs the ramp, hold and drain phases (or until `stop` is set); returns the stats.
-    pub fn run(mut self, stop: Arc<AtomicBool>) -> io::Result<(FleetStats, RunEnd)> {
+    pub(crate) fn run(mut self, stop: Arc<AtomicBool>) -> io::Result<(FleetStats, RunEnd)> {
         let start = Instant::now();
         self.started_at = start;
         let mut events = Events::with_capacity(1024);
