@@ -92,7 +92,7 @@ pub enum Subcommand {
     /// (several overlay), a sweep, or a comparison with a baseline; prints its path.
     ///
     /// Examples: pingfleet report results/smoke-*.json -o smoke.html ;
-    /// pingfleet report --baseline results/baselines/gate results/gate-2026-12-03T10-00-00Z.json -o gate.html
+    /// pingfleet report --baseline results/baselines/gate results/gate/gate-2026-12-03T10-00-00Z.json -o gate.html
     Report(crate::html_report::ReportArgs),
     /// Send a change notification to a server by hand, as the mailbox back-end would.
     ///
@@ -148,6 +148,15 @@ pub fn parse() -> Result<Cli, clap::Error> {
     Cli::try_parse().map_err(with_tip)
 }
 
+/// [`parse`] of the given words, as tests give them.
+pub fn parse_from<I, T>(words: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(words).map_err(with_tip)
+}
+
 /// `err` with a `tip:` line when its value has a suggestion.
 pub fn with_tip(mut err: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
@@ -173,10 +182,39 @@ pub fn with_tip(mut err: clap::Error) -> clap::Error {
     err
 }
 
+/// A refused command line in one line, for stderr: clap's error, its tip and its usage
+/// joined (`invalid value '-5' for '--devices <N>': ...; tip: write --devices 5; Usage:
+/// pingfleet run [OPTIONS] [SCENARIO]`), without the pointer to `--help` it ends with.
+pub fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("For more information"))
+        .collect();
+    let joined = parts.join("; ");
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory as _;
+
+    #[test]
+    fn a_refused_command_line_is_said_in_one_line_with_its_tip() {
+        let err = parse_from(["pingfleet", "run", "smoke", "--devices", "-5"]).unwrap_err();
+        let line = one_line(&err);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with("invalid value '-5' for '--devices"),
+            "{line}"
+        );
+        assert!(line.contains("tip: write --devices 5"), "{line}");
+        assert!(!line.contains("For more information"), "{line}");
+        let err = parse_from(["pingfleet", "run", "--colour"]).unwrap_err();
+        assert!(one_line(&err).contains("--colour"), "{}", one_line(&err));
+    }
 
     /// Every subcommand, depth first, with its path (`wbxml decode`).
     fn commands() -> Vec<(String, clap::Command)> {

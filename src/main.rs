@@ -16,8 +16,14 @@ fn main() -> ExitCode {
     let cli = match pingfleet::cli::parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // Help and version are printed to stdout and exit 0; errors go to stderr.
-            let _ = err.print();
+            // Help and version are printed to stdout and exit 0; a refused command line
+            // is said in one line on stderr.
+            match err.use_stderr() {
+                true => eprintln!("pingfleet: {}", pingfleet::cli::one_line(&err)),
+                false => {
+                    let _ = err.print();
+                }
+            }
             return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
         }
     };

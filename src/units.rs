@@ -197,10 +197,31 @@ impl serde::Serialize for Span {
 }
 
 impl<'de> serde::Deserialize<'de> for Span {
+    /// `"8m"`, `"1500ms"`, `"30"`, or a bare whole number of seconds (`hold = 30`), as
+    /// the flags take them.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(D::Error::custom)
+        struct SpanVisitor;
+        impl serde::de::Visitor<'_> for SpanVisitor {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like \"30s\", \"8m\" or \"1500ms\", or whole seconds")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Span, E> {
+                text.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Span, E> {
+                Ok(Span::from_secs(seconds))
+            }
+            fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Span, E> {
+                u64::try_from(seconds).map(Span::from_secs).map_err(|_| {
+                    E::custom(format!(
+                        "{seconds}: a duration is not negative, e.g. \"{}s\"",
+                        seconds.unsigned_abs()
+                    ))
+                })
+            }
+        }
+        deserializer.deserialize_any(SpanVisitor)
     }
 }
 
@@ -288,6 +309,21 @@ mod tests {
         assert_eq!(Span::from_secs(480).to_string(), "8m");
         let err = "5 minuets".parse::<Span>().unwrap_err().to_string();
         assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn spans_in_files_are_strings_or_whole_seconds() {
+        #[derive(serde::Deserialize)]
+        struct Table {
+            hold: Span,
+        }
+        let read = |text: &str| toml::from_str::<Table>(text).map(|table| table.hold.0);
+        assert_eq!(read("hold = \"8m\"").unwrap(), Duration::from_secs(480));
+        assert_eq!(read("hold = 30").unwrap(), Duration::from_secs(30));
+        let negative = read("hold = -5").unwrap_err().to_string();
+        assert!(negative.contains("not negative, e.g. \"5s\""), "{negative}");
+        let float = read("hold = 1.5").unwrap_err().to_string();
+        assert!(float.contains("a duration like \"30s\""), "{float}");
     }
 
     #[test]

@@ -435,11 +435,25 @@ fn format_change(judgement: &Judgement) -> (String, String) {
 
 fn headline(regressions: usize, judgements: &[Judgement]) -> String {
     let count = |verdict: Verdict| judgements.iter().filter(|j| j.verdict == verdict).count();
+    let ungated = judgements
+        .iter()
+        .filter(|j| j.verdict == Verdict::Regression && !j.gated)
+        .count();
     format!(
-        "{regressions} gated regression(s), {} improvement(s), {} no change, {} inconclusive",
+        "{regressions} gated regression(s), {ungated} regression(s) not gated, {} improvement(s), {} no change, {} inconclusive",
         count(Verdict::Improvement),
         count(Verdict::NoChange),
         count(Verdict::Inconclusive)
+    )
+}
+
+/// What the `change` column of a latency is, when the table has one judged second by
+/// second: its figures are each run's whole-hold figure, its change is not their ratio.
+fn change_note(judgements: &[Judgement]) -> Option<&'static str> {
+    judgements.iter().any(|j| j.interval.is_some()).then_some(
+        "baseline and current: each side's figure as its runs printed it; change and \
+         interval of a latency: the median of each second of the hold against the other \
+         side's, which is what the test judges (so they can differ from the two figures' ratio)",
     )
 }
 
@@ -464,6 +478,9 @@ fn print_table(sides: &(String, String), judgements: &[Judgement], regressions: 
         );
     }
     println!("{}", headline(regressions, judgements));
+    if let Some(note) = change_note(judgements) {
+        println!("{note}");
+    }
 }
 
 fn print_markdown(sides: &(String, String), judgements: &[Judgement], regressions: usize) {
@@ -493,6 +510,11 @@ fn print_markdown(sides: &(String, String), judgements: &[Judgement], regression
             judgement.reason,
             if judgement.gated { "" } else { ", not gated" }
         );
+    }
+    // A blank line ends the table: what follows is not one of its rows.
+    println!();
+    if let Some(note) = change_note(judgements) {
+        println!("{note}\n");
     }
 }
 

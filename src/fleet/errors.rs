@@ -9,7 +9,7 @@ use crate::eas::request::Command;
 
 /// One error of a device or of its connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceError {
+pub(crate) enum DeviceError {
     /// A response the device could not decode for this command (`None`: OPTIONS).
     Undecodable(Option<Command>),
     /// The response cannot be read as HTTP (its framing, its size, its encoding).
@@ -33,7 +33,7 @@ pub enum DeviceError {
     Failed(Command),
     /// A folder the device pushes is not in the hierarchy the server sent: the device
     /// stops (it cannot park on a folder the server does not have).
-    FolderMissing(super::device::MissingFolder),
+    FolderMissing(MissingFolder),
     /// A Sync response for a folder that was not asked for, or without the one asked.
     SyncMismatch,
     /// A Sync collection answered with a failure status.
@@ -58,15 +58,11 @@ pub enum DeviceError {
     TlsSetup,
     /// The TLS session failed; the cause as rustls names it.
     Tls(String),
-    /// A notification datagram could not be sent.
-    NotificationSendFailed,
-    /// The injector thread stopped on an error.
-    Injector(String),
 }
 
 impl DeviceError {
     /// Counts the error in `counters`.
-    pub fn count(&self, counters: &mut Counters) {
+    pub(crate) fn count(&self, counters: &mut Counters) {
         tally(&mut counters.errors, self.to_string());
     }
 }
@@ -103,8 +99,6 @@ impl fmt::Display for DeviceError {
             Self::Register(kind) => write!(f, "register: {kind}"),
             Self::TlsSetup => f.write_str("TLS set-up failed"),
             Self::Tls(cause) => write!(f, "TLS failure: {cause}"),
-            Self::NotificationSendFailed => f.write_str("notification send failed"),
-            Self::Injector(why) => write!(f, "injector: {why}"),
         }
     }
 }
@@ -125,4 +119,12 @@ mod tests {
             1
         );
     }
+}
+
+/// A folder the device pushes that the server's hierarchy lacks: its spec (a kind or
+/// an id) as the profile names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pushed folder {spec:?} is not in the server's hierarchy")]
+pub(crate) struct MissingFolder {
+    pub spec: String,
 }

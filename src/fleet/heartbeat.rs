@@ -98,7 +98,7 @@ impl HeartbeatPlan {
 
 /// One device's heartbeat as its strategy moves it.
 #[derive(Debug, Clone)]
-pub struct Heartbeat {
+pub(crate) struct Heartbeat {
     plan: HeartbeatPlan,
     current: Duration,
     /// The value before the last raise.
@@ -114,7 +114,7 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// A fixed device starts at `fixed` (its profile's heartbeat, jittered); the others
     /// at their minimum.
-    pub fn new(plan: HeartbeatPlan, fixed: Duration) -> Self {
+    pub(crate) fn new(plan: HeartbeatPlan, fixed: Duration) -> Self {
         let start = match plan.strategy {
             HeartbeatStrategy::Fixed => fixed,
             _ => plan.min,
@@ -130,17 +130,17 @@ impl Heartbeat {
         }
     }
 
-    pub fn current(&self) -> Duration {
+    pub(crate) fn current(&self) -> Duration {
         self.current
     }
 
     /// Whether the strategy moves the heartbeat (adaptive, stepped).
-    pub fn moves(&self) -> bool {
+    pub(crate) fn moves(&self) -> bool {
         self.plan.strategy != HeartbeatStrategy::Fixed
     }
 
     /// When an adaptive device settled, if it has.
-    pub fn settled_at(&self) -> Option<Instant> {
+    pub(crate) fn settled_at(&self) -> Option<Instant> {
         self.settled_at
     }
 
@@ -153,7 +153,7 @@ impl Heartbeat {
     }
 
     /// A Ping ended with Status 1: the connection held for the whole heartbeat.
-    pub fn held(&mut self) {
+    pub(crate) fn held(&mut self) {
         match self.plan.strategy {
             HeartbeatStrategy::Fixed => {}
             HeartbeatStrategy::Adaptive if self.settled_at.is_none() => self.raise(),
@@ -178,7 +178,7 @@ impl Heartbeat {
     }
 
     /// A parked Ping died (its deadline passed, or the connection was reset) at `now`.
-    pub fn died(&mut self, now: Instant) {
+    pub(crate) fn died(&mut self, now: Instant) {
         match self.plan.strategy {
             HeartbeatStrategy::Fixed => {}
             HeartbeatStrategy::Adaptive => {
@@ -203,7 +203,7 @@ impl Heartbeat {
     }
 
     /// The server bounded the heartbeat (Ping Status 5): its limit, in whole seconds.
-    pub fn bounded_by_server(&mut self, limit: Duration) {
+    pub(crate) fn bounded_by_server(&mut self, limit: Duration) {
         if limit < self.current {
             self.server_max = Some(limit);
         }

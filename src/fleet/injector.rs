@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::digest::FleetDigest;
 use super::pacer;
-use super::report::FleetDigest;
 use super::sink::{Account, Outlet, PlannedChange, Prepared};
 use super::stats::{tally, FleetStats};
 use crate::partition::Partition;

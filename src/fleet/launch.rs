@@ -12,11 +12,12 @@ use super::churn::Churn;
 use super::config::FleetConfig;
 use super::connect::Sources;
 use super::device::Device;
+use super::digest::FleetDigest;
 use super::engine::{FleetEngine, FleetEngineConfig, HoldStart, RunEnd};
 use super::failure::check_report;
 use super::injector::{InjectorConfig, Pattern, Schedule};
 use super::profile::{Profile, ProfileFile, ProfileMix, ProfileSpec};
-use super::report::{BeforeDevices, FleetDigest, WorkerIdentity, WorkerReport};
+use super::report::{BeforeDevices, WorkerIdentity, WorkerReport};
 use super::sink::{parse_inject_url, Account, Destinations, Outlet};
 use super::target::Target;
 use super::tickets::TlsClients;
@@ -206,8 +207,12 @@ impl Shard {
                 credential.index,
                 seed,
             );
-            self.digest
-                .add_device(credential.index, &self.mix.spec(kind).name, &device);
+            self.digest.add_device(
+                credential.index,
+                &self.mix.spec(kind).name,
+                device.heartbeat(),
+                device.device_id(),
+            );
             self.devices.push(device);
         }
     }
@@ -478,7 +483,7 @@ mod tests {
 
     #[test]
     fn a_device_id_prefix_is_letters_and_digits_that_leave_room_for_the_index() {
-        use crate::fleet::profile::check_device_id_prefix;
+        use crate::fleet::device_id::check_device_id_prefix;
         assert_eq!(check_device_id_prefix("labA1"), Ok(()));
         assert_eq!(check_device_id_prefix(""), Ok(()));
         for bad in ["lab-a", "a b", "x".repeat(17).as_str(), "é"] {

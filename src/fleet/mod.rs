@@ -19,10 +19,11 @@
 //! - [`connect`]: opening connections, from a loopback source address per group of devices.
 //! - [`target`]: server URLs; [`tickets`]: the TLS session tickets devices resume with.
 //! - [`stats`]: what a worker measures; [`report`]: its mergeable JSON document;
+//!   [`digest`]: the fleet's fingerprint in it, equal however the fleet is sharded;
 //!   [`histogram`]: the names of its histograms.
 //! - [`config`]: the fleet's settings, one struct for `[devices]` and the flags, and a
-//!   kind of the mix as an overlay of it; [`settings`]: the macro that writes both from
-//!   one list of fields.
+//!   kind of the mix as an overlay of it, checked; [`settings`]: the macro that writes
+//!   both from one list of fields; [`device_id`]: the DeviceId prefix's default and check.
 //! - [`args`]: the flags of `pingfleet devices`; [`launch`]: running it (building
 //!   the worker's devices, the engine, the summary and document); [`failure`]: why a
 //!   worker that ran did not do what it was asked, read from its report.
@@ -34,6 +35,8 @@ mod conn;
 pub(crate) mod connect;
 pub(crate) mod delivery;
 pub(crate) mod device;
+pub(crate) mod device_id;
+pub mod digest;
 pub(crate) mod engine;
 pub(crate) mod errors;
 pub(crate) mod failure;

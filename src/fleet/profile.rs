@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::config::FleetConfig;
 pub(crate) use super::config::ProfileSpec;
 use super::delivery::Delivery;
-use super::heartbeat::PlanError;
 use super::radio::RadioModel;
 use crate::seeds::{self, Stream};
 
@@ -75,30 +74,6 @@ impl Profile {
     }
 }
 
-/// The DeviceId prefix when none is given.
-pub(crate) const DEFAULT_DEVICE_ID_PREFIX: &str = "pf";
-/// Longest DeviceId prefix: with the 16 hex digits after it a DeviceId stays within
-/// the 32 characters MS-ASCMD allows.
-pub(crate) const MAX_DEVICE_ID_PREFIX: usize = 16;
-
-/// A DeviceId prefix that cannot start a DeviceId.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{prefix:?}: a DeviceId prefix is at most {MAX_DEVICE_ID_PREFIX} letters and digits")]
-pub(crate) struct DeviceIdPrefixError {
-    pub prefix: String,
-}
-
-/// Whether `prefix` can start a DeviceId: letters and digits only (MS-ASCMD), at most
-/// [`MAX_DEVICE_ID_PREFIX`] of them.
-pub(crate) fn check_device_id_prefix(prefix: &str) -> Result<(), DeviceIdPrefixError> {
-    if prefix.len() > MAX_DEVICE_ID_PREFIX || !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(DeviceIdPrefixError {
-            prefix: prefix.to_owned(),
-        });
-    }
-    Ok(())
-}
-
 impl Default for Profile {
     /// A phone of the default settings: Android-like, pushing its Inbox with an
     /// 8-minute heartbeat.
@@ -107,25 +82,7 @@ impl Default for Profile {
     }
 }
 
-/// What is wrong with an entry of the mix, naming the entry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProfileError {
-    #[error("profile {name:?}: {error}")]
-    Heartbeat { name: String, error: PlanError },
-    #[error("profile {name:?}: weight must be at least 1")]
-    ZeroWeight { name: String },
-    #[error("profile {name:?}: sync_interval must be longer than 0s and at most 24h")]
-    SyncInterval { name: String },
-    #[error("profile {name:?}: folders must name at least one folder id")]
-    NoFolders { name: String },
-}
-
 impl ProfileSpec {
-    /// An entry that changes nothing.
-    pub fn named_only(name: &str) -> Self {
-        Self::entry(name.into(), 1)
-    }
-
     /// The device kind of this entry, over the fleet's `base`.
     pub fn resolve(&self, base: &Profile) -> Profile {
         Profile {
@@ -133,30 +90,6 @@ impl ProfileSpec {
             settings: self.apply(&base.settings),
             ..base.clone()
         }
-    }
-
-    /// Whether the entry can be run (over any fleet's settings).
-    pub fn check(&self) -> Result<(), ProfileError> {
-        let name = || self.name.clone();
-        let settings = self.apply(&FleetConfig::default());
-        if let Err(error) = settings.heartbeat_plan().check() {
-            return Err(ProfileError::Heartbeat {
-                name: name(),
-                error,
-            });
-        }
-        if self.weight == 0 {
-            return Err(ProfileError::ZeroWeight { name: name() });
-        }
-        if self.sync_interval.is_some_and(|interval| {
-            interval.0.is_zero() || interval.0 > Duration::from_secs(86_400)
-        }) {
-            return Err(ProfileError::SyncInterval { name: name() });
-        }
-        if self.folders.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ProfileError::NoFolders { name: name() });
-        }
-        Ok(())
     }
 }
 
@@ -251,29 +184,6 @@ mod tests {
         assert!(toml::from_str::<ProfileSpec>("name = \"x\"\nversion = \"15.0\"\n").is_err());
         // The fleet's own settings are not a kind's to change.
         assert!(toml::from_str::<ProfileSpec>("name = \"x\"\ncount = 5\n").is_err());
-    }
-
-    #[test]
-    fn an_entry_that_cannot_run_says_which_and_why() {
-        let zero = spec("name = \"x\"\nweight = 0\n").check().unwrap_err();
-        assert_eq!(zero, ProfileError::ZeroWeight { name: "x".into() });
-        assert_eq!(zero.to_string(), "profile \"x\": weight must be at least 1");
-        let upside_down = spec(
-            "name = \"y\"\nheartbeat_strategy = \"adaptive\"\nheartbeat_min = \"20m\"\nheartbeat_max = \"10m\"\n",
-        );
-        assert!(matches!(
-            upside_down.check(),
-            Err(ProfileError::Heartbeat {
-                error: PlanError::MinOutOfRange,
-                ..
-            })
-        ));
-        let empty = spec("name = \"z\"\nfolders = []\n").check().unwrap_err();
-        assert_eq!(empty, ProfileError::NoFolders { name: "z".into() });
-        assert_eq!(
-            spec("name = \"ok\"\nsync_interval = \"1h\"\n").check(),
-            Ok(())
-        );
     }
 
     #[test]

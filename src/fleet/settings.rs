@@ -1,8 +1,8 @@
 //! How a settings table and its overlay are written from one list of fields: the
-//! [`settings_with_overlay!`] macro that [`super::config`] uses for the fleet's settings
-//! ([`super::config::FleetConfig`]) and a profile entry, which changes some of them
-//! ([`super::config::ProfileSpec`]); and [`Interval`], which finds the durations among
-//! them (a compressed run divides those).
+//! [`settings_with_overlay!`] macro that the fleet's settings (`config::FleetConfig`) and
+//! a profile entry, which changes some of them (`config::ProfileSpec`), are written
+//! with; and [`Interval`], which finds the durations among them (a compressed run
+//! divides those).
 //!
 //! One list gives the table's struct (serde for its scenario table, clap for its flags),
 //! its `Default` (the only place a default is written: each flag's `default_value_t`
@@ -53,7 +53,6 @@ no_interval!(
     super::delivery::DeliveryMode,
     super::delivery::SyncConnection
 );
-no_interval!(Vec<super::config::ProfileSpec>);
 
 /// A settings table and its overlay from one list of fields.
 ///
@@ -171,4 +170,5 @@ macro_rules! settings_with_overlay {
     };
 }
 
+pub(crate) use no_interval;
 pub(crate) use settings_with_overlay;

@@ -327,7 +327,7 @@ pub struct FleetStats {
     pub intervals: IntervalRecorder,
     pub counters: Counters,
     /// The injector's planned notifications: how many it reached, and the XOR of their
-    /// hashes (see `report::FleetDigest`).
+    /// hashes (see `digest::FleetDigest`).
     pub notifications_planned: u64,
     pub notifications_digest: u64,
 }

@@ -37,12 +37,15 @@ pub struct ReportArgs {
     /// result file, or a directory of them.
     #[arg(required = true, value_name = "RESULT")]
     pub inputs: Vec<PathBuf>,
-    /// Where to write the page. Default: the first result's path with `.html`.
+    /// Where to write the page. Default: the first result's path with `.html`; with
+    /// --baseline, the current result's with `-compare.html` (a directory's
+    /// `compare.html`), never the run's own page.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Compare with this baseline (a result file or a directory of them), as `pingfleet
-    /// compare BASELINE CURRENT` does with its default tolerances: the verdict table and
-    /// both spectra overlaid, the page a reviewer of a failed gate opens.
+    /// compare BASELINE CURRENT` does with no tolerance flags (the scenario's `[compare]`
+    /// tolerances): the verdict table and both spectra overlaid, the page a reviewer of a
+    /// failed gate opens.
     #[arg(long, value_name = "BASELINE")]
     pub baseline: Option<PathBuf>,
 }
@@ -60,13 +63,25 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
             page_of(&inputs)?
         }
     };
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.inputs[0].with_extension("html"));
+    let output = args.output.clone().unwrap_or_else(|| default_output(args));
     std::fs::write(&output, html).with_context(|| format!("cannot write {}", output.display()))?;
     println!("report: {}", output.display());
     Ok(())
+}
+
+/// Where the page goes without `-o`: beside the first result as `.html`; a comparison
+/// beside the current result as `-compare.html` (or `compare.html` in its directory),
+/// so that it never takes the place of the run's own page.
+fn default_output(args: &ReportArgs) -> PathBuf {
+    let first = &args.inputs[0];
+    match (&args.baseline, first.is_dir()) {
+        (None, _) => first.with_extension("html"),
+        (Some(_), true) => first.join("compare.html"),
+        (Some(_), false) => {
+            let stem = first.file_stem().unwrap_or_default().to_string_lossy();
+            first.with_file_name(format!("{stem}-compare.html"))
+        }
+    }
 }
 
 /// Writes the page of a result file (a run's or a sweep's) beside it: `.html` for
@@ -255,4 +270,33 @@ fn compared_page(baseline: &Path, inputs: &[PathBuf]) -> anyhow::Result<String> 
         &describe(current_run),
         &sections,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comparison_never_takes_the_place_of_the_runs_own_page() {
+        let args = |baseline: Option<&str>, current: &str| ReportArgs {
+            inputs: vec![PathBuf::from(current)],
+            output: None,
+            baseline: baseline.map(PathBuf::from),
+        };
+        let run = "results/smoke-2026-12-07T20-05-41Z.json";
+        assert_eq!(
+            default_output(&args(None, run)),
+            Path::new("results/smoke-2026-12-07T20-05-41Z.html")
+        );
+        assert_eq!(
+            default_output(&args(Some("base.json"), run)),
+            Path::new("results/smoke-2026-12-07T20-05-41Z-compare.html")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().to_str().unwrap();
+        assert_eq!(
+            default_output(&args(Some("base"), current)),
+            dir.path().join("compare.html")
+        );
+    }
 }

@@ -62,8 +62,8 @@ pub struct RunArgs {
     /// Override the run's seed (every random choice follows it and each device's index).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Override the bundled server's connection engine: lean (mio, its own HTTP/1.1)
-    /// or hyper (tokio and stock hyper).
+    /// Override the bundled server's connection engine: lean (its own HTTP/1.1 on tokio)
+    /// or hyper (stock hyper on tokio).
     #[arg(long, value_enum)]
     pub engine: Option<Engine>,
     /// Serve and connect over TLS.

@@ -62,13 +62,17 @@ pub fn describe(plan: &ResolvedScenario, file: &str, overrides: &Overrides) -> S
         ""
     };
     line(format!(
-        "  results  {}/{kind}{}-<UTC time>.json{}",
+        "  results  {}/{kind}{}-<UTC time>.json{}{}",
         scenario.output,
         scenario.name,
         match (&scenario.sweep, &scenario.capacity) {
             (Some(_), _) => String::new(),
             (None, Some(_)) => ", and each step's result beside it".to_owned(),
             (None, None) => " and .hlog beside it".to_owned(),
+        },
+        match scenario.report {
+            true => ", and its page of plots (.html)",
+            false => "",
         }
     ));
     text
@@ -415,6 +419,10 @@ mod tests {
             text.contains(&format!("for all {count} variants")),
             "{text}"
         );
+        // Both write a page of plots (`report = true`), and their plans say so.
+        assert!(text.contains("its page of plots (.html)"), "{text}");
+        let smoke = describe(&shipped_plan("smoke"), "smoke", &Overrides::default());
+        assert!(!smoke.contains(".html"), "{smoke}");
     }
 
     #[test]

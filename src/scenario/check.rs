@@ -14,7 +14,7 @@ use super::threshold::{Metric, Misfit};
 use super::variants::VariantsError;
 use super::Scenario;
 use crate::firewall::config::FirewallConfig;
-use crate::fleet::profile::ProfileError;
+use crate::fleet::config::ProfileError;
 use crate::fleet::sink::InjectUrlError;
 use crate::server::config::ServerConfig;
 use crate::setting::ConfigError;

@@ -133,6 +133,11 @@ fn garbage_exits_2_with_a_message_never_a_panic() {
             "{args:?}: {stderr:?} lacks {needle:?}"
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line on stderr, not {stderr:?}"
+        );
     }
 }
 
@@ -144,4 +149,48 @@ fn help_teaches_with_an_example() {
         help.contains("--hex") && help.contains("Example:"),
         "{help}"
     );
+}
+
+/// Every `pingfleet ...` example a subcommand's `--help` gives parses as the binary
+/// parses it, and a gate result it names is where the gate scenario writes its results.
+#[test]
+fn every_example_in_the_help_parses_and_names_real_places() {
+    use clap::{CommandFactory as _, Parser as _};
+    let gate = pingfleet::scenario::catalog::shipped("gate").unwrap();
+    let gate_dir = pingfleet::scenario::Scenario::parse(gate.text, "gate")
+        .unwrap()
+        .output;
+    let mut examples = 0;
+    for sub in pingfleet::cli::Cli::command().get_subcommands() {
+        let name = sub.get_name().to_owned();
+        let output = pingfleet(&[&name, "--help"], b"");
+        let help = String::from_utf8(output.stdout).unwrap().replace('\n', " ");
+        for example in help.split("pingfleet ").skip(1) {
+            // An example ends at a blank line, a `;` between two, or the usage.
+            let example = example.split("  ").next().unwrap_or("");
+            let example = example.split(" ; ").next().unwrap_or("");
+            let line: Vec<&str> = example.split_whitespace().collect();
+            if line.first() != Some(&name.as_str()) || example.contains(['<', '[']) {
+                continue;
+            }
+            let mut argv = vec!["pingfleet"];
+            argv.extend(line.iter().copied());
+            if let Err(err) = pingfleet::cli::Cli::try_parse_from(&argv) {
+                panic!(
+                    "`{}` in `{name} --help` does not parse: {err}",
+                    argv.join(" ")
+                );
+            }
+            for word in line.iter().filter(|word| word.contains("results/gate")) {
+                assert!(
+                    *word == gate_dir
+                        || word.starts_with(&format!("{gate_dir}/gate-"))
+                        || word.contains("baselines"),
+                    "`{name} --help` names {word}; the gate writes {gate_dir}/gate-<UTC>.json"
+                );
+            }
+            examples += 1;
+        }
+    }
+    assert!(examples >= 5, "only {examples} examples in the help");
 }

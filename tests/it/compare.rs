@@ -110,6 +110,11 @@ fn a_run_passes_against_itself_and_an_edited_regression_is_caught() {
         assert!(out.contains(figure), "{figure} is compared: {out}");
     }
     assert!(out.contains("0 gated regression(s)"), "{out}");
+    // The change of a latency is not the ratio of the two figures shown: it says so.
+    assert!(
+        out.contains("change and interval of a latency: the median of each second"),
+        "{out}"
+    );
 
     let two = pingfleet(
         &[&["compare", base_s, current_s, "--json"][..], &LOOSE].concat(),
@@ -172,6 +177,10 @@ fn a_run_passes_against_itself_and_an_edited_regression_is_caught() {
         md.contains("| `server_bytes_per_parked` |") && md.contains("**regression**"),
         "{md}"
     );
+    // The table ends with a blank line, so what follows it is no row of it.
+    let after_table = md.lines().skip_while(|line| !line.starts_with("| figure"));
+    let last_row = after_table.clone().find(|line| !line.starts_with('|'));
+    assert_eq!(last_row, Some(""), "{md}");
 
     let other = edited(&current, &dir.path().join("other.json"), |v| {
         v["scenario"] = "another".into();

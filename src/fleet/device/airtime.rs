@@ -39,7 +39,7 @@ impl Device {
 
     /// Counts what the radio has spent up to `now` (its tail so far), so that what a
     /// stage counted is what the radio spent in it.
-    pub fn settle_radio(&mut self, now: Instant, stats: &mut FleetStats) {
+    pub(crate) fn settle_radio(&mut self, now: Instant, stats: &mut FleetStats) {
         if self.clock.is_none() {
             return;
         }

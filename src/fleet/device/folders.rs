@@ -4,6 +4,7 @@
 //! A pushed folder the hierarchy lacks is an error the device stops on, not a loop.
 
 use crate::eas::commands::folder_sync::{folder_type, Folder};
+use crate::fleet::errors::MissingFolder;
 
 /// A kind of folder a device can push without knowing its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,14 +80,6 @@ impl PushedFolder {
             None => folder.server_id == self.id,
         }
     }
-}
-
-/// A folder the device pushes that the server's hierarchy lacks: its spec (a kind or
-/// an id) as the profile names it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("pushed folder {spec:?} is not in the server's hierarchy")]
-pub struct MissingFolder {
-    pub spec: String,
 }
 
 /// Finds every pushed folder in a full hierarchy (FolderSync from key 0): its id and

@@ -46,12 +46,12 @@ impl Device {
     }
 
     /// Whether the device learns of mail by SMS (the engine asks the gateway for it).
-    pub fn learns_by_text(&self) -> bool {
+    pub(crate) fn learns_by_text(&self) -> bool {
         self.profile.delivery() == Delivery::Sms
     }
 
     /// The idle device's time has come: its scheduled sync, or a text.
-    pub fn on_idle_timer(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+    pub(crate) fn on_idle_timer(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
         if self.state != State::Idle {
             return self.request(now, stats);
         }
@@ -81,7 +81,7 @@ impl Device {
     /// The gateway sends a text for notification `seq` that arrives `at` (`None`: it
     /// lost it, and the mail waits for a later text's sync). An idle device is told
     /// when to wake; one in the middle of a sync takes it up when it rests.
-    pub fn text_for(&mut self, seq: u64, at: Option<Instant>) -> Option<Action> {
+    pub(crate) fn text_for(&mut self, seq: u64, at: Option<Instant>) -> Option<Action> {
         let Some(at) = at else {
             if let Some(pending) = self.pending.iter_mut().find(|p| p.seq == seq) {
                 pending.text_lost = true;

@@ -21,7 +21,6 @@ use super::profile::Profile;
 use super::radio::{RadioMeter, SimClock};
 mod airtime;
 mod folders;
-pub(crate) use folders::MissingFolder;
 mod idle;
 mod pending;
 mod request;
@@ -44,7 +43,7 @@ const NOT_SENT: &str = "(not sent)";
 
 /// What the engine must do for the device next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Write these bytes (connecting first if there is no connection) and deliver the
     /// response, or report a disconnect if none has come by `deadline`.
     Send { bytes: Vec<u8>, deadline: Instant },
@@ -65,7 +64,7 @@ pub enum Action {
 
 /// What the device waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     ExpectOptions,
     ExpectPolicy,
     ExpectPolicyAck,
@@ -80,7 +79,7 @@ pub enum State {
 
 impl State {
     /// The command a device in this state sends (and whose answer it awaits).
-    pub fn command_name(self) -> &'static str {
+    pub(crate) fn command_name(self) -> &'static str {
         match self {
             Self::ExpectOptions => "Options",
             Self::ExpectPolicy | Self::ExpectPolicyAck => "Provision",
@@ -94,7 +93,7 @@ impl State {
 
 /// One simulated device.
 #[derive(Debug)]
-pub struct Device {
+pub(crate) struct Device {
     pub user: String,
     device_id: String,
     authorization: String,
@@ -155,7 +154,7 @@ impl Device {
     /// Device `fleet_index` of the whole fleet, for `user`. Its random choices (heartbeat
     /// jitter, backoff) follow `(run_seed, fleet_index)`; its DeviceId follows the user and
     /// the index only, so a server sees the same device partnerships on every run.
-    pub fn new(
+    pub(crate) fn new(
         user: &str,
         password: &str,
         endpoint: (&str, &str),
@@ -220,16 +219,16 @@ impl Device {
     }
 
     /// The DeviceId the device sends.
-    pub fn device_id(&self) -> &str {
+    pub(crate) fn device_id(&self) -> &str {
         &self.device_id
     }
 
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
     /// The folder the mailbox back-end notifies for this device: the first it pushes.
-    pub fn notified_folder(&self) -> &str {
+    pub(crate) fn notified_folder(&self) -> &str {
         let first = &self.folders[0];
         // A named folder not found yet (the device never synced its hierarchy).
         match first.id.is_empty() {
@@ -239,41 +238,41 @@ impl Device {
     }
 
     /// Whether the device resumes TLS sessions (see [`Profile::tls_resumption`]).
-    pub fn tls_resumption(&self) -> bool {
+    pub(crate) fn tls_resumption(&self) -> bool {
         self.profile.settings.tls_resumption
     }
 
     /// The heartbeat this device asks for (the profile's, jittered, or the server's
     /// bound after a Status 5).
-    pub fn heartbeat(&self) -> Duration {
+    pub(crate) fn heartbeat(&self) -> Duration {
         self.heartbeat.current()
     }
 
     /// The heartbeat's strategy state (where an adaptive device settled, and when).
-    pub fn heartbeat_state(&self) -> &Heartbeat {
+    pub(crate) fn heartbeat_state(&self) -> &Heartbeat {
         &self.heartbeat
     }
 
     /// Starts the bootstrap.
-    pub fn start(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+    pub(crate) fn start(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
         self.state = State::ExpectOptions;
         self.request(now, stats)
     }
 
     /// The connection came back after a `Reconnect`: repeat what was in flight.
-    pub fn on_reconnected(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
+    pub(crate) fn on_reconnected(&mut self, now: Instant, stats: &mut FleetStats) -> Action {
         self.ping_cached = false;
         self.request(now, stats)
     }
 
     /// What last set the device back, if anything did.
-    pub fn setback(&self) -> Option<&str> {
+    pub(crate) fn setback(&self) -> Option<&str> {
         self.setback.as_deref()
     }
 
     /// The connection was lost (for `cause`, when the engine knows one) or the response
     /// deadline passed.
-    pub fn on_disconnect(
+    pub(crate) fn on_disconnect(
         &mut self,
         now: Instant,
         stats: &mut FleetStats,
@@ -320,7 +319,7 @@ impl Device {
     }
 
     /// A complete response arrived.
-    pub fn on_response(
+    pub(crate) fn on_response(
         &mut self,
         response: HttpResponse,
         now: Instant,
@@ -415,7 +414,7 @@ impl Device {
     }
 
     /// The path was flushed at `at`: a Ping in flight then that dies died of it.
-    pub fn path_flushed(&mut self, at: Instant) {
+    pub(crate) fn path_flushed(&mut self, at: Instant) {
         self.flushed_at = Some(at);
     }
 

@@ -31,8 +31,11 @@ pub(super) struct Pending {
 }
 
 impl Device {
-    /// A notification for this device's user was planned for `planned`.
-    pub fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
+    /// A notification for this device's user was planned for `planned`, for any of its
+    /// pushed folders (the injector notifies the first, [`Device::notified_folder_planned`];
+    /// the tests plan for the others too, to see notifications of several folders meet).
+    #[cfg(test)]
+    pub(crate) fn notification_planned(&mut self, seq: u64, folder: &str, planned: Instant) {
         if let Some(folder) = self.folders.iter().position(|pushed| pushed.id == folder) {
             self.plan(seq, folder, planned, false);
         }
@@ -41,7 +44,7 @@ impl Device {
     /// A notification for [`Device::notified_folder`] was planned for `planned`; with
     /// `stamped`, its datagram's departure will be told (and a wake-up before it is not
     /// its own).
-    pub fn notified_folder_planned(&mut self, seq: u64, planned: Instant, stamped: bool) {
+    pub(crate) fn notified_folder_planned(&mut self, seq: u64, planned: Instant, stamped: bool) {
         // `folders` follows the profile's order, so the notified folder is the first.
         self.plan(seq, 0, planned, stamped);
     }
@@ -78,7 +81,12 @@ impl Device {
     /// Counts as lost every notification not delivered by `planned + window + grace`
     /// (the window: [`Device::delivery_window`]), or every one still pending when `now`
     /// is `None`, at the end of the drain.
-    pub fn expire_lost(&mut self, now: Option<Instant>, grace: Duration, stats: &mut FleetStats) {
+    pub(crate) fn expire_lost(
+        &mut self,
+        now: Option<Instant>,
+        grace: Duration,
+        stats: &mut FleetStats,
+    ) {
         let window = self.delivery_window() + grace;
         let before = self.pending.len();
         self.pending.retain(|pending| {
@@ -89,7 +97,12 @@ impl Device {
 
     /// The run was stopped early at `now`: what is past its deadline is lost, what is
     /// still within it is counted unfinished (the stop, not the server, ended it).
-    pub fn abandon_at_stop(&mut self, now: Instant, grace: Duration, stats: &mut FleetStats) {
+    pub(crate) fn abandon_at_stop(
+        &mut self,
+        now: Instant,
+        grace: Duration,
+        stats: &mut FleetStats,
+    ) {
         self.expire_lost(Some(now), grace, stats);
         let before = self.pending.len();
         self.pending.retain(|pending| pending.woken_at.is_some());
@@ -97,12 +110,12 @@ impl Device {
     }
 
     /// Notifications planned for this device whose item has not reached it yet.
-    pub fn outstanding(&self) -> usize {
+    pub(crate) fn outstanding(&self) -> usize {
         self.pending.len()
     }
 
     /// Notifications planned for this device and not yet woken.
-    pub fn undelivered(&self) -> usize {
+    pub(crate) fn undelivered(&self) -> usize {
         self.pending
             .iter()
             .filter(|pending| pending.woken_at.is_none())
@@ -111,7 +124,7 @@ impl Device {
 
     /// The datagram of notification `seq` left the injector `at`: the wake-up from
     /// there is recorded now if the device was already woken, or when it is.
-    pub fn notification_departed(&mut self, seq: u64, at: Instant, stats: &mut FleetStats) {
+    pub(crate) fn notification_departed(&mut self, seq: u64, at: Instant, stats: &mut FleetStats) {
         let dead_pings = self.dead_pings;
         let Some(pending) = self.pending.iter_mut().find(|pending| pending.seq == seq) else {
             return;

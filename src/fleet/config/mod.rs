@@ -11,11 +11,13 @@
 //! and whole seconds in the Ping body, rounded up.
 
 use super::delivery::{DeliveryMode, SmsGateway, SyncConnection};
-use super::heartbeat::{self, HeartbeatPlan, HeartbeatStrategy, DEFAULT_CLEAN_RUN};
+use super::device_id::{check_device_id_prefix, DEFAULT_DEVICE_ID_PREFIX};
+use std::time::Duration;
+
+use super::heartbeat::{self, HeartbeatPlan, HeartbeatStrategy, PlanError, DEFAULT_CLEAN_RUN};
 use super::injector::{PatternKind, MAX_RATE_PER_S};
-use super::profile::{check_device_id_prefix, ProfileError, DEFAULT_DEVICE_ID_PREFIX};
 use super::radio::RadioKind;
-use super::settings::settings_with_overlay;
+use super::settings::{no_interval, settings_with_overlay, Interval};
 use crate::eas::ProtocolVersion;
 use crate::partition::ProcessCount;
 use crate::setting::ConfigError;
@@ -493,6 +495,50 @@ impl ScheduleConfig {
     }
 }
 
+/// What is wrong with an entry of the mix, naming the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {name:?}: {error}")]
+    Heartbeat { name: String, error: PlanError },
+    #[error("profile {name:?}: weight must be at least 1")]
+    ZeroWeight { name: String },
+    #[error("profile {name:?}: sync_interval must be longer than 0s and at most 24h")]
+    SyncInterval { name: String },
+    #[error("profile {name:?}: folders must name at least one folder id")]
+    NoFolders { name: String },
+}
+
+impl ProfileSpec {
+    /// An entry that changes nothing.
+    pub fn named_only(name: &str) -> Self {
+        Self::entry(name.into(), 1)
+    }
+
+    /// Whether the entry can be run (over any fleet's settings).
+    pub fn check(&self) -> Result<(), ProfileError> {
+        let name = || self.name.clone();
+        let settings = self.apply(&FleetConfig::default());
+        if let Err(error) = settings.heartbeat_plan().check() {
+            return Err(ProfileError::Heartbeat {
+                name: name(),
+                error,
+            });
+        }
+        if self.weight == 0 {
+            return Err(ProfileError::ZeroWeight { name: name() });
+        }
+        if self.sync_interval.is_some_and(|interval| {
+            interval.0.is_zero() || interval.0 > Duration::from_secs(86_400)
+        }) {
+            return Err(ProfileError::SyncInterval { name: name() });
+        }
+        if self.folders.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ProfileError::NoFolders { name: name() });
+        }
+        Ok(())
+    }
+}
+
 /// A `--profile` value that is not a kind of the mix.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProfileFlagError {
@@ -516,79 +562,7 @@ fn parse_profile(text: &str) -> Result<ProfileSpec, ProfileFlagError> {
     Ok(spec)
 }
 
+no_interval!(Vec<ProfileSpec>);
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// The flags alone, parsed as `pingfleet devices` parses them.
-    fn flags(argv: &[&str]) -> Result<FleetConfig, clap::Error> {
-        crate::argv::parse_flags(argv)
-    }
-
-    #[test]
-    fn a_file_and_the_flags_default_alike() {
-        let from_file: FleetConfig = toml::from_str("").unwrap();
-        assert_eq!(from_file, FleetConfig::default());
-        assert_eq!(flags(&[]).unwrap(), FleetConfig::default());
-    }
-
-    #[test]
-    fn a_file_and_the_flags_read_alike() {
-        let from_file: FleetConfig = toml::from_str(
-            "count = 50\nheartbeat = \"90\"\nfolders = [\"calendar\"]\nprovision = true\n\
-             tls_resumption = false\nconnect_rate = 20.0\nmax_bootstrapping = 8\n",
-        )
-        .unwrap();
-        let from_flags = flags(&[
-            "--devices",
-            "50",
-            "--heartbeat",
-            "1m 30s",
-            "--folder",
-            "calendar",
-            "--provision",
-            "--no-tls-resumption",
-            "--connect-rate",
-            "20",
-            "--max-bootstrapping",
-            "8",
-        ])
-        .unwrap();
-        assert_eq!(from_file, from_flags);
-        assert_eq!(from_file.heartbeat.0, Duration::from_secs(90));
-    }
-
-    #[test]
-    fn one_check_names_the_key_and_the_flag() {
-        let none = FleetConfig {
-            count: 0,
-            ..FleetConfig::default()
-        };
-        let err = none.check().unwrap_err();
-        assert_eq!(err.key, "count");
-        assert_eq!(
-            err.for_flag(),
-            "--devices: devices.count must be at least 1"
-        );
-        let upside_down = FleetConfig {
-            heartbeat_strategy: HeartbeatStrategy::Adaptive,
-            heartbeat_min: Span::from_secs(600),
-            heartbeat_max: Span::from_secs(300),
-            ..FleetConfig::default()
-        };
-        assert_eq!(upside_down.check().unwrap_err().key, "heartbeat_strategy");
-        for bound in [0, 100_001] {
-            let unbounded = FleetConfig {
-                max_bootstrapping: bound,
-                ..FleetConfig::default()
-            };
-            let err = unbounded.check().unwrap_err();
-            assert_eq!(
-                err.for_flag(),
-                "--max-bootstrapping: devices.max_bootstrapping must be 1 to 100000"
-            );
-        }
-        assert!(FleetConfig::default().check().is_ok());
-    }
-}
+mod tests;
