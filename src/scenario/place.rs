@@ -40,9 +40,13 @@ pub(crate) fn error_at(text: &str, file: &str, offset: usize, message: String) -
 }
 
 /// `message` (serde's, for the value at byte `offset` of `text`) in a scenario
-/// writer's words when it is a negative or fractional number for an unsigned count
-/// (`expected usize`): the key as written, and the same key with a value that works.
+/// writer's words: an unknown key with the known key it most resembles; a number of the
+/// wrong kind, or text, for a count (`expected usize`): the key as written, and the same
+/// key with a value that works.
 pub(crate) fn plain_words(text: &str, offset: usize, message: &str) -> String {
+    if let Some(words) = unknown_key(message) {
+        return words;
+    }
     let unsigned = ["usize", "u64", "u32", "u16", "u8"];
     if !unsigned
         .iter()
@@ -60,17 +64,48 @@ pub(crate) fn plain_words(text: &str, offset: usize, message: &str) -> String {
         return message.to_owned();
     };
     let (key, value) = (key.trim(), value.trim());
-    let Some(example) = value
+    let example = value
         .parse::<f64>()
         .ok()
         .filter(|number| number.is_finite())
-    else {
-        return message.to_owned();
-    };
-    format!(
-        "{key} = {value}: write a whole number, not negative, e.g. {key} = {}",
-        example.abs().round().max(1.0)
-    )
+        .map_or(1.0, |number| number.abs().round().max(1.0));
+    format!("{key} = {value}: write a whole number, not negative, e.g. {key} = {example}")
+}
+
+/// serde's `unknown field `x`, expected one of `a`, `b``, said as an unknown key, the
+/// known key it most resembles, and the keys there are.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let closest = known
+        .iter()
+        .map(|candidate| (edits(key, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min();
+    let hint = closest.map_or(String::new(), |(_, candidate)| {
+        format!(" (did you mean `{candidate}`?)")
+    });
+    Some(format!(
+        "unknown key `{key}`{hint}; the keys here are {} (docs/scenarios.md)",
+        known.join(", ")
+    ))
+}
+
+/// The edit distance between two keys: insertions, deletions and substitutions.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// The byte offset of the header of the `index`-th `[[devices.profiles]]` entry.
@@ -123,6 +158,22 @@ mod tests {
         assert!(err.message.ends_with("e.g. count = 3"), "{err}");
         let text = text.replace("count = -3  # three", "count = \"many\"");
         let err = Scenario::parse(&text, "t.toml").unwrap_err();
-        assert!(!err.message.contains("write a whole number"), "{err}");
+        assert_eq!(
+            err.message,
+            "count = \"many\": write a whole number, not negative, e.g. count = 1"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_key_it_resembles_and_the_keys_there_are() {
+        let text = "name = \"t\"\n[devices]\nhartbeat = \"8m\"\n";
+        let err = Scenario::parse(text, "t.toml").unwrap_err();
+        assert!(err.to_string().starts_with("t.toml:3:1: unknown key `hartbeat` (did you mean `heartbeat`?); the keys here are "), "{err}");
+        assert!(err.message.contains("heartbeat_jitter"), "{err}");
+        let far = Scenario::parse(&text.replace("hartbeat", "colour"), "t.toml").unwrap_err();
+        assert!(!far.message.contains("did you mean"), "{far}");
+        assert_eq!(super::edits("hartbeat", "heartbeat"), 1);
+        assert_eq!(super::edits("", "abc"), 3);
+        assert_eq!(super::edits("kitten", "sitting"), 3);
     }
 }

@@ -315,7 +315,7 @@ fn process_counts(
              pingfleet merge)",
             devices_named(given).0,
             limits.fd_limit,
-            devices_named(given).1(largest_fleet(scenario, limits))
+            largest_said(scenario, given, limits)
         );
     }
     let needed = devices.div_ceil(per_process).max(1) as u32;
@@ -388,6 +388,33 @@ fn devices_named(given: &[(String, &'static str)]) -> (&'static str, fn(usize) -
 /// what its processes' sockets hold (as many as "auto" may start, or as the scenario
 /// fixes) and what the memory fits, by the last measured costs.
 fn largest_fleet(scenario: &Scenario, limits: MachineLimits) -> usize {
+    largest_fleet_counting(scenario, limits, true)
+}
+
+/// The largest fleet in the words of the flag or key that set the fleet's size, and, when
+/// the file fixes partitions or workers that hold fewer, the flags that run more.
+fn largest_said(
+    scenario: &Scenario,
+    given: &[(String, &'static str)],
+    limits: MachineLimits,
+) -> String {
+    let say = devices_named(given).1;
+    let as_fixed = largest_fleet_counting(scenario, limits, true);
+    let any = largest_fleet_counting(scenario, limits, false);
+    if any <= as_fixed {
+        return say(as_fixed);
+    }
+    let processes = any.div_ceil(limits.sockets_per_process());
+    format!(
+        "{}; with more processes than the file fixes, up to --devices {any} --partitions \
+         {processes} --workers {processes}",
+        say(as_fixed)
+    )
+}
+
+/// The largest fleet `scenario` runs here, with its process counts as the file fixes
+/// them (`fixed_counts`) or as many as the fleet needs.
+fn largest_fleet_counting(scenario: &Scenario, limits: MachineLimits, fixed_counts: bool) -> usize {
     let per_process = limits.sockets_per_process();
     let by_sockets = per_process.saturating_mul(MAX_PROCESSES as usize);
     let by_memory = limits
@@ -399,9 +426,9 @@ fn largest_fleet(scenario: &Scenario, limits: MachineLimits) -> usize {
             (available / 10 * 9 / per_device) as usize
         });
     // A count the scenario fixes holds what its processes hold.
-    let fixed = |count: ProcessCount| match count {
-        ProcessCount::Count(count) => per_process.saturating_mul(count as usize),
-        ProcessCount::Auto => usize::MAX,
+    let fixed = |count: ProcessCount| match (count, fixed_counts) {
+        (ProcessCount::Count(count), true) => per_process.saturating_mul(count as usize),
+        _ => usize::MAX,
     };
     let by_partitions = match scenario.target {
         Some(_) => usize::MAX,
@@ -571,7 +598,10 @@ mod tests {
             ..Overrides::default()
         };
         let err = resolve(TEXT, &zero).unwrap_err().to_string();
-        assert_eq!(err, "--devices 0: devices.count must be at least 1");
+        assert_eq!(
+            err,
+            "--devices 0: devices.count must be at least 1, e.g. count = 100 (--devices 100)"
+        );
         let no_hold = Overrides {
             duration: Some(Duration::ZERO),
             ..Overrides::default()

@@ -464,6 +464,17 @@ fn bad_input_names_the_flag_or_key_with_an_example_that_works() {
         &["run", "smoke", "--devices", example, "--plan"],
     );
     assert_eq!(code, Some(0), "--devices {example}: {plan}{stderr}");
+    // So is the larger one it suggests with more processes than smoke's file fixes.
+    let (_, _, stderr) = run_words(dir.path(), &["run", "smoke", "--devices", "100000000"]);
+    let more = stderr
+        .split("with more processes than the file fixes, up to ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no larger example: {stderr}"));
+    let mut words = vec!["run", "smoke", "--plan"];
+    words.extend(more.split_whitespace());
+    let (code, plan, stderr) = run_words(dir.path(), &words);
+    assert_eq!(code, Some(0), "{words:?}: {plan}{stderr}");
     // A count the scenario fixes is answered with a flag that exists.
     let (code, _, stderr) = run_words(dir.path(), &["run", "smoke", "--devices", "40000"]);
     assert_eq!(code, Some(2), "{stderr}");

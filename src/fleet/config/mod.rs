@@ -243,9 +243,11 @@ impl FleetConfig {
     /// its entry).
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.count == 0 {
-            return Err(
-                ConfigError::new("count", "devices.count must be at least 1").flag("devices"),
-            );
+            return Err(ConfigError::new(
+                "count",
+                "devices.count must be at least 1, e.g. count = 100 (--devices 100)",
+            )
+            .flag("devices"));
         }
         if self.workers == ProcessCount::Count(0) {
             return Err(ConfigError::new(

@@ -52,7 +52,7 @@ fn one_check_names_the_key_and_the_flag() {
     assert_eq!(err.key, "count");
     assert_eq!(
         err.for_flag(),
-        "--devices: devices.count must be at least 1"
+        "--devices: devices.count must be at least 1, e.g. count = 100 (--devices 100)"
     );
     let upside_down = FleetConfig {
         heartbeat_strategy: HeartbeatStrategy::Adaptive,
