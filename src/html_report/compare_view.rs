@@ -116,9 +116,9 @@ pub(crate) fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
                     escape(&row.verdict)
                 ),
                 if row.gated {
-                    "gated".into()
+                    "yes".into()
                 } else {
-                    "shown".into()
+                    "no: shown only".into()
                 },
                 escape(&row.reason),
             ]
@@ -129,7 +129,7 @@ pub(crate) fn verdict_table(sides: (&str, &str), rows: &[Row]) -> Section {
         escape(sides.0),
         escape(sides.1),
         table(
-            &["figure", "baseline", "current", "change", "verdict", "", "why"],
+            &["figure", "baseline", "current", "change", "verdict", "gated", "why"],
             &cells
         )
     );
