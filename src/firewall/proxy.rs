@@ -39,6 +39,17 @@ pub enum IdleAction {
     Half,
 }
 
+impl IdleAction {
+    /// The action as a plan says it: what happens to a flow idle too long.
+    pub fn words(self) -> &'static str {
+        match self {
+            IdleAction::Rst => "reset both ways",
+            IdleAction::Silent => "black-holed (both sockets kept open)",
+            IdleAction::Half => "cut from server to device",
+        }
+    }
+}
+
 /// How the middlebox treats flows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Rules {

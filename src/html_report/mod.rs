@@ -247,10 +247,15 @@ fn compared_page(baseline: &Path, inputs: &[PathBuf]) -> anyhow::Result<String> 
     };
     let comparison = compare_inputs(&args, baseline, current)?;
     let rows = compare_view::rows_of(&comparison);
-    let mut sections = vec![compare_view::verdict_table(
-        (&comparison.sides.0, &comparison.sides.1),
-        &rows,
-    )];
+    let mut table = compare_view::verdict_table((&comparison.sides.0, &comparison.sides.1), &rows);
+    if let Some(why) = &comparison.tolerances.not_a_gate {
+        table.body.push_str(&format!(
+            "<p class=\"muted\" data-not-a-gate>{} is not a gate, so nothing above is judged: {}</p>",
+            page::escape(&comparison.current[0].scenario),
+            page::escape(why)
+        ));
+    }
+    let mut sections = vec![table];
     let both = [
         Labelled {
             label: "baseline".into(),

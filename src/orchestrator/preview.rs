@@ -165,10 +165,10 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
     if let Some(firewall) = &scenario.firewall {
         processes.push(match firewall.mode {
             FirewallMode::Proxy => format!(
-                "{} x firewall (pingfleet firewall, {:?} after {} idle), one before each partition",
+                "{} x firewall (pingfleet firewall: a flow idle for {} is {}), one before each partition",
                 plan.partitions,
-                firewall.action,
-                real_world(plan, firewall.idle_timeout.0)
+                real_world(plan, firewall.idle_timeout.0),
+                firewall.action.words()
             ),
             FirewallMode::Netns => format!(
                 "kernel firewall: network namespaces, nftables and conntrack ({} idle; needs root)",
@@ -324,11 +324,12 @@ fn memory(plan: &ResolvedScenario) -> String {
         .memory_available_bytes
         .map_or("unknown".to_owned(), |bytes| units::bytes(bytes as f64));
     format!(
-        "about {} ({} per {} device as last measured, and {} processes) of {available} available",
+        "about {} ({} per {} device as last measured, and {} process{}) of {available} available",
         units::bytes(estimate.needed_bytes as f64),
         units::bytes(estimate.per_device_bytes as f64),
         estimate.kind,
-        estimate.processes
+        estimate.processes,
+        if estimate.processes == 1 { "" } else { "es" }
     )
 }
 
@@ -430,7 +431,7 @@ mod tests {
         let sweep = shipped_plan("firewall-sweep");
         let text = describe(&sweep, "firewall-sweep", &Overrides::default());
         assert!(
-            text.contains("Silent after 10m (10s at time_scale 60) idle"),
+            text.contains("a flow idle for 10m (10s at time_scale 60) is black-holed"),
             "{text}"
         );
         assert!(

@@ -8,6 +8,7 @@ use crate::fleet::radio::RadioKind;
 use crate::fleet::report::HistogramName;
 use crate::results::network::{FlushFigures, NetworkFigures};
 use crate::results::run::{DeviceHourCost, EngineComparison, RunResult, ThresholdVerdict};
+use crate::results::self_check::Cause;
 use crate::scenario::FirewallMode;
 use crate::server::wake_path::WakeStage;
 use serde::de::value::{Error as ValueError, StrDeserializer};
@@ -179,10 +180,9 @@ fn write_firewall(out: &mut String, network: &NetworkFigures) {
         );
     } else if let Some(firewall) = &network.firewall {
         say!(out,
-            "firewall ({:?}, {:?} after {} s idle): {} flows, {} idle expiries, {} evictions, {} refused, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
-            firewall.mode,
-            firewall.action,
+            "firewall (the userspace middlebox: a flow idle for {} s is {}): {} flows, {} idle expiries, {} evictions, {} refused, peak {} flows, {} bytes/flow, adds p50 {} us p99 {} us",
             firewall.idle_timeout_s,
+            firewall.action.words(),
             firewall.flows_opened,
             firewall.idle_expired,
             firewall.evicted,
@@ -460,6 +460,15 @@ fn write_memory(out: &mut String, result: &RunResult) {
     if let Some(caveat) = memory.parked_at_plateau.and_then(small_fleet_caveat) {
         say!(out, "  {caveat}");
     }
+    if result.self_check.cause == Cause::HostStalled
+        && memory.kernel_slab_bytes_per_connection.is_some()
+    {
+        say!(
+            out,
+            "  the kernel slab is the whole machine's, and work not ours ran beside this run \
+             (see the self-check): its figure may hold that work's slab too"
+        );
+    }
     if let Some(why) = &memory.not_measured_why {
         say!(out, "  not measured: {why}");
     }
@@ -552,7 +561,9 @@ pub fn print_comparison(comparison: &EngineComparison) {
 
 #[cfg(test)]
 mod tests {
-    use super::{heap_breakdown, radio_line, small_fleet_caveat, DeviceHourCost};
+    use super::{
+        heap_breakdown, radio_line, small_fleet_caveat, summary_text, Cause, DeviceHourCost, Path,
+    };
 
     fn cost(radio_active_s: f64) -> DeviceHourCost {
         serde_json::from_value(serde_json::json!({
@@ -597,6 +608,19 @@ mod tests {
         );
         assert!(small.contains("capacity-search"), "{small}");
         assert_eq!(small_fleet_caveat(100_000), None);
+    }
+
+    #[test]
+    fn a_kernel_slab_read_beside_work_not_ours_says_so() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/smoke.json");
+        let Ok(crate::results::Document::Run(mut result)) = crate::results::read(&path) else {
+            panic!("a run's result");
+        };
+        let caveat = "the kernel slab is the whole machine's";
+        assert_eq!(result.self_check.cause, Cause::Clear);
+        assert!(!summary_text(&result, &path).contains(caveat));
+        result.self_check.cause = Cause::HostStalled;
+        assert!(summary_text(&result, &path).contains(caveat));
     }
 
     #[test]

@@ -342,4 +342,22 @@ fn smoke_is_no_gate_and_its_comparison_says_so_instead_of_failing() {
         "{out}"
     );
     assert!(out.contains("pingfleet run gate"), "{out}");
+    // The comparison's page says it too, and is written beside the current result,
+    // not over a run's own page.
+    let page = pingfleet(
+        &[
+            "report",
+            "--baseline",
+            base.to_str().unwrap(),
+            current.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(page.status.code(), Some(0), "{}", text(&page));
+    let html = std::fs::read_to_string(dir.path().join("current-compare.html")).unwrap();
+    assert!(
+        html.contains("data-not-a-gate"),
+        "the page says smoke is no gate"
+    );
+    assert!(html.contains("smoke is not a gate"));
 }

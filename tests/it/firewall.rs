@@ -309,7 +309,7 @@ action = "silent"
     );
     assert!(stdout.contains("mail: sent"), "{stdout}");
     assert!(
-        stdout.contains("firewall (Proxy, Silent after 1 s idle)"),
+        stdout.contains("firewall (the userspace middlebox: a flow idle for 1 s is black-holed"),
         "{stdout}"
     );
 }
