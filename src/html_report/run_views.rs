@@ -342,6 +342,11 @@ pub(crate) fn memory(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
             first.kernel_slab_bytes_per_connection,
         ),
     ] {
+        // With several runs the figures are the first's, and say so.
+        let words = match measured.len() {
+            1 => words.to_owned(),
+            _ => format!("{} {words}", measured[0].label),
+        };
         section.figures.push(Figure::new(
             key,
             words,
@@ -569,6 +574,29 @@ pub(crate) fn storm(run: &Labelled<'_>) -> anyhow::Result<Option<Section>> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn memory_figures_of_several_runs_name_whose_they_are() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/smoke.json");
+        let Ok(crate::results::Document::Run(result)) = crate::results::read(&path) else {
+            panic!("a run's result");
+        };
+        let run = |label: &str| Labelled {
+            label: label.into(),
+            result: &result,
+        };
+        let alone = memory(&[run("smoke")]).unwrap().unwrap();
+        assert_eq!(alone.figures[0].words, "server user space");
+        let both = memory(&[run("baseline"), run("current")]).unwrap().unwrap();
+        assert!(
+            both.figures
+                .iter()
+                .all(|figure| figure.words.starts_with("baseline ")),
+            "{:?}",
+            both.figures.iter().map(|f| &f.words).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn the_spectrum_reads_the_same_percentiles_as_the_summary() {
