@@ -118,28 +118,10 @@ fn closest(given: &str) -> Option<&'static str> {
     }
     SHIPPED
         .iter()
-        .map(|shipped| (edits(given, shipped.name), shipped.name))
+        .map(|shipped| (strsim::levenshtein(given, shipped.name), shipped.name))
         .filter(|(distance, _)| *distance <= 2)
         .min()
         .map(|(_, name)| name)
-}
-
-/// Letters added, dropped or changed to turn `a` into `b` (Levenshtein).
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// A scenario's text and how to name it in messages: the file at `given` if there
