@@ -268,7 +268,7 @@ fn radio_line(cost: &DeviceHourCost, hold_s: f64) -> String {
         );
     }
     format!(
-        "radio ({}) per device-hour: {:.0} s up, {:.1} J, {:.2} data sessions; {:.2}% of a {} Wh battery a day{}",
+        "radio ({} model, driven by the devices' own traffic; modelled, not measured) per device-hour: {:.0} s up, {:.1} J, {:.2} data sessions; {:.2}% of a {} Wh battery a day{}",
         cost.radio,
         cost.radio_active_s,
         cost.radio_joules,
@@ -590,7 +590,7 @@ mod tests {
         );
         let phone = radio_line(&cost(300.0), 7_200.0);
         assert!(
-            phone.starts_with("radio (lte) per device-hour: 300 s up"),
+            phone.starts_with("radio (lte model, driven by the devices' own traffic; modelled, not measured) per device-hour: 300 s up"),
             "{phone}"
         );
         assert!(
