@@ -73,6 +73,12 @@ pub enum Subcommand {
     ///
     /// Example: pingfleet firewall --listen 127.0.0.1:9443 --upstream 127.0.0.1:8443 --idle-timeout 10m --action silent
     Firewall(FirewallArgs),
+    /// Emulate each phone's network on a TUN device (root): every TCP packet between a
+    /// subnet of devices and the server takes its profile's delay, jitter, loss,
+    /// bandwidth and outages. `pingfleet run` starts it for a scenario's networks.
+    ///
+    /// Example: ip netns exec NS pingfleet link --tun pflink0 --route 198.18.16.0/24=lte
+    Link(crate::link::launch::LinkArgs),
     /// Merge the fleet figures of several shards exactly (worker documents or run result
     /// files, e.g. from several machines): counters summed, histograms added.
     ///

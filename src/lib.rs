@@ -25,7 +25,10 @@
 //! - [`inspect`]: the `pingfleet wbxml` tools that convert captured bodies to XML and back.
 //! - [`server`]: the bundled reference server (`pingfleet serve`) and [`server::process`],
 //!   how other processes start one.
-//! - [`firewall`]: the middlebox between devices and server (`pingfleet firewall`).
+//! - [`firewall`]: the middlebox between devices and server (`pingfleet firewall`), and
+//!   the network namespaces of a path.
+//! - [`link`]: the emulated network between each phone and the server (`pingfleet
+//!   link`): delay, loss, bandwidth and outages per network profile.
 //! - [`fleet`]: the simulated phones (`pingfleet devices`), the injector, the worker's
 //!   document.
 //! - [`scenario`]: scenario files, the resolved plan of a run, threshold conditions.
@@ -52,6 +55,7 @@ pub mod html_report;
 pub mod inspect;
 pub(crate) mod kernel_stamp;
 pub(crate) mod lifeline;
+pub mod link;
 pub(crate) mod listen;
 pub mod measure;
 pub mod notification;

@@ -56,6 +56,7 @@ fn run_other(command: Subcommand) -> ExitCode {
         }
         Subcommand::Serve(args) => pingfleet::server::launch::serve(*args),
         Subcommand::Firewall(args) => pingfleet::firewall::launch::firewall(args),
+        Subcommand::Link(args) => pingfleet::link::launch::link(args),
         Subcommand::Merge(args) => pingfleet::orchestrator::merge::merge_files(&args),
         Subcommand::Report(args) => pingfleet::html_report::report(&args),
         Subcommand::Notify(args) => {

@@ -165,6 +165,16 @@ impl schemars::JsonSchema for Share {
     }
 }
 
+#[cfg(test)]
+impl schemars::JsonSchema for Span {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Span".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string"})
+    }
+}
+
 /// A duration as people write one: `30s`, `1500ms`, `1h 30m`, or a number of seconds
 /// (`90`, `1.5`); written back as `humantime` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]

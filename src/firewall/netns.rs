@@ -1,8 +1,11 @@
-//! The kernel's own firewall between devices and server: three network namespaces
-//! (devices, router, server) joined by veth pairs, addresses from the benchmarking range
-//! 198.18.0.0/15, and on the router nftables masquerade with a forward chain that lets
-//! through established flows and new SYNs from the device side only. The router's
-//! conntrack keeps an established TCP flow `idle timeout` seconds
+//! The path between devices and server in network namespaces: the devices' and the
+//! server's namespaces, and between them the link emulator's (a TUN every TCP packet
+//! crosses, read by `pingfleet link`), the kernel's own firewall, or both, joined by
+//! veth pairs, addresses from the benchmarking range 198.18.0.0/15.
+//!
+//! The firewall is nftables masquerade on a router with a forward chain that lets
+//! through established flows and new SYNs from the device side only. Its conntrack
+//! keeps an established TCP flow `idle timeout` seconds
 //! (`nf_conntrack_tcp_timeout_established`), and with `nf_conntrack_tcp_loose = 0` a
 //! packet of a forgotten flow is not picked up again: it is dropped, without a reset
 //! either way, exactly as a carrier NAT drops it.
@@ -40,117 +43,100 @@ pub fn device_sources() -> Vec<std::net::Ipv4Addr> {
         .collect()
 }
 
-/// Three namespaces and the firewall between them.
+/// What stands between the devices and the server: a link namespace whose TUN the
+/// link emulator (`pingfleet link`) reads, the kernel's firewall, or both (the link
+/// nearer the devices, as a phone's radio is nearer it than the carrier's NAT).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Path {
+    /// The established-flow timeout of the firewall, when there is one.
+    pub firewall: Option<Duration>,
+    /// How many network profiles the link emulates (0: no link namespace); each has
+    /// its subnet of device addresses ([`network_subnet`]).
+    pub networks: usize,
+}
+
+/// The namespaces and what joins them.
 #[derive(Debug)]
 pub struct Topology {
     pub devices: String,
-    pub router: String,
+    /// The link emulator's namespace, when the path has one.
+    pub link: Option<String>,
+    /// The firewall's namespace, when the path has one.
+    pub router: Option<String>,
     pub server: String,
 }
 
+/// The TUN device in the link namespace that every TCP packet between devices and
+/// server crosses (`pingfleet link --tun`).
+pub const LINK_TUN: &str = "pflink0";
+/// The subnet between the link and the firewall when the path has both.
+const LINK_ROUTER_NET: [&str; 2] = ["198.18.2.1", "198.18.2.2"];
+/// Where the networks' device subnets start (198.18.16.0/24, 198.18.17.0/24, ...).
+const FIRST_NETWORK_OCTET: u8 = 16;
+/// Every network subnet together, as the routes back to the devices name them.
+const NETWORK_SUBNETS: &str = "198.18.16.0/20";
+
+/// The device addresses of network profile `index` (its link's route claims them).
+pub fn network_subnet(index: usize) -> String {
+    format!("198.18.{}.0/24", usize::from(FIRST_NETWORK_OCTET) + index)
+}
+
+/// The addresses devices of network profile `index` connect from, in turn.
+pub fn network_sources(index: usize) -> Vec<std::net::Ipv4Addr> {
+    let third = FIRST_NETWORK_OCTET + index as u8;
+    DEVICE_SOURCES
+        .map(|last| std::net::Ipv4Addr::new(198, 18, third, last))
+        .collect()
+}
+
 impl Topology {
-    /// Builds the topology with an established-flow timeout of `idle_timeout` (whole
-    /// seconds, rounded up, at least 1). Without root it says so.
-    pub fn create(idle_timeout: Duration) -> anyhow::Result<Self> {
+    /// Builds the namespaces of `path` (a firewall needs a timeout of at least 1 s,
+    /// rounded up to whole seconds). Without root it says so.
+    pub fn create(path: Path) -> anyhow::Result<Self> {
         if !rustix::process::geteuid().is_root() {
-            anyhow::bail!("firewall mode netns needs root (network namespaces and nftables); use mode = \"proxy\" without it");
+            anyhow::bail!("network namespaces need root (firewall mode netns, network profiles); run as root, or use firewall mode \"proxy\" without networks");
+        }
+        if path.networks > 16 {
+            anyhow::bail!(
+                "at most 16 network profiles in one run ({} named)",
+                path.networks
+            );
         }
         remove_stale();
         let id = format!("{PREFIX}{}", std::process::id());
         let topology = Self {
             devices: format!("{id}-dev"),
-            router: format!("{id}-rtr"),
+            link: (path.networks > 0).then(|| format!("{id}-lnk")),
+            router: path.firewall.map(|_| format!("{id}-rtr")),
             server: format!("{id}-srv"),
         };
         // Dropped (and so removed) if any step fails.
-        topology.build(idle_timeout)?;
+        topology.build(path)?;
         Ok(topology)
     }
 
-    fn build(&self, idle_timeout: Duration) -> anyhow::Result<()> {
-        self.build_links()?;
+    /// The firewall alone, with an established-flow timeout of `idle_timeout`.
+    pub fn firewall(idle_timeout: Duration) -> anyhow::Result<Self> {
+        Self::create(Path {
+            firewall: Some(idle_timeout),
+            networks: 0,
+        })
+    }
+
+    fn build(&self, path: Path) -> anyhow::Result<()> {
+        self.build_links(path.networks)?;
         self.build_management_link()?;
-        self.build_routing(idle_timeout)
-    }
-
-    /// The three namespaces joined by veth pairs through the router, with their
-    /// addresses (the devices' many sources among them).
-    fn build_links(&self) -> anyhow::Result<()> {
-        let (dev, rtr, srv) = (&self.devices, &self.router, &self.server);
-        for ns in [dev, rtr, srv] {
-            run("ip", &["netns", "add", ns])?;
-            run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
+        if let Some(link) = &self.link {
+            build_link_hop(link, self.router.is_some())?;
         }
-        run(
-            "ip",
-            &[
-                "-n", rtr, "link", "add", "dev0", "type", "veth", "peer", "name", "eth0", "netns",
-                dev,
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n", rtr, "link", "add", "srv0", "type", "veth", "peer", "name", "eth0", "netns",
-                srv,
-            ],
-        )?;
-        for (ns, link, addr) in [
-            (dev, "eth0", DEVICE_ADDR),
-            (rtr, "dev0", ROUTER_DEVICE_SIDE),
-            (rtr, "srv0", ROUTER_SERVER_SIDE),
-            (srv, "eth0", SERVER_ADDR),
-        ] {
-            run(
-                "ip",
-                &["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", link],
-            )?;
-            run("ip", &["-n", ns, "link", "set", link, "up"])?;
+        if let (Some(router), Some(timeout)) = (&self.router, path.firewall) {
+            build_router_hop(router, self.link.is_some(), timeout)?;
         }
-        for source in device_sources() {
-            let addr = format!("{source}/24");
-            run("ip", &["-n", dev, "addr", "add", &addr, "dev", "eth0"])?;
-        }
-        Ok(())
-    }
-
-    /// The link from the root namespace to the server's, outside the firewall, that
-    /// `/metrics` is read over.
-    fn build_management_link(&self) -> anyhow::Result<()> {
-        let srv = &self.server;
-        let management = format!("{}m", self.server.trim_end_matches("-srv"));
-        let root_side = format!("{MANAGEMENT_ROOT_SIDE}/30");
-        let server_side = format!("{MANAGEMENT_SERVER_SIDE}/30");
-        let veth = [
-            "link",
-            "add",
-            &management,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "mgmt0",
-        ];
-        run("ip", &[&veth[..], &["netns", srv]].concat())?;
-        run("ip", &["addr", "add", &root_side, "dev", &management])?;
-        run("ip", &["link", "set", &management, "up"])?;
-        run(
-            "ip",
-            &["-n", srv, "addr", "add", &server_side, "dev", "mgmt0"],
-        )?;
-        run("ip", &["-n", srv, "link", "set", "mgmt0", "up"])?;
-        Ok(())
-    }
-
-    /// Routes through the router, forwarding, conntrack's idle timeout and the
-    /// nftables rules that drop a forgotten flow's packets.
-    fn build_routing(&self, idle_timeout: Duration) -> anyhow::Result<()> {
-        let (dev, rtr, srv) = (&self.devices, &self.router, &self.server);
         run(
             "ip",
             &[
                 "-n",
-                dev,
+                &self.devices,
                 "route",
                 "add",
                 "default",
@@ -162,43 +148,88 @@ impl Topology {
             "ip",
             &[
                 "-n",
-                srv,
+                &self.server,
                 "route",
                 "add",
                 "default",
                 "via",
                 ROUTER_SERVER_SIDE,
             ],
-        )?;
-        let seconds = idle_timeout.as_secs_f64().ceil().max(1.0) as u64;
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                rtr,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv4.ip_forward=1",
-                &format!("net.netfilter.nf_conntrack_tcp_timeout_established={seconds}"),
-                "net.netfilter.nf_conntrack_tcp_loose=0",
-            ],
-        )?;
-        let rules = tempfile::NamedTempFile::new()?;
-        std::fs::write(rules.path(), NFT_RULES)?;
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                rtr,
-                "nft",
-                "-f",
-                &rules.path().display().to_string(),
-            ],
-        )?;
+        )
+    }
+
+    /// The hops between devices and server, nearest the devices first.
+    fn hops(&self) -> Vec<&String> {
+        self.link.iter().chain(self.router.iter()).collect()
+    }
+
+    /// The namespaces joined by veth pairs through the hops, with their addresses (the
+    /// devices' many sources among them). The first hop's device side is always
+    /// 198.18.0.1 and the last hop's server side 198.18.1.1.
+    fn build_links(&self, networks: usize) -> anyhow::Result<()> {
+        let (dev, srv) = (&self.devices, &self.server);
+        let hops = self.hops();
+        for ns in [dev, srv].into_iter().chain(hops.iter().copied()) {
+            run("ip", &["netns", "add", ns])?;
+            run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        let (first, last) = (hops[0], hops[hops.len() - 1]);
+        veth(first, "dev0", dev, "eth0")?;
+        veth(last, "srv0", srv, "eth0")?;
+        address(dev, "eth0", DEVICE_ADDR)?;
+        address(first, "dev0", ROUTER_DEVICE_SIDE)?;
+        address(last, "srv0", ROUTER_SERVER_SIDE)?;
+        address(srv, "eth0", SERVER_ADDR)?;
+        if let [link, router] = hops[..] {
+            veth(link, "srv0", router, "dev0")?;
+            address(link, "srv0", LINK_ROUTER_NET[0])?;
+            address(router, "dev0", LINK_ROUTER_NET[1])?;
+        }
+        let sources = device_sources()
+            .into_iter()
+            .chain((0..networks).flat_map(network_sources));
+        for source in sources {
+            let addr = format!("{source}/24");
+            run("ip", &["-n", dev, "addr", "add", &addr, "dev", "eth0"])?;
+        }
         Ok(())
+    }
+
+    /// The link from the root namespace to the server's, outside the path, that
+    /// `/metrics` is read over.
+    fn build_management_link(&self) -> anyhow::Result<()> {
+        let srv = &self.server;
+        let management = self.management_link();
+        let root_side = format!("{MANAGEMENT_ROOT_SIDE}/30");
+        let server_side = format!("{MANAGEMENT_SERVER_SIDE}/30");
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                &management,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "mgmt0",
+                "netns",
+                srv,
+            ],
+        )?;
+        run("ip", &["addr", "add", &root_side, "dev", &management])?;
+        run("ip", &["link", "set", &management, "up"])?;
+        run(
+            "ip",
+            &["-n", srv, "addr", "add", &server_side, "dev", "mgmt0"],
+        )?;
+        run("ip", &["-n", srv, "link", "set", "mgmt0", "up"])?;
+        Ok(())
+    }
+
+    /// The management link's name in the starting namespace.
+    fn management_link(&self) -> String {
+        format!("{}m", self.server.trim_end_matches("-srv"))
     }
 
     /// `ip netns exec NS`: what runs a command inside namespace `ns`.
@@ -208,13 +239,157 @@ impl Topology {
 
     /// Forgets every flow at once (`conntrack -F` on the router): a NAT flushed.
     pub fn flush(&self) -> anyhow::Result<()> {
-        run("ip", &["netns", "exec", &self.router, "conntrack", "-F"])
+        let Some(router) = &self.router else {
+            anyhow::bail!("the path has no firewall to flush");
+        };
+        run("ip", &["netns", "exec", router, "conntrack", "-F"])
     }
+}
+
+/// The link namespace: forwarding, and every TCP packet that arrives from either side
+/// routed into [`LINK_TUN`], whose reader (the emulator) writes it back after its
+/// delay; a packet written back arrives from the TUN and takes the main table on.
+fn build_link_hop(link: &str, before_router: bool) -> anyhow::Result<()> {
+    run(
+        "ip",
+        &["-n", link, "tuntap", "add", "dev", LINK_TUN, "mode", "tun"],
+    )?;
+    run("ip", &["-n", link, "link", "set", LINK_TUN, "up"])?;
+    sysctl(
+        link,
+        &[
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    )?;
+    for iface in ["dev0", "srv0", LINK_TUN] {
+        sysctl(link, &[&format!("net.ipv4.conf.{iface}.rp_filter=0")])?;
+    }
+    for (iface, pref) in [("dev0", "100"), ("srv0", "101")] {
+        run(
+            "ip",
+            &[
+                "-n", link, "rule", "add", "iif", iface, "ipproto", "tcp", "lookup", "100", "pref",
+                pref,
+            ],
+        )?;
+    }
+    run(
+        "ip",
+        &[
+            "-n", link, "route", "add", "default", "dev", LINK_TUN, "table", "100",
+        ],
+    )?;
+    run(
+        "ip",
+        &[
+            "-n",
+            link,
+            "route",
+            "add",
+            NETWORK_SUBNETS,
+            "via",
+            DEVICE_ADDR,
+        ],
+    )?;
+    if before_router {
+        run(
+            "ip",
+            &[
+                "-n",
+                link,
+                "route",
+                "add",
+                "default",
+                "via",
+                LINK_ROUTER_NET[1],
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The firewall's namespace: forwarding, conntrack's idle timeout, and the nftables
+/// rules that drop a forgotten flow's packets. Behind a link, the devices are one hop
+/// further and routed through it.
+fn build_router_hop(router: &str, behind_link: bool, idle_timeout: Duration) -> anyhow::Result<()> {
+    if behind_link {
+        for subnet in ["198.18.0.0/24", NETWORK_SUBNETS] {
+            run(
+                "ip",
+                &[
+                    "-n",
+                    router,
+                    "route",
+                    "add",
+                    subnet,
+                    "via",
+                    LINK_ROUTER_NET[0],
+                ],
+            )?;
+        }
+    }
+    let seconds = idle_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    sysctl(
+        router,
+        &[
+            "net.ipv4.ip_forward=1",
+            &format!("net.netfilter.nf_conntrack_tcp_timeout_established={seconds}"),
+            "net.netfilter.nf_conntrack_tcp_loose=0",
+        ],
+    )?;
+    let rules = tempfile::NamedTempFile::new()?;
+    std::fs::write(rules.path(), NFT_RULES)?;
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            router,
+            "nft",
+            "-f",
+            &rules.path().display().to_string(),
+        ],
+    )
+}
+
+/// A veth pair: `a_name` in namespace `a`, `b_name` in `b`.
+fn veth(a: &str, a_name: &str, b: &str, b_name: &str) -> anyhow::Result<()> {
+    run(
+        "ip",
+        &[
+            "-n", a, "link", "add", a_name, "type", "veth", "peer", "name", b_name, "netns", b,
+        ],
+    )
+}
+
+/// `addr/24` on `link` in `ns`, and the link up.
+fn address(ns: &str, link: &str, addr: &str) -> anyhow::Result<()> {
+    run(
+        "ip",
+        &["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", link],
+    )?;
+    run("ip", &["-n", ns, "link", "set", link, "up"])
+}
+
+fn sysctl(ns: &str, settings: &[&str]) -> anyhow::Result<()> {
+    let mut args = vec!["netns", "exec", ns, "sysctl", "-q", "-w"];
+    args.extend_from_slice(settings);
+    run("ip", &args)
 }
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        for ns in [&self.devices, &self.router, &self.server] {
+        // Removed at once: a namespace's own links go with it only some time later,
+        // and the next path of this process would find the name taken.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.management_link()])
+            .output();
+        let hops = self.link.iter().chain(self.router.iter());
+        for ns in [&self.devices, &self.server].into_iter().chain(hops) {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }

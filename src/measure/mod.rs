@@ -6,6 +6,7 @@
 //! - [`latency`]: HDR histograms in microseconds, mergeable across shards;
 //!   [`intervals`]: what they gained second by second, and the interval log.
 //! - [`procfs`]: RSS, CPU, slab and socket counters from /proc.
+//! - [`tcp_info`]: a TCP connection's round trip and retransmissions (`TCP_INFO`).
 //! - [`heap`]: this process's live heap bytes, from the global allocator.
 //! - [`calibration`]: the loopback floor (a datagram wakes a parked socket, no EAS).
 
@@ -14,6 +15,7 @@ pub(crate) mod heap;
 pub(crate) mod intervals;
 pub mod latency;
 pub mod procfs;
+pub mod tcp_info;
 
 /// The least-squares slope of y over x: memory per connection measured across several
 /// connection counts, so fixed overhead drops out. NaN for fewer than two distinct x.

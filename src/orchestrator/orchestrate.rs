@@ -395,7 +395,7 @@ fn start(
 ) -> anyhow::Result<Started> {
     let scenario = &plan.scenario;
     let topology = match (&scenario.firewall, plan.behind_kernel_firewall()) {
-        (Some(firewall), true) => Some(Topology::create(firewall.idle_timeout.0)?),
+        (Some(firewall), true) => Some(Topology::firewall(firewall.idle_timeout.0)?),
         _ => None,
     };
     let servers = match engine {

@@ -18,6 +18,7 @@ mod foreign;
 mod interop;
 mod intervals;
 mod layers;
+mod link;
 mod mail_injection;
 mod netns;
 mod properties;

@@ -40,7 +40,8 @@ fn devices(topology: &Topology, server: &ServerHandle, heartbeat: &str) -> Worke
 
 #[test]
 fn the_kernels_firewall_drops_idle_flows_silently() {
-    let topology = Topology::create(Duration::from_secs(2))
+    let _namespaces = crate::util::namespaces_lock();
+    let topology = Topology::firewall(Duration::from_secs(2))
         .unwrap_or_else(|err| panic!("{err:#} (CI runs as root; install nftables, conntrack)"));
     let listen = format!("{SERVER_ADDR}:0");
     let argv: Vec<String> = [
@@ -177,7 +178,7 @@ fn without_root_the_netns_mode_says_so_and_exits_2() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("firewall mode netns needs root"),
+        stderr.contains("network namespaces need root (firewall mode netns"),
         "{stderr}"
     );
 }

@@ -139,3 +139,14 @@ pub(crate) fn checked_result<T: serde::de::DeserializeOwned>(
     assert!(errors.is_empty(), "{errors:?}");
     serde_json::from_value(value).unwrap()
 }
+
+/// Held by every test that builds network namespaces: a process names its namespaces
+/// and its management link by its pid, so one test's path at a time.
+pub(crate) static NAMESPACES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`NAMESPACES`] (a test that failed while holding it does not poison the rest).
+pub(crate) fn namespaces_lock() -> std::sync::MutexGuard<'static, ()> {
+    NAMESPACES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
