@@ -19,6 +19,8 @@ pub(crate) enum Stream {
     Firewall,
     /// The simulated SMS gateway's delay and loss (per notification).
     Sms,
+    /// The phase of a device's paging occasion in its radio's paging cycle.
+    Paging,
 }
 
 impl Stream {
@@ -30,6 +32,7 @@ impl Stream {
             Self::Churn => 0x0043_4855_524E,
             Self::Firewall => 0x4649_5245_5741_4C4C,
             Self::Sms => 0x0053_4D53,
+            Self::Paging => 0x5041_4749_4E47,
         }
     }
 }

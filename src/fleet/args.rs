@@ -12,6 +12,29 @@ use crate::argv;
 use crate::partition::Partition;
 use crate::tls::KeyExchange;
 
+/// A network's name and the subnet its devices connect from (`--network-subnet`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSubnet {
+    pub network: String,
+    pub subnet: crate::link::packet::Subnet,
+}
+
+impl serde::Serialize for NetworkSubnet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}={}", self.network, self.subnet))
+    }
+}
+
+fn parse_network_subnet(text: &str) -> Result<NetworkSubnet, String> {
+    let (network, subnet) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=SUBNET: write e.g. lte=198.18.16.0/24"))?;
+    Ok(NetworkSubnet {
+        network: network.to_owned(),
+        subnet: subnet.parse()?,
+    })
+}
+
 /// Flags of `pingfleet devices`; `pingfleet run` starts its workers from values of this
 /// type (see [`DevicesArgs::to_argv`]).
 #[derive(Debug, Clone, PartialEq, clap::Args, serde::Serialize)]
@@ -26,6 +49,11 @@ pub struct DevicesArgs {
     /// kernel's choice.
     #[arg(long = "source-address", value_name = "ADDR")]
     pub source_addresses: Vec<std::net::Ipv4Addr>,
+    /// Devices of a network connect from its subnet (repeatable): NAME=SUBNET, e.g.
+    /// lte=198.18.16.0/24 (addresses .10 to .73 in turn), so the link emulator knows
+    /// each connection's network by its address. A run sets it for its networks.
+    #[arg(long = "network-subnet", value_name = "NAME=SUBNET", value_parser = parse_network_subnet)]
+    pub network_subnets: Vec<NetworkSubnet>,
     /// The targets are the server partitions in partition order: each device connects
     /// to the one that owns its user (instead of taking the targets in turn).
     #[arg(long)]

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use rustls::client::UnbufferedClientConnection;
@@ -60,15 +60,17 @@ pub(super) struct Conn {
     handshake_started: Option<Instant>,
     /// When the bytes read last reached this host (the kernel's receive stamp).
     arrived_at: Instant,
+    /// Segments the kernel had retransmitted at the last reading of its path.
+    retransmits_seen: u32,
 }
 
 impl Conn {
     /// Starts connecting to `target` (TLS when the target is https and `tls` is given),
-    /// from the source `sources` gives device `token`.
+    /// from the source `sources` gives device `token` of `network`.
     pub(super) fn open(
         target: &Target,
         tls: Option<&Arc<rustls::ClientConfig>>,
-        (sources, token): (&Sources, usize),
+        (sources, token, network): (&Sources, usize, &str),
         serial: u64,
         now: Instant,
     ) -> Result<Box<Self>, DeviceError> {
@@ -86,7 +88,7 @@ impl Conn {
             }
             _ => None,
         };
-        let source = sources.of_device(target.addr.ip(), token);
+        let source = sources.of_device(target.addr.ip(), token, network);
         let stream = open(target.addr, source).map_err(|err| DeviceError::Connect(err.kind()))?;
         Ok(Box::new(Self {
             stream,
@@ -99,7 +101,22 @@ impl Conn {
             opened_at: now,
             handshake_started: None,
             arrived_at: now,
+            retransmits_seen: 0,
         }))
+    }
+
+    /// Reads the path from the kernel (`TCP_INFO`): its smoothed round trip into
+    /// `path_rtt`, the segments retransmitted since the last reading into the counters.
+    pub(super) fn read_path(&mut self, stats: &mut FleetStats) {
+        let Some(path) = crate::measure::tcp_info::read(&self.stream) else {
+            return;
+        };
+        stats
+            .path_rtt
+            .record(Duration::from_micros(u64::from(path.rtt_us)));
+        let retransmitted = path.total_retrans.saturating_sub(self.retransmits_seen);
+        stats.counters.tcp_retransmits += u64::from(retransmitted);
+        self.retransmits_seen = path.total_retrans;
     }
 
     /// Whether the TCP connect is still under way.

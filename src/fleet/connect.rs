@@ -13,6 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use nix::sys::socket::sockopt;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::args::NetworkSubnet;
+
 /// Devices of one worker sharing a loopback source address: well under the ~28,000
 /// ephemeral ports of one source and destination.
 const DEVICES_PER_SOURCE: usize = 4096;
@@ -29,19 +31,49 @@ pub(crate) fn loopback_source(shard: u32, device: usize) -> Ipv4Addr {
 pub(crate) struct Sources {
     shard: u32,
     listed: Vec<Ipv4Addr>,
+    /// Each emulated network's subnet: its devices connect from there.
+    networks: Vec<NetworkSubnet>,
 }
+
+/// The hosts of a network's subnet devices take in turn (.10 to .73, as the run's
+/// device namespace has them).
+const NETWORK_HOSTS: std::ops::RangeInclusive<u32> = 10..=73;
 
 impl Sources {
     /// The sources of worker `shard`: the `listed` addresses (`--source-address`), or
     /// if none, loopback ones of its own for loopback targets.
-    pub(crate) fn new(shard: u32, listed: Vec<Ipv4Addr>) -> Self {
-        Self { shard, listed }
+    pub(crate) fn new(shard: u32, listed: Vec<Ipv4Addr>, networks: Vec<NetworkSubnet>) -> Self {
+        Self {
+            shard,
+            listed,
+            networks,
+        }
     }
 
-    /// The address device `device` connects to `target` from: the listed ones in turn
+    /// Whether any network is emulated (its devices' paths are worth reading).
+    pub(crate) fn emulated(&self) -> bool {
+        !self.networks.is_empty()
+    }
+
+    /// The address device `device` of `network` connects to `target` from: its
+    /// network's subnet when it is emulated, else the listed ones in turn
     /// (offset by the shard, so the workers together spread evenly), else a loopback
     /// source for a loopback target, else the kernel's choice (`None`).
-    pub(crate) fn of_device(&self, target: IpAddr, device: usize) -> Option<Ipv4Addr> {
+    pub(crate) fn of_device(
+        &self,
+        target: IpAddr,
+        device: usize,
+        network: &str,
+    ) -> Option<Ipv4Addr> {
+        let turn = device + self.shard as usize;
+        if let Some(emulated) = self.networks.iter().find(|n| n.network == network) {
+            let hosts = NETWORK_HOSTS.count();
+            return Some(
+                emulated
+                    .subnet
+                    .host(*NETWORK_HOSTS.start() + (turn % hosts) as u32),
+            );
+        }
         if !self.listed.is_empty() {
             let turn = (device + self.shard as usize) % self.listed.len();
             return Some(self.listed[turn]);
@@ -89,17 +121,30 @@ mod tests {
     fn listed_sources_are_taken_in_turn_and_loopback_ones_otherwise() {
         let listed = vec![Ipv4Addr::new(198, 18, 0, 10), Ipv4Addr::new(198, 18, 0, 11)];
         let remote: IpAddr = Ipv4Addr::new(198, 18, 1, 2).into();
-        let sources = Sources::new(1, listed.clone());
-        assert_eq!(sources.of_device(remote, 0), Some(listed[1]));
-        assert_eq!(sources.of_device(remote, 1), Some(listed[0]));
+        let lte = NetworkSubnet {
+            network: "lte".to_owned(),
+            subnet: "198.18.16.0/24".parse().unwrap(),
+        };
+        let sources = Sources::new(1, listed.clone(), vec![lte]);
+        assert_eq!(sources.of_device(remote, 0, "none"), Some(listed[1]));
+        assert_eq!(sources.of_device(remote, 1, "none"), Some(listed[0]));
         assert_eq!(
-            sources.of_device(Ipv4Addr::LOCALHOST.into(), 2),
+            sources.of_device(Ipv4Addr::LOCALHOST.into(), 2, "none"),
             Some(listed[1])
         );
-        let unlisted = Sources::new(3, Vec::new());
-        assert_eq!(unlisted.of_device(remote, 5000), None);
+        // A network's devices take its subnet's hosts .10 to .73 in turn.
         assert_eq!(
-            unlisted.of_device(Ipv4Addr::LOCALHOST.into(), 5000),
+            sources.of_device(remote, 0, "lte"),
+            Some(Ipv4Addr::new(198, 18, 16, 11))
+        );
+        assert_eq!(
+            sources.of_device(remote, 63, "lte"),
+            Some(Ipv4Addr::new(198, 18, 16, 10))
+        );
+        let unlisted = Sources::new(3, Vec::new(), Vec::new());
+        assert_eq!(unlisted.of_device(remote, 5000, "none"), None);
+        assert_eq!(
+            unlisted.of_device(Ipv4Addr::LOCALHOST.into(), 5000, "none"),
             Some(loopback_source(3, 5000))
         );
     }

@@ -19,6 +19,11 @@ pub enum HistogramName {
     /// `time_scale`, its network exchanges as they ran (each device's own clock; equal
     /// to `MailOnDeviceLatency` in a run that is not compressed).
     MailOnDeviceWorld,
+    /// Modelled, not measured: `MailOnDeviceWorld` plus the radio's own delay for that
+    /// delivery (`fleet::radio`): the paging wait and promotion when the radio was idle
+    /// as the mail's Ping answer (or the device's request, for devices that do not
+    /// push) reached it, nothing when it was up.
+    MailOnDeviceWithRadio,
     /// From a change's planned instant to its datagram (or mail) leaving the injector.
     InjectorLag,
     /// For each Ping that died of an idle drop: its sending to the next answered one's.
@@ -36,14 +41,18 @@ pub enum HistogramName {
     AfterFlushConnect,
     AfterFlushFullHandshake,
     AfterFlushResumedHandshake,
+    /// The round trip each connection's kernel measured (`TCP_INFO`, smoothed), read
+    /// at each response on an emulated network: the path checked against its setting.
+    PathRtt,
 }
 
 impl HistogramName {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::WakeupLatency,
         Self::WakeupFromDeparture,
         Self::MailOnDeviceLatency,
         Self::MailOnDeviceWorld,
+        Self::MailOnDeviceWithRadio,
         Self::InjectorLag,
         Self::Unreachable,
         Self::HeartbeatSettled,
@@ -54,6 +63,7 @@ impl HistogramName {
         Self::AfterFlushConnect,
         Self::AfterFlushFullHandshake,
         Self::AfterFlushResumedHandshake,
+        Self::PathRtt,
     ];
 
     /// The key in documents and results (every value in microseconds).
@@ -63,6 +73,7 @@ impl HistogramName {
             Self::WakeupFromDeparture => "wakeup_from_departure_us",
             Self::MailOnDeviceLatency => "mail_on_device_latency_us",
             Self::MailOnDeviceWorld => "mail_on_device_world_us",
+            Self::MailOnDeviceWithRadio => "mail_on_device_with_radio_modelled_us",
             Self::InjectorLag => "injector_lag_us",
             Self::Unreachable => "unreachable_us",
             Self::HeartbeatSettled => "heartbeat_settled_us",
@@ -73,6 +84,7 @@ impl HistogramName {
             Self::AfterFlushConnect => "after_flush_connect_us",
             Self::AfterFlushFullHandshake => "after_flush_full_handshake_us",
             Self::AfterFlushResumedHandshake => "after_flush_resumed_handshake_us",
+            Self::PathRtt => "path_rtt_us",
         }
     }
 }

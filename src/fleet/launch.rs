@@ -258,7 +258,11 @@ fn engine_config(
         flush_mark: Some(flush_mark),
         drain: args.stages.drain.0,
         grace: args.grace,
-        sources: Sources::new(args.shard.index, args.source_addresses.clone()),
+        sources: Sources::new(
+            args.shard.index,
+            args.source_addresses.clone(),
+            args.network_subnets.clone(),
+        ),
         progress: args.progress,
         churn: (churn_share > 0.0).then(|| Churn::new(churn_share, devices, args.seed, args.shard)),
         injector,

@@ -85,9 +85,11 @@ impl Default for Profile {
 impl ProfileSpec {
     /// The device kind of this entry, over the fleet's `base`.
     pub fn resolve(&self, base: &Profile) -> Profile {
+        let settings = self.apply(&base.settings);
         Profile {
             kind: self.name.clone(),
-            settings: self.apply(&base.settings),
+            radio: settings.radio.model(),
+            settings,
             ..base.clone()
         }
     }

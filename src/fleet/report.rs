@@ -130,7 +130,7 @@ pub struct HistogramDoc {
 }
 
 impl HistogramDoc {
-    fn new(latency: &Latency) -> Self {
+    pub(crate) fn new(latency: &Latency) -> Self {
         Self {
             encoding: ENCODING.into(),
             data: latency.to_base64(),
@@ -207,6 +207,10 @@ impl WorkerReport {
                 HistogramName::MailOnDeviceWorld,
                 &stats.mail_on_device_world,
             ),
+            (
+                HistogramName::MailOnDeviceWithRadio,
+                &stats.mail_on_device_with_radio,
+            ),
             (HistogramName::InjectorLag, &stats.injector_lag),
             (HistogramName::Unreachable, &stats.unreachable),
             (HistogramName::HeartbeatSettled, &stats.heartbeat_settled),
@@ -226,6 +230,7 @@ impl WorkerReport {
                 HistogramName::AfterFlushResumedHandshake,
                 &stats.after_flush.resumed_handshakes,
             ),
+            (HistogramName::PathRtt, &stats.path_rtt),
         ]
         .into_iter()
         .map(|(name, latency)| (name, HistogramDoc::new(latency)))

@@ -59,6 +59,9 @@ pub struct Counters {
     #[serde(default)]
     pub tls_resumed: u64,
     pub reconnects: u64,
+    /// Segments the devices' kernels retransmitted on emulated networks (`TCP_INFO`).
+    #[serde(default)]
+    pub tcp_retransmits: u64,
     pub devices_stopped: u64,
     pub notifications_sent: u64,
     pub notifications_delivered: u64,
@@ -194,6 +197,7 @@ impl Counters {
         self.tls_handshakes += more.tls_handshakes;
         self.tls_resumed += more.tls_resumed;
         self.reconnects += more.reconnects;
+        self.tcp_retransmits += more.tcp_retransmits;
         self.devices_stopped += more.devices_stopped;
         self.notifications_sent += more.notifications_sent;
         self.notifications_delivered += more.notifications_delivered;
@@ -239,6 +243,7 @@ impl Counters {
             tls_handshakes: self.tls_handshakes.saturating_sub(earlier.tls_handshakes),
             tls_resumed: self.tls_resumed.saturating_sub(earlier.tls_resumed),
             reconnects: self.reconnects.saturating_sub(earlier.reconnects),
+            tcp_retransmits: self.tcp_retransmits.saturating_sub(earlier.tcp_retransmits),
             devices_stopped: self.devices_stopped.saturating_sub(earlier.devices_stopped),
             notifications_sent: self
                 .notifications_sent
@@ -307,6 +312,9 @@ pub struct FleetStats {
     pub mail_on_device: Latency,
     /// Mail on device in real-world time (see `HistogramName::MailOnDeviceWorld`).
     pub mail_on_device_world: Latency,
+    /// Modelled: mail on device in real-world time plus the radio's own delay (see
+    /// `HistogramName::MailOnDeviceWithRadio`).
+    pub mail_on_device_with_radio: Latency,
     pub injector_lag: Latency,
     /// For each Ping that died: from when it was sent (the flow's last activity) to when
     /// the device sent its next Ping that was answered. The path dropped the flow its
@@ -322,6 +330,8 @@ pub struct FleetStats {
     pub tls_handshake: Latency,
     /// Work time of each event-loop turn during the hold.
     pub loop_lag: Latency,
+    /// The kernel's smoothed round trip at each response on an emulated network.
+    pub path_rtt: Latency,
     pub after_flush: AfterFlush,
     /// What the latency histograms gained second by second.
     pub intervals: IntervalRecorder,

@@ -52,7 +52,8 @@ pub(crate) fn spectrum_points(latency: &Latency) -> Vec<(f64, f64)> {
 }
 
 /// The percentile spectrum: wake-up, wake-up from the departure and mail on device of
-/// each run, and the loopback floor measured beside each.
+/// each run (and, modelled, mail on device with the radio's own delays), and the
+/// loopback floor measured beside each.
 pub(crate) fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>> {
     let mut series = Vec::new();
     let mut section = Section::new(
@@ -77,6 +78,10 @@ pub(crate) fn spectrum(runs: &[Labelled<'_>]) -> anyhow::Result<Option<Section>>
                 "wake-up from the departure",
             ),
             (HistogramName::MailOnDeviceLatency, "mail on device"),
+            (
+                HistogramName::MailOnDeviceWithRadio,
+                "mail on device with the radio's paging and promotion (modelled, real-world time)",
+            ),
         ] {
             let Some(latency) = latency(run.result, name)? else {
                 continue;

@@ -21,7 +21,8 @@
 //! - [`thresholds`]: the scenario's thresholds judged against what a run measured.
 //! - [`self_check`]: whether the hold measured the server, or the generator, the host or
 //!   our own fleet.
-//! - [`summary`]: what a run prints when it ends.
+//! - [`summary`]: what a run prints when it ends; `link_words`: its lines of the
+//!   emulated networks.
 //! - [`preview`]: `run --plan` and `pingfleet scenarios`: plans shown, nothing started.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
 //! - [`variants`]: `[[variants]]` of a scenario run one after another, side by side.
@@ -34,6 +35,7 @@
 pub mod capacity;
 mod capacity_words;
 pub(crate) mod children;
+pub(crate) mod link_words;
 pub(crate) mod live;
 pub mod merge;
 pub mod orchestrate;

@@ -18,7 +18,7 @@ use super::publish::{publish, write, Publication};
 use super::readings::{memory, Baseline, FleetShape};
 use super::roles::{
     concatenate_certificates, start_firewalls, start_servers, start_workers, wake_path_of_all,
-    FirewallProcess, ServerProcess,
+    FirewallProcess, LinkProcess, ServerProcess,
 };
 use super::self_check::check;
 use super::server_gauge::ServerGauge;
@@ -31,9 +31,11 @@ use crate::firewall::launch::FirewallReport;
 use crate::firewall::netns::Topology;
 use crate::fleet::report::HistogramName;
 use crate::fleet::report::WorkerReport;
+use crate::link::launch::LinkReport;
 use crate::measure::calibration::FloorProbe;
 use crate::measure::intervals::IntervalSeries;
 use crate::measure::latency::LatencySummary;
+use crate::results::links::LinkFigures;
 use crate::results::network::NetworkFigures;
 use crate::results::per_second::{FloorFigures, IntervalFigures};
 use crate::results::run::{DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA};
@@ -382,6 +384,8 @@ struct Started {
     gauge: ServerGauge,
     baseline: Baseline,
     firewalls: Vec<FirewallProcess>,
+    /// The link emulator, when the devices have networks.
+    link: Option<LinkProcess>,
     workers: Vec<RoleProcess>,
 }
 
@@ -394,10 +398,11 @@ fn start(
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Started> {
     let scenario = &plan.scenario;
-    let topology = match (&scenario.firewall, plan.behind_kernel_firewall()) {
-        (Some(firewall), true) => Some(Topology::firewall(firewall.idle_timeout.0)?),
-        _ => None,
+    let topology = match plan.in_namespaces() {
+        true => Some(Topology::create(plan.namespace_path())?),
+        false => None,
     };
+    let link = LinkProcess::start(plan, topology.as_ref(), dir)?;
     let servers = match engine {
         Some(engine) => {
             let servers = start_servers(plan, engine, topology.as_ref(), dir, interrupted)?;
@@ -428,6 +433,7 @@ fn start(
         gauge,
         baseline,
         firewalls,
+        link,
         workers,
     })
 }
@@ -442,6 +448,7 @@ struct Gathered {
     gauge: ServerGauge,
     cpu_seconds_servers: Option<f64>,
     firewall_reports: Vec<FirewallReport>,
+    link_report: Option<LinkReport>,
     server_wake_path: Option<WakePathFigures>,
 }
 
@@ -467,6 +474,7 @@ fn gather(
         .into_iter()
         .filter_map(FirewallProcess::stop)
         .collect();
+    let link_report = started.link.take().and_then(LinkProcess::stop);
     let server_wake_path = wake_path_of_all(&started.servers);
     for server in &mut started.servers {
         server.process.stop(Duration::from_secs(10));
@@ -488,6 +496,7 @@ fn gather(
         gauge: started.gauge,
         cpu_seconds_servers,
         firewall_reports,
+        link_report,
         server_wake_path,
     })
 }
@@ -509,6 +518,7 @@ fn assemble(
         gauge,
         cpu_seconds_servers,
         firewall_reports,
+        link_report,
         server_wake_path,
     } = gathered;
     let intervals = IntervalFigures::of(&series, watch_started, watched.hold_window_s);
@@ -536,6 +546,12 @@ fn assemble(
     if let Some(flush) = network.as_mut().and_then(|network| network.flush.as_mut()) {
         flush.at_s = watched.flushed_at_s;
     }
+    let run_s: f64 = fleet.stages.iter().map(|stage| stage.duration_s).sum();
+    let links = LinkFigures::of(
+        link_report.as_ref(),
+        &fleet,
+        fleet.devices as f64 * run_s / 3600.0,
+    );
     RunResult {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -570,6 +586,7 @@ fn assemble(
         server_wake_path,
         time_scale: scenario.time_scale,
         network,
+        links,
         machine,
         fleet,
         timeline: watched.timeline,

@@ -147,7 +147,7 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
     match &scenario.target {
         Some(target) => processes.push(format!("server: none of ours, the target {}", target.url)),
         None => processes.push(format!(
-            "{} x server partition (pingfleet serve, {} engine{}), on 127.0.0.1{}",
+            "{} x server partition (pingfleet serve, {} engine{}){}",
             plan.partitions,
             plan.engines
                 .iter()
@@ -155,10 +155,13 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join(" then "),
             if plan.engines.len() > 1 { "s" } else { "" },
-            if plan.partitions > 1 {
-                format!(" to 127.0.0.{}", plan.partitions.min(32))
-            } else {
-                String::new()
+            match (plan.in_namespaces(), plan.partitions > 1) {
+                (true, _) => format!(
+                    ", in the server's network namespace on {}",
+                    crate::firewall::netns::SERVER_ADDR
+                ),
+                (false, true) => format!(", on 127.0.0.1 to 127.0.0.{}", plan.partitions.min(32)),
+                (false, false) => ", on 127.0.0.1".to_owned(),
             }
         )),
     }
@@ -175,6 +178,20 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
                 real_world(plan, firewall.idle_timeout.0)
             ),
         });
+    }
+    let networks = scenario.networks_in_use();
+    if !networks.is_empty() {
+        let each: Vec<String> = networks
+            .iter()
+            .filter_map(|name| {
+                let profile = scenario.network_profile(name)?;
+                Some(format!("{name}: {}", profile.words()))
+            })
+            .collect();
+        processes.push(format!(
+            "link emulator (pingfleet link, network namespaces and a TUN device; needs root), a link per phone: {}",
+            each.join("; ")
+        ));
     }
     processes.push(format!(
         "{} x device worker (pingfleet devices), about {} devices each",

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use super::children::RoleProcess;
 use crate::firewall::launch::{FirewallReady, FirewallReport};
 use crate::firewall::netns::Topology;
+use crate::link::launch::{LinkReady, LinkReport};
 use crate::measure::heap::{HeapPart, HeapReading};
 use crate::scenario::resolve::ResolvedScenario;
 use crate::server::launch::ServerReady;
@@ -191,6 +192,51 @@ pub(crate) fn start_firewalls(
         });
     }
     Ok(firewalls)
+}
+
+/// The link emulator in the link namespace.
+pub(crate) struct LinkProcess {
+    pub process: RoleProcess,
+    report_path: PathBuf,
+}
+
+impl LinkProcess {
+    /// Starts `pingfleet link` for the scenario's networks, in the topology's link
+    /// namespace; `None` without networks.
+    pub(crate) fn start(
+        plan: &ResolvedScenario,
+        topology: Option<&Topology>,
+        dir: &Path,
+    ) -> anyhow::Result<Option<Self>> {
+        let (Some(args), Some(link)) = (
+            plan.link_args(dir),
+            topology.and_then(|topology| topology.link.as_ref()),
+        ) else {
+            return Ok(None);
+        };
+        let wrapper = Topology::exec_in(link);
+        let mut process = RoleProcess::spawn_within(&wrapper, "link", &args.to_argv()?, dir)?;
+        let stdout = process.take_stdout().context("no stdout")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let _: LinkReady = serde_json::from_str(&line).map_err(|_| {
+            anyhow::anyhow!(
+                "the link emulator did not start: {}",
+                process.describe_failure()
+            )
+        })?;
+        Ok(Some(Self {
+            process,
+            report_path: args.report.expect("set by the plan"),
+        }))
+    }
+
+    /// Stops it and reads its report; `None` if it wrote none.
+    pub(crate) fn stop(mut self) -> Option<LinkReport> {
+        self.process.stop(Duration::from_secs(10));
+        let text = std::fs::read(&self.report_path).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
 }
 
 /// One PEM file trusted by the workers, holding every partition's certificate.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::capacity::{MeasureStep, WriteStep};
 use crate::results::run::RunResult;
-use crate::results::variants::{VariantResult, VariantsResult, COLUMNS, SCHEMA};
+use crate::results::variants::{sms_at_losses, VariantResult, VariantsResult, COLUMNS, SCHEMA};
 use crate::scenario::resolve::{Overrides, ResolvedScenario};
 use crate::scenario::variants::variant_text;
 
@@ -109,9 +109,20 @@ fn variant_result(
         mail_late: counters.notifications_late,
         mail_lost: counters.notifications_lost,
         closes: planned == settled,
+        sms_at_loss_modelled: sms_at_losses(
+            figure(&figures, "sms"),
+            figure(&figures, "sms_lost"),
+            planned,
+            counters.notifications_late + counters.notifications_lost,
+        ),
         figures,
         ratios,
     }
+}
+
+/// A column's figure, 0 when not measured.
+fn figure(figures: &BTreeMap<String, Option<f64>>, key: &str) -> f64 {
+    figures.get(key).copied().flatten().unwrap_or(0.0)
 }
 
 /// The table as printed: a column per variant, a row per figure, each figure with its
@@ -157,7 +168,34 @@ pub fn table_text(result: &VariantsResult) -> String {
         "mail: on time/late/lost ('!' where they do not add up to the mail planned); \
          mail latencies in real-world seconds; costs per device-hour; (x): ratio to the first variant\n",
     );
+    for variant in &result.variants {
+        text.push_str(&sms_sensitivity_line(variant));
+    }
     text
+}
+
+/// What an SMS variant would give at other gateway losses (modelled), or nothing.
+fn sms_sensitivity_line(variant: &VariantResult) -> String {
+    if variant.sms_at_loss_modelled.is_empty() {
+        return String::new();
+    }
+    let at: Vec<String> = variant
+        .sms_at_loss_modelled
+        .iter()
+        .map(|at| {
+            format!(
+                "at {:.0}% loss {:.3} texts lost/h, {:.1}% of mail late or lost",
+                at.loss * 100.0,
+                at.texts_lost_per_hour,
+                at.mail_late_or_lost * 100.0
+            )
+        })
+        .collect();
+    format!(
+        "{} at other gateway losses (modelled from this run's texts, not measured): {}\n",
+        variant.name,
+        at.join("; ")
+    )
 }
 
 fn short_ratio(ratio: f64) -> String {
@@ -206,5 +244,31 @@ mod tests {
         assert_eq!(short_seconds(10.3), "10.3s");
         assert_eq!(short_seconds(1783.0), "29.7min");
         assert_eq!(short_ratio(435_129.0), "435kx");
+    }
+
+    #[test]
+    fn an_sms_variant_says_what_other_losses_would_do_and_that_it_is_modelled() {
+        let variant = VariantResult {
+            name: "sms".into(),
+            result_file: None,
+            complete: true,
+            failures: Vec::new(),
+            passed: true,
+            devices: 10,
+            mail_planned: 1000,
+            mail_on_time: 990,
+            mail_late: 7,
+            mail_lost: 3,
+            closes: true,
+            figures: BTreeMap::new(),
+            ratios: BTreeMap::new(),
+            sms_at_loss_modelled: sms_at_losses(6.0, 0.06, 1000, 10),
+        };
+        assert_eq!(
+            sms_sensitivity_line(&variant),
+            "sms at other gateway losses (modelled from this run's texts, not measured): \
+             at 1% loss 0.060 texts lost/h, 1.0% of mail late or lost; at 5% loss 0.300 \
+             texts lost/h, 5.0% of mail late or lost\n"
+        );
     }
 }

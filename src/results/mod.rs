@@ -7,6 +7,8 @@
 //! - [`run`]: a run's result file (`pingfleet.result/1`): what it measured, memory per
 //!   parked connection, cost per device-hour, the threshold verdicts.
 //! - [`network`]: the figures of what a firewall did to the devices.
+//! - [`links`]: what the emulated networks carried, dropped and cost, and the round
+//!   trip the devices' kernels measured over them.
 //! - [`per_second`]: the run second by second (the interval log) and the floor
 //!   measured during the hold.
 //! - [`timeline`]: the run second by second: every process's memory and CPU, the
@@ -22,6 +24,7 @@
 
 pub mod capacity;
 pub mod capacity_fit;
+pub mod links;
 pub(crate) mod network;
 pub(crate) mod per_second;
 pub mod run;

@@ -97,6 +97,10 @@ pub struct RunResult {
     /// Pings died); `null` otherwise.
     #[serde(default)]
     pub network: Option<crate::results::network::NetworkFigures>,
+    /// What the emulated networks between devices and server did (`null` without
+    /// `devices.network`).
+    #[serde(default)]
+    pub links: Option<crate::results::links::LinkFigures>,
     /// The device workers' merged document: counters (in total and per stage) and
     /// histograms.
     pub fleet: WorkerReport,

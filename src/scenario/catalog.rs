@@ -45,6 +45,11 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/capacity-1m-tls.toml"),
     },
     Shipped {
+        name: "mobile",
+        question: "phones on LTE, Wi-Fi and 3G: wake-up, mail on device and TCP over emulated links (root)",
+        text: include_str!("../../scenarios/mobile.toml"),
+    },
+    Shipped {
         name: "engines",
         question: "capacity: the lean engine against stock hyper, memory and latency side by side",
         text: include_str!("../../scenarios/engines.toml"),

@@ -13,7 +13,7 @@ use super::sweep::SweepSection;
 use super::threshold::{Metric, Misfit};
 use super::variants::VariantsError;
 use super::Scenario;
-use crate::firewall::config::FirewallConfig;
+use crate::firewall::config::{FirewallConfig, FirewallMode};
 use crate::fleet::config::ProfileError;
 use crate::fleet::sink::InjectUrlError;
 use crate::server::config::ServerConfig;
@@ -115,10 +115,50 @@ impl Scenario {
         if let Some(firewall) = &self.firewall {
             self.check_firewall(firewall)?;
         }
+        self.check_networks()?;
         self.devices.check()?;
         self.check_server()?;
         self.stages.check()?;
         Ok(self.injector.check()?)
+    }
+
+    /// The networks devices name: each a shipped profile or the scenario's own, each
+    /// of those holding; emulated before the bundled server only, in namespaces.
+    fn check_networks(&self) -> Result<(), CheckError> {
+        for (name, profile) in &self.networks {
+            profile.check().map_err(|error| CheckError::Network {
+                name: name.clone(),
+                error,
+            })?;
+        }
+        let in_use = self.networks_in_use();
+        for name in &in_use {
+            if self.network_profile(name).is_none() {
+                let known: Vec<String> = crate::link::profile::SHIPPED
+                    .iter()
+                    .map(|name| (*name).to_owned())
+                    .chain(self.networks.keys().cloned())
+                    .collect();
+                return Err(CheckError::UnknownNetwork {
+                    name: name.clone(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        if in_use.is_empty() {
+            return Ok(());
+        }
+        if self.target.is_some() {
+            return Err(CheckError::NetworkWithTarget);
+        }
+        if self
+            .firewall
+            .as_ref()
+            .is_some_and(|firewall| firewall.mode == FirewallMode::Proxy)
+        {
+            return Err(CheckError::NetworkBehindProxy);
+        }
+        Ok(())
     }
 
     /// A `[sweep]`: a valid grid, behind a firewall, judged by no thresholds.
@@ -231,6 +271,22 @@ pub(crate) enum CheckError {
     },
     #[error("thresholds.{}: {misfit}", metric.name())]
     Threshold { metric: Metric, misfit: Misfit },
+    #[error("networks.{name}: {}", error.message)]
+    Network { name: String, error: ConfigError },
+    #[error(
+        "no network profile {name:?}: name one of {known} or none, or define [networks.{name}]"
+    )]
+    UnknownNetwork { name: String, known: String },
+    #[error(
+        "networks are emulated before the bundled server only (in network namespaces); \
+         with a [target], set devices.network = \"none\""
+    )]
+    NetworkWithTarget,
+    #[error(
+        "networks are emulated in network namespaces: use firewall mode \"netns\" with them \
+         (the proxy middlebox is on loopback)"
+    )]
+    NetworkBehindProxy,
 }
 
 impl From<ConfigError> for CheckError {
@@ -261,6 +317,9 @@ impl CheckError {
             Self::Variants(_) | Self::VariantsWithOthers => "variants",
             Self::FlushAfterHold => "flush_at",
             Self::DevicesHeartbeat(_) => "heartbeat",
+            Self::Network { error, .. } => error.key,
+            Self::UnknownNetwork { .. } | Self::NetworkWithTarget => "network",
+            Self::NetworkBehindProxy => "mode",
         })
     }
 }
@@ -271,6 +330,27 @@ mod tests {
 
     fn check(text: &str) -> Result<(), CheckError> {
         Scenario::parse_unchecked(text, "t.toml").unwrap().check()
+    }
+
+    #[test]
+    fn a_network_is_shipped_or_the_scenarios_own_and_needs_the_namespaces() {
+        let base = "name = \"t\"\n[devices]\ncount = 1\n";
+        let unknown = check(&format!("{base}network = \"5g\"\n")).unwrap_err();
+        assert_eq!(unknown.place(), Place::Key("network"));
+        assert!(
+            unknown.to_string().contains("wifi, lte, 3g, gprs"),
+            "{unknown}"
+        );
+        let own = format!("{base}network = \"train\"\n[networks.train]\ndelay = \"60ms\"\n");
+        check(&own).unwrap();
+        let scenario = Scenario::parse_unchecked(&own, "t.toml").unwrap();
+        assert_eq!(scenario.networks_in_use(), ["train"]);
+        let bad = format!("{base}network = \"lte\"\n[networks.x]\nloss = \"70%\"\n");
+        assert_eq!(check(&bad).unwrap_err().place(), Place::Key("loss"));
+        let proxy = format!(
+            "{base}network = \"lte\"\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"1m\"\n"
+        );
+        assert_eq!(check(&proxy).unwrap_err(), CheckError::NetworkBehindProxy);
     }
 
     #[test]

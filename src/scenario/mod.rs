@@ -92,6 +92,10 @@ pub struct Scenario {
     /// A firewall or NAT between the devices and the server.
     #[serde(default)]
     pub firewall: Option<FirewallConfig>,
+    /// `[networks.NAME]`: network profiles of the scenario's own, beside the shipped
+    /// ones (wifi, lte, 3g, gprs), for `devices.network` to name.
+    #[serde(default)]
+    pub networks: BTreeMap<String, crate::link::profile::NetworkProfile>,
     /// Run the scenario over a grid of heartbeats, idle timeouts and strategies.
     #[serde(default)]
     pub sweep: Option<sweep::SweepSection>,
@@ -202,6 +206,33 @@ impl Scenario {
                 .ceil()
                 .max(1.0) as u64,
         );
+    }
+
+    /// The networks the devices name (the fleet's and its kinds'), `none` left out,
+    /// in the order first named: the n-th has the n-th network subnet. A network's
+    /// delays are the path's, never compressed.
+    pub fn networks_in_use(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let named = std::iter::once(&self.devices.network).chain(
+            self.devices
+                .profiles
+                .iter()
+                .filter_map(|profile| profile.network.as_ref()),
+        );
+        for name in named {
+            if name != crate::fleet::config::NO_NETWORK && !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// The profile of network `name`: the scenario's own, else a shipped one.
+    pub fn network_profile(&self, name: &str) -> Option<crate::link::profile::NetworkProfile> {
+        self.networks
+            .get(name)
+            .cloned()
+            .or_else(|| crate::link::profile::NetworkProfile::shipped(name))
     }
 
     /// A device's read margin (5 s in real time) in this run's time.

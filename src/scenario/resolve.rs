@@ -11,7 +11,10 @@ use std::time::Duration;
 use super::place::Place;
 use super::{FirewallMode, ProcessCount, Scenario, TargetSection};
 use crate::firewall::launch::FirewallArgs;
-use crate::fleet::args::DevicesArgs;
+use crate::firewall::netns::{self, network_subnet, LINK_TUN};
+use crate::fleet::args::{DevicesArgs, NetworkSubnet};
+use crate::link::forward::LinkRoute;
+use crate::link::launch::LinkArgs;
 use crate::server::launch::ServeArgs;
 use crate::server::state::Engine;
 
@@ -146,9 +149,9 @@ impl ResolvedScenario {
             index,
             count: self.partitions,
         };
-        if self.behind_kernel_firewall() {
+        if self.in_namespaces() {
             // In the server's namespace; /metrics on the management link, outside the
-            // firewall.
+            // path.
             let server: std::net::IpAddr =
                 crate::firewall::netns::SERVER_ADDR.parse().expect("valid");
             let management: std::net::IpAddr = crate::firewall::netns::MANAGEMENT_SERVER_SIDE
@@ -172,12 +175,45 @@ impl ResolvedScenario {
         args
     }
 
-    /// Whether the run puts the kernel's firewall between devices and server.
-    pub fn behind_kernel_firewall(&self) -> bool {
-        self.scenario
-            .firewall
-            .as_ref()
-            .is_some_and(|firewall| firewall.mode == FirewallMode::Netns)
+    /// What the run puts between devices and server in network namespaces: the
+    /// kernel's firewall (its established-flow timeout), emulated networks, or both.
+    pub fn namespace_path(&self) -> netns::Path {
+        netns::Path {
+            firewall: self
+                .scenario
+                .firewall
+                .as_ref()
+                .filter(|firewall| firewall.mode == FirewallMode::Netns)
+                .map(|firewall| firewall.idle_timeout.0),
+            networks: self.scenario.networks_in_use().len(),
+        }
+    }
+
+    /// Whether devices and server run in network namespaces.
+    pub fn in_namespaces(&self) -> bool {
+        self.namespace_path() != netns::Path::default()
+    }
+
+    /// The flags of the link emulator, one route per network in use; `None` without
+    /// networks.
+    pub fn link_args(&self, dir: &Path) -> Option<LinkArgs> {
+        let routes: Vec<LinkRoute> = self
+            .scenario
+            .networks_in_use()
+            .into_iter()
+            .enumerate()
+            .map(|(index, name)| LinkRoute {
+                subnet: network_subnet(index).parse().expect("a valid subnet"),
+                profile: self.scenario.network_profile(&name).expect("checked"),
+                name,
+            })
+            .collect();
+        (!routes.is_empty()).then(|| LinkArgs {
+            tun: LINK_TUN.to_owned(),
+            routes,
+            seed: self.scenario.seed,
+            report: Some(dir.join("link.json")),
+        })
     }
 
     /// The flags of the middlebox before partition `index`, forwarding to `upstream`
@@ -233,9 +269,20 @@ impl ResolvedScenario {
         args.route_by_partition = true;
         args.notify = partitions.iter().map(|(_, notify)| *notify).collect();
         args.ca = ca.map(Path::to_path_buf);
-        if self.behind_kernel_firewall() {
-            // In the device namespace, spread over its addresses.
+        if self.in_namespaces() {
+            // In the device namespace, spread over its addresses; each network's
+            // devices from its own subnet.
             args.source_addresses = crate::firewall::netns::device_sources();
+            args.network_subnets = self
+                .scenario
+                .networks_in_use()
+                .into_iter()
+                .enumerate()
+                .map(|(index, network)| NetworkSubnet {
+                    network,
+                    subnet: network_subnet(index).parse().expect("a valid subnet"),
+                })
+                .collect();
         }
         args
     }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::Device;
-use crate::fleet::radio::SimClock;
+use crate::fleet::radio::{Direction, SimClock};
 use crate::fleet::stats::FleetStats;
 
 impl Device {
@@ -30,11 +30,23 @@ impl Device {
         self.clock.map_or(0.0, |clock| clock.at(at, rate))
     }
 
-    /// A packet (a request sent, a response read) at `now`.
-    pub(super) fn radio_packet(&mut self, now: Instant, stats: &mut FleetStats) {
+    /// A packet at `now`: a request sent (`Up`), a response read (`Down`).
+    pub(super) fn radio_packet(
+        &mut self,
+        now: Instant,
+        direction: Direction,
+        stats: &mut FleetStats,
+    ) {
         let t_s = self.simulated_at(now);
         self.radio
-            .packet(&self.profile.radio, t_s, &mut stats.counters);
+            .packet(&self.profile.radio, t_s, direction, &mut stats.counters);
+    }
+
+    /// The radio's own delay (modelled, in simulated seconds) for a delivery whose
+    /// mail was planned at `planned_sim_s`: the paging wait and promotion of the
+    /// wake-up that brought it, if the radio was not up when the mail was planned.
+    pub(super) fn radio_delay_for(&self, planned_sim_s: f64) -> f64 {
+        self.radio.delay_for(planned_sim_s)
     }
 
     /// Counts what the radio has spent up to `now` (its tail so far), so that what a

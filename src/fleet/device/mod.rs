@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 
 use super::http::HttpResponse;
 use super::profile::Profile;
-use super::radio::{RadioMeter, SimClock};
+use super::radio::{Direction, RadioMeter, SimClock};
 mod airtime;
 mod folders;
 mod idle;
@@ -212,7 +212,7 @@ impl Device {
             pending: Vec::new(),
             next_sync: None,
             texts: Vec::new(),
-            radio: RadioMeter::default(),
+            radio: RadioMeter::with_paging_phase(paging_phase(run_seed, fleet_index)),
             clock: None,
             in_exchange: false,
         }
@@ -240,6 +240,11 @@ impl Device {
     /// Whether the device resumes TLS sessions (see [`Profile::tls_resumption`]).
     pub(crate) fn tls_resumption(&self) -> bool {
         self.profile.settings.tls_resumption
+    }
+
+    /// The network this device's kind reaches the server over.
+    pub(crate) fn network(&self) -> &str {
+        &self.profile.settings.network
     }
 
     /// The heartbeat this device asks for (the profile's, jittered, or the server's
@@ -325,7 +330,7 @@ impl Device {
         now: Instant,
         stats: &mut FleetStats,
     ) -> Action {
-        self.radio_packet(response.arrived_at.unwrap_or(now), stats);
+        self.radio_packet(response.arrived_at.unwrap_or(now), Direction::Down, stats);
         // Until it sends again the device is busy with the answer (real time); if it
         // sends nothing, it waits.
         self.exchange_started(true);
@@ -486,6 +491,13 @@ pub(crate) fn device_id(prefix: &str, user: &str, fleet_index: usize) -> String 
         "{prefix}{:016x}",
         seeds::splitmix64(seeds::fnv1a(user.as_bytes()) ^ fleet_index as u64)
     )
+}
+
+/// Where device `fleet_index`'s paging occasion sits in its radio's paging cycle, in
+/// [0, 1): from the run's seed and the device, as a real phone's follows its identity.
+fn paging_phase(run_seed: u64, fleet_index: usize) -> f64 {
+    let seed = seeds::derive(run_seed, Stream::Paging, fleet_index as u64);
+    (seed >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// How a response moves the device on.

@@ -12,6 +12,7 @@ use crate::eas::headers::{MS_AS_PROTOCOL_VERSION, X_MS_POLICY_KEY};
 use crate::eas::request::{Command, EasQuery};
 use crate::eas::WbxmlBody;
 use crate::fleet::http::HttpRequest;
+use crate::fleet::radio::Direction;
 use crate::fleet::stats::{tally, FleetStats};
 
 impl Device {
@@ -60,7 +61,7 @@ impl Device {
         };
         let bytes = self.encode(command.as_ref(), &body);
         tally(&mut stats.counters.requests, self.state.command_name());
-        self.radio_packet(now, stats);
+        self.radio_packet(now, Direction::Up, stats);
         // A parked Ping's answer comes when the server has something (or its
         // heartbeat ends): a wait, not an exchange.
         self.exchange_started(self.state != State::Parked);

@@ -849,3 +849,33 @@ fn a_fractional_heartbeat_is_kept_and_rounded_up_on_the_wire() {
         Duration::from_secs(2) + Profile::default().read_margin
     );
 }
+
+#[test]
+fn mail_on_device_with_the_radio_adds_its_wake_up_only_when_the_radio_was_idle() {
+    let start = Instant::now();
+    let mut stats = FleetStats::default();
+    let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let deliver = |device: &mut Device, stats: &mut FleetStats, seq: u64, ms: u64| {
+        device.notification_planned(seq, "5", at(ms));
+        let changes = PingResponse::Changes {
+            folders: vec!["5".into()],
+        };
+        device.on_response(ping_answer(changes), at(ms + 10), stats);
+        device.on_response(sync_answer("3", false, &[seq]), at(ms + 12), stats);
+    };
+    // 100 s after parking the LTE radio is idle (its tail ended at 11.8 s): the Ping's
+    // answer waited for a paging occasion (0 to 1.28 s) and the 0.2601 s promotion, on
+    // top of the 12 ms measured.
+    deliver(&mut device, &mut stats, 1, 100_000);
+    let measured = stats.mail_on_device_world.histogram().max();
+    let modelled = stats.mail_on_device_with_radio.histogram().max();
+    let added = modelled.saturating_sub(measured);
+    assert!((11_000..=13_000).contains(&measured), "{measured}");
+    assert!((259_000..=1_541_000).contains(&added), "{added} us added");
+    // 5 s later the radio is still in its tail: nothing is added.
+    deliver(&mut device, &mut stats, 2, 105_000);
+    assert_eq!(stats.mail_on_device_with_radio.summary().count, 2);
+    let fastest = stats.mail_on_device_with_radio.histogram().min();
+    assert!((11_000..=13_000).contains(&fastest), "{fastest}");
+}

@@ -112,7 +112,7 @@ impl FleetEngine {
         let opened = Conn::open(
             target,
             tls.as_ref(),
-            (&self.config.sources, token),
+            (&self.config.sources, token, slot.device.network()),
             self.stats.counters.connections_opened,
             now,
         );
@@ -203,6 +203,9 @@ impl FleetEngine {
             let Some(response) = conn.next_response(closed)? else {
                 return Ok(());
             };
+            if self.config.sources.emulated() {
+                conn.read_path(&mut self.stats);
+            }
             if response.closes {
                 self.close(token);
             }
