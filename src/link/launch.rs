@@ -4,7 +4,7 @@
 //! and bytes each way per network, what it dropped and why, and its own CPU per 1,000
 //! packets a second. SIGTERM or Ctrl-C stops it with its report.
 
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -136,12 +136,8 @@ pub struct LinkReport {
 
 /// Runs `pingfleet link` until SIGINT or SIGTERM.
 pub fn link(args: LinkArgs) -> anyhow::Result<()> {
-    let device = tun_rs::DeviceBuilder::new()
-        .name(&args.tun)
-        .layer(tun_rs::Layer::L3)
-        .build_sync()
+    let device = super::tun::open(&args.tun)
         .with_context(|| format!("cannot open TUN device {} (root, /dev/net/tun)", args.tun))?;
-    device.set_nonblocking(true)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
@@ -171,14 +167,14 @@ const READ_BATCH: usize = 256;
 /// Reads packets as they come and writes each when its link lets it go, until
 /// `stop`; returns how many writes the kernel refused.
 fn forward(
-    device: &tun_rs::SyncDevice,
+    device: &std::fs::File,
     forwarder: &mut Forwarder,
     stop: &AtomicBool,
 ) -> anyhow::Result<u64> {
     let mut buffer = vec![0u8; 65_536];
     let (mut write_errors, mut swept) = (0u64, Instant::now());
     let mut send = |packet: &[u8]| {
-        if device.send(packet).is_err() {
+        if (&*device).write(packet).is_err() {
             write_errors += 1;
         }
     };
@@ -198,7 +194,7 @@ fn forward(
             Err(err) => return Err(err).context("cannot poll the TUN device"),
         }
         for _ in 0..READ_BATCH {
-            match device.recv(&mut buffer) {
+            match (&*device).read(&mut buffer) {
                 Ok(read) => {
                     let packet = buffer[..read].to_vec();
                     if let Some(passed) = forwarder.admit(packet, Instant::now()) {

@@ -7,10 +7,12 @@
 //! - [`shaper`]: one link's verdict on a packet (when it leaves, or why it never does).
 //! - [`packet`]: the little of an IPv4 packet read to tell whose link it crosses.
 //! - [`forward`]: which phone's link each packet crosses, the packets held, the counts.
-//! - [`launch`]: `pingfleet link`, the emulator on a TUN device, and its report.
+//! - [`launch`]: `pingfleet link`, the emulator on a TUN device, and its report;
+//!   `tun`: the TUN device opened by name.
 
 pub mod forward;
 pub mod launch;
 pub mod packet;
 pub mod profile;
 pub(crate) mod shaper;
+mod tun;
