@@ -69,6 +69,8 @@ pub struct Topology {
 /// The TUN device in the link namespace that every TCP packet between devices and
 /// server crosses (`pingfleet link --tun`).
 pub const LINK_TUN: &str = "pflink0";
+/// Packets the kernel holds for the emulator to read (the TUN's `txqueuelen`).
+const TUN_QUEUE: &str = "65536";
 /// The subnet between the link and the firewall when the path has both.
 const LINK_ROUTER_NET: [&str; 2] = ["198.18.2.1", "198.18.2.2"];
 /// Where the networks' device subnets start (198.18.16.0/24, 198.18.17.0/24, ...).
@@ -254,7 +256,13 @@ fn build_link_hop(link: &str, before_router: bool) -> anyhow::Result<()> {
         "ip",
         &["-n", link, "tuntap", "add", "dev", LINK_TUN, "mode", "tun"],
     )?;
-    run("ip", &["-n", link, "link", "set", LINK_TUN, "up"])?;
+    // The kernel queues packets for the emulator to read up to this many; a ramp's
+    // burst beyond the default 500 was dropped before the emulator saw it (SYNs
+    // resent a second later).
+    run(
+        "ip",
+        &["-n", link, "link", "set", LINK_TUN, "txqueuelen", TUN_QUEUE, "up"],
+    )?;
     sysctl(
         link,
         &[

@@ -24,8 +24,9 @@ pub(crate) fn stacked_bars(
                 .sum()
         })
         .collect();
-    let divisor = y.1.divisor(totals.iter().copied().fold(1.0, f64::max));
-    let highest = totals.iter().copied().fold(1.0, f64::max) * 1.15 / divisor;
+    let top = axis_top(&totals);
+    let divisor = y.1.divisor(top);
+    let highest = top * 1.15 / divisor;
     let bars = categories.len().max(1) as f64;
     let legend: Vec<Entry> = parts
         .iter()
@@ -76,6 +77,17 @@ pub(crate) fn stacked_bars(
         }
         Ok(())
     })
+}
+
+/// The tallest bar, so that bars below 1 (shares, seconds) fill the plot too; 1 when
+/// every bar is empty (an axis needs a height).
+fn axis_top(totals: &[f64]) -> f64 {
+    let top = totals.iter().copied().fold(0.0, f64::max);
+    if top > 0.0 {
+        top
+    } else {
+        1.0
+    }
 }
 
 /// A heatmap: `values[row][column]` (None: not measured, drawn grey), coloured from
@@ -168,5 +180,14 @@ mod tests {
         })
         .unwrap();
         assert!(map.contains("0.5") && map.contains("not measured") && map.contains("hb 25 s"));
+    }
+
+    #[test]
+    fn bars_below_one_fill_the_plot_and_empty_bars_still_have_an_axis() {
+        // A network's 0.5% of packets dropped is not drawn against a 100% axis.
+        assert_eq!(axis_top(&[0.005, 0.0146, 0.0]), 0.0146);
+        assert_eq!(axis_top(&[2048.0, 10.0]), 2048.0);
+        assert_eq!(axis_top(&[0.0, 0.0]), 1.0);
+        assert_eq!(axis_top(&[]), 1.0);
     }
 }

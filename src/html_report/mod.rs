@@ -4,14 +4,16 @@
 //!
 //! `page` builds the HTML, `plots` draws lines and `bars` categories (with `plotters`),
 //! `legend` places each plot's legend under it in colours that read on white, `ticks`
-//! prints axis values in their units, and the views turn result files into sections: `run_views` for `run`
-//! results, `sweep_view` for sweeps, `capacity_view` for capacity searches,
-//! `variants_view` for variants, `compare_view` for a comparison with a baseline.
+//! prints axis values in their units, and the views turn result files into sections:
+//! `run_views` for `run` results, `links_view` for a run's emulated networks,
+//! `sweep_view` for sweeps, `capacity_view` for capacity searches, `variants_view` for
+//! variants, `compare_view` for a comparison with a baseline.
 
 pub(crate) mod bars;
 pub(crate) mod capacity_view;
 pub(crate) mod compare_view;
 pub(crate) mod legend;
+pub(crate) mod links_view;
 pub(crate) mod page;
 pub(crate) mod plots;
 pub(crate) mod run_views;
@@ -189,6 +191,7 @@ fn run_sections(runs: &[Labelled<'_>]) -> anyhow::Result<Vec<Section>> {
         sections.extend(run_views::costs(run));
         sections.extend(run_views::engines(run)?);
         sections.extend(run_views::storm(run)?);
+        sections.extend(links_view::links(run)?);
     }
     if runs.len() > 1 {
         for (section, run) in sections.iter_mut().zip(runs.iter().cycle()) {

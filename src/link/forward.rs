@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::packet::{tcp_segment, Subnet};
 use super::profile::NetworkProfile;
 use super::shaper::{Direction, DropCause, Link, Verdict};
+use super::trace::LinkTraces;
 
 /// The phones of one subnet and the profile their links follow.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +64,8 @@ const FORGET_AFTER: Duration = Duration::from_secs(2 * 3600);
 #[derive(Debug)]
 pub struct Forwarder {
     routes: Vec<LinkRoute>,
+    /// Each route's delivery traces, read once, shared by its links.
+    traces: Vec<LinkTraces>,
     counts: Vec<RouteCounts>,
     links: HashMap<(Ipv4Addr, u16), PhoneLink>,
     held: BinaryHeap<Reverse<Held>>,
@@ -75,10 +78,13 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(routes: Vec<LinkRoute>, seed: u64) -> Self {
+    /// The forwarder of `routes`, each with its profile's delivery traces.
+    pub fn new(routes: Vec<(LinkRoute, LinkTraces)>, seed: u64) -> Self {
+        let (routes, traces): (Vec<_>, Vec<_>) = routes.into_iter().unzip();
         Self {
             counts: vec![RouteCounts::default(); routes.len()],
             routes,
+            traces,
             links: HashMap::new(),
             held: BinaryHeap::new(),
             order: 0,
@@ -119,7 +125,8 @@ impl Forwarder {
             Direction::Up => (counts.packets_up += 1, counts.bytes_up += bytes as u64),
             Direction::Down => (counts.packets_down += 1, counts.bytes_down += bytes as u64),
         };
-        let verdict = phone.link.admit(profile, direction, bytes, now);
+        let traces = &self.traces[route];
+        let verdict = phone.link.admit(profile, traces, direction, bytes, now);
         if reset {
             self.links.remove(&key);
         }
@@ -187,15 +194,16 @@ mod tests {
     use crate::link::packet::tests::tcp_packet;
     use crate::units::Span;
 
-    fn route(subnet: &str, delay_ms: u64) -> LinkRoute {
-        LinkRoute {
+    fn route(subnet: &str, delay_ms: u64) -> (LinkRoute, LinkTraces) {
+        let route = LinkRoute {
             subnet: subnet.parse().unwrap(),
             name: format!("{delay_ms}ms"),
             profile: NetworkProfile {
                 delay: Span(Duration::from_millis(delay_ms)),
                 ..NetworkProfile::default()
             },
-        }
+        };
+        (route, LinkTraces::default())
     }
 
     #[test]

@@ -142,7 +142,14 @@ pub fn link(args: LinkArgs) -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
-    let mut forwarder = Forwarder::new(args.routes.clone(), args.seed);
+    let mut routes = Vec::with_capacity(args.routes.len());
+    for route in &args.routes {
+        let traces = route.profile.traces().map_err(|error| {
+            anyhow::anyhow!("network {}: {}: {}", route.name, error.key, error.message)
+        })?;
+        routes.push((route.clone(), traces));
+    }
+    let mut forwarder = Forwarder::new(routes, args.seed);
     let ready = LinkReady {
         ready: true,
         pid: std::process::id(),
@@ -269,10 +276,18 @@ mod tests {
             parse_route("198.18.17.0/24=train{delay = \"60ms\", loss = \"1%\", down = \"5mbit\"}")
                 .unwrap();
         assert_eq!(custom.profile.delay.0, Duration::from_millis(60));
+        let traced = parse_route(
+            "198.18.18.0/24=cell{down_trace = \"traces/a b.down\", up_trace = \"/t/\\\"q\\\".up\"}",
+        )
+        .unwrap();
+        assert_eq!(
+            traced.profile.up_trace.as_deref(),
+            Some(std::path::Path::new("/t/\"q\".up"))
+        );
         assert_eq!(custom.name, "train");
         let args = LinkArgs {
             tun: "pflink0".to_owned(),
-            routes: vec![parse_route("198.18.16.0/24=lte").unwrap(), custom],
+            routes: vec![parse_route("198.18.16.0/24=lte").unwrap(), custom, traced],
             seed: 9,
             report: Some("/tmp/a b.json".into()),
         };
@@ -296,6 +311,10 @@ mod tests {
                 "jitter",
             ),
             ("198.18.16.0/24=x{latency = \"1ms\"}", "unknown field"),
+            (
+                "198.18.16.0/24=x{up = \"1mbit\", up_trace = \"a.up\"}",
+                "up_trace replaces up",
+            ),
         ] {
             let err = parse_route(text).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");

@@ -4,6 +4,8 @@
 //!
 //! Layout:
 //! - [`profile`]: network profiles, the shipped ones with their sources, and rates.
+//! - [`trace`]: packet-delivery traces (mahimahi's format): reading them, and where
+//!   one direction of a link is in its trace.
 //! - [`shaper`]: one link's verdict on a packet (when it leaves, or why it never does).
 //! - [`packet`]: the little of an IPv4 packet read to tell whose link it crosses.
 //! - [`forward`]: which phone's link each packet crosses, the packets held, the counts.
@@ -15,4 +17,5 @@ pub mod launch;
 pub mod packet;
 pub mod profile;
 pub(crate) mod shaper;
+pub mod trace;
 mod tun;

@@ -6,9 +6,11 @@
 //! kernels saw over it (`TCP_INFO`) and says both.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::trace::{DeliveryTrace, LinkTraces};
 use crate::setting::ConfigError;
 use crate::units::{Share, Span};
 
@@ -92,6 +94,10 @@ impl schemars::JsonSchema for BitRate {
 /// outage_every = "10m"    # a tunnel or a handover, at this mean interval per phone
 /// outage_for = "5s"       # each outage drops every packet both ways this long
 /// ```
+///
+/// A direction may follow a packet-delivery trace in mahimahi's format instead of a
+/// rate (`down_trace = "traces/Verizon-LTE-short.down"`, `up_trace = ...`; see
+/// [`super::trace`]): one key or the other, not both.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -108,6 +114,12 @@ pub struct NetworkProfile {
     pub down: Option<BitRate>,
     /// Phone to server; unlimited when not given.
     pub up: Option<BitRate>,
+    /// Server to phone at the delivery opportunities of this trace file (mahimahi's
+    /// format), instead of `down`.
+    pub down_trace: Option<PathBuf>,
+    /// Phone to server at the delivery opportunities of this trace file, instead of
+    /// `up`.
+    pub up_trace: Option<PathBuf>,
     /// Mean interval between one phone's outages (exponential); none when not given.
     pub outage_every: Option<Span>,
     /// How long each outage drops every packet of the phone, both ways.
@@ -126,6 +138,8 @@ impl Default for NetworkProfile {
             loss_burst: 1.0,
             down: None,
             up: None,
+            down_trace: None,
+            up_trace: None,
             outage_every: None,
             outage_for: Span(Duration::ZERO),
             queue: DEFAULT_QUEUE_BYTES,
@@ -273,6 +287,25 @@ impl NetworkProfile {
                 "outage_every is longer than outage_for (a phone is up between outages)",
             ));
         }
+        for (key, both, rate) in [
+            (
+                "down_trace",
+                self.down_trace.is_some() && self.down.is_some(),
+                "down",
+            ),
+            (
+                "up_trace",
+                self.up_trace.is_some() && self.up.is_some(),
+                "up",
+            ),
+        ] {
+            if both {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{key} replaces {rate}: give one of them, not both"),
+                ));
+            }
+        }
         if self.queue < 2 * 1500 {
             return Err(ConfigError::new(
                 "queue",
@@ -285,16 +318,43 @@ impl NetworkProfile {
         Ok(())
     }
 
+    /// The delivery traces its `down_trace` and `up_trace` name, each read once (the
+    /// emulator's links share them); an error names the key, the file and the line.
+    pub fn traces(&self) -> Result<LinkTraces, ConfigError> {
+        let load = |key: &'static str, path: &Option<PathBuf>| {
+            path.as_deref()
+                .map(DeliveryTrace::load)
+                .transpose()
+                .map_err(|error| ConfigError::new(key, error.to_string()))
+        };
+        Ok(LinkTraces {
+            down: load("down_trace", &self.down_trace)?,
+            up: load("up_trace", &self.up_trace)?,
+        })
+    }
+
+    /// What limits each direction, down then up: a rate (`13mbit`), a delivery trace
+    /// (`trace FILE`) or nothing (`unlimited`).
+    pub fn capacity_words(&self) -> [String; 2] {
+        let words = |rate: Option<BitRate>, trace: &Option<PathBuf>| match (rate, trace) {
+            (_, Some(trace)) => format!("trace {}", trace.display()),
+            (Some(rate), None) => rate.to_string(),
+            (None, None) => "unlimited".to_owned(),
+        };
+        [
+            words(self.down, &self.down_trace),
+            words(self.up, &self.up_trace),
+        ]
+    }
+
     /// The profile in one line, as a plan shows it.
     pub fn words(&self) -> String {
-        let rate = |rate: Option<BitRate>| rate.map_or("unlimited".to_owned(), |r| r.to_string());
+        let [down, up] = self.capacity_words();
         let mut words = format!(
-            "{} ms round trip (+-{} ms), {} loss, {} down, {} up",
+            "{} ms round trip (+-{} ms), {} loss, {down} down, {up} up",
             self.round_trip().as_millis(),
             self.jitter.0.as_millis(),
             self.loss,
-            rate(self.down),
-            rate(self.up)
         );
         if let Some(every) = self.outage_every {
             words.push_str(&format!(", a {} outage every {every}", self.outage_for));
@@ -338,6 +398,36 @@ mod tests {
     }
 
     #[test]
+    fn traces_are_read_from_their_files_and_a_bad_one_names_key_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("steady.up");
+        std::fs::write(&good, "1\n").unwrap();
+        let bad = dir.path().join("bad.down");
+        std::fs::write(&bad, "0\n5\n3\n10\n").unwrap();
+        let traced = NetworkProfile {
+            up_trace: Some(good.clone()),
+            ..NetworkProfile::lte()
+        };
+        // A trace replaces the rate it stands for, which is given, so check refuses
+        // it; without `up` it holds.
+        assert_eq!(traced.check().unwrap_err().key, "up_trace");
+        let traced = NetworkProfile { up: None, ..traced };
+        traced.check().unwrap();
+        let traces = traced.traces().unwrap();
+        assert!(traces.up.is_some() && traces.down.is_none());
+        assert!(traced.words().contains("trace "), "{}", traced.words());
+        let broken = NetworkProfile {
+            down: None,
+            down_trace: Some(bad.clone()),
+            ..traced
+        };
+        let error = broken.traces().unwrap_err();
+        assert_eq!(error.key, "down_trace");
+        let at_line = format!("{}:3:", bad.display());
+        assert!(error.message.starts_with(&at_line), "{}", error.message);
+    }
+
+    #[test]
     fn a_profile_that_cannot_hold_names_its_key() {
         let bad: NetworkProfile = toml::from_str("delay = \"10ms\"\njitter = \"20ms\"\n").unwrap();
         assert_eq!(bad.check().unwrap_err().key, "jitter");
@@ -347,6 +437,11 @@ mod tests {
             toml::from_str("outage_every = \"1s\"\noutage_for = \"2s\"\n").unwrap();
         assert_eq!(bad.check().unwrap_err().key, "outage_every");
         assert!(toml::from_str::<NetworkProfile>("latency = \"1ms\"\n").is_err());
+        let both: NetworkProfile =
+            toml::from_str("down = \"1mbit\"\ndown_trace = \"a.down\"\n").unwrap();
+        let error = both.check().unwrap_err();
+        assert_eq!(error.key, "down_trace");
+        assert!(error.message.contains("replaces down"), "{}", error.message);
         let lte = NetworkProfile::lte().words();
         assert!(lte.starts_with("70 ms round trip"), "{lte}");
     }

@@ -8,6 +8,9 @@
 //! reordering link would measure the emulator, not the network). Losses follow a
 //! two-state Gilbert-Elliott chain per direction (independent when the mean burst is
 //! 1). Outages come at exponential intervals per link and drop everything both ways.
+//! A direction with a delivery trace takes the trace's opportunities instead of a rate
+//! (see [`super::trace`]), from the link's first packet; its buffer is the bytes
+//! scheduled and not yet gone.
 //! Every random draw is from the link's own seeded generator, so a run repeats.
 
 use std::time::{Duration, Instant};
@@ -16,6 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::profile::NetworkProfile;
+use super::trace::{LinkTraces, TraceCursor};
 
 /// Which way a packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,8 @@ struct Lane {
     last_delivery: Instant,
     /// The Gilbert-Elliott chain is in its losing state.
     losing: bool,
+    /// Where the lane is in its delivery trace, when it has one.
+    trace: TraceCursor,
 }
 
 impl Lane {
@@ -59,6 +65,7 @@ impl Lane {
             busy_until: now,
             last_delivery: now,
             losing: false,
+            trace: TraceCursor::default(),
         }
     }
 }
@@ -70,6 +77,8 @@ pub(crate) struct Link {
     down: Lane,
     /// The next outage starts here and ends `outage_for` later.
     next_outage: Option<Instant>,
+    /// The link's first packet, where its delivery traces start.
+    origin: Instant,
     rng: SmallRng,
 }
 
@@ -84,14 +93,17 @@ impl Link {
             up: Lane::new(now),
             down: Lane::new(now),
             next_outage,
+            origin: now,
             rng,
         }
     }
 
-    /// The fate of a packet of `bytes` arriving at `now` going `direction`.
+    /// The fate of a packet of `bytes` arriving at `now` going `direction`, on a link
+    /// of `profile` whose delivery traces (if it has any) are `traces`.
     pub(crate) fn admit(
         &mut self,
         profile: &NetworkProfile,
+        traces: &LinkTraces,
         direction: Direction,
         bytes: usize,
         now: Instant,
@@ -99,9 +111,9 @@ impl Link {
         if self.in_outage(profile, now) {
             return Verdict::Drop(DropCause::Outage);
         }
-        let rate = match direction {
-            Direction::Up => profile.up,
-            Direction::Down => profile.down,
+        let (rate, trace) = match direction {
+            Direction::Up => (profile.up, traces.up.as_ref()),
+            Direction::Down => (profile.down, traces.down.as_ref()),
         };
         let lost = self.draws_loss(profile, direction);
         let lane = match direction {
@@ -109,16 +121,21 @@ impl Link {
             Direction::Down => &mut self.down,
         };
         let start = lane.busy_until.max(now);
-        if let Some(rate) = rate {
-            let backlog_bytes = (start - now).as_secs_f64() * rate.0 / 8.0;
-            if backlog_bytes + bytes as f64 > profile.queue as f64 {
-                return Verdict::Drop(DropCause::Queue);
-            }
+        let backlog_bytes = match (trace, rate) {
+            (Some(_), _) => Some(lane.trace.backlog(now) as f64),
+            (None, Some(rate)) => Some((start - now).as_secs_f64() * rate.0 / 8.0),
+            (None, None) => None,
+        };
+        if backlog_bytes.is_some_and(|backlog| backlog + bytes as f64 > profile.queue as f64) {
+            return Verdict::Drop(DropCause::Queue);
         }
         if lost {
             return Verdict::Drop(DropCause::Loss);
         }
-        let departs = start + rate.map_or(Duration::ZERO, |rate| rate.serialization(bytes));
+        let departs = match (trace, rate) {
+            (Some(trace), _) => lane.trace.depart(trace, self.origin, bytes, now),
+            (None, rate) => start + rate.map_or(Duration::ZERO, |rate| rate.serialization(bytes)),
+        };
         lane.busy_until = departs;
         let jitter = profile.jitter.0.as_secs_f64();
         let offset = if jitter > 0.0 {
@@ -187,7 +204,13 @@ fn exponential(rng: &mut SmallRng, mean: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::link::profile::BitRate;
+    use crate::link::trace::DeliveryTrace;
     use crate::units::{Share, Span};
+
+    const UNTRACED: LinkTraces = LinkTraces {
+        down: None,
+        up: None,
+    };
 
     fn profile(change: impl FnOnce(&mut NetworkProfile)) -> NetworkProfile {
         let mut profile = NetworkProfile::default();
@@ -211,14 +234,47 @@ mod tests {
         });
         let mut link = Link::new(&shaped, 1, start);
         // 1500 bytes at 12 Mbit/s: 1 ms on the link, then 35 ms.
-        let first = delivered(link.admit(&shaped, Direction::Down, 1500, start));
+        let first = delivered(link.admit(&shaped, &UNTRACED, Direction::Down, 1500, start));
         assert_eq!(first - start, Duration::from_millis(36));
         // The second, at the same instant, waits for the first's 1 ms.
-        let second = delivered(link.admit(&shaped, Direction::Down, 1500, start));
+        let second = delivered(link.admit(&shaped, &UNTRACED, Direction::Down, 1500, start));
         assert_eq!(second - start, Duration::from_millis(37));
         // The other direction is unlimited and has its own queue.
-        let up = delivered(link.admit(&shaped, Direction::Up, 1500, start));
+        let up = delivered(link.admit(&shaped, &UNTRACED, Direction::Up, 1500, start));
         assert_eq!(up - start, Duration::from_millis(35));
+    }
+
+    #[test]
+    fn a_traced_direction_leaves_at_its_opportunities_keeping_its_buffer_and_delay() {
+        let start = Instant::now();
+        let at = |ms: u64| Verdict::Deliver(start + Duration::from_millis(ms));
+        let shaped = profile(|p| {
+            p.delay = Span(Duration::from_millis(35));
+            p.queue = 4000;
+        });
+        let trace = DeliveryTrace::read("0\n0\n5\n10\n".as_bytes(), "t.down").unwrap();
+        let traces = LinkTraces {
+            down: Some(trace),
+            up: None,
+        };
+        let mut link = Link::new(&shaped, 1, start);
+        let mut down = |bytes: usize, ms: u64| {
+            let now = start + Duration::from_millis(ms);
+            link.admit(&shaped, &traces, Direction::Down, bytes, now)
+        };
+        // Opportunities at 0, 0, 5, 10, then (the trace again from 10) 10, 10, 15, ...;
+        // each packet leaves at its own and arrives 35 ms later.
+        assert_eq!(down(1500, 0), at(35));
+        assert_eq!(down(1500, 0), at(35));
+        assert_eq!(down(1500, 0), at(40));
+        // Those at 0 are gone: 1500 bytes wait, then 3000; a fifth does not fit 4000.
+        assert_eq!(down(1500, 0), at(45));
+        assert_eq!(down(1500, 0), Verdict::Drop(DropCause::Queue));
+        // At 5 ms the one leaving at 5 is gone, and there is room at 10 again.
+        assert_eq!(down(1500, 5), at(45));
+        // The way up has no trace and no rate: the delay alone.
+        let up = link.admit(&shaped, &traces, Direction::Up, 1500, start);
+        assert_eq!(up, at(35));
     }
 
     #[test]
@@ -232,15 +288,15 @@ mod tests {
         });
         let mut link = Link::new(&shaped, 2, start);
         assert!(matches!(
-            link.admit(&shaped, Direction::Up, 1500, start),
+            link.admit(&shaped, &UNTRACED, Direction::Up, 1500, start),
             Verdict::Deliver(_)
         ));
         assert!(matches!(
-            link.admit(&shaped, Direction::Up, 1500, start),
+            link.admit(&shaped, &UNTRACED, Direction::Up, 1500, start),
             Verdict::Deliver(_)
         ));
         assert_eq!(
-            link.admit(&shaped, Direction::Up, 1500, start),
+            link.admit(&shaped, &UNTRACED, Direction::Up, 1500, start),
             Verdict::Drop(DropCause::Queue)
         );
         let unlimited = profile(|p| {
@@ -251,7 +307,7 @@ mod tests {
         let mut last = start;
         for step in 0..1000 {
             let now = start + Duration::from_micros(step * 100);
-            let at = delivered(link.admit(&unlimited, Direction::Down, 100, now));
+            let at = delivered(link.admit(&unlimited, &UNTRACED, Direction::Down, 100, now));
             assert!(at >= last && at <= now + Duration::from_millis(40));
             last = at;
         }
@@ -268,7 +324,8 @@ mod tests {
             let mut link = Link::new(&shaped, 4, start);
             let fates: Vec<bool> = (0..200_000)
                 .map(|_| {
-                    link.admit(&shaped, Direction::Up, 100, start) == Verdict::Drop(DropCause::Loss)
+                    link.admit(&shaped, &UNTRACED, Direction::Up, 100, start)
+                        == Verdict::Drop(DropCause::Loss)
                 })
                 .collect();
             let lost = fates.iter().filter(|lost| **lost).count() as f64;
@@ -295,19 +352,19 @@ mod tests {
         let first = link.next_outage.unwrap();
         let before = first - Duration::from_millis(1);
         assert!(matches!(
-            link.admit(&shaped, Direction::Up, 100, before),
+            link.admit(&shaped, &UNTRACED, Direction::Up, 100, before),
             Verdict::Deliver(_)
         ));
         for (direction, into) in [(Direction::Up, 0), (Direction::Down, 4_999)] {
             let at = first + Duration::from_millis(into);
             assert_eq!(
-                link.admit(&shaped, direction, 100, at),
+                link.admit(&shaped, &UNTRACED, direction, 100, at),
                 Verdict::Drop(DropCause::Outage)
             );
         }
         let after = first + Duration::from_secs(5);
         assert!(matches!(
-            link.admit(&shaped, Direction::Down, 100, after),
+            link.admit(&shaped, &UNTRACED, Direction::Down, 100, after),
             Verdict::Deliver(_)
         ));
         assert!(link.next_outage.unwrap() >= after);
@@ -316,7 +373,8 @@ mod tests {
         for second in 0..100_000u64 {
             let now = start + Duration::from_secs(second);
             down += u32::from(
-                link.admit(&shaped, Direction::Up, 1, now) == Verdict::Drop(DropCause::Outage),
+                link.admit(&shaped, &UNTRACED, Direction::Up, 1, now)
+                    == Verdict::Drop(DropCause::Outage),
             );
         }
         let share = f64::from(down) / 100_000.0;

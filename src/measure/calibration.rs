@@ -17,6 +17,9 @@ use crate::measure::latency::Latency;
 /// The tag of the floor's seconds in an interval log.
 pub(crate) const FLOOR_TAG: &str = "floor";
 
+/// The longest one floor sample may take; beyond it the probe stops with an error.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A parked loopback connection and the thread a datagram wakes to write on it.
 struct FloorRig {
     sender: UdpSocket,
@@ -30,6 +33,9 @@ impl FloorRig {
         let client = TcpStream::connect(listener.local_addr()?)?;
         let (mut server_side, _) = listener.accept()?;
         client.set_nodelay(true)?;
+        // A wake-up that never comes (a datagram lost on a machine in trouble) ends
+        // the probe with an error instead of holding the run's end forever.
+        client.set_read_timeout(Some(SAMPLE_TIMEOUT))?;
         server_side.set_nodelay(true)?;
         let receiver = UdpSocket::bind("127.0.0.1:0")?;
         let sender = UdpSocket::bind("127.0.0.1:0")?;

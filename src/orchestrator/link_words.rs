@@ -52,6 +52,12 @@ pub(crate) fn lines(links: &LinkFigures) -> Vec<String> {
         "the devices' kernels retransmitted {retransmits} TCP segments per device-hour of the run; the emulator carried {} packets (at most {} held at once) and used {cost} per 1,000 packets a second",
         links.packets, links.peak_held
     ));
+    if links.write_errors > 0 {
+        lines.push(format!(
+            "the kernel refused {} packets the emulator wrote back: lost on the path, beyond the profiles' losses",
+            links.write_errors
+        ));
+    }
     lines
 }
 
@@ -89,6 +95,7 @@ mod tests {
             emulator_cores_per_kpps: Some(0.0123),
             emulator_cpu_seconds: Some(0.1),
             peak_held: 9,
+            write_errors: 0,
         };
         let lines = lines(&links);
         assert!(

@@ -30,6 +30,9 @@ pub struct LinkFigures {
     pub emulator_cpu_seconds: Option<f64>,
     /// The most packets the links held at once.
     pub peak_held: u64,
+    /// Packets the emulator wrote back that the kernel refused (lost on the path).
+    #[serde(default)]
+    pub write_errors: u64,
 }
 
 /// One network: its setting and what its links carried and dropped.
@@ -94,6 +97,7 @@ impl LinkFigures {
             emulator_cores_per_kpps: report.cores_per_kpps,
             emulator_cpu_seconds: report.cpu_seconds,
             peak_held: report.peak_held,
+            write_errors: report.write_errors,
         })
     }
 }

@@ -85,6 +85,11 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/nat-flush-netns.toml"),
     },
     Shipped {
+        name: "nat-flush-lte",
+        question: "the NAT-flush storm over emulated LTE: 20,000 TLS phones re-park over 70 ms round trips (root)",
+        text: include_str!("../../scenarios/nat-flush-lte.toml"),
+    },
+    Shipped {
         name: "push-vs-poll",
         question: "the case for push: Direct Push against syncs every 5/15/30 min and SMS, in delay, requests and battery",
         text: include_str!("../../scenarios/push-vs-poll.toml"),

@@ -126,7 +126,9 @@ impl Scenario {
     /// of those holding; emulated before the bundled server only, in namespaces.
     fn check_networks(&self) -> Result<(), CheckError> {
         for (name, profile) in &self.networks {
-            profile.check().map_err(|error| CheckError::Network {
+            // The traces are read here to be checked, and again by the emulator.
+            let traces = profile.check().and_then(|()| profile.traces());
+            traces.map_err(|error| CheckError::Network {
                 name: name.clone(),
                 error,
             })?;
@@ -347,6 +349,13 @@ mod tests {
         assert_eq!(scenario.networks_in_use(), ["train"]);
         let bad = format!("{base}network = \"lte\"\n[networks.x]\nloss = \"70%\"\n");
         assert_eq!(check(&bad).unwrap_err().place(), Place::Key("loss"));
+        let trace = "[networks.x]\ndown_trace = \"/nonexistent/x.down\"\n";
+        let unread = check(&format!("{base}network = \"x\"\n{trace}")).unwrap_err();
+        assert_eq!(unread.place(), Place::Key("down_trace"));
+        assert!(
+            unread.to_string().contains("/nonexistent/x.down"),
+            "{unread}"
+        );
         let proxy = format!(
             "{base}network = \"lte\"\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"1m\"\n"
         );
