@@ -261,7 +261,16 @@ fn build_link_hop(link: &str, before_router: bool) -> anyhow::Result<()> {
     // resent a second later).
     run(
         "ip",
-        &["-n", link, "link", "set", LINK_TUN, "txqueuelen", TUN_QUEUE, "up"],
+        &[
+            "-n",
+            link,
+            "link",
+            "set",
+            LINK_TUN,
+            "txqueuelen",
+            TUN_QUEUE,
+            "up",
+        ],
     )?;
     sysctl(
         link,

@@ -343,6 +343,8 @@ mod tests {
                 max_us: 2_129_919,
             }),
             rtt_p50_over_set: None,
+            handshake_rtt: None,
+            handshake_p50_over_set: None,
             retransmits_per_device_hour: Some(3.9),
             packets: 53_058,
             emulator_cores_per_kpps: Some(0.0537),

@@ -40,6 +40,16 @@ pub(crate) fn lines(links: &LinkFigures) -> Vec<String> {
             .to_owned(),
     };
     lines.push(measured);
+    if let Some(handshake) = links.handshake_rtt {
+        let ratio = links
+            .handshake_p50_over_set
+            .map_or(String::new(), |ratio| format!(" ({ratio:.2}x the one set)"));
+        lines.push(format!(
+            "TCP handshake timed by the devices (one round trip, no delayed ACK): p50 {}{ratio}, p99 {}",
+            micros(handshake.p50_us as f64),
+            micros(handshake.p99_us as f64)
+        ));
+    }
     let retransmits = links
         .retransmits_per_device_hour
         .map_or("not measured".to_owned(), |per| format!("{per:.2}"));
@@ -90,6 +100,8 @@ mod tests {
                 ..LatencySummary::default()
             }),
             rtt_p50_over_set: Some(71.0 / 70.0),
+            handshake_rtt: None,
+            handshake_p50_over_set: None,
             retransmits_per_device_hour: Some(2.5),
             packets: 200,
             emulator_cores_per_kpps: Some(0.0123),

@@ -81,6 +81,11 @@ pub struct RunArgs {
     /// and its notification schedule are the same for any number.
     #[arg(long, value_name = "M")]
     pub workers: Option<u32>,
+    /// Put every device (every kind of the mix) on this network (devices.network):
+    /// none, wifi, lte, 3g, gprs or one of the scenario's [networks.NAME]; emulated
+    /// links need root, e.g. pingfleet run push-vs-poll-mobile --network 3g
+    #[arg(long, value_name = "PROFILE")]
+    pub network: Option<String>,
     /// Keep the run's directory (each child's stderr, the workers' documents) after a
     /// complete run; an incomplete run always keeps it.
     #[arg(long)]
@@ -101,6 +106,7 @@ impl RunArgs {
             tls: (self.tls || self.no_tls).then_some(self.tls),
             partitions: self.partitions,
             workers: self.workers,
+            network: self.network.clone(),
             report: self.report,
         }
     }

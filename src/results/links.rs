@@ -18,7 +18,14 @@ pub struct LinkFigures {
     /// The round trip the devices' kernels measured (`TCP_INFO`, smoothed, read at
     /// each response), every network together; `null` when none was read.
     pub path_rtt: Option<LatencySummary>,
-    /// Its median over the round trip set (every network's set round trip, weighted by
+    /// The TCP handshake each device timed (connect() to connected: one round trip,
+    /// no delayed ACK in it), every network together; `null` without connections.
+    #[serde(default)]
+    pub handshake_rtt: Option<LatencySummary>,
+    /// Its median over the round trip set, when the run has one network.
+    #[serde(default)]
+    pub handshake_p50_over_set: Option<f64>,
+    /// The smoothed round trip's median over the round trip set (every network's set round trip, weighted by
     /// the packets each carried), when the run has one network: 1.00 is the setting.
     pub rtt_p50_over_set: Option<f64>,
     /// Segments the devices' kernels retransmitted, per device-hour of the run.
@@ -81,15 +88,24 @@ impl LinkFigures {
             .get(&HistogramName::PathRtt)
             .map(|doc| doc.summary)
             .filter(|summary| summary.count > 0);
-        let rtt_p50_over_set = match (&networks[..], path_rtt) {
+        let handshake_rtt = fleet
+            .histograms
+            .get(&HistogramName::Connect)
+            .map(|doc| doc.summary)
+            .filter(|summary| summary.count > 0);
+        let over_set = |measured: Option<LatencySummary>| match (&networks[..], measured) {
             ([only], Some(rtt)) if !only.profile.round_trip().is_zero() => {
                 Some(rtt.p50_us as f64 / only.profile.round_trip().as_micros() as f64)
             }
             _ => None,
         };
+        let rtt_p50_over_set = over_set(path_rtt);
+        let handshake_p50_over_set = over_set(handshake_rtt);
         Some(Self {
             networks,
             path_rtt,
+            handshake_rtt,
+            handshake_p50_over_set,
             rtt_p50_over_set,
             retransmits_per_device_hour: (device_hours > 0.0)
                 .then(|| fleet.counters.tcp_retransmits as f64 / device_hours),

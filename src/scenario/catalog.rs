@@ -75,6 +75,11 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/firewall-sweep.toml"),
     },
     Shipped {
+        name: "firewall-sweep-lte",
+        question: "which heartbeat survives which idle timeout for phones on emulated LTE, behind the kernel's firewall (root)",
+        text: include_str!("../../scenarios/firewall-sweep-lte.toml"),
+    },
+    Shipped {
         name: "nat-flush",
         question: "network: a NAT forgets every flow at once; how fast does the fleet re-park?",
         text: include_str!("../../scenarios/nat-flush.toml"),
@@ -93,6 +98,11 @@ pub const SHIPPED: &[Shipped] = &[
         name: "push-vs-poll",
         question: "the case for push: Direct Push against syncs every 5/15/30 min and SMS, in delay, requests and battery",
         text: include_str!("../../scenarios/push-vs-poll.toml"),
+    },
+    Shipped {
+        name: "push-vs-poll-mobile",
+        question: "push-vs-poll over emulated LTE (or --network 3g, gprs): does the case for push hold on a radio network? (root)",
+        text: include_str!("../../scenarios/push-vs-poll-mobile.toml"),
     },
     Shipped {
         name: "your-server",

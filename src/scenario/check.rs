@@ -172,6 +172,13 @@ impl Scenario {
         if self.firewall.is_none() || self.server.compare_engines {
             return Err(CheckError::SweepWithoutFirewall);
         }
+        let netns = self
+            .firewall
+            .as_ref()
+            .is_some_and(|firewall| firewall.mode == FirewallMode::Netns);
+        if (netns || !self.networks_in_use().is_empty()) && sweep.parallel != 1 {
+            return Err(CheckError::SweepInNamespacesAtOnce);
+        }
         Ok(())
     }
 
@@ -241,6 +248,11 @@ pub(crate) enum CheckError {
     SweepWithThresholds,
     #[error("a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine")]
     SweepWithoutFirewall,
+    #[error(
+        "a [sweep] in network namespaces (firewall mode netns, or devices on a network) \
+         measures one cell at a time: set sweep.parallel = 1"
+    )]
+    SweepInNamespacesAtOnce,
     #[error(transparent)]
     Capacity(#[from] CapacityError),
     #[error("a [capacity] search measures one engine, without a [sweep]")]
@@ -315,6 +327,7 @@ impl CheckError {
             Self::Tolerances(_) => "alpha",
             Self::Sweep(_) | Self::SweepWithThresholds => "heartbeat_strategy",
             Self::SweepWithoutFirewall | Self::FirewallWithTarget => "idle_timeout",
+            Self::SweepInNamespacesAtOnce => "parallel",
             Self::CapacityWithOthers => "steps",
             Self::Variants(_) | Self::VariantsWithOthers => "variants",
             Self::FlushAfterHold => "flush_at",
@@ -360,6 +373,15 @@ mod tests {
             "{base}network = \"lte\"\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"1m\"\n"
         );
         assert_eq!(check(&proxy).unwrap_err(), CheckError::NetworkBehindProxy);
+        // A sweep over a network runs its cells one at a time (one path per run).
+        let sweep = format!(
+            "{base}network = \"lte\"\n[firewall]\nmode = \"netns\"\nidle_timeout = \"1m\"\n\
+             [sweep]\nheartbeat = [\"60s\"]\nidle_timeout = [\"120s\"]\nparallel = 2\n"
+        );
+        let err = check(&sweep).unwrap_err();
+        assert_eq!(err, CheckError::SweepInNamespacesAtOnce);
+        assert_eq!(err.place(), Place::Key("parallel"));
+        check(&sweep.replace("parallel = 2", "parallel = 1")).unwrap();
     }
 
     #[test]

@@ -235,11 +235,22 @@ impl Scenario {
             .or_else(|| crate::link::profile::NetworkProfile::shipped(name))
     }
 
-    /// A device's read margin (5 s in real time) in this run's time.
+    /// A device's read margin (5 s in real time) in this run's time, never shorter
+    /// than the slowest emulated network needs for a Ping's answer to cross it with one
+    /// lost segment resent (two round trips and a second): a compressed run must not
+    /// take the network's own delays for a dead connection.
     pub fn read_margin(&self) -> Duration {
+        let slowest_network = self
+            .networks_in_use()
+            .iter()
+            .filter_map(|name| self.network_profile(name))
+            .map(|profile| profile.round_trip() * 2 + Duration::from_secs(1))
+            .max()
+            .unwrap_or_default();
         Duration::from_secs(5)
             .div_f64(self.time_scale)
             .max(MIN_SCALED_MARGIN)
+            .max(slowest_network)
     }
 }
 
@@ -376,6 +387,9 @@ mod tests {
         assert_eq!(scenario.server.min_heartbeat.0, Duration::from_secs(1));
         assert_eq!(scenario.server.max_heartbeat.0, Duration::from_secs(59));
         assert_eq!(scenario.read_margin(), MIN_SCALED_MARGIN);
+        // Over GPRS (a 600 ms round trip) the margin is two round trips and a second.
+        scenario.devices.network = "gprs".to_owned();
+        assert_eq!(scenario.read_margin(), Duration::from_millis(2200));
         let sweep = "name = \"t\"\n[devices]\ncount = 4\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"10m\"\n[sweep]\nheartbeat = [\"8m\"]\nidle_timeout = [\"5m\"]\n[thresholds]\nlost_notifications = [\"count==0\"]\n";
         let err = Scenario::parse(sweep, "s.toml").unwrap_err();
         assert!(err.message.contains("judges no [thresholds]"), "{err}");

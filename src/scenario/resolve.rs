@@ -46,6 +46,8 @@ pub struct Overrides {
     pub tls: Option<bool>,
     pub partitions: Option<u32>,
     pub workers: Option<u32>,
+    /// `--network`: every device (every kind) on this network.
+    pub network: Option<String>,
     /// `--report`: write the HTML report beside the result.
     pub report: bool,
 }
@@ -601,6 +603,13 @@ fn apply(scenario: &mut Scenario, overrides: &Overrides) -> Vec<(String, &'stati
     if let Some(workers) = overrides.workers {
         scenario.devices.workers = ProcessCount::Count(workers);
         given.push((format!("--workers {workers}"), "workers"));
+    }
+    if let Some(network) = &overrides.network {
+        scenario.devices.network = network.clone();
+        for profile in &mut scenario.devices.profiles {
+            profile.network = None;
+        }
+        given.push((format!("--network {network}"), "network"));
     }
     if overrides.report {
         scenario.report = true;
