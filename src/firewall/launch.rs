@@ -13,6 +13,7 @@ use anyhow::Context as _;
 
 use super::config::FirewallConfig;
 use super::proxy::{self, IdleAction, Proxy, Rules};
+use super::stream_link::StreamLink;
 use crate::argv;
 use crate::measure::latency::LatencySummary;
 use crate::measure::procfs;
@@ -31,6 +32,11 @@ pub struct FirewallArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub firewall: FirewallConfig,
+    /// The stream-level link on the relays: a delay and a rate each way (none given: a
+    /// plain relay).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub link: StreamLink,
     /// Seeds the timeout jitter.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -46,6 +52,7 @@ impl FirewallArgs {
             listen: vec![listen],
             upstream: vec![upstream],
             firewall,
+            link: StreamLink::default(),
             seed: 1,
             report: None,
         }
@@ -91,8 +98,12 @@ pub struct FirewallReport {
     /// open, at the busiest of its twice-a-second readings; `null` when no reading saw
     /// a flow.
     pub bytes_per_flow: Option<f64>,
-    /// Read-to-written time of each forwarded chunk: the delay the middlebox adds.
+    /// Read-to-written time of each forwarded chunk: the delay the middlebox adds
+    /// (with a stream-level link, beyond the instant the link had the chunk due).
     pub forwarding: LatencySummary,
+    /// The stream-level link it applied; `null` for a plain relay.
+    #[serde(default)]
+    pub link: Option<StreamLink>,
 }
 
 /// Runs `pingfleet firewall` until SIGINT or SIGTERM.
@@ -106,6 +117,7 @@ pub fn firewall(args: FirewallArgs) -> anyhow::Result<()> {
     }
     args.firewall
         .check()
+        .and_then(|()| args.link.check())
         .map_err(|err| anyhow::anyhow!("{}", err.for_flag()))?;
     rlimit::increase_nofile_limit(u64::MAX).ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -122,6 +134,7 @@ async fn run(args: FirewallArgs) -> anyhow::Result<()> {
         jitter: firewall.jitter.fraction(),
         action: firewall.action,
         flow_table: firewall.flow_table,
+        link: args.link,
     };
     let proxy = Arc::new(Proxy::default());
     let mut bound = Vec::new();
@@ -199,6 +212,7 @@ fn report(
             .filter(|_| sampled_flows > 0)
             .map(|(peak, start)| peak.saturating_sub(start) as f64 / sampled_flows as f64),
         forwarding: proxy.forwarding().summary(),
+        link: args.link.is_set().then_some(args.link),
     }
 }
 
@@ -220,6 +234,11 @@ mod tests {
             "127.0.0.1:8080".parse().unwrap(),
             firewall,
         );
+        args.link = StreamLink {
+            link_delay: crate::units::Span(std::time::Duration::from_millis(35)),
+            link_down: Some(13e6),
+            link_up: None,
+        };
         args.seed = 7;
         args.report = Some("/tmp/a b.json".into());
         let argv = args.to_argv().unwrap();

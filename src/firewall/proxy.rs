@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::stream_link::{Lane, StreamLink};
 use crate::measure::latency::Latency;
 
 /// What the middlebox does to a flow that has been idle too long (or is evicted).
@@ -59,6 +60,8 @@ pub(crate) struct Rules {
     pub action: IdleAction,
     /// Most flows at once; a new flow beyond evicts the least recently active one.
     pub flow_table: Option<usize>,
+    /// The stream-level link each flow's bytes cross (nothing set: a plain relay).
+    pub link: StreamLink,
 }
 
 /// Bytes of one read; the chunk is forwarded before the next read.
@@ -201,7 +204,14 @@ pub(crate) async fn serve(
             let _ = server.set_nodelay(true);
             proxy.counters.flows_opened.fetch_add(1, Ordering::Relaxed);
             let (id, evicted) = proxy.enter(rules.flow_table);
-            forward(device, server, timeout, rules.action, &proxy, id, &evicted).await;
+            let lanes = rules.link.is_set().then(|| Lanes::new(&rules.link));
+            let flow = Flow {
+                device,
+                server,
+                proxy: &proxy,
+                lanes,
+            };
+            flow.forward(timeout, rules.action, id, &evicted).await;
             proxy.leave(id);
             proxy.counters.flows_closed.fetch_add(1, Ordering::Relaxed);
         });
@@ -215,81 +225,180 @@ struct Open {
     down: bool,
 }
 
-/// One flow until both sides have closed (or it was reset).
-async fn forward(
+/// Both directions of a flow on the stream-level link.
+struct Lanes {
+    up: Lane,
+    down: Lane,
+}
+
+impl Lanes {
+    fn new(link: &StreamLink) -> Self {
+        Self {
+            up: Lane::new(link.link_delay.0, link.link_up),
+            down: Lane::new(link.link_delay.0, link.link_down),
+        }
+    }
+}
+
+/// One flow: its two sockets, and its lanes when the middlebox has a link.
+struct Flow<'a> {
     device: TcpStream,
     server: TcpStream,
-    timeout: Duration,
-    action: IdleAction,
-    proxy: &Proxy,
-    id: u64,
-    evicted: &Notify,
-) {
-    let mut open = Open {
-        up: true,
-        down: true,
-    };
-    // After the action, a dead direction's bytes are read and dropped: the sender
-    // sees them go out, nobody receives them, and the flow ends once both sides close.
-    let mut acted = false;
-    let mut last = Instant::now();
-    loop {
-        if !open.up && !open.down {
-            return;
+    proxy: &'a Proxy,
+    lanes: Option<Lanes>,
+}
+
+impl Flow<'_> {
+    /// Forwards until both sides have closed (or the flow was reset).
+    async fn forward(mut self, timeout: Duration, action: IdleAction, id: u64, evicted: &Notify) {
+        let mut open = Open {
+            up: true,
+            down: true,
+        };
+        // After the action, a dead direction's bytes are read and dropped: the sender
+        // sees them go out, nobody receives them, and the flow ends once both sides
+        // close.
+        let mut acted = false;
+        let mut last = Instant::now();
+        loop {
+            let (up_due, down_due) = match &self.lanes {
+                Some(lanes) => (lanes.up.due(), lanes.down.due()),
+                None => (None, None),
+            };
+            if !open.up && !open.down && up_due.is_none() && down_due.is_none() {
+                return;
+            }
+            let room = |lane: fn(&Lanes) -> &Lane| {
+                self.lanes
+                    .as_ref()
+                    .is_none_or(|lanes| lane(lanes).has_room())
+            };
+            let (up_room, down_room) = (room(|l| &l.up), room(|l| &l.down));
+            let idle_at = last + timeout;
+            let up_dead = acted && action == IdleAction::Silent;
+            let down_dead = acted && action != IdleAction::Rst;
+            let far = Instant::now() + Duration::from_secs(86_400);
+            tokio::select! {
+                ready = self.device.readable(), if open.up && up_room => {
+                    if ready.is_err() { return; }
+                    match self.read(true, up_dead).await {
+                        Relay::Moved => { last = Instant::now(); self.proxy.touch(id); }
+                        // The device gave up on a black-holed flow: its socket goes,
+                        // the server's stays until the server closes it (it never
+                        // learns).
+                        Relay::Closed if up_dead => break,
+                        Relay::Closed => {
+                            open.up = false;
+                            self.pass_close(true);
+                        }
+                        Relay::Failed => return,
+                        Relay::Spurious => {}
+                    }
+                }
+                ready = self.server.readable(), if open.down && down_room => {
+                    if ready.is_err() { return; }
+                    match self.read(false, down_dead).await {
+                        Relay::Moved => { last = Instant::now(); self.proxy.touch(id); }
+                        Relay::Closed => {
+                            open.down = false;
+                            if !down_dead { self.pass_close(false); }
+                        }
+                        Relay::Failed => return,
+                        Relay::Spurious => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(up_due.unwrap_or(far)), if up_due.is_some() => {
+                    if self.deliver(true).await.is_err() { return; }
+                }
+                _ = tokio::time::sleep_until(down_due.unwrap_or(far)), if down_due.is_some() => {
+                    if self.deliver(false).await.is_err() { return; }
+                }
+                _ = tokio::time::sleep_until(idle_at), if !acted => {
+                    self.proxy.counters.idle_expired.fetch_add(1, Ordering::Relaxed);
+                    acted = true;
+                    if self.act(action) { return; }
+                }
+                _ = evicted.notified(), if !acted => {
+                    acted = true;
+                    if self.act(action) { return; }
+                }
+            }
         }
-        let idle_at = last + timeout;
-        let up_dead = acted && action == IdleAction::Silent;
-        let down_dead = acted && action != IdleAction::Rst;
-        tokio::select! {
-            ready = device.readable(), if open.up => {
-                if ready.is_err() { return; }
-                let outcome = match up_dead {
-                    true => drop_chunk(&device, proxy),
-                    false => relay(&device, &server, proxy, true).await,
+        drop(self.device);
+        if open.down {
+            hold_until_closed(&self.server, self.proxy).await;
+        }
+    }
+
+    /// One read of the device (`upward`) or the server: dropped when that direction is
+    /// dead, onto its lane with a link, else written on at once.
+    async fn read(&mut self, upward: bool, dead: bool) -> Relay {
+        let (from, to) = match upward {
+            true => (&self.device, &self.server),
+            false => (&self.server, &self.device),
+        };
+        match (dead, &mut self.lanes) {
+            (true, _) => drop_chunk(from, self.proxy),
+            (false, None) => relay(from, to, self.proxy, upward).await,
+            (false, Some(lanes)) => {
+                let lane = match upward {
+                    true => &mut lanes.up,
+                    false => &mut lanes.down,
                 };
-                match outcome {
-                    Relay::Moved => { last = Instant::now(); proxy.touch(id); }
-                    // The device gave up on a black-holed flow: its socket goes, the
-                    // server's stays until the server closes it (it never learns).
-                    Relay::Closed if up_dead => break,
-                    Relay::Closed => {
-                        open.up = false;
-                        let _ = shut_write(&server);
-                    }
-                    Relay::Failed => return,
-                    Relay::Spurious => {}
-                }
-            }
-            ready = server.readable(), if open.down => {
-                if ready.is_err() { return; }
-                let outcome = match down_dead {
-                    true => drop_chunk(&server, proxy),
-                    false => relay(&server, &device, proxy, false).await,
-                };
-                match outcome {
-                    Relay::Moved => { last = Instant::now(); proxy.touch(id); }
-                    Relay::Closed => {
-                        open.down = false;
-                        if !down_dead { let _ = shut_write(&device); }
-                    }
-                    Relay::Failed => return,
-                    Relay::Spurious => {}
-                }
-            }
-            _ = tokio::time::sleep_until(idle_at), if !acted => {
-                proxy.counters.idle_expired.fetch_add(1, Ordering::Relaxed);
-                acted = true;
-                if act(action, &device, &server) { return; }
-            }
-            _ = evicted.notified(), if !acted => {
-                acted = true;
-                if act(action, &device, &server) { return; }
+                enqueue(from, lane, self.proxy, upward)
             }
         }
     }
-    drop(device);
-    if open.down {
-        hold_until_closed(&server, proxy).await;
+
+    /// Passes a side's close on: at once without a link, behind its bytes with one.
+    fn pass_close(&mut self, upward: bool) {
+        match (&mut self.lanes, upward) {
+            (Some(lanes), true) => lanes.up.push(Vec::new(), Instant::now()),
+            (Some(lanes), false) => lanes.down.push(Vec::new(), Instant::now()),
+            (None, true) => drop(shut_write(&self.server)),
+            (None, false) => drop(shut_write(&self.device)),
+        }
+    }
+
+    /// Writes the lane's first chunk, now due, to its side (an empty one is the close).
+    async fn deliver(&mut self, upward: bool) -> std::io::Result<()> {
+        let Some(lanes) = &mut self.lanes else {
+            return Ok(());
+        };
+        let (lane, to) = match upward {
+            true => (&mut lanes.up, &self.server),
+            false => (&mut lanes.down, &self.device),
+        };
+        let Some((due, chunk)) = lane.pop() else {
+            return Ok(());
+        };
+        if chunk.is_empty() {
+            return shut_write(to);
+        }
+        write_rest(to, &chunk).await?;
+        // What the middlebox adds beyond the link's own schedule.
+        self.proxy
+            .forwarding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(due.elapsed());
+        Ok(())
+    }
+
+    /// Applies `action` (a dead direction's bytes in flight go with it); true when the
+    /// flow is over.
+    fn act(&mut self, action: IdleAction) -> bool {
+        if let Some(lanes) = &mut self.lanes {
+            let mut dropped = lanes.down.clear();
+            if action == IdleAction::Silent {
+                dropped += lanes.up.clear();
+            }
+            self.proxy
+                .counters
+                .bytes_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        act(action, &self.device, &self.server)
     }
 }
 
@@ -381,6 +490,24 @@ async fn write_rest(to: &TcpStream, mut rest: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads one chunk from `from` onto `lane`, where it waits for the link.
+fn enqueue(from: &TcpStream, lane: &mut Lane, proxy: &Proxy, upward: bool) -> Relay {
+    let mut chunk = [0u8; CHUNK];
+    let len = match from.try_read(&mut chunk) {
+        Ok(0) => return Relay::Closed,
+        Ok(len) => len,
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Relay::Spurious,
+        Err(_) => return Relay::Failed,
+    };
+    let counter = match upward {
+        true => &proxy.counters.bytes_to_server,
+        false => &proxy.counters.bytes_to_device,
+    };
+    counter.fetch_add(len as u64, Ordering::Relaxed);
+    lane.push(chunk[..len].to_vec(), Instant::now());
+    Relay::Moved
 }
 
 /// Reads and drops one chunk (the `half` action's dead direction).

@@ -1,9 +1,20 @@
 //! The emulated networks in words: the lines a summary prints of a run's `links`
 //! (each network's setting and what it dropped, the round trip the devices' kernels
-//! measured against the one set, TCP's retransmissions, the emulator's own cost).
+//! measured against the one set, TCP's retransmissions, the emulator's own cost), and
+//! the level the network was made at when it was not the packets'.
 
 use crate::results::links::LinkFigures;
+use crate::scenario::link_level::LinkLevel;
 use crate::units::micros;
+
+/// The summary's line of a network made on the middlebox's relays (no root), saying
+/// what that cannot emulate; `None` at the packet level (its lines are [`lines`]).
+pub(crate) fn level_line(level: Option<LinkLevel>) -> Option<String> {
+    match level? {
+        LinkLevel::Stream => Some(format!("emulated network: {}", LinkLevel::Stream.words())),
+        LinkLevel::Packet => None,
+    }
+}
 
 /// The summary's lines of the emulated networks.
 pub(crate) fn lines(links: &LinkFigures) -> Vec<String> {
@@ -78,6 +89,15 @@ mod tests {
     use crate::link::profile::NetworkProfile;
     use crate::measure::latency::LatencySummary;
     use crate::results::links::NetworkFigure;
+
+    #[test]
+    fn a_stream_level_run_says_what_it_cannot_emulate() {
+        let line = level_line(Some(LinkLevel::Stream)).unwrap();
+        assert!(line.contains("stream level (no root)"), "{line}");
+        assert!(line.contains("not emulated: packet loss"), "{line}");
+        assert!(level_line(Some(LinkLevel::Packet)).is_none());
+        assert!(level_line(None).is_none());
+    }
 
     #[test]
     fn a_network_says_its_setting_its_drops_and_the_round_trip_against_it() {

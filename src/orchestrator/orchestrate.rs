@@ -82,8 +82,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "M")]
     pub workers: Option<u32>,
     /// Put every device (every kind of the mix) on this network (devices.network):
-    /// none, wifi, lte, 3g, gprs or one of the scenario's [networks.NAME]; emulated
-    /// links need root, e.g. pingfleet run push-vs-poll-mobile --network 3g
+    /// none, wifi, lte, 3g, gprs or one of the scenario's [networks.NAME]; packet
+    /// level with root, the middlebox's relays (delay and rate only) without, e.g.
+    /// pingfleet run push-vs-poll-mobile --network 3g
     #[arg(long, value_name = "PROFILE")]
     pub network: Option<String>,
     /// Keep the run's directory (each child's stderr, the workers' documents) after a
@@ -593,6 +594,7 @@ fn assemble(
         time_scale: scenario.time_scale,
         network,
         links,
+        link_level: plan.link_level,
         machine,
         fleet,
         timeline: watched.timeline,

@@ -9,6 +9,7 @@ use crate::fleet::injector::PatternKind;
 use crate::fleet::profile::{Profile, ProfileMix};
 use crate::scenario::catalog::SHIPPED;
 use crate::scenario::estimate;
+use crate::scenario::link_level::LinkLevel;
 use crate::scenario::resolve::{MachineLimits, MemoryEstimate, Overrides, ResolvedScenario};
 use crate::scenario::FirewallMode;
 use crate::units;
@@ -188,10 +189,23 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
                 Some(format!("{name}: {}", profile.words()))
             })
             .collect();
-        processes.push(format!(
-            "link emulator (pingfleet link, network namespaces and a TUN device; needs root), a link per phone: {}",
-            each.join("; ")
-        ));
+        processes.push(match plan.link_level {
+            Some(LinkLevel::Stream) => format!(
+                "link emulator: {}; {} x pingfleet firewall, one before each partition{}: {}",
+                LinkLevel::Stream.words(),
+                plan.partitions,
+                match scenario.firewall {
+                    Some(_) => " (the firewall above)",
+                    None => ", a plain relay (no idle action)",
+                },
+                each.join("; ")
+            ),
+            _ => format!(
+                "link emulator: {}, a link per phone: {}",
+                LinkLevel::Packet.words(),
+                each.join("; ")
+            ),
+        });
     }
     processes.push(format!(
         "{} x device worker (pingfleet devices), about {} devices each",
@@ -383,6 +397,7 @@ mod tests {
         let limits = MachineLimits {
             fd_limit: 20_000,
             memory_available_bytes: Some(24 << 30),
+            is_root: true,
         };
         for shipped in SHIPPED {
             let plan = ResolvedScenario::resolve(
@@ -406,6 +421,7 @@ mod tests {
         let limits = MachineLimits {
             fd_limit: 20_000,
             memory_available_bytes: Some(24 << 30),
+            is_root: true,
         };
         let shipped = crate::scenario::catalog::shipped(name).unwrap();
         ResolvedScenario::resolve(shipped.text, name, &Overrides::default(), limits).unwrap()
@@ -444,6 +460,36 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_says_at_which_level_the_network_is_made() {
+        let text = "name = \"t\"\n[devices]\ncount = 10\nnetwork = \"lte\"\n";
+        let plan = |is_root| {
+            let limits = MachineLimits {
+                fd_limit: 20_000,
+                memory_available_bytes: None,
+                is_root,
+            };
+            let plan =
+                ResolvedScenario::resolve(text, "t.toml", &Overrides::default(), limits).unwrap();
+            describe(&plan, "t", &Overrides::default())
+        };
+        let stream = plan(false);
+        assert!(
+            stream.contains(crate::scenario::link_level::STREAM_WORDS),
+            "{stream}"
+        );
+        assert!(
+            stream.contains("a plain relay (no idle action)"),
+            "{stream}"
+        );
+        let packet = plan(true);
+        assert!(
+            packet.contains("link emulator: packet level (root)"),
+            "{packet}"
+        );
+        assert!(!packet.contains("stream level"), "{packet}");
+    }
+
+    #[test]
     fn the_sweep_plan_is_in_real_world_time_with_its_grid() {
         let sweep = shipped_plan("firewall-sweep");
         let text = describe(&sweep, "firewall-sweep", &Overrides::default());
@@ -474,6 +520,7 @@ mod tests {
         let limits = MachineLimits {
             fd_limit: 20_000,
             memory_available_bytes: None,
+            is_root: true,
         };
         let smoke = crate::scenario::catalog::shipped("smoke").unwrap();
         let plan =

@@ -97,6 +97,9 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
     for line in result.links.iter().flat_map(super::link_words::lines) {
         say!(out, "{line}");
     }
+    if let Some(line) = super::link_words::level_line(result.link_level) {
+        say!(out, "{line}");
+    }
     write_self_check(out, result);
     write_verdicts(out, &result.thresholds);
     for failure in &result.failures {
@@ -320,7 +323,7 @@ fn write_floor(out: &mut String, result: &RunResult) {
     let Some(wakeup) = result.fleet.histograms.get(&HistogramName::WakeupLatency) else {
         return;
     };
-    if result.links.is_some() {
+    if result.link_level.is_some() {
         say!(
             out,
             "loopback floor: not a denominator here (the wake-up crosses the emulated networks below)"
@@ -406,7 +409,7 @@ fn write_wake_split(out: &mut String, result: &RunResult) {
         })
         .collect();
     let rest = wakeup.saturating_sub(generator + server);
-    let path = match result.links {
+    let path = match result.link_level {
         Some(_) => "the emulated network",
         None => "loopback",
     };

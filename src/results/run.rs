@@ -101,6 +101,12 @@ pub struct RunResult {
     /// `devices.network`).
     #[serde(default)]
     pub links: Option<crate::results::links::LinkFigures>,
+    /// Where the devices' network was made: `packet` (namespaces and `pingfleet link`,
+    /// root; its figures under `links`) or `stream` (the middlebox's relays, no root:
+    /// a delay and a rate each way, no loss, outage, jitter or handshake round trip;
+    /// `links` is `null`); `null` without `devices.network`.
+    #[serde(default)]
+    pub link_level: Option<crate::scenario::link_level::LinkLevel>,
     /// The device workers' merged document: counters (in total and per stage) and
     /// histograms.
     pub fleet: WorkerReport,

@@ -123,7 +123,7 @@ impl Scenario {
     }
 
     /// The networks devices name: each a shipped profile or the scenario's own, each
-    /// of those holding; emulated before the bundled server only, in namespaces.
+    /// of those holding; emulated before the bundled server only.
     fn check_networks(&self) -> Result<(), CheckError> {
         for (name, profile) in &self.networks {
             // The traces are read here to be checked, and again by the emulator.
@@ -150,17 +150,12 @@ impl Scenario {
         if in_use.is_empty() {
             return Ok(());
         }
-        if self.target.is_some() {
-            return Err(CheckError::NetworkWithTarget);
+        // Which level carries them (packets with root, the middlebox's relays
+        // without) is the machine's to say: `resolve` asks it.
+        match self.target {
+            Some(_) => Err(CheckError::NetworkWithTarget),
+            None => Ok(()),
         }
-        if self
-            .firewall
-            .as_ref()
-            .is_some_and(|firewall| firewall.mode == FirewallMode::Proxy)
-        {
-            return Err(CheckError::NetworkBehindProxy);
-        }
-        Ok(())
     }
 
     /// A `[sweep]`: a valid grid, behind a firewall, judged by no thresholds.
@@ -296,11 +291,6 @@ pub(crate) enum CheckError {
          with a [target], set devices.network = \"none\""
     )]
     NetworkWithTarget,
-    #[error(
-        "networks are emulated in network namespaces: use firewall mode \"netns\" with them \
-         (the proxy middlebox is on loopback)"
-    )]
-    NetworkBehindProxy,
 }
 
 impl From<ConfigError> for CheckError {
@@ -334,7 +324,6 @@ impl CheckError {
             Self::DevicesHeartbeat(_) => "heartbeat",
             Self::Network { error, .. } => error.key,
             Self::UnknownNetwork { .. } | Self::NetworkWithTarget => "network",
-            Self::NetworkBehindProxy => "mode",
         })
     }
 }
@@ -348,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn a_network_is_shipped_or_the_scenarios_own_and_needs_the_namespaces() {
+    fn a_network_is_shipped_or_the_scenarios_own_before_the_bundled_server() {
         let base = "name = \"t\"\n[devices]\ncount = 1\n";
         let unknown = check(&format!("{base}network = \"5g\"\n")).unwrap_err();
         assert_eq!(unknown.place(), Place::Key("network"));
@@ -372,7 +361,8 @@ mod tests {
         let proxy = format!(
             "{base}network = \"lte\"\n[firewall]\nmode = \"proxy\"\nidle_timeout = \"1m\"\n"
         );
-        assert_eq!(check(&proxy).unwrap_err(), CheckError::NetworkBehindProxy);
+        // The proxy middlebox with a network is the machine's question (root or not).
+        check(&proxy).unwrap();
         // A sweep over a network runs its cells one at a time (one path per run).
         let sweep = format!(
             "{base}network = \"lte\"\n[firewall]\nmode = \"netns\"\nidle_timeout = \"1m\"\n\

@@ -187,6 +187,7 @@ mod tests {
         let limits = MachineLimits {
             fd_limit: 20_000,
             memory_available_bytes: Some(24 << 30),
+            is_root: true,
         };
         ResolvedScenario::resolve(text, "t.toml", &Overrides::default(), limits).unwrap()
     }

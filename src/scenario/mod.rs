@@ -8,7 +8,8 @@
 //! the command line's overrides into the one validated plan a run takes everything
 //! from; [`threshold`] is the language of `[thresholds]`; [`sweep`] the grid of
 //! `[sweep]`; [`compare`] how `pingfleet compare` judges its runs (`[compare]`);
-//! [`estimate`] how long a plan should take.
+//! [`estimate`] how long a plan should take; [`link_level`] whether the devices'
+//! network is made at the packet level (root) or on the middlebox's relays.
 //!
 //! ```toml
 //! name = "smoke"
@@ -50,6 +51,7 @@ pub mod catalog;
 mod check;
 pub mod compare;
 pub(crate) mod estimate;
+pub mod link_level;
 mod place;
 pub(crate) mod resolve;
 mod sections;

@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::link_level::{stream_link, LinkLevel};
 use super::place::Place;
-use super::{FirewallMode, ProcessCount, Scenario, TargetSection};
+use super::{FirewallConfig, FirewallMode, ProcessCount, Scenario, Span, TargetSection};
 use crate::firewall::launch::FirewallArgs;
 use crate::firewall::netns::{self, network_subnet, LINK_TUN};
 use crate::fleet::args::{DevicesArgs, NetworkSubnet};
@@ -23,6 +24,9 @@ const SOCKETS_PER_PROCESS: usize = 18_000;
 /// Sockets the proxy firewall may hold for one device: its live flow's two, and the
 /// server's end of a black-holed flow until the server closes it.
 const PROXY_SOCKETS: usize = 3;
+/// The idle timeout of a middlebox that only carries a network: no flow of a run is
+/// idle this long (a year), so it never acts.
+const NEVER_IDLE: Duration = Duration::from_secs(365 * 86_400);
 /// Descriptors a process keeps for itself (listeners, files, pipes).
 const FD_RESERVE: u64 = 2_000;
 /// The most processes of one role a run starts (a million devices took 56 of each).
@@ -59,6 +63,9 @@ pub struct MachineLimits {
     pub fd_limit: u64,
     /// Memory available to new work (`MemAvailable`), if it can be read.
     pub memory_available_bytes: Option<u64>,
+    /// Whether the run may build network namespaces (root): an emulated network is
+    /// then made at the packet level, else on the middlebox's relays.
+    pub is_root: bool,
 }
 
 impl MachineLimits {
@@ -67,6 +74,7 @@ impl MachineLimits {
         Self {
             fd_limit: rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024),
             memory_available_bytes: crate::measure::procfs::memory_available_bytes(),
+            is_root: rustix::process::geteuid().is_root(),
         }
     }
 
@@ -93,6 +101,8 @@ pub struct ResolvedScenario {
     /// none against an external target).
     pub engines: Vec<Engine>,
     pub limits: MachineLimits,
+    /// Where the devices' network is made; `None` without one.
+    pub link_level: Option<LinkLevel>,
 }
 
 impl ResolvedScenario {
@@ -125,7 +135,9 @@ impl ResolvedScenario {
         }
         scenario.injector.resolve_per_user(scenario.devices.count);
         scenario.compress();
-        let (partitions, workers) = process_counts(&scenario, &given, limits)?;
+        let link_level = LinkLevel::choose(&scenario, limits.is_root)?;
+        let relayed = link_level == Some(LinkLevel::Stream);
+        let (partitions, workers) = process_counts(&scenario, &given, limits, relayed)?;
         check_memory(&scenario, partitions + workers, &given, limits)?;
         let engines = match (&scenario.target, scenario.server.compare_engines) {
             (Some(_), _) => Vec::new(),
@@ -140,6 +152,7 @@ impl ResolvedScenario {
             workers,
             engines,
             limits,
+            link_level,
         })
     }
 
@@ -187,7 +200,10 @@ impl ResolvedScenario {
                 .as_ref()
                 .filter(|firewall| firewall.mode == FirewallMode::Netns)
                 .map(|firewall| firewall.idle_timeout.0),
-            networks: self.scenario.networks_in_use().len(),
+            networks: match self.link_level {
+                Some(LinkLevel::Packet) => self.scenario.networks_in_use().len(),
+                Some(LinkLevel::Stream) | None => 0,
+            },
         }
     }
 
@@ -197,8 +213,11 @@ impl ResolvedScenario {
     }
 
     /// The flags of the link emulator, one route per network in use; `None` without
-    /// networks.
+    /// networks at the packet level.
     pub fn link_args(&self, dir: &Path) -> Option<LinkArgs> {
+        if self.link_level != Some(LinkLevel::Packet) {
+            return None;
+        }
         let routes: Vec<LinkRoute> = self
             .scenario
             .networks_in_use()
@@ -219,19 +238,36 @@ impl ResolvedScenario {
     }
 
     /// The flags of the middlebox before partition `index`, forwarding to `upstream`
-    /// (the partition's EAS address); `None` without a `[firewall]` in proxy mode.
+    /// (the partition's EAS address): the `[firewall]` in proxy mode, and the network's
+    /// delay and rates at the stream level (without a `[firewall]`, a plain relay that
+    /// never acts on an idle flow); `None` when neither.
     pub fn firewall_args(
         &self,
         index: u32,
         upstream: SocketAddr,
         dir: &Path,
     ) -> Option<FirewallArgs> {
-        let firewall = self.scenario.firewall.as_ref()?;
-        if firewall.mode != FirewallMode::Proxy {
+        let firewall = self
+            .scenario
+            .firewall
+            .clone()
+            .filter(|firewall| firewall.mode == FirewallMode::Proxy);
+        let link =
+            match self.link_level {
+                Some(LinkLevel::Stream) => self.scenario.networks_in_use().first().map(|name| {
+                    stream_link(&self.scenario.network_profile(name).expect("checked"))
+                }),
+                Some(LinkLevel::Packet) | None => None,
+            };
+        if firewall.is_none() && link.is_none() {
             return None;
         }
-        let mut args =
-            FirewallArgs::forwarding(partition_address(index), upstream, firewall.clone());
+        let firewall = firewall.unwrap_or_else(|| FirewallConfig {
+            idle_timeout: Span(NEVER_IDLE),
+            ..FirewallConfig::default()
+        });
+        let mut args = FirewallArgs::forwarding(partition_address(index), upstream, firewall);
+        args.link = link.unwrap_or_default();
         args.seed = self.scenario.seed;
         args.report = Some(dir.join(format!("firewall-{index}.json")));
         Some(args)
@@ -352,6 +388,7 @@ fn process_counts(
     scenario: &Scenario,
     given: &[(String, &'static str)],
     limits: MachineLimits,
+    relayed: bool,
 ) -> anyhow::Result<(u32, u32)> {
     let devices = scenario.devices.count;
     let per_process = limits.sockets_per_process();
@@ -393,10 +430,11 @@ fn process_counts(
         }
         Ok(count)
     };
-    let proxied = scenario
-        .firewall
-        .as_ref()
-        .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
+    let proxied = relayed
+        || scenario
+            .firewall
+            .as_ref()
+            .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
     let partitions = match (&scenario.target, scenario.server.partitions) {
         // The external server is the user's: nothing of ours to start.
         (Some(_), _) => 0,
@@ -625,6 +663,7 @@ mod tests {
     const LIMITS: MachineLimits = MachineLimits {
         fd_limit: 20_000,
         memory_available_bytes: Some(24 << 30),
+        is_root: true,
     };
     const TEXT: &str = "name = \"t\"\n[devices]\ncount = 40000\nheartbeat = \"1.5s\"\n\
                         [server]\nmin_heartbeat = \"1s\"\n";

@@ -1,6 +1,7 @@
 //! `pingfleet firewall` as a process between a client and a server of the test's own,
 //! on real sockets: what each idle action does to both ends, eviction from a full flow
-//! table, and the report it ends with.
+//! table, the stream-level link (a delay and a rate on the relays), and the report it
+//! ends with.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -102,6 +103,47 @@ fn rst_resets_both_ends_of_an_idle_flow() {
     assert_eq!((report.flows_opened, report.idle_expired), (1, 1));
     assert_eq!((report.bytes_to_server, report.bytes_to_device), (1, 1));
     assert_eq!(report.forwarding.count, 2);
+}
+
+#[test]
+fn a_stream_link_delays_each_chunk_and_paces_it_at_the_rate() {
+    let (listener, addr) = upstream();
+    let delay = Duration::from_millis(100);
+    let flags = ["--idle-timeout", "1h", "--link-delay", "100ms"];
+    let firewall = Firewall::start(addr, &[&flags[..], &["--link-down", "1000000"]].concat());
+    let (mut client, mut server) = flow(&firewall, &listener);
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Up has no rate: a byte arrives no earlier than the delay.
+    let sent = std::time::Instant::now();
+    client.write_all(b"a").unwrap();
+    server.read_exact(&mut [0u8; 1]).unwrap();
+    let up = sent.elapsed();
+    assert!(up >= delay && up < delay * 3, "{up:?}");
+    // 200 KB down at 1 Mbit/s: 1.6 s on the link, then the delay; the close behind it.
+    let body = vec![7u8; 200_000];
+    let sent = std::time::Instant::now();
+    server.write_all(&body).unwrap();
+    server.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).unwrap();
+    let down = sent.elapsed();
+    assert_eq!(got, body);
+    let paced = Duration::from_millis(1600) + delay;
+    assert!(
+        down >= paced && down < paced + Duration::from_millis(700),
+        "{down:?}"
+    );
+    drop((client, server));
+    let report = firewall.stop();
+    assert_eq!(report.bytes_to_device, 200_000);
+    let link = report.link.expect("the link is in the report");
+    assert_eq!((link.link_down, link.link_up), (Some(1e6), None));
+    assert_eq!(report.idle_expired, 0);
 }
 
 #[test]
