@@ -134,30 +134,8 @@ impl Topology {
         if let (Some(router), Some(timeout)) = (&self.router, path.firewall) {
             build_router_hop(router, self.link.is_some(), timeout)?;
         }
-        run(
-            "ip",
-            &[
-                "-n",
-                &self.devices,
-                "route",
-                "add",
-                "default",
-                "via",
-                ROUTER_DEVICE_SIDE,
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &self.server,
-                "route",
-                "add",
-                "default",
-                "via",
-                ROUTER_SERVER_SIDE,
-            ],
-        )
+        route_add(&self.devices, &["default", "via", ROUTER_DEVICE_SIDE])?;
+        route_add(&self.server, &["default", "via", ROUTER_SERVER_SIDE])
     }
 
     /// The hops between devices and server, nearest the devices first.
@@ -294,37 +272,10 @@ fn build_link_hop(link: &str, before_router: bool) -> anyhow::Result<()> {
             ],
         )?;
     }
-    run(
-        "ip",
-        &[
-            "-n", link, "route", "add", "default", "dev", LINK_TUN, "table", "100",
-        ],
-    )?;
-    run(
-        "ip",
-        &[
-            "-n",
-            link,
-            "route",
-            "add",
-            NETWORK_SUBNETS,
-            "via",
-            DEVICE_ADDR,
-        ],
-    )?;
+    route_add(link, &["default", "dev", LINK_TUN, "table", "100"])?;
+    route_add(link, &[NETWORK_SUBNETS, "via", DEVICE_ADDR])?;
     if before_router {
-        run(
-            "ip",
-            &[
-                "-n",
-                link,
-                "route",
-                "add",
-                "default",
-                "via",
-                LINK_ROUTER_NET[1],
-            ],
-        )?;
+        route_add(link, &["default", "via", LINK_ROUTER_NET[1]])?;
     }
     Ok(())
 }
@@ -335,18 +286,7 @@ fn build_link_hop(link: &str, before_router: bool) -> anyhow::Result<()> {
 fn build_router_hop(router: &str, behind_link: bool, idle_timeout: Duration) -> anyhow::Result<()> {
     if behind_link {
         for subnet in ["198.18.0.0/24", NETWORK_SUBNETS] {
-            run(
-                "ip",
-                &[
-                    "-n",
-                    router,
-                    "route",
-                    "add",
-                    subnet,
-                    "via",
-                    LINK_ROUTER_NET[0],
-                ],
-            )?;
+            route_add(router, &[subnet, "via", LINK_ROUTER_NET[0]])?;
         }
     }
     let seconds = idle_timeout.as_secs_f64().ceil().max(1.0) as u64;
@@ -371,6 +311,11 @@ fn build_router_hop(router: &str, behind_link: bool, idle_timeout: Duration) -> 
             &rules.path().display().to_string(),
         ],
     )
+}
+
+/// `ip -n NS route add ROUTE...`: a route in namespace `ns`.
+fn route_add(ns: &str, route: &[&str]) -> anyhow::Result<()> {
+    run("ip", &[&["-n", ns, "route", "add"], route].concat())
 }
 
 /// A veth pair: `a_name` in namespace `a`, `b_name` in `b`.

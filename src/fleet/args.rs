@@ -29,9 +29,15 @@ fn parse_network_subnet(text: &str) -> Result<NetworkSubnet, String> {
     let (network, subnet) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not NAME=SUBNET: write e.g. lte=198.18.16.0/24"))?;
+    let subnet: crate::link::packet::Subnet = subnet.parse()?;
+    if subnet.prefix > 25 {
+        return Err(format!(
+            "`{text}`: devices take hosts .10 to .73 of the subnet, so it needs a /25 or wider, e.g. lte=198.18.16.0/24"
+        ));
+    }
     Ok(NetworkSubnet {
         network: network.to_owned(),
-        subnet: subnet.parse()?,
+        subnet,
     })
 }
 
@@ -198,6 +204,20 @@ impl DevicesArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_subnet_names_its_network_and_holds_the_hosts_devices_take() {
+        let lte = parse_network_subnet("lte=198.18.16.0/24").unwrap();
+        assert_eq!((lte.network.as_str(), lte.subnet.prefix), ("lte", 24));
+        for (text, says) in [
+            ("lte", "NAME=SUBNET"),
+            ("lte=198.18.16.0", "not a subnet"),
+            ("lte=198.18.16.0/30", "/25 or wider"),
+        ] {
+            let err = parse_network_subnet(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
     use crate::eas::ProtocolVersion;
     use crate::fleet::injector::PatternKind;
     use crate::fleet::profile::ProfileSpec;

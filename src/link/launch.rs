@@ -81,9 +81,12 @@ fn parse_route(text: &str) -> Result<LinkRoute, String> {
         }
         Some((name, keys)) => {
             let table = format!("profile = {{{keys}");
-            let parsed: std::collections::HashMap<String, NetworkProfile> =
+            let mut parsed: std::collections::HashMap<String, NetworkProfile> =
                 toml::from_str(&table).map_err(|err| format!("`{text}`: {}", err.message()))?;
-            (name.to_owned(), parsed["profile"].clone())
+            let profile = parsed
+                .remove("profile")
+                .ok_or_else(|| format!("`{text}`: the keys are not one table: {example}"))?;
+            (name.to_owned(), profile)
         }
     };
     profile

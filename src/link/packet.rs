@@ -21,7 +21,7 @@ impl Subnet {
 
     /// The `index`-th address of the subnet (the network's own address is index 0).
     pub fn host(self, index: u32) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) + index)
+        Ipv4Addr::from(u32::from(self.addr).saturating_add(index))
     }
 }
 
