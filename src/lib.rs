@@ -62,6 +62,7 @@ pub mod notification;
 pub mod orchestrator;
 pub mod partition;
 pub mod phase;
+pub mod proxy;
 pub mod results;
 pub mod scenario;
 pub(crate) mod seeds;

@@ -3,6 +3,7 @@
 //! and write it where clients can read it to trust it. One crypto provider for the whole
 //! tree: rustls' default, aws-lc-rs (rcgen is built with the same).
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,27 +58,7 @@ impl Identity {
         also: &[std::net::IpAddr],
         key_kind: CertificateKey,
     ) -> anyhow::Result<Self> {
-        let mut names = loopback_names();
-        for address in also.iter().filter(|address| !address.is_unspecified()) {
-            let name = address.to_string();
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        let mut params = rcgen::CertificateParams::new(names)
-            .context("cannot generate a self-signed certificate")?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, unique_common_name());
-        let algorithm = match key_kind {
-            CertificateKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            CertificateKey::Ed25519 => &rcgen::PKCS_ED25519,
-        };
-        let signing_key = rcgen::KeyPair::generate_for(algorithm)
-            .context("cannot generate a key for a self-signed certificate")?;
-        let cert = params
-            .self_signed(&signing_key)
-            .context("cannot generate a self-signed certificate")?;
+        let (cert, signing_key) = generate(also, key_kind)?;
         std::fs::write(cert_out, cert.pem())
             .with_context(|| format!("cannot write certificate to {}", cert_out.display()))?;
         let key = PrivateKeyDer::try_from(signing_key.serialize_der())
@@ -86,6 +67,23 @@ impl Identity {
             chain: vec![cert.der().clone()],
             key,
         })
+    }
+
+    /// As [`Identity::self_signed`], the private key written too (PEM, readable by its
+    /// owner only) for a program that reads both files: a reverse proxy.
+    pub fn self_signed_files(cert_out: &Path, key_out: &Path) -> anyhow::Result<()> {
+        let (cert, signing_key) = generate(&[], CertificateKey::EcdsaP256)?;
+        std::fs::write(cert_out, cert.pem())
+            .with_context(|| format!("cannot write certificate to {}", cert_out.display()))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(key_out)
+            .with_context(|| format!("cannot write a private key to {}", key_out.display()))?;
+        std::io::Write::write_all(&mut file, signing_key.serialize_pem().as_bytes())
+            .with_context(|| format!("cannot write a private key to {}", key_out.display()))
     }
 
     /// A rustls server configuration offering HTTP/1.1 and issuing one stateless TLS
@@ -104,6 +102,35 @@ impl Identity {
         config.enable_secret_extraction = true;
         Ok(Arc::new(config))
     }
+}
+
+/// A self-signed certificate for [`loopback_names`] and `also`, and its key.
+fn generate(
+    also: &[std::net::IpAddr],
+    key_kind: CertificateKey,
+) -> anyhow::Result<(rcgen::Certificate, rcgen::KeyPair)> {
+    let mut names = loopback_names();
+    for address in also.iter().filter(|address| !address.is_unspecified()) {
+        let name = address.to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names)
+        .context("cannot generate a self-signed certificate")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, unique_common_name());
+    let algorithm = match key_kind {
+        CertificateKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        CertificateKey::Ed25519 => &rcgen::PKCS_ED25519,
+    };
+    let signing_key = rcgen::KeyPair::generate_for(algorithm)
+        .context("cannot generate a key for a self-signed certificate")?;
+    let cert = params
+        .self_signed(&signing_key)
+        .context("cannot generate a self-signed certificate")?;
+    Ok((cert, signing_key))
 }
 
 /// The kind of key a generated certificate has.

@@ -48,6 +48,12 @@ pub(crate) enum DeviceError {
     DeadlinePassed,
     /// The connection was reset (a firewall that forgot the flow answers with a RST).
     ConnectionReset,
+    /// The other end closed the connection (a FIN, or TLS's close) before answering:
+    /// a reverse proxy's worker shutting down, a server's limit.
+    ClosedByPeer,
+    /// 502 or 504 from a gateway (a reverse proxy) on a request other than a parked
+    /// Ping: its upstream refused or did not answer in time.
+    Gateway(u16),
     /// The connection could not be opened.
     Connect(std::io::ErrorKind),
     /// The connection was refused.
@@ -94,6 +100,8 @@ impl fmt::Display for DeviceError {
             Self::PingStatusOver100 => f.write_str("Ping status >= 100"),
             Self::DeadlinePassed => f.write_str("response deadline passed"),
             Self::ConnectionReset => f.write_str("connection reset"),
+            Self::ClosedByPeer => f.write_str("connection closed"),
+            Self::Gateway(status) => write!(f, "http {status} from a gateway"),
             Self::Connect(kind) => write!(f, "connect: {kind}"),
             Self::ConnectRefused => f.write_str("connect refused"),
             Self::Register(kind) => write!(f, "register: {kind}"),

@@ -1,5 +1,5 @@
-//! Readings from Linux `/proc`: resident memory of a process and the kernel's drop
-//! counter of a UDP socket.
+//! Readings from Linux `/proc`: resident and proportional memory of a process, CPU time,
+//! the kernel's drop counter of a UDP socket, slab and socket counters.
 
 /// The resident set size of a process in bytes (`VmRSS` of `/proc/PID/status`), or of
 /// this process when `pid` is `None`.
@@ -9,6 +9,19 @@ pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
         None => "/proc/self/status".to_owned(),
     };
     parse_vm_rss(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The proportional set size of a process in bytes (`Pss:` of `/proc/PID/smaps_rollup`):
+/// its resident pages, each shared one divided by the processes sharing it, so the
+/// figures of a master and its workers add up to what they hold together.
+pub fn pss_bytes(pid: u32) -> Option<u64> {
+    parse_pss(&std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?)
+}
+
+fn parse_pss(rollup: &str) -> Option<u64> {
+    let line = rollup.lines().find(|line| line.starts_with("Pss:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn parse_vm_rss(status: &str) -> Option<u64> {
@@ -51,6 +64,17 @@ mod tests {
         );
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
         assert!(rss_bytes(None).is_some_and(|rss| rss > 0));
+    }
+
+    #[test]
+    fn reads_pss_from_smaps_rollup() {
+        let rollup = "55d0c000-7ffd0000 ---p 00000000 00:00 0  [rollup]\n\
+                      Rss:                3072 kB\n\
+                      Pss:                1234 kB\n\
+                      Pss_Anon:            512 kB\n";
+        assert_eq!(parse_pss(rollup), Some(1234 * 1024));
+        assert_eq!(parse_pss("Rss: 3 kB\n"), None);
+        assert!(pss_bytes(std::process::id()).is_some_and(|pss| pss > 0));
     }
 
     #[test]

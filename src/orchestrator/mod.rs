@@ -21,8 +21,10 @@
 //! - [`thresholds`]: the scenario's thresholds judged against what a run measured.
 //! - [`self_check`]: whether the hold measured the server, or the generator, the host or
 //!   our own fleet.
-//! - [`summary`]: what a run prints when it ends; `link_words`: its lines of the
-//!   emulated networks.
+//! - [`proxies`]: the reverse proxy before each partition: started, read each second by
+//!   generation, reloaded, stopped, its figures.
+//! - [`summary`]: what a run prints when it ends; `link_words` and `proxy_words`: its
+//!   lines of the emulated networks and of the reverse proxies.
 //! - [`preview`]: `run --plan` and `pingfleet scenarios`: plans shown, nothing started.
 //! - [`sweep`]: a `[sweep]` grid measured cell by cell, several at once, as one table.
 //! - [`variants`]: `[[variants]]` of a scenario run one after another, side by side.
@@ -42,6 +44,8 @@ pub mod orchestrate;
 mod output;
 pub mod preview;
 pub(crate) mod progress;
+pub(crate) mod proxies;
+pub(crate) mod proxy_words;
 mod publish;
 mod readings;
 pub(crate) mod roles;

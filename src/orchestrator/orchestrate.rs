@@ -14,11 +14,12 @@ use std::time::{Duration, SystemTime};
 use super::capacity::{run_search, Search};
 use super::children::RoleProcess;
 use super::output::{git_commit, result_path, run_directory, run_result_path};
+use super::proxies::ProxyFront;
 use super::publish::{publish, write, Publication};
 use super::readings::{memory, Baseline, FleetShape};
 use super::roles::{
-    concatenate_certificates, start_firewalls, start_servers, start_workers, wake_path_of_all,
-    FirewallProcess, LinkProcess, ServerProcess,
+    concatenate_certificates, entry_points, start_firewalls, start_servers, start_workers,
+    wake_path_of_all, FirewallProcess, LinkProcess, ServerProcess,
 };
 use super::self_check::check;
 use super::server_gauge::ServerGauge;
@@ -38,6 +39,7 @@ use crate::measure::latency::LatencySummary;
 use crate::results::links::LinkFigures;
 use crate::results::network::NetworkFigures;
 use crate::results::per_second::{FloorFigures, IntervalFigures};
+use crate::results::proxy::ProxyFigures;
 use crate::results::run::{DeviceHourCost, EngineComparison, Machine, RunResult, SCHEMA};
 use crate::scenario::resolve::{MachineLimits, Overrides, ResolvedScenario};
 use crate::scenario::sweep::SweepSection;
@@ -369,9 +371,15 @@ fn measure(
             gauge: &started.gauge,
             live,
             flush_path: &flush_path,
+            proxy: started.proxy.as_ref(),
         },
     );
-    let mut gathered = gather(started, watched, dir, interrupted)?;
+    let mut gathered = gather(
+        started,
+        watched,
+        (dir, plan.scenario.time_scale),
+        interrupted,
+    )?;
     if let Some(floor_seconds) = floor_probe.and_then(|probe| probe.stop().ok()) {
         gathered.series.add(&floor_seconds)?;
     }
@@ -390,6 +398,8 @@ struct Started {
     servers: Vec<ServerProcess>,
     gauge: ServerGauge,
     baseline: Baseline,
+    /// The reverse proxies, when the scenario has a `[proxy]`.
+    proxy: Option<ProxyFront>,
     firewalls: Vec<FirewallProcess>,
     /// The link emulator, when the devices have networks.
     link: Option<LinkProcess>,
@@ -423,12 +433,22 @@ fn start(
         None => ServerGauge::Processes(servers.iter().map(|s| s.process.pid()).collect()),
     };
     let baseline = Baseline::read(&gauge, &servers);
-    let ca = concatenate_certificates(&servers, dir)?;
-    let firewalls = start_firewalls(plan, &servers, dir, interrupted)?;
+    let proxy = ProxyFront::start(plan, &servers, topology.as_ref(), dir, interrupted)?;
+    let ca = match proxy.as_ref().and_then(ProxyFront::cert) {
+        Some(cert) => Some(cert.to_path_buf()),
+        None => concatenate_certificates(&servers, dir)?,
+    };
+    let upstreams: Vec<_> = (servers.iter().enumerate())
+        .map(|(index, server)| {
+            let proxy = proxy.as_ref().and_then(|proxy| proxy.listen(index));
+            proxy.unwrap_or(server.ready.http[0])
+        })
+        .collect();
+    let firewalls = start_firewalls(plan, &upstreams, dir, interrupted)?;
+    let partitions = entry_points(&servers, &upstreams, &firewalls);
     let workers = start_workers(
         plan,
-        &servers,
-        &firewalls,
+        &partitions,
         topology.as_ref(),
         ca.as_deref(),
         dir,
@@ -439,6 +459,7 @@ fn start(
         servers,
         gauge,
         baseline,
+        proxy,
         firewalls,
         link,
         workers,
@@ -456,6 +477,7 @@ struct Gathered {
     cpu_seconds_servers: Option<f64>,
     firewall_reports: Vec<FirewallReport>,
     link_report: Option<LinkReport>,
+    proxy: Option<ProxyFigures>,
     server_wake_path: Option<WakePathFigures>,
 }
 
@@ -464,7 +486,7 @@ struct Gathered {
 fn gather(
     mut started: Started,
     watched: Watched,
-    dir: &Path,
+    (dir, time_scale): (&Path, f64),
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Gathered> {
     let mut failures = watched.failures.clone();
@@ -482,6 +504,10 @@ fn gather(
         .filter_map(FirewallProcess::stop)
         .collect();
     let link_report = started.link.take().and_then(LinkProcess::stop);
+    if let Some(proxy) = &started.proxy {
+        failures.extend(proxy.failures());
+    }
+    let proxy = started.proxy.take().map(|proxy| proxy.stop(time_scale));
     let server_wake_path = wake_path_of_all(&started.servers);
     for server in &mut started.servers {
         server.process.stop(Duration::from_secs(10));
@@ -504,6 +530,7 @@ fn gather(
         cpu_seconds_servers,
         firewall_reports,
         link_report,
+        proxy,
         server_wake_path,
     })
 }
@@ -526,6 +553,7 @@ fn assemble(
         cpu_seconds_servers,
         firewall_reports,
         link_report,
+        proxy,
         server_wake_path,
     } = gathered;
     let intervals = IntervalFigures::of(&series, watch_started, watched.hold_window_s);
@@ -546,8 +574,8 @@ fn assemble(
     );
     let mut network = NetworkFigures::of(
         &fleet,
-        scenario.firewall.as_ref(),
-        &firewall_reports,
+        (scenario.firewall.as_ref(), &firewall_reports),
+        scenario.proxy.is_some(),
         scenario.time_scale,
     );
     if let Some(flush) = network.as_mut().and_then(|network| network.flush.as_mut()) {
@@ -594,6 +622,7 @@ fn assemble(
         time_scale: scenario.time_scale,
         network,
         links,
+        proxy,
         link_level: plan.link_level,
         machine,
         fleet,

@@ -141,6 +141,28 @@ fn rounded(duration: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs(duration.as_secs_f64().round() as u64)
 }
 
+/// The reverse proxies: which, where TLS ends, and the timeout that cuts a parked Ping.
+fn proxy_line(plan: &ResolvedScenario, proxy: &crate::proxy::config::ProxyConfig) -> String {
+    let (cut_by, cut_after) = proxy.ping_cutting_timeout();
+    let cut = match cut_after.0 == std::time::Duration::MAX {
+        true => format!("nothing cuts a parked Ping ({cut_by} unset)"),
+        false => format!(
+            "a parked Ping is cut by its {cut_by} after {}",
+            real_world(plan, cut_after.0)
+        ),
+    };
+    format!(
+        "{} x reverse proxy ({} {}, TLS {}), one before each partition: {cut}",
+        plan.partitions,
+        proxy.kind().title(),
+        proxy.kind().expected_release(),
+        match proxy.tls {
+            crate::proxy::config::ProxyTls::Terminate => "terminated at the proxy",
+            crate::proxy::config::ProxyTls::Passthrough => "passed through",
+        },
+    )
+}
+
 /// Each role, how many processes of it, and where they are.
 fn processes(plan: &ResolvedScenario) -> Vec<String> {
     let scenario = &plan.scenario;
@@ -179,6 +201,9 @@ fn processes(plan: &ResolvedScenario) -> Vec<String> {
                 real_world(plan, firewall.idle_timeout.0)
             ),
         });
+    }
+    if let Some(proxy) = &scenario.proxy {
+        processes.push(proxy_line(plan, proxy));
     }
     let networks = scenario.networks_in_use();
     if !networks.is_empty() {
@@ -286,6 +311,12 @@ fn stages(plan: &ResolvedScenario) -> Vec<String> {
     ));
     if let Some(flush) = scenario.firewall.as_ref().and_then(|f| f.flush_at) {
         lines.push(format!("flush every flow {} into the hold", span(flush.0)));
+    }
+    if let Some(reload) = scenario.proxy.as_ref().and_then(|proxy| proxy.reload_at) {
+        lines.push(format!(
+            "reload every proxy {} into the hold, the fleet parked",
+            real_world(plan, reload.0)
+        ));
     }
     lines.push(format!(
         "drain up to {}: every notification arrives or is counted lost",

@@ -3,6 +3,7 @@
 //! firewall`), and device workers (`pingfleet devices`), started from the typed flags
 //! the resolved scenario gives, and what the orchestrator reads from them.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,15 +167,16 @@ impl FirewallProcess {
 }
 
 /// Starts a middlebox before each partition when the scenario has a `[firewall]`.
+/// `upstreams`: each partition's address, or its reverse proxy's.
 pub(crate) fn start_firewalls(
     plan: &ResolvedScenario,
-    servers: &[ServerProcess],
+    upstreams: &[SocketAddr],
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<FirewallProcess>> {
     let mut firewalls = Vec::new();
-    for (index, server) in servers.iter().enumerate() {
-        let Some(args) = plan.firewall_args(index as u32, server.ready.http[0], dir) else {
+    for (index, upstream) in upstreams.iter().enumerate() {
+        let Some(args) = plan.firewall_args(index as u32, *upstream, dir) else {
             break;
         };
         stop_if_interrupted(interrupted, "the firewalls")?;
@@ -260,36 +262,44 @@ pub(crate) fn concatenate_certificates(
     Ok(Some(path))
 }
 
-/// Starts the device workers; each runs shard `index/workers` of the fleet.
-#[allow(clippy::too_many_arguments)]
+/// Where the devices of each partition connect (its firewall, else its reverse proxy,
+/// else the server: `upstreams`), and where its notifications go: straight to the
+/// server (the mailbox back-end's path).
+pub(crate) fn entry_points(
+    servers: &[ServerProcess],
+    upstreams: &[SocketAddr],
+    firewalls: &[FirewallProcess],
+) -> Vec<(SocketAddr, SocketAddr)> {
+    servers
+        .iter()
+        .zip(upstreams)
+        .enumerate()
+        .map(|(index, (server, upstream))| {
+            let http = firewalls
+                .get(index)
+                .map_or(*upstream, |firewall| firewall.ready.listen[0]);
+            (http, server.ready.notify)
+        })
+        .collect()
+}
+
+/// Starts the device workers; each runs shard `index/workers` of the fleet, its
+/// devices connecting to `partitions` (see [`entry_points`]).
 pub(crate) fn start_workers(
     plan: &ResolvedScenario,
-    servers: &[ServerProcess],
-    firewalls: &[FirewallProcess],
+    partitions: &[(SocketAddr, SocketAddr)],
     topology: Option<&Topology>,
     ca: Option<&Path>,
     dir: &Path,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Vec<RoleProcess>> {
     let wrapper = topology.map_or(Vec::new(), |topology| Topology::exec_in(&topology.devices));
-    // Devices connect through the partition's firewall when there is one; the
-    // notifications go straight to the server (the mailbox back-end's path).
-    let partitions: Vec<_> = servers
-        .iter()
-        .enumerate()
-        .map(|(index, server)| {
-            let http = firewalls
-                .get(index)
-                .map_or(server.ready.http[0], |firewall| firewall.ready.listen[0]);
-            (http, server.ready.notify)
-        })
-        .collect();
     (0..plan.workers)
         .map(|index| {
             stop_if_interrupted(interrupted, "the device workers")?;
             let args = match &plan.scenario.target {
                 Some(target) => plan.external_devices_args(target, index, dir),
-                None => plan.devices_args(index, &partitions, ca, dir),
+                None => plan.devices_args(index, partitions, ca, dir),
             };
             RoleProcess::spawn_within(&wrapper, &format!("worker-{index}"), &args.to_argv()?, dir)
         })
@@ -297,7 +307,7 @@ pub(crate) fn start_workers(
 }
 
 /// An error when Ctrl-C (or SIGTERM) came while starting `what`.
-fn stop_if_interrupted(interrupted: &AtomicBool, what: &str) -> anyhow::Result<()> {
+pub(crate) fn stop_if_interrupted(interrupted: &AtomicBool, what: &str) -> anyhow::Result<()> {
     match interrupted.load(Ordering::Relaxed) {
         true => anyhow::bail!("interrupted while starting {what}; nothing was measured"),
         false => Ok(()),

@@ -94,6 +94,9 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
         write_empty_wakes(out, result, cost);
     }
     write_network(out, result);
+    for line in result.proxy.iter().flat_map(super::proxy_words::lines) {
+        say!(out, "{line}");
+    }
     for line in result.links.iter().flat_map(super::link_words::lines) {
         say!(out, "{line}");
     }
@@ -140,7 +143,7 @@ fn write_network(out: &mut String, result: &RunResult) {
     };
     write_firewall(out, network);
     say!(out,
-        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset",
+        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset, {} by a gateway's 502/504, {} closed by the other end",
         network.sent,
         network.on_time,
         network.late,
@@ -148,6 +151,8 @@ fn write_network(out: &mut String, result: &RunResult) {
         if network.accounting_closes { "" } else { " (DOES NOT CLOSE)" },
         network.pings_died_by_deadline,
         network.pings_died_by_reset,
+        network.pings_died_by_gateway,
+        network.pings_died_by_close,
     );
     if let Some(staleness) = &network.staleness {
         if staleness.count > 0 {

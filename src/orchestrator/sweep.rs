@@ -22,7 +22,7 @@ use crate::scenario::sweep::{Cell, SweepSection};
 use crate::scenario::Span;
 
 /// The plan of one cell: the scenario's, with the cell's heartbeat, strategy and idle
-/// timeout, compressed by the scenario's scale.
+/// timeout (the firewall's, or the reverse proxy's), compressed by the scenario's scale.
 fn cell_plan(plan: &ResolvedScenario, cell: &Cell) -> ResolvedScenario {
     let mut plan = plan.clone();
     let scale = plan.scenario.time_scale;
@@ -37,6 +37,11 @@ fn cell_plan(plan: &ResolvedScenario, cell: &Cell) -> ResolvedScenario {
     devices.heartbeat_min = Span(scaled(min));
     if let Some(firewall) = &mut plan.scenario.firewall {
         firewall.idle_timeout = Span(scaled(cell.idle_timeout_s));
+    }
+    // Without a firewall the swept idle timeout is the reverse proxy's (the one that
+    // cuts a parked Ping: nginx's read timeout, HAProxy's server and client timeouts).
+    if let Some(proxy) = &mut plan.scenario.proxy {
+        proxy.set_idle_timeouts(Span(scaled(cell.idle_timeout_s)));
     }
     plan
 }
@@ -168,7 +173,9 @@ pub fn grid_text(result: &SweepResult) -> String {
             network.lost,
             if stale.count > 0 { seconds(stale.p50_us) } else { "-".into() },
             if stale.count > 0 { seconds(stale.max_us) } else { "-".into() },
-            network.pings_died_by_deadline,
+            network.pings_died_by_deadline
+                + network.pings_died_by_gateway
+                + network.pings_died_by_close,
             network.pings_died_by_reset,
             cost.map_or("-".into(), |c| format!("{:.1}", c.requests)),
             cost.map_or("-".into(), |c| format!("{:.2}", c.connections)),

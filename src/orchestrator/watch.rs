@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::children::RoleProcess;
 use super::live::LiveView;
 use super::progress::WorkerProgress;
+use super::proxies::ProxyFront;
 use super::readings::Plateau;
 use super::roles::{ServerCounts, ServerProcess};
 use super::sampler::{cores_of, rss_of, Sampler};
@@ -26,6 +27,8 @@ pub(super) struct Watched {
     pub(super) hold_window_s: Option<(f64, f64)>,
     /// Seconds since the start at which the path was flushed.
     pub(super) flushed_at_s: Option<f64>,
+    /// Seconds since the start at which the proxies were reloaded.
+    pub(super) reloaded_at_s: Option<f64>,
     pub(super) failures: Vec<String>,
 }
 
@@ -46,6 +49,8 @@ pub(super) struct WatchSetup<'a> {
     pub(super) gauge: &'a ServerGauge,
     pub(super) live: bool,
     pub(super) flush_path: &'a dyn Fn(),
+    /// The reverse proxies, read each second and reloaded when the scenario asks.
+    pub(super) proxy: Option<&'a ProxyFront>,
 }
 
 /// The processes of a measurement, as the watch sees them.
@@ -89,6 +94,7 @@ pub(super) fn watch(
             plateau: None,
             hold_window_s: None,
             flushed_at_s: None,
+            reloaded_at_s: None,
             failures: Vec::new(),
         },
     };
@@ -103,6 +109,7 @@ pub(super) fn watch(
         let t_s = watch.record_second(&counts, &mut sampler, &progress);
         watch.start_hold_at_plateau(counts.parked, servers, workers);
         watch.flush_when_due(t_s, workers);
+        watch.reload_when_due(t_s);
         if watch.stopped(t_s, servers, workers, interrupted) {
             break;
         }
@@ -183,6 +190,9 @@ impl Watch<'_> {
             fleet: progress.total(),
             processes,
         });
+        if let Some(proxy) = self.setup.proxy {
+            proxy.sample(t_s);
+        }
         t_s
     }
 
@@ -204,6 +214,9 @@ impl Watch<'_> {
         }
         std::thread::sleep(Duration::from_millis(500));
         let plateau = Plateau::read(parked, (self.setup.gauge, servers), workers);
+        if let Some(proxy) = self.setup.proxy {
+            proxy.plateau(parked);
+        }
         for worker in workers {
             worker.signal("-USR1");
         }
@@ -245,6 +258,26 @@ impl Watch<'_> {
         self.watched.flushed_at_s = Some(t_s);
         self.view
             .note(&format!("flushed every flow at t={t_s:.1}s"));
+    }
+
+    /// The scenario's proxy reload, once its instant in the hold has come.
+    fn reload_when_due(&mut self, t_s: f64) {
+        let Some(proxy) = self.setup.proxy else {
+            return;
+        };
+        let (Some(offset), Some((hold_start, _)), None) = (
+            proxy.reload_offset_s(),
+            self.watched.hold_window_s,
+            self.watched.reloaded_at_s,
+        ) else {
+            return;
+        };
+        if t_s >= hold_start + offset {
+            proxy.reload(t_s);
+            self.watched.reloaded_at_s = Some(t_s);
+            self.view
+                .note(&format!("reloaded the proxies at t={t_s:.1}s"));
+        }
     }
 
     /// What a stop signal stopped: the stage, when, and how far the fleet had come.

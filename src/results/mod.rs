@@ -9,6 +9,8 @@
 //! - [`network`]: the figures of what a firewall did to the devices.
 //! - [`links`]: what the emulated networks carried, dropped and cost, and the round
 //!   trip the devices' kernels measured over them.
+//! - [`proxy`]: the reverse proxy before each partition: its directives, the timeout
+//!   that cuts a parked Ping, its memory per parked connection, a reload.
 //! - [`per_second`]: the run second by second (the interval log) and the floor
 //!   measured during the hold.
 //! - [`timeline`]: the run second by second: every process's memory and CPU, the
@@ -27,6 +29,7 @@ pub mod capacity_fit;
 pub mod links;
 pub(crate) mod network;
 pub(crate) mod per_second;
+pub mod proxy;
 pub mod run;
 pub(crate) mod self_check;
 pub mod sweep;

@@ -29,6 +29,13 @@ pub struct NetworkFigures {
     /// a reset.
     pub pings_died_by_deadline: u64,
     pub pings_died_by_reset: u64,
+    /// Parked Pings a gateway answered with a 504 (a reverse proxy's read timeout) or a
+    /// 502 (an old HAProxy process at its hard stop), and those whose connection the
+    /// other end closed (an old nginx worker at its shutdown timeout).
+    #[serde(default)]
+    pub pings_died_by_gateway: u64,
+    #[serde(default)]
+    pub pings_died_by_close: u64,
     /// For each Ping that died of an idle drop: from its sending (the flow's last
     /// activity) to the sending of the next Ping answered (a flush's deaths are in
     /// `staleness`, from the flush).
@@ -140,13 +147,13 @@ impl NetworkFigures {
     /// is the compressed one (its timeout divided by the scale).
     pub fn of(
         fleet: &WorkerReport,
-        section: Option<&FirewallConfig>,
-        reports: &[FirewallReport],
+        (section, reports): (Option<&FirewallConfig>, &[FirewallReport]),
+        proxied: bool,
         time_scale: f64,
     ) -> Option<Self> {
         let counters = &fleet.counters;
         let died = |how: &str| counters.pings_died.get(how).copied().unwrap_or(0);
-        if section.is_none() && counters.pings_died.is_empty() {
+        if section.is_none() && !proxied && counters.pings_died.is_empty() {
             return None;
         }
         let summary = |name: HistogramName| {
@@ -189,6 +196,8 @@ impl NetworkFigures {
             accounting_closes: sent == on_time + late + lost,
             pings_died_by_deadline: died("deadline"),
             pings_died_by_reset: died("reset"),
+            pings_died_by_gateway: died("http 504") + died("http 502"),
+            pings_died_by_close: died("closed"),
             unreachable,
             staleness,
             heartbeat_at_end: scaled_heartbeats(&counters.heartbeat_at_end, time_scale),

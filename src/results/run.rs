@@ -101,6 +101,9 @@ pub struct RunResult {
     /// `devices.network`).
     #[serde(default)]
     pub links: Option<crate::results::links::LinkFigures>,
+    /// The reverse proxy before each partition (`null` without `[proxy]`).
+    #[serde(default)]
+    pub proxy: Option<crate::results::proxy::ProxyFigures>,
     /// Where the devices' network was made: `packet` (namespaces and `pingfleet link`,
     /// root; its figures under `links`) or `stream` (the middlebox's relays, no root:
     /// a delay and a rate each way, no loss, outage, jitter or handshake round trip;

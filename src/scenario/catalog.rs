@@ -95,6 +95,16 @@ pub const SHIPPED: &[Shipped] = &[
         text: include_str!("../../scenarios/nat-flush-lte.toml"),
     },
     Shipped {
+        name: "proxy",
+        question: "network: what nginx and HAProxy before the server cut and cost: 20,000 TLS phones, their defaults and timeouts above the heartbeat",
+        text: include_str!("../../scenarios/proxy.toml"),
+    },
+    Shipped {
+        name: "proxy-reload",
+        question: "network: a reverse proxy reloaded with 20,000 phones parked: how long old workers stay, and their memory",
+        text: include_str!("../../scenarios/proxy-reload.toml"),
+    },
+    Shipped {
         name: "push-vs-poll",
         question: "the case for push: Direct Push against syncs every 5/15/30 min and SMS, in delay, requests and battery",
         text: include_str!("../../scenarios/push-vs-poll.toml"),

@@ -16,6 +16,7 @@ use super::Scenario;
 use crate::firewall::config::{FirewallConfig, FirewallMode};
 use crate::fleet::config::ProfileError;
 use crate::fleet::sink::InjectUrlError;
+use crate::proxy::config::ProxyConfig;
 use crate::server::config::ServerConfig;
 use crate::setting::ConfigError;
 
@@ -115,6 +116,9 @@ impl Scenario {
         if let Some(firewall) = &self.firewall {
             self.check_firewall(firewall)?;
         }
+        if let Some(proxy) = &self.proxy {
+            self.check_proxy(proxy)?;
+        }
         self.check_networks()?;
         self.devices.check()?;
         self.check_server()?;
@@ -164,7 +168,7 @@ impl Scenario {
         if !self.thresholds.is_empty() {
             return Err(CheckError::SweepWithThresholds);
         }
-        if self.firewall.is_none() || self.server.compare_engines {
+        if self.firewall.is_none() == self.proxy.is_none() || self.server.compare_engines {
             return Err(CheckError::SweepWithoutFirewall);
         }
         let netns = self
@@ -188,6 +192,19 @@ impl Scenario {
         }
         if self.target.is_some() {
             return Err(CheckError::FirewallWithTarget);
+        }
+        Ok(())
+    }
+
+    /// A `[proxy]`: its own checks, a reload within the hold, before the bundled
+    /// server only.
+    fn check_proxy(&self, proxy: &ProxyConfig) -> Result<(), CheckError> {
+        proxy.check()?;
+        if proxy.reload_at.is_some_and(|at| at.0 >= self.stages.hold.0) {
+            return Err(CheckError::ReloadAfterHold);
+        }
+        if self.target.is_some() {
+            return Err(CheckError::ProxyWithTarget);
         }
         Ok(())
     }
@@ -241,7 +258,10 @@ pub(crate) enum CheckError {
     Sweep(#[from] SweepError),
     #[error("a [sweep] judges no [thresholds]: each cell is read from the grid (remove them)")]
     SweepWithThresholds,
-    #[error("a [sweep] needs a [firewall] (its idle_timeout is swept) and one engine")]
+    #[error(
+        "a [sweep] needs one engine and one idle timeout to sweep: a [firewall]'s or a \
+         [proxy]'s, not both"
+    )]
     SweepWithoutFirewall,
     #[error(
         "a [sweep] in network namespaces (firewall mode netns, or devices on a network) \
@@ -265,6 +285,13 @@ pub(crate) enum CheckError {
          `pingfleet firewall` before your server by hand"
     )]
     FirewallWithTarget,
+    #[error("proxy.reload_at must fall within the hold")]
+    ReloadAfterHold,
+    #[error(
+        "a [proxy] stands before the bundled server; a [target]'s own proxy is part of the \
+         target (point target.url at it)"
+    )]
+    ProxyWithTarget,
     /// A table's own check (devices, server, firewall, stages, injector).
     #[error("{}", .0.message)]
     Setting(ConfigError),
@@ -321,6 +348,8 @@ impl CheckError {
             Self::CapacityWithOthers => "steps",
             Self::Variants(_) | Self::VariantsWithOthers => "variants",
             Self::FlushAfterHold => "flush_at",
+            Self::ReloadAfterHold => "reload_at",
+            Self::ProxyWithTarget => "proxy",
             Self::DevicesHeartbeat(_) => "heartbeat",
             Self::Network { error, .. } => error.key,
             Self::UnknownNetwork { .. } | Self::NetworkWithTarget => "network",
@@ -334,6 +363,26 @@ mod tests {
 
     fn check(text: &str) -> Result<(), CheckError> {
         Scenario::parse_unchecked(text, "t.toml").unwrap().check()
+    }
+
+    #[test]
+    fn a_proxy_is_checked_where_its_keys_are() {
+        let base = "name = \"t\"\n[devices]\ncount = 1\n[stages]\nhold = \"1m\"\n[proxy]\n";
+        check(&format!(
+            "{base}kind = \"haproxy\"\ntimeout_server = \"2h\"\n"
+        ))
+        .unwrap();
+        let foreign = check(&format!(
+            "{base}kind = \"nginx\"\ntimeout_server = \"2h\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(foreign.place(), Place::Key("timeout_server"));
+        let late = check(&format!("{base}kind = \"nginx\"\nreload_at = \"2m\"\n")).unwrap_err();
+        assert_eq!(late.place(), Place::Key("reload_at"));
+        let target = "name = \"t\"\n[devices]\ncount = 1\n[target]\nurl = \"http://127.0.0.1:1/Microsoft-Server-ActiveSync\"\ncredentials = \"users.txt\"\n[injector]\nrate = 0\n[proxy]\nkind = \"nginx\"\n";
+        let Err(CheckError::ProxyWithTarget) = check(target) else {
+            panic!("a proxy before a target is refused");
+        };
     }
 
     #[test]

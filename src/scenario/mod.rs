@@ -94,6 +94,9 @@ pub struct Scenario {
     /// A firewall or NAT between the devices and the server.
     #[serde(default)]
     pub firewall: Option<FirewallConfig>,
+    /// A real reverse proxy (nginx or HAProxy) before each server partition.
+    #[serde(default)]
+    pub proxy: Option<crate::proxy::config::ProxyConfig>,
     /// `[networks.NAME]`: network profiles of the scenario's own, beside the shipped
     /// ones (wifi, lte, 3g, gprs), for `devices.network` to name.
     #[serde(default)]
@@ -192,6 +195,9 @@ impl Scenario {
             if let Some(flush_at) = &mut firewall.flush_at {
                 div(flush_at);
             }
+        }
+        if let Some(proxy) = &mut self.proxy {
+            proxy.compress(scale);
         }
         // The gaps between notifications are intervals too: the rate (per real-world
         // second) goes up by the scale.

@@ -16,6 +16,7 @@ use crate::firewall::netns::{self, network_subnet, LINK_TUN};
 use crate::fleet::args::{DevicesArgs, NetworkSubnet};
 use crate::link::forward::LinkRoute;
 use crate::link::launch::LinkArgs;
+use crate::proxy::config::{ProxyKind, ProxyTls};
 use crate::server::launch::ServeArgs;
 use crate::server::state::Engine;
 
@@ -184,10 +185,20 @@ impl ResolvedScenario {
         // Whole seconds, compressed time included (see `Scenario::compress`).
         args.server = server.clone();
         args.server.engine = engine;
-        if server.tls {
+        // A proxy that terminates TLS speaks plain HTTP to the server.
+        args.server.tls = server.tls && !self.proxy_terminates_tls();
+        if args.server.tls {
             args.cert_out = Some(dir.join(format!("partition-{index}.pem")));
         }
         args
+    }
+
+    /// Whether a `[proxy]` holds the devices' TLS (the server then speaks plain HTTP).
+    pub fn proxy_terminates_tls(&self) -> bool {
+        self.scenario
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| proxy.tls == ProxyTls::Terminate)
     }
 
     /// What the run puts between devices and server in network namespaces: the
@@ -382,7 +393,8 @@ impl ResolvedScenario {
 }
 
 /// Server partitions and device workers for `scenario` under `limits`: "auto" sized
-/// to the open-file limit (and, behind the proxy firewall, to its sockets a device),
+/// to the open-file limit (and, behind a middlebox or a reverse proxy, to its sockets a
+/// device),
 /// or the numbers given, checked; errors name the key or the flag that set it.
 fn process_counts(
     scenario: &Scenario,
@@ -430,37 +442,61 @@ fn process_counts(
         }
         Ok(count)
     };
-    let proxied = relayed
-        || scenario
-            .firewall
-            .as_ref()
-            .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
+    let front = front_capacity(scenario, per_process, relayed);
     let partitions = match (&scenario.target, scenario.server.partitions) {
         // The external server is the user's: nothing of ours to start.
         (Some(_), _) => 0,
-        // Sized for the middlebox in front of each partition.
-        (None, ProcessCount::Auto) if proxied => {
-            (devices.div_ceil(per_process / PROXY_SOCKETS) as u32).min(MAX_PROCESSES)
+        // Sized for the process in front of each partition.
+        (None, ProcessCount::Auto) if front.is_some() => {
+            let (held, _) = front.expect("matched");
+            (devices.div_ceil(held) as u32).min(MAX_PROCESSES)
         }
         (None, partitions) => count("partitions", "--partitions", partitions)?,
     };
-    // A middlebox holds two sockets a live flow and, for a black-holed one, the
-    // server's socket until the server closes it: three a device, one process per
-    // partition.
-    if proxied && (partitions as usize).saturating_mul(per_process / PROXY_SOCKETS) < devices {
-        anyhow::bail!(
-                "{partitions} partitions cannot hold {devices} devices behind the proxy firewall: its \
-                 process per partition keeps up to {PROXY_SOCKETS} sockets a device, at most {} devices \
-                 (use {} partitions)",
-                per_process / PROXY_SOCKETS,
-                devices.div_ceil(per_process / PROXY_SOCKETS)
+    if let Some((held, what)) = front {
+        if (partitions as usize).saturating_mul(held) < devices {
+            anyhow::bail!(
+                "{partitions} partitions cannot hold {devices} devices behind {what}: at most \
+                 {held} devices a partition under the open-file limit {} (use {} partitions)",
+                limits.fd_limit,
+                devices.div_ceil(held)
             );
+        }
     }
     let workers = count("workers", "--workers", scenario.devices.workers)?;
     if workers as usize > devices {
         anyhow::bail!("{workers} workers for {devices} devices: a worker needs a device");
     }
     Ok((partitions, workers))
+}
+
+/// Devices one partition's front holds under the open-file limit, and what the front
+/// is: the middlebox keeps up to three sockets a device (two for a live flow and, for a
+/// black-holed one, the server's until the server closes it) in one process; a reverse
+/// proxy two (the device's and the server's) in each of its processes (nginx's workers
+/// share the listener by `reuseport`; HAProxy's threads are one process).
+fn front_capacity(
+    scenario: &Scenario,
+    per_process: usize,
+    relayed: bool,
+) -> Option<(usize, &'static str)> {
+    let middlebox = relayed
+        || scenario
+            .firewall
+            .as_ref()
+            .is_some_and(|firewall| firewall.mode == super::FirewallMode::Proxy);
+    let middlebox = middlebox.then_some((per_process / PROXY_SOCKETS, "the proxy firewall"));
+    let reverse = scenario.proxy.as_ref().map(|proxy| {
+        let processes = match proxy.kind() {
+            ProxyKind::Nginx => proxy.workers() as usize,
+            ProxyKind::Haproxy => 1,
+        };
+        (per_process / 2 * processes, "the reverse proxy")
+    });
+    [middlebox, reverse]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(held, _)| *held)
 }
 
 /// How the device count was set, and an example of setting it to `n` the same way.

@@ -22,6 +22,8 @@ mod link;
 mod mail_injection;
 mod netns;
 mod properties;
+mod proxy;
+mod proxy_process;
 mod readme;
 mod report;
 mod run;

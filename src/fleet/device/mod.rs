@@ -293,6 +293,7 @@ impl Device {
             let died = match cause {
                 Some(DeviceError::DeadlinePassed) => Some("deadline"),
                 Some(DeviceError::ConnectionReset) => Some("reset"),
+                Some(DeviceError::ClosedByPeer) => Some("closed"),
                 _ => None,
             };
             if let Some(how) = died {
@@ -301,9 +302,13 @@ impl Device {
             }
         }
         if let Some(error) = cause {
-            // A reset that killed a parked Ping is counted there (`pings_died`); any
-            // other (a connection the server was closing) is a plain cut, as before.
-            if error != DeviceError::ConnectionReset {
+            // A reset that killed a parked Ping is counted there (`pings_died`); a
+            // close by the other end is a plain cut (a server closing a connection
+            // between requests), not an error.
+            if !matches!(
+                error,
+                DeviceError::ConnectionReset | DeviceError::ClosedByPeer
+            ) {
                 error.count(&mut stats.counters);
             }
             self.setback = Some(error.to_string());
@@ -380,6 +385,14 @@ impl Device {
                 DeviceError::ServiceUnavailable.count(&mut stats.counters);
                 return self.backoff(now, response.retry_after_s.map(Duration::from_secs));
             }
+            502 | 504 if self.gateway_cut_a_parked_ping(now) => {
+                // A gateway cut the parked Ping (a read timeout's 504, or an old
+                // worker's 502 when its reload's bound came): the path lost it, and the
+                // phone pings again at once.
+                self.ping_died(&format!("http {}", response.status), now, stats);
+                return self.request(now, stats);
+            }
+            502 | 504 => return self.fail(now, stats, DeviceError::Gateway(response.status)),
             _ => return self.fail(now, stats, DeviceError::UnexpectedStatus),
         }
         let result = match self.state {
@@ -410,6 +423,16 @@ impl Device {
             Ok(Next::Backoff(error)) | Err(error) => self.fail(now, stats, error),
             Ok(Next::Resync) => self.resync_backoff(now),
         }
+    }
+
+    /// Whether a gateway's error ended a Ping that had been parked (for a second at
+    /// least: a gateway that refuses every request at once is an error to back off
+    /// from, not a cut).
+    fn gateway_cut_a_parked_ping(&self, now: Instant) -> bool {
+        self.state == State::Parked
+            && self
+                .ping_sent_at
+                .is_some_and(|sent| now.saturating_duration_since(sent) >= Duration::from_secs(1))
     }
 
     fn fail(&mut self, now: Instant, stats: &mut FleetStats, error: DeviceError) -> Action {

@@ -671,14 +671,83 @@ fn a_ping_that_dies_makes_its_mail_late_and_an_adaptive_device_fall_back() {
         unreachable.max_us.abs_diff(expected) < expected / 500,
         "{unreachable:?}"
     );
-    // A reset is a death too; a clean close is not.
+    // A reset is a death too; a close by the device's own side (churn) is not.
     let (mut other, _) = parked_device(Profile::default(), &mut stats, start);
     other.on_disconnect(start, &mut stats, Some(DeviceError::ConnectionReset));
     assert_eq!(stats.counters.pings_died["reset"], 1);
     assert!(!stats.counters.errors.contains_key("connection reset"));
-    let (mut closed, _) = parked_device(Profile::default(), &mut stats, start);
-    closed.on_disconnect(start, &mut stats, None);
+    let (mut churned, _) = parked_device(Profile::default(), &mut stats, start);
+    churned.on_disconnect(start, &mut stats, None);
     assert_eq!(stats.counters.pings_died.values().sum::<u64>(), 2);
+}
+
+#[test]
+fn a_gateways_504_and_a_close_by_the_other_end_kill_a_parked_ping() {
+    let start = Instant::now();
+    let mut stats = FleetStats::default();
+    let (mut device, _) = parked_device(Profile::default(), &mut stats, start);
+    device.notification_planned(1, "5", start + Duration::from_secs(30));
+    // nginx's default read timeout answers the parked Ping with a 504 after 60 s: the
+    // device pings again at once, on the same connection.
+    let cut = start + Duration::from_secs(60);
+    let gateway = HttpResponse {
+        status: 504,
+        ..HttpResponse::default()
+    };
+    let again = device.on_response(gateway, cut, &mut stats);
+    assert_eq!(sent(&again).0, "Ping");
+    assert_eq!(stats.counters.pings_died["http 504"], 1);
+    assert!(
+        stats.counters.errors.is_empty(),
+        "{:?}",
+        stats.counters.errors
+    );
+    let changes = PingResponse::Changes {
+        folders: vec!["5".into()],
+    };
+    device.on_response(
+        ping_answer(changes),
+        cut + Duration::from_millis(5),
+        &mut stats,
+    );
+    assert_eq!(
+        stats.counters.notifications_late, 1,
+        "mail after the cut is late"
+    );
+    // An old worker shutting down closes the parked Ping's connection: a death, not
+    // an error, and the phone reconnects at once.
+    let (mut closed, _) = parked_device(Profile::default(), &mut stats, start);
+    let action = closed.on_disconnect(start, &mut stats, Some(DeviceError::ClosedByPeer));
+    assert!(
+        matches!(action, Action::Reconnect { at } if at == start),
+        "{action:?}"
+    );
+    assert_eq!(stats.counters.pings_died["closed"], 1);
+    assert!(
+        stats.counters.errors.is_empty(),
+        "{:?}",
+        stats.counters.errors
+    );
+    // A 502 at once (the upstream refused) is an error with a back-off, not a death;
+    // one after the Ping was parked (an old worker's hard stop) is a death.
+    let (mut refused, _) = parked_device(Profile::default(), &mut stats, start);
+    let bad = || HttpResponse {
+        status: 502,
+        ..HttpResponse::default()
+    };
+    let action = refused.on_response(bad(), start, &mut stats);
+    assert!(
+        matches!(action, Action::Reconnect { at } if at > start),
+        "{action:?}"
+    );
+    assert_eq!(stats.counters.errors["http 502 from a gateway"], 1);
+    let (mut stopped, _) = parked_device(Profile::default(), &mut stats, start);
+    let later = start + Duration::from_secs(5);
+    assert_eq!(
+        sent(&stopped.on_response(bad(), later, &mut stats)).0,
+        "Ping"
+    );
+    assert_eq!(stats.counters.pings_died["http 502"], 1);
 }
 
 #[test]

@@ -180,7 +180,7 @@ impl FleetEngine {
                 return Ok(());
             }
             if !open {
-                return Err(Cut(None));
+                return Err(DeviceError::ClosedByPeer.into());
             }
         }
         self.flush_outbox(token)
