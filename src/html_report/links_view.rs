@@ -6,7 +6,7 @@
 //! are `crate::results::links`'; this module only lays them out.
 
 use super::bars;
-use super::page::{escape, table, with_unit, Figure, Section};
+use super::page::{escape, named, table, with_unit, Figure, Section};
 use super::plots::{Series, Style};
 use super::run_views::Labelled;
 use super::ticks::{grouped, Unit};
@@ -95,16 +95,6 @@ fn figures(links: &LinkFigures) -> Vec<Figure> {
         "",
     ));
     figures
-}
-
-/// A cell holding a figure the page names (`data-figure`), as `page` does for key
-/// figures, so that a test can read it back.
-fn named(key: &str, value: f64, words: &str) -> String {
-    format!(
-        "<span data-figure=\"{}\" data-value=\"{value}\">{}</span>",
-        escape(key),
-        escape(words)
-    )
 }
 
 /// One row of a network's setting.

@@ -6,8 +6,9 @@
 //! `legend` places each plot's legend under it in colours that read on white, `ticks`
 //! prints axis values in their units, and the views turn result files into sections:
 //! `run_views` for `run` results, `links_view` for a run's emulated networks,
-//! `sweep_view` for sweeps, `capacity_view` for capacity searches, `variants_view` for
-//! variants, `compare_view` for a comparison with a baseline.
+//! `proxy_view` for a run's reverse proxy, `sweep_view` for sweeps, `capacity_view`
+//! for capacity searches, `variants_view` for variants, `compare_view` for a
+//! comparison with a baseline.
 
 pub(crate) mod bars;
 pub(crate) mod capacity_view;
@@ -16,6 +17,7 @@ pub(crate) mod legend;
 pub(crate) mod links_view;
 pub(crate) mod page;
 pub(crate) mod plots;
+pub(crate) mod proxy_view;
 pub(crate) mod run_views;
 pub(crate) mod sweep_view;
 pub(crate) mod ticks;
@@ -192,6 +194,7 @@ fn run_sections(runs: &[Labelled<'_>]) -> anyhow::Result<Vec<Section>> {
         sections.extend(run_views::engines(run)?);
         sections.extend(run_views::storm(run)?);
         sections.extend(links_view::links(run)?);
+        sections.extend(proxy_view::proxy(run)?);
     }
     if runs.len() > 1 {
         for (section, run) in sections.iter_mut().zip(runs.iter().cycle()) {

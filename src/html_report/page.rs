@@ -96,6 +96,16 @@ impl Figure {
     }
 }
 
+/// A cell holding a figure the page names (`data-figure`), as key figures are, so
+/// that a test can read it back.
+pub(crate) fn named(key: &str, value: f64, words: &str) -> String {
+    format!(
+        "<span data-figure=\"{}\" data-value=\"{value}\">{}</span>",
+        escape(key),
+        escape(words)
+    )
+}
+
 /// A value in words with its unit: whole numbers grouped by thousands, shares as percent,
 /// bytes from a mebibyte up in MiB or GiB and below it to the byte.
 pub(crate) fn with_unit(value: f64, unit: &str) -> String {

@@ -56,7 +56,11 @@ pub(crate) fn variants(result: &VariantsResult) -> anyhow::Result<Section> {
                 .map(|v| format!("{}/{}/{}", v.mail_on_time, v.mail_late, v.mail_lost)),
         )
         .collect::<Vec<_>>()];
-    for column in &COLUMNS {
+    // A row no variant has a figure for (a proxy's, without proxies) is left out.
+    let shown = COLUMNS.iter().filter(|column| {
+        (result.variants.iter()).any(|v| v.figures.get(column.key).copied().flatten().is_some())
+    });
+    for column in shown {
         let mut row = vec![column.heading.to_owned()];
         for variant in &result.variants {
             let value = variant.figures.get(column.key).copied().flatten();

@@ -144,7 +144,12 @@ pub fn table_text(result: &VariantsResult) -> String {
         text.push_str(&format!(" {mail:>16}"));
     }
     text.push('\n');
-    for column in &COLUMNS {
+    // A row no variant has a figure for (a proxy's, without proxies) is left out.
+    let shown = COLUMNS.iter().filter(|column| {
+        (result.variants.iter())
+            .any(|variant| variant.figures.get(column.key).copied().flatten().is_some())
+    });
+    for column in shown {
         text.push_str(&format!("{:<16}", column.heading));
         for variant in &result.variants {
             let value = variant.figures.get(column.key).copied().flatten();

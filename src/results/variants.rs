@@ -117,12 +117,33 @@ fn mail_s(
     Some(quantile(&summary) as f64 / 1e6)
 }
 
+/// The wake-up latency (notification sent to Ping answer read), in milliseconds.
+fn wakeup_ms(
+    result: &RunResult,
+    quantile: fn(&crate::measure::latency::LatencySummary) -> u64,
+) -> Option<f64> {
+    let summary = result.summary_of(HistogramName::WakeupLatency)?;
+    Some(quantile(&summary) as f64 / 1e3)
+}
+
 fn cost(result: &RunResult, figure: fn(&DeviceHourCost) -> f64) -> Option<f64> {
     result.cost_per_device_hour.as_ref().map(figure)
 }
 
 /// The table's columns, in order.
-pub const COLUMNS: [Column; 14] = [
+pub const COLUMNS: [Column; 18] = [
+    Column {
+        key: "wakeup_p50_ms",
+        heading: "wake-up p50 ms",
+        figure: |r| wakeup_ms(r, |s| s.p50_us),
+        seconds: false,
+    },
+    Column {
+        key: "wakeup_p99_ms",
+        heading: "wake-up p99 ms",
+        figure: |r| wakeup_ms(r, |s| s.p99_us),
+        seconds: false,
+    },
     Column {
         key: "mail_p50_s",
         heading: "mail p50",
@@ -199,6 +220,18 @@ pub const COLUMNS: [Column; 14] = [
         key: "joules",
         heading: "J/h",
         figure: |r| cost(r, |c| c.radio_joules),
+        seconds: false,
+    },
+    Column {
+        key: "pings_cut_by_gateway",
+        heading: "Pings cut 5xx",
+        figure: |r| Some(r.network.as_ref()?.pings_died_by_gateway as f64),
+        seconds: false,
+    },
+    Column {
+        key: "proxy_pss_per_parked",
+        heading: "proxy B/parked",
+        figure: |r| r.proxy.as_ref()?.memory.pss_per_parked_connection_bytes,
         seconds: false,
     },
     Column {
