@@ -143,11 +143,22 @@ impl ProxyFront {
         point_of(0.0, &samples)
     }
 
-    /// The second's reading, into the series.
+    /// The second's reading, into the series; a proxy whose master is gone is a
+    /// failure of the run (its devices can no longer reach their partition).
     pub(crate) fn sample(&self, t_s: f64) {
         let mut point = self.read();
         point.t_s = t_s;
-        self.seen.lock().expect("not poisoned").series.push(point);
+        let running = self.proxies.lock().expect("not poisoned").len() as u32;
+        let mut seen = self.seen.lock().expect("not poisoned");
+        if point.masters.processes < running && !seen.failures.iter().any(|f| f.contains("exited"))
+        {
+            seen.failures.push(format!(
+                "{} of {running} {} proxies exited during the run at {t_s:.0} s (see proxy-*.stderr                  and proxy-*/error.log in the run's logs)",
+                running - point.masters.processes,
+                self.config.kind().title()
+            ));
+        }
+        seen.series.push(point);
     }
 
     /// The reading at the plateau, with the Pings parked then.

@@ -222,6 +222,12 @@ const HAPROXY_TIMEOUTS: [(&str, &str, Option<u64>); 7] = [
 /// Connections a proxy keeps beyond two a device (its listeners, its logs, a margin).
 const SPARE_CONNECTIONS: u64 = 64;
 
+/// The share of the devices behind a proxy its limits are sized for: at 20,000
+/// devices over three nginx, 2 x 6,667 + 64 connections a worker were not enough
+/// (nginx said "worker_connections are not enough, reusing connections", and closed
+/// parked Pings' connections to make room).
+pub const HEADROOM_PERCENT: u64 = 125;
+
 /// nginx's default `worker_connections`.
 const NGINX_WORKER_CONNECTIONS: u64 = 512;
 
@@ -459,7 +465,10 @@ impl ProxyConfig {
                 .map(|(key, name, default)| self.timeout(key, name, *default))
                 .collect(),
         };
-        let needed = 2 * devices as u64 + SPARE_CONNECTIONS;
+        // Devices reach partitions by a hash of their user, not evenly; and a device
+        // re-pinging after a cut briefly holds a closing connection beside its new one.
+        let devices = (devices as u64 * HEADROOM_PERCENT).div_ceil(100);
+        let needed = 2 * devices + SPARE_CONNECTIONS;
         let limit = match kind {
             ProxyKind::Nginx => {
                 let per_worker = needed.div_ceil(u64::from(self.workers()));
@@ -470,9 +479,7 @@ impl ProxyConfig {
                 )
             }
             // HAProxy's maxconn counts the client side only.
-            ProxyKind::Haproxy => {
-                self.limit("maxconn", self.maxconn, devices as u64 + SPARE_CONNECTIONS)
-            }
+            ProxyKind::Haproxy => self.limit("maxconn", self.maxconn, devices + SPARE_CONNECTIONS),
         };
         directives.push(limit);
         let workers = match kind {
@@ -559,7 +566,7 @@ mod tests {
             ("3900s", DirectiveSource::Scenario)
         );
         let connections = directive(&directives, "worker_connections");
-        assert_eq!(connections.value, "20064");
+        assert_eq!(connections.value, "25064");
         assert_eq!(connections.source, DirectiveSource::Sized);
         assert_eq!(
             directive(&directives, "worker_shutdown_timeout").source,
@@ -581,7 +588,7 @@ mod tests {
         let directives = config.directives(100);
         assert_eq!(directive(&directives, "timeout client").value, "50s");
         assert_eq!(directive(&directives, "timeout server").value, "7200s");
-        assert_eq!(directive(&directives, "maxconn").value, "164");
+        assert_eq!(directive(&directives, "maxconn").value, "189");
         // HTTP mode: the client's timeout does not run while the server holds a Ping.
         assert_eq!(
             config.ping_cutting_timeout(),

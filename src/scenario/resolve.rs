@@ -16,7 +16,7 @@ use crate::firewall::netns::{self, network_subnet, LINK_TUN};
 use crate::fleet::args::{DevicesArgs, NetworkSubnet};
 use crate::link::forward::LinkRoute;
 use crate::link::launch::LinkArgs;
-use crate::proxy::config::{ProxyKind, ProxyTls};
+use crate::proxy::config::{ProxyKind, ProxyTls, HEADROOM_PERCENT};
 use crate::server::launch::ServeArgs;
 use crate::server::state::Engine;
 
@@ -474,7 +474,8 @@ fn process_counts(
 /// is: the middlebox keeps up to three sockets a device (two for a live flow and, for a
 /// black-holed one, the server's until the server closes it) in one process; a reverse
 /// proxy two (the device's and the server's) in each of its processes (nginx's workers
-/// share the listener by `reuseport`; HAProxy's threads are one process).
+/// share the listener by `reuseport`; HAProxy's threads are one process), with the
+/// headroom its limits are sized with.
 fn front_capacity(
     scenario: &Scenario,
     per_process: usize,
@@ -491,7 +492,8 @@ fn front_capacity(
             ProxyKind::Nginx => proxy.workers() as usize,
             ProxyKind::Haproxy => 1,
         };
-        (per_process / 2 * processes, "the reverse proxy")
+        let held = per_process / 2 * 100 / HEADROOM_PERCENT as usize;
+        (held * processes, "the reverse proxy")
     });
     [middlebox, reverse]
         .into_iter()

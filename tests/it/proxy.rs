@@ -163,3 +163,44 @@ fn a_haproxy_reload_keeps_the_old_process_until_hard_stop_after() {
         "hard-stop-after",
     );
 }
+
+#[test]
+fn a_sweep_sets_the_proxys_read_timeout_against_the_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name = \"proxy-sweep-it\"\nseed = 6\noutput = \"out\"\n[server]\nengine = \"lean\"\n\
+                tls = true\npartitions = 1\nmin_heartbeat = \"1s\"\n[devices]\ncount = 6\nworkers = 1\n\
+                [stages]\nhold = \"10s\"\ndrain = \"6s\"\n[injector]\npattern = \"fixed\"\nrate = 1\n\
+                [proxy]\nkind = \"nginx\"\n[sweep]\nheartbeat = [\"6s\"]\n\
+                idle_timeout = [\"2s\", \"20s\"]\nparallel = 2\n";
+    let path = dir.path().join("sweep.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let words = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{words}");
+    let result_path = crate::run::the_result_file(dir.path());
+    let sweep: pingfleet::results::sweep::SweepResult =
+        serde_json::from_slice(&std::fs::read(result_path).unwrap()).unwrap();
+    let died = |timeout: f64| {
+        let cell = (sweep.cells.iter())
+            .find(|cell| cell.cell.idle_timeout_s == timeout)
+            .unwrap_or_else(|| panic!("{words}"));
+        let network = cell.network.as_ref().unwrap_or_else(|| panic!("{words}"));
+        (network.pings_died_by_gateway, network.lost)
+    };
+    // A read timeout under the heartbeat cuts Pings with a 504; one above it none; the
+    // mail is late, never lost, either way.
+    let (cut, lost) = died(2.0);
+    assert!(cut >= 6, "{words}");
+    assert_eq!(lost, 0, "{words}");
+    assert_eq!(died(20.0), (0, 0), "{words}");
+    assert_no_proxy_left(dir.path());
+}
