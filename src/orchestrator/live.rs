@@ -61,7 +61,7 @@ impl LiveView {
             fleet.wakeup_p99_us,
             point.server_rss_bytes >> 20,
             point.worker_rss_bytes >> 20,
-            point.server_cpu_cores + point.worker_cpu_cores,
+            point.our_cpu_cores(),
         );
         let parked = point.parked;
         match &self.bar {

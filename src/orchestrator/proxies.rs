@@ -3,16 +3,18 @@
 //! memory read each second by generation, read again at the plateau, reloaded when
 //! the scenario asks, stopped by pid, and its figures put together.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::roles::ServerProcess;
 use crate::firewall::netns::Topology;
+use crate::measure::procfs;
 use crate::proxy::config::{Directive, DirectiveSource, ProxyConfig, ProxyKind};
-use crate::proxy::memory::{Generations, ProxySample};
+use crate::proxy::memory::{processes_of, Generations, ProxySample};
 use crate::proxy::process::{self, ProxyProcess, ProxyVersion};
 use crate::proxy::render::{write_config, RenderInputs};
 use crate::results::proxy::{
@@ -26,6 +28,31 @@ const LISTEN_WITHIN: Duration = Duration::from_secs(15);
 /// The port a proxy listens on in the server's namespace (that namespace is the run's
 /// own: nothing else binds there below the ephemeral range).
 const NAMESPACE_PORT: u16 = 9443;
+
+/// The proxies' CPU between two readings: each process's seconds when last read.
+#[derive(Default)]
+struct CpuReadings {
+    last: Option<(Instant, HashMap<u32, f64>)>,
+}
+
+impl CpuReadings {
+    /// Cores used by `pids` since the last call (a process first seen since counts
+    /// from its start: it began after a reload); 0 at the first.
+    fn cores(&mut self, pids: &[u32]) -> f64 {
+        let now = Instant::now();
+        let seconds: HashMap<u32, f64> = (pids.iter())
+            .filter_map(|pid| Some((*pid, procfs::cpu_seconds(Some(*pid))?)))
+            .collect();
+        let cores = self.last.as_ref().map_or(0.0, |(at, before)| {
+            let used: f64 = (seconds.iter())
+                .map(|(pid, now)| now - before.get(pid).copied().unwrap_or(0.0))
+                .sum();
+            used.max(0.0) / now.duration_since(*at).as_secs_f64().max(1e-3)
+        });
+        self.last = Some((now, seconds));
+        cores
+    }
+}
 
 /// One proxy, before one partition.
 struct Running {
@@ -53,6 +80,7 @@ pub(crate) struct ProxyFront {
     before: ProcessMemory,
     proxies: Mutex<Vec<Running>>,
     seen: Mutex<Seen>,
+    cpu: Mutex<CpuReadings>,
 }
 
 impl ProxyFront {
@@ -117,6 +145,7 @@ impl ProxyFront {
             before: ProcessMemory::default(),
             proxies: Mutex::new(proxies),
             seen: Mutex::new(Seen::default()),
+            cpu: Mutex::new(CpuReadings::default()),
         };
         front.before = front.read().total();
         Ok(Some(front))
@@ -144,8 +173,10 @@ impl ProxyFront {
     }
 
     /// The second's reading, into the series; a proxy whose master is gone is a
-    /// failure of the run (its devices can no longer reach their partition).
-    pub(crate) fn sample(&self, t_s: f64) {
+    /// failure of the run (its devices can no longer reach their partition). Returns
+    /// the cores the proxies' processes used since the last reading.
+    pub(crate) fn sample(&self, t_s: f64) -> f64 {
+        let cores = self.cpu.lock().expect("not poisoned").cores(&self.pids());
         let mut point = self.read();
         point.t_s = t_s;
         let running = self.proxies.lock().expect("not poisoned").len() as u32;
@@ -159,6 +190,16 @@ impl ProxyFront {
             ));
         }
         seen.series.push(point);
+        cores
+    }
+
+    /// Every process of every proxy now.
+    fn pids(&self) -> Vec<u32> {
+        let proxies = self.proxies.lock().expect("not poisoned");
+        (proxies.iter())
+            .flat_map(|running| processes_of(running.process.master_pid()))
+            .map(|process| process.pid)
+            .collect()
     }
 
     /// The reading at the plateau, with the Pings parked then.

@@ -8,10 +8,11 @@ use crate::results::proxy::{ProcessMemory, ProxyFigures, ReloadFigures};
 use crate::units::bytes;
 
 /// The summary's lines of the proxies.
-pub(crate) fn lines(proxy: &ProxyFigures) -> Vec<String> {
+/// `time_scale`: the run's compressed time (the directives are as the proxy ran them).
+pub(crate) fn lines(proxy: &ProxyFigures, time_scale: f64) -> Vec<String> {
     let mut lines = vec![
         identity_line(proxy),
-        directives_line(proxy),
+        directives_line(proxy, time_scale),
         memory_line(proxy),
     ];
     lines.extend(proxy.reload.as_ref().map(reload_line));
@@ -57,7 +58,7 @@ fn identity_line(proxy: &ProxyFigures) -> String {
 }
 
 /// Every directive, its value and where it came from.
-fn directives_line(proxy: &ProxyFigures) -> String {
+fn directives_line(proxy: &ProxyFigures, time_scale: f64) -> String {
     let said: Vec<String> = proxy
         .directives
         .iter()
@@ -71,7 +72,11 @@ fn directives_line(proxy: &ProxyFigures) -> String {
             format!("{} {} ({source})", directive.name, directive.value)
         })
         .collect();
-    format!("proxy directives: {}", said.join(", "))
+    let compressed = match time_scale == 1.0 {
+        true => String::new(),
+        false => format!(" (as the proxy ran them: time compressed {time_scale}x)"),
+    };
+    format!("proxy directives{compressed}: {}", said.join(", "))
 }
 
 /// The memory a parked connection costs the proxy's processes.

@@ -56,7 +56,7 @@ pub(crate) fn check(
     let busiest_second = in_hold
         .iter()
         .map(|point| {
-            let ours = point.server_cpu_cores + point.worker_cpu_cores;
+            let ours = point.our_cpu_cores();
             point
                 .kernel
                 .machine_busy_cores
@@ -95,7 +95,7 @@ pub(crate) fn check(
     }
     let ours = in_hold
         .iter()
-        .map(|point| point.server_cpu_cores + point.worker_cpu_cores)
+        .map(|point| point.our_cpu_cores())
         .max_by(f64::total_cmp);
     let floor_p999 = floor
         .filter(|floor| floor.count > 0)
@@ -210,6 +210,7 @@ mod tests {
             worker_rss_bytes: 0,
             server_cpu_cores: server_cores,
             worker_cpu_cores: worker_cores,
+            proxy_cpu_cores: 0.0,
             kernel: KernelPoint {
                 slab_bytes: None,
                 tcp: None,
@@ -315,6 +316,7 @@ mod cause_tests {
             worker_rss_bytes: 0,
             server_cpu_cores: ours.0,
             worker_cpu_cores: ours.1,
+            proxy_cpu_cores: 0.0,
             kernel: KernelPoint {
                 slab_bytes: None,
                 tcp: None,
@@ -379,6 +381,15 @@ mod cause_tests {
         let verdict = check(&others, Some((2.0, 4.0)), (2, None), &late_injector());
         assert_eq!(verdict.cause, Cause::HostStalled);
         assert!(verdict.verdict().contains("work not ours"));
+        // The reverse proxies are the run's own work too.
+        let mut proxied = second(3.0, (0.3, 0.3), Some(1.95));
+        proxied.proxy_cpu_cores = 1.3;
+        let verdict = check(&[proxied], Some((2.0, 4.0)), (2, None), &late_injector());
+        assert!(
+            !verdict.verdict().contains("work not ours"),
+            "{}",
+            verdict.verdict()
+        );
         let ours = [second(3.0, (0.9, 0.95), Some(1.95))];
         let verdict = check(&ours, Some((2.0, 4.0)), (2, None), &late_injector());
         assert_eq!(verdict.cause, Cause::OwnFleetBusy);

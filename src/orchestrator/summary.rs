@@ -94,7 +94,8 @@ pub fn summary_text(result: &RunResult, path: &Path) -> String {
         write_empty_wakes(out, result, cost);
     }
     write_network(out, result);
-    for line in result.proxy.iter().flat_map(super::proxy_words::lines) {
+    let proxy_lines = result.proxy.iter();
+    for line in proxy_lines.flat_map(|proxy| super::proxy_words::lines(proxy, result.time_scale)) {
         say!(out, "{line}");
     }
     for line in result.links.iter().flat_map(super::link_words::lines) {

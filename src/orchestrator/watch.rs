@@ -170,6 +170,7 @@ impl Watch<'_> {
     ) -> f64 {
         let (processes, kernel) = sampler.sample();
         let t_s = self.started.elapsed().as_secs_f64();
+        let proxy_cpu_cores = self.setup.proxy.map_or(0.0, |proxy| proxy.sample(t_s));
         let stage = match self.watched.hold_window_s {
             None => Phase::Ramp,
             Some((_, end)) if t_s <= end => Phase::Hold,
@@ -186,13 +187,11 @@ impl Watch<'_> {
             worker_rss_bytes: rss_of(&processes, Role::Worker),
             server_cpu_cores: cores_of(&processes, Role::Server),
             worker_cpu_cores: cores_of(&processes, Role::Worker),
+            proxy_cpu_cores,
             kernel,
             fleet: progress.total(),
             processes,
         });
-        if let Some(proxy) = self.setup.proxy {
-            proxy.sample(t_s);
-        }
         t_s
     }
 

@@ -59,8 +59,18 @@ pub struct TimelinePoint {
     /// Cores used in the second before this reading.
     pub server_cpu_cores: f64,
     pub worker_cpu_cores: f64,
+    /// The reverse proxies' processes (0 without `[proxy]`): the run's own work too.
+    #[serde(default)]
+    pub proxy_cpu_cores: f64,
     pub kernel: KernelPoint,
     /// The workers' running figures (notified, delivered, lost, worst wake-up p99).
     pub fleet: Progress,
     pub processes: Vec<ProcessPoint>,
+}
+
+impl TimelinePoint {
+    /// Cores the run's own processes used in the second before this reading.
+    pub fn our_cpu_cores(&self) -> f64 {
+        self.server_cpu_cores + self.worker_cpu_cores + self.proxy_cpu_cores
+    }
 }

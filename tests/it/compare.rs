@@ -320,7 +320,10 @@ fn smoke_is_no_gate_and_its_comparison_says_so_instead_of_failing() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"))
             .unwrap()
             .replace("name = \"smoke\"", "name = \"smoke\"\noutput = \"out\"")
-            .replace("hold = \"5s\"", "hold = \"3s\"");
+            .replace("hold = \"5s\"", "hold = \"3s\"")
+            // What is compared here is the run's figures; its latency threshold would
+            // judge the machine, which other tests share.
+            .replace("wakeup_latency = [\"p(99)<100ms\"]\n", "");
     let (code, output, _) = crate::run::run_scenario(dir.path(), &smoke);
     assert_eq!(code, Some(0), "{output}");
     let base = crate::run::the_result_file(dir.path());
