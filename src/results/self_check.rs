@@ -108,8 +108,9 @@ impl SelfCheck {
                 cores(self.busiest_worker_cores)
             ),
             Cause::OwnFleetBusy => format!(
-                "MACHINE BUSY WITH OUR OWN FLEET: the server and the workers together used \
-                 {ours} of {all} cores, so they competed for them. Run fewer devices or a \
+                "MACHINE BUSY WITH OUR OWN FLEET: the run's own processes (server, workers \
+                 and any proxies) together used {ours} of {all} cores, so they competed for \
+                 them. Run fewer devices or a \
                  lower rate, or the workers on another machine (pingfleet devices --target URL)"
             ),
         }
