@@ -29,6 +29,8 @@
 //!   the network namespaces of a path.
 //! - [`link`]: the emulated network between each phone and the server (`pingfleet
 //!   link`): delay, loss, bandwidth and outages per network profile.
+//! - [`proxy`]: real reverse proxies (nginx, HAProxy) before the server: their
+//!   configuration, processes, reloads and memory.
 //! - [`fleet`]: the simulated phones (`pingfleet devices`), the injector, the worker's
 //!   document.
 //! - [`scenario`]: scenario files, the resolved plan of a run, threshold conditions.
