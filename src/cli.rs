@@ -3,8 +3,8 @@
 //! README shows parses).
 //!
 //! Exit codes: 0 success, 1 a threshold or regression check failed, 2 the tool could not
-//! do its job (bad input, a run that could not complete or was stopped), 3 `compare`
-//! could not judge latencies (a run's self-check failed).
+//! do its job (bad input, a run that could not complete or was stopped), 3 latencies
+//! set aside (a run's self-check failed, or the machine was busy with work not ours).
 
 use std::path::PathBuf;
 
@@ -22,8 +22,9 @@ use crate::server::launch::ServeArgs;
 pub const EXIT_CODES: &str = "Exit codes: 0 done (every threshold passed, no regression); \
 1 a threshold failed or compare found a regression; 2 could not do what was asked \
 (bad input, a refused plan, a child that died, a run stopped by Ctrl-C or SIGTERM), \
-said in one line on stderr; 3 compare set the latencies aside because a run's \
-self-check failed (run it again on a quiet machine).
+said in one line on stderr; 3 inconclusive: compare set the latencies aside because \
+a run's self-check failed, or run's only failing thresholds were latencies measured \
+while the machine was busy with work not ours (run it again on a quiet machine).
 
 First steps: pingfleet scenarios ; pingfleet run smoke --plan ; pingfleet run smoke";
 

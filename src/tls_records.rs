@@ -14,25 +14,40 @@
 //! one) or a key update, which this layer does not do: a peer asking for one gets a
 //! TLS error and the connection closes (phones and servers update keys after
 //! gigabytes, not after the few kilobytes of a Ping session).
+//!
+//! What this layer owns besides sealing and opening:
+//! - the limits of section 5: a ciphertext over 2^14 + 256 bytes or an inner plaintext
+//!   over 2^14 + 1 is a `record_overflow`, refused before it is acted on;
+//! - the number of records one key may protect, in either direction: the confidentiality
+//!   limit of rustls' own cipher suite for these keys;
+//! - failure: an error ends the session. Every later call returns the same error, the
+//!   keys are wiped, and a failed call leaves behind neither a partly written record nor
+//!   any decrypted byte of the call;
+//! - the keys' memory: it is zeroed when the keys are dropped.
 
 use std::io;
 
 use aws_lc_rs::aead::{
     Aad, Algorithm, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305,
 };
-use rustls::{ConnectionTrafficSecrets, ExtractedSecrets};
+use rustls::crypto::aws_lc_rs::cipher_suite::{
+    TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
+};
+use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, SupportedCipherSuite};
+use zeroize::Zeroize;
 
 /// The record header: content type, legacy version, length.
 const HEADER: usize = 5;
-/// Most plaintext a record carries.
-const MAX_PLAINTEXT: usize = 16 * 1024;
-/// Most ciphertext a TLS 1.3 record may carry (RFC 8446 section 5.2).
+/// Most content a record carries (RFC 8446 section 5.1).
+const MAX_PLAINTEXT: usize = 1 << 14;
+/// Most inner plaintext a record carries: content, its type and padding (section 5.4).
+const MAX_INNER_PLAINTEXT: usize = MAX_PLAINTEXT + 1;
+/// Most ciphertext a TLS 1.3 record may carry (section 5.2).
 const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 256;
 const TAG: usize = 16;
 const NONCE: usize = 12;
-/// Records sealed or opened with one key at most: well inside AES-GCM's
-/// confidentiality limit (2^24.5 records); a connection that reaches it closes.
-const MAX_RECORDS: u64 = 1 << 23;
+/// The longest key of the suites below (AES-256-GCM's and ChaCha20-Poly1305's).
+const KEY: usize = 32;
 
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const ALERT: u8 = 21;
@@ -41,18 +56,108 @@ const APPLICATION_DATA: u8 = 23;
 const NEW_SESSION_TICKET: u8 = 4;
 const CLOSE_NOTIFY: [u8; 2] = [1, 0];
 
+/// Why a session's records cannot go on; the TLS alert it amounts to ends each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RecordError {
+    #[error("TLS: a record longer than TLS 1.3 allows (record_overflow)")]
+    RecordOverflow,
+    #[error("TLS: a record that does not decrypt (bad_record_mac)")]
+    BadRecordMac,
+    #[error("TLS: a change_cipher_spec after the handshake (unexpected_message)")]
+    ChangeCipherSpec,
+    #[error("TLS: an unprotected record of type {0} after the handshake (unexpected_message)")]
+    Unprotected(u8),
+    #[error("TLS: a record without a content type (unexpected_message)")]
+    NoContentType,
+    #[error("TLS: a record of the unknown content type {0} (unexpected_message)")]
+    UnknownContentType(u8),
+    #[error(
+        "TLS: handshake message {0} after the handshake, a key update or other message not \
+         supported once parked (unexpected_message)"
+    )]
+    PostHandshake(u8),
+    #[error("TLS: the peer sent alert {0}")]
+    PeerAlert(u8),
+    #[error("TLS: a malformed alert (decode_error)")]
+    MalformedAlert,
+    #[error("TLS: as many records under one key as its cipher suite allows")]
+    SequenceLimit,
+    #[error("TLS: a cipher suite pingfleet cannot protect records with")]
+    UnsupportedSuite,
+    #[error("TLS: a traffic key or IV of the wrong length")]
+    BadKeyMaterial,
+    #[error("TLS: cannot seal a record (internal_error)")]
+    SealFailed,
+}
+
+impl From<RecordError> for io::Error {
+    fn from(err: RecordError) -> Self {
+        io::Error::new(io::ErrorKind::InvalidData, err)
+    }
+}
+
 /// The keys of both directions of a TLS 1.3 session and their sequence numbers.
 pub(crate) struct RecordKeys {
-    algorithm: &'static Algorithm,
+    suite: Suite,
+    /// The error that ended the session: every later call returns it.
+    failed: Option<RecordError>,
     tx: Direction,
     rx: Direction,
 }
 
 /// One direction's key, IV and the sequence number of its next record.
 struct Direction {
-    key: [u8; 32],
+    key: [u8; KEY],
     iv: [u8; NONCE],
     seq: u64,
+}
+
+impl Direction {
+    fn wipe(&mut self) {
+        self.key.zeroize();
+        self.iv.zeroize();
+    }
+}
+
+impl Drop for Direction {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// The TLS 1.3 cipher suites these keys can be of. In TLS 1.3 the AEAD names the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    Aes128Gcm,
+    Aes256Gcm,
+    Chacha20Poly1305,
+}
+
+impl Suite {
+    fn algorithm(self) -> &'static Algorithm {
+        match self {
+            Self::Aes128Gcm => &AES_128_GCM,
+            Self::Aes256Gcm => &AES_256_GCM,
+            Self::Chacha20Poly1305 => &CHACHA20_POLY1305,
+        }
+    }
+
+    /// rustls' own suite, which holds its limits.
+    fn rustls(self) -> SupportedCipherSuite {
+        match self {
+            Self::Aes128Gcm => TLS13_AES_128_GCM_SHA256,
+            Self::Aes256Gcm => TLS13_AES_256_GCM_SHA384,
+            Self::Chacha20Poly1305 => TLS13_CHACHA20_POLY1305_SHA256,
+        }
+    }
+
+    /// Records one key may protect: the suite's confidentiality limit (none if rustls
+    /// ever gave these AEADs no TLS 1.3 suite).
+    fn record_limit(self) -> u64 {
+        self.rustls()
+            .tls13()
+            .map_or(0, |suite| suite.common.confidentiality_limit)
+    }
 }
 
 /// What the received records held besides application data.
@@ -64,94 +169,173 @@ pub(crate) enum Received {
     PeerClosed,
 }
 
-fn tls_error(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {what}"))
+#[derive(Clone, Copy)]
+enum Side {
+    Tx,
+    Rx,
 }
 
 impl RecordKeys {
     /// From the secrets rustls gives up at the end of a TLS 1.3 handshake.
-    pub(crate) fn new(secrets: ExtractedSecrets) -> io::Result<Self> {
+    pub(crate) fn new(secrets: ExtractedSecrets) -> Result<Self, RecordError> {
         let (tx_seq, tx) = secrets.tx;
         let (rx_seq, rx) = secrets.rx;
-        let (algorithm, tx) = direction(tx, tx_seq)?;
+        let (suite, tx) = direction(tx, tx_seq)?;
         let (_, rx) = direction(rx, rx_seq)?;
-        Ok(Self { algorithm, tx, rx })
+        Ok(Self {
+            suite,
+            failed: None,
+            tx,
+            rx,
+        })
     }
 
-    /// Seals `data` as application data records onto `out`.
-    pub(crate) fn seal_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        for chunk in data.chunks(MAX_PLAINTEXT) {
-            self.seal(APPLICATION_DATA, chunk, out)?;
-        }
-        Ok(())
+    /// Seals `data` as application data records onto `out`; on an error, `out` is as
+    /// it was.
+    pub(crate) fn seal_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), RecordError> {
+        let records = data.len().div_ceil(MAX_PLAINTEXT);
+        self.sealing(out, |keys, out| {
+            keys.room_for(records)?;
+            data.chunks(MAX_PLAINTEXT)
+                .try_for_each(|chunk| keys.seal(APPLICATION_DATA, chunk, out))
+        })
     }
 
-    /// Seals a close_notify alert onto `out`.
-    pub(crate) fn seal_close_notify(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        self.seal(ALERT, &CLOSE_NOTIFY, out)
+    /// Seals a close_notify alert onto `out`; on an error, `out` is as it was.
+    pub(crate) fn seal_close_notify(&mut self, out: &mut Vec<u8>) -> Result<(), RecordError> {
+        self.sealing(out, |keys, out| keys.seal(ALERT, &CLOSE_NOTIFY, out))
     }
 
-    fn seal(&mut self, content_type: u8, content: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        let length = content.len() + 1 + TAG;
-        let header = [APPLICATION_DATA, 3, 3, (length >> 8) as u8, length as u8];
+    /// Runs `seal` on a session that has not failed; on an error, truncates `out` to
+    /// where it was and ends the session.
+    fn sealing(
+        &mut self,
+        out: &mut Vec<u8>,
+        seal: impl FnOnce(&mut Self, &mut Vec<u8>) -> Result<(), RecordError>,
+    ) -> Result<(), RecordError> {
+        self.usable()?;
         let start = out.len();
+        let result = seal(self, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        self.settle(result)
+    }
+
+    /// Whether `records` more records may be sealed under the sending key.
+    fn room_for(&self, records: usize) -> Result<(), RecordError> {
+        let left = self.suite.record_limit().saturating_sub(self.tx.seq);
+        match u64::try_from(records) {
+            Ok(records) if records <= left => Ok(()),
+            _ => Err(RecordError::SequenceLimit),
+        }
+    }
+
+    fn seal(
+        &mut self,
+        content_type: u8,
+        content: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), RecordError> {
+        debug_assert!(content.len() <= MAX_PLAINTEXT);
+        let mut inner = Vec::with_capacity(content.len() + 1 + TAG);
+        inner.extend_from_slice(content);
+        inner.push(content_type);
+        self.seal_inner(inner, out)
+    }
+
+    /// Seals one inner plaintext (content, type, padding) as a record onto `out`,
+    /// writing nothing unless it succeeds.
+    fn seal_inner(&mut self, mut body: Vec<u8>, out: &mut Vec<u8>) -> Result<(), RecordError> {
+        let length = body.len() + TAG;
+        let header = [APPLICATION_DATA, 3, 3, (length >> 8) as u8, length as u8];
+        let (key, nonce) = self.next(Side::Tx)?;
+        if key
+            .seal_in_place_append_tag(nonce, Aad::from(header), &mut body)
+            .is_err()
+        {
+            body.zeroize();
+            return Err(RecordError::SealFailed);
+        }
         out.reserve(HEADER + length);
         out.extend_from_slice(&header);
-        let mut body = Vec::with_capacity(length);
-        body.extend_from_slice(content);
-        body.push(content_type);
-        let (key, nonce) = self.next(Side::Tx)?;
-        key.seal_in_place_append_tag(nonce, Aad::from(header), &mut body)
-            .map_err(|_| tls_error("cannot seal a record"))?;
         out.extend_from_slice(&body);
-        debug_assert_eq!(out.len() - start, HEADER + length);
         Ok(())
     }
 
     /// Opens every whole record at the front of `incoming` (leaving a partial one),
-    /// appending application data to `plaintext`.
+    /// appending application data to `plaintext`. On an error, `plaintext` is as it was,
+    /// `incoming` is wiped and emptied, and the session is over.
     pub(crate) fn open(
         &mut self,
         incoming: &mut Vec<u8>,
         plaintext: &mut Vec<u8>,
-    ) -> io::Result<Received> {
+    ) -> Result<Received, RecordError> {
+        self.usable()?;
+        let start = plaintext.len();
+        let result = self.open_records(incoming, plaintext);
+        if result.is_err() {
+            plaintext[start..].zeroize();
+            plaintext.truncate(start);
+            incoming.zeroize();
+        }
+        self.settle(result)
+    }
+
+    fn open_records(
+        &mut self,
+        incoming: &mut Vec<u8>,
+        plaintext: &mut Vec<u8>,
+    ) -> Result<Received, RecordError> {
         let mut used = 0;
         let mut received = Received::Open;
         while received == Received::Open {
-            let Some(record) = incoming.get(used..used + HEADER) else {
+            let Some(header) = incoming.get(used..used + HEADER) else {
                 break;
             };
-            let header: [u8; HEADER] = record.try_into().expect("a header is 5 bytes");
-            let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            if header[0] != APPLICATION_DATA || !(TAG + 1..=MAX_CIPHERTEXT).contains(&length) {
-                return Err(tls_error(match header[0] {
-                    CHANGE_CIPHER_SPEC => "a change_cipher_spec after the handshake",
-                    APPLICATION_DATA => "a record of an impossible length",
-                    _ => "an unprotected record after the handshake",
-                }));
-            }
+            let header: [u8; HEADER] = header.try_into().expect("a header is 5 bytes");
+            let length = protected_length(header)?;
             let Some(body) = incoming.get_mut(used + HEADER..used + HEADER + length) else {
                 break;
             };
             let (key, nonce) = self.next(Side::Rx)?;
             let inner = key
                 .open_in_place(nonce, Aad::from(header), body)
-                .map_err(|_| tls_error("a record that does not decrypt (bad_record_mac)"))?;
+                .map_err(|_| RecordError::BadRecordMac)?;
             received = content(inner, plaintext)?;
             used += HEADER + length;
         }
+        // The records were decrypted where they lay: no copy may outlive them.
+        incoming[..used].zeroize();
         incoming.drain(..used);
         Ok(received)
     }
 
+    /// The error that ended the session, if one did.
+    fn usable(&self) -> Result<(), RecordError> {
+        self.failed.map_or(Ok(()), Err)
+    }
+
+    /// Ends the session on an error: the error is kept for every later call, and the
+    /// keys are wiped.
+    fn settle<T>(&mut self, result: Result<T, RecordError>) -> Result<T, RecordError> {
+        if let Err(err) = &result {
+            self.failed = Some(*err);
+            self.tx.wipe();
+            self.rx.wipe();
+        }
+        result
+    }
+
     /// The key and nonce for the next record of one direction.
-    fn next(&mut self, side: Side) -> io::Result<(LessSafeKey, Nonce)> {
+    fn next(&mut self, side: Side) -> Result<(LessSafeKey, Nonce), RecordError> {
+        let limit = self.suite.record_limit();
         let direction = match side {
             Side::Tx => &mut self.tx,
             Side::Rx => &mut self.rx,
         };
-        if direction.seq >= MAX_RECORDS {
-            return Err(tls_error("too many records under one key"));
+        if direction.seq >= limit {
+            return Err(RecordError::SequenceLimit);
         }
         let mut nonce = direction.iv;
         for (byte, seq) in nonce[NONCE - 8..]
@@ -161,194 +345,80 @@ impl RecordKeys {
             *byte ^= seq;
         }
         direction.seq += 1;
-        let key_length = self.algorithm.key_len();
-        let key = UnboundKey::new(self.algorithm, &direction.key[..key_length])
-            .map_err(|_| tls_error("an unusable traffic key"))?;
+        let algorithm = self.suite.algorithm();
+        let key = UnboundKey::new(algorithm, &direction.key[..algorithm.key_len()])
+            .map_err(|_| RecordError::BadKeyMaterial)?;
         Ok((LessSafeKey::new(key), Nonce::assume_unique_for_key(nonce)))
     }
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Tx,
-    Rx,
+/// The length a protected record's header announces, if the record may be opened.
+fn protected_length(header: [u8; HEADER]) -> Result<usize, RecordError> {
+    let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    match header[0] {
+        APPLICATION_DATA if length > MAX_CIPHERTEXT => Err(RecordError::RecordOverflow),
+        // Too short to hold a tag: it cannot be authenticated.
+        APPLICATION_DATA if length < TAG => Err(RecordError::BadRecordMac),
+        APPLICATION_DATA => Ok(length),
+        CHANGE_CIPHER_SPEC => Err(RecordError::ChangeCipherSpec),
+        other => Err(RecordError::Unprotected(other)),
+    }
 }
 
 /// What one decrypted record's inner plaintext says.
-fn content(inner: &[u8], plaintext: &mut Vec<u8>) -> io::Result<Received> {
+fn content(inner: &[u8], plaintext: &mut Vec<u8>) -> Result<Received, RecordError> {
+    if inner.len() > MAX_INNER_PLAINTEXT {
+        return Err(RecordError::RecordOverflow);
+    }
     let Some(end) = inner.iter().rposition(|&byte| byte != 0) else {
-        return Err(tls_error("a record without a content type"));
+        return Err(RecordError::NoContentType);
     };
-    let (content, content_type) = (&inner[..end], inner[end]);
-    match content_type {
-        APPLICATION_DATA => {
+    match (inner[end], &inner[..end]) {
+        (APPLICATION_DATA, content) => {
             plaintext.extend_from_slice(content);
             Ok(Received::Open)
         }
-        ALERT if content == CLOSE_NOTIFY => Ok(Received::PeerClosed),
-        ALERT => Err(tls_error("the peer sent an alert")),
+        (ALERT, content) if content == CLOSE_NOTIFY => Ok(Received::PeerClosed),
+        (ALERT, &[_, description]) => Err(RecordError::PeerAlert(description)),
+        (ALERT, _) => Err(RecordError::MalformedAlert),
         // A client may ignore a ticket; a message is never split over records here, as
         // a ticket from any server fits in one.
-        HANDSHAKE if content.first() == Some(&NEW_SESSION_TICKET) => Ok(Received::Open),
-        HANDSHAKE => Err(tls_error(
-            "a key update or other handshake message after the handshake (not supported once parked)",
+        (HANDSHAKE, [NEW_SESSION_TICKET, ..]) => Ok(Received::Open),
+        (HANDSHAKE, content) => Err(RecordError::PostHandshake(
+            content.first().copied().unwrap_or_default(),
         )),
-        _ => Err(tls_error("a record of an unknown content type")),
+        (other, _) => Err(RecordError::UnknownContentType(other)),
     }
 }
 
-/// A direction's algorithm and keys from rustls' form.
+/// A direction's suite and keys from rustls' form.
 fn direction(
     secrets: ConnectionTrafficSecrets,
     seq: u64,
-) -> io::Result<(&'static Algorithm, Direction)> {
-    let (algorithm, key, iv) = match secrets {
-        ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&AES_128_GCM, key, iv),
-        ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&AES_256_GCM, key, iv),
-        ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (&CHACHA20_POLY1305, key, iv),
-        _ => {
-            return Err(tls_error(
-                "a cipher suite pingfleet cannot protect records with",
-            ))
+) -> Result<(Suite, Direction), RecordError> {
+    let (suite, key, iv) = match secrets {
+        ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Suite::Aes128Gcm, key, iv),
+        ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Suite::Aes256Gcm, key, iv),
+        ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+            (Suite::Chacha20Poly1305, key, iv)
         }
-    };
-    let mut direction = Direction {
-        key: [0; 32],
-        iv: iv
-            .as_ref()
-            .try_into()
-            .map_err(|_| tls_error("an IV that is not 12 bytes"))?,
-        seq,
+        _ => return Err(RecordError::UnsupportedSuite),
     };
     let key = key.as_ref();
-    if key.len() != algorithm.key_len() {
-        return Err(tls_error("a key of the wrong length"));
-    }
+    let (Ok(iv), true) = (
+        iv.as_ref().try_into(),
+        key.len() == suite.algorithm().key_len(),
+    ) else {
+        return Err(RecordError::BadKeyMaterial);
+    };
+    let mut direction = Direction {
+        key: [0; KEY],
+        iv,
+        seq,
+    };
     direction.key[..key.len()].copy_from_slice(key);
-    Ok((algorithm, direction))
+    Ok((suite, direction))
 }
 
 #[cfg(test)]
-mod tests {
-    use rustls::crypto::cipher::{AeadKey, Iv};
-
-    use super::*;
-
-    fn secrets(key: u8, iv: u8) -> ConnectionTrafficSecrets {
-        ConnectionTrafficSecrets::Aes256Gcm {
-            key: AeadKey::from([key; 32]),
-            iv: Iv::new([iv; NONCE]),
-        }
-    }
-
-    /// Two ends of one session: what one seals the other opens.
-    fn pair() -> (RecordKeys, RecordKeys) {
-        let one = ExtractedSecrets {
-            tx: (3, secrets(1, 2)),
-            rx: (5, secrets(3, 4)),
-        };
-        let other = ExtractedSecrets {
-            tx: (5, secrets(3, 4)),
-            rx: (3, secrets(1, 2)),
-        };
-        (
-            RecordKeys::new(one).unwrap(),
-            RecordKeys::new(other).unwrap(),
-        )
-    }
-
-    #[test]
-    fn data_crosses_in_records_of_at_most_16_kib_and_arriving_a_byte_at_a_time() {
-        let (mut client, mut server) = pair();
-        let data: Vec<u8> = (0..40_000u32).map(|at| at as u8).collect();
-        let mut wire = Vec::new();
-        client.seal_data(&data, &mut wire).unwrap();
-        // Three records: 16,384 + 16,384 + 7,232 bytes, each with its header, type and tag.
-        assert_eq!(wire.len(), data.len() + 3 * (HEADER + 1 + TAG));
-        let (mut incoming, mut plaintext) = (Vec::new(), Vec::new());
-        for byte in wire {
-            incoming.push(byte);
-            assert_eq!(
-                server.open(&mut incoming, &mut plaintext).unwrap(),
-                Received::Open
-            );
-        }
-        assert!(incoming.is_empty());
-        assert_eq!(plaintext, data);
-        // And back, with the other direction's sequence numbers.
-        let mut wire = Vec::new();
-        server.seal_data(b"HTTP/1.1 200 OK", &mut wire).unwrap();
-        let mut plaintext = Vec::new();
-        client.open(&mut wire, &mut plaintext).unwrap();
-        assert_eq!(plaintext, b"HTTP/1.1 200 OK");
-    }
-
-    #[test]
-    fn a_close_notify_closes_and_a_changed_byte_or_a_replayed_record_is_refused() {
-        let (mut client, mut server) = pair();
-        let mut wire = Vec::new();
-        client.seal_close_notify(&mut wire).unwrap();
-        let mut plaintext = Vec::new();
-        assert_eq!(
-            server.open(&mut wire, &mut plaintext).unwrap(),
-            Received::PeerClosed
-        );
-
-        let (mut client, mut server) = pair();
-        let mut wire = Vec::new();
-        client.seal_data(b"ping", &mut wire).unwrap();
-        let mut changed = wire.clone();
-        changed[HEADER + 1] ^= 1;
-        let err = server.open(&mut changed, &mut plaintext).unwrap_err();
-        assert!(err.to_string().contains("bad_record_mac"), "{err}");
-
-        let (mut client, mut server) = pair();
-        let mut wire = Vec::new();
-        client.seal_data(b"ping", &mut wire).unwrap();
-        let mut replayed = wire.clone();
-        server.open(&mut wire, &mut plaintext).unwrap();
-        assert!(server.open(&mut replayed, &mut plaintext).is_err());
-    }
-
-    #[test]
-    fn a_ticket_is_ignored_and_a_key_update_or_an_alert_ends_the_session() {
-        let (mut server, mut client) = pair();
-        let mut wire = Vec::new();
-        server
-            .seal(HANDSHAKE, &[NEW_SESSION_TICKET, 0, 0, 1, 0], &mut wire)
-            .unwrap();
-        server.seal_data(b"after", &mut wire).unwrap();
-        let mut plaintext = Vec::new();
-        assert_eq!(
-            client.open(&mut wire, &mut plaintext).unwrap(),
-            Received::Open
-        );
-        assert_eq!(plaintext, b"after");
-
-        const KEY_UPDATE: u8 = 24;
-        for (content_type, content) in [
-            (HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 1][..]),
-            (ALERT, &[2, 40]),
-        ] {
-            let (mut server, mut client) = pair();
-            let mut wire = Vec::new();
-            server.seal(content_type, content, &mut wire).unwrap();
-            assert!(client.open(&mut wire, &mut plaintext).is_err());
-        }
-    }
-
-    #[test]
-    fn a_record_of_an_impossible_length_or_in_the_clear_is_refused_before_decrypting() {
-        let (_, mut server) = pair();
-        let mut plaintext = Vec::new();
-        for header in [
-            [APPLICATION_DATA, 3, 3, 0x48, 0x01],
-            [APPLICATION_DATA, 3, 3, 0, 3],
-            [ALERT, 3, 3, 0, 2],
-        ] {
-            let mut wire = header.to_vec();
-            let err = server.open(&mut wire, &mut plaintext).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
-        }
-    }
-}
+mod tests;

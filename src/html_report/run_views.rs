@@ -439,10 +439,11 @@ pub(crate) fn verdicts(run: &Labelled<'_>) -> Section {
         .thresholds
         .iter()
         .map(|verdict| {
-            let (class, word) = match (verdict.judged, verdict.passed) {
-                (false, _) => ("muted", "NOT JUDGED"),
-                (true, true) => ("pass", "PASS"),
-                (true, false) => ("fail", "FAIL"),
+            let (class, word) = match (verdict.judged, verdict.passed, verdict.inconclusive) {
+                (false, _, _) => ("muted", "NOT JUDGED"),
+                (true, true, _) => ("pass", "PASS"),
+                (true, false, true) => ("muted", "INCONCLUSIVE"),
+                (true, false, false) => ("fail", "FAIL"),
             };
             vec![
                 format!("<span class=\"{class}\">{word}</span>"),

@@ -322,14 +322,19 @@ fn run_engines(
     Ok(results.iter().map(exit_code).max().unwrap_or(2))
 }
 
-/// 2 for a run that did not complete, 1 when a threshold failed, else 0.
+/// 2 for a run that did not complete, 1 when a threshold failed, 3 when the only
+/// conditions that did not hold were latencies set aside (the machine was busy with
+/// work not ours), else 0.
 fn exit_code(result: &RunResult) -> u8 {
+    let verdicts = &result.thresholds;
     if !result.complete {
         2
-    } else if result.thresholds.iter().all(|verdict| verdict.passed) {
-        0
-    } else {
+    } else if verdicts.iter().any(|v| !v.passed && !v.inconclusive) {
         1
+    } else if verdicts.iter().any(|v| v.inconclusive) {
+        3
+    } else {
+        0
     }
 }
 

@@ -126,10 +126,11 @@ fn write_verdicts(out: &mut String, verdicts: &[ThresholdVerdict]) {
         say!(
             out,
             "[{}] {} {} (observed {})",
-            match (verdict.judged, verdict.passed) {
-                (false, _) => "NOT JUDGED",
-                (true, true) => "PASS",
-                (true, false) => "FAIL",
+            match (verdict.judged, verdict.passed, verdict.inconclusive) {
+                (false, _, _) => "NOT JUDGED",
+                (true, true, _) => "PASS",
+                (true, false, true) => "INCONCLUSIVE",
+                (true, false, false) => "FAIL",
             },
             verdict.metric,
             verdict.condition,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::fleet::report::{HistogramName, WorkerReport};
 use crate::measure::latency::Latency;
 use crate::results::run::{Memory, RunResult, ThresholdVerdict};
+use crate::results::self_check::Cause;
 use crate::scenario::Metric;
 
 /// Judges every threshold of a scenario against the result.
@@ -13,7 +14,30 @@ pub(crate) fn judge_thresholds(
     thresholds: &BTreeMap<Metric, Vec<crate::scenario::ConditionText>>,
     result: &RunResult,
 ) -> Vec<ThresholdVerdict> {
-    judge_report(thresholds, &result.fleet, &result.memory, result.complete)
+    let mut verdicts = judge_report(thresholds, &result.fleet, &result.memory, result.complete);
+    if result.self_check.cause == Cause::HostStalled {
+        set_aside_latencies(&mut verdicts);
+    }
+    verdicts
+}
+
+/// Latency conditions that did not hold while the machine stalled or was busy with
+/// work not ours are inconclusive, not failed: the latencies measured the host.
+fn set_aside_latencies(verdicts: &mut [ThresholdVerdict]) {
+    let latencies = [
+        Metric::WakeupLatency,
+        Metric::MailOnDeviceLatency,
+        Metric::InjectorLag,
+        Metric::EventLoopLag,
+    ];
+    for verdict in verdicts.iter_mut() {
+        let latency = latencies
+            .iter()
+            .any(|metric| metric.name() == verdict.metric);
+        if latency && verdict.judged && !verdict.passed {
+            verdict.inconclusive = true;
+        }
+    }
 }
 
 /// Judges `thresholds` against a fleet's report and the memory measured of it; an
@@ -36,6 +60,7 @@ pub(crate) fn judge_report(
                 observed_text: observed.map(|value| metric.show(condition.aggregate, value)),
                 judged: complete,
                 passed: complete && observed.is_some_and(|value| condition.holds(value)),
+                inconclusive: false,
             });
         }
     }
@@ -94,6 +119,27 @@ fn observe(
 mod tests {
     use super::*;
     use crate::scenario::threshold::Aggregate;
+
+    #[test]
+    fn a_latency_that_failed_on_a_busy_host_is_set_aside_and_a_loss_is_not() {
+        let verdict = |metric: Metric, passed: bool| ThresholdVerdict {
+            metric: metric.name().to_owned(),
+            condition: "p(99)<1ms".into(),
+            observed: Some(2000.0),
+            observed_text: None,
+            judged: true,
+            passed,
+            inconclusive: false,
+        };
+        let mut verdicts = vec![
+            verdict(Metric::WakeupLatency, false),
+            verdict(Metric::EventLoopLag, true),
+            verdict(Metric::LostNotifications, false),
+        ];
+        set_aside_latencies(&mut verdicts);
+        let inconclusive: Vec<bool> = verdicts.iter().map(|v| v.inconclusive).collect();
+        assert_eq!(inconclusive, [true, false, false]);
+    }
 
     #[test]
     fn a_latency_without_samples_is_not_measured() {

@@ -387,6 +387,11 @@ pub struct ThresholdVerdict {
     #[serde(default = "yes")]
     pub judged: bool,
     pub passed: bool,
+    /// A latency condition that did not hold while the self-check found the machine
+    /// stalled or busy with work not ours: set aside, neither passed nor failed (the
+    /// run exits 3: run it again on a quiet machine).
+    #[serde(default)]
+    pub inconclusive: bool,
 }
 
 impl ThresholdVerdict {

@@ -27,12 +27,7 @@ fn the_smoke_scenario_runs_end_to_end() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_ran(output.status.code(), &stdout);
     assert!(
         stdout.contains("[PASS] lost_notifications count==0"),
         "{stdout}"
@@ -301,10 +296,22 @@ fn smoke_with_workers(workers: u32) -> RunResult {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_ran(output.status.code(), &stdout);
     let path = the_result_file(dir.path());
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A smoke run did what it was asked: exit 0, or 3 when its latency threshold was set
+/// aside because other work (the tests beside it) kept the machine busy, said so.
+pub(crate) fn assert_ran(code: Option<i32>, stdout: &str) {
+    match code {
+        Some(0) => {}
+        Some(3) => assert!(
+            stdout.contains("[INCONCLUSIVE] wakeup_latency") && !stdout.contains("[FAIL]"),
+            "{stdout}"
+        ),
+        other => panic!("exit {other:?}: {stdout}"),
+    }
 }
 
 #[test]
