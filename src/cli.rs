@@ -47,7 +47,8 @@ pub enum Subcommand {
     /// Run a scenario: server partitions and device workers as child processes, every
     /// process sampled each second, results merged into results/<scenario>-<UTC>.json,
     /// thresholds judged (exit 0 pass, 1 a threshold failed, 2 the run could not be
-    /// completed or was stopped). A scenario is a shipped name (`pingfleet scenarios`
+    /// completed or was stopped, 3 only latencies failed while other work kept the
+    /// machine busy: inconclusive). A scenario is a shipped name (`pingfleet scenarios`
     /// lists them) or a file.
     ///
     /// Examples: pingfleet run smoke ; pingfleet run smoke --devices 500 --duration 10s ;

@@ -141,33 +141,42 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .map(|latency| latency.summary());
     // Not printed: the summary names the floor it divides by (the hold's, or this one
     // when there was no hold).
-    let code = match (&plan.scenario.sweep, &plan.scenario.capacity) {
-        (Some(sweep), _) => run_grid(&plan, sweep, run_dir.path(), &interrupted)?,
-        (None, None) if !plan.scenario.variants.is_empty() => {
-            let variants = Variants {
-                plan: &plan,
-                file: &file,
-                overrides: &args.overrides(),
-                dir: run_dir.path(),
-                interrupted: &interrupted,
-            };
-            run_each_variant(&variants, calibration)?
-        }
-        (None, Some(section)) => {
-            let search = Search {
-                plan: &plan,
-                file: &file,
-                overrides: &args.overrides(),
-                section,
-                dir: run_dir.path(),
-                interrupted: &interrupted,
-            };
-            run_capacity(&search, calibration)?
-        }
-        (None, None) => run_engines(&plan, calibration, run_dir.path(), &interrupted)?,
+    let outcome = || -> anyhow::Result<u8> {
+        Ok(match (&plan.scenario.sweep, &plan.scenario.capacity) {
+            (Some(sweep), _) => run_grid(&plan, sweep, run_dir.path(), &interrupted)?,
+            (None, None) if !plan.scenario.variants.is_empty() => {
+                let variants = Variants {
+                    plan: &plan,
+                    file: &file,
+                    overrides: &args.overrides(),
+                    dir: run_dir.path(),
+                    interrupted: &interrupted,
+                };
+                run_each_variant(&variants, calibration)?
+            }
+            (None, Some(section)) => {
+                let search = Search {
+                    plan: &plan,
+                    file: &file,
+                    overrides: &args.overrides(),
+                    section,
+                    dir: run_dir.path(),
+                    interrupted: &interrupted,
+                };
+                run_capacity(&search, calibration)?
+            }
+            (None, None) => run_engines(&plan, calibration, run_dir.path(), &interrupted)?,
+        })
     };
-    // The children's logs and documents stay for a run that did not complete (they say
-    // why) or when asked; otherwise the directory goes with the run.
+    // The children's logs and documents stay for a run that did not complete or could
+    // not start (they say why) or when asked; otherwise the directory goes with the run.
+    let code = match outcome() {
+        Ok(code) => code,
+        Err(err) => {
+            println!("logs kept in {}", run_dir.keep().display());
+            return Err(err);
+        }
+    };
     if code == 2 || args.keep_logs {
         println!("logs kept in {}", run_dir.keep().display());
     }

@@ -7,6 +7,9 @@ use crate::proxy::config::{DirectiveSource, ProxyTls};
 use crate::results::proxy::{ProcessMemory, ProxyFigures, ReloadFigures};
 use crate::units::bytes;
 
+/// Below this many parked Pings a proxy's growth is mostly its fixed cost.
+const FEW_PARKED: u64 = 10_000;
+
 /// The summary's lines of the proxies.
 /// `time_scale`: the run's compressed time (the directives are as the proxy ran them).
 pub(crate) fn lines(proxy: &ProxyFigures, time_scale: f64) -> Vec<String> {
@@ -85,14 +88,18 @@ fn memory_line(proxy: &ProxyFigures) -> String {
     match (memory.at_plateau, memory.pss_per_parked_connection_bytes) {
         (Some(at_plateau), Some(pss)) => format!(
             "proxy memory (its processes, apart from the server's): PSS {} before any device, \
-             {} with {} parked: {} per parked connection (RSS {})",
+             {} with {} parked: {} per parked connection (RSS {}){}",
             bytes(memory.before.pss_bytes as f64),
             bytes(at_plateau.pss_bytes as f64),
             memory.parked,
             bytes(pss),
             memory
                 .rss_per_parked_connection_bytes
-                .map_or("not measured".to_owned(), bytes)
+                .map_or("not measured".to_owned(), bytes),
+            match memory.parked < FEW_PARKED {
+                true => "; at this few devices mostly the proxy's fixed cost",
+                false => "",
+            }
         ),
         _ => format!(
             "proxy memory: PSS {} before any device; per parked connection not measured (the \

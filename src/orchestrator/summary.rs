@@ -145,7 +145,7 @@ fn write_network(out: &mut String, result: &RunResult) {
     };
     write_firewall(out, network);
     say!(out,
-        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset, {} by a gateway's 502/504, {} closed by the other end",
+        "mail: sent {} = on time {} + late {} + lost {}{} | Pings died: {} by deadline, {} by reset, {} answered 502/504 by a proxy, {} closed by the other end",
         network.sent,
         network.on_time,
         network.late,

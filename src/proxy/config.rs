@@ -228,6 +228,9 @@ const SPARE_CONNECTIONS: u64 = 64;
 /// parked Pings' connections to make room).
 pub const HEADROOM_PERCENT: u64 = 125;
 
+/// The fewest connections a proxy's limit may allow (its listeners and logs count).
+const MIN_LIMIT: u32 = 16;
+
 /// nginx's default `worker_connections`.
 const NGINX_WORKER_CONNECTIONS: u64 = 512;
 
@@ -322,13 +325,39 @@ impl ProxyConfig {
 
     /// Timeouts above zero and for the TLS mode they act in.
     fn check_spans(&self, kind: ProxyKind) -> Result<(), ConfigError> {
+        // nginx's keepalive_timeout 0 turns keep-alive off: a setting, not a mistake.
         for (key, span) in self.spans() {
-            if span.0.is_zero() {
+            if span.0.is_zero() && key != "keepalive_timeout" {
+                let example = match NGINX_TIMEOUTS
+                    .iter()
+                    .map(|e| (e.0, e.2))
+                    .chain(HAPROXY_TIMEOUTS.iter().map(|e| (e.0, e.2)))
+                    .find(|(name, _)| *name == key)
+                {
+                    Some((_, Some(seconds))) => format!("{seconds}s"),
+                    _ => "65m".to_owned(),
+                };
                 return Err(ConfigError::new(
                     key,
-                    format!("proxy.{key} must be longer than 0s, e.g. {key} = \"65m\""),
+                    format!("proxy.{key} must be longer than 0s, e.g. {key} = \"{example}\""),
                 ));
             }
+        }
+        let limits = [
+            ("worker_connections", self.worker_connections),
+            ("maxconn", self.maxconn),
+        ];
+        if let Some((key, Some(given))) = limits
+            .into_iter()
+            .find(|(_, value)| value.is_some_and(|v| v < MIN_LIMIT))
+        {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "proxy.{key} = {given} leaves no room for the proxy's own sockets: at least \
+                     {MIN_LIMIT}, or leave it out to have it sized to the fleet"
+                ),
+            ));
         }
         if kind == ProxyKind::Nginx {
             let wrong_mode = NGINX_TIMEOUTS.iter().find(|(key, _, _, mode)| {
@@ -472,11 +501,16 @@ impl ProxyConfig {
         let limit = match kind {
             ProxyKind::Nginx => {
                 let per_worker = needed.div_ceil(u64::from(self.workers()));
-                self.limit(
+                let mut limit = self.limit(
                     "worker_connections",
                     self.worker_connections,
                     per_worker.max(NGINX_WORKER_CONNECTIONS),
-                )
+                );
+                // A small fleet fits nginx's own default.
+                if self.worker_connections.is_none() && per_worker <= NGINX_WORKER_CONNECTIONS {
+                    limit.source = DirectiveSource::Default;
+                }
+                limit
             }
             // HAProxy's maxconn counts the client side only.
             ProxyKind::Haproxy => self.limit("maxconn", self.maxconn, devices + SPARE_CONNECTIONS),

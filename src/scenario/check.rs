@@ -201,7 +201,10 @@ impl Scenario {
     fn check_proxy(&self, proxy: &ProxyConfig) -> Result<(), CheckError> {
         proxy.check()?;
         if proxy.reload_at.is_some_and(|at| at.0 >= self.stages.hold.0) {
-            return Err(CheckError::ReloadAfterHold);
+            return Err(CheckError::ReloadAfterHold {
+                at: proxy.reload_at.map_or(Duration::ZERO, |at| at.0),
+                hold: self.stages.hold.0,
+            });
         }
         if self.target.is_some() {
             return Err(CheckError::ProxyWithTarget);
@@ -220,7 +223,8 @@ impl Scenario {
 /// A heartbeat outside the bundled server's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "heartbeat {} is outside the server's bounds {}..{}",
+    "heartbeat {} is outside the server's bounds {}..{} (widen them with [server] \
+     min_heartbeat or max_heartbeat, e.g. min_heartbeat = \"1s\")",
     humantime::format_duration(*.heartbeat),
     humantime::format_duration(*.min),
     humantime::format_duration(*.max)
@@ -285,8 +289,13 @@ pub(crate) enum CheckError {
          `pingfleet firewall` before your server by hand"
     )]
     FirewallWithTarget,
-    #[error("proxy.reload_at must fall within the hold")]
-    ReloadAfterHold,
+    #[error(
+        "proxy.reload_at {} must fall within the hold of {}, e.g. reload_at = \"{}\"",
+        humantime::format_duration(*.at),
+        humantime::format_duration(*.hold),
+        humantime::format_duration(Duration::from_secs(.hold.as_secs() / 2).max(Duration::from_secs(1)))
+    )]
+    ReloadAfterHold { at: Duration, hold: Duration },
     #[error(
         "a [proxy] stands before the bundled server; a [target]'s own proxy is part of the \
          target (point target.url at it)"
@@ -348,7 +357,7 @@ impl CheckError {
             Self::CapacityWithOthers => "steps",
             Self::Variants(_) | Self::VariantsWithOthers => "variants",
             Self::FlushAfterHold => "flush_at",
-            Self::ReloadAfterHold => "reload_at",
+            Self::ReloadAfterHold { .. } => "reload_at",
             Self::ProxyWithTarget => "proxy",
             Self::DevicesHeartbeat(_) => "heartbeat",
             Self::Network { error, .. } => error.key,

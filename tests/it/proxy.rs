@@ -76,7 +76,7 @@ fn nginxs_read_timeout_cuts_parked_pings_with_a_504_and_every_mail_is_accounted_
     assert!(network.accounting_closes, "{network:?}");
     assert_eq!(network.lost, 0, "{words}");
     assert!(network.sent > 0 && network.late + network.on_time == network.sent);
-    assert!(words.contains("by a gateway's 502/504"), "{words}");
+    assert!(words.contains("answered 502/504 by a proxy"), "{words}");
     assert!(
         words.contains("a parked Ping is cut by its proxy_read_timeout after 2 s"),
         "{words}"
@@ -202,5 +202,46 @@ fn a_sweep_sets_the_proxys_read_timeout_against_the_heartbeat() {
     assert!(cut >= 6, "{words}");
     assert_eq!(lost, 0, "{words}");
     assert_eq!(died(20.0), (0, 0), "{words}");
+    assert_no_proxy_left(dir.path());
+}
+
+#[test]
+fn a_configuration_the_proxy_refuses_stops_the_run_in_its_words_and_keeps_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("mine.conf");
+    std::fs::write(
+        &own,
+        "pid {pid};\nevents { worker_connections 64; }\nhttp { server { listen {listen}; \
+         location / { proxy_pass http://{upstream}; no_such_directive on; } } }\n",
+    )
+    .unwrap();
+    let text = scenario(
+        2,
+        "6s",
+        "3s",
+        &format!("kind = \"nginx\"\nconfig = {:?}\n", own),
+    );
+    let path = dir.path().join("scenario.toml");
+    std::fs::write(&path, text.replace("tls = true", "tls = false")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pingfleet"))
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("no_such_directive"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let kept = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("logs kept in "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        std::path::Path::new(kept.trim()).join("proxy-0").exists(),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(kept.trim());
     assert_no_proxy_left(dir.path());
 }
