@@ -192,7 +192,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
 fn print_plan_line(plan: &ResolvedScenario, dir: &Path) {
     let scenario = &plan.scenario;
     println!(
-        "pingfleet run {}: {} {} devices, {} server partition(s) ({}), {} worker(s); logs in {}",
+        "pingfleet run {}: {} {} devices, {} server partition(s) ({}){}, {} worker(s); logs in {}",
         scenario.name,
         scenario.devices.count,
         if scenario.server.tls { "TLS" } else { "plain" },
@@ -205,6 +205,10 @@ fn print_plan_line(plan: &ResolvedScenario, dir: &Path) {
                 .map(|engine| engine.name())
                 .collect::<Vec<_>>()
                 .join(" then "),
+        },
+        match &scenario.proxy {
+            Some(proxy) => format!(" each behind {}", proxy.kind().title()),
+            None => String::new(),
         },
         plan.workers,
         dir.display()
