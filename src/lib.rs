@@ -71,6 +71,6 @@ pub(crate) mod seeds;
 pub mod server;
 pub(crate) mod setting;
 pub mod tls;
-pub(crate) mod tls_records;
+pub mod tls_records;
 pub mod tls_session;
 pub mod units;

@@ -57,8 +57,9 @@ const NEW_SESSION_TICKET: u8 = 4;
 const CLOSE_NOTIFY: [u8; 2] = [1, 0];
 
 /// Why a session's records cannot go on; the TLS alert it amounts to ends each message.
+/// Public for the fuzz target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RecordError {
+pub enum RecordError {
     #[error("TLS: a record longer than TLS 1.3 allows (record_overflow)")]
     RecordOverflow,
     #[error("TLS: a record that does not decrypt (bad_record_mac)")]
@@ -160,9 +161,9 @@ impl Suite {
     }
 }
 
-/// What the received records held besides application data.
+/// What the received records held besides application data. Public for the fuzz target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Received {
+pub enum Received {
     /// The session goes on.
     Open,
     /// The peer sent close_notify.
@@ -420,5 +421,6 @@ fn direction(
     Ok((suite, direction))
 }
 
+pub mod fuzzing;
 #[cfg(test)]
 mod tests;
