@@ -236,7 +236,9 @@ impl ProxyFront {
     /// Stops every proxy by its pid and puts the figures together; `time_scale` turns
     /// durations back into real-world seconds.
     pub(crate) fn stop(self, time_scale: f64) -> ProxyFigures {
-        for running in self.proxies.into_inner().expect("not poisoned") {
+        let proxies = self.proxies.into_inner().expect("not poisoned");
+        let started = proxies.len() as u32;
+        for running in proxies {
             running.process.stop();
         }
         let seen = self.seen.into_inner().expect("not poisoned");
@@ -252,10 +254,7 @@ impl ProxyFront {
             version: self.version.text.clone(),
             expected_release: self.version.expected.to_owned(),
             tls: config.tls,
-            proxies: seen
-                .series
-                .last()
-                .map_or(0, |point| point.masters.processes),
+            proxies: started,
             own_config: config
                 .config
                 .as_ref()

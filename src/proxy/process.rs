@@ -102,9 +102,26 @@ pub struct ProxyVersion {
 impl ProxyVersion {
     /// Whether the major and minor numbers are the expected ones.
     pub fn as_expected(&self) -> bool {
-        let release: Vec<&str> = self.text.split(['.', '-']).take(2).collect();
-        release.join(".") == self.expected
+        same_release(&self.text, self.expected)
     }
+}
+
+/// Whether `version` (`1.22.1`, `2.6.12-1+deb12u4`) is of release `expected` (`1.22`):
+/// its major and minor numbers.
+pub fn same_release(version: &str, expected: &str) -> bool {
+    let release: Vec<&str> = version.split(['.', '-']).take(2).collect();
+    release.join(".") == expected
+}
+
+/// Runs `command` to its end and collects what it printed.
+fn output_of(command: &mut Command, binary: &Path) -> Result<std::process::Output, ProxyError> {
+    command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| ProxyError::Spawn {
+            binary: binary.to_owned(),
+            source,
+        })
 }
 
 /// How to install each proxy on Debian.
@@ -147,14 +164,7 @@ fn is_executable(path: &Path) -> bool {
 /// Runs `<binary> -v` and reads the version (nginx prints it on stderr, HAProxy on
 /// stdout).
 pub fn version(kind: ProxyKind, binary: &Path) -> Result<ProxyVersion, ProxyError> {
-    let output = Command::new(binary)
-        .arg("-v")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| ProxyError::Spawn {
-            binary: binary.to_owned(),
-            source,
-        })?;
+    let output = output_of(Command::new(binary).arg("-v"), binary)?;
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -450,14 +460,10 @@ fn test_config(
     rendered: &Rendered,
     wrapper: &[String],
 ) -> Result<(), ProxyError> {
-    let output = wrapped(binary, wrapper)
-        .args(test_args(kind, rendered))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| ProxyError::Spawn {
-            binary: binary.to_owned(),
-            source,
-        })?;
+    let output = output_of(
+        wrapped(binary, wrapper).args(test_args(kind, rendered)),
+        binary,
+    )?;
     if output.status.success() {
         return Ok(());
     }
